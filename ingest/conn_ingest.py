@@ -1,0 +1,180 @@
+"""Ingesting conn logs into a store, exactly once.
+
+`ingest_paths` is the library call behind `synack ingest`: it finds the
+conn logs, and for each one reads only what the ledger has not committed,
+parsing the next chunk while the previous one is written and committed on
+a background thread (pyarrow releases the GIL in both).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.errors import NotAConnLog, NotAZeekLog
+from ingest.log_files import find_conn_logs
+from ingest.log_source import DEFAULT_CHUNK_BYTES, LogSource, NotGzip, ReadState, identify, read_chunks
+from ingest.store import CommitResult, Store
+
+#: Called after each committed chunk with (file, rows added so far in the run).
+Progress = Callable[[Path, int], None]
+
+
+@dataclass
+class FileResult:
+    """What an ingest did with one file.
+
+    status: "ingested" (rows or quarantined lines added), "unchanged"
+    (nothing new), "waiting" (no complete data line yet, or a gzip still
+    being written), "error" (message says why).
+    """
+
+    path: Path
+    status: str
+    rows: int = 0
+    quarantined: int = 0
+    message: str = ""
+
+
+@dataclass
+class IngestSummary:
+    """The outcome of one ingest run."""
+
+    files: list[FileResult] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    days: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "error"]
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def ingest_paths(
+    paths: list[Path],
+    store_root: Path,
+    *,
+    sensor: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingest the conn logs found in `paths` into the store at `store_root`.
+
+    Re-running is a no-op for what was already committed. A file that is
+    not a conn log is reported in the summary (status "error") and the run
+    goes on. Raises SynackError for a missing path or an unusable or
+    locked store.
+    """
+    started = time.perf_counter()
+    found = find_conn_logs(paths)
+    summary = IngestSummary(skipped=found.skipped)
+    with Store.open(store_root) as store, ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer:
+        for path in found.conn:
+            result = ingest_file(store, path, writer, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary)
+            summary.files.append(result)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def ingest_file(
+    store: Store,
+    path: Path,
+    writer: ThreadPoolExecutor,
+    *,
+    sensor: str | None,
+    chunk_bytes: int,
+    progress: Progress | None,
+    summary: IngestSummary,
+) -> FileResult:
+    """Ingest what is new in one file; return what was done."""
+    try:
+        source = identify(path)
+    except NotGzip as err:
+        store.quarantine_file(path, str(err))
+        return FileResult(path, "error", message=str(err))
+    except (NotAZeekLog, NotAConnLog) as err:
+        return FileResult(path, "error", message=str(err))
+    except OSError as err:
+        return FileResult(path, "error", message=f"{path}: {err.strerror}")
+    if source is None:
+        return FileResult(path, "waiting", message="no complete data line yet")
+    state = store.source_state(source.source_id)
+    if state is not None and state.complete:
+        return FileResult(path, "unchanged")
+    try:
+        return _ingest_source(store, source, writer, sensor, chunk_bytes, progress, summary)
+    except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
+        return FileResult(path, "error", message=str(err))
+
+
+def _ingest_source(
+    store: Store,
+    source: LogSource,
+    writer: ThreadPoolExecutor,
+    sensor: str | None,
+    chunk_bytes: int,
+    progress: Progress | None,
+    summary: IngestSummary,
+) -> FileResult:
+    state = store.source_state(source.source_id)
+    byte_start = state.committed_bytes if state else 0
+    line_start = state.next_line if state else 1
+    header = state.header if state else b""
+    chunk_no = state.chunks if state else 0
+    read_state = ReadState()
+    result = FileResult(source.path, "unchanged")
+    pending: Future[CommitResult] | None = None
+
+    def settle(fut: Future[CommitResult] | None) -> None:
+        if fut is None:
+            return
+        done = fut.result()
+        result.rows += done.rows
+        result.quarantined += done.quarantined
+        summary.days.update(done.days)
+        if progress is not None:
+            progress(source.path, summary.rows + result.rows)
+
+    try:
+        for chunk in read_chunks(
+            source, byte_start=byte_start, line_start=line_start, header=header,
+            sensor=sensor, chunk_bytes=chunk_bytes, state=read_state,
+        ):
+            complete_now = chunk.closed and source.kind != "zeek-json"
+            fut = writer.submit(
+                store.commit_chunk, source.source_id, source.kind, source.path, chunk_no,
+                chunk.table, chunk.quarantined,
+                byte_start=chunk.byte_start, byte_end=chunk.byte_end,
+                line_start=chunk.line_start, line_end=chunk.line_end,
+                header=chunk.header, complete=complete_now,
+            )
+            chunk_no += 1
+            settle(pending)  # at most one chunk waits for its commit while the next is parsed
+            pending = fut
+    finally:
+        settle(pending)
+    if source.compressed and read_state.at_eof and not read_state.partial_line and chunk_no > 0:
+        store.mark_complete(source.source_id)
+    if result.rows or result.quarantined:
+        result.status = "ingested"
+    if read_state.truncated_gzip:
+        result.status = "waiting" if not result.rows else result.status
+        result.message = "gzip stream ends early (still being written?); the rest is read on a later run"
+    elif read_state.partial_line:
+        result.message = "last line is incomplete; it is read once it is finished"
+    return result

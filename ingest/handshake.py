@@ -1,0 +1,136 @@
+"""The handshake rules: who is the server of a connection, if anyone.
+
+One place for DESIGN.md's "Outcome of a TCP handshake", vectorized: the
+letter tests run once per distinct `history` value (a dictionary), the
+per-row work is numpy selection over those results.
+
+TCP, from Zeek's history (upper case: originator, lower case: responder):
+
+* `h` (responder sent SYN-ACK) -> open, server = responder
+* `H` without `h` (originator sent the SYN-ACK) -> open, server = originator
+* conn_state REJ, or a SYN answered only by a responder RST -> rejected;
+  the refusing host:port is recorded in server_h/server_p
+* `S` with no SYN-ACK and no RST from the responder -> unanswered
+* anything else (no SYN, no SYN-ACK: mid-stream pickup) -> midstream
+
+UDP: answered when the responder sent packets, else unanswered; an answer
+"from" a multicast or broadcast address is no service (no server).
+Other transports (ICMP type/code in the port fields) -> none.
+
+When the log has synack's own `handshake` column (zeek_scripts/), its value
+decides the outcome and the history rules are the fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest import addresses
+from ingest.schema import ANSWERED, MIDSTREAM, NO_PORTS, OPEN, OUTCOMES, REJECTED, UNANSWERED
+
+_CODE = {name: i for i, name in enumerate(OUTCOMES)}
+_OUTCOME_DICTIONARY = pa.array(OUTCOMES, pa.string())
+
+#: synack's Zeek `handshake` values -> (outcome, server is the originator).
+HANDSHAKE_VALUES: dict[str, tuple[str, bool]] = {
+    "open": (OPEN, False),
+    "open_orig": (OPEN, True),
+    "rejected": (REJECTED, False),
+    "unanswered": (UNANSWERED, False),
+    "midstream": (MIDSTREAM, False),
+    "answered": (ANSWERED, False),
+}
+
+
+def _per_value(col: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+    """Apply a boolean kernel to each distinct value of `col`; nulls -> False."""
+    if not pa.types.is_dictionary(col.type):
+        col = col.dictionary_encode()
+    flags = pc.fill_null(fn(col.dictionary), False).to_numpy(zero_copy_only=False)
+    indices = col.indices.to_numpy(zero_copy_only=False)
+    valid = ~np.asarray(pc.is_null(col.indices).to_numpy(zero_copy_only=False), dtype=bool)
+    out = np.zeros(len(col), dtype=bool)
+    out[valid] = flags[indices[valid].astype(np.int64)]
+    return out
+
+
+def _column(table: pa.Table, name: str) -> pa.Array | None:
+    if name not in table.column_names:
+        return None
+    col = table.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
+    """Return the arrays `outcome`, `server_h`, `server_p`, `client_h` for
+    `table` (normalized names: proto, history, conn_state, resp_pkts,
+    orig_h/orig_p/resp_h/resp_p, optionally handshake), one value per row."""
+    n = len(table)
+    proto = _column(table, "proto")
+    is_tcp = _per_value(proto, lambda d: pc.equal(pc.utf8_lower(d), "tcp"))
+    is_udp = _per_value(proto, lambda d: pc.equal(pc.utf8_lower(d), "udp"))
+
+    history = _column(table, "history")
+    if history is None:
+        history = pa.nulls(n, pa.string())
+    has = {c: _per_value(history, lambda d, c=c: pc.match_substring(d, c)) for c in "hHSr"}
+    state = _column(table, "conn_state")
+    rej = _per_value(state, lambda d: pc.equal(d, "REJ")) if state is not None else np.zeros(n, bool)
+
+    open_resp = has["h"]
+    open_orig = ~has["h"] & has["H"]
+    no_synack = ~has["h"] & ~has["H"]
+    rejected = no_synack & (rej | (has["S"] & has["r"]))
+    unanswered = no_synack & ~rejected & has["S"]
+
+    resp_pkts = _column(table, "resp_pkts")
+    answered = (
+        np.asarray(pc.fill_null(pc.greater(resp_pkts, 0), False).to_numpy(zero_copy_only=False), dtype=bool)
+        if resp_pkts is not None else np.zeros(n, bool)
+    )
+
+    codes = np.full(n, _CODE[NO_PORTS], dtype=np.int8)
+    codes[is_tcp] = _CODE[MIDSTREAM]
+    codes[is_tcp & unanswered] = _CODE[UNANSWERED]
+    codes[is_tcp & rejected] = _CODE[REJECTED]
+    codes[is_tcp & (open_resp | open_orig)] = _CODE[OPEN]
+    codes[is_udp] = np.where(answered[is_udp], _CODE[ANSWERED], _CODE[UNANSWERED])
+    server_is_orig = is_tcp & open_orig
+
+    handshake = _column(table, "handshake")
+    if handshake is not None:
+        for value, (outcome, orig) in HANDSHAKE_VALUES.items():
+            hit = _per_value(handshake, lambda d, v=value: pc.equal(d, v))
+            codes[hit] = _CODE[outcome]
+            server_is_orig[hit] = orig
+
+    resp_h = _column(table, "resp_h")
+    resp_multicast = _per_value(resp_h, addresses.not_unicast)
+    has_server = (codes == _CODE[OPEN]) | (codes == _CODE[REJECTED]) | (
+        (codes == _CODE[ANSWERED]) & ~resp_multicast
+    )
+    server_is_orig &= has_server
+
+    orig_h = _column(table, "orig_h")
+    orig_p = _column(table, "orig_p")
+    resp_p = _column(table, "resp_p")
+    mask_orig = pa.array(server_is_orig)
+    null_mask = pa.array(~has_server)
+    orig_s, resp_s = orig_h.cast(pa.string()), resp_h.cast(pa.string())
+    server_h = pc.if_else(mask_orig, orig_s, resp_s)
+    client_h = pc.if_else(mask_orig, resp_s, orig_s)
+    server_p = pc.if_else(mask_orig, orig_p, resp_p)
+    server_h = pc.if_else(null_mask, pa.scalar(None, pa.string()), server_h)
+    client_h = pc.if_else(null_mask, pa.scalar(None, pa.string()), client_h)
+    server_p = pc.if_else(null_mask, pa.scalar(None, pa.uint16()), server_p)
+    outcome = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), _OUTCOME_DICTIONARY)
+    return {
+        "outcome": outcome,
+        "server_h": server_h.dictionary_encode(),
+        "server_p": server_p.cast(pa.uint16()),
+        "client_h": client_h.dictionary_encode(),
+    }

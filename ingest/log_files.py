@@ -1,0 +1,69 @@
+"""Finding conn logs in what a user names: files, and Zeek log directories.
+
+A Zeek log directory holds the live `current/conn.log` (or `spool/`), dated
+archive folders `YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`, standalone
+rotation names `conn.YYYY-MM-DD-HH-MM-SS.log` and supervisor
+`log-queue/conn__<open>__<close>__.log`. Other logs (dns, http, ...) are
+reported as skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.errors import SynackError
+
+_CONN_NAME = re.compile(r"^conn(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
+_LOG_NAME = re.compile(r"\.(?:log|json)(?:\.gz)?$")
+
+
+def is_conn_log_name(name: str) -> bool:
+    """True for the names Zeek, zeekctl and zeek-archiver give conn logs."""
+    return bool(_CONN_NAME.match(name))
+
+
+@dataclass(frozen=True)
+class FoundLogs:
+    """Conn logs to read (in a stable order) and other logs passed over."""
+
+    conn: list[Path]
+    skipped: list[Path]
+
+
+def find_conn_logs(paths: list[Path]) -> FoundLogs:
+    """Expand `paths` into the conn logs to ingest.
+
+    A file named explicitly is always taken (its content decides later);
+    a directory is walked for conn logs, skipping hidden entries. Raises
+    SynackError for a path that does not exist.
+    """
+    conn: list[Path] = []
+    skipped: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            conn.append(path)
+        elif path.is_dir():
+            for f in sorted(_walk(path)):
+                if is_conn_log_name(f.name):
+                    conn.append(f)
+                elif _LOG_NAME.search(f.name):
+                    skipped.append(f)
+        else:
+            raise SynackError(f"no such file or directory: {path}")
+    seen: set[Path] = set()
+    unique = [p for p in conn if not (p.resolve() in seen or seen.add(p.resolve()))]  # type: ignore[func-returns-value]
+    return FoundLogs(unique, skipped)
+
+
+def _walk(root: Path) -> list[Path]:
+    out: list[Path] = []
+    for p in root.iterdir():
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            out.extend(_walk(p))
+        elif p.is_file():
+            out.append(p)
+    return out

@@ -1,0 +1,276 @@
+"""A log file as a source of normalized records: identity and chunks.
+
+A source is identified by its content, not its name: the header block and
+first data line of a Zeek ASCII log (whose `#open` stamp and first uid make
+it unique), or the first line of a JSON log. So the live `conn.log` and the
+same log rotated into `2026-11-21/conn.10:00:00-11:00:00.log.gz` are one
+source, and an ingest resumes it at the byte offset the ledger committed.
+Offsets count uncompressed bytes; gzip is recognized by its magic bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+
+from ingest import zeek_ascii, zeek_json
+from ingest.errors import NotAConnLog, NotAZeekLog
+from ingest.line_parsing import Quarantined
+from ingest.normalize import missing_required, normalize
+
+ZEEK_ASCII = "zeek-ascii"
+ZEEK_JSON = "zeek-json"
+
+#: Uncompressed bytes per chunk: one commit, one Parquet file per day.
+DEFAULT_CHUNK_BYTES = 32 << 20
+_IDENTIFY_BYTES = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class NotGzip(NotAZeekLog):
+    """A file named .gz that is not gzip data."""
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """A readable conn log: where it is, its format and its identity."""
+
+    path: Path
+    kind: str
+    source_id: str
+    compressed: bool
+    meta_prefix: bytes = b"#"
+
+
+def open_stream(path: Path) -> BinaryIO:
+    """Open `path` for reading uncompressed bytes (gzip by magic number)."""
+    f = open(path, "rb")
+    magic = f.read(2)
+    f.seek(0)
+    if magic == _GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    if path.name.endswith(".gz"):
+        f.close()
+        raise NotGzip(f"{path.name} is named .gz but is not gzip data")
+    return f
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of the uncompressed content (b"" for a gzip still being written)."""
+    parts: list[bytes] = []
+    size = 0
+    with open_stream(path) as stream:
+        try:
+            while size < _IDENTIFY_BYTES:
+                part = stream.read(64 << 10)
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+        except EOFError:
+            pass  # a gzip still being written: what it has so far
+        except (gzip.BadGzipFile, zlib.error) as err:
+            raise NotGzip(f"{path.name}: corrupt gzip data ({err})") from None
+    return b"".join(parts)
+
+
+def identify(path: Path) -> LogSource | None:
+    """Return the source `path` holds, or None if it has no complete data line yet.
+
+    Raises NotAZeekLog for a file that is no Zeek log (or not readable as
+    one) and NotAConnLog for a Zeek log of another kind (dns, http, ...).
+    """
+    head = _read_head(path)
+    compressed = _is_gzip(path)
+    stripped = head.lstrip(b"\n")
+    if not stripped:
+        return None
+    if stripped[:1] == b"{":
+        return _identify_json(path, stripped, compressed)
+    first_line = stripped.split(b"\n", 1)[0]
+    prefix_end = first_line.find(b"separator ")
+    if prefix_end < 1 or prefix_end > 16:
+        raise NotAZeekLog(f"{path.name} is not a Zeek log (it starts with neither a Zeek header nor JSON)")
+    prefix = first_line[:prefix_end]
+    builder = zeek_ascii.HeaderBuilder(meta_prefix=prefix)
+    pos = 0
+    while True:
+        end = stripped.find(b"\n", pos)
+        if end < 0:
+            return None  # header still being written
+        line = stripped[pos:end]
+        if not line.startswith(prefix):
+            break
+        builder.feed(line)
+        pos = end + 1
+    header = builder.current
+    if header.path not in (None, "conn"):
+        raise NotAConnLog(f"{path.name} is a Zeek '{header.path}' log, not a conn log")
+    if not header.complete:
+        raise NotAZeekLog(f"{path.name}: Zeek header without matching #fields and #types")
+    missing = missing_required(header.fields)
+    if missing:
+        raise NotAConnLog(f"{path.name} is not a conn log (no {', '.join(missing)} field)")
+    digest = hashlib.sha256(ZEEK_ASCII.encode() + b"\0" + stripped[:end + 1]).hexdigest()[:24]
+    return LogSource(path, ZEEK_ASCII, digest, compressed, prefix)
+
+
+def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | None:
+    end = head.find(b"\n")
+    if end < 0:
+        return None
+    line = head[:end]
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise NotAZeekLog(f"{path.name} starts with a line that is not valid JSON") from None
+    if not isinstance(record, dict):
+        raise NotAZeekLog(f"{path.name} is JSON but not one object per line")
+    if "event_type" in record:
+        raise NotAConnLog(f"{path.name} is a Suricata EVE log; Suricata input is not supported yet")
+    if "conn_state" not in record and "history" not in record and "orig_pkts" not in record:
+        raise NotAConnLog(f"{path.name} is a JSON log without conn.log fields (conn_state, history, orig_pkts)")
+    missing = missing_required([k for k in record if k != "ts"] + ["ts"])
+    if missing:
+        raise NotAConnLog(f"{path.name} is not a conn log (no {', '.join(missing)} field)")
+    digest = hashlib.sha256(ZEEK_JSON.encode() + b"\0" + line).hexdigest()[:24]
+    return LogSource(path, ZEEK_JSON, digest, compressed)
+
+
+@dataclass
+class Chunk:
+    """Normalized records of the lines [line_start, line_end) at bytes [byte_start, byte_end)."""
+
+    table: pa.Table | None
+    quarantined: list[Quarantined]
+    byte_start: int
+    byte_end: int
+    line_start: int
+    line_end: int
+    header: bytes
+    closed: bool
+    days: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReadState:
+    """Where reading a source stopped; filled as chunks are produced."""
+
+    partial_line: bool = False
+    truncated_gzip: bool = False
+    at_eof: bool = False
+
+
+def read_chunks(
+    source: LogSource,
+    *,
+    byte_start: int = 0,
+    line_start: int = 1,
+    header: bytes = b"",
+    sensor: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    state: ReadState | None = None,
+) -> Iterator[Chunk]:
+    """Yield chunks of normalized records from `source`, starting after the
+    `byte_start` bytes (and `line_start - 1` lines) already committed.
+
+    `header` is the ASCII header block in force at `byte_start` (from the
+    ledger). Only complete lines are consumed: a partly written last line
+    is left for a later read and reported in `state.partial_line`.
+    """
+    state = state if state is not None else ReadState()
+    builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
+    for line in header.splitlines():
+        builder.feed(line)
+    offset, line_no = byte_start, line_start
+    with open_stream(source.path) as stream:
+        _skip(stream, byte_start, source)
+        pending = b""
+        while True:
+            try:
+                data = stream.read(chunk_bytes)
+            except EOFError:
+                state.truncated_gzip = True
+                data = b""
+            except (gzip.BadGzipFile, zlib.error) as err:
+                raise NotGzip(f"{source.path.name}: corrupt gzip data ({err})") from None
+            if not data:
+                state.at_eof = not state.truncated_gzip
+                state.partial_line = bool(pending)
+                return
+            pending += data
+            cut = pending.rfind(b"\n")
+            if cut < 0:
+                continue
+            block, pending = pending[: cut + 1], pending[cut + 1 :]
+            chunk = _parse_block(source, block, builder, offset, line_no, sensor)
+            offset, line_no = chunk.byte_end, chunk.line_end
+            yield chunk
+
+
+def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
+    if count == 0:
+        return
+    if not source.compressed:
+        stream.seek(count)
+        return
+    remaining = count
+    while remaining:
+        got = len(stream.read(min(remaining, 8 << 20)))
+        if got == 0:
+            raise NotAZeekLog(f"{source.path.name} is shorter than the {count} bytes already ingested from it")
+        remaining -= got
+
+
+def _parse_block(
+    source: LogSource, block: bytes, builder: zeek_ascii.HeaderBuilder, offset: int, line_no: int, sensor: str | None
+) -> Chunk:
+    view = memoryview(block)
+    tables: list[pa.Table] = []
+    quarantined: list[Quarantined] = []
+    first = line_no
+    if source.kind == ZEEK_JSON:
+        parsed = zeek_json.read_rows(view, line_no)
+        tables, quarantined = parsed.tables, parsed.quarantined
+        line_no += block.count(b"\n")
+    else:
+        prefix = source.meta_prefix
+        marker = b"\n" + prefix
+        pos = 0
+        size = len(block)
+        while pos < size:
+            if block.startswith(prefix, pos):
+                end = block.find(b"\n", pos)
+                builder.feed(block[pos:end])
+                pos = end + 1
+                line_no += 1
+                continue
+            nxt = block.find(marker, pos)
+            seg_end = size if nxt < 0 else nxt + 1
+            parsed = zeek_ascii.read_rows(view[pos:seg_end], builder.current, line_no)
+            tables.extend(parsed.tables)
+            quarantined.extend(parsed.quarantined)
+            line_no += block.count(b"\n", pos, seg_end)
+            pos = seg_end
+    normalized = [normalize(t, sensor) for t in tables]
+    table = _concat(normalized) if normalized else None
+    return Chunk(table, quarantined, offset, offset + len(block), first, line_no, builder.current.raw, builder.closed)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()

@@ -1,0 +1,373 @@
+"""The store: Hive-partitioned Parquet files and the ledger that owns them.
+
+Layout (DESIGN.md):
+
+    conn/date=YYYY-MM-DD/<source-id>-<chunk>.parquet
+    quarantine/<source-id>-<chunk>.jsonl
+    ledger.sqlite
+    lock
+
+The ledger is the single truth of what is in the store. A chunk is
+committed in three steps: (1) its files are written under temporary names
+(a leading dot, so Parquet readers skip them) and fsynced; (2) one SQLite
+transaction records the files and the source's new offset; (3) the files
+are renamed into place. A crash before (2) leaves only temporary files,
+which recovery deletes; a crash after (2) leaves committed files still
+under their temporary names, which recovery renames. Either way the store
+holds exactly the old or the new state, and re-reading a source resumes
+at the committed offset, so nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ingest.errors import StoreError, StoreLocked
+from ingest.line_parsing import Quarantined
+
+CONN_DIR = "conn"
+QUARANTINE_DIR = "quarantine"
+LEDGER = "ledger.sqlite"
+LOCK = "lock"
+PARQUET_COMPRESSION = "zstd"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    source_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    first_path TEXT NOT NULL,
+    last_path TEXT NOT NULL,
+    committed_bytes INTEGER NOT NULL,
+    next_line INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    quarantined INTEGER NOT NULL,
+    header BLOB NOT NULL,
+    complete INTEGER NOT NULL,
+    first_ingest TEXT NOT NULL,
+    last_ingest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    source_id TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    byte_start INTEGER NOT NULL,
+    byte_end INTEGER NOT NULL,
+    line_start INTEGER NOT NULL,
+    line_end INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    quarantined INTEGER NOT NULL,
+    committed_at TEXT NOT NULL,
+    PRIMARY KEY (source_id, chunk)
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    day TEXT,
+    rows INTEGER NOT NULL,
+    pending INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_pending ON files (pending) WHERE pending = 1;
+"""
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the ledger says of one source."""
+
+    source_id: str
+    committed_bytes: int
+    next_line: int
+    chunks: int
+    rows: int
+    quarantined: int
+    header: bytes
+    complete: bool
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one committed chunk added."""
+
+    rows: int
+    quarantined: int
+    days: tuple[str, ...]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _tmp_name(final: Path) -> Path:
+    return final.with_name("." + final.name + ".tmp")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """A synack store rooted at `root`; use `Store.open(root)` as a context
+    manager, which takes the store's lock and runs recovery."""
+
+    def __init__(self, root: Path, db: sqlite3.Connection, lock_fd: int) -> None:
+        self.root = root
+        self._db = db
+        self._lock_fd = lock_fd
+
+    @classmethod
+    @contextmanager
+    def open(cls, root: Path | str, *, create: bool = True) -> Iterator["Store"]:
+        """Open (creating it if `create`) the store at `root`, exclusively.
+
+        Raises StoreLocked when another process holds it, StoreError when
+        `root` is not a usable store.
+        """
+        root = Path(root)
+        if not root.exists():
+            if not create:
+                raise StoreError(f"no synack store at {root}")
+            try:
+                root.mkdir(parents=True)
+            except OSError as err:
+                raise StoreError(f"cannot create store {root}: {err.strerror}") from None
+        if not root.is_dir():
+            raise StoreError(f"store path {root} is not a directory")
+        if any(root.iterdir()) and not (root / LEDGER).exists():
+            raise StoreError(f"{root} is not empty and holds no {LEDGER}: not a synack store")
+        try:
+            fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StoreError(f"cannot open store {root}: {err.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise StoreLocked(
+                f"store {root} is in use by another synack process (pid {holder}); wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        db = sqlite3.connect(root / LEDGER, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            store = cls(root, db, fd)
+            store.recover()
+            yield store
+        finally:
+            db.close()
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- reading the ledger -------------------------------------------------
+
+    def source_state(self, source_id: str) -> SourceState | None:
+        """Return the ledger's record of `source_id`, or None if never ingested."""
+        row = self._db.execute(
+            "SELECT source_id, committed_bytes, next_line, chunks, rows, quarantined, header, complete "
+            "FROM sources WHERE source_id = ?",
+            (source_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return SourceState(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), bool(row[7]))
+
+    def conn_files(self) -> list[Path]:
+        """Every committed conn Parquet file, as absolute paths."""
+        rows = self._db.execute("SELECT path FROM files WHERE path LIKE 'conn/%' ORDER BY path").fetchall()
+        return [self.root / r[0] for r in rows]
+
+    def totals(self) -> tuple[int, int, int]:
+        """(sources, rows, quarantined lines) over the whole store."""
+        row = self._db.execute("SELECT count(*), coalesce(sum(rows),0), coalesce(sum(quarantined),0) FROM sources").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    # -- committing ---------------------------------------------------------
+
+    def commit_chunk(
+        self,
+        source_id: str,
+        kind: str,
+        path: Path,
+        chunk_no: int,
+        table: pa.Table | None,
+        quarantined: list[Quarantined],
+        *,
+        byte_start: int,
+        byte_end: int,
+        line_start: int,
+        line_end: int,
+        header: bytes,
+        complete: bool,
+    ) -> CommitResult:
+        """Atomically add one chunk of `source_id` to the store.
+
+        Raises StoreError if the ledger's offset for the source is not
+        `byte_start` (another writer got there first: nothing is written).
+        """
+        planned: list[tuple[Path, str | None, int]] = []
+        try:
+            if table is not None and len(table):
+                for day, part in _split_by_day(table):
+                    final = self.root / CONN_DIR / f"date={day}" / f"{source_id}-{chunk_no:06d}.parquet"
+                    _write_parquet(part, _tmp_name(final))
+                    planned.append((final, day, len(part)))
+            if quarantined:
+                final = self.root / QUARANTINE_DIR / f"{source_id}-{chunk_no:06d}.jsonl"
+                _write_quarantine(quarantined, path, _tmp_name(final))
+                planned.append((final, None, len(quarantined)))
+        except OSError as err:
+            for final, _, _ in planned:
+                _tmp_name(final).unlink(missing_ok=True)
+            raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
+
+        rows = len(table) if table is not None else 0
+        now = _now()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = db.execute("SELECT committed_bytes FROM sources WHERE source_id = ?", (source_id,)).fetchone()
+            if (current[0] if current else 0) != byte_start:
+                raise StoreError(f"ledger offset of source {source_id} moved; chunk not committed")
+            db.execute(
+                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+                (source_id, chunk_no, byte_start, byte_end, line_start, line_end, rows, len(quarantined), now),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",
+                [(str(f.relative_to(self.root)), source_id, chunk_no, day, n) for f, day, n in planned],
+            )
+            if current is None:
+                db.execute(
+                    "INSERT INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (source_id, kind, str(path), str(path), byte_end, line_end, 1, rows, len(quarantined),
+                     header, int(complete), now, now),
+                )
+            else:
+                db.execute(
+                    "UPDATE sources SET last_path=?, committed_bytes=?, next_line=?, chunks=chunks+1, "
+                    "rows=rows+?, quarantined=quarantined+?, header=?, complete=?, last_ingest=? WHERE source_id=?",
+                    (str(path), byte_end, line_end, rows, len(quarantined), header, int(complete), now, source_id),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            for final, _, _ in planned:
+                _tmp_name(final).unlink(missing_ok=True)
+            raise
+        self._publish([f for f, _, _ in planned])
+        days = tuple(sorted({d for _, d, _ in planned if d is not None}))
+        return CommitResult(rows, len(quarantined), days)
+
+    def quarantine_file(self, source_path: Path, reason: str) -> Path:
+        """Record a whole file that cannot be read; return the quarantine file.
+
+        The record's name derives from the file's path, so re-running
+        replaces it rather than adding a second one.
+        """
+        digest = hashlib.sha256(str(source_path.resolve()).encode()).hexdigest()[:24]
+        final = self.root / QUARANTINE_DIR / f"file-{digest}.jsonl"
+        _write_quarantine([Quarantined(0, reason, b"")], source_path, _tmp_name(final))
+        os.replace(_tmp_name(final), final)
+        return final
+
+    def mark_complete(self, source_id: str) -> None:
+        """Record that `source_id` was read to its end (nothing more will come)."""
+        self._db.execute("UPDATE sources SET complete = 1 WHERE source_id = ?", (source_id,))
+
+    def _publish(self, finals: list[Path]) -> None:
+        """Rename committed files into place, then clear their pending flag."""
+        for final in finals:
+            os.replace(_tmp_name(final), final)
+        for d in {f.parent for f in finals}:
+            _fsync_dir(d)
+        if finals:
+            self._db.executemany(
+                "UPDATE files SET pending = 0 WHERE path = ?", [(str(f.relative_to(self.root)),) for f in finals]
+            )
+
+    # -- recovery -----------------------------------------------------------
+
+    def recover(self) -> int:
+        """Bring the files in line with the ledger after a crash.
+
+        Committed files still under their temporary names are renamed into
+        place; temporary files the ledger does not know are deleted. Returns
+        how many files were changed. Raises StoreError if a committed file
+        is gone.
+        """
+        changed = 0
+        pending = self._db.execute("SELECT path FROM files WHERE pending = 1").fetchall()
+        finals: list[Path] = []
+        for (rel,) in pending:
+            final = self.root / rel
+            if not final.exists():
+                if not _tmp_name(final).exists():
+                    raise StoreError(f"store {self.root} is damaged: committed file {rel} is missing")
+                finals.append(final)
+                changed += 1
+            else:
+                self._db.execute("UPDATE files SET pending = 0 WHERE path = ?", (rel,))
+        self._publish(finals)
+        for top in (CONN_DIR, QUARANTINE_DIR):
+            base = self.root / top
+            if base.exists():
+                for tmp in base.rglob(".*.tmp"):
+                    tmp.unlink()
+                    changed += 1
+        return changed
+
+
+def _split_by_day(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """Yield (YYYY-MM-DD, rows of that UTC day) for the days in `table`."""
+    days = pc.cast(table.column("ts"), pa.date32())
+    unique = pc.unique(days).to_pylist()
+    if len(unique) == 1:
+        yield unique[0].isoformat(), table
+        return
+    for day in sorted(unique):
+        yield day.isoformat(), table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+
+
+def _write_parquet(table: pa.Table, tmp: Path) -> None:
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "wb") as f:
+        pq.write_table(table, f, compression=PARQUET_COMPRESSION, row_group_size=1 << 20)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_quarantine(entries: list[Quarantined], source_path: Path, tmp: Path) -> None:
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as f:
+        for q in entries:
+            record = {
+                "file": str(source_path),
+                "line": q.line,
+                "reason": q.reason,
+                "text": q.text.decode("utf-8", "backslashreplace"),
+            }
+            f.write(json.dumps(record, ensure_ascii=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,117 @@
+"""Reader for Zeek's JSON logs (`LogAscii::use_json=T`).
+
+One flat object per line with dotted keys (`id.orig_h`); unset fields are
+omitted (or null); `ts` is epoch seconds, epoch milliseconds
+(`JSON::TS_MILLIS`) or ISO 8601 (`JSON::TS_ISO8601`); bytes that are not
+valid UTF-8 are written as `\\xNN`. Types come from the known conn.log
+fields (schema.CONN_FIELD_TYPES); other keys are inferred by pyarrow.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from ingest import addresses
+from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
+from ingest.schema import CONN_FIELD_TYPES, TIMESTAMP, arrow_type
+from ingest.zeek_ascii import float_seconds_to_timestamp
+from ingest.zeek_escapes import decode_escapes
+
+#: Epoch values above this are milliseconds (year 5138 in seconds).
+_MILLIS_THRESHOLD = 1e11
+
+
+def _parse_type(zeek_type: str, name: str) -> pa.DataType:
+    """Type the JSON parser reads a known field as, before decoding."""
+    target = arrow_type(zeek_type, name)
+    if pa.types.is_dictionary(target) or pa.types.is_binary(target):
+        return pa.string()
+    if pa.types.is_list(target) and pa.types.is_timestamp(target.value_type):
+        return pa.list_(pa.float64())
+    return target
+
+
+# Time fields are left to inference: a number, or an ISO 8601 string that
+# pyarrow recognizes as a timestamp, depending on the writer's settings.
+_EXPLICIT = pa.schema(
+    [(name, _parse_type(t, name)) for name, t in CONN_FIELD_TYPES.items() if t != "time"]
+)
+_PARSE = pajson.ParseOptions(explicit_schema=_EXPLICIT, unexpected_field_behavior="infer", newlines_in_values=False)
+_READ = pajson.ReadOptions(block_size=4 << 20)
+
+
+def json_time(col: pa.Array) -> pa.Array:
+    """Zeek JSON time values as pyarrow inferred them -> timestamp[us, UTC].
+
+    Numbers are epoch seconds, or epoch milliseconds when above 1e11
+    (`JSON::TS_MILLIS`); strings and timestamps are ISO 8601. Raises
+    pa.ArrowInvalid for a value that is none of these.
+    """
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        seconds = col.cast(pa.float64())
+        millis = pc.greater(pc.abs(seconds), _MILLIS_THRESHOLD)
+        seconds = pc.if_else(millis, pc.divide(seconds, 1000.0), seconds)
+        return float_seconds_to_timestamp(seconds)
+    if pa.types.is_null(col.type):
+        return pa.nulls(len(col), TIMESTAMP)
+    if pa.types.is_timestamp(col.type) and col.type.tz is None:
+        return col.cast(pa.timestamp("us")).cast(pa.int64()).cast(TIMESTAMP)
+    return pc.cast(col, TIMESTAMP)
+
+
+def _reason(err: Exception) -> str:
+    msg = str(err).split("\n")[0]
+    msg = re.sub(r"^JSON parse error: ", "invalid JSON: ", msg)
+    return msg[:300]
+
+
+def read_rows(data: bytes | memoryview, first_line: int) -> ParsedRows:
+    """Parse complete JSON lines `data` into tables with Zeek's field names
+    and the normalized Arrow types; bad lines come back as Quarantined."""
+
+    def parse_block(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
+        table = pajson.read_json(pa.BufferReader(buf), read_options=_READ, parse_options=_PARSE)
+        return _decode_columns(table)
+
+    return parse_lines(data, first_line, parse_block, _reason)
+
+
+def _decode_columns(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
+    rejects = RowRejects(len(table))
+    # Columns of the explicit schema that no line had are all null: drop them.
+    present = [
+        name for name, col in zip(table.column_names, table.columns)
+        if name not in CONN_FIELD_TYPES or col.null_count < len(col)
+    ]
+    table = table.select(present)
+    columns = []
+    for name, col in zip(table.column_names, table.columns):
+        col = col.combine_chunks()
+        ztype = CONN_FIELD_TYPES.get(name)
+        target = arrow_type(ztype, name) if ztype else col.type
+        if ztype is not None and pa.types.is_timestamp(target):
+            col = json_time(col)
+            if name == "ts":
+                rejects.reject(pc.is_null(col), "ts: unset")
+        elif pa.types.is_binary(target):
+            col, bad = decode_escapes(col, backslash_escapes=False, as_text=False)
+            rejects.reject(bad, f"{name}: bad escape")
+        elif pa.types.is_dictionary(target):
+            encoded = col.dictionary_encode()
+            values, _ = decode_escapes(encoded.dictionary, backslash_escapes=False)
+            if ztype == "addr":
+                values, invalid = addresses.canonical(values)
+                rejects.reject(pc.take(invalid, encoded.indices), f"{name}: invalid address")
+            col = pa.DictionaryArray.from_arrays(encoded.indices, values)
+        elif pa.types.is_string(col.type):
+            col, _ = decode_escapes(col, backslash_escapes=False)
+        elif pa.types.is_list(col.type) and pa.types.is_string(col.type.value_type):
+            flat, _ = decode_escapes(pc.list_flatten(col), backslash_escapes=False)
+            col = pa.ListArray.from_arrays(col.offsets, flat, mask=pc.is_null(col))
+        columns.append(col)
+    return pa.table(columns, names=table.column_names), rejects.reasons
