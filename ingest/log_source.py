@@ -238,36 +238,15 @@ def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
 def _parse_block(
     source: LogSource, block: bytes, builder: zeek_ascii.HeaderBuilder, offset: int, line_no: int, sensor: str | None
 ) -> Chunk:
-    view = memoryview(block)
-    tables: list[pa.Table] = []
-    quarantined: list[Quarantined] = []
-    first = line_no
     if source.kind == ZEEK_JSON:
-        parsed = zeek_json.read_rows(view, line_no)
-        tables, quarantined = parsed.tables, parsed.quarantined
-        line_no += block.count(b"\n")
+        parsed = zeek_json.read_rows(block, line_no)
     else:
-        prefix = source.meta_prefix
-        marker = b"\n" + prefix
-        pos = 0
-        size = len(block)
-        while pos < size:
-            if block.startswith(prefix, pos):
-                end = block.find(b"\n", pos)
-                builder.feed(block[pos:end])
-                pos = end + 1
-                line_no += 1
-                continue
-            nxt = block.find(marker, pos)
-            seg_end = size if nxt < 0 else nxt + 1
-            parsed = zeek_ascii.read_rows(view[pos:seg_end], builder.current, line_no)
-            tables.extend(parsed.tables)
-            quarantined.extend(parsed.quarantined)
-            line_no += block.count(b"\n", pos, seg_end)
-            pos = seg_end
+        parsed = zeek_ascii.read_block(block, builder, line_no)
+    tables, quarantined = parsed.tables, parsed.quarantined
     normalized = [normalize(t, sensor) for t in tables]
     table = _concat(normalized) if normalized else None
-    return Chunk(table, quarantined, offset, offset + len(block), first, line_no, builder.current.raw, builder.closed)
+    line_end = line_no + block.count(b"\n")
+    return Chunk(table, quarantined, offset, offset + len(block), line_no, line_end, builder.current.raw, builder.closed)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

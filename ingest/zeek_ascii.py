@@ -191,6 +191,36 @@ def read_rows(data: bytes | memoryview, header: ZeekHeader, first_line: int) -> 
     return parse_lines(data, first_line, parse_block, lambda err: _reason(err, header))
 
 
+def read_block(block: bytes | memoryview, builder: HeaderBuilder, first_line: int) -> ParsedRows:
+    """Parse complete lines `block` of an ASCII log, header lines included.
+
+    Meta lines update `builder` (so a block may hold several header blocks,
+    as concatenated logs do); runs of data lines between them are parsed
+    with the header then in force. `first_line` numbers the first line.
+    """
+    view = memoryview(block)
+    raw = view.obj if isinstance(view.obj, bytes) and len(view) == len(view.obj) else bytes(view)
+    prefix = builder.meta_prefix
+    marker = b"\n" + prefix
+    out = ParsedRows([], [])
+    pos, size, line_no = 0, len(raw), first_line
+    while pos < size:
+        if raw.startswith(prefix, pos):
+            end = raw.find(b"\n", pos)
+            end = size if end < 0 else end
+            builder.feed(raw[pos:end])
+            pos, line_no = end + 1, line_no + 1
+            continue
+        nxt = raw.find(marker, pos)
+        seg_end = size if nxt < 0 else nxt + 1
+        parsed = read_rows(view[pos:seg_end], builder.current, line_no)
+        out.tables.extend(parsed.tables)
+        out.quarantined.extend(parsed.quarantined)
+        line_no += raw.count(b"\n", pos, seg_end)
+        pos = seg_end
+    return out
+
+
 def _decode_columns(table: pa.Table, header: ZeekHeader) -> tuple[pa.Table, np.ndarray | None]:
     """Decode each column to its normalized type; return (table, reasons).
 

@@ -98,6 +98,9 @@ def _decode_columns(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
             col = json_time(col)
             if name == "ts":
                 rejects.reject(pc.is_null(col), "ts: unset")
+        elif ztype == "interval":
+            # The ASCII writer prints intervals to the microsecond; match it.
+            col = pc.round(col.cast(pa.float64()), 6)
         elif pa.types.is_binary(target):
             col, bad = decode_escapes(col, backslash_escapes=False, as_text=False)
             rejects.reject(bad, f"{name}: bad escape")
