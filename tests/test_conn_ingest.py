@@ -1,0 +1,244 @@
+"""Ingest into a store: exactly once across re-runs, live files, rotation and crashes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from ingest import store as store_module
+from ingest.conn_ingest import ingest_paths
+from ingest.errors import StoreLocked
+from ingest.store import Store
+from tests.conftest import conn_header, conn_line, store_table
+
+MakeLog = Callable[..., Path]
+
+
+def uids(store: Path) -> list[str]:
+    t = store_table(store)
+    return sorted(t.column("uid").to_pylist()) if len(t) else []
+
+
+def test_rerun_adds_nothing(make_conn_log: MakeLog, tmp_path: Path) -> None:
+    log = make_conn_log("conn.log", [conn_line(f"C{i}") for i in range(5)])
+    store = tmp_path / "store"
+    first = ingest_paths([log], store)
+    second = ingest_paths([log], store)
+    assert first.rows == 5 and second.rows == 0
+    assert [f.status for f in second.files] == ["unchanged"]
+    assert uids(store) == [f"C{i}" for i in range(5)]
+
+
+def test_live_file_partial_line_waits_then_rotation_counts_once(tmp_path: Path) -> None:
+    logs, store = tmp_path / "logs", tmp_path / "store"
+    live = logs / "current" / "conn.log"
+    live.parent.mkdir(parents=True)
+    header = conn_header()
+    lines = [conn_line(f"C{i}", ts=1795000000.0 + i) for i in range(6)]
+    live.write_text(header + "".join(lines[:3]) + lines[3][:20])  # line 4 half written
+
+    s1 = ingest_paths([logs], store)
+    assert s1.rows == 3 and "incomplete" in s1.files[0].message
+
+    with open(live, "a") as f:
+        f.write(lines[3][20:] + lines[4])
+    assert ingest_paths([logs], store).rows == 2
+
+    # Rotation: Zeek closes the log, zeekctl moves and compresses it.
+    with open(live, "a") as f:
+        f.write(lines[5] + "#close\t2026-11-21-11-00-00\n")
+    archive = logs / "2026-11-21" / "conn.10:00:00-11:00:00.log.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(gzip.compress(live.read_bytes()))
+    live.unlink()
+    s3 = ingest_paths([logs], store)
+    assert s3.rows == 1
+    assert uids(store) == [f"C{i}" for i in range(6)]
+    assert ingest_paths([logs], store).rows == 0
+
+
+def test_archive_of_a_partly_ingested_live_log_adds_only_the_rest(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    header = conn_header()
+    lines = [conn_line(f"C{i}", ts=1795000000.0 + i) for i in range(8)]
+    live = tmp_path / "current" / "conn.log"
+    live.parent.mkdir()
+    live.write_text(header + "".join(lines[:3]))
+    assert ingest_paths([live], store).rows == 3
+    archive = tmp_path / "conn.2026-11-21-10-00-00.log.gz"
+    archive.write_bytes(gzip.compress((header + "".join(lines) + "#close\tx\n").encode()))
+    assert ingest_paths([archive], store).rows == 5
+    assert uids(store) == [f"C{i}" for i in range(8)]
+    assert ingest_paths([archive, live], store).rows == 0
+
+
+def test_days_go_to_their_own_partitions(make_conn_log: MakeLog, tmp_path: Path) -> None:
+    log = make_conn_log("conn.log", [conn_line("A", ts=1795132200.0 - 600), conn_line("B", ts=1795132200.0 + 600)])
+    store = tmp_path / "store"
+    summary = ingest_paths([log], store)
+    assert summary.days == {"2026-11-19", "2026-11-20"}
+    parts = sorted(p.parent.name for p in (store / "conn").rglob("*.parquet"))
+    assert parts == ["date=2026-11-19", "date=2026-11-20"]
+
+
+def test_bad_lines_are_quarantined_once(make_conn_log: MakeLog, tmp_path: Path) -> None:
+    log = make_conn_log("conn.log", [conn_line("A"), "garbage line\n", conn_line("B").replace("\t80\t", "\t80x\t")])
+    store = tmp_path / "store"
+    s = ingest_paths([log], store)
+    assert (s.rows, s.quarantined) == (1, 2)
+    entries = [json.loads(line) for f in (store / "quarantine").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert sorted(e["line"] for e in entries) == [10, 11]
+    assert all(e["file"] == str(log) and e["reason"] for e in entries)
+    assert any("resp_p (port)" in e["reason"] for e in entries)
+    assert ingest_paths([log], store).quarantined == 0
+    assert len(list((store / "quarantine").glob("*.jsonl"))) == 1
+
+
+def test_non_gzip_gz_is_quarantined_and_the_run_goes_on(make_conn_log: MakeLog, tmp_path: Path) -> None:
+    bad = tmp_path / "conn.10:00:00-11:00:00.log.gz"
+    bad.write_text("this is not gzip")
+    good = make_conn_log("conn.log", [conn_line("A")])
+    store = tmp_path / "store"
+    s = ingest_paths([bad, good], store)
+    assert s.rows == 1
+    assert [f.status for f in s.files] == ["error", "ingested"]
+    assert "not gzip" in s.files[0].message
+    (record,) = [json.loads(f.read_text()) for f in (store / "quarantine").glob("file-*.jsonl")]
+    assert record["file"] == str(bad) and "gzip" in record["reason"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("hello world\n", "not a Zeek log"),
+        (conn_header().replace("#path\tconn", "#path\tdns"), "'dns' log"),
+        ('{"ts": 1, "query": "example.com"}\n', "without conn.log fields"),
+        ('{"timestamp": "x", "event_type": "flow"}\n', "Suricata"),
+    ],
+)
+def test_files_that_are_not_conn_logs_get_one_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "input.log"
+    path.write_text(content + conn_line("A"))
+    s = ingest_paths([path], tmp_path / "store")
+    assert [f.status for f in s.files] == ["error"]
+    assert message in s.files[0].message
+
+
+def test_directory_walk_skips_other_logs(tmp_path: Path, make_conn_log: MakeLog) -> None:
+    make_conn_log("logs/2026-11-21/conn.10:00:00-11:00:00.log.gz", [conn_line("A")], compress=True)
+    (tmp_path / "logs" / "2026-11-21" / "dns.10:00:00-11:00:00.log.gz").write_bytes(gzip.compress(b"#x\n"))
+    s = ingest_paths([tmp_path / "logs"], tmp_path / "store")
+    assert s.rows == 1 and [p.name for p in s.skipped] == ["dns.10:00:00-11:00:00.log.gz"]
+
+
+def test_sensor_from_log_wins_and_option_fills_the_rest(tmp_path: Path) -> None:
+    fields = [("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
+              ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("sensor", "string")]
+    text = conn_header(fields) + "1.0\tA\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\tedge-9\n2.0\tB\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\n"
+    log = tmp_path / "conn.log"
+    log.write_text(text)
+    ingest_paths([log], tmp_path / "store", sensor="cli-sensor")
+    t = store_table(tmp_path / "store").sort_by("uid")
+    assert t.column("sensor").cast("string").to_pylist() == ["edge-9", "cli-sensor"]
+
+
+def test_second_writer_is_refused_with_a_clear_message(tmp_path: Path, make_conn_log: MakeLog) -> None:
+    log = make_conn_log("conn.log", [conn_line("A")])
+    with Store.open(tmp_path / "store"):
+        with pytest.raises(StoreLocked, match="in use by another synack process"):
+            ingest_paths([log], tmp_path / "store")
+    assert ingest_paths([log], tmp_path / "store").rows == 1
+
+
+def test_crash_between_ledger_commit_and_rename_is_rolled_forward(
+    tmp_path: Path, make_conn_log: MakeLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = make_conn_log("conn.log", [conn_line(f"C{i}") for i in range(4)])
+    store = tmp_path / "store"
+
+    def crash(src: object, dst: object) -> None:
+        raise KeyboardInterrupt("power loss")
+
+    monkeypatch.setattr(store_module.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths([log], store)
+    monkeypatch.undo()
+    assert uids(store) == []  # committed, but not yet visible: never half
+    assert list((store / "conn").rglob(".*.tmp"))
+    s = ingest_paths([log], store)  # recovery renames; the ledger says the log is done
+    assert s.rows == 0
+    assert uids(store) == [f"C{i}" for i in range(4)]
+    assert not list((store / "conn").rglob(".*.tmp"))
+
+
+def test_crash_before_ledger_commit_leaves_nothing_and_rerun_ingests_once(
+    tmp_path: Path, make_conn_log: MakeLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = make_conn_log("conn.log", [conn_line(f"C{i}") for i in range(4)])
+    store = tmp_path / "store"
+    original_commit = Store.commit_chunk
+
+    class FailingCommit:
+        """The ledger connection, failing at COMMIT like a full disk would."""
+
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.db.execute(sql, *args)
+
+        def executemany(self, sql: str, rows: object) -> object:
+            return self.db.executemany(sql, rows)
+
+    def commit_fails(self: Store, *args: object, **kwargs: object) -> object:
+        self._db = FailingCommit(self._db)  # type: ignore[assignment]
+        return original_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "commit_chunk", commit_fails)
+    with pytest.raises(sqlite3.OperationalError):
+        ingest_paths([log], store)
+    monkeypatch.undo()
+    assert list((store / "conn").rglob(".*.tmp")) == []  # the failed commit cleaned up its files
+    assert ingest_paths([log], store).rows == 4
+    assert uids(store) == [f"C{i}" for i in range(4)]
+
+
+def test_recovery_deletes_stray_temporary_files(tmp_path: Path, make_conn_log: MakeLog) -> None:
+    store = tmp_path / "store"
+    ingest_paths([make_conn_log("conn.log", [conn_line("A")])], store)
+    stray = store / "conn" / "date=2026-11-21" / ".deadbeef-000000.parquet.tmp"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"half a file")
+    with Store.open(store):
+        pass
+    assert not stray.exists()
+
+
+def test_store_refuses_a_foreign_directory(tmp_path: Path, make_conn_log: MakeLog) -> None:
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    from ingest.errors import StoreError
+
+    with pytest.raises(StoreError, match="not a synack store"):
+        ingest_paths([make_conn_log("conn.log", [conn_line("A")])], foreign)
+    assert sorted(os.listdir(foreign)) == ["notes.txt"]
+
+
+def test_outcomes_are_stored(make_conn_log: MakeLog, tmp_path: Path) -> None:
+    log = make_conn_log("conn.log", [
+        conn_line("A"), conn_line("B", history="Sr", state="REJ"), conn_line("C", history="S", state="S0", resp_pkts="0"),
+    ])
+    ingest_paths([log], tmp_path / "store")
+    t = store_table(tmp_path / "store").sort_by("uid")
+    assert t.column("outcome").cast("string").to_pylist() == ["open", "rejected", "unanswered"]
+    assert pc.count(t.column("server_h")).as_py() == 2
