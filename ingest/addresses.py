@@ -1,44 +1,57 @@
-"""IP address facts, computed once per distinct address (dictionary values)."""
+"""IP address facts over arrays of addresses (typically a dictionary's values).
+
+Dotted-quad IPv4 in canonical form is recognized with one regex kernel;
+only the other values (IPv6, or something odd) go through Python's
+`ipaddress`, which canonicalizes IPv6 to its compressed form.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+_MULTICAST_V4 = r"^2(2[4-9]|3[0-9])\."
+_MULTICAST_V6 = r"^ff[0-9a-f]{0,2}:"
+_BROADCAST_V4 = "255.255.255.255"
 
 
 def canonical(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Return (canonical text of each address, mask of invalid ones).
 
-    `values` holds distinct address strings (a dictionary's values, so this
-    loop runs per distinct address, not per row). IPv6 becomes its compressed
-    form; an invalid address keeps its text and is flagged.
+    IPv6 becomes its compressed lower-case form; an invalid address keeps
+    its text and is flagged. Nulls stay null and are not flagged.
     """
-    out: list[str | None] = []
-    invalid: list[bool] = []
-    for v in values.to_pylist():
-        if v is None:
-            out.append(None)
-            invalid.append(False)
-            continue
+    values = values.cast(pa.string())
+    ok_v4 = pc.fill_null(pc.match_substring_regex(values, _CANONICAL_IPV4), True)
+    if pc.all(ok_v4).as_py():
+        return values, pa.array(np.zeros(len(values), dtype=bool))
+    idx = pc.indices_nonzero(pc.invert(ok_v4)).to_numpy()
+    others = pc.take(values, pa.array(idx)).to_pylist()
+    fixed: list[str | None] = []
+    invalid = np.zeros(len(values), dtype=bool)
+    for i, v in zip(idx, others):
         try:
-            out.append(ipaddress.ip_address(v).compressed)
-            invalid.append(False)
+            fixed.append(ipaddress.ip_address(v).compressed)
         except ValueError:
-            out.append(v)
-            invalid.append(True)
-    return pa.array(out, pa.string()), pa.array(invalid, pa.bool_())
+            fixed.append(v)
+            invalid[i] = True
+    positions = np.full(len(values), -1, dtype=np.int64)
+    positions[idx] = np.arange(len(idx))
+    replacement = pc.take(pa.array(fixed, pa.string()), pa.array(np.maximum(positions, 0)))
+    out = pc.if_else(pa.array(positions >= 0), replacement, values)
+    return out, pa.array(invalid)
 
 
 def not_unicast(values: pa.Array) -> pa.Array:
-    """Mask of the addresses (distinct, canonical) that are multicast or broadcast."""
-    flags = []
-    for v in values.to_pylist():
-        try:
-            a = ipaddress.ip_address(v) if v is not None else None
-        except ValueError:
-            a = None
-        flags.append(bool(a is not None and (a.is_multicast or a == _BROADCAST)))
-    return pa.array(flags, pa.bool_())
+    """Mask of the (canonical) addresses that are multicast or the broadcast address."""
+    values = values.cast(pa.string())
+    mask = pc.or_(
+        pc.or_(pc.match_substring_regex(values, _MULTICAST_V4), pc.match_substring_regex(values, _MULTICAST_V6)),
+        pc.equal(values, _BROADCAST_V4),
+    )
+    return pc.fill_null(mask, False)

@@ -9,6 +9,7 @@ a background thread (pyarrow releases the GIL in both).
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,8 +17,31 @@ from pathlib import Path
 
 from ingest.errors import NotAConnLog, NotAZeekLog
 from ingest.log_files import find_conn_logs
-from ingest.log_source import DEFAULT_CHUNK_BYTES, LogSource, NotGzip, ReadState, identify, read_chunks
+from ingest.log_source import (
+    DEFAULT_CHUNK_BYTES,
+    ZEEK_JSON,
+    Chunk,
+    LogSource,
+    NotGzip,
+    ReadState,
+    identify,
+    parse_block,
+    read_blocks,
+)
 from ingest.store import CommitResult, Store
+
+#: Blocks parsed at once (one per core on the 2-core target machine).
+PARSE_AHEAD = 2
+
+
+@dataclass
+class Pools:
+    """The threads of an ingest: parsers (pyarrow and numpy release the GIL)
+    and the single writer that commits chunks in order."""
+
+    parser: ThreadPoolExecutor
+    writer: ThreadPoolExecutor
+
 
 #: Called after each committed chunk with (file, rows added so far in the run).
 Progress = Callable[[Path, int], None]
@@ -83,9 +107,15 @@ def ingest_paths(
     started = time.perf_counter()
     found = find_conn_logs(paths)
     summary = IngestSummary(skipped=found.skipped)
-    with Store.open(store_root) as store, ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as writer:
+    with (
+        Store.open(store_root) as store,
+        ThreadPoolExecutor(PARSE_AHEAD, thread_name_prefix="parse") as parser,
+        ThreadPoolExecutor(1, thread_name_prefix="commit") as writer,
+    ):
+        pools = Pools(parser, writer)
         for path in found.conn:
-            result = ingest_file(store, path, writer, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary)
+            result = ingest_file(store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,
+                                 summary=summary)
             summary.files.append(result)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -94,7 +124,7 @@ def ingest_paths(
 def ingest_file(
     store: Store,
     path: Path,
-    writer: ThreadPoolExecutor,
+    pools: Pools,
     *,
     sensor: str | None,
     chunk_bytes: int,
@@ -117,7 +147,7 @@ def ingest_file(
     if state is not None and state.complete:
         return FileResult(path, "unchanged")
     try:
-        return _ingest_source(store, source, writer, sensor, chunk_bytes, progress, summary)
+        return _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary)
     except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
         return FileResult(path, "error", message=str(err))
 
@@ -125,20 +155,18 @@ def ingest_file(
 def _ingest_source(
     store: Store,
     source: LogSource,
-    writer: ThreadPoolExecutor,
+    pools: Pools,
     sensor: str | None,
     chunk_bytes: int,
     progress: Progress | None,
     summary: IngestSummary,
 ) -> FileResult:
     state = store.source_state(source.source_id)
-    byte_start = state.committed_bytes if state else 0
-    line_start = state.next_line if state else 1
-    header = state.header if state else b""
-    chunk_no = state.chunks if state else 0
     read_state = ReadState()
     result = FileResult(source.path, "unchanged")
-    pending: Future[CommitResult] | None = None
+    chunk_no = state.chunks if state else 0
+    parsing: deque[Future[Chunk]] = deque()
+    committing: Future[CommitResult] | None = None
 
     def settle(fut: Future[CommitResult] | None) -> None:
         if fut is None:
@@ -150,24 +178,40 @@ def _ingest_source(
         if progress is not None:
             progress(source.path, summary.rows + result.rows)
 
+    def commit(chunk: Chunk) -> None:
+        nonlocal chunk_no, committing
+        fut = pools.writer.submit(
+            store.commit_chunk, source.source_id, source.kind, source.path, chunk_no,
+            chunk.table, chunk.quarantined,
+            byte_start=chunk.byte_start, byte_end=chunk.byte_end,
+            line_start=chunk.line_start, line_end=chunk.line_end,
+            header=chunk.header, complete=chunk.closed and source.kind != ZEEK_JSON,
+        )
+        chunk_no += 1
+        settle(committing)
+        committing = fut
+
     try:
-        for chunk in read_chunks(
-            source, byte_start=byte_start, line_start=line_start, header=header,
-            sensor=sensor, chunk_bytes=chunk_bytes, state=read_state,
-        ):
-            complete_now = chunk.closed and source.kind != "zeek-json"
-            fut = writer.submit(
-                store.commit_chunk, source.source_id, source.kind, source.path, chunk_no,
-                chunk.table, chunk.quarantined,
-                byte_start=chunk.byte_start, byte_end=chunk.byte_end,
-                line_start=chunk.line_start, line_end=chunk.line_end,
-                header=chunk.header, complete=complete_now,
-            )
-            chunk_no += 1
-            settle(pending)  # at most one chunk waits for its commit while the next is parsed
-            pending = fut
+        blocks = read_blocks(
+            source,
+            byte_start=state.committed_bytes if state else 0,
+            line_start=state.next_line if state else 1,
+            header=state.header if state else b"",
+            chunk_bytes=chunk_bytes,
+            state=read_state,
+        )
+        # Parse up to PARSE_AHEAD blocks at once while the previous chunk is
+        # written: commits stay in order, memory stays bounded.
+        for raw in blocks:
+            parsing.append(pools.parser.submit(parse_block, source, raw, sensor))
+            if len(parsing) >= PARSE_AHEAD:
+                commit(parsing.popleft().result())
+        while parsing:
+            commit(parsing.popleft().result())
     finally:
-        settle(pending)
+        for fut in parsing:
+            fut.cancel()
+        settle(committing)
     if source.compressed and read_state.at_eof and not read_state.partial_line and chunk_no > 0:
         store.mark_complete(source.source_id)
     if result.rows or result.quarantined:

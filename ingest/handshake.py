@@ -58,6 +58,29 @@ def _per_value(col: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     return out
 
 
+def _pick_hosts(
+    orig_h: pa.Array, resp_h: pa.Array, server_is_orig: np.ndarray, has_server: np.ndarray
+) -> tuple[pa.DictionaryArray, pa.DictionaryArray]:
+    """(server_h, client_h) as dictionary arrays over one unified dictionary,
+    chosen row by row from the two address columns without decoding them."""
+    if not pa.types.is_dictionary(orig_h.type):
+        orig_h = orig_h.dictionary_encode()
+    if not pa.types.is_dictionary(resp_h.type):
+        resp_h = resp_h.dictionary_encode()
+    values = pc.unique(pa.concat_arrays([orig_h.dictionary.cast(pa.string()), resp_h.dictionary.cast(pa.string())]))
+    orig_map = pc.index_in(orig_h.dictionary, values).to_numpy(zero_copy_only=False)
+    resp_map = pc.index_in(resp_h.dictionary, values).to_numpy(zero_copy_only=False)
+    orig_idx = orig_map[pc.fill_null(orig_h.indices, 0).to_numpy(zero_copy_only=False)]
+    resp_idx = resp_map[pc.fill_null(resp_h.indices, 0).to_numpy(zero_copy_only=False)]
+    server = np.where(server_is_orig, orig_idx, resp_idx).astype(np.int32)
+    client = np.where(server_is_orig, resp_idx, orig_idx).astype(np.int32)
+    mask = ~has_server
+    return (
+        pa.DictionaryArray.from_arrays(pa.array(server, mask=mask), values),
+        pa.DictionaryArray.from_arrays(pa.array(client, mask=mask), values),
+    )
+
+
 def _column(table: pa.Table, name: str) -> pa.Array | None:
     if name not in table.column_names:
         return None
@@ -115,22 +138,14 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
     )
     server_is_orig &= has_server
 
-    orig_h = _column(table, "orig_h")
-    orig_p = _column(table, "orig_p")
-    resp_p = _column(table, "resp_p")
-    mask_orig = pa.array(server_is_orig)
-    null_mask = pa.array(~has_server)
-    orig_s, resp_s = orig_h.cast(pa.string()), resp_h.cast(pa.string())
-    server_h = pc.if_else(mask_orig, orig_s, resp_s)
-    client_h = pc.if_else(mask_orig, resp_s, orig_s)
-    server_p = pc.if_else(mask_orig, orig_p, resp_p)
-    server_h = pc.if_else(null_mask, pa.scalar(None, pa.string()), server_h)
-    client_h = pc.if_else(null_mask, pa.scalar(None, pa.string()), client_h)
-    server_p = pc.if_else(null_mask, pa.scalar(None, pa.uint16()), server_p)
+    server_h, client_h = _pick_hosts(_column(table, "orig_h"), resp_h, server_is_orig, has_server)
+    orig_p = _column(table, "orig_p").to_numpy(zero_copy_only=False)
+    resp_p = _column(table, "resp_p").to_numpy(zero_copy_only=False)
+    server_p = pa.array(np.where(server_is_orig, orig_p, resp_p).astype(np.uint16), mask=~has_server)
     outcome = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), _OUTCOME_DICTIONARY)
     return {
         "outcome": outcome,
-        "server_h": server_h.dictionary_encode(),
-        "server_p": server_p.cast(pa.uint16()),
-        "client_h": client_h.dictionary_encode(),
+        "server_h": server_h,
+        "server_p": server_p,
+        "client_h": client_h,
     }

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
@@ -30,7 +30,7 @@ ZEEK_ASCII = "zeek-ascii"
 ZEEK_JSON = "zeek-json"
 
 #: Uncompressed bytes per chunk: one commit, one Parquet file per day.
-DEFAULT_CHUNK_BYTES = 32 << 20
+DEFAULT_CHUNK_BYTES = 16 << 20
 _IDENTIFY_BYTES = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -162,29 +162,47 @@ class Chunk:
     line_end: int
     header: bytes
     closed: bool
-    days: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RawBlock:
+    """Complete lines read from a source, split but not yet parsed.
+
+    `segments` are ASCII data runs with their header; for JSON, `data`
+    holds the lines. `header` is the header block in force after the
+    block (what the ledger stores to resume), `closed` whether the last
+    meta line was `#close`.
+    """
+
+    byte_start: int
+    byte_end: int
+    line_start: int
+    line_end: int
+    header: bytes
+    closed: bool
+    segments: list[zeek_ascii.Segment] = field(default_factory=list)
+    data: bytes = b""
 
 
 @dataclass
 class ReadState:
-    """Where reading a source stopped; filled as chunks are produced."""
+    """Where reading a source stopped; filled as blocks are produced."""
 
     partial_line: bool = False
     truncated_gzip: bool = False
     at_eof: bool = False
 
 
-def read_chunks(
+def read_blocks(
     source: LogSource,
     *,
     byte_start: int = 0,
     line_start: int = 1,
     header: bytes = b"",
-    sensor: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     state: ReadState | None = None,
-) -> Iterator[Chunk]:
-    """Yield chunks of normalized records from `source`, starting after the
+) -> Iterator[RawBlock]:
+    """Yield blocks of complete lines of `source`, starting after the
     `byte_start` bytes (and `line_start - 1` lines) already committed.
 
     `header` is the ASCII header block in force at `byte_start` (from the
@@ -211,14 +229,39 @@ def read_chunks(
                 state.at_eof = not state.truncated_gzip
                 state.partial_line = bool(pending)
                 return
-            pending += data
-            cut = pending.rfind(b"\n")
+            cut = data.rfind(b"\n")
             if cut < 0:
+                pending += data
                 continue
-            block, pending = pending[: cut + 1], pending[cut + 1 :]
-            chunk = _parse_block(source, block, builder, offset, line_no, sensor)
-            offset, line_no = chunk.byte_end, chunk.line_end
-            yield chunk
+            block = pending + data[: cut + 1] if pending else data[: cut + 1] if cut + 1 < len(data) else data
+            pending = data[cut + 1 :]
+            lines = block.count(b"\n")
+            raw = RawBlock(offset, offset + len(block), line_no, line_no + lines, b"", False)
+            if source.kind == ZEEK_JSON:
+                raw.data = block
+            else:
+                raw.segments = zeek_ascii.split_block(block, builder, line_no)
+                raw.header, raw.closed = builder.current.raw, builder.closed
+            offset, line_no = raw.byte_end, raw.line_end
+            yield raw
+
+
+def parse_block(source: LogSource, raw: RawBlock, sensor: str | None) -> Chunk:
+    """Parse and normalize one block (pure: safe on any thread)."""
+    if source.kind == ZEEK_JSON:
+        parsed = zeek_json.read_rows(raw.data, raw.line_start)
+    else:
+        parsed = zeek_ascii.read_segments(raw.segments)
+    normalized = [normalize(t, sensor) for t in parsed.tables]
+    table = _concat(normalized) if normalized else None
+    return Chunk(table, parsed.quarantined, raw.byte_start, raw.byte_end, raw.line_start, raw.line_end,
+                 raw.header, raw.closed)
+
+
+def read_chunks(source: LogSource, *, sensor: str | None = None, **kwargs: Any) -> Iterator[Chunk]:
+    """Yield parsed chunks of `source` in order, on this thread (see read_blocks)."""
+    for raw in read_blocks(source, **kwargs):
+        yield parse_block(source, raw, sensor)
 
 
 def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
@@ -233,20 +276,6 @@ def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
         if got == 0:
             raise NotAZeekLog(f"{source.path.name} is shorter than the {count} bytes already ingested from it")
         remaining -= got
-
-
-def _parse_block(
-    source: LogSource, block: bytes, builder: zeek_ascii.HeaderBuilder, offset: int, line_no: int, sensor: str | None
-) -> Chunk:
-    if source.kind == ZEEK_JSON:
-        parsed = zeek_json.read_rows(block, line_no)
-    else:
-        parsed = zeek_ascii.read_block(block, builder, line_no)
-    tables, quarantined = parsed.tables, parsed.quarantined
-    normalized = [normalize(t, sensor) for t in tables]
-    table = _concat(normalized) if normalized else None
-    line_end = line_no + block.count(b"\n")
-    return Chunk(table, quarantined, offset, offset + len(block), line_no, line_end, builder.current.raw, builder.closed)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

@@ -191,34 +191,58 @@ def read_rows(data: bytes | memoryview, header: ZeekHeader, first_line: int) -> 
     return parse_lines(data, first_line, parse_block, lambda err: _reason(err, header))
 
 
-def read_block(block: bytes | memoryview, builder: HeaderBuilder, first_line: int) -> ParsedRows:
-    """Parse complete lines `block` of an ASCII log, header lines included.
+@dataclass(frozen=True)
+class Segment:
+    """A run of data lines and the header block they are written under."""
+
+    header: ZeekHeader
+    data: memoryview
+    first_line: int
+
+
+def split_block(block: bytes, builder: HeaderBuilder, first_line: int) -> list[Segment]:
+    """Split complete lines `block` of an ASCII log into data segments.
 
     Meta lines update `builder` (so a block may hold several header blocks,
-    as concatenated logs do); runs of data lines between them are parsed
-    with the header then in force. `first_line` numbers the first line.
+    as concatenated logs do); each run of data lines between them becomes a
+    Segment carrying the header then in force. `first_line` numbers the
+    first line of `block`. This is the sequential part of reading a log;
+    the segments can then be parsed in any order, on any thread.
     """
     view = memoryview(block)
-    raw = view.obj if isinstance(view.obj, bytes) and len(view) == len(view.obj) else bytes(view)
     prefix = builder.meta_prefix
     marker = b"\n" + prefix
-    out = ParsedRows([], [])
-    pos, size, line_no = 0, len(raw), first_line
+    segments: list[Segment] = []
+    pos, size, line_no = 0, len(block), first_line
     while pos < size:
-        if raw.startswith(prefix, pos):
-            end = raw.find(b"\n", pos)
+        if block.startswith(prefix, pos):
+            end = block.find(b"\n", pos)
             end = size if end < 0 else end
-            builder.feed(raw[pos:end])
+            builder.feed(block[pos:end])
             pos, line_no = end + 1, line_no + 1
             continue
-        nxt = raw.find(marker, pos)
+        nxt = block.find(marker, pos)
         seg_end = size if nxt < 0 else nxt + 1
-        parsed = read_rows(view[pos:seg_end], builder.current, line_no)
+        segments.append(Segment(builder.current, view[pos:seg_end], line_no))
+        if nxt >= 0:
+            line_no += block.count(b"\n", pos, seg_end)
+        pos = seg_end
+    return segments
+
+
+def read_segments(segments: list[Segment]) -> ParsedRows:
+    """Parse data segments into tables, setting bad lines aside."""
+    out = ParsedRows([], [])
+    for seg in segments:
+        parsed = read_rows(seg.data, seg.header, seg.first_line)
         out.tables.extend(parsed.tables)
         out.quarantined.extend(parsed.quarantined)
-        line_no += raw.count(b"\n", pos, seg_end)
-        pos = seg_end
     return out
+
+
+def read_block(block: bytes, builder: HeaderBuilder, first_line: int) -> ParsedRows:
+    """Parse complete lines `block` of an ASCII log, header lines included."""
+    return read_segments(split_block(block, builder, first_line))
 
 
 def _decode_columns(table: pa.Table, header: ZeekHeader) -> tuple[pa.Table, np.ndarray | None]:
@@ -282,7 +306,13 @@ def _decode_set(col: pa.Array, header: ZeekHeader, target: pa.DataType) -> tuple
 
 def float_seconds_to_timestamp(col: pa.Array) -> pa.Array:
     """Epoch seconds (float64) -> timestamp[us, UTC], rounded to the microsecond."""
-    micros = pc.round(pc.multiply(col.cast(pa.float64()), 1e6))
-    return micros.cast(pa.int64()).cast(TIMESTAMP)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    seconds = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        micros = np.rint(seconds * 1e6)
+    nulls = np.isnan(micros)
+    micros[nulls] = 0
+    return pa.array(micros.astype(np.int64), mask=nulls if nulls.any() else None).cast(TIMESTAMP)
 
 

@@ -23,63 +23,75 @@ for _i, _c in enumerate(b"ABCDEF"):
     _HEX_VALUE[_c] = 10 + _i
 
 
-def _decode_binary(values: pa.BinaryArray | pa.LargeBinaryArray, backslash_escapes: bool) -> tuple[pa.Array, np.ndarray]:
-    """Decode every value of `values` (no nulls); return (decoded, bad_mask)."""
+def _validity(values: pa.Array) -> pa.Buffer | None:
+    """The validity bitmap of `values`, realigned to offset 0."""
+    if values.null_count == 0:
+        return None
+    valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.Array, np.ndarray]:
+    """Decode every value of `values` (nulls are kept); return (decoded, bad_mask).
+
+    Work is proportional to the number of backslashes, plus one vectorized
+    pass over the bytes to find them and one to drop the consumed ones.
+    """
     n = len(values)
     buffers = values.buffers()
-    offset_type = np.int64 if isinstance(values, pa.LargeBinaryArray) else np.int32
-    offsets = np.frombuffer(buffers[1], dtype=offset_type)[values.offset : values.offset + n + 1].astype(np.int64)
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
     base = int(offsets[0])
     data = np.frombuffer(buffers[2], dtype=np.uint8)[base : int(offsets[-1])].copy() if buffers[2] is not None else np.zeros(0, np.uint8)
-    offsets = offsets - base
+    offsets -= base
     size = len(data)
     bad = np.zeros(n, dtype=bool)
-    if size == 0:
+    slashes = np.flatnonzero(data == _BACKSLASH)
+    if size == 0 or len(slashes) == 0:
         return values, bad
-
-    is_bs = data == _BACKSLASH
-    value_start = np.zeros(size + 1, dtype=bool)
-    value_start[offsets[:-1][offsets[:-1] < size]] = True
-    if backslash_escapes:
+    value_of = np.searchsorted(offsets, slashes, side="right") - 1
+    adjacent = slashes[1:] == slashes[:-1] + 1
+    if backslash_escapes and adjacent.any():
         # In a run of backslashes, every other one (from the run's start)
         # begins an escape: "\\\\x41" is an escaped backslash, then "x41".
-        prev_bs = np.zeros(size, dtype=bool)
-        prev_bs[1:] = is_bs[:-1]
-        run_start = is_bs & (~prev_bs | value_start[:size])
-        positions = np.arange(size)
-        last_run_start = np.maximum.accumulate(np.where(run_start, positions, 0))
-        escape = is_bs & (((positions - last_run_start) % 2) == 0)
+        k = np.arange(len(slashes))
+        new_run = np.ones(len(slashes), dtype=bool)
+        new_run[1:] = ~adjacent | (value_of[1:] != value_of[:-1])
+        run_start = np.maximum.accumulate(np.where(new_run, k, 0))
+        is_start = ((k - run_start) % 2) == 0
+        starts, start_value = slashes[is_start], value_of[is_start]
     else:
-        escape = is_bs.copy()
-    starts = np.flatnonzero(escape)
-    value_of = np.searchsorted(offsets, starts, side="right") - 1
-    value_end = offsets[value_of + 1]
-
-    keep = np.ones(size, dtype=bool)
-    nxt = np.where(starts + 1 < value_end, data[np.minimum(starts + 1, size - 1)], 0)
-    is_hex = (nxt == _X) & (starts + 3 < value_end)
-    hi = _HEX_VALUE[data[np.minimum(starts + 2, size - 1)]]
-    lo = _HEX_VALUE[data[np.minimum(starts + 3, size - 1)]]
-    is_hex &= (hi >= 0) & (lo >= 0)
+        starts, start_value = slashes, value_of
+    value_end = offsets[start_value + 1]
+    last = size - 1
+    nxt = data[np.minimum(starts + 1, last)]
+    nxt[starts + 1 >= value_end] = 0
+    hi = _HEX_VALUE[data[np.minimum(starts + 2, last)]]
+    lo = _HEX_VALUE[data[np.minimum(starts + 3, last)]]
+    is_hex = (nxt == _X) & (starts + 3 < value_end) & (hi >= 0) & (lo >= 0)
+    if not backslash_escapes:
+        # A JSON writer's backslash that is not "\xNN" is an ordinary byte.
+        starts, start_value, hi, lo, nxt = starts[is_hex], start_value[is_hex], hi[is_hex], lo[is_hex], nxt[is_hex]
+        is_hex = np.ones(len(starts), dtype=bool)
     hex_at = starts[is_hex]
     data[hex_at] = (hi[is_hex] * 16 + lo[is_hex]).astype(np.uint8)
+    keep = np.ones(size, dtype=bool)
     keep[hex_at + 1] = False
     keep[hex_at + 2] = False
     keep[hex_at + 3] = False
+    removed_at = start_value[is_hex]
+    weights = 3
     if backslash_escapes:
         is_pair = nxt == _BACKSLASH
         keep[starts[is_pair]] = False
-        bad_escape = ~(is_hex | is_pair)
-        bad[value_of[bad_escape]] = True
-    # The JSON writer leaves a backslash that is not "\xNN" as it is.
-
-    new_offsets = np.zeros(n + 1, dtype=np.int64)
-    kept = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
-    new_offsets[:] = kept[offsets]
+        bad[start_value[~(is_hex | is_pair)]] = True
+        removed = np.bincount(removed_at, minlength=n) * 3 + np.bincount(start_value[is_pair], minlength=n)
+    else:
+        removed = np.bincount(removed_at, minlength=n) * weights
     new_data = data[keep]
-    decoded = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(new_offsets), pa.py_buffer(new_data)]
-    ).cast(pa.binary())
+    new_offsets = offsets - np.concatenate(([0], np.cumsum(removed)))
+    decoded = pa.BinaryArray.from_buffers(
+        pa.binary(), n, [_validity(values), pa.py_buffer(new_offsets.astype(np.int32)), pa.py_buffer(new_data)]
+    )
     return decoded, bad
 
 
@@ -93,27 +105,16 @@ def decode_escapes(values: pa.Array, *, backslash_escapes: bool = True, as_text:
     string array; decoded bytes that are not valid UTF-8 are shown again as
     `\\xNN` so the text stays valid. Otherwise the result is binary.
     """
-    out_type = pa.string() if as_text else pa.binary()
-    n = len(values)
-    has_bs = pc.fill_null(pc.match_substring(values, "\\"), False)
-    if not pc.any(has_bs).as_py():
-        return values.cast(out_type), pa.array(np.zeros(n, dtype=bool))
-    idx = pc.indices_nonzero(has_bs)
-    subset = pc.take(values, idx).cast(pa.binary())
-    decoded, bad_subset = _decode_binary(subset, backslash_escapes)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    binary = values.cast(pa.binary()) if not pa.types.is_binary(values.type) else values
+    decoded, bad = _decode_binary(binary, backslash_escapes)
     if as_text:
         try:
             decoded = decoded.cast(pa.string())
         except pa.ArrowInvalid:
             decoded = pa.array(
-                [v.decode("utf-8", "backslashreplace") for v in decoded.to_pylist()], pa.string()
+                [v.decode("utf-8", "backslashreplace") if v is not None else None for v in decoded.to_pylist()],
+                pa.string(),
             )
-    bad = np.zeros(n, dtype=bool)
-    bad[idx.to_numpy()] = bad_subset
-    mask = has_bs
-    full = values.cast(out_type)
-    positions = np.full(n, -1, dtype=np.int64)
-    positions[idx.to_numpy()] = np.arange(len(idx))
-    # Scatter the decoded subset back in place.
-    merged = pc.if_else(mask, pc.take(decoded, pa.array(np.maximum(positions, 0))), full)
-    return merged, pa.array(bad)
+    return decoded, pa.array(bad)
