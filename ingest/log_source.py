@@ -181,7 +181,7 @@ class RawBlock:
     header: bytes
     closed: bool
     segments: list[zeek_ascii.Segment] = field(default_factory=list)
-    data: bytes = b""
+    data: bytes | memoryview = b""
 
 
 @dataclass
@@ -218,32 +218,47 @@ def read_blocks(
         _skip(stream, byte_start, source)
         pending = b""
         while True:
-            try:
-                data = stream.read(chunk_bytes)
-            except EOFError:
-                state.truncated_gzip = True
-                data = b""
-            except (gzip.BadGzipFile, zlib.error) as err:
-                raise NotGzip(f"{source.path.name}: corrupt gzip data ({err})") from None
-            if not data:
+            # One buffer per block, filled in place: the partial line left
+            # over from the previous read goes first, no block is copied.
+            buf = bytearray(len(pending) + chunk_bytes)
+            buf[: len(pending)] = pending
+            filled = len(pending) + _fill(stream, memoryview(buf)[len(pending) :], state)
+            if filled == len(pending):
                 state.at_eof = not state.truncated_gzip
                 state.partial_line = bool(pending)
                 return
-            cut = data.rfind(b"\n")
+            cut = buf.rfind(b"\n", 0, filled)
             if cut < 0:
-                pending += data
+                pending = bytes(buf[:filled])
                 continue
-            block = pending + data[: cut + 1] if pending else data[: cut + 1] if cut + 1 < len(data) else data
-            pending = data[cut + 1 :]
-            lines = block.count(b"\n")
-            raw = RawBlock(offset, offset + len(block), line_no, line_no + lines, b"", False)
+            pending = bytes(buf[cut + 1 : filled])
+            block = memoryview(buf)[: cut + 1]
+            lines = buf.count(b"\n", 0, cut + 1)
+            raw = RawBlock(offset, offset + cut + 1, line_no, line_no + lines, b"", False)
             if source.kind == ZEEK_JSON:
                 raw.data = block
             else:
-                raw.segments = zeek_ascii.split_block(block, builder, line_no)
+                raw.segments = zeek_ascii.split_block(buf, builder, line_no, end=cut + 1)
                 raw.header, raw.closed = builder.current.raw, builder.closed
             offset, line_no = raw.byte_end, raw.line_end
             yield raw
+
+
+def _fill(stream: BinaryIO, target: memoryview, state: ReadState) -> int:
+    """Read into `target` until it is full or the stream ends; return the count."""
+    total = 0
+    while total < len(target):
+        try:
+            got = stream.readinto(target[total:])
+        except EOFError:
+            state.truncated_gzip = True
+            return total
+        except (gzip.BadGzipFile, zlib.error) as err:
+            raise NotGzip(f"corrupt gzip data ({err})") from None
+        if not got:
+            break
+        total += got
+    return total
 
 
 def parse_block(source: LogSource, raw: RawBlock, sensor: str | None) -> Chunk:

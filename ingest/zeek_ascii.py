@@ -200,8 +200,10 @@ class Segment:
     first_line: int
 
 
-def split_block(block: bytes, builder: HeaderBuilder, first_line: int) -> list[Segment]:
-    """Split complete lines `block` of an ASCII log into data segments.
+def split_block(
+    block: bytes | bytearray, builder: HeaderBuilder, first_line: int, end: int | None = None
+) -> list[Segment]:
+    """Split complete lines `block[:end]` of an ASCII log into data segments.
 
     Meta lines update `builder` (so a block may hold several header blocks,
     as concatenated logs do); each run of data lines between them becomes a
@@ -209,19 +211,20 @@ def split_block(block: bytes, builder: HeaderBuilder, first_line: int) -> list[S
     first line of `block`. This is the sequential part of reading a log;
     the segments can then be parsed in any order, on any thread.
     """
-    view = memoryview(block)
+    size = len(block) if end is None else end
+    view = memoryview(block)[:size]
     prefix = builder.meta_prefix
     marker = b"\n" + prefix
     segments: list[Segment] = []
-    pos, size, line_no = 0, len(block), first_line
+    pos, line_no = 0, first_line
     while pos < size:
         if block.startswith(prefix, pos):
-            end = block.find(b"\n", pos)
+            end = block.find(b"\n", pos, size)
             end = size if end < 0 else end
-            builder.feed(block[pos:end])
+            builder.feed(bytes(block[pos:end]))
             pos, line_no = end + 1, line_no + 1
             continue
-        nxt = block.find(marker, pos)
+        nxt = block.find(marker, pos, size)
         seg_end = size if nxt < 0 else nxt + 1
         segments.append(Segment(builder.current, view[pos:seg_end], line_no))
         if nxt >= 0:
@@ -240,7 +243,7 @@ def read_segments(segments: list[Segment]) -> ParsedRows:
     return out
 
 
-def read_block(block: bytes, builder: HeaderBuilder, first_line: int) -> ParsedRows:
+def read_block(block: bytes | bytearray, builder: HeaderBuilder, first_line: int) -> ParsedRows:
     """Parse complete lines `block` of an ASCII log, header lines included."""
     return read_segments(split_block(block, builder, first_line))
 
