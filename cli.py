@@ -41,9 +41,10 @@ DEFAULT_STORE = "./synack-store"
 def bound_memory() -> None:
     """Process-wide allocator settings that keep an ingest's peak memory flat.
 
-    Arrow's buffers go to the system allocator and glibc keeps at most two
-    arenas, so memory freed by one chunk is reused by the next instead of
-    being cached per thread. This is the process's business, so it is set
+    Arrow's buffers go to the system allocator; glibc keeps at most two
+    arenas and serves blocks over 4 MB with mmap (a fixed threshold, so it
+    does not creep up), so memory freed by one chunk goes back to the
+    system or to the next chunk instead of being cached per thread. This is the process's business, so it is set
     here at the edge, never by the library.
     """
     pa.set_memory_pool(pa.system_memory_pool())
@@ -51,11 +52,13 @@ def bound_memory() -> None:
         try:
             libc = ctypes.CDLL("libc.so.6")
             libc.mallopt(_M_ARENA_MAX, 2)
+            libc.mallopt(_M_MMAP_THRESHOLD, 4 << 20)
         except (OSError, AttributeError):
             pass  # not glibc: the defaults are fine
 
 
-_M_ARENA_MAX = -8
+_M_ARENA_MAX = -8  # glibc mallopt parameters
+_M_MMAP_THRESHOLD = -3
 
 
 def _config() -> dict[str, Any]:

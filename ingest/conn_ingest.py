@@ -32,6 +32,8 @@ from ingest.store import CommitResult, Store
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
 PARSE_AHEAD = 2
+#: Parsed chunks that may wait for the writer before reading pauses.
+COMMIT_AHEAD = 1
 
 
 @dataclass
@@ -166,7 +168,7 @@ def _ingest_source(
     result = FileResult(source.path, "unchanged")
     chunk_no = state.chunks if state else 0
     parsing: deque[Future[Chunk]] = deque()
-    committing: Future[CommitResult] | None = None
+    committing: deque[Future[CommitResult]] = deque()
 
     def settle(fut: Future[CommitResult] | None) -> None:
         if fut is None:
@@ -179,17 +181,18 @@ def _ingest_source(
             progress(source.path, summary.rows + result.rows)
 
     def commit(chunk: Chunk) -> None:
-        nonlocal chunk_no, committing
-        fut = pools.writer.submit(
+        nonlocal chunk_no
+        committing.append(pools.writer.submit(
             store.commit_chunk, source.source_id, source.kind, source.path, chunk_no,
             chunk.table, chunk.quarantined,
             byte_start=chunk.byte_start, byte_end=chunk.byte_end,
             line_start=chunk.line_start, line_end=chunk.line_end,
             header=chunk.header, complete=chunk.closed and source.kind != ZEEK_JSON,
-        )
+        ))
         chunk_no += 1
-        settle(committing)
-        committing = fut
+        # Wait only when COMMIT_AHEAD chunks are queued for the writer.
+        while committing and (len(committing) > COMMIT_AHEAD or committing[0].done()):
+            settle(committing.popleft())
 
     try:
         blocks = read_blocks(
@@ -200,18 +203,19 @@ def _ingest_source(
             chunk_bytes=chunk_bytes,
             state=read_state,
         )
-        # Parse up to PARSE_AHEAD blocks at once while the previous chunk is
+        # Parse up to PARSE_AHEAD blocks at once while earlier chunks are
         # written: commits stay in order, memory stays bounded.
         for raw in blocks:
             parsing.append(pools.parser.submit(parse_block, source, raw, sensor))
-            if len(parsing) >= PARSE_AHEAD:
+            if len(parsing) > PARSE_AHEAD:
                 commit(parsing.popleft().result())
         while parsing:
             commit(parsing.popleft().result())
     finally:
         for fut in parsing:
             fut.cancel()
-        settle(committing)
+        while committing:
+            settle(committing.popleft())
     if source.compressed and read_state.at_eof and not read_state.partial_line and chunk_no > 0:
         store.mark_complete(source.source_id)
     if result.rows or result.quarantined:

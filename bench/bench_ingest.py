@@ -1,0 +1,92 @@
+"""Ingest speed and memory against baselines measured in the same run.
+
+    pip install '.[bench]'          # zat, for the zat baseline
+    python bench/bench_ingest.py    # 2M and 8M rows; --rows to choose
+
+For each size it generates (once, cached in bench/data/) a realistic
+conn.log, then runs each contender in its own process, prints rows/s and
+peak resident memory, and the ratios the ingest issue asks for:
+synack / bare pipeline (pyarrow.csv -> Parquet zstd) >= 1.0, synack / zat
+LogToDataFrame >= 2.0, peak memory < 500 MB and flat with file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.conn_gen import write_conn_log  # noqa: E402
+
+TARGETS = {"bare": 1.0, "zat": 2.0}
+MEMORY_LIMIT_MB = 500
+
+
+def measure(mode: str, log: Path) -> dict[str, float]:
+    """Run one contender in a child process; return rows, seconds, rows/s, peak MB."""
+    out = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-"))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "measure.py"), mode, str(log), str(out / "store")],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert proc.stdout is not None
+        output = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if status != 0:
+            raise SystemExit(f"{mode} failed with status {status}")
+        result = json.loads(output.strip().splitlines()[-1])
+        result["rows_per_s"] = result["rows"] / result["seconds"]
+        result["peak_mb"] = usage.ru_maxrss / 1024
+        return result
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[2_000_000, 8_000_000])
+    parser.add_argument("--zat-rows", type=int, default=2_000_000, help="largest size zat is run on (it is slow)")
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    args = parser.parse_args()
+
+    ok = True
+    peaks: dict[int, float] = {}
+    print(f"{'rows':>10}  {'contender':<8} {'rows/s':>12} {'seconds':>8} {'peak MB':>8}  ratio")
+    for rows in args.rows:
+        log = args.data / f"conn-{rows}.log"
+        if not log.exists():
+            write_conn_log(log, rows)
+        results = {"synack": measure("synack", log), "bare": measure("bare", log)}
+        if rows <= args.zat_rows:
+            results["zat"] = measure("zat", log)
+            results["synack-read"] = measure("synack-read", log)
+        for mode, r in results.items():
+            assert r["rows"] == rows, (mode, r["rows"])
+            ratio = ""
+            if mode in TARGETS:
+                value = results["synack"]["rows_per_s"] / r["rows_per_s"]
+                ratio = f"synack/{mode} = {value:.2f}x (target >= {TARGETS[mode]:.1f}x)"
+                ok &= value >= TARGETS[mode]
+            elif mode == "synack-read" and "zat" in results:
+                value = r["rows_per_s"] / results["zat"]["rows_per_s"]
+                ratio = f"read-only synack/zat = {value:.2f}x (like for like; not the target)"
+            print(f"{rows:>10,}  {mode:<8} {r['rows_per_s']:>12,.0f} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {ratio}")
+        peaks[rows] = results["synack"]["peak_mb"]
+        ok &= peaks[rows] < MEMORY_LIMIT_MB
+    print("synack peak memory: " + ", ".join(f"{r:,} rows {p:.0f} MB" for r, p in peaks.items())
+          + f" (limit {MEMORY_LIMIT_MB} MB)")
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

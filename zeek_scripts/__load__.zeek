@@ -1,0 +1,2 @@
+# Loading this directory (@load /path/to/zeek_scripts) loads the package.
+@load ./scripts
