@@ -108,8 +108,14 @@ def _summary_line(s: IngestSummary) -> str:
 def _run_ingest(paths: list[Path], store: Path, sensor: str | None, show_progress: bool) -> IngestSummary:
     if not show_progress:
         return ingest_paths(paths, store, sensor=sensor)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[rows]:,} rows"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("ingest", total=None, rows=0)
 
         def progress(path: Path, rows: int) -> None:
@@ -166,7 +172,6 @@ def _reply_text(value: bytes | None, width: int = 40) -> str:
 def demo() -> None:
     """Ingest the bundled sample logs into a temporary store and show what they hold."""
     import inventory
-
     from samples.generate import DAYS
 
     logs = sample_dir()
@@ -184,8 +189,14 @@ def demo() -> None:
         table.add_column("server reply", overflow="ellipsis", no_wrap=True, max_width=30)
         for r in inventory.servers(store_dir).itertuples():
             table.add_row(
-                r.server_h, f"{r.server_p}/{r.proto}", r.services, f"{r.first_seen:%Y-%m-%d}",
-                f"{r.last_seen:%Y-%m-%d}", str(r.connections), str(r.clients), _reply_text(r.server_reply, 30),
+                r.server_h,
+                f"{r.server_p}/{r.proto}",
+                r.services,
+                f"{r.first_seen:%Y-%m-%d}",
+                f"{r.last_seen:%Y-%m-%d}",
+                str(r.connections),
+                str(r.clients),
+                _reply_text(r.server_reply, 30),
             )
         out.print(table)
         last = DAYS[-1]
@@ -195,8 +206,13 @@ def demo() -> None:
             table.add_column(col, no_wrap=True)
         table.add_column("server reply", overflow="fold")
         for r in new.itertuples():
-            table.add_row(r.sensor, r.server_h, f"{r.server_p}/{r.proto}", f"{r.first_seen:%Y-%m-%d %H:%M:%S}",
-                          _reply_text(r.server_reply, 60))
+            table.add_row(
+                r.sensor,
+                r.server_h,
+                f"{r.server_p}/{r.proto}",
+                f"{r.first_seen:%Y-%m-%d %H:%M:%S}",
+                _reply_text(r.server_reply, 60),
+            )
         out.print(table)
         if new.empty:
             out.print("no new server ports", markup=False)

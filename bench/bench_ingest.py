@@ -36,7 +36,8 @@ def measure(mode: str, log: Path) -> dict[str, float]:
     try:
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "measure.py"), mode, str(log), str(out / "store")],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None
         output = proc.stdout.read()
@@ -79,11 +80,16 @@ def main() -> int:
             elif mode == "synack-read" and "zat" in results:
                 value = r["rows_per_s"] / results["zat"]["rows_per_s"]
                 ratio = f"read-only synack/zat = {value:.2f}x (like for like; not the target)"
-            print(f"{rows:>10,}  {mode:<8} {r['rows_per_s']:>12,.0f} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {ratio}")
+            print(
+                f"{rows:>10,}  {mode:<8} {r['rows_per_s']:>12,.0f} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f}  {ratio}"
+            )
         peaks[rows] = results["synack"]["peak_mb"]
         ok &= peaks[rows] < MEMORY_LIMIT_MB
-    print("synack peak memory: " + ", ".join(f"{r:,} rows {p:.0f} MB" for r, p in peaks.items())
-          + f" (limit {MEMORY_LIMIT_MB} MB)")
+    print(
+        "synack peak memory: "
+        + ", ".join(f"{r:,} rows {p:.0f} MB" for r, p in peaks.items())
+        + f" (limit {MEMORY_LIMIT_MB} MB)"
+    )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -18,14 +18,32 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 FIELDS = [
-    ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-    ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("service", "string"),
-    ("duration", "interval"), ("orig_bytes", "count"), ("resp_bytes", "count"),
-    ("conn_state", "string"), ("local_orig", "bool"), ("local_resp", "bool"),
-    ("missed_bytes", "count"), ("history", "string"), ("orig_pkts", "count"),
-    ("orig_ip_bytes", "count"), ("resp_pkts", "count"), ("resp_ip_bytes", "count"),
-    ("tunnel_parents", "set[string]"), ("ip_proto", "count"),
-    ("handshake", "string"), ("synack_ts", "time"), ("server_reply", "string"), ("sensor", "string"),
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("proto", "enum"),
+    ("service", "string"),
+    ("duration", "interval"),
+    ("orig_bytes", "count"),
+    ("resp_bytes", "count"),
+    ("conn_state", "string"),
+    ("local_orig", "bool"),
+    ("local_resp", "bool"),
+    ("missed_bytes", "count"),
+    ("history", "string"),
+    ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"),
+    ("resp_pkts", "count"),
+    ("resp_ip_bytes", "count"),
+    ("tunnel_parents", "set[string]"),
+    ("ip_proto", "count"),
+    ("handshake", "string"),
+    ("synack_ts", "time"),
+    ("server_reply", "string"),
+    ("sensor", "string"),
 ]
 
 # (proto, service, conn_state, history, handshake, resp_port pool, share)
@@ -108,7 +126,9 @@ def conn_table(rows: int, seed: int, start: float = 1795000000.0) -> pa.Table:
         "ts": _fixed(ts, 6),
         "uid": uid,
         "id.orig_h": orig_h,
-        "id.orig_p": pc.cast(pa.array(np.where(is_icmp.to_numpy(zero_copy_only=False), 8, rng.integers(32768, 61000, rows))), pa.string()),
+        "id.orig_p": pc.cast(
+            pa.array(np.where(is_icmp.to_numpy(zero_copy_only=False), 8, rng.integers(32768, 61000, rows))), pa.string()
+        ),
         "id.resp_h": resp_h,
         "id.resp_p": pc.cast(pa.array(resp_p), pa.string()),
         "proto": proto,
@@ -138,8 +158,11 @@ def conn_table(rows: int, seed: int, start: float = 1795000000.0) -> pa.Table:
 def header() -> bytes:
     return (
         "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
-        "#open\t2026-11-21-10-00-00\n#fields\t" + "\t".join(n for n, _ in FIELDS) + "\n#types\t"
-        + "\t".join(t for _, t in FIELDS) + "\n"
+        "#open\t2026-11-21-10-00-00\n#fields\t"
+        + "\t".join(n for n, _ in FIELDS)
+        + "\n#types\t"
+        + "\t".join(t for _, t in FIELDS)
+        + "\n"
     ).encode()
 
 

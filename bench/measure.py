@@ -95,7 +95,9 @@ if __name__ == "__main__":
     mode, log = sys.argv[1], Path(sys.argv[2])
     out = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(".")
     out.mkdir(parents=True, exist_ok=True)
-    run = {"synack": synack, "synack-read": synack_read, "bare": bare, "zat": zat}[mode](log, out)  # imports happen here, untimed
+    run = {"synack": synack, "synack-read": synack_read, "bare": bare, "zat": zat}[mode](
+        log, out
+    )  # imports happen here, untimed
     started = time.perf_counter()
     rows = run()
     print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))

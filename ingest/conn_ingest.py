@@ -116,8 +116,9 @@ def ingest_paths(
     ):
         pools = Pools(parser, writer)
         for path in found.conn:
-            result = ingest_file(store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,
-                                 summary=summary)
+            result = ingest_file(
+                store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary
+            )
             summary.files.append(result)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -182,13 +183,23 @@ def _ingest_source(
 
     def commit(chunk: Chunk) -> None:
         nonlocal chunk_no
-        committing.append(pools.writer.submit(
-            store.commit_chunk, source.source_id, source.kind, source.path, chunk_no,
-            chunk.table, chunk.quarantined,
-            byte_start=chunk.byte_start, byte_end=chunk.byte_end,
-            line_start=chunk.line_start, line_end=chunk.line_end,
-            header=chunk.header, complete=chunk.closed and source.kind != ZEEK_JSON,
-        ))
+        committing.append(
+            pools.writer.submit(
+                store.commit_chunk,
+                source.source_id,
+                source.kind,
+                source.path,
+                chunk_no,
+                chunk.table,
+                chunk.quarantined,
+                byte_start=chunk.byte_start,
+                byte_end=chunk.byte_end,
+                line_start=chunk.line_start,
+                line_end=chunk.line_end,
+                header=chunk.header,
+                complete=chunk.closed and source.kind != ZEEK_JSON,
+            )
+        )
         chunk_no += 1
         # Wait only when COMMIT_AHEAD chunks are queued for the writer.
         while committing and (len(committing) > COMMIT_AHEAD or committing[0].done()):

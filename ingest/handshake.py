@@ -23,6 +23,7 @@ decides the outcome and the history rules are the fallback.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -88,19 +89,26 @@ def _column(table: pa.Table, name: str) -> pa.Array | None:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
+def _required(table: pa.Table, name: str) -> pa.Array:
+    col = _column(table, name)
+    if col is None:
+        raise KeyError(f"derive_outcome needs a {name} column")
+    return col
+
+
 def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
     """Return the arrays `outcome`, `server_h`, `server_p`, `client_h` for
     `table` (normalized names: proto, history, conn_state, resp_pkts,
     orig_h/orig_p/resp_h/resp_p, optionally handshake), one value per row."""
     n = len(table)
-    proto = _column(table, "proto")
+    proto = _required(table, "proto")
     is_tcp = _per_value(proto, lambda d: pc.equal(pc.utf8_lower(d), "tcp"))
     is_udp = _per_value(proto, lambda d: pc.equal(pc.utf8_lower(d), "udp"))
 
     history = _column(table, "history")
     if history is None:
         history = pa.nulls(n, pa.string())
-    has = {c: _per_value(history, lambda d, c=c: pc.match_substring(d, c)) for c in "hHSr"}
+    has = {c: _per_value(history, functools.partial(pc.match_substring, pattern=c)) for c in "hHSr"}
     state = _column(table, "conn_state")
     rej = _per_value(state, lambda d: pc.equal(d, "REJ")) if state is not None else np.zeros(n, bool)
 
@@ -113,7 +121,8 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
     resp_pkts = _column(table, "resp_pkts")
     answered = (
         np.asarray(pc.fill_null(pc.greater(resp_pkts, 0), False).to_numpy(zero_copy_only=False), dtype=bool)
-        if resp_pkts is not None else np.zeros(n, bool)
+        if resp_pkts is not None
+        else np.zeros(n, bool)
     )
 
     codes = np.full(n, _CODE[NO_PORTS], dtype=np.int8)
@@ -127,20 +136,18 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
     handshake = _column(table, "handshake")
     if handshake is not None:
         for value, (outcome, orig) in HANDSHAKE_VALUES.items():
-            hit = _per_value(handshake, lambda d, v=value: pc.equal(d, v))
+            hit = _per_value(handshake, functools.partial(pc.equal, value))
             codes[hit] = _CODE[outcome]
             server_is_orig[hit] = orig
 
-    resp_h = _column(table, "resp_h")
+    resp_h = _required(table, "resp_h")
     resp_multicast = _per_value(resp_h, addresses.not_unicast)
-    has_server = (codes == _CODE[OPEN]) | (codes == _CODE[REJECTED]) | (
-        (codes == _CODE[ANSWERED]) & ~resp_multicast
-    )
+    has_server = (codes == _CODE[OPEN]) | (codes == _CODE[REJECTED]) | ((codes == _CODE[ANSWERED]) & ~resp_multicast)
     server_is_orig &= has_server
 
-    server_h, client_h = _pick_hosts(_column(table, "orig_h"), resp_h, server_is_orig, has_server)
-    orig_p = _column(table, "orig_p").to_numpy(zero_copy_only=False)
-    resp_p = _column(table, "resp_p").to_numpy(zero_copy_only=False)
+    server_h, client_h = _pick_hosts(_required(table, "orig_h"), resp_h, server_is_orig, has_server)
+    orig_p = _required(table, "orig_p").to_numpy(zero_copy_only=False)
+    resp_p = _required(table, "resp_p").to_numpy(zero_copy_only=False)
     server_p = pa.array(np.where(server_is_orig, orig_p, resp_p).astype(np.uint16), mask=~has_server)
     outcome = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), _OUTCOME_DICTIONARY)
     return {

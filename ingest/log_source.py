@@ -124,7 +124,7 @@ def identify(path: Path) -> LogSource | None:
     missing = missing_required(header.fields)
     if missing:
         raise NotAConnLog(f"{path.name} is not a conn log (no {', '.join(missing)} field)")
-    digest = hashlib.sha256(ZEEK_ASCII.encode() + b"\0" + stripped[:end + 1]).hexdigest()[:24]
+    digest = hashlib.sha256(ZEEK_ASCII.encode() + b"\0" + stripped[: end + 1]).hexdigest()[:24]
     return LogSource(path, ZEEK_ASCII, digest, compressed, prefix)
 
 
@@ -249,7 +249,7 @@ def _fill(stream: BinaryIO, target: memoryview, state: ReadState) -> int:
     total = 0
     while total < len(target):
         try:
-            got = stream.readinto(target[total:])
+            got = stream.readinto(target[total:])  # type: ignore[attr-defined]
         except EOFError:
             state.truncated_gzip = True
             return total
@@ -269,8 +269,9 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None) -> Chunk:
         parsed = zeek_ascii.read_segments(raw.segments)
     normalized = [normalize(t, sensor) for t in parsed.tables]
     table = _concat(normalized) if normalized else None
-    return Chunk(table, parsed.quarantined, raw.byte_start, raw.byte_end, raw.line_start, raw.line_end,
-                 raw.header, raw.closed)
+    return Chunk(
+        table, parsed.quarantined, raw.byte_start, raw.byte_end, raw.line_start, raw.line_end, raw.header, raw.closed
+    )
 
 
 def read_chunks(source: LogSource, *, sensor: str | None = None, **kwargs: Any) -> Iterator[Chunk]:

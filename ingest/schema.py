@@ -87,8 +87,18 @@ CONN_FIELD_TYPES: dict[str, str] = {
 
 #: Columns whose values repeat a lot: kept dictionary-encoded end to end.
 DICTIONARY_COLUMNS = frozenset(
-    {"proto", "service", "conn_state", "history", "sensor", "handshake",
-     "_system_name", "_stream", "orig_l2_addr", "resp_l2_addr"}
+    {
+        "proto",
+        "service",
+        "conn_state",
+        "history",
+        "sensor",
+        "handshake",
+        "_system_name",
+        "_stream",
+        "orig_l2_addr",
+        "resp_l2_addr",
+    }
 )
 
 #: Columns holding raw bytes from the network rather than text.
@@ -116,7 +126,7 @@ def arrow_type(zeek_type: str, column: str = "") -> pa.DataType:
     """
     for prefix in ("set[", "vector[", "table["):
         if zeek_type.startswith(prefix) and zeek_type.endswith("]"):
-            inner = zeek_type[len(prefix):-1]
+            inner = zeek_type[len(prefix) : -1]
             return pa.list_(arrow_type(inner) if inner != "addr" else pa.string())
     if column in BINARY_COLUMNS:
         return pa.binary()
@@ -164,6 +174,16 @@ CORE_SCHEMA = pa.schema(
 
 #: Columns the inventories read; every store file has them with these types.
 INVENTORY_COLUMNS = (
-    "ts", "sensor", "uid", "orig_h", "resp_h", "proto", "service",
-    "server_reply", "outcome", "server_h", "server_p", "client_h",
+    "ts",
+    "sensor",
+    "uid",
+    "orig_h",
+    "resp_h",
+    "proto",
+    "service",
+    "server_reply",
+    "outcome",
+    "server_h",
+    "server_p",
+    "client_h",
 )

@@ -108,7 +108,7 @@ class CommitResult:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _tmp_name(final: Path) -> Path:
@@ -134,7 +134,7 @@ class Store:
 
     @classmethod
     @contextmanager
-    def open(cls, root: Path | str, *, create: bool = True) -> Iterator["Store"]:
+    def open(cls, root: Path | str, *, create: bool = True) -> Iterator[Store]:
         """Open (creating it if `create`) the store at `root`, exclusively.
 
         Raises StoreLocked when another process holds it, StoreError when
@@ -200,7 +200,9 @@ class Store:
 
     def totals(self) -> tuple[int, int, int]:
         """(sources, rows, quarantined lines) over the whole store."""
-        row = self._db.execute("SELECT count(*), coalesce(sum(rows),0), coalesce(sum(quarantined),0) FROM sources").fetchone()
+        row = self._db.execute(
+            "SELECT count(*), coalesce(sum(rows),0), coalesce(sum(quarantined),0) FROM sources"
+        ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
     # -- committing ---------------------------------------------------------
@@ -261,8 +263,21 @@ class Store:
             if current is None:
                 db.execute(
                     "INSERT INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (source_id, kind, str(path), str(path), byte_end, line_end, 1, rows, len(quarantined),
-                     header, int(complete), now, now),
+                    (
+                        source_id,
+                        kind,
+                        str(path),
+                        str(path),
+                        byte_end,
+                        line_end,
+                        1,
+                        rows,
+                        len(quarantined),
+                        header,
+                        int(complete),
+                        now,
+                        now,
+                    ),
                 )
             else:
                 db.execute(
@@ -360,8 +375,14 @@ def _write_parquet(table: pa.Table, tmp: Path) -> None:
     # trying them on unique columns (uid, ts) costs time and saves nothing.
     dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
     with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression=PARQUET_COMPRESSION, row_group_size=1 << 20,
-                       use_dictionary=dictionary, write_statistics=[c for c in _STATISTICS if c in table.column_names])
+        pq.write_table(
+            table,
+            f,
+            compression=PARQUET_COMPRESSION,
+            row_group_size=1 << 20,
+            use_dictionary=dictionary,
+            write_statistics=[c for c in _STATISTICS if c in table.column_names],
+        )
         f.flush()
         os.fsync(f.fileno())
 

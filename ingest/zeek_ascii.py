@@ -68,9 +68,9 @@ class HeaderBuilder:
         Raises NotAZeekLog for a malformed `#separator` line.
         """
         h = self.current
-        body = line[len(self.meta_prefix):]
+        body = line[len(self.meta_prefix) :]
         if body.startswith(b"separator"):
-            rest = body[len(b"separator"):].strip(b" ")
+            rest = body[len(b"separator") :].strip(b" ")
             sep = _unescape_meta(rest)
             if not sep:
                 raise NotAZeekLog("empty #separator")
@@ -112,7 +112,7 @@ class HeaderBuilder:
             width = len(sep)
         if pos < 0:
             return body.decode("ascii", "replace"), b""
-        return body[:pos].decode("ascii", "replace"), body[pos + width:]
+        return body[:pos].decode("ascii", "replace"), body[pos + width :]
 
 
 def _replace(h: ZeekHeader, **changes: object) -> ZeekHeader:
@@ -279,7 +279,11 @@ def _decode_columns(table: pa.Table, header: ZeekHeader) -> tuple[pa.Table, np.n
             col = pa.DictionaryArray.from_arrays(col.indices, decoded)
         elif pa.types.is_binary(target) or pa.types.is_string(target):
             as_text = pa.types.is_string(target)
-            col = pc.if_else(pc.equal(col, pa.scalar(header.empty_field if not as_text else empty, col.type)), pa.scalar(b"" if not as_text else "", col.type), col)
+            col = pc.if_else(
+                pc.equal(col, pa.scalar(header.empty_field if not as_text else empty, col.type)),
+                pa.scalar(b"" if not as_text else "", col.type),
+                col,
+            )
             col, bad = decode_escapes(col, as_text=as_text)
             reject(bad, f"{name}: bad escape")
         columns.append(col)
@@ -317,5 +321,3 @@ def float_seconds_to_timestamp(col: pa.Array) -> pa.Array:
     nulls = np.isnan(micros)
     micros[nulls] = 0
     return pa.array(micros.astype(np.int64), mask=nulls if nulls.any() else None).cast(TIMESTAMP)
-
-

@@ -41,7 +41,11 @@ def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.
     buffers = values.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
     base = int(offsets[0])
-    data = np.frombuffer(buffers[2], dtype=np.uint8)[base : int(offsets[-1])].copy() if buffers[2] is not None else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)[base : int(offsets[-1])].copy()
+        if buffers[2] is not None
+        else np.zeros(0, np.uint8)
+    )
     offsets -= base
     size = len(data)
     bad = np.zeros(n, dtype=bool)
@@ -95,7 +99,9 @@ def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.
     return decoded, bad
 
 
-def decode_escapes(values: pa.Array, *, backslash_escapes: bool = True, as_text: bool = True) -> tuple[pa.Array, pa.Array]:
+def decode_escapes(
+    values: pa.Array, *, backslash_escapes: bool = True, as_text: bool = True
+) -> tuple[pa.Array, pa.Array]:
     """Return (`values` with Zeek escapes decoded, a boolean bad-escape mask).
 
     `values` is a string or binary array (nulls allowed, kept). With

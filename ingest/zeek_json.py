@@ -38,9 +38,7 @@ def _parse_type(zeek_type: str, name: str) -> pa.DataType:
 
 # Time fields are left to inference: a number, or an ISO 8601 string that
 # pyarrow recognizes as a timestamp, depending on the writer's settings.
-_EXPLICIT = pa.schema(
-    [(name, _parse_type(t, name)) for name, t in CONN_FIELD_TYPES.items() if t != "time"]
-)
+_EXPLICIT = pa.schema([(name, _parse_type(t, name)) for name, t in CONN_FIELD_TYPES.items() if t != "time"])
 _PARSE = pajson.ParseOptions(explicit_schema=_EXPLICIT, unexpected_field_behavior="infer", newlines_in_values=False)
 _READ = pajson.ReadOptions(block_size=4 << 20)
 
@@ -85,7 +83,8 @@ def _decode_columns(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
     rejects = RowRejects(len(table))
     # Columns of the explicit schema that no line had are all null: drop them.
     present = [
-        name for name, col in zip(table.column_names, table.columns)
+        name
+        for name, col in zip(table.column_names, table.columns)
         if name not in CONN_FIELD_TYPES or col.null_count < len(col)
     ]
     table = table.select(present)

@@ -16,15 +16,27 @@ from ingest.schema import ANSWERED, OPEN
 from inventory.store_reader import DateLike, read_records
 
 SERVER_KEY = ["server_h", "proto", "server_p"]
-SERVER_COLUMNS = SERVER_KEY + ["services", "first_seen", "last_seen", "connections", "clients", "sensors", "server_reply"]
+SERVER_COLUMNS = SERVER_KEY + [
+    "services",
+    "first_seen",
+    "last_seen",
+    "connections",
+    "clients",
+    "sensors",
+    "server_reply",
+]
 
 
 def _server_records(store: Path | str, since: DateLike, until: DateLike) -> pa.Table:
     cols = ["ts", "sensor", "proto", "service", "server_reply", "outcome", "server_h", "server_p", "client_h"]
     t = read_records(store, cols, since, until)
-    served = pc.and_(pc.is_in(t.column("outcome").cast(pa.string()), pa.array([OPEN, ANSWERED])), pc.is_valid(t.column("server_h")))
+    served = pc.and_(
+        pc.is_in(t.column("outcome").cast(pa.string()), pa.array([OPEN, ANSWERED])), pc.is_valid(t.column("server_h"))
+    )
     t = t.filter(served)
-    return t.cast(pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in t.schema]))
+    return t.cast(
+        pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in t.schema])
+    )
 
 
 def _join_distinct(values: pa.Array) -> str:
@@ -43,22 +55,31 @@ def servers(store: Path | str, since: DateLike = None, until: DateLike = None) -
     t = _server_records(store, since, until).sort_by("ts")
     if len(t) == 0:
         return pd.DataFrame(columns=SERVER_COLUMNS)
-    g = t.group_by(SERVER_KEY, use_threads=False).aggregate([
-        ("ts", "min"), ("ts", "max"), ("ts", "count"), ("client_h", "count_distinct"),
-        ("sensor", "distinct"), ("service", "distinct"), ("server_reply", "first"),
-    ])
-    df = pd.DataFrame({
-        "server_h": g.column("server_h").to_pylist(),
-        "proto": g.column("proto").to_pylist(),
-        "server_p": g.column("server_p").to_numpy(),
-        "services": [_join_distinct(pa.array(v, pa.string())) for v in g.column("service_distinct").to_pylist()],
-        "first_seen": g.column("ts_min").to_pandas(),
-        "last_seen": g.column("ts_max").to_pandas(),
-        "connections": g.column("ts_count").to_numpy(),
-        "clients": g.column("client_h_count_distinct").to_numpy(),
-        "sensors": [_join_distinct(pa.array(v, pa.string())) for v in g.column("sensor_distinct").to_pylist()],
-        "server_reply": g.column("server_reply_first").to_pylist(),
-    })
+    g = t.group_by(SERVER_KEY, use_threads=False).aggregate(
+        [
+            ("ts", "min"),
+            ("ts", "max"),
+            ("ts", "count"),
+            ("client_h", "count_distinct"),
+            ("sensor", "distinct"),
+            ("service", "distinct"),
+            ("server_reply", "first"),
+        ]
+    )
+    df = pd.DataFrame(
+        {
+            "server_h": g.column("server_h").to_pylist(),
+            "proto": g.column("proto").to_pylist(),
+            "server_p": g.column("server_p").to_numpy(),
+            "services": [_join_distinct(pa.array(v, pa.string())) for v in g.column("service_distinct").to_pylist()],
+            "first_seen": g.column("ts_min").to_pandas(),
+            "last_seen": g.column("ts_max").to_pandas(),
+            "connections": g.column("ts_count").to_numpy(),
+            "clients": g.column("client_h_count_distinct").to_numpy(),
+            "sensors": [_join_distinct(pa.array(v, pa.string())) for v in g.column("sensor_distinct").to_pylist()],
+            "server_reply": g.column("server_reply_first").to_pylist(),
+        }
+    )
     return sort_by_address(df, "server_h", ["proto", "server_p"])
 
 

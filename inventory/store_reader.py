@@ -27,8 +27,8 @@ def as_timestamp(value: DateLike) -> dt.datetime | None:
     if not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def read_records(store: Path | str, columns: list[str], since: DateLike = None, until: DateLike = None) -> pa.Table:

@@ -36,22 +36,45 @@ JSON_SENSOR = "core-2"
 JSON_ARCHIVE = (dt.date(2026, 11, 19), (12, 13))
 
 CONN_FIELDS = [
-    ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-    ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("service", "string"),
-    ("duration", "interval"), ("orig_bytes", "count"), ("resp_bytes", "count"),
-    ("conn_state", "string"), ("local_orig", "bool"), ("local_resp", "bool"),
-    ("missed_bytes", "count"), ("history", "string"), ("orig_pkts", "count"),
-    ("orig_ip_bytes", "count"), ("resp_pkts", "count"), ("resp_ip_bytes", "count"),
-    ("tunnel_parents", "set[string]"), ("ip_proto", "count"),
-    ("handshake", "string"), ("synack_ts", "time"), ("server_reply", "string"), ("sensor", "string"),
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("proto", "enum"),
+    ("service", "string"),
+    ("duration", "interval"),
+    ("orig_bytes", "count"),
+    ("resp_bytes", "count"),
+    ("conn_state", "string"),
+    ("local_orig", "bool"),
+    ("local_resp", "bool"),
+    ("missed_bytes", "count"),
+    ("history", "string"),
+    ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"),
+    ("resp_pkts", "count"),
+    ("resp_ip_bytes", "count"),
+    ("tunnel_parents", "set[string]"),
+    ("ip_proto", "count"),
+    ("handshake", "string"),
+    ("synack_ts", "time"),
+    ("server_reply", "string"),
+    ("sensor", "string"),
 ]
 
 #: What the samples contain, for tests: (server_h, proto, server_p).
 PLANTED = {
     "tcp_servers": {
-        ("10.1.0.10", "tcp", 80), ("10.1.0.10", "tcp", 443), ("10.1.0.11", "tcp", 22),
-        ("10.1.0.20", "tcp", 25), ("fd00:10::5", "tcp", 8080), ("10.1.0.30", "tcp", 3389),
-        ("93.184.216.34", "tcp", 443), ("10.1.0.11", "tcp", 8443),
+        ("10.1.0.10", "tcp", 80),
+        ("10.1.0.10", "tcp", 443),
+        ("10.1.0.11", "tcp", 22),
+        ("10.1.0.20", "tcp", 25),
+        ("fd00:10::5", "tcp", 8080),
+        ("10.1.0.30", "tcp", 3389),
+        ("93.184.216.34", "tcp", 443),
+        ("10.1.0.11", "tcp", 8443),
     },
     "udp_servers": {("10.1.0.53", "udp", 53), ("10.1.0.123", "udp", 123)},
     "closed": {("10.1.0.10", "tcp", 23), ("10.1.0.20", "tcp", 110)},
@@ -107,16 +130,29 @@ def _zeek_escape(value: bytes) -> str:
 
 
 def _hour_conns(rng: random.Random, day: dt.date, hour: int, last_day: bool) -> list[Conn]:
-    base = dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.timezone.utc).timestamp()
+    base = dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.UTC).timestamp()
     conns: list[Conn] = []
 
     def t() -> float:
         return base + rng.randrange(0, 3_600_000_000) / 1e6
 
     def tcp_open(client: str, server: str, port: int, service: str | None, reply: bytes | None) -> Conn:
-        return Conn(t(), client, rng.randrange(32768, 61000), server, port, "tcp", service, "SF",
-                    "ShADadFf", rng.randrange(5, 30), rng.randrange(4, 30), "open", reply,
-                    round(rng.uniform(0.01, 5.0), 6))
+        return Conn(
+            t(),
+            client,
+            rng.randrange(32768, 61000),
+            server,
+            port,
+            "tcp",
+            service,
+            "SF",
+            "ShADadFf",
+            rng.randrange(5, 30),
+            rng.randrange(4, 30),
+            "open",
+            reply,
+            round(rng.uniform(0.01, 5.0), 6),
+        )
 
     for _ in range(rng.randrange(6, 12)):
         c = rng.choice(CLIENTS)
@@ -129,57 +165,205 @@ def _hour_conns(rng: random.Random, day: dt.date, hour: int, last_day: bool) -> 
         conns.append(tcp_open(rng.choice(V6_CLIENTS), "fd00:10::5", 8080, "http", b"HTTP/1.1 302 Found\r\n"))
     for _ in range(rng.randrange(5, 10)):
         c = rng.choice(CLIENTS)
-        conns.append(Conn(t(), c, rng.randrange(32768, 61000), "10.1.0.53", 53, "udp", "dns", "SF", "Dd", 1, 1,
-                          "answered", b"\x12\x34\x81\x80\x00\x01", 0.0004))
-    conns.append(Conn(t(), "10.1.0.101", 123, "10.1.0.123", 123, "udp", "ntp", "SF", "Dd", 1, 1, "answered",
-                      b"\x24\x02\x03\xe8", 0.0011))
+        conns.append(
+            Conn(
+                t(),
+                c,
+                rng.randrange(32768, 61000),
+                "10.1.0.53",
+                53,
+                "udp",
+                "dns",
+                "SF",
+                "Dd",
+                1,
+                1,
+                "answered",
+                b"\x12\x34\x81\x80\x00\x01",
+                0.0004,
+            )
+        )
+    conns.append(
+        Conn(
+            t(),
+            "10.1.0.101",
+            123,
+            "10.1.0.123",
+            123,
+            "udp",
+            "ntp",
+            "SF",
+            "Dd",
+            1,
+            1,
+            "answered",
+            b"\x24\x02\x03\xe8",
+            0.0011,
+        )
+    )
     # Unanswered UDP, multicast, ICMP: never servers.
-    conns.append(Conn(t(), "10.1.0.102", rng.randrange(32768, 61000), "10.1.0.200", 161, "udp", "snmp", "S0", "D", 1, 0, "unanswered"))
+    conns.append(
+        Conn(
+            t(),
+            "10.1.0.102",
+            rng.randrange(32768, 61000),
+            "10.1.0.200",
+            161,
+            "udp",
+            "snmp",
+            "S0",
+            "D",
+            1,
+            0,
+            "unanswered",
+        )
+    )
     conns.append(Conn(t(), "10.1.0.103", 5353, "224.0.0.251", 5353, "udp", "dns", "S0", "D", 1, 0, "unanswered"))
     conns.append(Conn(t(), "10.1.0.101", 8, "10.1.0.1", 0, "icmp", None, "OTH", None, 1, 1, None))
     # Flipped: Zeek saw the SYN-ACK first and swapped the endpoints (^).
-    conns.append(Conn(t(), "10.1.0.104", rng.randrange(32768, 61000), "10.1.0.10", 443, "tcp", "ssl", "SF",
-                      "^hADadfF", 8, 9, "open", b"\x16\x03\x03\x00\x5a", 1.2))
+    conns.append(
+        Conn(
+            t(),
+            "10.1.0.104",
+            rng.randrange(32768, 61000),
+            "10.1.0.10",
+            443,
+            "tcp",
+            "ssl",
+            "SF",
+            "^hADadfF",
+            8,
+            9,
+            "open",
+            b"\x16\x03\x03\x00\x5a",
+            1.2,
+        )
+    )
     # Server seen only as the originator of the SYN-ACK (H, no flip).
-    conns.append(Conn(t(), "10.1.0.30", 3389, "10.1.0.102", rng.randrange(49152, 65000), "tcp", None, "SH",
-                      "HcADF", 3, 0, "open_orig", None, 0.2))
+    conns.append(
+        Conn(
+            t(),
+            "10.1.0.30",
+            3389,
+            "10.1.0.102",
+            rng.randrange(49152, 65000),
+            "tcp",
+            None,
+            "SH",
+            "HcADF",
+            3,
+            0,
+            "open_orig",
+            None,
+            0.2,
+        )
+    )
     # Mid-stream pickup: no SYN, no SYN-ACK.
-    conns.append(Conn(t(), "10.1.0.103", rng.randrange(32768, 61000), "10.1.0.40", 9100, "tcp", None, "OTH",
-                      "DdA", 4, 3, "midstream", None, 3.0))
+    conns.append(
+        Conn(
+            t(),
+            "10.1.0.103",
+            rng.randrange(32768, 61000),
+            "10.1.0.40",
+            9100,
+            "tcp",
+            None,
+            "OTH",
+            "DdA",
+            4,
+            3,
+            "midstream",
+            None,
+            3.0,
+        )
+    )
     # Closed ports: SYN answered by RST.
-    conns.append(Conn(t(), rng.choice(CLIENTS), rng.randrange(32768, 61000), "10.1.0.10", 23, "tcp", None, "REJ",
-                      "Sr", 1, 1, "rejected", None, 0.0002))
-    conns.append(Conn(t(), rng.choice(CLIENTS), rng.randrange(32768, 61000), "10.1.0.20", 110, "tcp", None, "REJ",
-                      "Sr", 1, 1, "rejected", None, 0.0002))
+    conns.append(
+        Conn(
+            t(),
+            rng.choice(CLIENTS),
+            rng.randrange(32768, 61000),
+            "10.1.0.10",
+            23,
+            "tcp",
+            None,
+            "REJ",
+            "Sr",
+            1,
+            1,
+            "rejected",
+            None,
+            0.0002,
+        )
+    )
+    conns.append(
+        Conn(
+            t(),
+            rng.choice(CLIENTS),
+            rng.randrange(32768, 61000),
+            "10.1.0.20",
+            110,
+            "tcp",
+            None,
+            "REJ",
+            "Sr",
+            1,
+            1,
+            "rejected",
+            None,
+            0.0002,
+        )
+    )
     if hour == 10:
         # A port scan: SYNs to many ports, no answer.
         for port in range(1, 61):
-            conns.append(Conn(t(), "10.1.0.66", 40000 + port, "10.1.0.12", port, "tcp", None, "S0", "S", 1, 0,
-                              "unanswered"))
+            conns.append(
+                Conn(t(), "10.1.0.66", 40000 + port, "10.1.0.12", port, "tcp", None, "S0", "S", 1, 0, "unanswered")
+            )
     if last_day:
         for _ in range(3):
-            conns.append(tcp_open(rng.choice(CLIENTS), "10.1.0.11", 8443, None, PLANTED["banners"][("10.1.0.11", 8443)]))
+            conns.append(
+                tcp_open(rng.choice(CLIENTS), "10.1.0.11", 8443, None, PLANTED["banners"][("10.1.0.11", 8443)])
+            )
     conns.sort(key=lambda c: c.ts)
     return conns
 
 
 def _uid(rng: random.Random) -> str:
-    return "C" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(17))
+    return "C" + "".join(
+        rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(17)
+    )
 
 
 def _values(c: Conn, uid: str, sensor: str) -> dict[str, object]:
     synack_ts = c.ts + 0.000412 if c.handshake in ("open", "open_orig") else None
     return {
-        "ts": c.ts, "uid": uid, "id.orig_h": c.orig_h, "id.orig_p": c.orig_p, "id.resp_h": c.resp_h,
-        "id.resp_p": c.resp_p, "proto": c.proto, "service": c.service, "duration": c.duration,
+        "ts": c.ts,
+        "uid": uid,
+        "id.orig_h": c.orig_h,
+        "id.orig_p": c.orig_p,
+        "id.resp_h": c.resp_h,
+        "id.resp_p": c.resp_p,
+        "proto": c.proto,
+        "service": c.service,
+        "duration": c.duration,
         "orig_bytes": (c.orig_pkts - 1) * 80 if c.duration is not None else None,
         "resp_bytes": max(c.resp_pkts - 1, 0) * 400 if c.duration is not None else None,
-        "conn_state": c.conn_state, "local_orig": c.orig_h.startswith(("10.", "fd00")),
-        "local_resp": c.resp_h.startswith(("10.", "fd00")), "missed_bytes": 0, "history": c.history,
-        "orig_pkts": c.orig_pkts, "orig_ip_bytes": c.orig_pkts * 60, "resp_pkts": c.resp_pkts,
-        "resp_ip_bytes": c.resp_pkts * 60, "tunnel_parents": None,
+        "conn_state": c.conn_state,
+        "local_orig": c.orig_h.startswith(("10.", "fd00")),
+        "local_resp": c.resp_h.startswith(("10.", "fd00")),
+        "missed_bytes": 0,
+        "history": c.history,
+        "orig_pkts": c.orig_pkts,
+        "orig_ip_bytes": c.orig_pkts * 60,
+        "resp_pkts": c.resp_pkts,
+        "resp_ip_bytes": c.resp_pkts * 60,
+        "tunnel_parents": None,
         "ip_proto": {"tcp": 6, "udp": 17, "icmp": 1}[c.proto],
-        "handshake": c.handshake, "synack_ts": synack_ts, "server_reply": c.reply, "sensor": sensor,
+        "handshake": c.handshake,
+        "synack_ts": synack_ts,
+        "server_reply": c.reply,
+        "sensor": sensor,
     }
 
 
@@ -233,7 +417,7 @@ def _dns_log(day: dt.date) -> bytes:
     return (
         "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tdns\n"
         f"#open\t{day:%Y-%m-%d}-09-00-00\n#fields\tts\tuid\tquery\n#types\ttime\tstring\tstring\n"
-        f"{dt.datetime(day.year, day.month, day.day, 9, tzinfo=dt.timezone.utc).timestamp():.6f}\tCx\texample.lan\n"
+        f"{dt.datetime(day.year, day.month, day.day, 9, tzinfo=dt.UTC).timestamp():.6f}\tCx\texample.lan\n"
     ).encode()
 
 

@@ -14,12 +14,26 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ZEEK_CORPUS = SHARED / "zeek-corpus"
 
 CONN_HEADER_FIELDS = [
-    ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-    ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("service", "string"),
-    ("duration", "interval"), ("orig_bytes", "count"), ("resp_bytes", "count"),
-    ("conn_state", "string"), ("local_orig", "bool"), ("local_resp", "bool"),
-    ("missed_bytes", "count"), ("history", "string"), ("orig_pkts", "count"),
-    ("orig_ip_bytes", "count"), ("resp_pkts", "count"), ("resp_ip_bytes", "count"),
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("proto", "enum"),
+    ("service", "string"),
+    ("duration", "interval"),
+    ("orig_bytes", "count"),
+    ("resp_bytes", "count"),
+    ("conn_state", "string"),
+    ("local_orig", "bool"),
+    ("local_resp", "bool"),
+    ("missed_bytes", "count"),
+    ("history", "string"),
+    ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"),
+    ("resp_pkts", "count"),
+    ("resp_ip_bytes", "count"),
     ("tunnel_parents", "set[string]"),
 ]
 
@@ -36,8 +50,11 @@ def conn_header(fields: list[tuple[str, str]] | None = None, opened: str = "2026
     fields = fields or CONN_HEADER_FIELDS
     return (
         "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
-        f"#open\t{opened}\n#fields\t" + "\t".join(n for n, _ in fields) + "\n#types\t"
-        + "\t".join(t for _, t in fields) + "\n"
+        f"#open\t{opened}\n#fields\t"
+        + "\t".join(n for n, _ in fields)
+        + "\n#types\t"
+        + "\t".join(t for _, t in fields)
+        + "\n"
     )
 
 
@@ -55,10 +72,34 @@ def conn_line(
     resp_pkts: str = "5",
 ) -> str:
     """One data line of the CONN_HEADER_FIELDS layout."""
-    return "\t".join([
-        f"{ts:.6f}", uid, orig, str(orig_p), resp, str(resp_p), proto, "-", "1.000000", "100", "200", state,
-        "T", "T", "0", history, "5", "300", resp_pkts, "400", "(empty)",
-    ]) + "\n"
+    return (
+        "\t".join(
+            [
+                f"{ts:.6f}",
+                uid,
+                orig,
+                str(orig_p),
+                resp,
+                str(resp_p),
+                proto,
+                "-",
+                "1.000000",
+                "100",
+                "200",
+                state,
+                "T",
+                "T",
+                "0",
+                history,
+                "5",
+                "300",
+                resp_pkts,
+                "400",
+                "(empty)",
+            ]
+        )
+        + "\n"
+    )
 
 
 def write_log(path: Path, text: str, compress: bool = False) -> Path:
@@ -72,8 +113,13 @@ def write_log(path: Path, text: str, compress: bool = False) -> Path:
 def make_conn_log(tmp_path: Path) -> Callable[..., Path]:
     """Write a conn.log of given lines (optionally closed, gzipped)."""
 
-    def make(name: str, lines: Iterable[str], closed: bool = True, compress: bool = False,
-             opened: str = "2026-11-21-10-00-00") -> Path:
+    def make(
+        name: str,
+        lines: Iterable[str],
+        closed: bool = True,
+        compress: bool = False,
+        opened: str = "2026-11-21-10-00-00",
+    ) -> Path:
         text = conn_header(opened=opened) + "".join(lines) + ("#close\t2026-11-21-11-00-00\n" if closed else "")
         return write_log(tmp_path / name, text, compress)
 

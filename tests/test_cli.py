@@ -46,7 +46,9 @@ def test_store_from_environment(tmp_path: Path, make_conn_log: Callable[..., Pat
     assert (tmp_path / "env-store" / "ledger.sqlite").exists()
 
 
-def test_store_from_synack_toml(tmp_path: Path, make_conn_log: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_from_synack_toml(
+    tmp_path: Path, make_conn_log: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = make_conn_log("conn.log", [conn_line("A")])
     (tmp_path / "synack.toml").write_text(f'store = "{tmp_path / "toml-store"}"\n')
     monkeypatch.chdir(tmp_path)
@@ -93,6 +95,11 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
 
 
 def test_module_runs_without_console_script(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", "from cli import app; app()", "--help"], capture_output=True,
-                            text=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "from cli import app; app()", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=60,
+    )
     assert result.returncode == 0 and "ingest" in result.stdout

@@ -139,9 +139,20 @@ def test_directory_walk_skips_other_logs(tmp_path: Path, make_conn_log: MakeLog)
 
 
 def test_sensor_from_log_wins_and_option_fills_the_rest(tmp_path: Path) -> None:
-    fields = [("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-              ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("sensor", "string")]
-    text = conn_header(fields) + "1.0\tA\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\tedge-9\n2.0\tB\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\n"
+    fields = [
+        ("ts", "time"),
+        ("uid", "string"),
+        ("id.orig_h", "addr"),
+        ("id.orig_p", "port"),
+        ("id.resp_h", "addr"),
+        ("id.resp_p", "port"),
+        ("proto", "enum"),
+        ("sensor", "string"),
+    ]
+    text = (
+        conn_header(fields)
+        + "1.0\tA\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\tedge-9\n2.0\tB\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\n"
+    )
     log = tmp_path / "conn.log"
     log.write_text(text)
     ingest_paths([log], tmp_path / "store", sensor="cli-sensor")
@@ -235,9 +246,14 @@ def test_store_refuses_a_foreign_directory(tmp_path: Path, make_conn_log: MakeLo
 
 
 def test_outcomes_are_stored(make_conn_log: MakeLog, tmp_path: Path) -> None:
-    log = make_conn_log("conn.log", [
-        conn_line("A"), conn_line("B", history="Sr", state="REJ"), conn_line("C", history="S", state="S0", resp_pkts="0"),
-    ])
+    log = make_conn_log(
+        "conn.log",
+        [
+            conn_line("A"),
+            conn_line("B", history="Sr", state="REJ"),
+            conn_line("C", history="S", state="S0", resp_pkts="0"),
+        ],
+    )
     ingest_paths([log], tmp_path / "store")
     t = store_table(tmp_path / "store").sort_by("uid")
     assert t.column("outcome").cast("string").to_pylist() == ["open", "rejected", "unanswered"]

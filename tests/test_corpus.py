@@ -39,17 +39,23 @@ def expected(folder: Path, name: str) -> set[tuple[str, ...]]:
 def tcp_servers(t: pa.Table) -> set[tuple[str, ...]]:
     if len(t) == 0:
         return set()
-    open_tcp = t.filter(pc.and_(pc.equal(t["proto"].cast(pa.string()), "tcp"), pc.equal(t["outcome"].cast(pa.string()), "open")))
+    open_tcp = t.filter(
+        pc.and_(pc.equal(t["proto"].cast(pa.string()), "tcp"), pc.equal(t["outcome"].cast(pa.string()), "open"))
+    )
     return {(h, str(p)) for h, p in zip(open_tcp["server_h"].to_pylist(), open_tcp["server_p"].to_pylist())}
 
 
 def tcp_clients(t: pa.Table) -> set[tuple[str, ...]]:
     if len(t) == 0:
         return set()
-    open_tcp = t.filter(pc.and_(pc.equal(t["proto"].cast(pa.string()), "tcp"), pc.equal(t["outcome"].cast(pa.string()), "open")))
+    open_tcp = t.filter(
+        pc.and_(pc.equal(t["proto"].cast(pa.string()), "tcp"), pc.equal(t["outcome"].cast(pa.string()), "open"))
+    )
     return {
         (c, h, str(p))
-        for c, h, p in zip(open_tcp["client_h"].to_pylist(), open_tcp["server_h"].to_pylist(), open_tcp["server_p"].to_pylist())
+        for c, h, p in zip(
+            open_tcp["client_h"].to_pylist(), open_tcp["server_h"].to_pylist(), open_tcp["server_p"].to_pylist()
+        )
     }
 
 

@@ -8,8 +8,14 @@ import pytest
 from ingest.handshake import derive_outcome
 
 
-def outcome_of(proto: str, history: str | None, state: str | None = "SF", resp_pkts: int | None = 1,
-               resp: str = "10.0.0.2", handshake: str | None = "absent") -> tuple[str, str | None, int | None, str | None]:
+def outcome_of(
+    proto: str,
+    history: str | None,
+    state: str | None = "SF",
+    resp_pkts: int | None = 1,
+    resp: str = "10.0.0.2",
+    handshake: str | None = "absent",
+) -> tuple[str, str | None, int | None, str | None]:
     columns = {
         "proto": pa.array([proto]).dictionary_encode(),
         "history": pa.array([history], pa.string()).dictionary_encode(),
@@ -23,8 +29,12 @@ def outcome_of(proto: str, history: str | None, state: str | None = "SF", resp_p
     if handshake != "absent":
         columns["handshake"] = pa.array([handshake], pa.string()).dictionary_encode()
     out = derive_outcome(pa.table(columns))
-    return (out["outcome"].cast(pa.string())[0].as_py(), out["server_h"].cast(pa.string())[0].as_py(),
-            out["server_p"][0].as_py(), out["client_h"].cast(pa.string())[0].as_py())
+    return (
+        out["outcome"].cast(pa.string())[0].as_py(),
+        out["server_h"].cast(pa.string())[0].as_py(),
+        out["server_p"][0].as_py(),
+        out["client_h"].cast(pa.string())[0].as_py(),
+    )
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,11 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_generator_reproduces_the_committed_samples(tmp_path: Path) -> None:

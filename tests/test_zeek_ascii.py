@@ -10,7 +10,7 @@ import pytest
 
 from ingest.zeek_ascii import HeaderBuilder, read_block
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MASKED_TS = b"XXXXXXXXXX.XXXXXX"
 
 
@@ -134,7 +134,15 @@ def test_format_sample_every_type(zeek_corpus: Path) -> None:
     assert bad == []
     r = rows[0]
     assert (r["b"], r["i"], r["e"], r["c"], r["p"], r["sn"], r["a"], r["d"]) == (
-        True, -42, "SSH::LOG", 21, 123, "10.0.0.0/24", "1.2.3.4", 3.14)
+        True,
+        -42,
+        "SSH::LOG",
+        21,
+        123,
+        "10.0.0.0/24",
+        "1.2.3.4",
+        3.14,
+    )
     assert r["iv"] == 100.0 and r["s"] == "hurz"
     assert r["sc"] == [4, 2, 3, 1] and r["ss"] == ["CC", "BB", "AA"] and r["se"] == [] and r["vc"] == [10, 20, 30]
     assert r["f"].startswith("SSH::foo: function(i:count) : string\n{ \nif")

@@ -10,7 +10,7 @@ import pytest
 
 from ingest.zeek_json import read_rows
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BASE = {"uid": "C1", "id.orig_h": "10.0.0.1", "id.orig_p": 1, "id.resp_h": "10.0.0.2", "id.resp_p": 80, "proto": "tcp"}
 
 
@@ -43,7 +43,7 @@ def test_hex_escapes_decode_in_text_and_bytes() -> None:
 
 def test_bad_json_lines_are_quarantined_and_the_rest_kept() -> None:
     good = json.dumps({**BASE, "ts": 1.0})
-    data = f"{good}\n{{not json\n{good[:-1]}, \"orig_bytes\": \"many\"}}\n{good}\n".encode()
+    data = f'{good}\n{{not json\n{good[:-1]}, "orig_bytes": "many"}}\n{good}\n'.encode()
     parsed = read_rows(data, 10)
     assert sum(len(t) for t in parsed.tables) == 2
     assert [q.line for q in parsed.quarantined] == [11, 12]

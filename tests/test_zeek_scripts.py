@@ -1,0 +1,91 @@
+"""The Zeek package: every script parses, and it is shaped as zkg and Zeek expect.
+
+Running the scripts needs a `zeek` binary (see zeek_scripts/testing, btest);
+these checks run everywhere, so a broken script fails CI without Zeek.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "zeek_scripts"
+SCRIPTS = sorted(PACKAGE.rglob("*.zeek"))
+
+
+def test_there_are_scripts() -> None:
+    assert (PACKAGE / "scripts" / "main.zeek") in SCRIPTS
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_script_parses(path: Path) -> None:
+    zeekscript = pytest.importorskip("zeekscript")
+    script = zeekscript.Script(path)
+    assert script.parse(), script.get_error()
+    assert not script.has_error(), script.get_error()
+
+
+def test_zeekscript_rejects_a_broken_script(tmp_path: Path) -> None:
+    zeekscript = pytest.importorskip("zeekscript")
+    broken = tmp_path / "broken.zeek"
+    broken.write_text((PACKAGE / "scripts" / "main.zeek").read_text().replace("return F;", "return F", 1))
+    script = zeekscript.Script(broken)
+    assert not script.parse() or script.has_error()
+
+
+def test_zkg_meta_points_at_the_scripts() -> None:
+    meta = configparser.ConfigParser()
+    meta.read(PACKAGE / "zkg.meta")
+    assert (PACKAGE / meta["package"]["script_dir"] / "__load__.zeek").exists()
+    assert meta["package"]["description"].strip()
+
+
+def test_load_files_load_the_parts() -> None:
+    load = (PACKAGE / "scripts" / "__load__.zeek").read_text()
+    assert "@load ./main" in load and "@load-sigs ./server-reply.sig" in load
+    assert "@load ./scripts" in (PACKAGE / "__load__.zeek").read_text()
+
+
+def test_signatures_call_an_exported_function() -> None:
+    sigs = (PACKAGE / "scripts" / "server-reply.sig").read_text()
+    main = (PACKAGE / "scripts" / "main.zeek").read_text()
+    functions = set(re.findall(r"eval\s+SynAck::(\w+)", sigs))
+    assert functions == {"record_reply"}
+    for name in functions:
+        assert re.search(rf"global {name}: function\(state: signature_state, data: string\): bool", main)
+
+
+def test_every_exported_option_and_field_is_documented() -> None:
+    main = (PACKAGE / "scripts" / "main.zeek").read_text()
+    export = main[main.index("export {") : main.index("\n}\n", main.index("export {"))]
+    lines = export.splitlines()
+    declared = [i for i, line in enumerate(lines) if re.match(r"\s*(option|global)\s+\w+|\s*\w+: \w+.*&log", line)]
+    assert len(declared) >= 8
+    for i in declared:
+        assert lines[i - 1].strip().startswith("##"), lines[i]
+    for option in ("reply_bytes", "capture_reply", "sensor_name", "skip_reply_ports", "skip_reply_nets"):
+        assert re.search(rf"option {option}:", export), option
+    for column in ("handshake: string", "synack_ts: time", "server_reply: string", "sensor: string"):
+        assert column in export
+
+
+def test_handshake_values_match_what_the_ingester_reads() -> None:
+    from ingest.handshake import HANDSHAKE_VALUES
+
+    main = (PACKAGE / "scripts" / "main.zeek").read_text()
+    written = set(re.findall(r'"(open|open_orig|rejected|unanswered|midstream|answered)"', main))
+    assert written == set(HANDSHAKE_VALUES)
+
+
+def test_btest_suite_with_zeek() -> None:
+    """Runs zeek_scripts/testing (btest) where a zeek binary exists."""
+    import shutil
+    import subprocess
+
+    if shutil.which("zeek") is None or shutil.which("btest") is None:
+        pytest.skip("no zeek binary (or btest) on this machine")
+    result = subprocess.run(["btest", "-d"], cwd=PACKAGE / "testing", capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
