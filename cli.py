@@ -13,15 +13,19 @@ import os
 import sys
 import tempfile
 import tomllib
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import pyarrow as pa
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ingest.conn_ingest import IngestSummary, ingest_paths
 from ingest.errors import SynackError
@@ -32,7 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 100)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_STORE = "./synack-store"
@@ -139,6 +143,10 @@ def ingest(
         store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
         sensor_name = setting(sensor, "SYNACK_SENSOR", "sensor", None)
         summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet)
+        if summary.days:
+            import inventory
+
+            inventory.refresh(store_dir)
     except SynackError as e:
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
@@ -154,6 +162,197 @@ def ingest(
     out.print(_summary_line(summary), markup=False)
     if summary.errors:
         raise typer.Exit(code=1)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+SinceOption = Annotated[
+    str | None, typer.Option(help="Start of the range (inclusive): YYYY-MM-DD, ISO time, or an age like 7d.")
+]
+UntilOption = Annotated[str | None, typer.Option(help="End of the range (exclusive), same forms as --since.")]
+SensorOption = Annotated[str | None, typer.Option("--sensor", help="Only these sensors (comma-separated).")]
+NetsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Monitored networks, comma-separated CIDRs or 'all' [env SYNACK_NETS; default RFC 1918, "
+        "100.64/10, fc00::/7]."
+    ),
+]
+AllowOption = Annotated[
+    Path | None, typer.Option(help="Allowlist of expected services (host-or-CIDR proto ports) [env SYNACK_ALLOW].")
+]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
+
+
+def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty: str) -> None:
+    """Print or write an inventory DataFrame."""
+    from inventory import export
+
+    if fmt is Format.parquet:
+        if output is None:
+            raise fail("--format parquet needs -o FILE")
+        export.write_parquet(df, output)
+        err.print(f"{len(df)} rows written to {output}", markup=False)
+        return
+    if fmt is Format.table:
+        if df.empty:
+            out.print(empty, markup=False)
+            return
+        view = _table_view(df)
+        table = Table(title=f"{title} ({len(df)})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        cells = [[_table_cell(v) for v in row] for row in view.itertuples(index=False)]
+        for i, column in enumerate(view.columns):
+            # Key columns keep their natural width; free text gives way.
+            natural = max([len(column)] + [c[i].cell_len for c in cells])
+            flexible = column in _MAX_WIDTHS
+            table.add_column(
+                column,
+                overflow="ellipsis",
+                no_wrap=True,
+                max_width=_MAX_WIDTHS.get(column),
+                min_width=None if flexible else min(natural, 39),
+                justify="right" if pd.api.types.is_numeric_dtype(view[column]) else "left",
+            )
+        for row in cells:
+            table.add_row(*row)
+        out.print(table)
+        return
+    writer = export.write_csv if fmt is Format.csv else export.write_json
+    if output is None:
+        writer(df, sys.stdout)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as f:
+            writer(df, f)
+        err.print(f"{len(df)} rows written to {output}", markup=False)
+
+
+_SHORT_NAMES = {
+    "server_h": "server", "client_h": "client", "port_name": "service", "first_seen": "first seen",
+    "last_seen": "last seen", "connections": "conns", "server_reply": "reply", "also_served": "served",
+}  # fmt: skip
+
+
+#: Free-text columns are cut in a table (the CSV/JSON output has them whole).
+_MAX_WIDTHS = {"reply": 30, "service": 14}
+
+
+def _table_view(df: pd.DataFrame) -> pd.DataFrame:
+    """A view for a 100-column terminal: port/proto in one column, one
+    service column (Zeek's detected service, else the IANA name), dates
+    without times where a row spans a period, sensors left to CSV/JSON."""
+    view = df.copy()
+    if "server_p" in view and "proto" in view:
+        view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
+        view = view.drop(columns=["server_p", "proto"])
+    if "services" in view and "port_name" in view:
+        view["port_name"] = view["services"].where(view["services"] != "", view["port_name"])
+        view = view.drop(columns=["services"])
+    if "first_seen" in view and "last_seen" in view:
+        for column in ("first_seen", "last_seen"):
+            view[column] = view[column].map(lambda t: f"{t:%Y-%m-%d}" if pd.notna(t) else "")
+        view = view.drop(columns=[c for c in ("sensors",) if c in view])
+    return view.rename(columns=_SHORT_NAMES)
+
+
+def _table_cell(value: Any) -> Text:
+    from inventory.export import printable
+
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return Text("")
+    if isinstance(value, bytes):
+        text = printable(value)
+        return Text(text if len(text) <= 40 else text[:39] + "…")
+    if isinstance(value, pd.Timestamp):
+        return Text(f"{value:%Y-%m-%d %H:%M}")
+    return Text(str(value))
+
+
+def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **kwargs: Any) -> pd.DataFrame:
+    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    if not (store_dir / "ledger.sqlite").exists():
+        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
+    kwargs["nets"] = setting(nets, "SYNACK_NETS", "nets", None)
+    allow_path = setting(allow, "SYNACK_ALLOW", "allow", None)
+    if "allow" in fn.__code__.co_varnames:
+        kwargs["allow"] = allow_path
+    try:
+        return fn(store_dir, **kwargs)
+    except (SynackError, ValueError) as e:  # InventoryError is a ValueError
+        raise fail(str(e)) from None
+
+
+@app.command()
+def servers(
+    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+) -> None:  # fmt: skip
+    """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
+    import inventory
+
+    df = _query(inventory.servers, store, nets, allow, since=since, until=until, sensors=sensor)
+    _emit(df, fmt, output, "Server ports", "no server ports in this range")
+
+
+@app.command()
+def clients(
+    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
+) -> None:  # fmt: skip
+    """Client ports: which host speaks which service port, one row per client and port."""
+    import inventory
+
+    fn = inventory.client_pairs if detail else inventory.clients
+    df = _query(fn, store, nets, allow, since=since, until=until, sensors=sensor)
+    _emit(df, fmt, output, "Client ports", "no client ports in this range")
+
+
+@app.command()
+def closed(
+    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+) -> None:  # fmt: skip
+    """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
+    import inventory
+
+    df = _query(inventory.closed, store, nets, allow, since=since, until=until, sensors=sensor)
+    _emit(df, fmt, output, "Closed ports", "no closed ports probed in this range")
+
+
+@app.command("new-ports")
+def new_ports(
+    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    client_ports: Annotated[bool, typer.Option("--clients", help="New client ports instead of server ports.")] = False,
+    show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
+) -> None:  # fmt: skip
+    """New server ports: first seen in the whole store within [since, until) (default: the last day)."""
+    import inventory
+
+    start = since if since is not None else "1d"
+    fn = inventory.new_clients if client_ports else inventory.new_servers
+    df = _query(fn, store, nets, allow, since=start, until=until, sensors=sensor, show_allowed=show_allowed)
+    what = "client" if client_ports else "server"
+    _emit(df, fmt, output, f"New {what} ports", f"no new {what} ports in this range")
+
+
+@app.command("gone-ports")
+def gone_ports(
+    store: StoreOption = None, until: UntilOption = None, sensor: SensorOption = None, nets: NetsOption = None,
+    fmt: FormatOption = Format.table, output: OutputOption = None,
+    idle_days: Annotated[float, typer.Option(help="Gone when not seen for this many days.")] = 7,
+) -> None:  # fmt: skip
+    """Gone server ports: seen before, silent for --idle-days (at --until, default the newest record)."""
+    import inventory
+
+    df = _query(inventory.gone_servers, store, nets, None, until=until, sensors=sensor, idle_days=idle_days)
+    _emit(df, fmt, output, "Gone server ports", "no gone server ports")
 
 
 def sample_dir() -> Path:

@@ -40,7 +40,7 @@ from ingest.line_parsing import Quarantined
 
 CONN_DIR = "conn"
 QUARANTINE_DIR = "quarantine"
-LEDGER = "ledger.sqlite"
+LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days (see _SCHEMA)
 LOCK = "lock"
 PARQUET_COMPRESSION = "zstd"
 
@@ -81,6 +81,11 @@ CREATE TABLE IF NOT EXISTS files (
     pending INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_pending ON files (pending) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS days (
+    day TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    rows INTEGER NOT NULL
+);
 """
 
 
@@ -255,6 +260,13 @@ class Store:
             db.execute(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
                 (source_id, chunk_no, byte_start, byte_end, line_start, line_end, rows, len(quarantined), now),
+            )
+            # Each commit that adds records to a day bumps the day's
+            # generation: derived per-day aggregates compare it to their own.
+            db.executemany(
+                "INSERT INTO days VALUES (?, 1, ?) ON CONFLICT(day) DO UPDATE "
+                "SET generation = generation + 1, rows = rows + excluded.rows",
+                [(day, n) for f, day, n in planned if day is not None],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",

@@ -1,5 +1,21 @@
-"""Inventories over a synack store, as pandas DataFrames (see server_ports)."""
+"""Inventories over a synack store, as pandas DataFrames.
 
-from inventory.server_ports import new_servers, servers
+    import inventory
+    inventory.servers("synack-store")                     # server ports
+    inventory.new_servers("synack-store", "2026-11-21")   # first seen since then
+    inventory.clients("synack-store", "7d")               # client ports, last 7 days
 
-__all__ = ["new_servers", "servers"]
+Every function reads the per-day aggregates (rebuilding stale ones first)
+and documents its columns and sort order.
+"""
+
+from inventory.client_ports import client_pairs, clients, new_clients
+from inventory.dailies import refresh
+from inventory.networks import DEFAULT_NETS
+from inventory.server_ports import closed, gone_servers, new_servers, servers
+from inventory.store_reader import InventoryError
+
+__all__ = [
+    "DEFAULT_NETS", "InventoryError", "client_pairs", "clients", "closed", "gone_servers", "new_clients",
+    "new_servers", "refresh", "servers",
+]  # fmt: skip

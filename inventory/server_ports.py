@@ -1,111 +1,231 @@
-"""Server ports: which host:port answered, when, for whom.
+"""Server ports: which host:port answered, when, for whom; new, gone and closed ones.
 
-Interim implementation over the raw records; the per-day aggregates of
-the inventory issue replace the scan with a merge of dailies.
+Every function reads daily aggregates only (see dailies), merges them over
+the range with Arrow's group-by, and returns a pandas DataFrame with a
+documented column order and sort. Ranges are half-open [since, until);
+dates may be `date`, `datetime`, ISO strings or ages like "7d".
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.schema import ANSWERED, OPEN
-from inventory.store_reader import DateLike, read_records
+from inventory.allowlist import Allowed, allowed_mask, load_allowlist
+from inventory.dailies import CLIENTS, CLOSED, SERVED, SERVERS, rows_in_range
+from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
+from inventory.port_names import port_names
+from inventory.store_reader import DateLike, as_timestamp, day_range
 
-SERVER_KEY = ["server_h", "proto", "server_p"]
-SERVER_COLUMNS = SERVER_KEY + [
-    "services",
-    "first_seen",
-    "last_seen",
-    "connections",
-    "clients",
-    "sensors",
-    "server_reply",
-]
+KEY = ["server_h", "proto", "server_p"]
+SERVERS_COLUMNS = [
+    "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen",
+    "connections", "clients", "sensors", "server_reply",
+]  # fmt: skip
+NEW_SERVERS_COLUMNS = ["sensor", "server_h", "server_p", "proto", "port_name", "services", "first_seen", "server_reply"]
+GONE_COLUMNS = ["server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "idle_days", "connections"]
+CLOSED_COLUMNS = [
+    "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "probes", "clients", "also_served",
+]  # fmt: skip
 
-
-def _server_records(store: Path | str, since: DateLike, until: DateLike) -> pa.Table:
-    cols = ["ts", "sensor", "proto", "service", "server_reply", "outcome", "server_h", "server_p", "client_h"]
-    t = read_records(store, cols, since, until)
-    served = pc.and_(
-        pc.is_in(t.column("outcome").cast(pa.string()), pa.array([OPEN, ANSWERED])), pc.is_valid(t.column("server_h"))
-    )
-    t = t.filter(served)
-    return t.cast(
-        pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in t.schema])
-    )
+Nets = str | list[str] | None
+Sensors = str | list[str] | None
+Allow = str | Path | list[Allowed] | None
 
 
-def _join_distinct(values: pa.Array) -> str:
-    return ",".join(sorted(v for v in values.to_pylist() if v))
+def resolve_nets(nets: Nets) -> list[Network] | None:
+    """The monitored networks for a query: DEFAULT_NETS when `nets` is None."""
+    return parse_nets(DEFAULT_NETS if nets is None else nets)
 
 
-def servers(store: Path | str, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
-    """Server ports seen in [since, until).
-
-    Columns: server_h, proto, server_p, services (comma-joined Zeek
-    services), first_seen, last_seen (UTC), connections, clients (distinct),
-    sensors (comma-joined), server_reply (bytes of the earliest reply).
-    One row per (server_h, proto, server_p), sorted by server address
-    (numeric), proto, port.
-    """
-    t = _server_records(store, since, until).sort_by("ts")
-    if len(t) == 0:
-        return pd.DataFrame(columns=SERVER_COLUMNS)
-    g = t.group_by(SERVER_KEY, use_threads=False).aggregate(
-        [
-            ("ts", "min"),
-            ("ts", "max"),
-            ("ts", "count"),
-            ("client_h", "count_distinct"),
-            ("sensor", "distinct"),
-            ("service", "distinct"),
-            ("server_reply", "first"),
-        ]
-    )
-    df = pd.DataFrame(
-        {
-            "server_h": g.column("server_h").to_pylist(),
-            "proto": g.column("proto").to_pylist(),
-            "server_p": g.column("server_p").to_numpy(),
-            "services": [_join_distinct(pa.array(v, pa.string())) for v in g.column("service_distinct").to_pylist()],
-            "first_seen": g.column("ts_min").to_pandas(),
-            "last_seen": g.column("ts_max").to_pandas(),
-            "connections": g.column("ts_count").to_numpy(),
-            "clients": g.column("client_h_count_distinct").to_numpy(),
-            "sensors": [_join_distinct(pa.array(v, pa.string())) for v in g.column("sensor_distinct").to_pylist()],
-            "server_reply": g.column("server_reply_first").to_pylist(),
-        }
-    )
-    return sort_by_address(df, "server_h", ["proto", "server_p"])
+def _sensor_list(sensors: Sensors) -> list[str] | None:
+    if sensors is None:
+        return None
+    items = [s.strip() for s in (sensors.split(",") if isinstance(sensors, str) else sensors) if s.strip()]
+    return items or None
 
 
-def new_servers(store: Path | str, since: DateLike, until: DateLike = None) -> pd.DataFrame:
-    """Server ports whose first sighting in the whole store is in [since, until).
+def _allow_entries(allow: Allow) -> list[Allowed]:
+    if allow is None or isinstance(allow, list):
+        return allow or []
+    return load_allowlist(allow)
 
-    Columns: sensor, server_h, server_p, proto, first_seen ("when
-    detected"), server_reply; sorted by first_seen.
-    """
-    everything = servers(store)
-    from inventory.store_reader import as_timestamp
 
-    start, end = as_timestamp(since), as_timestamp(until)
-    mask = everything["first_seen"] >= pd.Timestamp(start) if start is not None else True
-    if end is not None:
-        mask = mask & (everything["first_seen"] < pd.Timestamp(end))
-    new = everything[mask].copy()
-    new["sensor"] = new["sensors"]
-    cols = ["sensor", "server_h", "server_p", "proto", "first_seen", "server_reply"]
-    return new[cols].sort_values("first_seen", kind="stable").reset_index(drop=True)
+def _select(rows: pa.Table, state: str, sensors: list[str] | None, nets: list[Network] | None,
+            host: str = "server_h") -> pa.Table:  # fmt: skip
+    rows = rows.filter(pc.equal(rows.column("state"), state))
+    if sensors is not None:
+        rows = rows.filter(pc.is_in(rows.column("sensor"), pa.array(sensors, pa.string())))
+    if nets is not None and len(rows):
+        rows = rows.filter(pa.array(in_networks(rows.column(host).combine_chunks(), nets)))
+    return rows
+
+
+def _distinct_lists(rows: pa.Table, key: list[str], column: str) -> pa.Table:
+    """Per key, the sorted distinct values of `column` (a string or list column), comma-joined."""
+    if pa.types.is_list(rows.schema.field(column).type):
+        values = rows.column(column).combine_chunks()
+        parents = pc.list_parent_indices(values)
+        flat = pa.table({**{k: pc.take(rows.column(k), parents) for k in key}, column: pc.list_flatten(values)})
+    else:
+        flat = rows.select([*key, column])
+    flat = flat.filter(pc.is_valid(flat.column(column))).group_by([*key, column]).aggregate([])
+    flat = flat.sort_by([(column, "ascending")])
+    joined = flat.group_by(key, use_threads=False).aggregate([(column, "list")])
+    texts = [",".join(v) for v in joined.column(f"{column}_list").to_pylist()]
+    return joined.drop_columns([f"{column}_list"]).append_column(column, pa.array(texts, pa.string()))
+
+
+def merge_servers(rows: pa.Table, clients: pa.Table) -> pd.DataFrame:
+    """Merge daily server rows (and client pairs, for exact distinct clients)
+    into one row per (server_h, proto, server_p)."""
+    if len(rows) == 0:
+        return pd.DataFrame(columns=[c for c in SERVERS_COLUMNS if c != "port_name"] + ["first_sensor"])
+    rows = rows.sort_by([("first_seen", "ascending")])
+    g = rows.group_by(KEY, use_threads=False).aggregate(
+        [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first"),
+         ("server_reply", "first")]
+    )  # fmt: skip
+    g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor", "server_reply"])
+    counted = clients.group_by(KEY).aggregate([("client_h", "count_distinct")]).rename_columns([*KEY, "clients"])
+    df = g.to_pandas(types_mapper=None)
+    for extra in (counted, _distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")):
+        df = df.merge(extra.to_pandas(), on=KEY, how="left")
+    df = df.rename(columns={"sensor": "sensors"})
+    df["clients"] = df["clients"].fillna(0).astype("int64")
+    df["services"] = df["services"].fillna("")
+    return df
+
+
+def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    if "port_name" in columns:
+        df["port_name"] = port_names(df["server_p"], df["proto"])
+    df["server_p"] = df["server_p"].astype("int64")
+    if sort[0] == "server_h":
+        df = sort_by_address(df, "server_h", sort[1:])
+    else:
+        df = df.sort_values(sort, kind="stable")
+    return df[columns].reset_index(drop=True)
 
 
 def sort_by_address(df: pd.DataFrame, column: str, then: list[str]) -> pd.DataFrame:
-    """Sort `df` by the IP addresses in `column` numerically (IPv4 before IPv6), then by `then`."""
+    """Sort `df` by the IP addresses in `column` numerically (IPv4 first), then by `then`."""
     import ipaddress
 
-    keys = df[column].map(lambda a: (ipaddress.ip_address(a).version, int(ipaddress.ip_address(a))))
-    order = sorted(range(len(df)), key=lambda i: (keys.iloc[i], *[df[c].iloc[i] for c in then]))
-    return df.iloc[order].reset_index(drop=True)
+    key = df[column].map(lambda a: (ipaddress.ip_address(a).version, int(ipaddress.ip_address(a))))
+    order = sorted(range(len(df)), key=lambda i: (key.iloc[i], *[df[c].iloc[i] for c in then]))
+    return df.iloc[order]
+
+
+def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets) -> pd.DataFrame:
+    start, end = day_range(since, until)
+    sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
+    rows = _select(rows_in_range(store, SERVERS, start, end), SERVED, sensor_list, net_list)
+    clients = _select(rows_in_range(store, CLIENTS, start, end), SERVED, sensor_list, net_list)
+    return merge_servers(rows, clients)
+
+
+def servers(
+    store: Path | str, since: DateLike = None, until: DateLike = None, *,
+    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+) -> pd.DataFrame:  # fmt: skip
+    """Server ports seen in [since, until).
+
+    Columns: server_h, proto, server_p, port_name (IANA), services (Zeek's
+    detected services, comma-joined), first_seen, last_seen (UTC),
+    connections, clients (distinct), sensors (comma-joined), server_reply
+    (bytes of the earliest reply). One row per (server_h, proto,
+    server_p) whose server is in `nets` (default: private ranges; "all"
+    for every address), sorted by address, proto, port. `allow` is
+    accepted for symmetry and ignored: the allowlist only filters reports
+    of what is new.
+    """
+    return _finish(_served(store, since, until, sensors, nets), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
+
+
+def new_servers(
+    store: Path | str, since: DateLike, until: DateLike = None, *,
+    nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
+) -> pd.DataFrame:  # fmt: skip
+    """Server ports whose first sighting in the whole store falls in [since, until).
+
+    LANGuardian's "New Server Ports" report. Columns: sensor (the one that
+    saw it first), server_h, server_p, proto, port_name, services,
+    first_seen ("when detected"), server_reply; plus `allowed` when
+    `show_allowed` (otherwise allowed ports are left out). Sorted by
+    first_seen.
+    """
+    start, end = day_range(since, until)
+    everything = _served(store, None, None, sensors, nets)
+    return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
+
+
+def _new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],
+              show_allowed: bool, columns: list[str], host: str) -> pd.DataFrame:  # fmt: skip
+    if everything.empty:
+        return _finish(everything, columns + (["allowed"] if show_allowed else []), ["first_seen"])
+    mask = pd.Series(True, index=everything.index)
+    if start is not None:
+        mask &= everything["first_seen"] >= pd.Timestamp(start)
+    if end is not None:
+        mask &= everything["first_seen"] < pd.Timestamp(end)
+    new = everything[mask].copy()
+    new["sensor"] = new["first_sensor"]
+    new["allowed"] = allowed_mask(new, entries, host)
+    if not show_allowed:
+        new = new[~new["allowed"]]
+    return _finish(new, columns + (["allowed"] if show_allowed else []), ["first_seen", host, "server_p"])
+
+
+def gone_servers(
+    store: Path | str, until: DateLike = None, *, idle_days: float = 7,
+    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+) -> pd.DataFrame:  # fmt: skip
+    """Server ports seen before `until` but not in the `idle_days` before it.
+
+    `until` defaults to the end of the newest record in the store (not the
+    wall clock, so an old store still answers sensibly). Columns:
+    server_h, proto, server_p, port_name, first_seen, last_seen, idle_days
+    (since last seen, at `until`), connections; sorted by last_seen.
+    """
+    everything = _served(store, None, until, sensors, nets)
+    if everything.empty:
+        return _finish(everything, GONE_COLUMNS, ["last_seen"])
+    as_of = pd.Timestamp(as_timestamp(until)) if until is not None else everything["last_seen"].max()
+    idle = (as_of - everything["last_seen"]).dt.total_seconds() / 86400
+    gone = everything[idle >= idle_days].copy()
+    gone["idle_days"] = idle[idle >= idle_days].round(2)
+    return _finish(gone, GONE_COLUMNS, ["last_seen", "server_h", "server_p"])
+
+
+def closed(
+    store: Path | str, since: DateLike = None, until: DateLike = None, *,
+    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+) -> pd.DataFrame:  # fmt: skip
+    """Ports that answered a SYN with RST in [since, until): scan targets.
+
+    Columns: server_h, proto, server_p, port_name, first_seen, last_seen,
+    probes (connection attempts refused), clients (distinct probers),
+    also_served (the port also answered with a SYN-ACK in the range).
+    Sorted by probes, most first.
+    """
+    start, end = day_range(since, until)
+    sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
+    all_rows = rows_in_range(store, SERVERS, start, end)
+    rows = _select(all_rows, CLOSED, sensor_list, net_list)
+    pairs = _select(rows_in_range(store, CLIENTS, start, end), CLOSED, sensor_list, net_list)
+    df = merge_servers(rows, pairs)
+    if df.empty:
+        return _finish(df, CLOSED_COLUMNS, ["probes"])
+    served = _select(all_rows, SERVED, sensor_list, net_list).select(KEY).to_pandas().drop_duplicates()
+    served["also_served"] = True
+    df = df.merge(served, on=KEY, how="left").rename(columns={"connections": "probes"})
+    df["also_served"] = df["also_served"].astype("boolean").fillna(False).astype(bool)
+    df = _finish(df, CLOSED_COLUMNS, ["server_h", "proto", "server_p"])
+    return df.sort_values("probes", ascending=False, kind="stable").reset_index(drop=True)

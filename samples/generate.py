@@ -69,6 +69,7 @@ PLANTED = {
     "tcp_servers": {
         ("10.1.0.10", "tcp", 80),
         ("10.1.0.10", "tcp", 443),
+        ("10.1.0.25", "tcp", 21),
         ("10.1.0.11", "tcp", 22),
         ("10.1.0.20", "tcp", 25),
         ("fd00:10::5", "tcp", 8080),
@@ -84,6 +85,7 @@ PLANTED = {
     "flipped": ("10.1.0.10", "tcp", 443),
     "orig_is_server": ("10.1.0.30", "tcp", 3389),
     "new_on_last_day": {("10.1.0.11", "tcp", 8443)},
+    "gone_after_day_2": {("10.1.0.25", "tcp", 21)},
     "last_day": DAYS[-1].isoformat(),
     "banners": {
         ("10.1.0.11", 22): b"SSH-2.0-OpenSSH_9.6p1 Debian-4\r\n",
@@ -320,6 +322,9 @@ def _hour_conns(rng: random.Random, day: dt.date, hour: int, last_day: bool) -> 
             conns.append(
                 Conn(t(), "10.1.0.66", 40000 + port, "10.1.0.12", port, "tcp", None, "S0", "S", 1, 0, "unanswered")
             )
+    if day <= DAYS[1] and hour == 9:
+        # An FTP server that goes quiet after the second day.
+        conns.append(tcp_open("10.1.0.102", "10.1.0.25", 21, "ftp", b"220 (vsFTPd 3.0.5)\r\n"))
     if last_day:
         for _ in range(3):
             conns.append(

@@ -52,7 +52,7 @@ def test_reingesting_the_samples_adds_no_row(sample_store: Path) -> None:
 
 
 def served(store: Path) -> set[tuple[str, str, int]]:
-    df = inventory.servers(store)
+    df = inventory.servers(store, nets="all")
     return set(zip(df.server_h, df.proto, df.server_p.astype(int)))
 
 
@@ -83,7 +83,7 @@ def test_flipped_and_originator_servers(sample_store: Path) -> None:
 
 
 def test_banners_are_bytes(sample_store: Path) -> None:
-    df = inventory.servers(sample_store)
+    df = inventory.servers(sample_store, nets="all")
     for (host, port), banner in PLANTED["banners"].items():
         (reply,) = df[(df.server_h == host) & (df.server_p == port)].server_reply
         assert reply == banner
