@@ -360,61 +360,28 @@ def sample_dir() -> Path:
     return Path(str(resources.files("samples") / "zeek"))
 
 
-def _reply_text(value: bytes | None, width: int = 40) -> str:
-    if not value:
-        return ""
-    text = value.decode("latin-1").encode("unicode_escape").decode("ascii")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 @app.command()
 def demo() -> None:
     """Ingest the bundled sample logs into a temporary store and show what they hold."""
     import inventory
     from samples.generate import DAYS
 
+    bound_memory()
     logs = sample_dir()
     with tempfile.TemporaryDirectory(prefix="synack-demo-") as tmp:
         store_dir = Path(tmp) / "store"
         try:
             summary = ingest_paths([logs], store_dir)
-        except SynackError as e:
+            inventory.refresh(store_dir)
+            found = inventory.servers(store_dir)
+            last = DAYS[-1]
+            new = inventory.new_servers(store_dir, last, last + dt.timedelta(days=1))
+        except (SynackError, ValueError) as e:
             raise fail(str(e)) from None
         out.print(f"samples: {logs}", markup=False)
         out.print(_summary_line(summary), markup=False)
-        table = Table(title="Server ports (all days)", title_justify="left")
-        for col in ("server", "port", "service", "first seen", "last seen", "conns", "clients"):
-            table.add_column(col, no_wrap=True, min_width=len(col))
-        table.add_column("server reply", overflow="ellipsis", no_wrap=True, max_width=30)
-        for r in inventory.servers(store_dir).itertuples():
-            table.add_row(
-                r.server_h,
-                f"{r.server_p}/{r.proto}",
-                r.services,
-                f"{r.first_seen:%Y-%m-%d}",
-                f"{r.last_seen:%Y-%m-%d}",
-                str(r.connections),
-                str(r.clients),
-                _reply_text(r.server_reply, 30),
-            )
-        out.print(table)
-        last = DAYS[-1]
-        new = inventory.new_servers(store_dir, last, last + dt.timedelta(days=1))
-        table = Table(title=f"New server ports on {last}", title_justify="left")
-        for col in ("sensor", "server", "port", "when detected (UTC)"):
-            table.add_column(col, no_wrap=True)
-        table.add_column("server reply", overflow="fold")
-        for r in new.itertuples():
-            table.add_row(
-                r.sensor,
-                r.server_h,
-                f"{r.server_p}/{r.proto}",
-                f"{r.first_seen:%Y-%m-%d %H:%M:%S}",
-                _reply_text(r.server_reply, 60),
-            )
-        out.print(table)
-        if new.empty:
-            out.print("no new server ports", markup=False)
+        _emit(found, Format.table, None, "Server ports, all sample days", "no server ports")
+        _emit(new, Format.table, None, f"New server ports on {last}", "no new server ports")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`

@@ -1,0 +1,256 @@
+"""Inventories: planted facts, real-corpus truth, and merge/order properties."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import inventory
+from ingest.conn_ingest import ingest_paths
+from inventory.dailies import SERVERS, read_dailies, stale_days
+from samples.generate import OUT, PLANTED
+from tests.conftest import ZEEK_CORPUS, conn_header, conn_line
+
+UTC = dt.UTC
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inv") / "store"
+    ingest_paths([OUT], path)
+    inventory.refresh(path)
+    return path
+
+
+def keys(df: pd.DataFrame, host: str = "server_h") -> set[tuple[str, str, int]]:
+    return set(zip(df[host], df["proto"], df["server_p"].astype(int)))
+
+
+def test_servers_have_documented_columns_and_sort(store: Path) -> None:
+    df = inventory.servers(store)
+    assert list(df.columns) == [
+        "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen",
+        "connections", "clients", "sensors", "server_reply",
+    ]  # fmt: skip
+    assert df["server_h"].tolist()[:2] == ["10.1.0.10", "10.1.0.10"] and df["server_h"].iloc[-1] == "fd00:10::5"
+    assert df.loc[df.server_p == 22, "port_name"].item() == "ssh"
+
+
+def test_default_nets_exclude_the_internet(store: Path) -> None:
+    assert ("93.184.216.34", "tcp", 443) not in keys(inventory.servers(store))
+    assert ("93.184.216.34", "tcp", 443) in keys(inventory.servers(store, nets="all"))
+    assert keys(inventory.servers(store, nets="10.1.0.10/32")) == {("10.1.0.10", "tcp", 80), ("10.1.0.10", "tcp", 443)}
+
+
+def test_the_new_port_of_the_last_day_is_the_only_new_one(store: Path) -> None:
+    last = dt.date.fromisoformat(PLANTED["last_day"])
+    new = inventory.new_servers(store, last, last + dt.timedelta(days=1))
+    assert keys(new) == PLANTED["new_on_last_day"]
+    assert new["sensor"].tolist() == ["edge-1"]
+    assert new["server_reply"].iloc[0] == PLANTED["banners"][("10.1.0.11", 8443)]
+    assert inventory.new_servers(store, last - dt.timedelta(days=2), last).empty
+
+
+def test_scan_targets_are_closed_or_absent_never_servers(store: Path) -> None:
+    served = {h for h, _, _ in keys(inventory.servers(store, nets="all"))}
+    assert PLANTED["scan_target"] not in served
+    closed = inventory.closed(store)
+    assert keys(closed) == PLANTED["closed"]
+    assert (closed["probes"] >= 4).all() and not closed["also_served"].any()
+
+
+def test_flipped_originator_and_midstream(store: Path) -> None:
+    found = keys(inventory.servers(store))
+    assert PLANTED["flipped"] in found and PLANTED["orig_is_server"] in found
+    assert PLANTED["midstream_only"] not in found
+
+
+def test_gone_servers(store: Path) -> None:
+    gone = inventory.gone_servers(store, idle_days=1)
+    assert keys(gone) == PLANTED["gone_after_day_2"]
+    assert gone["idle_days"].iloc[0] > 1
+
+
+def test_allowlist_suppresses_and_marks(store: Path, tmp_path: Path) -> None:
+    allow = tmp_path / "allow.txt"
+    allow.write_text("# expected\n10.1.0.0/24 tcp 8000-9000  # app servers\n")
+    last = PLANTED["last_day"]
+    assert inventory.new_servers(store, last, allow=allow).empty
+    shown = inventory.new_servers(store, last, allow=allow, show_allowed=True)
+    assert shown["allowed"].tolist() == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10.1.0.0/24 tcp\n", "line 1: expected"),
+        ("# c\n10.1.0.300 tcp 80\n", "line 2: not a host or network"),
+        ("10.1.0.1 sctp 80\n", "protocol must be"),
+        ("10.1.0.1 tcp 70000\n", "port out of range"),
+        ("10.1.0.1 tcp http\n", "not a port"),
+    ],
+)
+def test_bad_allowlist_lines_are_named(store: Path, tmp_path: Path, text: str, message: str) -> None:
+    allow = tmp_path / "allow.txt"
+    allow.write_text(text)
+    with pytest.raises(inventory.InventoryError, match=message):
+        inventory.new_servers(store, "2026-11-21", allow=allow)
+
+
+def test_bad_dates_and_networks(store: Path) -> None:
+    with pytest.raises(inventory.InventoryError, match="not a date"):
+        inventory.servers(store, since="yesterday-ish")
+    with pytest.raises(inventory.InventoryError, match="not a network"):
+        inventory.servers(store, nets="10.0.0.0/40")
+    with pytest.raises(inventory.InventoryError, match="empty range"):
+        inventory.servers(store, since="2026-11-21", until="2026-11-20")
+
+
+def test_clients_views(store: Path) -> None:
+    df = inventory.clients(store)
+    assert list(df.columns) == [
+        "client_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections", "servers",
+    ]  # fmt: skip
+    web = df[(df.client_h == "10.1.0.101") & (df.server_p == 443)]
+    assert len(web) == 1 and web["servers"].item() == 2  # 10.1.0.10 and 93.184.216.34: nets select clients here
+    pairs = inventory.client_pairs(store)
+    assert len(pairs) >= len(df)
+    new = inventory.new_clients(store, PLANTED["last_day"])
+    assert set(new["server_p"]) == {8443}
+
+
+def test_sensor_filter(store: Path) -> None:
+    json_only = inventory.servers(store, sensors="core-2")
+    assert set(json_only["sensors"]) == {"core-2"}
+    assert ("10.1.0.11", "tcp", 8443) not in keys(json_only)
+
+
+def test_dailies_are_rebuilt_when_the_day_changes(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
+    store = tmp_path / "store"
+    ingest_paths([make_conn_log("a.log", [conn_line("A", resp="10.9.0.1")])], store)
+    assert stale_days(store) == ["2026-11-18"]
+    assert keys(inventory.servers(store)) == {("10.9.0.1", "tcp", 80)}
+    assert stale_days(store) == []
+    ingest_paths([make_conn_log("b.log", [conn_line("B", resp="10.9.0.2")], opened="2026-11-21-11-00-00")], store)
+    assert stale_days(store) == ["2026-11-18"]
+    assert keys(inventory.servers(store)) == {("10.9.0.1", "tcp", 80), ("10.9.0.2", "tcp", 80)}
+    assert len(read_dailies(store, SERVERS)) == 2
+
+
+def test_a_thousand_connections_are_one_row(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
+    lines = [conn_line(f"C{i}", ts=1795000000.0 + i, orig="10.2.0.7", resp="10.2.0.1") for i in range(1000)]
+    store = tmp_path / "store"
+    ingest_paths([make_conn_log("conn.log", lines)], store)
+    df = inventory.clients(store)
+    assert len(df) == 1 and df["connections"].item() == 1000 and df["servers"].item() == 1
+    assert inventory.servers(store)["connections"].item() == 1000
+
+
+def test_partial_days_are_exact(store: Path) -> None:
+    day = dt.datetime(2026, 11, 21, tzinfo=UTC)
+    morning = inventory.servers(store, day, day + dt.timedelta(hours=12), nets="all")
+    afternoon = inventory.servers(store, day + dt.timedelta(hours=12), day + dt.timedelta(days=1), nets="all")
+    whole = inventory.servers(store, day, day + dt.timedelta(days=1), nets="all")
+    merged = pd.concat([morning, afternoon]).groupby(["server_h", "proto", "server_p"])["connections"].sum()
+    assert merged.to_dict() == whole.set_index(["server_h", "proto", "server_p"])["connections"].to_dict()
+    assert (morning["last_seen"] < day + dt.timedelta(hours=12)).all()
+
+
+def corpus_folders() -> list[str]:
+    if not ZEEK_CORPUS.is_dir():
+        return []
+    return sorted(p.name for p in ZEEK_CORPUS.iterdir() if (p / "zeek8-conn.log").exists())
+
+
+@pytest.mark.parametrize("name", corpus_folders())
+def test_servers_equal_tshark_truth_on_the_corpus(name: str, tmp_path: Path) -> None:
+    folder = ZEEK_CORPUS / name
+    ingest_paths([folder / "zeek8-conn.log"], tmp_path / "store")
+    df = inventory.servers(tmp_path / "store", nets="all")
+    tcp = df[df.proto == "tcp"]
+    with open(folder / "expected_tcp_servers.tsv") as f:
+        truth = {(r[0], r[1]) for r in list(csv.reader(f, delimiter="\t"))[1:] if r}
+    assert set(zip(tcp.server_h, tcp.server_p.astype(str))) == truth
+
+
+# -- properties ----------------------------------------------------------------
+
+HOSTS = ["10.3.0.1", "10.3.0.2", "10.3.0.3", "fd00::3"]
+BASE = 1795046400.0  # 2026-11-19 00:00 UTC
+conns = st.lists(
+    st.tuples(
+        st.floats(0, 3 * 86400 - 1),
+        st.sampled_from(HOSTS),
+        st.sampled_from(HOSTS),
+        st.sampled_from([22, 80, 443]),
+        st.sampled_from([("ShADadFf", "SF"), ("Sr", "REJ"), ("S", "S0"), ("DdA", "OTH"), ("HcADF", "SH")]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def _log_lines(rows: list[tuple[float, str, str, int, tuple[str, str]]]) -> list[str]:
+    return [
+        conn_line(
+            f"C{i}", ts=BASE + t, orig=o, resp=r, resp_p=p, history=h, state=s, resp_pkts="0" if s == "S0" else "3"
+        )
+        for i, (t, o, r, p, (h, s)) in enumerate(rows)
+    ]
+
+
+def _compare(df: pd.DataFrame) -> list[tuple[object, ...]]:
+    cols = ["server_h", "proto", "server_p", "first_seen", "last_seen", "connections", "clients"]
+    return sorted(map(tuple, df[cols].astype(str).values.tolist())) if not df.empty else []
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=conns, cut=st.floats(0.1, 2.9))
+def test_a_range_is_the_merge_of_its_sub_ranges(tmp_path: Path, rows: list, cut: float) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    log = folder / "conn.log"
+
+    log.write_text(conn_header() + "".join(_log_lines(sorted(rows))) + "#close\tx\n")
+    store = folder / "store"
+    ingest_paths([log], store)
+    start, end = dt.datetime.fromtimestamp(BASE, UTC), dt.datetime.fromtimestamp(BASE + 3 * 86400, UTC)
+    mid = start + dt.timedelta(days=cut)
+    whole = inventory.servers(store, start, end, nets="all")
+    halves = [inventory.servers(store, start, mid, nets="all"), inventory.servers(store, mid, end, nets="all")]
+    if whole.empty:
+        assert all(h.empty for h in halves)
+        return
+    both = pd.concat([h for h in halves if not h.empty])
+    merged = both.groupby(["server_h", "proto", "server_p"]).agg(
+        first_seen=("first_seen", "min"), last_seen=("last_seen", "max"), connections=("connections", "sum")
+    )
+    expect = whole.set_index(["server_h", "proto", "server_p"])[["first_seen", "last_seen", "connections"]]
+    assert merged.sort_index().astype(str).to_dict() == expect.sort_index().astype(str).to_dict()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=conns, split=st.integers(0, 40))
+def test_ingest_order_does_not_change_results(tmp_path: Path, rows: list, split: int) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    lines = _log_lines(rows)
+    a = folder / "a.log"
+    b = folder / "b.log"
+    a.write_text(conn_header(opened="2026-11-21-01-00-00") + "".join(lines[:split]) + "#close\tx\n")
+    b.write_text(conn_header(opened="2026-11-21-02-00-00") + "".join(lines[split:]) + "#close\tx\n")
+    ingest_paths([a, b], folder / "ab")
+    ingest_paths([b], folder / "ba")
+    ingest_paths([a], folder / "ba")
+    for fn in (inventory.servers, inventory.closed, inventory.clients):
+        assert _compare_any(fn(folder / "ab", nets="all")) == _compare_any(fn(folder / "ba", nets="all"))
+
+
+def _compare_any(df: pd.DataFrame) -> list[tuple[object, ...]]:
+    return sorted(map(tuple, df.astype(str).values.tolist())) if not df.empty else []
