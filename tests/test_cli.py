@@ -103,3 +103,107 @@ def test_module_runs_without_console_script(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0 and "ingest" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from samples.generate import OUT
+
+    store = tmp_path_factory.mktemp("cli") / "store"
+    result = runner.invoke(app, ["ingest", str(OUT), "--store", str(store), "-q"])
+    assert result.exit_code == 0, result.output
+    return store
+
+
+INVENTORY_COMMANDS = [["servers"], ["clients"], ["clients", "--detail"], ["closed"], ["new-ports", "--since", "2026-11-21"],
+                      ["new-ports", "--since", "2026-11-21", "--clients"], ["gone-ports", "--idle-days", "1"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", INVENTORY_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
+def test_every_inventory_command_in_every_format(
+    sample_store: Path, tmp_path: Path, command: list[str], fmt: str
+) -> None:
+    import json as jsonlib
+
+    import pandas as pd
+
+    args = [*command, "--store", str(sample_store), "--format", fmt]
+    if fmt == "parquet":
+        args += ["-o", str(tmp_path / "out.parquet")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        rows = jsonlib.loads(result.stdout)
+        assert isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)
+    elif fmt == "csv":
+        header = result.stdout.splitlines()[0].split(",")
+        assert len(result.stdout.splitlines()) > 1 and "first_seen" in header
+    elif fmt == "parquet":
+        assert len(pd.read_parquet(tmp_path / "out.parquet")) > 0
+    else:
+        assert "(" in result.stdout.splitlines()[0]  # "Title (N)"
+
+
+def test_ingest_maintains_the_dailies(sample_store: Path) -> None:
+    from inventory.dailies import stale_days
+
+    assert stale_days(sample_store) == []
+    assert len(list((sample_store / "daily" / "servers").glob("date=*/part.parquet"))) == 4
+
+
+def test_csv_neutralizes_formulas_and_escapes_bytes(sample_store: Path) -> None:
+    result = runner.invoke(app, ["new-ports", "--since", "2026-11-21", "--store", str(sample_store), "-f", "csv"])
+    line = result.stdout.splitlines()[1]
+    assert "\r" not in line and "\\x0d\\x0a" in line
+    assert "<script>\\x5cx41</script>" in line  # the literal backslash is escaped too
+    import csv as csvlib
+    import io
+
+    for row in csvlib.reader(io.StringIO(result.stdout)):
+        assert not any(cell.startswith(("=", "+", "@")) for cell in row)
+
+
+def test_formula_cells_get_a_quote() -> None:
+    from inventory.export import neutralize_formula
+
+    assert neutralize_formula("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
+    assert neutralize_formula("-1+2") == "'-1+2" and neutralize_formula("ok") == "ok"
+
+
+def test_table_fits_100_columns(sample_store: Path) -> None:
+    result = runner.invoke(app, ["servers", "--store", str(sample_store)], env={"COLUMNS": "100"})
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["servers", "--since", "not-a-date"], "not a date"),
+        (["servers", "--nets", "10.0.0.0/99"], "not a network"),
+        (["servers", "--format", "parquet"], "needs -o"),
+    ],
+)
+def test_inventory_errors_are_one_line(sample_store: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, [*args, "--store", str(sample_store)])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.output
+
+
+def test_bad_allowlist_line_is_named(sample_store: Path, tmp_path: Path) -> None:
+    allow = tmp_path / "allow.txt"
+    allow.write_text("10.0.0.1 tcp 80\nbogus line\n")
+    result = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--allow", str(allow)])
+    assert result.exit_code == 1 and "allow.txt line 2" in result.stderr
+
+
+def test_empty_result_says_so(sample_store: Path) -> None:
+    result = runner.invoke(
+        app, ["new-ports", "--since", "2026-11-19", "--until", "2026-11-20", "--store", str(sample_store)]
+    )
+    assert result.exit_code == 0 and "no new server ports" in result.stdout
+
+
+def test_missing_store_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["servers", "--store", str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "no synack store" in result.stderr
