@@ -3,13 +3,14 @@
 The mix resembles an enterprise sensor: ~60% TCP (mostly complete
 handshakes with a server reply, some scans, rejects and mid-stream
 pickups), ~35% UDP (DNS mostly), ~5% ICMP; a few thousand internal
-hosts and tens of thousands of external ones; synack's Zeek package
+hosts and tens of thousands of external ones, popularity Zipf-distributed; synack's Zeek package
 columns (handshake, synack_ts, server_reply, sensor) included.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -87,17 +88,19 @@ def _fixed(values: np.ndarray, decimals: int) -> pa.Array:
     return pc.binary_join_element_wise(whole, frac, ".")
 
 
-def conn_table(rows: int, seed: int, start: float = 1795000000.0) -> pa.Table:
+def conn_table(rows: int, seed: int, start: float = 1795000000.0, span: float = 3600.0) -> pa.Table:
     """A table of `rows` conn.log rows, every column already Zeek-formatted text."""
     rng = np.random.default_rng(seed)
     shares = np.array([k[-1] for k in KINDS])
     kind = rng.choice(len(KINDS), size=rows, p=shares / shares.sum())
     pick = lambda values: pa.array(np.array(values, dtype=object)[kind])  # noqa: E731
-    ts = start + np.sort(rng.uniform(0, 3600, rows))
+    ts = start + np.sort(rng.uniform(0, span, rows))
     internal = rng.integers(0, 2000, rows)
     outbound = rng.random(rows) < 0.6
-    external = rng.integers(0, 20000, rows)
-    server_internal = rng.integers(0, 150, rows)
+    # Destinations are heavy-tailed, as on real networks: a few popular
+    # servers get most connections (Zipf), the rest a long tail.
+    external = (rng.zipf(1.2, rows) - 1) % 20000
+    server_internal = (rng.zipf(1.5, rows) - 1) % 150
     resp_ids = np.where(outbound, external, server_internal)
     orig_h = _ipv4(0x0A000000, internal)
     resp_h = pc.if_else(pa.array(outbound), _ipv4(0x5DB80000, resp_ids), _ipv4(0x0A010000, resp_ids))
@@ -155,10 +158,10 @@ def conn_table(rows: int, seed: int, start: float = 1795000000.0) -> pa.Table:
     return pa.table({name: columns[name].cast(pa.string()) for name, _ in FIELDS})
 
 
-def header() -> bytes:
+def header(opened: str = "2026-11-21-10-00-00") -> bytes:
     return (
         "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
-        "#open\t2026-11-21-10-00-00\n#fields\t"
+        f"#open\t{opened}\n#fields\t"
         + "\t".join(n for n, _ in FIELDS)
         + "\n#types\t"
         + "\t".join(t for _, t in FIELDS)
@@ -166,17 +169,28 @@ def header() -> bytes:
     ).encode()
 
 
-def write_conn_log(path: Path, rows: int, seed: int = 1, batch: int = 500_000) -> Path:
-    """Write a conn.log of `rows` rows to `path` (with header and #close)."""
+def write_conn_log(
+    path: Path, rows: int, seed: int = 1, batch: int = 500_000, start: float | None = None, span: float | None = None
+) -> Path:
+    """Write a conn.log of `rows` rows to `path` (with header and #close).
+
+    With `start` and `span` the rows spread over [start, start + span)
+    seconds in order; by default each batch covers an hour.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
     with open(path, "wb") as f:
-        f.write(header())
+        opened = dt.datetime.fromtimestamp(start or 1795000000.0, dt.UTC)
+        f.write(header(f"{opened:%Y-%m-%d-%H-%M-%S}"))
         done = 0
         while done < rows:
             n = min(batch, rows - done)
             sink = pa.BufferOutputStream()
-            pacsv.write_csv(conn_table(n, seed + done, 1795000000.0 + done / 100), sink, options)
+            if start is not None and span is not None:
+                table = conn_table(n, seed + done, start + span * done / rows, span * n / rows)
+            else:
+                table = conn_table(n, seed + done, 1795000000.0 + done / 100)
+            pacsv.write_csv(table, sink, options)
             f.write(sink.getvalue().to_pybytes())
             done += n
         f.write(b"#close\t2026-11-21-11-00-00\n")

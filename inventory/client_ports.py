@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from inventory.dailies import CLIENTS, SERVED, rows_in_range
+from inventory.dailies import CLIENTS, SERVED
 from inventory.server_ports import (
     Allow,
     Nets,
@@ -15,7 +15,8 @@ from inventory.server_ports import (
     _allow_entries,
     _finish,
     _new_rows,
-    _select,
+    _plain,
+    _rows,
     _sensor_list,
     resolve_nets,
 )  # fmt: skip
@@ -30,20 +31,20 @@ NEW_CLIENTS_COLUMNS = ["sensor", "client_h", "server_p", "proto", "port_name", "
 
 def _pairs(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets) -> pa.Table:
     start, end = day_range(since, until)
-    return _select(rows_in_range(store, CLIENTS, start, end), SERVED, _sensor_list(sensors), resolve_nets(nets),
-                   host="client_h")  # fmt: skip
+    return _rows(store, CLIENTS, start, end, SERVED, _sensor_list(sensors), resolve_nets(nets), host="client_h")
 
 
 def _merge_clients(pairs: pa.Table) -> pd.DataFrame:
     if len(pairs) == 0:
         return pd.DataFrame()
+    pairs = pairs.set_column(pairs.schema.get_field_index("sensor"), "sensor", pairs.column("sensor").cast(pa.string()))
     pairs = pairs.sort_by([("first_seen", "ascending")])
     g = pairs.group_by(CLIENT_KEY, use_threads=False).aggregate(
         [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("server_h", "count_distinct"),
          ("sensor", "first")]
     )  # fmt: skip
     g = g.rename_columns([*CLIENT_KEY, "first_seen", "last_seen", "connections", "servers", "first_sensor"])
-    return g.to_pandas()
+    return _plain(g).to_pandas()
 
 
 def clients(
@@ -78,7 +79,7 @@ def client_pairs(
     if len(pairs) == 0:
         return _finish(pd.DataFrame(), PAIRS_COLUMNS, ["first_seen"])
     g = pairs.group_by(PAIR_KEY).aggregate([("first_seen", "min"), ("last_seen", "max"), ("connections", "sum")])
-    df = g.rename_columns([*PAIR_KEY, "first_seen", "last_seen", "connections"]).to_pandas()
+    df = _plain(g.rename_columns([*PAIR_KEY, "first_seen", "last_seen", "connections"])).to_pandas()
     df = df.sort_values(["server_h", "proto", "server_p"], kind="stable")
     return _finish(df, PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 

@@ -18,12 +18,14 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
+from inventory.networks import ipv4_numbers
 from inventory.store_reader import DAILY_DIR, day_generations, days_between, read_day_records
 
 SERVED = "served"
@@ -36,13 +38,18 @@ _RECORD_COLUMNS = ["ts", "sensor", "proto", "service", "server_reply", "outcome"
 SERVER_KEY = ["sensor", "server_h", "proto", "server_p", "state"]
 CLIENT_KEY = ["sensor", "client_h", "server_h", "proto", "server_p", "state"]
 
+DICT = pa.dictionary(pa.int32(), pa.string())
+
+#: Daily rows are sorted by (state, server_v4) in small row groups, so a
+#: query for one state and IPv4 networks skips most of a file unread.
 DAILY_SERVERS_SCHEMA = pa.schema(
     [
-        ("sensor", pa.string()),
-        ("server_h", pa.string()),
-        ("proto", pa.string()),
+        ("sensor", DICT),
+        ("server_h", DICT),
+        ("proto", DICT),
         ("server_p", pa.uint16()),
-        ("state", pa.string()),
+        ("state", DICT),
+        ("server_v4", pa.uint32()),
         ("first_seen", TIMESTAMP),
         ("last_seen", TIMESTAMP),
         ("connections", pa.int64()),
@@ -52,12 +59,13 @@ DAILY_SERVERS_SCHEMA = pa.schema(
 )
 DAILY_CLIENTS_SCHEMA = pa.schema(
     [
-        ("sensor", pa.string()),
-        ("client_h", pa.string()),
-        ("server_h", pa.string()),
-        ("proto", pa.string()),
+        ("sensor", DICT),
+        ("client_h", DICT),
+        ("server_h", DICT),
+        ("proto", DICT),
         ("server_p", pa.uint16()),
-        ("state", pa.string()),
+        ("state", DICT),
+        ("server_v4", pa.uint32()),
         ("first_seen", TIMESTAMP),
         ("last_seen", TIMESTAMP),
         ("connections", pa.int64()),
@@ -66,16 +74,133 @@ DAILY_CLIENTS_SCHEMA = pa.schema(
 
 
 def _with_state(records: pa.Table) -> pa.Table:
-    """Records that make a server or closed-port row, with a `state` column, plain strings."""
-    outcome = records.column("outcome").cast(pa.string())
+    """Records that make a server or closed-port row, with a `state` column,
+    in time order (so "first" aggregates are the earliest). Key columns
+    stay dictionary-encoded (one dictionary per column for the day)."""
+    records = records.unify_dictionaries().combine_chunks()
+    outcome = records.column("outcome")
+    outcome = outcome.cast(outcome.type.value_type) if pa.types.is_dictionary(outcome.type) else outcome
     served = pc.is_in(outcome, pa.array([OPEN, ANSWERED]))
     closed = pc.equal(outcome, REJECTED)
     keep = pc.and_(pc.or_(served, closed), pc.is_valid(records.column("server_h")))
     t = records.filter(keep)
-    plain = pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in t.schema])
-    t = t.cast(plain)
-    state = pc.if_else(pc.equal(t.column("outcome"), REJECTED), CLOSED, SERVED)
-    return t.append_column("state", state).sort_by("ts")
+    state = pc.if_else(pc.equal(outcome.filter(keep), REJECTED), CLOSED, SERVED).dictionary_encode()
+    t = t.append_column("state", state)
+    ts = t.column("ts")
+    if len(t) > 1 and not pc.all(pc.greater_equal(ts.slice(1), ts.slice(0, len(t) - 1))).as_py():
+        t = t.take(pc.sort_indices(ts))
+    return t
+
+
+def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
+def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(int64 dictionary indices with -1 for null, dictionary values) of a column."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    indices = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return indices, array.dictionary
+
+
+def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(daily servers, daily clients) of time-ordered state records.
+
+    The key columns are turned into integer codes (one host dictionary for
+    servers and clients), so each aggregation hashes one or two int64
+    columns instead of six strings: a server key packs host, proto, port,
+    state and sensor; a client pair is (server key, client host).
+    """
+    if len(t) == 0:
+        return DAILY_SERVERS_SCHEMA.empty_table(), DAILY_CLIENTS_SCHEMA.empty_table()
+    server_idx, server_dict = _codes(t.column("server_h"))
+    client_idx, client_dict = _codes(t.column("client_h"))
+    hosts = pc.unique(pa.concat_arrays([server_dict.cast(pa.string()), client_dict.cast(pa.string())]))
+    s_host = pc.index_in(server_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[server_idx]
+    c_host = pc.index_in(client_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[client_idx]
+    proto, proto_dict = _codes(t.column("proto"))
+    sensor, sensor_dict = _codes(t.column("sensor"))
+    state, state_dict = _codes(t.column("state"))
+    port = t.column("server_p").to_numpy().astype(np.int64)
+    n_proto, n_sensor, n_state = len(proto_dict) + 1, len(sensor_dict) + 1, len(state_dict) + 1
+    key = (((s_host * n_proto + proto + 1) * 65536 + port) * n_state + state + 1) * n_sensor + sensor + 1
+
+    host_v4, host_is_v4 = ipv4_numbers(hosts)
+
+    def unpack(k: np.ndarray) -> list[pa.Array]:
+        k, sen = np.divmod(k, n_sensor)
+        k, sta = np.divmod(k, n_state)
+        k, prt = np.divmod(k, 65536)
+        host, pro = np.divmod(k, n_proto)
+        return [
+            _dictionary(sen - 1, sensor_dict),
+            _dictionary(host, hosts),
+            _dictionary(pro - 1, proto_dict),
+            pa.array(prt.astype(np.uint16)),
+            _dictionary(sta - 1, state_dict),
+            pa.array(host_v4[host].astype(np.uint32), mask=~host_is_v4[host]),
+        ]
+
+    ts = t.column("ts")
+    rows = pa.table({"key": key, "client": c_host, "ts": ts})
+    pairs = rows.group_by(["key", "client"]).aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
+    sensor_col, server_col, proto_col, port_col, state_col, v4_col = unpack(pairs.column("key").to_numpy())
+    daily_clients = pa.table(
+        [sensor_col, _dictionary(pairs.column("client").to_numpy(), hosts), server_col, proto_col, port_col,
+         state_col, v4_col, pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
+        schema=DAILY_CLIENTS_SCHEMA,
+    )  # fmt: skip
+
+    by_server = (
+        pa.table({"key": key, "ts": ts}).group_by("key").aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
+    )
+    server_key = by_server.column("key").to_numpy()
+    daily_servers = pa.table(
+        [*unpack(server_key), by_server.column("ts_min"), by_server.column("ts_max"),
+         by_server.column("ts_count").cast(pa.int64()), _services(t, key, server_key),
+         _first_reply(t, key, server_key)],
+        schema=DAILY_SERVERS_SCHEMA,
+    )  # fmt: skip
+    return _storage_order(daily_servers), _storage_order(daily_clients)
+
+
+def _storage_order(table: pa.Table) -> pa.Table:
+    """Rows sorted by (state, server_v4): the order row-group statistics prune by."""
+    state_codes, state_values = _codes(table.column("state"))
+    rank = np.argsort(np.argsort(np.asarray(state_values.to_pylist(), dtype=object)))  # value order of each code
+    state = rank[state_codes]
+    v4 = pc.fill_null(table.column("server_v4"), 2**32 - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return table.take(pa.array(np.argsort(state * 2**33 + v4, kind="stable")))
+
+
+def _dictionary(indices: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+    """Dictionary-encoded strings: cheap to build, group and write."""
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), values.cast(pa.string()))
+
+
+def _services(t: pa.Table, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
+    """Per server key (in `server_key` order), the sorted distinct Zeek services."""
+    service, service_dict = _codes(t.column("service"))
+    names = service_dict.cast(pa.string())
+    seen = service >= 0
+    combos = pa.table({"key": key[seen], "service": service[seen]}).group_by(["key", "service"]).aggregate([])
+    combos = combos.append_column("name", pc.take(names, combos.column("service")))
+    per_key = combos.sort_by([("name", "ascending")]).group_by("key", use_threads=False).aggregate([("name", "list")])
+    position = pc.index_in(pa.array(server_key), per_key.column("key"))
+    lists = per_key.column("name_list").combine_chunks().cast(pa.list_(pa.string()))
+    return pc.fill_null(pc.take(lists, position), pa.scalar([], pa.list_(pa.string())))
+
+
+def _first_reply(t: pa.Table, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
+    """Per server key, the earliest non-empty server reply (rows are in time order)."""
+    replies = t.column("server_reply").combine_chunks()
+    has = np.asarray(pc.fill_null(pc.greater(pc.binary_length(replies), 0), False).to_numpy(zero_copy_only=False))
+    rows = np.flatnonzero(has)
+    keys, first = np.unique(key[rows], return_index=True)
+    position = pc.index_in(pa.array(server_key), pa.array(keys))
+    return pc.take(pc.take(replies, pa.array(rows[first])), position)
 
 
 def daily_servers(records: pa.Table) -> pa.Table:
@@ -84,50 +209,12 @@ def daily_servers(records: pa.Table) -> pa.Table:
     Columns as DAILY_SERVERS_SCHEMA: first/last seen, connections, the
     distinct Zeek services, and the first server reply of the day.
     """
-    t = _with_state(records)
-    if len(t) == 0:
-        return DAILY_SERVERS_SCHEMA.empty_table()
-    g = t.group_by(SERVER_KEY, use_threads=False).aggregate(
-        [("ts", "min"), ("ts", "max"), ("ts", "count"), ("service", "distinct"), ("server_reply", "first")]
-    )
-    services = pc.list_sort(g.column("service_distinct")) if hasattr(pc, "list_sort") else g.column("service_distinct")
-    return pa.table(
-        [
-            g.column("sensor"),
-            g.column("server_h"),
-            g.column("proto"),
-            g.column("server_p"),
-            g.column("state"),
-            g.column("ts_min"),
-            g.column("ts_max"),
-            g.column("ts_count").cast(pa.int64()),
-            services.cast(pa.list_(pa.string())),
-            g.column("server_reply_first"),
-        ],
-        schema=DAILY_SERVERS_SCHEMA,
-    )
+    return _aggregate(_with_state(records))[0]
 
 
 def daily_clients(records: pa.Table) -> pa.Table:
     """One day's records -> one row per (sensor, client_h, server_h, proto, server_p, state)."""
-    t = _with_state(records)
-    if len(t) == 0:
-        return DAILY_CLIENTS_SCHEMA.empty_table()
-    g = t.group_by(CLIENT_KEY, use_threads=False).aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
-    return pa.table(
-        [
-            g.column("sensor"),
-            g.column("client_h"),
-            g.column("server_h"),
-            g.column("proto"),
-            g.column("server_p"),
-            g.column("state"),
-            g.column("ts_min"),
-            g.column("ts_max"),
-            g.column("ts_count").cast(pa.int64()),
-        ],
-        schema=DAILY_CLIENTS_SCHEMA,
-    )
+    return _aggregate(_with_state(records))[1]
 
 
 def _daily_path(store: Path, kind: str, day: str) -> Path:
@@ -157,8 +244,10 @@ def _write_atomic(table: pa.Table, path: Path, generation: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = table.replace_schema_metadata({_GENERATION_KEY: str(generation).encode()})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
     with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
+        pq.write_table(table, f, compression="zstd", use_dictionary=dictionary or False, row_group_size=16384,
+                       write_statistics=["state", "server_v4", "first_seen"])  # fmt: skip
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -166,9 +255,9 @@ def _write_atomic(table: pa.Table, path: Path, generation: int) -> None:
 
 def rebuild_day(store: Path, day: str, generation: int) -> None:
     """Recompute both dailies of `day` from its records and replace them atomically."""
-    records = read_day_records(store, day, _RECORD_COLUMNS)
-    _write_atomic(daily_servers(records), _daily_path(store, SERVERS, day), generation)
-    _write_atomic(daily_clients(records), _daily_path(store, CLIENTS, day), generation)
+    servers, clients = _aggregate(_with_state(read_day_records(store, day, _RECORD_COLUMNS)))
+    _write_atomic(servers, _daily_path(store, SERVERS, day), generation)
+    _write_atomic(clients, _daily_path(store, CLIENTS, day), generation)
 
 
 def refresh(store: Path | str) -> list[str]:
@@ -185,8 +274,16 @@ def refresh(store: Path | str) -> list[str]:
     return days
 
 
-def read_dailies(store: Path | str, kind: str, days: list[str] | None = None) -> pa.Table:
-    """The daily rows of `kind` ("servers" or "clients") for `days` (all when None)."""
+def read_dailies(
+    store: Path | str,
+    kind: str,
+    days: list[str] | None = None,
+    where: pc.Expression | None = None,
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """The `columns` (all when None) of the daily rows of `kind` ("servers"
+    or "clients") for `days` (all when None) that satisfy `where`,
+    dictionaries unified."""
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
     base = Path(store) / DAILY_DIR / kind
     if days is None:
@@ -194,12 +291,21 @@ def read_dailies(store: Path | str, kind: str, days: list[str] | None = None) ->
     else:
         files = [p for p in (_daily_path(Path(store), kind, d) for d in days) if p.exists()]
     if not files:
-        return schema.empty_table()
-    return ds.dataset([str(f) for f in files], format="parquet", schema=schema).to_table()
+        empty = schema.empty_table()
+        return empty.select(columns) if columns is not None else empty
+    dataset = ds.dataset([str(f) for f in files], format="parquet", schema=schema)
+    return dataset.to_table(columns=columns, filter=where).unify_dictionaries()
 
 
 def rows_in_range(
-    store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, *, refresh_stale: bool = True
+    store: Path | str,
+    kind: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    *,
+    where: pc.Expression | None = None,
+    columns: list[str] | None = None,
+    refresh_stale: bool = True,
 ) -> pa.Table:
     """Daily rows of `kind` covering [start, end).
 
@@ -227,11 +333,13 @@ def rows_in_range(
             records = read_day_records(store, day, _RECORD_COLUMNS)
             if partial:
                 records = records.filter(_between(records.column("ts"), start, end))
-            parts.append(aggregate(records))
+            part = aggregate(records)
+            part = part.filter(where) if where is not None else part
+            parts.append(part.select(columns) if columns is not None else part)
         else:
             whole.append(day)
-    parts.insert(0, read_dailies(store, kind, whole))
-    return pa.concat_tables(parts)
+    parts.insert(0, read_dailies(store, kind, whole, where, columns))
+    return pa.concat_tables(parts).unify_dictionaries()
 
 
 def _between(ts: pa.ChunkedArray, start: dt.datetime | None, end: dt.datetime | None) -> pa.ChunkedArray:

@@ -55,14 +55,43 @@ def _allow_entries(allow: Allow) -> list[Allowed]:
     return load_allowlist(allow)
 
 
-def _select(rows: pa.Table, state: str, sensors: list[str] | None, nets: list[Network] | None,
-            host: str = "server_h") -> pa.Table:  # fmt: skip
-    rows = rows.filter(pc.equal(rows.column("state"), state))
+def _where(state: str, sensors: list[str] | None, nets: list[Network] | None, host: str) -> pc.Expression:
+    """A filter the daily files can prune row groups with: the state, the
+    sensors, and for server addresses the IPv4 ranges of `nets` (IPv6
+    rows have no server_v4 and are kept for the exact test after)."""
+    expr = pc.field("state") == state
     if sensors is not None:
-        rows = rows.filter(pc.is_in(rows.column("sensor"), pa.array(sensors, pa.string())))
+        expr = expr & pc.field("sensor").isin(sensors)
+    if nets is not None and host == "server_h":
+        ranges = None
+        for net in nets:
+            if net.version == 4:
+                part = (pc.field("server_v4") >= int(net.network_address)) & (
+                    pc.field("server_v4") <= int(net.broadcast_address)
+                )
+            else:
+                part = pc.field("server_v4").is_null()
+            ranges = part if ranges is None else ranges | part
+        if ranges is not None:
+            expr = expr & ranges
+    return expr
+
+
+def _rows(store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
+          sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
+          columns: list[str] | None = None) -> pa.Table:  # fmt: skip
+    """Daily rows of one state for the range, filtered exactly by sensor and network."""
+    rows = rows_in_range(store, kind, start, end, where=_where(state, sensors, nets, host), columns=columns)
     if nets is not None and len(rows):
         rows = rows.filter(pa.array(in_networks(rows.column(host).combine_chunks(), nets)))
     return rows
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded: for small, aggregated tables headed to pandas."""
+    return table.cast(
+        pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
+    )
 
 
 def _distinct_lists(rows: pa.Table, key: list[str], column: str) -> pa.Table:
@@ -86,15 +115,16 @@ def merge_servers(rows: pa.Table, clients: pa.Table) -> pd.DataFrame:
     if len(rows) == 0:
         return pd.DataFrame(columns=[c for c in SERVERS_COLUMNS if c != "port_name"] + ["first_sensor"])
     rows = rows.sort_by([("first_seen", "ascending")])
+    rows = rows.set_column(rows.schema.get_field_index("sensor"), "sensor", rows.column("sensor").cast(pa.string()))
     g = rows.group_by(KEY, use_threads=False).aggregate(
         [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first"),
          ("server_reply", "first")]
     )  # fmt: skip
     g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor", "server_reply"])
     counted = clients.group_by(KEY).aggregate([("client_h", "count_distinct")]).rename_columns([*KEY, "clients"])
-    df = g.to_pandas(types_mapper=None)
+    df = _plain(g).to_pandas()
     for extra in (counted, _distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")):
-        df = df.merge(extra.to_pandas(), on=KEY, how="left")
+        df = df.merge(_plain(extra).to_pandas(), on=KEY, how="left")
     df = df.rename(columns={"sensor": "sensors"})
     df["clients"] = df["clients"].fillna(0).astype("int64")
     df["services"] = df["services"].fillna("")
@@ -123,11 +153,16 @@ def sort_by_address(df: pd.DataFrame, column: str, then: list[str]) -> pd.DataFr
     return df.iloc[order]
 
 
-def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets) -> pd.DataFrame:
+def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+            count_clients: bool = True) -> pd.DataFrame:  # fmt: skip
+    """Merged server rows; distinct clients (which need the client pairs) only when `count_clients`."""
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
-    rows = _select(rows_in_range(store, SERVERS, start, end), SERVED, sensor_list, net_list)
-    clients = _select(rows_in_range(store, CLIENTS, start, end), SERVED, sensor_list, net_list)
+    rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list)
+    if count_clients:
+        clients = _rows(store, CLIENTS, start, end, SERVED, sensor_list, net_list, columns=[*KEY, "client_h"])
+    else:
+        clients = pa.table({k: rows.column(k) for k in KEY}).append_column("client_h", pa.nulls(len(rows), pa.string()))
     return merge_servers(rows, clients)
 
 
@@ -162,7 +197,7 @@ def new_servers(
     first_seen.
     """
     start, end = day_range(since, until)
-    everything = _served(store, None, None, sensors, nets)
+    everything = _served(store, None, None, sensors, nets, count_clients=False)
     return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
 
 
@@ -194,7 +229,7 @@ def gone_servers(
     server_h, proto, server_p, port_name, first_seen, last_seen, idle_days
     (since last seen, at `until`), connections; sorted by last_seen.
     """
-    everything = _served(store, None, until, sensors, nets)
+    everything = _served(store, None, until, sensors, nets, count_clients=False)
     if everything.empty:
         return _finish(everything, GONE_COLUMNS, ["last_seen"])
     as_of = pd.Timestamp(as_timestamp(until)) if until is not None else everything["last_seen"].max()
@@ -217,13 +252,13 @@ def closed(
     """
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
-    all_rows = rows_in_range(store, SERVERS, start, end)
-    rows = _select(all_rows, CLOSED, sensor_list, net_list)
-    pairs = _select(rows_in_range(store, CLIENTS, start, end), CLOSED, sensor_list, net_list)
+    rows = _rows(store, SERVERS, start, end, CLOSED, sensor_list, net_list)
+    pairs = _rows(store, CLIENTS, start, end, CLOSED, sensor_list, net_list, columns=[*KEY, "client_h"])
     df = merge_servers(rows, pairs)
     if df.empty:
         return _finish(df, CLOSED_COLUMNS, ["probes"])
-    served = _select(all_rows, SERVED, sensor_list, net_list).select(KEY).to_pandas().drop_duplicates()
+    served_rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=KEY)
+    served = _plain(served_rows).to_pandas().drop_duplicates()
     served["also_served"] = True
     df = df.merge(served, on=KEY, how="left").rename(columns={"connections": "probes"})
     df["also_served"] = df["also_served"].astype("boolean").fillna(False).astype(bool)

@@ -115,8 +115,10 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return store
 
 
-INVENTORY_COMMANDS = [["servers"], ["clients"], ["clients", "--detail"], ["closed"], ["new-ports", "--since", "2026-11-21"],
-                      ["new-ports", "--since", "2026-11-21", "--clients"], ["gone-ports", "--idle-days", "1"]]  # fmt: skip
+INVENTORY_COMMANDS = [
+    ["servers"], ["clients"], ["clients", "--detail"], ["closed"], ["new-ports", "--since", "2026-11-21"],
+    ["new-ports", "--since", "2026-11-21", "--clients"], ["gone-ports", "--idle-days", "1"],
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", INVENTORY_COMMANDS, ids=" ".join)

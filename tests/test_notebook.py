@@ -1,0 +1,31 @@
+"""The exploration notebook runs top to bottom without an error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "samples" / "explore.ipynb"
+
+
+def test_notebook_executes_without_errors(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("matplotlib")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    env_store = os.environ.pop("SYNACK_STORE", None)
+    try:
+        client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                         resources={"metadata": {"path": str(NOTEBOOK.parents[1])}})  # fmt: skip
+        client.execute()
+    finally:
+        if env_store is not None:
+            os.environ["SYNACK_STORE"] = env_store
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
+    assert "10.1.0.11" in text and "8443" in text  # the new port of the last day
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the per-day plot
