@@ -39,6 +39,9 @@ SERVER_KEY = ["sensor", "server_h", "proto", "server_p", "state"]
 CLIENT_KEY = ["sensor", "client_h", "server_h", "proto", "server_p", "state"]
 
 DICT = pa.dictionary(pa.int32(), pa.string())
+#: server_v4/client_v4 of an address that is not IPv4: above every IPv4
+#: value, so such rows sort last and a range test selects them.
+NOT_V4 = 2**32
 
 #: Daily rows are sorted by (state, server_v4) in small row groups, so a
 #: query for one state and IPv4 networks skips most of a file unread.
@@ -49,7 +52,7 @@ DAILY_SERVERS_SCHEMA = pa.schema(
         ("proto", DICT),
         ("server_p", pa.uint16()),
         ("state", DICT),
-        ("server_v4", pa.uint32()),
+        ("server_v4", pa.uint64()),
         ("first_seen", TIMESTAMP),
         ("last_seen", TIMESTAMP),
         ("connections", pa.int64()),
@@ -65,7 +68,8 @@ DAILY_CLIENTS_SCHEMA = pa.schema(
         ("proto", DICT),
         ("server_p", pa.uint16()),
         ("state", DICT),
-        ("server_v4", pa.uint32()),
+        ("server_v4", pa.uint64()),
+        ("client_v4", pa.uint64()),
         ("first_seen", TIMESTAMP),
         ("last_seen", TIMESTAMP),
         ("connections", pa.int64()),
@@ -140,16 +144,18 @@ def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
             _dictionary(pro - 1, proto_dict),
             pa.array(prt.astype(np.uint16)),
             _dictionary(sta - 1, state_dict),
-            pa.array(host_v4[host].astype(np.uint32), mask=~host_is_v4[host]),
+            pa.array(np.where(host_is_v4[host], host_v4[host], NOT_V4).astype(np.uint64)),
         ]
 
     ts = t.column("ts")
     rows = pa.table({"key": key, "client": c_host, "ts": ts})
     pairs = rows.group_by(["key", "client"]).aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
     sensor_col, server_col, proto_col, port_col, state_col, v4_col = unpack(pairs.column("key").to_numpy())
+    client = pairs.column("client").to_numpy()
+    client_v4 = pa.array(np.where(host_is_v4[client], host_v4[client], NOT_V4).astype(np.uint64))
     daily_clients = pa.table(
-        [sensor_col, _dictionary(pairs.column("client").to_numpy(), hosts), server_col, proto_col, port_col,
-         state_col, v4_col, pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
+        [sensor_col, _dictionary(client, hosts), server_col, proto_col, port_col, state_col, v4_col, client_v4,
+         pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
 
@@ -171,7 +177,7 @@ def _storage_order(table: pa.Table) -> pa.Table:
     state_codes, state_values = _codes(table.column("state"))
     rank = np.argsort(np.argsort(np.asarray(state_values.to_pylist(), dtype=object)))  # value order of each code
     state = rank[state_codes]
-    v4 = pc.fill_null(table.column("server_v4"), 2**32 - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+    v4 = table.column("server_v4").to_numpy().astype(np.int64)
     return table.take(pa.array(np.argsort(state * 2**33 + v4, kind="stable")))
 
 

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inventory.allowlist import Allowed, allowed_mask, load_allowlist
-from inventory.dailies import CLIENTS, CLOSED, SERVED, SERVERS, rows_in_range
-from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
+from inventory.dailies import CLIENTS, CLOSED, NOT_V4, SERVED, SERVERS, rows_in_range
+from inventory.networks import DEFAULT_NETS, Network, in_networks, ipv4_text, parse_nets
 from inventory.port_names import port_names
 from inventory.store_reader import DateLike, as_timestamp, day_range
 
@@ -58,7 +58,7 @@ def _allow_entries(allow: Allow) -> list[Allowed]:
 def _where(state: str, sensors: list[str] | None, nets: list[Network] | None, host: str) -> pc.Expression:
     """A filter the daily files can prune row groups with: the state, the
     sensors, and for server addresses the IPv4 ranges of `nets` (IPv6
-    rows have no server_v4 and are kept for the exact test after)."""
+    rows carry server_v4 = NOT_V4 and pass to the exact test after)."""
     expr = pc.field("state") == state
     if sensors is not None:
         expr = expr & pc.field("sensor").isin(sensors)
@@ -70,7 +70,7 @@ def _where(state: str, sensors: list[str] | None, nets: list[Network] | None, ho
                     pc.field("server_v4") <= int(net.broadcast_address)
                 )
             else:
-                part = pc.field("server_v4").is_null()
+                part = pc.field("server_v4") == NOT_V4
             ranges = part if ranges is None else ranges | part
         if ranges is not None:
             expr = expr & ranges
@@ -79,9 +79,10 @@ def _where(state: str, sensors: list[str] | None, nets: list[Network] | None, ho
 
 def _rows(store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
           sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
-          columns: list[str] | None = None) -> pa.Table:  # fmt: skip
+          columns: list[str] | None = None, extra: pc.Expression | None = None) -> pa.Table:  # fmt: skip
     """Daily rows of one state for the range, filtered exactly by sensor and network."""
-    rows = rows_in_range(store, kind, start, end, where=_where(state, sensors, nets, host), columns=columns)
+    where = _where(state, sensors, nets, host)
+    rows = rows_in_range(store, kind, start, end, where=where if extra is None else where & extra, columns=columns)
     if nets is not None and len(rows):
         rows = rows.filter(pa.array(in_networks(rows.column(host).combine_chunks(), nets)))
     return rows
@@ -109,9 +110,9 @@ def _distinct_lists(rows: pa.Table, key: list[str], column: str) -> pa.Table:
     return joined.drop_columns([f"{column}_list"]).append_column(column, pa.array(texts, pa.string()))
 
 
-def merge_servers(rows: pa.Table, clients: pa.Table) -> pd.DataFrame:
-    """Merge daily server rows (and client pairs, for exact distinct clients)
-    into one row per (server_h, proto, server_p)."""
+def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
+    """Merge daily server rows into one row per (server_h, proto, server_p),
+    with the distinct client counts of `counted` (KEY + clients) beside."""
     if len(rows) == 0:
         return pd.DataFrame(columns=[c for c in SERVERS_COLUMNS if c != "port_name"] + ["first_sensor"])
     rows = rows.sort_by([("first_seen", "ascending")])
@@ -121,9 +122,13 @@ def merge_servers(rows: pa.Table, clients: pa.Table) -> pd.DataFrame:
          ("server_reply", "first")]
     )  # fmt: skip
     g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor", "server_reply"])
-    counted = clients.group_by(KEY).aggregate([("client_h", "count_distinct")]).rename_columns([*KEY, "clients"])
     df = _plain(g).to_pandas()
-    for extra in (counted, _distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")):
+    extras = [_distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")]
+    if counted is not None:
+        extras.insert(0, counted)
+    else:
+        df["clients"] = 0
+    for extra in extras:
         df = df.merge(_plain(extra).to_pandas(), on=KEY, how="left")
     df = df.rename(columns={"sensor": "sensors"})
     df["clients"] = df["clients"].fillna(0).astype("int64")
@@ -148,9 +153,13 @@ def sort_by_address(df: pd.DataFrame, column: str, then: list[str]) -> pd.DataFr
     """Sort `df` by the IP addresses in `column` numerically (IPv4 first), then by `then`."""
     import ipaddress
 
-    key = df[column].map(lambda a: (ipaddress.ip_address(a).version, int(ipaddress.ip_address(a))))
-    order = sorted(range(len(df)), key=lambda i: (key.iloc[i], *[df[c].iloc[i] for c in then]))
-    return df.iloc[order]
+    def key(address: str) -> str:
+        ip = ipaddress.ip_address(address)
+        return f"{ip.version}:{int(ip):032x}"
+
+    keys = {a: key(a) for a in df[column].unique()}
+    ordered = df.assign(_address=df[column].map(keys)).sort_values(["_address", *then], kind="stable")
+    return ordered.drop(columns="_address")
 
 
 def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
@@ -159,11 +168,36 @@ def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensor
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
     rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list)
-    if count_clients:
-        clients = _rows(store, CLIENTS, start, end, SERVED, sensor_list, net_list, columns=[*KEY, "client_h"])
-    else:
-        clients = pa.table({k: rows.column(k) for k in KEY}).append_column("client_h", pa.nulls(len(rows), pa.string()))
-    return merge_servers(rows, clients)
+    counted = client_counts(store, start, end, SERVED, sensor_list, net_list) if count_clients else None
+    return merge_servers(rows, counted)
+
+
+def client_counts(store: Path | str, start: dt.datetime | None, end: dt.datetime | None, state: str,
+                  sensors: list[str] | None, nets: list[Network] | None) -> pa.Table:  # fmt: skip
+    """Exact distinct clients per (server_h, proto, server_p) over the range, from the client pairs.
+
+    IPv4 pairs are counted on their numeric columns (cheap to read and to
+    hash); the others (IPv6) on the address text.
+    """
+    where = _where(state, sensors, nets, "server_h")
+    # A pair's two addresses are of one family; IPv4 pairs sort first.
+    v4 = pc.field("server_v4") < NOT_V4
+    numeric = rows_in_range(store, CLIENTS, start, end, where=where & v4,
+                            columns=["server_v4", "proto", "server_p", "client_v4"])  # fmt: skip
+    by_number = numeric.group_by(["server_v4", "proto", "server_p"]).aggregate([("client_v4", "count_distinct")])
+    counted_v4 = pa.table(
+        {
+            "server_h": ipv4_text(by_number.column("server_v4")),
+            "proto": by_number.column("proto").cast(pa.string()),
+            "server_p": by_number.column("server_p"),
+            "clients": by_number.column("client_v4_count_distinct"),
+        }
+    )
+    text = _rows(store, CLIENTS, start, end, state, sensors, nets, columns=[*KEY, "client_h"],
+                 extra=~v4)  # fmt: skip
+    counted_text = _plain(text.group_by(KEY).aggregate([("client_h", "count_distinct")]))
+    counted_text = counted_text.rename_columns([*KEY, "clients"])
+    return pa.concat_tables([counted_v4, counted_text.cast(counted_v4.schema)])
 
 
 def servers(
@@ -253,8 +287,7 @@ def closed(
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
     rows = _rows(store, SERVERS, start, end, CLOSED, sensor_list, net_list)
-    pairs = _rows(store, CLIENTS, start, end, CLOSED, sensor_list, net_list, columns=[*KEY, "client_h"])
-    df = merge_servers(rows, pairs)
+    df = merge_servers(rows, client_counts(store, start, end, CLOSED, sensor_list, net_list))
     if df.empty:
         return _finish(df, CLOSED_COLUMNS, ["probes"])
     served_rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=KEY)
