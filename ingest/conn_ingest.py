@@ -32,17 +32,21 @@ from ingest.store import CommitResult, Store
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
 PARSE_AHEAD = 2
-#: Parsed chunks that may wait for the writer before reading pauses.
+#: Parsed chunks that may wait to be written and committed before reading pauses.
 COMMIT_AHEAD = 1
+#: Chunks whose Parquet files are written at once.
+WRITERS = 1
 
 
 @dataclass
 class Pools:
-    """The threads of an ingest: parsers (pyarrow and numpy release the GIL)
-    and the single writer that commits chunks in order."""
+    """The threads of an ingest: parsers and file writers (pyarrow and numpy
+    release the GIL), and the single committer that records chunks in the
+    ledger in order."""
 
     parser: ThreadPoolExecutor
     writer: ThreadPoolExecutor
+    committer: ThreadPoolExecutor
 
 
 #: Called after each committed chunk with (file, rows added so far in the run).
@@ -112,9 +116,10 @@ def ingest_paths(
     with (
         Store.open(store_root) as store,
         ThreadPoolExecutor(PARSE_AHEAD, thread_name_prefix="parse") as parser,
-        ThreadPoolExecutor(1, thread_name_prefix="commit") as writer,
+        ThreadPoolExecutor(WRITERS, thread_name_prefix="write") as writer,
+        ThreadPoolExecutor(1, thread_name_prefix="commit") as committer,
     ):
-        pools = Pools(parser, writer)
+        pools = Pools(parser, writer, committer)
         for path in found.conn:
             result = ingest_file(
                 store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary
@@ -183,21 +188,26 @@ def _ingest_source(
 
     def commit(chunk: Chunk) -> None:
         nonlocal chunk_no
+        # Files are written on the writer threads, several chunks at once;
+        # the ledger commits happen on the single committer thread, in order.
+        files = pools.writer.submit(
+            store.write_chunk_files, source.source_id, source.path, chunk_no, chunk.table, chunk.quarantined
+        )
         committing.append(
-            pools.writer.submit(
-                store.commit_chunk,
-                source.source_id,
-                source.kind,
-                source.path,
-                chunk_no,
-                chunk.table,
-                chunk.quarantined,
-                byte_start=chunk.byte_start,
-                byte_end=chunk.byte_end,
-                line_start=chunk.line_start,
-                line_end=chunk.line_end,
-                header=chunk.header,
-                complete=chunk.closed and source.kind != ZEEK_JSON,
+            pools.committer.submit(
+                lambda files=files, chunk=chunk, number=chunk_no: store.commit_chunk_files(
+                    files.result(),
+                    source.source_id,
+                    source.kind,
+                    source.path,
+                    number,
+                    byte_start=chunk.byte_start,
+                    byte_end=chunk.byte_end,
+                    line_start=chunk.line_start,
+                    line_end=chunk.line_end,
+                    header=chunk.header,
+                    complete=chunk.closed and source.kind != ZEEK_JSON,
+                )
             )
         )
         chunk_no += 1

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -101,6 +102,15 @@ class SourceState:
     quarantined: int
     header: bytes
     complete: bool
+
+
+@dataclass(frozen=True)
+class ChunkFiles:
+    """A chunk's files written under temporary names, not yet committed."""
+
+    planned: list[tuple[Path, str | None, int]]  # final path, day (None: quarantine), rows
+    rows: int
+    quarantined: int
 
 
 @dataclass(frozen=True)
@@ -212,26 +222,13 @@ class Store:
 
     # -- committing ---------------------------------------------------------
 
-    def commit_chunk(
-        self,
-        source_id: str,
-        kind: str,
-        path: Path,
-        chunk_no: int,
-        table: pa.Table | None,
-        quarantined: list[Quarantined],
-        *,
-        byte_start: int,
-        byte_end: int,
-        line_start: int,
-        line_end: int,
-        header: bytes,
-        complete: bool,
-    ) -> CommitResult:
-        """Atomically add one chunk of `source_id` to the store.
+    def write_chunk_files(
+        self, source_id: str, path: Path, chunk_no: int, table: pa.Table | None, quarantined: list[Quarantined]
+    ) -> ChunkFiles:
+        """Write a chunk's files under temporary names (step 1 of a commit).
 
-        Raises StoreError if the ledger's offset for the source is not
-        `byte_start` (another writer got there first: nothing is written).
+        Safe to run on several threads at once for different chunks. Raises
+        StoreError (leaving nothing behind) when the store is unwritable.
         """
         planned: list[tuple[Path, str | None, int]] = []
         try:
@@ -248,8 +245,45 @@ class Store:
             for final, _, _ in planned:
                 _tmp_name(final).unlink(missing_ok=True)
             raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
+        return ChunkFiles(planned, len(table) if table is not None else 0, len(quarantined))
 
-        rows = len(table) if table is not None else 0
+    def commit_chunk(
+        self,
+        source_id: str,
+        kind: str,
+        path: Path,
+        chunk_no: int,
+        table: pa.Table | None,
+        quarantined: list[Quarantined],
+        **offsets: Any,
+    ) -> CommitResult:
+        """Atomically add one chunk of `source_id` to the store (both steps)."""
+        files = self.write_chunk_files(source_id, path, chunk_no, table, quarantined)
+        return self.commit_chunk_files(files, source_id, kind, path, chunk_no, **offsets)
+
+    def commit_chunk_files(
+        self,
+        files: ChunkFiles,
+        source_id: str,
+        kind: str,
+        path: Path,
+        chunk_no: int,
+        *,
+        byte_start: int,
+        byte_end: int,
+        line_start: int,
+        line_end: int,
+        header: bytes,
+        complete: bool,
+    ) -> CommitResult:
+        """Record written chunk files in the ledger and publish them (steps 2
+        and 3 of a commit). Calls must come in chunk order, one at a time.
+
+        Raises StoreError if the ledger's offset for the source is not
+        `byte_start` (another writer got there first); the files are removed.
+        """
+        planned, quarantined_count = files.planned, files.quarantined
+        rows = files.rows
         now = _now()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -259,7 +293,7 @@ class Store:
                 raise StoreError(f"ledger offset of source {source_id} moved; chunk not committed")
             db.execute(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
-                (source_id, chunk_no, byte_start, byte_end, line_start, line_end, rows, len(quarantined), now),
+                (source_id, chunk_no, byte_start, byte_end, line_start, line_end, rows, quarantined_count, now),
             )
             # Each commit that adds records to a day bumps the day's
             # generation: derived per-day aggregates compare it to their own.
@@ -284,7 +318,7 @@ class Store:
                         line_end,
                         1,
                         rows,
-                        len(quarantined),
+                        quarantined_count,
                         header,
                         int(complete),
                         now,
@@ -295,7 +329,7 @@ class Store:
                 db.execute(
                     "UPDATE sources SET last_path=?, committed_bytes=?, next_line=?, chunks=chunks+1, "
                     "rows=rows+?, quarantined=quarantined+?, header=?, complete=?, last_ingest=? WHERE source_id=?",
-                    (str(path), byte_end, line_end, rows, len(quarantined), header, int(complete), now, source_id),
+                    (str(path), byte_end, line_end, rows, quarantined_count, header, int(complete), now, source_id),
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -305,7 +339,7 @@ class Store:
             raise
         self._publish([f for f, _, _ in planned])
         days = tuple(sorted({d for _, d, _ in planned if d is not None}))
-        return CommitResult(rows, len(quarantined), days)
+        return CommitResult(rows, quarantined_count, days)
 
     def quarantine_file(self, source_path: Path, reason: str) -> Path:
         """Record a whole file that cannot be read; return the quarantine file.

@@ -194,7 +194,7 @@ def test_crash_before_ledger_commit_leaves_nothing_and_rerun_ingests_once(
 ) -> None:
     log = make_conn_log("conn.log", [conn_line(f"C{i}") for i in range(4)])
     store = tmp_path / "store"
-    original_commit = Store.commit_chunk
+    original_commit = Store.commit_chunk_files
 
     class FailingCommit:
         """The ledger connection, failing at COMMIT like a full disk would."""
@@ -214,7 +214,7 @@ def test_crash_before_ledger_commit_leaves_nothing_and_rerun_ingests_once(
         self._db = FailingCommit(self._db)  # type: ignore[assignment]
         return original_commit(self, *args, **kwargs)
 
-    monkeypatch.setattr(Store, "commit_chunk", commit_fails)
+    monkeypatch.setattr(Store, "commit_chunk_files", commit_fails)
     with pytest.raises(sqlite3.OperationalError):
         ingest_paths([log], store)
     monkeypatch.undo()
