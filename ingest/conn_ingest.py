@@ -28,7 +28,7 @@ from ingest.log_source import (
     parse_block,
     read_blocks,
 )
-from ingest.store import CommitResult, Store
+from ingest.store import ChunkFiles, CommitResult, Store
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
 PARSE_AHEAD = 2
@@ -186,6 +186,21 @@ def _ingest_source(
         if progress is not None:
             progress(source.path, summary.rows + result.rows)
 
+    def record(files: Future[ChunkFiles], chunk: Chunk, number: int) -> CommitResult:
+        return store.commit_chunk_files(
+            files.result(),
+            source.source_id,
+            source.kind,
+            source.path,
+            number,
+            byte_start=chunk.byte_start,
+            byte_end=chunk.byte_end,
+            line_start=chunk.line_start,
+            line_end=chunk.line_end,
+            header=chunk.header,
+            complete=chunk.closed and source.kind != ZEEK_JSON,
+        )
+
     def commit(chunk: Chunk) -> None:
         nonlocal chunk_no
         # Files are written on the writer threads, several chunks at once;
@@ -193,23 +208,7 @@ def _ingest_source(
         files = pools.writer.submit(
             store.write_chunk_files, source.source_id, source.path, chunk_no, chunk.table, chunk.quarantined
         )
-        committing.append(
-            pools.committer.submit(
-                lambda files=files, chunk=chunk, number=chunk_no: store.commit_chunk_files(
-                    files.result(),
-                    source.source_id,
-                    source.kind,
-                    source.path,
-                    number,
-                    byte_start=chunk.byte_start,
-                    byte_end=chunk.byte_end,
-                    line_start=chunk.line_start,
-                    line_end=chunk.line_end,
-                    header=chunk.header,
-                    complete=chunk.closed and source.kind != ZEEK_JSON,
-                )
-            )
-        )
+        committing.append(pools.committer.submit(record, files, chunk, chunk_no))
         chunk_no += 1
         # Wait only when COMMIT_AHEAD chunks are queued for the writer.
         while committing and (len(committing) > COMMIT_AHEAD or committing[0].done()):
