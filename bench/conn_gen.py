@@ -18,34 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-FIELDS = [
-    ("ts", "time"),
-    ("uid", "string"),
-    ("id.orig_h", "addr"),
-    ("id.orig_p", "port"),
-    ("id.resp_h", "addr"),
-    ("id.resp_p", "port"),
-    ("proto", "enum"),
-    ("service", "string"),
-    ("duration", "interval"),
-    ("orig_bytes", "count"),
-    ("resp_bytes", "count"),
-    ("conn_state", "string"),
-    ("local_orig", "bool"),
-    ("local_resp", "bool"),
-    ("missed_bytes", "count"),
-    ("history", "string"),
-    ("orig_pkts", "count"),
-    ("orig_ip_bytes", "count"),
-    ("resp_pkts", "count"),
-    ("resp_ip_bytes", "count"),
-    ("tunnel_parents", "set[string]"),
-    ("ip_proto", "count"),
-    ("handshake", "string"),
-    ("synack_ts", "time"),
-    ("server_reply", "string"),
-    ("sensor", "string"),
-]
+from ingest.schema import SYNACK_CONN_FIELDS, ZEEK_CONN_FIELDS
+
+FIELDS = [*ZEEK_CONN_FIELDS, *SYNACK_CONN_FIELDS]
 
 # (proto, service, conn_state, history, handshake, resp_port pool, share)
 KINDS = [

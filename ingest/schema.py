@@ -44,31 +44,27 @@ RENAMES: dict[str, str] = {
 #: Columns without which a log is not a conn log.
 REQUIRED = ("ts", "uid", "orig_h", "orig_p", "resp_h", "resp_p", "proto")
 
-#: Zeek types of the stock Conn::Info fields and of synack's own Zeek script,
-#: used where the log does not say (JSON logs carry no #types header).
+#: The fields of a stock Zeek 8 conn.log, in the order Zeek writes them.
+ZEEK_CONN_FIELDS: tuple[tuple[str, str], ...] = (
+    ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
+    ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("service", "string"),
+    ("duration", "interval"), ("orig_bytes", "count"), ("resp_bytes", "count"),
+    ("conn_state", "string"), ("local_orig", "bool"), ("local_resp", "bool"),
+    ("missed_bytes", "count"), ("history", "string"), ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"), ("resp_pkts", "count"), ("resp_ip_bytes", "count"),
+    ("tunnel_parents", "set[string]"), ("ip_proto", "count"),
+)  # fmt: skip
+
+#: The fields synack's Zeek package (zeek_scripts/) adds to conn.log.
+SYNACK_CONN_FIELDS: tuple[tuple[str, str], ...] = (
+    ("handshake", "string"), ("synack_ts", "time"), ("server_reply", "string"), ("sensor", "string"),
+)  # fmt: skip
+
+#: Zeek types of known conn.log fields (stock, common policy scripts and
+#: extensions, synack's own), used where the log does not say: JSON logs
+#: carry no #types header.
 CONN_FIELD_TYPES: dict[str, str] = {
-    "ts": "time",
-    "uid": "string",
-    "id.orig_h": "addr",
-    "id.orig_p": "port",
-    "id.resp_h": "addr",
-    "id.resp_p": "port",
-    "proto": "enum",
-    "service": "string",
-    "duration": "interval",
-    "orig_bytes": "count",
-    "resp_bytes": "count",
-    "conn_state": "string",
-    "local_orig": "bool",
-    "local_resp": "bool",
-    "missed_bytes": "count",
-    "history": "string",
-    "orig_pkts": "count",
-    "orig_ip_bytes": "count",
-    "resp_pkts": "count",
-    "resp_ip_bytes": "count",
-    "tunnel_parents": "set[string]",
-    "ip_proto": "count",
+    **dict(ZEEK_CONN_FIELDS),
     "community_id": "string",
     "orig_l2_addr": "string",
     "resp_l2_addr": "string",
@@ -78,11 +74,7 @@ CONN_FIELD_TYPES: dict[str, str] = {
     "_write_ts": "time",
     "_system_name": "string",
     "_stream": "string",
-    # synack's Zeek package (zeek_scripts/)
-    "handshake": "string",
-    "synack_ts": "time",
-    "server_reply": "string",
-    "sensor": "string",
+    **dict(SYNACK_CONN_FIELDS),
 }
 
 #: Columns whose values repeat a lot: kept dictionary-encoded end to end.

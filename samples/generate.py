@@ -28,6 +28,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.schema import SYNACK_CONN_FIELDS, ZEEK_CONN_FIELDS
+
 OUT = Path(__file__).resolve().parent / "zeek"
 DAYS = [dt.date(2026, 11, 18), dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
 HOURS = [(9, 10), (10, 11), (14, 15)]
@@ -35,34 +37,7 @@ SENSOR = "edge-1"
 JSON_SENSOR = "core-2"
 JSON_ARCHIVE = (dt.date(2026, 11, 19), (12, 13))
 
-CONN_FIELDS = [
-    ("ts", "time"),
-    ("uid", "string"),
-    ("id.orig_h", "addr"),
-    ("id.orig_p", "port"),
-    ("id.resp_h", "addr"),
-    ("id.resp_p", "port"),
-    ("proto", "enum"),
-    ("service", "string"),
-    ("duration", "interval"),
-    ("orig_bytes", "count"),
-    ("resp_bytes", "count"),
-    ("conn_state", "string"),
-    ("local_orig", "bool"),
-    ("local_resp", "bool"),
-    ("missed_bytes", "count"),
-    ("history", "string"),
-    ("orig_pkts", "count"),
-    ("orig_ip_bytes", "count"),
-    ("resp_pkts", "count"),
-    ("resp_ip_bytes", "count"),
-    ("tunnel_parents", "set[string]"),
-    ("ip_proto", "count"),
-    ("handshake", "string"),
-    ("synack_ts", "time"),
-    ("server_reply", "string"),
-    ("sensor", "string"),
-]
+CONN_FIELDS = [*ZEEK_CONN_FIELDS, *SYNACK_CONN_FIELDS]
 
 #: What the samples contain, for tests: (server_h, proto, server_p).
 PLANTED = {
@@ -403,7 +378,7 @@ def _json_log(rows: list[dict[str, object]]) -> bytes:
     lines = []
     for row in rows:
         obj: dict[str, object] = {"_system_name": row["sensor"]}  # Log::default_ext_func's extension field
-        for name, _ in CONN_FIELDS[:22]:  # a stock sensor: no synack columns
+        for name, _ in ZEEK_CONN_FIELDS:  # a stock sensor: no synack columns
             v = row[name]
             if v is not None:
                 obj[name] = v

@@ -10,32 +10,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from ingest.schema import ZEEK_CONN_FIELDS
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ZEEK_CORPUS = SHARED / "zeek-corpus"
 
-CONN_HEADER_FIELDS = [
-    ("ts", "time"),
-    ("uid", "string"),
-    ("id.orig_h", "addr"),
-    ("id.orig_p", "port"),
-    ("id.resp_h", "addr"),
-    ("id.resp_p", "port"),
-    ("proto", "enum"),
-    ("service", "string"),
-    ("duration", "interval"),
-    ("orig_bytes", "count"),
-    ("resp_bytes", "count"),
-    ("conn_state", "string"),
-    ("local_orig", "bool"),
-    ("local_resp", "bool"),
-    ("missed_bytes", "count"),
-    ("history", "string"),
-    ("orig_pkts", "count"),
-    ("orig_ip_bytes", "count"),
-    ("resp_pkts", "count"),
-    ("resp_ip_bytes", "count"),
-    ("tunnel_parents", "set[string]"),
-]
+CONN_HEADER_FIELDS = list(ZEEK_CONN_FIELDS[:-1])  # without ip_proto, as older Zeeks write it
 
 
 @pytest.fixture

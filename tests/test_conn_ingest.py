@@ -15,6 +15,7 @@ import pytest
 from ingest import store as store_module
 from ingest.conn_ingest import ingest_paths
 from ingest.errors import StoreLocked
+from ingest.schema import ZEEK_CONN_FIELDS
 from ingest.store import Store
 from tests.conftest import conn_header, conn_line, store_table
 
@@ -139,16 +140,7 @@ def test_directory_walk_skips_other_logs(tmp_path: Path, make_conn_log: MakeLog)
 
 
 def test_sensor_from_log_wins_and_option_fills_the_rest(tmp_path: Path) -> None:
-    fields = [
-        ("ts", "time"),
-        ("uid", "string"),
-        ("id.orig_h", "addr"),
-        ("id.orig_p", "port"),
-        ("id.resp_h", "addr"),
-        ("id.resp_p", "port"),
-        ("proto", "enum"),
-        ("sensor", "string"),
-    ]
+    fields = [*ZEEK_CONN_FIELDS[:7], ("sensor", "string")]
     text = (
         conn_header(fields)
         + "1.0\tA\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\tedge-9\n2.0\tB\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\n"
