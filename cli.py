@@ -355,6 +355,39 @@ def gone_ports(
     _emit(df, fmt, output, "Gone server ports", "no gone server ports")
 
 
+@app.command()
+def report(
+    store: StoreOption = None,
+    date: Annotated[str | None, typer.Option("--date", help="The day to report (default: yesterday, UTC).")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    sensor: SensorOption = None,
+    nets: NetsOption = None,
+    allow: AllowOption = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the report files.")] = Path("."),
+    idle_days: Annotated[float, typer.Option(help="Gone when not seen for this many days.")] = 7,
+) -> None:  # fmt: skip
+    """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON."""
+    from inventory.daily_report import build_report, write_report
+
+    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    if not (store_dir / "ledger.sqlite").exists():
+        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
+    try:
+        built = build_report(
+            store_dir, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
+            nets=setting(nets, "SYNACK_NETS", "nets", None), allow=setting(allow, "SYNACK_ALLOW", "allow", None),
+        )  # fmt: skip
+        written = write_report(built, output)
+    except (SynackError, ValueError) as e:
+        raise fail(str(e)) from None
+    except OSError as e:
+        raise fail(f"cannot write the report to {output}: {e.strerror}") from None
+    figures = ", ".join(f"{v} {k}" for k, (v, _) in built.headline.items())
+    out.print(f"report {built.label}: {figures}", markup=False)
+    out.print(f"wrote {written[0]} and {len(written) - 1} CSV/JSON files", markup=False)
+
+
 def sample_dir() -> Path:
     """The bundled sample Zeek log directory."""
     return Path(str(resources.files("samples") / "zeek"))

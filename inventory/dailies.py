@@ -33,6 +33,9 @@ CLOSED = "closed"
 SERVERS = "servers"
 CLIENTS = "clients"
 _GENERATION_KEY = b"synack.generation"
+_FORMAT_KEY = b"synack.daily_format"
+#: Bumped whenever the daily files' layout changes: older files count as stale.
+DAILY_FORMAT = b"2"
 _RECORD_COLUMNS = ["ts", "sensor", "proto", "service", "server_reply", "outcome", "server_h", "server_p", "client_h"]
 
 SERVER_KEY = ["sensor", "server_h", "proto", "server_p", "state"]
@@ -232,7 +235,12 @@ def built_generation(store: Path, kind: str, day: str) -> int | None:
     path = _daily_path(store, kind, day)
     if not path.exists():
         return None
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return None  # unreadable (torn by a crash): rebuilt like a stale day
+    if meta.get(_FORMAT_KEY) != DAILY_FORMAT:
+        return None
     value = meta.get(_GENERATION_KEY)
     return int(value) if value is not None else None
 
@@ -248,7 +256,7 @@ def stale_days(store: Path) -> list[str]:
 
 def _write_atomic(table: pa.Table, path: Path, generation: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = table.replace_schema_metadata({_GENERATION_KEY: str(generation).encode()})
+    table = table.replace_schema_metadata({_GENERATION_KEY: str(generation).encode(), _FORMAT_KEY: DAILY_FORMAT})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
     with open(tmp, "wb") as f:
