@@ -388,6 +388,55 @@ def report(
     out.print(f"wrote {written[0]} and {len(written) - 1} CSV/JSON files", markup=False)
 
 
+@app.command()
+def watch(
+    logdir: Annotated[Path, typer.Argument(help="Zeek log directory (zeekctl's logs/: current/, dated archives).")],
+    store: StoreOption = None,
+    sensor: Annotated[
+        str | None, typer.Option(help="Sensor name for records whose log does not name one [env SYNACK_SENSOR].")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="New lines are in the store within this many seconds.")] = 30,
+    live: Annotated[bool, typer.Option("--live/--no-live", help="Tail the live conn.log, not only archives.")] = True,
+    once: Annotated[bool, typer.Option("--once", help="One backfill pass, then exit (for cron).")] = False,
+    chunk_bytes: Annotated[int, typer.Option(hidden=True, help="Bytes per committed chunk (tuning, tests).")] = 0,
+) -> None:  # fmt: skip
+    """Follow a live Zeek log directory: backfill, then ingest new lines and rotated archives, exactly once."""
+    import json
+    import signal
+    import threading
+
+    import inventory
+    from ingest.log_source import DEFAULT_CHUNK_BYTES
+    from ingest.watch import WatchOptions
+    from ingest.watch import watch as follow
+
+    bound_memory()
+    if not logdir.is_dir():
+        raise fail(f"not a directory: {logdir}")
+    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def log(record: dict[str, Any]) -> None:
+        stamped = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **record}
+        err.print(json.dumps(stamped), markup=False, highlight=False, soft_wrap=True)
+
+    def after_pass(_: IngestSummary) -> None:
+        days = inventory.refresh(store_dir)
+        if days:
+            log({"event": "dailies", "days": days})
+
+    options = WatchOptions(
+        interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
+        chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES,
+    )  # fmt: skip
+    try:
+        follow(logdir, store_dir, options, stop=stop, log=log, after_pass=after_pass)
+    except SynackError as e:
+        raise fail(str(e)) from None
+
+
 def sample_dir() -> Path:
     """The bundled sample Zeek log directory."""
     return Path(str(resources.files("samples") / "zeek"))

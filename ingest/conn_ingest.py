@@ -67,6 +67,7 @@ class FileResult:
     rows: int = 0
     quarantined: int = 0
     message: str = ""
+    stopped: bool = False  # the run was asked to stop before the end of the file
 
 
 @dataclass
@@ -110,20 +111,41 @@ def ingest_paths(
     goes on. Raises SynackError for a missing path or an unusable or
     locked store.
     """
+    with Store.open(store_root) as store:
+        return ingest_into(store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress)
+
+
+def ingest_into(
+    store: Store,
+    paths: list[Path],
+    *,
+    sensor: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> IngestSummary:
+    """Ingest the conn logs found in `paths` into an open store (see ingest_paths).
+
+    A file whose path, size and modification time the ledger has already
+    seen is skipped without being read. `stop` is asked between chunks: when
+    it returns True the run commits what it parsed and returns early.
+    """
     started = time.perf_counter()
     found = find_conn_logs(paths)
     summary = IngestSummary(skipped=found.skipped)
     with (
-        Store.open(store_root) as store,
         ThreadPoolExecutor(PARSE_AHEAD, thread_name_prefix="parse") as parser,
         ThreadPoolExecutor(WRITERS, thread_name_prefix="write") as writer,
         ThreadPoolExecutor(1, thread_name_prefix="commit") as committer,
     ):
         pools = Pools(parser, writer, committer)
         for path in found.conn:
+            if stop is not None and stop():
+                break
             result = ingest_file(
-                store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary
-            )
+                store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary,
+                stop=stop,
+            )  # fmt: skip
             summary.files.append(result)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -138,8 +160,15 @@ def ingest_file(
     chunk_bytes: int,
     progress: Progress | None,
     summary: IngestSummary,
+    stop: Callable[[], bool] | None = None,
 ) -> FileResult:
     """Ingest what is new in one file; return what was done."""
+    try:
+        stat = path.stat()
+    except OSError as err:
+        return FileResult(path, "error", message=f"{path}: {err.strerror}")
+    if store.file_unchanged(path, stat.st_size, stat.st_mtime_ns):
+        return FileResult(path, "unchanged")
     try:
         source = identify(path)
     except NotGzip as err:
@@ -153,11 +182,16 @@ def ingest_file(
         return FileResult(path, "waiting", message="no complete data line yet")
     state = store.source_state(source.source_id)
     if state is not None and state.complete:
+        store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id)
         return FileResult(path, "unchanged")
     try:
-        return _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary)
+        result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop)
     except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
         return FileResult(path, "error", message=str(err))
+    if result.status in ("ingested", "unchanged") and not result.stopped:
+        # Read to the end as it was when stat'ed: skip it until it changes.
+        store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id)
+    return result
 
 
 def _ingest_source(
@@ -168,6 +202,7 @@ def _ingest_source(
     chunk_bytes: int,
     progress: Progress | None,
     summary: IngestSummary,
+    stop: Callable[[], bool] | None = None,
 ) -> FileResult:
     state = store.source_state(source.source_id)
     read_state = ReadState()
@@ -229,6 +264,9 @@ def _ingest_source(
             parsing.append(pools.parser.submit(parse_block, source, raw, sensor))
             if len(parsing) > PARSE_AHEAD:
                 commit(parsing.popleft().result())
+            if stop is not None and stop():
+                result.stopped = True
+                break
         while parsing:
             commit(parsing.popleft().result())
     finally:
@@ -236,7 +274,7 @@ def _ingest_source(
             fut.cancel()
         while committing:
             settle(committing.popleft())
-    if source.compressed and read_state.at_eof and not read_state.partial_line and chunk_no > 0:
+    if source.compressed and read_state.at_eof and not read_state.partial_line and chunk_no > 0 and not result.stopped:
         store.mark_complete(source.source_id)
     if result.rows or result.quarantined:
         result.status = "ingested"

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,12 @@ CREATE TABLE IF NOT EXISTS files (
     pending INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_pending ON files (pending) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS files_seen (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    source_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS days (
     day TEXT PRIMARY KEY,
     generation INTEGER NOT NULL,
@@ -120,6 +127,23 @@ class CommitResult:
     rows: int
     quarantined: int
     days: tuple[str, ...]
+
+
+_FAULTS: dict[str, int] = {}
+
+
+def _fault(point: str) -> None:
+    """Crash here when SYNACK_FAULT names this point ("point:n" = its n-th pass).
+
+    Fault injection for the crash-consistency tests: the process dies with
+    SIGKILL exactly between two steps of a commit, as a power cut would.
+    """
+    spec = os.environ.get("SYNACK_FAULT")
+    if not spec or not spec.startswith(point + ":"):
+        return
+    _FAULTS[point] = _FAULTS.get(point, 0) + 1
+    if _FAULTS[point] == int(spec.rsplit(":", 1)[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _now() -> str:
@@ -283,6 +307,7 @@ class Store:
         `byte_start` (another writer got there first); the files are removed.
         """
         planned, quarantined_count = files.planned, files.quarantined
+        _fault("files-written")
         rows = files.rows
         now = _now()
         db = self._db
@@ -331,12 +356,14 @@ class Store:
                     "rows=rows+?, quarantined=quarantined+?, header=?, complete=?, last_ingest=? WHERE source_id=?",
                     (str(path), byte_end, line_end, rows, quarantined_count, header, int(complete), now, source_id),
                 )
+            _fault("before-ledger-commit")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             for final, _, _ in planned:
                 _tmp_name(final).unlink(missing_ok=True)
             raise
+        _fault("ledger-committed")
         self._publish([f for f, _, _ in planned])
         days = tuple(sorted({d for _, d, _ in planned if d is not None}))
         return CommitResult(rows, quarantined_count, days)
@@ -353,14 +380,30 @@ class Store:
         os.replace(_tmp_name(final), final)
         return final
 
+    def file_unchanged(self, path: Path, size: int, mtime_ns: int) -> bool:
+        """True when `path` was read to its end at exactly this size and mtime."""
+        row = self._db.execute(
+            "SELECT 1 FROM files_seen WHERE path = ? AND size = ? AND mtime_ns = ?",
+            (str(path.resolve()), size, mtime_ns),
+        ).fetchone()
+        return row is not None
+
+    def remember_file(self, path: Path, size: int, mtime_ns: int, source_id: str) -> None:
+        """Record that `path` (this size and mtime) holds nothing more to read."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO files_seen VALUES (?, ?, ?, ?)", (str(path.resolve()), size, mtime_ns, source_id)
+        )
+
     def mark_complete(self, source_id: str) -> None:
         """Record that `source_id` was read to its end (nothing more will come)."""
         self._db.execute("UPDATE sources SET complete = 1 WHERE source_id = ?", (source_id,))
 
     def _publish(self, finals: list[Path]) -> None:
         """Rename committed files into place, then clear their pending flag."""
-        for final in finals:
+        for i, final in enumerate(finals):
             os.replace(_tmp_name(final), final)
+            if i == 0:
+                _fault("first-rename")
         for d in {f.parent for f in finals}:
             _fsync_dir(d)
         if finals:

@@ -1,0 +1,135 @@
+"""Following a live Zeek log directory: backfill, then ingest as files change.
+
+The only module that imports watchdog. `watch` holds the store's lock for
+its whole life (a second watcher is refused), runs a backfill pass over the
+directory, then sleeps until the file system reports a change to a conn log
+(or a slow safety-net rescan comes due) and runs another pass. Every pass
+is an ordinary exactly-once ingest (ingest_into): complete archives and
+unchanged files are skipped from the ledger without being read, the live
+`conn.log` is resumed at its committed byte offset, and a rotated archive is
+recognized as the log it was. Stopping (stop_event) lets the chunk in hand
+commit first; a kill at any instant is recovered by the store on restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from ingest.conn_ingest import IngestSummary, ingest_into
+from ingest.log_files import find_conn_logs, is_conn_log_name
+from ingest.log_source import DEFAULT_CHUNK_BYTES
+from ingest.store import Store
+
+#: A pass with no file-system event runs at least this often (safety net for
+#: file systems that do not report events, e.g. some network mounts).
+RESCAN_FACTOR = 10
+
+#: Called after every pass that committed something.
+AfterPass = Callable[[IngestSummary], None]
+#: Receives one structured log record per event worth logging.
+Log = Callable[[dict[str, object]], None]
+
+_LIVE_NAMES = ("conn.log", "conn.json")
+
+
+@dataclass
+class WatchOptions:
+    """How to follow a directory."""
+
+    interval: float = 30.0
+    live: bool = True
+    once: bool = False
+    sensor: str | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+
+class _ConnLogEvents(FileSystemEventHandler):
+    """Sets `changed` when a conn log is created, written, moved or closed."""
+
+    def __init__(self, changed: threading.Event) -> None:
+        self.changed = changed
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            name = Path(str(path)).name
+            if name and is_conn_log_name(name):
+                self.changed.set()
+                return
+
+
+def _targets(logdir: Path, live: bool) -> list[Path]:
+    """The conn logs of a pass; without `live`, the files Zeek is still writing are left out."""
+    found = find_conn_logs([logdir]).conn
+    return found if live else [p for p in found if p.name not in _LIVE_NAMES]
+
+
+def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.Event, log: Log) -> IngestSummary:
+    """One exactly-once ingest pass over `logdir`; logs what it did."""
+    summary = ingest_into(
+        store, _targets(logdir, options.live), sensor=options.sensor, chunk_bytes=options.chunk_bytes,
+        stop=stop.is_set,
+    )  # fmt: skip
+    for f in summary.files:
+        if f.status == "ingested":
+            log({"event": "ingested", "file": str(f.path), "rows": f.rows, "quarantined": f.quarantined})
+        elif f.status == "error":
+            log({"event": "error", "file": str(f.path), "message": f.message})
+    if summary.rows or summary.quarantined:
+        log({"event": "pass", "rows": summary.rows, "quarantined": summary.quarantined,
+             "seconds": round(summary.seconds, 3), "days": sorted(summary.days)})  # fmt: skip
+    return summary
+
+
+def watch(
+    logdir: Path,
+    store_root: Path,
+    options: WatchOptions,
+    *,
+    stop: threading.Event,
+    log: Log,
+    after_pass: AfterPass | None = None,
+) -> None:
+    """Backfill `logdir` into the store, then follow it until `stop` is set.
+
+    With `options.once`, return after the backfill. Raises SynackError when
+    the store is locked (another watcher or ingest) or unusable.
+    """
+    with Store.open(store_root) as store:
+        log({"event": "start", "logdir": str(logdir), "store": str(store_root), "interval": options.interval})
+        summary = run_pass(store, logdir, options, stop, log)
+        if after_pass is not None and summary.days:
+            after_pass(summary)
+        if options.once:
+            return
+        changed = threading.Event()
+        observer = Observer()
+        observer.schedule(_ConnLogEvents(changed), str(logdir), recursive=True)
+        observer.start()
+        try:
+            rescan = options.interval * RESCAN_FACTOR
+            while not stop.is_set():
+                changed.wait(timeout=rescan)
+                if stop.is_set():
+                    break
+                # Let a burst of writes settle, but stay inside the interval.
+                settle = min(1.0, options.interval / 4)
+                stop.wait(settle)
+                changed.clear()
+                started = time.monotonic()
+                summary = run_pass(store, logdir, options, stop, log)
+                if after_pass is not None and summary.days:
+                    after_pass(summary)
+                # At most one pass per interval keeps a busy sensor cheap; a
+                # line written now is still committed within the interval.
+                stop.wait(max(0.0, options.interval - settle - (time.monotonic() - started) - 1.0))
+        finally:
+            observer.stop()
+            observer.join()
+            log({"event": "stop"})
