@@ -8,6 +8,7 @@ a background thread (pyarrow releases the GIL in both).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import deque
 from collections.abc import Callable
@@ -78,6 +79,7 @@ class IngestSummary:
     skipped: list[Path] = field(default_factory=list)
     days: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    newest: dt.datetime | None = None  # the latest record time committed
 
     @property
     def rows(self) -> int:
@@ -218,6 +220,8 @@ def _ingest_source(
         result.rows += done.rows
         result.quarantined += done.quarantined
         summary.days.update(done.days)
+        if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
+            summary.newest = done.newest
         if progress is not None:
             progress(source.path, summary.rows + result.rows)
 

@@ -118,6 +118,7 @@ class ChunkFiles:
     planned: list[tuple[Path, str | None, int]]  # final path, day (None: quarantine), rows
     rows: int
     quarantined: int
+    newest: dt.datetime | None = None  # the latest record time in the chunk
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class CommitResult:
     rows: int
     quarantined: int
     days: tuple[str, ...]
+    newest: dt.datetime | None = None
 
 
 _FAULTS: dict[str, int] = {}
@@ -269,7 +271,8 @@ class Store:
             for final, _, _ in planned:
                 _tmp_name(final).unlink(missing_ok=True)
             raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
-        return ChunkFiles(planned, len(table) if table is not None else 0, len(quarantined))
+        newest = pc.max(table.column("ts")).as_py() if table is not None and len(table) else None
+        return ChunkFiles(planned, len(table) if table is not None else 0, len(quarantined), newest)
 
     def commit_chunk(
         self,
@@ -366,7 +369,7 @@ class Store:
         _fault("ledger-committed")
         self._publish([f for f, _, _ in planned])
         days = tuple(sorted({d for _, d, _ in planned if d is not None}))
-        return CommitResult(rows, quarantined_count, days)
+        return CommitResult(rows, quarantined_count, days, files.newest)
 
     def quarantine_file(self, source_path: Path, reason: str) -> Path:
         """Record a whole file that cannot be read; return the quarantine file.

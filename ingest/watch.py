@@ -13,6 +13,7 @@ commit first; a kill at any instant is recovered by the store on restart.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -82,8 +83,10 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
         elif f.status == "error":
             log({"event": "error", "file": str(f.path), "message": f.message})
     if summary.rows or summary.quarantined:
+        lag = (dt.datetime.now(dt.UTC) - summary.newest).total_seconds() if summary.newest else None
         log({"event": "pass", "rows": summary.rows, "quarantined": summary.quarantined,
-             "seconds": round(summary.seconds, 3), "days": sorted(summary.days)})  # fmt: skip
+             "seconds": round(summary.seconds, 3), "days": sorted(summary.days),
+             "lag_seconds": round(lag, 1) if lag is not None else None})  # fmt: skip
     return summary
 
 
