@@ -20,7 +20,7 @@ from ingest.errors import NotAConnLog, NotAZeekLog
 from ingest.log_files import find_conn_logs
 from ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
-    ZEEK_JSON,
+    ZEEK_ASCII,
     Chunk,
     LogSource,
     NotGzip,
@@ -237,7 +237,7 @@ def _ingest_source(
             line_start=chunk.line_start,
             line_end=chunk.line_end,
             header=chunk.header,
-            complete=chunk.closed and source.kind != ZEEK_JSON,
+            complete=chunk.closed and source.kind == ZEEK_ASCII,
         )
 
     def commit(chunk: Chunk) -> None:

@@ -13,6 +13,10 @@ TCP, from Zeek's history (upper case: originator, lower case: responder):
 * `S` with no SYN-ACK and no RST from the responder -> unanswered
 * anything else (no SYN, no SYN-ACK: mid-stream pickup) -> midstream
 
+Suricata flow events (a `tcp_flags_tc` column): a SYN among the flags the
+server side sent -> open, server = dest; a RST without SYN from it ->
+rejected; a client SYN and no packet back -> unanswered; else midstream.
+
 UDP: answered when the responder sent packets, else unanswered; an answer
 "from" a multicast or broadcast address is no service (no server).
 Other transports (ICMP type/code in the port fields) -> none.
@@ -89,6 +93,22 @@ def _column(table: pa.Table, name: str) -> pa.Array | None:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
+def _flag_bits(col: pa.Array | None, n: int) -> np.ndarray:
+    """Suricata's hex TCP flag strings ("1b") as integers, parsed once per distinct value; null -> 0."""
+    if col is None:
+        return np.zeros(n, dtype=np.int64)
+    if not pa.types.is_dictionary(col.type):
+        col = col.dictionary_encode()
+    values = []
+    for text in col.dictionary.to_pylist():
+        try:
+            values.append(int(text, 16))
+        except (TypeError, ValueError):
+            values.append(0)
+    lookup = np.array(values + [0], dtype=np.int64)
+    return lookup[pc.fill_null(col.indices, len(values)).to_numpy(zero_copy_only=False)]
+
+
 def _required(table: pa.Table, name: str) -> pa.Array:
     col = _column(table, name)
     if col is None:
@@ -132,6 +152,20 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
     codes[is_tcp & (open_resp | open_orig)] = _CODE[OPEN]
     codes[is_udp] = np.where(answered[is_udp], _CODE[ANSWERED], _CODE[UNANSWERED])
     server_is_orig = is_tcp & open_orig
+
+    flags_tc = _column(table, "tcp_flags_tc")
+    if flags_tc is not None:
+        # Suricata: the flags each side sent decide; a SYN from the server
+        # side is its SYN-ACK (Suricata orients the flow so dest = server).
+        tc = _flag_bits(flags_tc, n)
+        ts = _flag_bits(_column(table, "tcp_flags_ts"), n)
+        no_reply = ~answered
+        suricata = np.full(n, _CODE[MIDSTREAM], dtype=np.int8)
+        suricata[(ts & 0x02 != 0) & no_reply] = _CODE[UNANSWERED]
+        suricata[(tc & 0x04 != 0) & (tc & 0x02 == 0)] = _CODE[REJECTED]
+        suricata[tc & 0x02 != 0] = _CODE[OPEN]
+        codes[is_tcp] = suricata[is_tcp]
+        server_is_orig[:] = False
 
     handshake = _column(table, "handshake")
     if handshake is not None:

@@ -16,12 +16,16 @@ from pathlib import Path
 from ingest.errors import SynackError
 
 _CONN_NAME = re.compile(r"^conn(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
+#: Suricata: eve.json, per-thread eve.N.json, dated eve-%Y-%m-%d-%H:%M.json,
+#: logrotate's eve.json.1 and their .gz.
+_EVE_NAME = re.compile(r"^eve(?:[.-][^/]*?)?\.json(?:\.\d+)?(?:\.gz)?$")
 _LOG_NAME = re.compile(r"\.(?:log|json)(?:\.gz)?$")
 
 
 def is_conn_log_name(name: str) -> bool:
-    """True for the names Zeek, zeekctl and zeek-archiver give conn logs."""
-    return bool(_CONN_NAME.match(name))
+    """True for the names Zeek, zeekctl and zeek-archiver give conn logs,
+    and the names of Suricata's EVE files."""
+    return bool(_CONN_NAME.match(name) or _EVE_NAME.match(name))
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,14 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from ingest import zeek_ascii, zeek_json
+from ingest import suricata_eve, zeek_ascii, zeek_json
 from ingest.errors import NotAConnLog, NotAZeekLog
 from ingest.line_parsing import Quarantined
 from ingest.normalize import missing_required, normalize
 
 ZEEK_ASCII = "zeek-ascii"
 ZEEK_JSON = "zeek-json"
+SURICATA_EVE = "suricata-eve"
 
 #: Uncompressed bytes per chunk: one commit, one Parquet file per day.
 DEFAULT_CHUNK_BYTES = 16 << 20
@@ -98,6 +99,8 @@ def identify(path: Path) -> LogSource | None:
     stripped = head.lstrip(b"\n")
     if not stripped:
         return None
+    if stripped.startswith(b"@cee: {"):
+        stripped = stripped[len(b"@cee: ") :]
     if stripped[:1] == b"{":
         return _identify_json(path, stripped, compressed)
     first_line = stripped.split(b"\n", 1)[0]
@@ -140,7 +143,8 @@ def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | Non
     if not isinstance(record, dict):
         raise NotAZeekLog(f"{path.name} is JSON but not one object per line")
     if "event_type" in record:
-        raise NotAConnLog(f"{path.name} is a Suricata EVE log; Suricata input is not supported yet")
+        digest = hashlib.sha256(SURICATA_EVE.encode() + b"\0" + line).hexdigest()[:24]
+        return LogSource(path, SURICATA_EVE, digest, compressed)
     if "conn_state" not in record and "history" not in record and "orig_pkts" not in record:
         raise NotAConnLog(f"{path.name} is a JSON log without conn.log fields (conn_state, history, orig_pkts)")
     missing = missing_required([k for k in record if k != "ts"] + ["ts"])
@@ -235,7 +239,7 @@ def read_blocks(
             block = memoryview(buf)[: cut + 1]
             lines = buf.count(b"\n", 0, cut + 1)
             raw = RawBlock(offset, offset + cut + 1, line_no, line_no + lines, b"", False)
-            if source.kind == ZEEK_JSON:
+            if source.kind in (ZEEK_JSON, SURICATA_EVE):
                 raw.data = block
             else:
                 raw.segments = zeek_ascii.split_block(buf, builder, line_no, end=cut + 1)
@@ -265,6 +269,8 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None) -> Chunk:
     """Parse and normalize one block (pure: safe on any thread)."""
     if source.kind == ZEEK_JSON:
         parsed = zeek_json.read_rows(raw.data, raw.line_start)
+    elif source.kind == SURICATA_EVE:
+        parsed = suricata_eve.read_rows(raw.data, raw.line_start)
     else:
         parsed = zeek_ascii.read_segments(raw.segments)
     normalized = [normalize(t, sensor) for t in parsed.tables]

@@ -37,7 +37,7 @@ AfterPass = Callable[[IngestSummary], None]
 #: Receives one structured log record per event worth logging.
 Log = Callable[[dict[str, object]], None]
 
-_LIVE_NAMES = ("conn.log", "conn.json")
+_LIVE_NAMES = ("conn.log", "conn.json", "eve.json")
 
 
 @dataclass
