@@ -35,16 +35,17 @@ CLIENTS = "clients"
 _GENERATION_KEY = b"synack.generation"
 _FORMAT_KEY = b"synack.daily_format"
 #: Bumped whenever the daily files' layout changes: older files count as stale.
-DAILY_FORMAT = b"2"
+DAILY_FORMAT = b"3"
 _RECORD_COLUMNS = ["ts", "sensor", "proto", "service", "server_reply", "outcome", "server_h", "server_p", "client_h"]
 
 SERVER_KEY = ["sensor", "server_h", "proto", "server_p", "state"]
 CLIENT_KEY = ["sensor", "client_h", "server_h", "proto", "server_p", "state"]
 
 DICT = pa.dictionary(pa.int32(), pa.string())
-#: server_v4/client_v4 of an address that is not IPv4: above every IPv4
-#: value, so such rows sort last and a range test selects them.
-NOT_V4 = 2**32
+#: server_v4/client_v4 of an address that is not IPv4: 255.255.255.255,
+#: which is never a server or a client (broadcast), so it can stand for
+#: "not IPv4"; such rows sort last and one range test selects them.
+NOT_V4 = 2**32 - 1
 
 #: Daily rows are sorted by (state, server_v4) in small row groups, so a
 #: query for one state and IPv4 networks skips most of a file unread.
@@ -55,7 +56,7 @@ DAILY_SERVERS_SCHEMA = pa.schema(
         ("proto", DICT),
         ("server_p", pa.uint16()),
         ("state", DICT),
-        ("server_v4", pa.uint64()),
+        ("server_v4", pa.uint32()),
         ("first_seen", TIMESTAMP),
         ("last_seen", TIMESTAMP),
         ("connections", pa.int64()),
@@ -71,8 +72,8 @@ DAILY_CLIENTS_SCHEMA = pa.schema(
         ("proto", DICT),
         ("server_p", pa.uint16()),
         ("state", DICT),
-        ("server_v4", pa.uint64()),
-        ("client_v4", pa.uint64()),
+        ("server_v4", pa.uint32()),
+        ("client_v4", pa.uint32()),
         ("first_seen", TIMESTAMP),
         ("last_seen", TIMESTAMP),
         ("connections", pa.int64()),
@@ -147,7 +148,7 @@ def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
             _dictionary(pro - 1, proto_dict),
             pa.array(prt.astype(np.uint16)),
             _dictionary(sta - 1, state_dict),
-            pa.array(np.where(host_is_v4[host], host_v4[host], NOT_V4).astype(np.uint64)),
+            pa.array(np.where(host_is_v4[host], host_v4[host], NOT_V4).astype(np.uint32)),
         ]
 
     ts = t.column("ts")
@@ -155,7 +156,7 @@ def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
     pairs = rows.group_by(["key", "client"]).aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
     sensor_col, server_col, proto_col, port_col, state_col, v4_col = unpack(pairs.column("key").to_numpy())
     client = pairs.column("client").to_numpy()
-    client_v4 = pa.array(np.where(host_is_v4[client], host_v4[client], NOT_V4).astype(np.uint64))
+    client_v4 = pa.array(np.where(host_is_v4[client], host_v4[client], NOT_V4).astype(np.uint32))
     daily_clients = pa.table(
         [sensor_col, _dictionary(client, hosts), server_col, proto_col, port_col, state_col, v4_col, client_v4,
          pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
