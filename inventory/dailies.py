@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -275,8 +276,8 @@ def rebuild_day(store: Path, day: str, generation: int) -> None:
     _write_atomic(clients, _daily_path(store, CLIENTS, day), generation)
 
 
-def refresh(store: Path | str) -> list[str]:
-    """Rebuild the dailies of every stale day; return those days.
+def refresh(store: Path | str, workers: int = 2) -> list[str]:
+    """Rebuild the dailies of every stale day (on `workers` threads); return those days.
 
     Safe to run at any time and concurrently with an ingest: each file is
     replaced atomically and names the generation it reflects.
@@ -284,8 +285,12 @@ def refresh(store: Path | str) -> list[str]:
     store = Path(store)
     generations = day_generations(store)
     days = stale_days(store)
-    for day in days:
-        rebuild_day(store, day, generations[day])
+    if len(days) > 1 and workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="dailies") as pool:
+            list(pool.map(lambda day: rebuild_day(store, day, generations[day]), days))
+    else:
+        for day in days:
+            rebuild_day(store, day, generations[day])
     return days
 
 
