@@ -11,17 +11,13 @@ a store). Target: synack >= 2x, with peak memory < 500 MB.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.child import run_measured  # noqa: E402
 from bench.eve_gen import write_eve  # noqa: E402
 
 CHILD = """
@@ -43,20 +39,7 @@ print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
 
 
 def measure(mode: str, path: Path) -> dict[str, float]:
-    out = Path(tempfile.mkdtemp(prefix="bench-eve-"))
-    try:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, mode, str(path), str(out / "store")],
-                                stdout=subprocess.PIPE, text=True, cwd=HERE.parent)  # fmt: skip
-        assert proc.stdout is not None
-        output = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            raise SystemExit(f"{mode} failed")
-        result = json.loads(output.strip().splitlines()[-1])
-        result["peak_mb"] = usage.ru_maxrss / 1024
-        return result
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    return run_measured(["-c", CHILD, mode, str(path)], f"eve-{mode}")
 
 
 def main() -> int:

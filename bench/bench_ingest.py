@@ -13,17 +13,13 @@ LogToDataFrame >= 2.0, peak memory < 500 MB and flat with file size.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.child import run_measured  # noqa: E402
 from bench.conn_gen import write_conn_log  # noqa: E402
 
 TARGETS = {"bare": 1.0, "zat": 2.0}
@@ -32,24 +28,9 @@ MEMORY_LIMIT_MB = 500
 
 def measure(mode: str, log: Path) -> dict[str, float]:
     """Run one contender in a child process; return rows, seconds, rows/s, peak MB."""
-    out = Path(tempfile.mkdtemp(prefix=f"bench-{mode}-"))
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / "measure.py"), mode, str(log), str(out / "store")],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        output = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            raise SystemExit(f"{mode} failed with status {status}")
-        result = json.loads(output.strip().splitlines()[-1])
-        result["rows_per_s"] = result["rows"] / result["seconds"]
-        result["peak_mb"] = usage.ru_maxrss / 1024
-        return result
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    result = run_measured([str(HERE / "measure.py"), mode, str(log)], mode)
+    result["rows_per_s"] = result["rows"] / result["seconds"]
+    return result
 
 
 def main() -> int:
