@@ -34,7 +34,9 @@ else:
     import pandas as pd
     started = time.perf_counter()
     rows = len(pd.read_json(path, lines=True))
-print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
+seconds = time.perf_counter() - started
+from bench.child import peak_mb
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb()}))
 """
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,18 +15,30 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_measured(args: list[str], label: str) -> dict[str, Any]:
     """Run `python ARGS... OUTDIR` (OUTDIR a fresh temporary directory, removed
-    after); return the JSON object it prints last, plus `peak_mb`."""
+    after); return the JSON object it prints last.
+
+    The child reports its own peak (`peak_mb`, from VmHWM: wait4's maxrss
+    would also count the parent's memory at fork time).
+    """
     out = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
     try:
         proc = subprocess.Popen([sys.executable, *args, str(out / "store")], stdout=subprocess.PIPE, text=True,
                                 cwd=ROOT)  # fmt: skip
         assert proc.stdout is not None
         output = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            raise SystemExit(f"{label} failed with status {status}")
+        if proc.wait() != 0:
+            raise SystemExit(f"{label} failed with status {proc.returncode}")
         result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-        result["peak_mb"] = usage.ru_maxrss / 1024
         return result
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory in MB (VmHWM), for children to report."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
