@@ -24,6 +24,7 @@ from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
 from ingest.schema import DICT_STRING, TIMESTAMP
 
 _FLOW_EVENT = r'"event_type"\s*:\s*"flow"'
+_NETFLOW_EVENT = r'"event_type"\s*:\s*"netflow"'
 _CEE_PREFIX = b"@cee: "
 
 _FLOW = pa.struct(
@@ -46,7 +47,7 @@ _PARSE = pajson.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior=
 _READ = pajson.ReadOptions(block_size=4 << 20)
 
 
-def flow_lines(block: bytes | bytearray | memoryview) -> tuple[bytes, np.ndarray]:
+def flow_lines(block: bytes | bytearray | memoryview, pattern: str = _FLOW_EVENT) -> tuple[bytes, np.ndarray]:
     """(the flow-event lines of `block`, joined, each ending in a newline;
     the 0-based line index in `block` of each kept line).
 
@@ -60,7 +61,7 @@ def flow_lines(block: bytes | bytearray | memoryview) -> tuple[bytes, np.ndarray
     lines = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(block)]
     )
-    keep = np.asarray(pc.match_substring_regex(lines, _FLOW_EVENT).to_numpy(zero_copy_only=False), dtype=bool)
+    keep = np.asarray(pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False), dtype=bool)
     index = np.flatnonzero(keep)
     if len(index) == 0:
         return b"", index
@@ -86,14 +87,71 @@ def read_rows(block: bytes | bytearray | memoryview, first_line: int) -> ParsedR
     `block` (numbered from `first_line`). Other events are skipped.
     """
     joined, index = flow_lines(block)
+    parse = _parse_flows
     if not joined:
-        return ParsedRows([], [])
-    parsed = parse_lines(
-        joined, 1, lambda buf: _to_conn(pajson.read_json(pa.BufferReader(buf), _READ, _PARSE)), _reason
-    )
+        # No flow events: a netflow-only output, one event per direction.
+        joined, index = flow_lines(block, _NETFLOW_EVENT)
+        parse = _parse_netflows
+        if not joined:
+            return ParsedRows([], [])
+    parsed = parse_lines(joined, 1, parse, _reason)
     for i, q in enumerate(parsed.quarantined):
         parsed.quarantined[i] = type(q)(first_line + int(index[q.line - 1]), q.reason, q.text)
     return parsed
+
+
+def _parse_flows(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
+    return _to_conn(pajson.read_json(pa.BufferReader(buf), _READ, _PARSE))
+
+
+_NETFLOW = pa.struct([("pkts", pa.uint64()), ("bytes", pa.uint64()), ("start", pa.string()), ("end", pa.string())])
+_NETFLOW_PARSE = pajson.ParseOptions(
+    explicit_schema=pa.schema([*[f for f in _SCHEMA if f.name not in ("flow",)], ("netflow", _NETFLOW)]),
+    unexpected_field_behavior="ignore",
+    newlines_in_values=False,
+)
+
+
+def _parse_netflows(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
+    """Pair netflow events by flow_id into flow records.
+
+    Suricata writes a flow's two netflow events back to back: the first is
+    the client's direction (src = client), the second the server's. A flow
+    with one event is one-sided. (A pair split across two read blocks is
+    taken as two one-sided flows: no server is invented, one may be missed.)
+    """
+    t = pajson.read_json(pa.BufferReader(buf), _READ, _NETFLOW_PARSE).combine_chunks()
+    ids = t.column("flow_id").to_numpy(zero_copy_only=False)
+    _, first = np.unique(ids, return_index=True)
+    is_first = np.zeros(len(t), dtype=bool)
+    is_first[first] = True
+    firsts = t.filter(pa.array(is_first)).combine_chunks()
+    seconds = t.filter(pa.array(~is_first)).combine_chunks()
+    net = firsts.column("netflow").combine_chunks()
+    back = seconds.column("netflow").combine_chunks()
+    position = pc.index_in(firsts.column("flow_id").combine_chunks(), seconds.column("flow_id").combine_chunks())
+    pkts_back = pc.fill_null(pc.take(pc.struct_field(back, "pkts"), position), 0)
+    bytes_back = pc.fill_null(pc.take(pc.struct_field(back, "bytes"), position), 0)
+    flags_back = pc.take(pc.struct_field(seconds.column("tcp").combine_chunks(), "tcp_flags"), position)
+    flags_there = pc.struct_field(firsts.column("tcp").combine_chunks(), "tcp_flags")
+    flow = pa.StructArray.from_arrays(
+        [pc.struct_field(net, "pkts"), pkts_back, pc.struct_field(net, "bytes"), bytes_back,
+         pc.struct_field(net, "start"), pc.struct_field(net, "end"), pa.nulls(len(firsts), pa.string()),
+         pa.nulls(len(firsts), pa.string())],
+        fields=list(_FLOW),
+    )  # fmt: skip
+    is_tcp = pc.equal(pc.utf8_lower(firsts.column("proto").combine_chunks()), "tcp")
+    tcp = pa.StructArray.from_arrays(
+        [flags_there, flags_there, pc.if_else(is_tcp, pc.fill_null(flags_back, "00"), flags_back),
+         pa.nulls(len(firsts), pa.string())],
+        fields=list(_TCP),
+    )  # fmt: skip
+    paired = firsts.drop_columns(["netflow", "tcp"]).append_column("flow", flow).append_column("tcp", tcp)
+    table, reasons = _to_conn(paired)
+    if reasons is not None:
+        # Rows are flows, not lines: let the caller narrow the block down to the bad line.
+        raise pa.ArrowInvalid(next(r for r in reasons if r))
+    return table, None
 
 
 def _to_conn(t: pa.Table) -> tuple[pa.Table, np.ndarray | None]:

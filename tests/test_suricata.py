@@ -172,3 +172,31 @@ def test_a_store_with_a_zeek_and_a_suricata_sensor(tmp_path: Path) -> None:
     https = df[(df.server_h == "10.1.0.10") & (df.server_p == 443)]
     assert set(https["sensors"].item().split(",")) == {"core-2", "edge-1", "suri-1"}
     assert df[(df.server_p == 8081)]["sensors"].item() == "suri-1"
+
+
+def test_netflow_only_output_is_paired_by_flow_id(tmp_path: Path) -> None:
+    """sv-netflow-eve's two netflow records (one per direction) make one open flow."""
+    yaml = pytest.importorskip("yaml")
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/suricata-corpus is not present")
+    doc = yaml.safe_load((CORPUS / "sv-netflow-eve" / "test.yaml").read_text())
+    events = [_nest(c["filter"]["match"]) for c in doc["checks"]
+              if (c.get("filter") or {}).get("match", {}).get("event_type") == "netflow"]  # fmt: skip
+    assert len(events) == 2
+    lines = [json.dumps({"timestamp": "2016-05-27T06:56:12.0+0000", "flow_id": 77, **e}) for e in events]
+    lines.insert(1, json.dumps({"timestamp": "2016-05-27T06:56:12.0+0000", "event_type": "stats", "stats": {}}))
+    one_sided = {**events[0], "flow_id": 78, "dest_port": 81}
+    lines.append(json.dumps({"timestamp": "2016-05-27T06:56:12.0+0000", **one_sided}))
+    path = tmp_path / "eve.json"
+    path.write_text("\n".join(lines) + "\n")
+    t, quarantined = records(path)
+    assert quarantined == [] and sorted(t.column("uid").to_pylist()) == ["77", "78"]
+    rows = {r["uid"]: r for r in t.to_pylist()}
+    assert rows["77"]["outcome"] == "open" and (rows["77"]["server_h"], rows["77"]["server_p"]) == (
+        "82.165.177.154",
+        80,
+    )
+    assert rows["77"]["orig_pkts"] == 6 and rows["77"]["resp_pkts"] == 4 and rows["77"]["client_h"] == "10.16.1.11"
+    with open(CORPUS / "sv-netflow-eve" / "expected_tcp_servers.tsv") as f:
+        assert ("82.165.177.154", "80") in {(r[0], r[1]) for r in csv.reader(f, delimiter="\t")}
+    assert rows["78"]["outcome"] != "open" and rows["78"]["server_h"] is None
