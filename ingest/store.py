@@ -234,18 +234,6 @@ class Store:
             return None
         return SourceState(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), bool(row[7]))
 
-    def conn_files(self) -> list[Path]:
-        """Every committed conn Parquet file, as absolute paths."""
-        rows = self._db.execute("SELECT path FROM files WHERE path LIKE 'conn/%' ORDER BY path").fetchall()
-        return [self.root / r[0] for r in rows]
-
-    def totals(self) -> tuple[int, int, int]:
-        """(sources, rows, quarantined lines) over the whole store."""
-        row = self._db.execute(
-            "SELECT count(*), coalesce(sum(rows),0), coalesce(sum(quarantined),0) FROM sources"
-        ).fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
-
     # -- committing ---------------------------------------------------------
 
     def write_chunk_files(

@@ -11,7 +11,7 @@ vectorized kernels. A data line never starts with `#` (Zeek escapes it as
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -81,22 +81,22 @@ class HeaderBuilder:
         raw = h.raw + line + b"\n"
         sep = h.separator
         if key == "set_separator":
-            self.current = _replace(h, set_separator=_unescape_meta(value), raw=raw)
+            self.current = replace(h, set_separator=_unescape_meta(value), raw=raw)
         elif key == "empty_field":
-            self.current = _replace(h, empty_field=_unescape_meta(value), raw=raw)
+            self.current = replace(h, empty_field=_unescape_meta(value), raw=raw)
         elif key == "unset_field":
-            self.current = _replace(h, unset_field=_unescape_meta(value), raw=raw)
+            self.current = replace(h, unset_field=_unescape_meta(value), raw=raw)
         elif key == "path":
-            self.current = _replace(h, path=value.decode("utf-8", "replace"), raw=raw)
+            self.current = replace(h, path=value.decode("utf-8", "replace"), raw=raw)
         elif key == "open":
-            self.current = _replace(h, open=value.decode("utf-8", "replace"), raw=raw)
+            self.current = replace(h, open=value.decode("utf-8", "replace"), raw=raw)
         elif key == "fields":
             names = tuple(v.decode("utf-8", "replace") for v in value.split(sep))
             if len(set(names)) != len(names):
                 raise NotAZeekLog("duplicate names in #fields")
-            self.current = _replace(h, fields=names, raw=raw)
+            self.current = replace(h, fields=names, raw=raw)
         elif key == "types":
-            self.current = _replace(h, types=tuple(v.decode("ascii", "replace") for v in value.split(sep)), raw=raw)
+            self.current = replace(h, types=tuple(v.decode("ascii", "replace") for v in value.split(sep)), raw=raw)
         elif key == "close":
             self.closed = True
         # Other meta lines (comments, banners) are ignored, as Zeek's reader does.
@@ -113,12 +113,6 @@ class HeaderBuilder:
         if pos < 0:
             return body.decode("ascii", "replace"), b""
         return body[:pos].decode("ascii", "replace"), body[pos + width :]
-
-
-def _replace(h: ZeekHeader, **changes: object) -> ZeekHeader:
-    from dataclasses import replace
-
-    return replace(h, **changes)  # type: ignore[arg-type]
 
 
 def _read_type(zeek_type: str, name: str) -> pa.DataType:

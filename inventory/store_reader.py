@@ -12,10 +12,9 @@ import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from ingest.schema import CORE_SCHEMA, TIMESTAMP
+from ingest.schema import CORE_SCHEMA
 
 DateLike = dt.date | dt.datetime | str | None
 
@@ -99,14 +98,3 @@ def read_day_records(store: Path, day: str, columns: list[str]) -> pa.Table:
     if not folder.exists():
         return schema.empty_table()
     return ds.dataset(folder, format="parquet", schema=schema).to_table(columns=columns)
-
-
-def ts_filter(start: dt.datetime | None, end: dt.datetime | None, column: str = "ts") -> pc.Expression | None:
-    """A dataset filter for start <= column < end (None when unbounded)."""
-    expr = None
-    if start is not None:
-        expr = pc.field(column) >= pa.scalar(start, TIMESTAMP)
-    if end is not None:
-        upper = pc.field(column) < pa.scalar(end, TIMESTAMP)
-        expr = upper if expr is None else expr & upper
-    return expr
