@@ -278,8 +278,12 @@ def _ingest_source(
             fut.cancel()
         while committing:
             settle(committing.popleft())
-    if source.compressed and read_state.at_eof and not read_state.partial_line and chunk_no > 0 and not result.stopped:
+    finished = read_state.at_eof and not read_state.partial_line and not result.stopped
+    if source.compressed and finished and chunk_no > 0:
         store.mark_complete(source.source_id)
+    final = store.source_state(source.source_id)
+    if final is not None and final.complete and final.chunks > 1:
+        store.compact_source(source.source_id)
     if result.rows or result.quarantined:
         result.status = "ingested"
     if read_state.truncated_gzip:

@@ -45,6 +45,8 @@ QUARANTINE_DIR = "quarantine"
 LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days (see _SCHEMA)
 LOCK = "lock"
 PARQUET_COMPRESSION = "zstd"
+#: A finished source's files of a day are merged when they average fewer rows.
+COMPACT_BELOW_ROWS = 20_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -83,6 +85,9 @@ CREATE TABLE IF NOT EXISTS files (
     pending INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_pending ON files (pending) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS garbage (
+    path TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS files_seen (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -402,6 +407,68 @@ class Store:
                 "UPDATE files SET pending = 0 WHERE path = ?", [(str(f.relative_to(self.root)),) for f in finals]
             )
 
+    # -- compaction ---------------------------------------------------------
+
+    def compact_source(self, source_id: str) -> int:
+        """Merge each day's chunk files of a finished source into one file; return files removed.
+
+        A live log followed every 30 s leaves one small file per pass; once
+        the log is complete they are merged. One ledger transaction swaps
+        the old files for the new one; the old files are deleted before the
+        new one is renamed into place, so a reader may miss the day for an
+        instant but never sees it twice, and a crash anywhere is finished by
+        recovery.
+        """
+        rows = self._db.execute(
+            "SELECT path, day, chunk, rows FROM files WHERE source_id = ? AND day IS NOT NULL AND pending = 0 "
+            "ORDER BY chunk",
+            (source_id,),
+        ).fetchall()
+        by_day: dict[str, list[tuple[str, int, int]]] = {}
+        for path, day, chunk, n in rows:
+            by_day.setdefault(day, []).append((path, chunk, n))
+        removed = 0
+        for day, parts in sorted(by_day.items()):
+            if len(parts) < 2 or sum(n for _, _, n in parts) / len(parts) >= COMPACT_BELOW_ROWS:
+                continue  # nothing to merge, or files already large (a batch ingest's chunks)
+            tables = [pq.read_table(self.root / p) for p, _, _ in parts]
+            merged = pa.concat_tables(tables, promote_options="permissive").unify_dictionaries().combine_chunks()
+            last = max(c for _, c, _ in parts)
+            final = self.root / CONN_DIR / f"date={day}" / f"{source_id}-c{last:06d}.parquet"
+            _write_parquet(merged, _tmp_name(final))
+            old = [p for p, _, _ in parts]
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in old])
+                db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(p,) for p in old])
+                db.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",
+                    (str(final.relative_to(self.root)), source_id, last, day, len(merged)),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                _tmp_name(final).unlink(missing_ok=True)
+                raise
+            _fault("compaction-committed")
+            self._collect_garbage()
+            self._publish([final])
+            removed += len(old)
+        return removed
+
+    def _collect_garbage(self) -> None:
+        """Delete the files a committed compaction replaced."""
+        paths = [r[0] for r in self._db.execute("SELECT path FROM garbage").fetchall()]
+        for rel in paths:
+            (self.root / rel).unlink(missing_ok=True)
+        if paths:
+            dirs = {(self.root / rel).parent for rel in paths}
+            for d in dirs:
+                if d.exists():
+                    _fsync_dir(d)
+            self._db.executemany("DELETE FROM garbage WHERE path = ?", [(p,) for p in paths])
+
     # -- recovery -----------------------------------------------------------
 
     def recover(self) -> int:
@@ -424,6 +491,7 @@ class Store:
                 changed += 1
             else:
                 self._db.execute("UPDATE files SET pending = 0 WHERE path = ?", (rel,))
+        self._collect_garbage()
         self._publish(finals)
         for top in (CONN_DIR, QUARANTINE_DIR):
             base = self.root / top
