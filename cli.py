@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import inspect
 import os
 import sys
 import tempfile
@@ -279,7 +280,7 @@ def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **
         raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
     kwargs["nets"] = setting(nets, "SYNACK_NETS", "nets", None)
     allow_path = setting(allow, "SYNACK_ALLOW", "allow", None)
-    if "allow" in fn.__code__.co_varnames:
+    if "allow" in inspect.signature(fn).parameters:
         kwargs["allow"] = allow_path
     try:
         return fn(store_dir, **kwargs)
@@ -464,10 +465,6 @@ def demo() -> None:
         out.print(_summary_line(summary), markup=False)
         _emit(found, Format.table, None, "Server ports, all sample days", "no server ports")
         _emit(new, Format.table, None, f"New server ports on {last}", "no new server ports")
-
-
-def main() -> None:  # pragma: no cover - console entry for `python cli.py`
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover
