@@ -15,6 +15,7 @@ to be rebuilt by the next query, never a wrong answer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -313,8 +314,18 @@ def read_dailies(
     if not files:
         empty = schema.empty_table()
         return empty.select(columns) if columns is not None else empty
-    dataset = ds.dataset([str(f) for f in files], format="parquet", schema=schema)
+    stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+    dataset = _dataset(stamp, kind)
     return dataset.to_table(columns=columns, filter=where).unify_dictionaries()
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset(files: tuple[tuple[str, int], ...], kind: str) -> ds.Dataset:
+    """A dataset over daily files, kept while none of them changes (files
+    are replaced, never rewritten, so a new mtime means a new file): the
+    scans of one query read each footer once."""
+    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    return ds.dataset([path for path, _ in files], format="parquet", schema=schema)
 
 
 def rows_in_range(

@@ -10,14 +10,18 @@ import pandas as pd
 
 @functools.cache
 def _table() -> dict[tuple[int, str], str]:
-    text = (resources.files("inventory") / "data" / "port_names.tsv").read_text(encoding="utf-8")
-    out: dict[tuple[int, str], str] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or line.startswith("port\t"):
-            continue
-        port, proto, name = line.split("\t")
-        out[(int(port), proto)] = name
-    return out
+    import pyarrow.csv as pacsv
+
+    path = resources.files("inventory") / "data" / "port_names.tsv"
+    with path.open("rb") as f:
+        table = pacsv.read_csv(
+            f,
+            read_options=pacsv.ReadOptions(skip_rows=2),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
+            convert_options=pacsv.ConvertOptions(column_types={"port": "int32", "proto": "string", "name": "string"}),
+        )
+    keys = zip(table.column("port").to_pylist(), table.column("proto").to_pylist())
+    return dict(zip(keys, table.column("name").to_pylist()))
 
 
 def port_name(port: int, proto: str) -> str:
