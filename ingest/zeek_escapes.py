@@ -74,7 +74,7 @@ def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.
     is_hex = (nxt == _X) & (starts + 3 < value_end) & (hi >= 0) & (lo >= 0)
     if not backslash_escapes:
         # A JSON writer's backslash that is not "\xNN" is an ordinary byte.
-        starts, start_value, hi, lo, nxt = starts[is_hex], start_value[is_hex], hi[is_hex], lo[is_hex], nxt[is_hex]
+        starts, start_value, hi, lo = starts[is_hex], start_value[is_hex], hi[is_hex], lo[is_hex]
         is_hex = np.ones(len(starts), dtype=bool)
     hex_at = starts[is_hex]
     data[hex_at] = (hi[is_hex] * 16 + lo[is_hex]).astype(np.uint8)
@@ -82,15 +82,12 @@ def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.
     keep[hex_at + 1] = False
     keep[hex_at + 2] = False
     keep[hex_at + 3] = False
-    removed_at = start_value[is_hex]
-    weights = 3
+    removed = np.bincount(start_value[is_hex], minlength=n) * 3  # bytes dropped per value
     if backslash_escapes:
         is_pair = nxt == _BACKSLASH
         keep[starts[is_pair]] = False
         bad[start_value[~(is_hex | is_pair)]] = True
-        removed = np.bincount(removed_at, minlength=n) * 3 + np.bincount(start_value[is_pair], minlength=n)
-    else:
-        removed = np.bincount(removed_at, minlength=n) * weights
+        removed += np.bincount(start_value[is_pair], minlength=n)
     new_data = data[keep]
     new_offsets = offsets - np.concatenate(([0], np.cumsum(removed)))
     decoded = pa.BinaryArray.from_buffers(

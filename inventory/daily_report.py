@@ -120,12 +120,15 @@ def build_report(
 
     shown = new_servers(store, start, end, allow=allowed, show_allowed=True, nets=nets, sensors=sensors)
     suppressed = int(shown["allowed"].sum()) if not shown.empty else 0
-    top = servers(store, start, end, nets=nets, sensors=sensors)
+    period_servers = servers(store, start, end, nets=nets, sensors=sensors)
+    top = period_servers
     if not top.empty:
         top = top.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
         top = top[["server_h", "proto", "server_p", "port_name", "services", "connections", "clients", "server_reply"]]
     tables = {
-        "new_servers": new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors),
+        "new_servers": shown[~shown["allowed"].astype(bool)].drop(columns="allowed").reset_index(drop=True)
+        if not shown.empty
+        else new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors),
         "new_clients": new_clients(store, start, end, allow=allowed, nets=nets, sensors=sensors),
         "gone_servers": gone_servers(store, end, idle_days=idle_days, nets=nets, sensors=sensors),
         "top_servers": top.reset_index(drop=True),
@@ -136,7 +139,6 @@ def build_report(
     counts = history.groupby(history["first_seen"].dt.strftime("%Y-%m-%d")).size() if not history.empty else {}
     days = [(history_start + dt.timedelta(days=i)).strftime("%Y-%m-%d") for i in range(HISTORY_DAYS)]
     new_per_day = [(d, int(counts.get(d, 0))) for d in days]
-    period_servers = servers(store, start, end, nets=nets, sensors=sensors)
     per_service: dict[str, int] = {}
     for services, name in zip(period_servers.get("services", []), period_servers.get("port_name", [])):
         label = services or (f"{name} (port)" if name else "unknown")

@@ -255,42 +255,11 @@ def _hour_conns(rng: random.Random, day: dt.date, hour: int, last_day: bool) -> 
         )
     )
     # Closed ports: SYN answered by RST.
-    conns.append(
-        Conn(
-            t(),
-            rng.choice(CLIENTS),
-            rng.randrange(32768, 61000),
-            "10.1.0.10",
-            23,
-            "tcp",
-            None,
-            "REJ",
-            "Sr",
-            1,
-            1,
-            "rejected",
-            None,
-            0.0002,
-        )
-    )
-    conns.append(
-        Conn(
-            t(),
-            rng.choice(CLIENTS),
-            rng.randrange(32768, 61000),
-            "10.1.0.20",
-            110,
-            "tcp",
-            None,
-            "REJ",
-            "Sr",
-            1,
-            1,
-            "rejected",
-            None,
-            0.0002,
-        )
-    )
+    for host, port in (("10.1.0.10", 23), ("10.1.0.20", 110)):
+        conns.append(
+            Conn(t(), rng.choice(CLIENTS), rng.randrange(32768, 61000), host, port, "tcp", None, "REJ", "Sr", 1, 1,
+                 "rejected", None, 0.0002)
+        )  # fmt: skip
     if hour == 10:
         # A port scan: SYNs to many ports, no answer.
         for port in range(1, 61):
