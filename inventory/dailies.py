@@ -37,13 +37,12 @@ CLIENTS = "clients"
 _GENERATION_KEY = b"synack.generation"
 _FORMAT_KEY = b"synack.daily_format"
 #: Bumped whenever the daily files' layout changes: older files count as stale.
-DAILY_FORMAT = b"3"
+DAILY_FORMAT = b"4"
 _RECORD_COLUMNS = ["ts", "sensor", "proto", "service", "server_reply", "outcome", "server_h", "server_p", "client_h"]
 
 SERVER_KEY = ["sensor", "server_h", "proto", "server_p", "state"]
 CLIENT_KEY = ["sensor", "client_h", "server_h", "proto", "server_p", "state"]
 
-DICT = pa.dictionary(pa.int32(), pa.string())
 #: server_v4/client_v4 of an address that is not IPv4: 255.255.255.255,
 #: which is never a server or a client (broadcast), so it can stand for
 #: "not IPv4"; such rows sort last and one range test selects them.
@@ -51,29 +50,38 @@ NOT_V4 = 2**32 - 1
 
 #: Daily rows are sorted by (state, server_v4) in small row groups, so a
 #: query for one state and IPv4 networks skips most of a file unread.
+#: Server rows are the ones filtered by network (most of them are outside
+#: the monitored ones), so their groups are the smaller.
+SERVER_ROW_GROUP = 2048
+CLIENT_ROW_GROUP = 16384
 DAILY_SERVERS_SCHEMA = pa.schema(
     [
-        ("sensor", DICT),
-        ("server_h", DICT),
-        ("proto", DICT),
+        ("sensor", pa.string()),
+        ("server_h", pa.string()),
+        ("proto", pa.string()),
         ("server_p", pa.uint16()),
-        ("state", DICT),
+        ("state", pa.string()),
         ("server_v4", pa.uint32()),
         ("first_seen", TIMESTAMP),
         ("last_seen", TIMESTAMP),
         ("connections", pa.int64()),
         ("services", pa.list_(pa.string())),
         ("server_reply", pa.binary()),
+        ("clients_v4", pa.list_(pa.uint32())),
+        ("clients_text", pa.list_(pa.string())),
     ]
 )
+#: The columns of a server row without its client sets, for queries that
+#: do not count clients.
+SERVER_ROW_COLUMNS = [name for name in DAILY_SERVERS_SCHEMA.names if not name.startswith("clients_")]
 DAILY_CLIENTS_SCHEMA = pa.schema(
     [
-        ("sensor", DICT),
-        ("client_h", DICT),
-        ("server_h", DICT),
-        ("proto", DICT),
+        ("sensor", pa.string()),
+        ("client_h", pa.string()),
+        ("server_h", pa.string()),
+        ("proto", pa.string()),
         ("server_p", pa.uint16()),
-        ("state", DICT),
+        ("state", pa.string()),
         ("server_v4", pa.uint32()),
         ("client_v4", pa.uint32()),
         ("first_seen", TIMESTAMP),
@@ -145,11 +153,11 @@ def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
         k, prt = np.divmod(k, 65536)
         host, pro = np.divmod(k, n_proto)
         return [
-            _dictionary(sen - 1, sensor_dict),
-            _dictionary(host, hosts),
-            _dictionary(pro - 1, proto_dict),
+            _strings(sen - 1, sensor_dict),
+            _strings(host, hosts),
+            _strings(pro - 1, proto_dict),
             pa.array(prt.astype(np.uint16)),
-            _dictionary(sta - 1, state_dict),
+            _strings(sta - 1, state_dict),
             pa.array(np.where(host_is_v4[host], host_v4[host], NOT_V4).astype(np.uint32)),
         ]
 
@@ -160,7 +168,7 @@ def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
     client = pairs.column("client").to_numpy()
     client_v4 = pa.array(np.where(host_is_v4[client], host_v4[client], NOT_V4).astype(np.uint32))
     daily_clients = pa.table(
-        [sensor_col, _dictionary(client, hosts), server_col, proto_col, port_col, state_col, v4_col, client_v4,
+        [sensor_col, _strings(client, hosts), server_col, proto_col, port_col, state_col, v4_col, client_v4,
          pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
@@ -172,7 +180,7 @@ def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
     daily_servers = pa.table(
         [*unpack(server_key), by_server.column("ts_min"), by_server.column("ts_max"),
          by_server.column("ts_count").cast(pa.int64()), _services(t, key, server_key),
-         _first_reply(t, key, server_key)],
+         _first_reply(t, key, server_key), *_client_sets(pairs, host_v4, host_is_v4, hosts, server_key)],
         schema=DAILY_SERVERS_SCHEMA,
     )  # fmt: skip
     return _storage_order(daily_servers), _storage_order(daily_clients)
@@ -187,9 +195,14 @@ def _storage_order(table: pa.Table) -> pa.Table:
     return table.take(pa.array(np.argsort(state * 2**33 + v4, kind="stable")))
 
 
-def _dictionary(indices: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
-    """Dictionary-encoded strings: cheap to build, group and write."""
-    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), values.cast(pa.string()))
+def _strings(indices: np.ndarray, values: pa.Array) -> pa.Array:
+    """values[indices] as plain strings, null where an index is negative.
+
+    Daily files hold plain strings: Parquet dictionary-encodes them per
+    row group (an Arrow dictionary would be written whole into every row
+    group), and row-group statistics on them can prune.
+    """
+    return pc.take(values.cast(pa.string()), pa.array(indices, mask=indices < 0))
 
 
 def _services(t: pa.Table, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
@@ -203,6 +216,28 @@ def _services(t: pa.Table, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
     position = pc.index_in(pa.array(server_key), per_key.column("key"))
     lists = per_key.column("name_list").combine_chunks().cast(pa.list_(pa.string()))
     return pc.fill_null(pc.take(lists, position), pa.scalar([], pa.list_(pa.string())))
+
+
+def _client_sets(
+    pairs: pa.Table, host_v4: np.ndarray, host_is_v4: np.ndarray, hosts: pa.Array, server_key: np.ndarray
+) -> tuple[pa.Array, pa.Array]:
+    """Per server key, its distinct clients of the day: (IPv4 clients as
+    numbers, other clients as text). A range's exact distinct client count
+    is then read from the server rows alone."""
+    key = pairs.column("key").to_numpy()
+    client = pairs.column("client").to_numpy()
+    v4 = host_is_v4[client]
+    numbers = pa.table({"key": key[v4], "client": host_v4[client[v4]].astype(np.uint32)})
+    texts = pa.table({"key": key[~v4], "client": pc.take(hosts, pa.array(client[~v4])).cast(pa.string())})
+    return _lists_by_key(numbers, server_key, pa.uint32()), _lists_by_key(texts, server_key, pa.string())
+
+
+def _lists_by_key(values: pa.Table, server_key: np.ndarray, value_type: pa.DataType) -> pa.Array:
+    """The `client` values of `values` gathered into one list per server key (empty when none)."""
+    per_key = values.group_by("key", use_threads=False).aggregate([("client", "list")])
+    position = pc.index_in(pa.array(server_key), per_key.column("key"))
+    lists = per_key.column("client_list").combine_chunks().cast(pa.list_(value_type))
+    return pc.fill_null(pc.take(lists, position), pa.scalar([], pa.list_(value_type)))
 
 
 def _first_reply(t: pa.Table, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
@@ -236,8 +271,17 @@ def _daily_path(store: Path, kind: str, day: str) -> Path:
 def built_generation(store: Path, kind: str, day: str) -> int | None:
     """The ledger generation a daily file was built from, or None if absent."""
     path = _daily_path(store, kind, day)
-    if not path.exists():
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         return None
+    return _file_generation(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_generation(path: str, mtime_ns: int, size: int) -> int | None:
+    """The generation in one daily file's footer; a file is replaced, never
+    rewritten, so (path, mtime, size) names its content for the cache."""
     try:
         meta = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowInvalid):
@@ -257,14 +301,14 @@ def stale_days(store: Path) -> list[str]:
     return out
 
 
-def _write_atomic(table: pa.Table, path: Path, generation: int) -> None:
+def _write_atomic(table: pa.Table, path: Path, generation: int, row_group_size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = table.replace_schema_metadata({_GENERATION_KEY: str(generation).encode(), _FORMAT_KEY: DAILY_FORMAT})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    dictionary = [f.name for f in table.schema if pa.types.is_string(f.type)]
     with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd", use_dictionary=dictionary or False, row_group_size=16384,
-                       write_statistics=["state", "server_v4", "first_seen"])  # fmt: skip
+        pq.write_table(table, f, compression="zstd", use_dictionary=dictionary or False, row_group_size=row_group_size,
+                       write_statistics=["sensor", "state", "server_v4", "first_seen"])  # fmt: skip
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -273,8 +317,8 @@ def _write_atomic(table: pa.Table, path: Path, generation: int) -> None:
 def rebuild_day(store: Path, day: str, generation: int) -> None:
     """Recompute both dailies of `day` from its records and replace them atomically."""
     servers, clients = _aggregate(_with_state(read_day_records(store, day, _RECORD_COLUMNS)))
-    _write_atomic(servers, _daily_path(store, SERVERS, day), generation)
-    _write_atomic(clients, _daily_path(store, CLIENTS, day), generation)
+    _write_atomic(servers, _daily_path(store, SERVERS, day), generation, SERVER_ROW_GROUP)
+    _write_atomic(clients, _daily_path(store, CLIENTS, day), generation, CLIENT_ROW_GROUP)
 
 
 def refresh(store: Path | str, workers: int = 2) -> list[str]:

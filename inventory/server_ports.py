@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from inventory.allowlist import Allowed, allowed_mask, load_allowlist
-from inventory.dailies import CLIENTS, CLOSED, NOT_V4, SERVED, SERVERS, rows_in_range
-from inventory.networks import DEFAULT_NETS, Network, in_networks, ipv4_text, parse_nets
+from inventory.dailies import CLOSED, NOT_V4, SERVED, SERVER_ROW_COLUMNS, SERVERS, rows_in_range
+from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
 from inventory.port_names import port_names
 from inventory.store_reader import DateLike, as_timestamp, day_range
 
@@ -64,25 +65,30 @@ def _where(state: str, sensors: list[str] | None, nets: list[Network] | None, ho
         expr = expr & pc.field("sensor").isin(sensors)
     if nets is not None and host == "server_h":
         ranges = None
+        v4 = pc.field("server_v4")
         for net in nets:
+            # uint32 scalars, as the column: a cast in the expression costs
+            # Arrow a re-simplification per row group.
             if net.version == 4:
-                part = (pc.field("server_v4") >= int(net.network_address)) & (
-                    pc.field("server_v4") <= int(net.broadcast_address)
-                )
+                part = (v4 >= _uint32(int(net.network_address))) & (v4 <= _uint32(int(net.broadcast_address)))
             else:
-                part = pc.field("server_v4") == NOT_V4
+                part = v4 == _uint32(NOT_V4)
             ranges = part if ranges is None else ranges | part
         if ranges is not None:
             expr = expr & ranges
     return expr
 
 
+def _uint32(value: int) -> pa.Scalar:
+    return pa.scalar(value, pa.uint32())
+
+
 def _rows(store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
           sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
-          columns: list[str] | None = None, extra: pc.Expression | None = None) -> pa.Table:  # fmt: skip
+          columns: list[str] | None = None) -> pa.Table:  # fmt: skip
     """Daily rows of one state for the range, filtered exactly by sensor and network."""
     where = _where(state, sensors, nets, host)
-    rows = rows_in_range(store, kind, start, end, where=where if extra is None else where & extra, columns=columns)
+    rows = rows_in_range(store, kind, start, end, where=where, columns=columns)
     if nets is not None and len(rows):
         rows = rows.filter(pa.array(in_networks(rows.column(host).combine_chunks(), nets)))
     return rows
@@ -167,37 +173,32 @@ def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensor
     """Merged server rows; distinct clients (which need the client pairs) only when `count_clients`."""
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
-    rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list)
-    counted = client_counts(store, start, end, SERVED, sensor_list, net_list) if count_clients else None
-    return merge_servers(rows, counted)
+    columns = None if count_clients else SERVER_ROW_COLUMNS
+    rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=columns)
+    return merge_servers(rows, client_counts(rows) if count_clients else None)
 
 
-def client_counts(store: Path | str, start: dt.datetime | None, end: dt.datetime | None, state: str,
-                  sensors: list[str] | None, nets: list[Network] | None) -> pa.Table:  # fmt: skip
-    """Exact distinct clients per (server_h, proto, server_p) over the range, from the client pairs.
+def client_counts(rows: pa.Table) -> pa.Table:
+    """Exact distinct clients per (server_h, proto, server_p) of daily server
+    rows, from their per-day client sets: a table of KEY + clients.
 
-    IPv4 pairs are counted on their numeric columns (cheap to read and to
-    hash); the others (IPv6) on the address text.
+    Each row's key gets a dense number, so the distinct count hashes two
+    integers per client. IPv4 clients are counted as numbers, the others
+    (IPv6) as text; an address is of one family, so the counts add up.
     """
-    where = _where(state, sensors, nets, "server_h")
-    # A pair's two addresses are of one family; IPv4 pairs sort first.
-    v4 = pc.field("server_v4") < NOT_V4
-    numeric = rows_in_range(store, CLIENTS, start, end, where=where & v4,
-                            columns=["server_v4", "proto", "server_p", "client_v4"])  # fmt: skip
-    by_number = numeric.group_by(["server_v4", "proto", "server_p"]).aggregate([("client_v4", "count_distinct")])
-    counted_v4 = pa.table(
-        {
-            "server_h": ipv4_text(by_number.column("server_v4")),
-            "proto": by_number.column("proto").cast(pa.string()),
-            "server_p": by_number.column("server_p"),
-            "clients": by_number.column("client_v4_count_distinct"),
-        }
-    )
-    text = _rows(store, CLIENTS, start, end, state, sensors, nets, columns=[*KEY, "client_h"],
-                 extra=~v4)  # fmt: skip
-    counted_text = _plain(text.group_by(KEY).aggregate([("client_h", "count_distinct")]))
-    counted_text = counted_text.rename_columns([*KEY, "clients"])
-    return pa.concat_tables([counted_v4, counted_text.cast(counted_v4.schema)])
+    keys = _plain(rows.select(KEY)).group_by(KEY, use_threads=False).aggregate([])
+    numbered = keys.append_column("key_id", pa.array(np.arange(len(keys), dtype=np.int32)))
+    row_ids = (
+        _plain(rows.select(KEY)).append_column("row", pa.array(np.arange(len(rows), dtype=np.int64)))
+        .join(numbered, KEY).sort_by("row").column("key_id")
+    )  # fmt: skip
+    clients = np.zeros(len(keys), dtype=np.int64)
+    for column in ("clients_v4", "clients_text"):
+        lists = rows.column(column).combine_chunks()
+        flat = pa.table({"key_id": pc.take(row_ids, pc.list_parent_indices(lists)), "client": pc.list_flatten(lists)})
+        counted = flat.group_by("key_id", use_threads=False).aggregate([("client", "count_distinct")])
+        np.add.at(clients, counted.column(0).to_numpy(), counted.column(1).to_numpy())
+    return keys.append_column("clients", pa.array(clients))
 
 
 def servers(
@@ -287,7 +288,7 @@ def closed(
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
     rows = _rows(store, SERVERS, start, end, CLOSED, sensor_list, net_list)
-    df = merge_servers(rows, client_counts(store, start, end, CLOSED, sensor_list, net_list))
+    df = merge_servers(rows, client_counts(rows))
     if df.empty:
         return _finish(df, CLOSED_COLUMNS, ["probes"])
     served_rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=KEY)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import inventory
 from ingest.conn_ingest import ingest_paths
+from ingest.schema import ANSWERED, OPEN
 from inventory.dailies import SERVERS, read_dailies, stale_days
 from samples.generate import OUT, PLANTED
 from tests.conftest import ZEEK_CORPUS, conn_header, conn_line
@@ -183,7 +184,7 @@ def test_servers_equal_tshark_truth_on_the_corpus(name: str, tmp_path: Path) -> 
 
 # -- properties ----------------------------------------------------------------
 
-HOSTS = ["10.3.0.1", "10.3.0.2", "10.3.0.3", "fd00::3"]
+HOSTS = ["10.3.0.1", "10.3.0.2", "10.3.0.3", "fd00::3", "fd00::4"]
 BASE = 1795046400.0  # 2026-11-19 00:00 UTC
 conns = st.lists(
     st.tuples(
@@ -196,6 +197,9 @@ conns = st.lists(
     min_size=1,
     max_size=40,
 )
+
+
+OPEN_TCP = ("ShADadFf", "SF")
 
 
 def _log_lines(rows: list[tuple[float, str, str, int, tuple[str, str]]]) -> list[str]:
@@ -250,6 +254,31 @@ def test_ingest_order_does_not_change_results(tmp_path: Path, rows: list, split:
     ingest_paths([a], folder / "ba")
     for fn in (inventory.servers, inventory.closed, inventory.clients):
         assert _compare_any(fn(folder / "ab", nets="all")) == _compare_any(fn(folder / "ba", nets="all"))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=conns, cut=st.floats(0.1, 2.9))
+@example(rows=[(3600.0, "fd00::3", "fd00::4", 22, OPEN_TCP), (7200.0, "10.3.0.1", "fd00::4", 22, OPEN_TCP)], cut=1.0)
+def test_distinct_clients_equal_a_count_over_the_records(tmp_path: Path, rows: list, cut: float) -> None:
+    """The per-day client sets of the server dailies, merged over a range,
+    count what a plain pandas count over the stored records counts
+    (IPv4 and IPv6 clients, across partial days)."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    log = folder / "conn.log"
+    log.write_text(conn_header() + "".join(_log_lines(sorted(rows))) + "#close\tx\n")
+    store = folder / "store"
+    ingest_paths([log], store)
+    start = dt.datetime.fromtimestamp(BASE, UTC) + dt.timedelta(days=cut / 2)
+    end = start + dt.timedelta(days=cut)
+    got = inventory.servers(store, start, end, nets="all")
+    records = pd.read_parquet(store / "conn", columns=["ts", "outcome", "server_h", "proto", "server_p", "client_h"])
+    served = records[
+        records["outcome"].astype(str).isin([OPEN, ANSWERED])
+        & (records["ts"] >= pd.Timestamp(start)) & (records["ts"] < pd.Timestamp(end))
+    ]  # fmt: skip
+    expect = served.astype({"server_h": str, "proto": str}).groupby(["server_h", "proto", "server_p"])["client_h"]
+    want = {(h, p, int(port)): n for (h, p, port), n in expect.nunique().items()}
+    assert {(h, p, int(port)): n for h, p, port, n in got[["server_h", "proto", "server_p", "clients"]].values} == want
 
 
 def _compare_any(df: pd.DataFrame) -> list[tuple[object, ...]]:
