@@ -115,6 +115,19 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return store
 
 
+def test_a_query_loads_no_more_than_it_needs(sample_store: Path) -> None:
+    """Start-up is part of every query's time: a query imports neither the
+    ingest pipeline's watcher nor pydantic (typer 0.29 builds a pydantic
+    adapter per option on each run, which cost 0.3 s)."""
+    probe = (
+        "import sys\nfrom cli import app\n"
+        "try:\n    app(['servers', '--store', sys.argv[1], '-f', 'csv'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pydantic', 'watchdog') if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(sample_store)], capture_output=True, text=True)
+    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
+
+
 INVENTORY_COMMANDS = [
     ["servers"], ["clients"], ["clients", "--detail"], ["closed"], ["new-ports", "--since", "2026-11-21"],
     ["new-ports", "--since", "2026-11-21", "--clients"], ["gone-ports", "--idle-days", "1"],
@@ -171,6 +184,35 @@ def test_formula_cells_get_a_quote() -> None:
 
     assert neutralize_formula("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
     assert neutralize_formula("-1+2") == "'-1+2" and neutralize_formula("ok") == "ok"
+
+
+def test_printable_escapes_every_byte_that_is_not_plain_ascii() -> None:
+    from inventory.export import printable
+
+    shown = printable(bytes(range(256)))
+    assert shown.isascii() and shown.isprintable()
+    assert "\\x00" in shown and "\\x5c" in shown and "\\xff" in shown and "AZaz~" in printable(b"AZaz~")
+    assert shown.count("\\x") == 256 - (0x7F - 0x20 - 1)  # all but the 94 printables other than backslash
+    assert printable(None) == ""
+
+
+def test_machine_records_convert_each_kind_of_cell() -> None:
+    import pandas as pd
+
+    from inventory.export import records
+
+    df = pd.DataFrame(
+        {
+            "seen": pd.to_datetime(["2026-11-21T10:00:05.25Z", None], utc=True),
+            "n": pd.array([3, None], dtype="Int64"),
+            "x": [1.5, float("nan")],
+            "reply": [b"SSH-2.0\r\n", None],
+        }
+    )
+    assert records(df) == [
+        {"seen": "2026-11-21T10:00:05.250000+00:00", "n": 3, "x": 1.5, "reply": "SSH-2.0\\x0d\\x0a"},
+        {"seen": None, "n": None, "x": None, "reply": None},
+    ]
 
 
 def test_table_fits_100_columns(sample_store: Path) -> None:
