@@ -91,108 +91,120 @@ DAILY_CLIENTS_SCHEMA = pa.schema(
 )
 
 
-def _with_state(records: pa.Table) -> pa.Table:
-    """Records that make a server or closed-port row, with a `state` column,
-    in time order (so "first" aggregates are the earliest). Key columns
-    stay dictionary-encoded (one dictionary per column for the day)."""
+#: State codes; code order is value order, which storage sorts by.
+STATES = pa.array([CLOSED, SERVED])
+
+
+def _state_rows(records: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """(the records with one dictionary per column, the indices of those
+    that make a server or closed-port row, the state code of each)."""
     records = records.unify_dictionaries().combine_chunks()
-    outcome = records.column("outcome")
-    outcome = outcome.cast(outcome.type.value_type) if pa.types.is_dictionary(outcome.type) else outcome
-    served = pc.is_in(outcome, pa.array([OPEN, ANSWERED]))
-    closed = pc.equal(outcome, REJECTED)
-    keep = pc.and_(pc.or_(served, closed), pc.is_valid(records.column("server_h")))
-    t = records.filter(keep)
-    state = pc.if_else(pc.equal(outcome.filter(keep), REJECTED), CLOSED, SERVED).dictionary_encode()
-    t = t.append_column("state", state)
-    ts = t.column("ts")
-    if len(t) > 1 and not pc.all(pc.greater_equal(ts.slice(1), ts.slice(0, len(t) - 1))).as_py():
-        t = t.take(pc.sort_indices(ts))
-    return t
+    outcome = _plain(records.column("outcome"))
+    served = _mask(pc.is_in(outcome, pa.array([OPEN, ANSWERED])))
+    closed = _mask(pc.equal(outcome, REJECTED))
+    rows = np.flatnonzero((served | closed) & _mask(pc.is_valid(records.column("server_h"))))
+    return records, rows, served[rows].astype(np.int64)
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
-def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """(int64 dictionary indices with -1 for null, dictionary values) of a column."""
+def _codes(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """(int64 dictionary indices of `rows`, -1 for null; dictionary values) of a column."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if not pa.types.is_dictionary(array.type):
         array = array.dictionary_encode()
-    indices = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return indices, array.dictionary
+    indices = array.indices if array.null_count == 0 else pc.fill_null(array.indices, -1)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int64)[rows], array.dictionary
 
 
-def _aggregate(t: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(daily servers, daily clients) of time-ordered state records.
+def _aggregate(records: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(daily servers, daily clients) of one day's records.
 
-    The key columns are turned into integer codes (one host dictionary for
-    servers and clients), so each aggregation hashes one or two int64
-    columns instead of six strings: a server key packs host, proto, port,
-    state and sensor; a client pair is (server key, client host).
+    The key columns are turned into integer codes, so each aggregation
+    hashes one or two int64 columns instead of six strings: a server key
+    packs state, server host, proto, port and sensor; a client pair is
+    (server key, client host). Hosts are numbered in address order and the
+    state is the key's most significant part, so sorting by key gives the
+    storage order, (state, server_v4), and keeps each key's rows together.
     """
-    if len(t) == 0:
+    records, rows, state = _state_rows(records)
+    if len(rows) == 0:
         return DAILY_SERVERS_SCHEMA.empty_table(), DAILY_CLIENTS_SCHEMA.empty_table()
-    server_idx, server_dict = _codes(t.column("server_h"))
-    client_idx, client_dict = _codes(t.column("client_h"))
-    hosts = pc.unique(pa.concat_arrays([server_dict.cast(pa.string()), client_dict.cast(pa.string())]))
+    server_idx, server_dict = _codes(records.column("server_h"), rows)
+    client_idx, client_dict = _codes(records.column("client_h"), rows)
+    hosts, host_v4 = _hosts_in_address_order(server_dict, client_dict)
     s_host = pc.index_in(server_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[server_idx]
     c_host = pc.index_in(client_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[client_idx]
-    proto, proto_dict = _codes(t.column("proto"))
-    sensor, sensor_dict = _codes(t.column("sensor"))
-    state, state_dict = _codes(t.column("state"))
-    port = t.column("server_p").to_numpy().astype(np.int64)
-    n_proto, n_sensor, n_state = len(proto_dict) + 1, len(sensor_dict) + 1, len(state_dict) + 1
-    key = (((s_host * n_proto + proto + 1) * 65536 + port) * n_state + state + 1) * n_sensor + sensor + 1
+    proto, proto_dict = _codes(records.column("proto"), rows)
+    sensor, sensor_dict = _codes(records.column("sensor"), rows)
+    port = records.column("server_p").to_numpy()[rows].astype(np.int64)
+    n_host, n_proto, n_sensor = len(hosts), len(proto_dict) + 1, len(sensor_dict) + 1
+    key = (((state * n_host + s_host) * n_proto + proto + 1) * 65536 + port) * n_sensor + sensor + 1
 
-    host_v4, host_is_v4 = ipv4_numbers(hosts)
-
-    def unpack(k: np.ndarray) -> list[pa.Array]:
+    def key_columns(k: np.ndarray) -> list[pa.Array]:
         k, sen = np.divmod(k, n_sensor)
-        k, sta = np.divmod(k, n_state)
         k, prt = np.divmod(k, 65536)
-        host, pro = np.divmod(k, n_proto)
+        k, pro = np.divmod(k, n_proto)
+        sta, host = np.divmod(k, n_host)
         return [
             _strings(sen - 1, sensor_dict),
             _strings(host, hosts),
             _strings(pro - 1, proto_dict),
             pa.array(prt.astype(np.uint16)),
-            _strings(sta - 1, state_dict),
-            pa.array(np.where(host_is_v4[host], host_v4[host], NOT_V4).astype(np.uint32)),
+            _strings(sta, STATES),
+            pa.array(host_v4[host]),
         ]
 
-    ts = t.column("ts")
-    rows = pa.table({"key": key, "client": c_host, "ts": ts})
-    pairs = rows.group_by(["key", "client"]).aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
-    sensor_col, server_col, proto_col, port_col, state_col, v4_col = unpack(pairs.column("key").to_numpy())
-    client = pairs.column("client").to_numpy()
-    client_v4 = pa.array(np.where(host_is_v4[client], host_v4[client], NOT_V4).astype(np.uint32))
+    ts = records.column("ts").take(pa.array(rows))
+    pairs = pa.table({"key": key, "client": c_host, "ts": ts}).group_by(["key", "client"])
+    pairs = pairs.aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
+    pair_key, client = pairs.column("key").to_numpy(), pairs.column("client").to_numpy()
+    order = np.lexsort((client, pair_key))
+    pairs, pair_key, client = pairs.take(pa.array(order)), pair_key[order], client[order]
+    sensor_col, *server_cols = key_columns(pair_key)
     daily_clients = pa.table(
-        [sensor_col, _strings(client, hosts), server_col, proto_col, port_col, state_col, v4_col, client_v4,
+        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]),
          pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
 
-    by_server = (
-        pa.table({"key": key, "ts": ts}).group_by("key").aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
+    by_server = pairs.group_by("key", use_threads=False).aggregate(
+        [("ts_min", "min"), ("ts_max", "max"), ("ts_count", "sum")]
     )
+    by_server = by_server.take(pa.array(np.argsort(by_server.column("key").to_numpy())))
     server_key = by_server.column("key").to_numpy()
+    is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
-        [*unpack(server_key), by_server.column("ts_min"), by_server.column("ts_max"),
-         by_server.column("ts_count").cast(pa.int64()), _services(t, key, server_key),
-         _first_reply(t, key, server_key), *_client_sets(pairs, host_v4, host_is_v4, hosts, server_key)],
+        [*key_columns(server_key), by_server.column("ts_min_min"), by_server.column("ts_max_max"),
+         by_server.column("ts_count_sum").cast(pa.int64()), _services(records, rows, key, server_key),
+         _first_reply(records, rows, ts, key, server_key),
+         _lists(pair_key[is_v4], pa.array(host_v4[client[is_v4]]), server_key),
+         _lists(pair_key[~is_v4], _strings(client[~is_v4], hosts), server_key)],
         schema=DAILY_SERVERS_SCHEMA,
     )  # fmt: skip
-    return _storage_order(daily_servers), _storage_order(daily_clients)
+    return daily_servers, daily_clients
 
 
-def _storage_order(table: pa.Table) -> pa.Table:
-    """Rows sorted by (state, server_v4): the order row-group statistics prune by."""
-    state_codes, state_values = _codes(table.column("state"))
-    rank = np.argsort(np.argsort(np.asarray(state_values.to_pylist(), dtype=object)))  # value order of each code
-    state = rank[state_codes]
-    v4 = table.column("server_v4").to_numpy().astype(np.int64)
-    return table.take(pa.array(np.argsort(state * 2**33 + v4, kind="stable")))
+def _hosts_in_address_order(*dictionaries: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(the distinct addresses of `dictionaries`, IPv4 ones first in
+    numeric order, then the others in text order; their uint32 value,
+    NOT_V4 for the others). The order does not depend on the input's."""
+    hosts = pc.unique(pa.concat_arrays([d.cast(pa.string()) for d in dictionaries]))
+    numbers, is_v4 = ipv4_numbers(hosts)
+    v4_rows, other_rows = np.flatnonzero(is_v4), np.flatnonzero(~is_v4)
+    order = np.concatenate(
+        [
+            v4_rows[np.argsort(numbers[v4_rows], kind="stable")],
+            other_rows[pc.sort_indices(hosts.take(pa.array(other_rows))).to_numpy()],
+        ]
+    )
+    return hosts.take(pa.array(order)), np.where(is_v4, numbers, NOT_V4).astype(np.uint32)[order]
 
 
 def _strings(indices: np.ndarray, values: pa.Array) -> pa.Array:
@@ -205,63 +217,58 @@ def _strings(indices: np.ndarray, values: pa.Array) -> pa.Array:
     return pc.take(values.cast(pa.string()), pa.array(indices, mask=indices < 0))
 
 
-def _services(t: pa.Table, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
-    """Per server key (in `server_key` order), the sorted distinct Zeek services."""
-    service, service_dict = _codes(t.column("service"))
+def _lists(key: np.ndarray, values: pa.Array, server_key: np.ndarray) -> pa.Array:
+    """`values` gathered into one list per entry of `server_key` (empty where
+    none). Both key arrays are sorted and every `key` is in `server_key`."""
+    offsets = np.append(np.searchsorted(key, server_key), len(key)).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def _services(records: pa.Table, rows: np.ndarray, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
+    """Per server key (sorted `server_key`), the sorted distinct Zeek services."""
+    service, service_dict = _codes(records.column("service"), rows)
     names = service_dict.cast(pa.string())
     seen = service >= 0
     combos = pa.table({"key": key[seen], "service": service[seen]}).group_by(["key", "service"]).aggregate([])
-    combos = combos.append_column("name", pc.take(names, combos.column("service")))
-    per_key = combos.sort_by([("name", "ascending")]).group_by("key", use_threads=False).aggregate([("name", "list")])
-    position = pc.index_in(pa.array(server_key), per_key.column("key"))
-    lists = per_key.column("name_list").combine_chunks().cast(pa.list_(pa.string()))
-    return pc.fill_null(pc.take(lists, position), pa.scalar([], pa.list_(pa.string())))
+    combo_key, code = combos.column("key").to_numpy(), combos.column("service").to_numpy()
+    rank = pc.rank(names, sort_keys="ascending").to_numpy().astype(np.int64)
+    order = np.lexsort((rank[code], combo_key))
+    return _lists(combo_key[order], pc.take(names, pa.array(code[order])), server_key)
 
 
-def _client_sets(
-    pairs: pa.Table, host_v4: np.ndarray, host_is_v4: np.ndarray, hosts: pa.Array, server_key: np.ndarray
-) -> tuple[pa.Array, pa.Array]:
-    """Per server key, its distinct clients of the day: (IPv4 clients as
-    numbers, other clients as text). A range's exact distinct client count
-    is then read from the server rows alone."""
-    key = pairs.column("key").to_numpy()
-    client = pairs.column("client").to_numpy()
-    v4 = host_is_v4[client]
-    numbers = pa.table({"key": key[v4], "client": host_v4[client[v4]].astype(np.uint32)})
-    texts = pa.table({"key": key[~v4], "client": pc.take(hosts, pa.array(client[~v4])).cast(pa.string())})
-    return _lists_by_key(numbers, server_key, pa.uint32()), _lists_by_key(texts, server_key, pa.string())
-
-
-def _lists_by_key(values: pa.Table, server_key: np.ndarray, value_type: pa.DataType) -> pa.Array:
-    """The `client` values of `values` gathered into one list per server key (empty when none)."""
-    per_key = values.group_by("key", use_threads=False).aggregate([("client", "list")])
-    position = pc.index_in(pa.array(server_key), per_key.column("key"))
-    lists = per_key.column("client_list").combine_chunks().cast(pa.list_(value_type))
-    return pc.fill_null(pc.take(lists, position), pa.scalar([], pa.list_(value_type)))
-
-
-def _first_reply(t: pa.Table, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
-    """Per server key, the earliest non-empty server reply (rows are in time order)."""
-    replies = t.column("server_reply").combine_chunks()
-    has = np.asarray(pc.fill_null(pc.greater(pc.binary_length(replies), 0), False).to_numpy(zero_copy_only=False))
-    rows = np.flatnonzero(has)
-    keys, first = np.unique(key[rows], return_index=True)
-    position = pc.index_in(pa.array(server_key), pa.array(keys))
-    return pc.take(pc.take(replies, pa.array(rows[first])), position)
+def _first_reply(
+    records: pa.Table, rows: np.ndarray, ts: pa.ChunkedArray, key: np.ndarray, server_key: np.ndarray
+) -> pa.Array:
+    """Per server key (sorted `server_key`), the non-empty server reply of its
+    earliest connection (the first in file order on a tie)."""
+    replies = records.column("server_reply").combine_chunks()
+    length = pc.fill_null(pc.binary_length(replies), 0).to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(length[rows] > 0)
+    first_row = np.full(len(server_key), np.iinfo(np.int64).max)
+    if len(candidates):
+        server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy()
+        when = pc.fill_null(ts.cast(pa.int64()), 0).to_numpy()[candidates]
+        earliest = np.full(len(server_key), np.iinfo(np.int64).max)
+        np.minimum.at(earliest, server, when)
+        won = when == earliest[server]
+        np.minimum.at(first_row, server[won], rows[candidates[won]])
+    has = first_row < np.iinfo(np.int64).max
+    return pc.take(replies, pa.array(first_row, mask=~has))
 
 
 def daily_servers(records: pa.Table) -> pa.Table:
     """One day's records -> one row per (sensor, server_h, proto, server_p, state).
 
     Columns as DAILY_SERVERS_SCHEMA: first/last seen, connections, the
-    distinct Zeek services, and the first server reply of the day.
+    distinct Zeek services, the first server reply of the day, and the
+    day's distinct clients of the server.
     """
-    return _aggregate(_with_state(records))[0]
+    return _aggregate(records)[0]
 
 
 def daily_clients(records: pa.Table) -> pa.Table:
     """One day's records -> one row per (sensor, client_h, server_h, proto, server_p, state)."""
-    return _aggregate(_with_state(records))[1]
+    return _aggregate(records)[1]
 
 
 def _daily_path(store: Path, kind: str, day: str) -> Path:
@@ -316,7 +323,7 @@ def _write_atomic(table: pa.Table, path: Path, generation: int, row_group_size: 
 
 def rebuild_day(store: Path, day: str, generation: int) -> None:
     """Recompute both dailies of `day` from its records and replace them atomically."""
-    servers, clients = _aggregate(_with_state(read_day_records(store, day, _RECORD_COLUMNS)))
+    servers, clients = _aggregate(read_day_records(store, day, _RECORD_COLUMNS))
     _write_atomic(servers, _daily_path(store, SERVERS, day), generation, SERVER_ROW_GROUP)
     _write_atomic(clients, _daily_path(store, CLIENTS, day), generation, CLIENT_ROW_GROUP)
 
