@@ -22,11 +22,8 @@ from typing import Annotated, Any
 import pandas as pd
 import pyarrow as pa
 import typer
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from ingest.conn_ingest import IngestSummary, ingest_paths
 from ingest.errors import SynackError
@@ -193,7 +190,7 @@ OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write
 
 def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty: str) -> None:
     """Print or write an inventory DataFrame."""
-    from inventory import export
+    from inventory import export, text_table
 
     if fmt is Format.parquet:
         if output is None:
@@ -205,24 +202,8 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
         if df.empty:
             out.print(empty, markup=False)
             return
-        view = _table_view(df)
-        table = Table(title=f"{title} ({len(df)})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        cells = [[_table_cell(v) for v in row] for row in view.itertuples(index=False)]
-        for i, column in enumerate(view.columns):
-            # Key columns keep their natural width; free text gives way.
-            natural = max([len(column)] + [c[i].cell_len for c in cells])
-            flexible = column in _MAX_WIDTHS
-            table.add_column(
-                column,
-                overflow="ellipsis",
-                no_wrap=True,
-                max_width=_MAX_WIDTHS.get(column),
-                min_width=None if flexible else min(natural, 39),
-                justify="right" if pd.api.types.is_numeric_dtype(view[column]) else "left",
-            )
-        for row in cells:
-            table.add_row(*row)
-        out.print(table)
+        lines = text_table.render(_table_view(df), f"{title} ({len(df)})", out.width, _MAX_WIDTHS)
+        out.file.write("\n".join(lines) + "\n\n")
         return
     writer = export.write_csv if fmt is Format.csv else export.write_json
     if output is None:
@@ -256,22 +237,9 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
         view = view.drop(columns=["services"])
     if "first_seen" in view and "last_seen" in view:
         for column in ("first_seen", "last_seen"):
-            view[column] = view[column].map(lambda t: f"{t:%Y-%m-%d}" if pd.notna(t) else "")
+            view[column] = view[column].dt.strftime("%Y-%m-%d").fillna("")
         view = view.drop(columns=[c for c in ("sensors",) if c in view])
     return view.rename(columns=_SHORT_NAMES)
-
-
-def _table_cell(value: Any) -> Text:
-    from inventory.export import printable
-
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return Text("")
-    if isinstance(value, bytes):
-        text = printable(value)
-        return Text(text if len(text) <= 40 else text[:39] + "…")
-    if isinstance(value, pd.Timestamp):
-        return Text(f"{value:%Y-%m-%d %H:%M}")
-    return Text(str(value))
 
 
 def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **kwargs: Any) -> pd.DataFrame:

@@ -215,6 +215,20 @@ def test_machine_records_convert_each_kind_of_cell() -> None:
     ]
 
 
+def test_a_terminal_table_escapes_what_the_network_sent() -> None:
+    import pandas as pd
+
+    from inventory.text_table import render, shown
+
+    assert shown("\x1b[31mred\x07") == "\\x1b[31mred\\x07" and shown("café") == "caf\\xe9" and shown("ok") == "ok"
+    view = pd.DataFrame({"server": ["10.0.0.1", "10.0.0.2"], "service": ["\x1b]0;owned\x07", None], "conns": [7, 1234]})
+    lines = render(view, "t", 40, {"service": 10})
+    assert all(line.isprintable() and "\x1b" not in line for line in lines)
+    assert lines[1].split() == ["server", "service", "conns"]
+    assert lines[3].endswith("     7") and lines[4].endswith("1234")  # numbers right-aligned
+    assert "…" in lines[3] and max(len(line) for line in lines) <= 40  # the long service cut to fit
+
+
 def test_table_fits_100_columns(sample_store: Path) -> None:
     result = runner.invoke(app, ["servers", "--store", str(sample_store)], env={"COLUMNS": "100"})
     assert max(len(line) for line in result.stdout.splitlines()) <= 100
