@@ -522,17 +522,29 @@ def _write_parquet(table: pa.Table, tmp: Path) -> None:
     # Parquet dictionary pages only where Arrow already has a dictionary:
     # trying them on unique columns (uid, ts) costs time and saves nothing.
     dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
-    with open(tmp, "wb") as f:
-        pq.write_table(
-            table,
-            f,
-            compression=PARQUET_COMPRESSION,
-            row_group_size=1 << 20,
-            use_dictionary=dictionary,
-            write_statistics=[c for c in _STATISTICS if c in table.column_names],
-        )
-        f.flush()
-        os.fsync(f.fileno())
+    write_parquet_synced(
+        table,
+        tmp,
+        compression=PARQUET_COMPRESSION,
+        row_group_size=1 << 20,
+        use_dictionary=dictionary,
+        write_statistics=[c for c in _STATISTICS if c in table.column_names],
+    )
+
+
+def write_parquet_synced(table: pa.Table, path: Path, **options: Any) -> None:
+    """Write `table` to `path` with `pq.write_table(**options)` and fsync it.
+
+    Arrow writes through its own file stream: a Python file object would
+    take the GIL for every page, stalling the threads that parse meanwhile.
+    """
+    with pa.OSFile(str(path), "wb") as sink:
+        pq.write_table(table, sink, **options)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_quarantine(entries: list[Quarantined], source_path: Path, tmp: Path) -> None:

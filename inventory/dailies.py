@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
+from ingest.store import write_parquet_synced
 from inventory.networks import ipv4_numbers
 from inventory.store_reader import DAILY_DIR, day_generations, days_between, read_day_records
 
@@ -311,13 +313,11 @@ def stale_days(store: Path) -> list[str]:
 def _write_atomic(table: pa.Table, path: Path, generation: int, row_group_size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = table.replace_schema_metadata({_GENERATION_KEY: str(generation).encode(), _FORMAT_KEY: DAILY_FORMAT})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     dictionary = [f.name for f in table.schema if pa.types.is_string(f.type)]
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd", use_dictionary=dictionary or False, row_group_size=row_group_size,
-                       write_statistics=["sensor", "state", "server_v4", "first_seen"])  # fmt: skip
-        f.flush()
-        os.fsync(f.fileno())
+    statistics = ["sensor", "state", "server_v4", "first_seen"]
+    write_parquet_synced(table, tmp, compression="zstd", use_dictionary=dictionary or False,
+                         row_group_size=row_group_size, write_statistics=statistics)  # fmt: skip
     os.replace(tmp, path)
 
 
