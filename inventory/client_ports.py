@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from inventory.dailies import CLIENTS, SERVED
+from inventory.dailies import CLIENTS, NOT_V4, SERVED, rows_in_range
+from inventory.networks import ipv4_text
 from inventory.server_ports import (
     Allow,
     Nets,
@@ -18,33 +21,81 @@ from inventory.server_ports import (
     _plain,
     _rows,
     _sensor_list,
+    _uint32,
+    _where,
     resolve_nets,
 )  # fmt: skip
 from inventory.store_reader import DateLike, day_range
 
-CLIENT_KEY = ["client_h", "proto", "server_p"]
+_TIMES = ["first_seen", "last_seen", "connections"]
 PAIR_KEY = ["client_h", "server_h", "proto", "server_p"]
 CLIENTS_COLUMNS = ["client_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections", "servers"]
 PAIRS_COLUMNS = ["client_h", "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections"]
 NEW_CLIENTS_COLUMNS = ["sensor", "client_h", "server_p", "proto", "port_name", "first_seen", "servers"]
 
 
-def _pairs(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets) -> pa.Table:
+_AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum")]
+
+
+def _client_rows(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+                 columns: list[str]) -> tuple[pa.Table, pa.Table]:  # fmt: skip
+    """(rows of IPv4 clients, rows of the others) of the client dailies in
+    the range: the first with the hosts' numbers (client_v4, server_v4),
+    cheap to read and to hash; the second with their text (client_h,
+    server_h). `columns` are the other columns wanted."""
     start, end = day_range(since, until)
-    return _rows(store, CLIENTS, start, end, SERVED, _sensor_list(sensors), resolve_nets(nets), host="client_h")
+    sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
+    v4 = pc.field("client_v4") < _uint32(NOT_V4)
+    numeric = rows_in_range(store, CLIENTS, start, end, where=_where(SERVED, sensor_list, net_list, "client_h") & v4,
+                            columns=["client_v4", "server_v4", *columns])  # fmt: skip
+    text = _rows(store, CLIENTS, start, end, SERVED, sensor_list, net_list, host="client_h",
+                 columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
+    return numeric, text
 
 
-def _merge_clients(pairs: pa.Table) -> pd.DataFrame:
-    if len(pairs) == 0:
+def _as_text(table: pa.Table) -> pa.Table:
+    """Host numbers (client_v4, server_v4) replaced by their dotted quads (client_h, server_h)."""
+    for number, text in (("client_v4", "client_h"), ("server_v4", "server_h")):
+        if number in table.column_names:
+            i = table.schema.get_field_index(number)
+            table = table.set_column(i, text, ipv4_text(table.column(number)))
+    return _plain(table)
+
+
+def _merge_clients(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+                   first_sensor: bool = False) -> pd.DataFrame:  # fmt: skip
+    """One row per (client_h, proto, server_p): first/last seen, connections,
+    distinct servers, and with `first_sensor` the sensor of the earliest."""
+    extra = ["sensor"] if first_sensor else []
+    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES, *extra])
+    parts = []
+    for rows, client, server in ((numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")):
+        key = [client, "proto", "server_p"]
+        merged = rows.group_by(key).aggregate([*_AGGREGATES, (server, "count_distinct")])
+        merged = merged.rename_columns([*key, "first_seen", "last_seen", "connections", "servers"])
+        if first_sensor:
+            merged = merged.join(_first_sensors(rows, key), key)
+        parts.append(_as_text(merged))
+    if not len(parts[0]) and not len(parts[1]):
         return pd.DataFrame()
-    pairs = pairs.set_column(pairs.schema.get_field_index("sensor"), "sensor", pairs.column("sensor").cast(pa.string()))
-    pairs = pairs.sort_by([("first_seen", "ascending")])
-    g = pairs.group_by(CLIENT_KEY, use_threads=False).aggregate(
-        [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("server_h", "count_distinct"),
-         ("sensor", "first")]
-    )  # fmt: skip
-    g = g.rename_columns([*CLIENT_KEY, "first_seen", "last_seen", "connections", "servers", "first_sensor"])
-    return _plain(g).to_pandas()
+    return pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
+
+
+def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
+    """Per key, the sensor of its earliest row (key + first_sensor).
+
+    One hash aggregation, no sort: the minimum of first_seen (µs) * n +
+    sensor code carries the earliest time and its sensor together.
+    """
+    sensors = rows.column("sensor").combine_chunks().dictionary_encode()
+    n = max(len(sensors.dictionary), 1)
+    seen = pc.fill_null(rows.column("first_seen").cast(pa.int64()), 0).to_numpy()
+    if len(seen) and int(seen.max()) >= (2**63 - 1) // n:
+        raise ValueError("too many sensors to rank first sightings")  # beyond 5,000 sensors
+    stamp = seen * n + pc.fill_null(sensors.indices, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    earliest = rows.select(key).append_column("stamp", pa.array(stamp)).group_by(key).aggregate([("stamp", "min")])
+    first = pc.take(sensors.dictionary, pa.array(earliest.column("stamp_min").to_numpy() % n))
+    return earliest.drop_columns(["stamp_min"]).append_column("first_sensor", first)
 
 
 def clients(
@@ -58,7 +109,7 @@ def clients(
     server_p) for clients in `nets` (default: private ranges), however
     many connections; sorted by client address, proto, port.
     """
-    df = _merge_clients(_pairs(store, since, until, sensors, nets))
+    df = _merge_clients(store, since, until, sensors, nets)
     return (
         _finish(df, CLIENTS_COLUMNS, ["client_h", "proto", "server_p"])
         if not df.empty
@@ -75,12 +126,14 @@ def client_pairs(
     Columns: client_h, server_h, proto, server_p, port_name, first_seen,
     last_seen, connections; sorted by client, server, proto, port.
     """
-    pairs = _pairs(store, since, until, sensors, nets)
-    if len(pairs) == 0:
+    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES])
+    parts = []
+    for rows, key in ((numeric, ["client_v4", "server_v4", "proto", "server_p"]), (text, PAIR_KEY)):
+        merged = rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES])
+        parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
+    if not len(parts[0]) and not len(parts[1]):
         return _finish(pd.DataFrame(), PAIRS_COLUMNS, ["first_seen"])
-    g = pairs.group_by(PAIR_KEY).aggregate([("first_seen", "min"), ("last_seen", "max"), ("connections", "sum")])
-    df = _plain(g.rename_columns([*PAIR_KEY, "first_seen", "last_seen", "connections"])).to_pandas()
-    df = df.sort_values(["server_h", "proto", "server_p"], kind="stable")
+    df = pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
     return _finish(df, PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 
@@ -96,5 +149,5 @@ def new_clients(
     client address. Sorted by first_seen.
     """
     start, end = day_range(since, until)
-    everything = _merge_clients(_pairs(store, None, None, sensors, nets))
+    everything = _merge_clients(store, None, None, sensors, nets, first_sensor=True)
     return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

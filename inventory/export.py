@@ -8,18 +8,64 @@ run as a formula (leading = + - @, tab, carriage return) get a leading `'`.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: Each byte as it is shown: printable ASCII as itself, the rest (and the
 #: backslash) as \\xNN. Applied with str.translate over a latin-1 decoding.
 _SHOWN = str.maketrans({chr(b): chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in range(256)})
+
+
+_FORMULA_PATTERN = "^[=+\\-@\t\r]"
+_CSV_BATCH = 100_000
+
+
+_US_PER_DAY = 86_400_000_000
+_TWO_DIGITS = np.frombuffer(b"".join(b"%02d" % i for i in range(100)), np.uint8).reshape(100, 2)
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def iso_times(values: pa.Array) -> pa.Array:
+    """Timestamps[us] as ISO 8601 text, "YYYY-MM-DDTHH:MM:SS.ffffff" and
+    "+00:00" when zoned (stored times are UTC). Built as a byte matrix with
+    numpy (Arrow's strftime takes over a microsecond a value); the date
+    part comes from a table of the days the values span."""
+    values = values.cast(pa.timestamp("us", values.type.tz), safe=False)
+    suffix = b"+00:00" if values.type.tz else b""
+    micros = pc.fill_null(values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    n = len(micros)
+    days, rest = np.divmod(micros, _US_PER_DAY)
+    first = int(days.min()) if n else 0
+    span = int(days.max()) - first + 1 if n else 0
+    if (
+        span > 100_000
+        or first < (dt.date(1, 1, 1) - _EPOCH).days
+        or first + span > (dt.date(9999, 12, 31) - _EPOCH).days
+    ):
+        return pc.strftime(values, format="%Y-%m-%dT%H:%M:%S" + ("%Ez" if suffix else ""))
+    calendar = b"".join((_EPOCH + dt.timedelta(days=first + i)).isoformat().encode() for i in range(span))
+    width = 26 + len(suffix)
+    text = np.empty((n, width), dtype=np.uint8)
+    text[:, :10] = np.frombuffer(calendar, np.uint8).reshape(span, 10)[days - first]
+    seconds, micro = (part.astype(np.int32) for part in np.divmod(rest, 1_000_000))
+    for at, value in ((11, seconds // 3600), (14, seconds // 60 % 60), (17, seconds % 60),
+                      (20, micro // 10_000), (22, micro // 100 % 100), (24, micro % 100)):  # fmt: skip
+        text[:, at : at + 2] = _TWO_DIGITS[value]
+    text[:, [10, 13, 16, 19]] = np.frombuffer(b"T::.", np.uint8)
+    text[:, 26:] = np.frombuffer(suffix, np.uint8)
+    offsets = pa.py_buffer(np.arange(n + 1, dtype=np.int32) * width)
+    array = pa.StringArray.from_buffers(n, offsets, pa.py_buffer(text))
+    return array if values.null_count == 0 else pc.if_else(pc.is_valid(values), array, pa.scalar(None, pa.string()))
 
 
 def printable(value: bytes | None) -> str:
@@ -40,9 +86,7 @@ def _values(column: pd.Series) -> list[Any]:
     as ISO 8601 with microseconds and offset, bytes printable, numpy
     scalars as Python ones, missing values as None."""
     if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column.dtype):
-        times = pa.array(column)
-        offset = "%Ez" if pa.types.is_timestamp(times.type) and times.type.tz else ""
-        return pc.strftime(times, format=f"%Y-%m-%dT%H:%M:%S{offset}").to_pylist()  # type: ignore[no-any-return]
+        return iso_times(pa.array(column, from_pandas=True)).to_pylist()  # type: ignore[no-any-return]
     values = column.astype(object).where(column.notna(), None).tolist()
     if any(isinstance(v, bytes) for v in values):
         return [printable(v) if isinstance(v, bytes) else v for v in values]
@@ -62,11 +106,40 @@ def write_json(df: pd.DataFrame, out: IO[str]) -> None:
 
 
 def write_csv(df: pd.DataFrame, out: IO[str]) -> None:
-    """CSV with a header; text cells neutralized against formula injection."""
-    cells = {
-        name: [neutralize_formula(v) if isinstance(v, str) else v for v in _values(df[name])] for name in df.columns
-    }
-    pd.DataFrame(cells, columns=list(df.columns)).to_csv(out, index=False, lineterminator="\n")
+    """CSV with a header; text cells neutralized against formula injection.
+
+    Converted and written by Arrow, column by column, in batches: millions
+    of rows take seconds, not minutes.
+    """
+    table = csv_table(df)
+    csv.writer(out, lineterminator="\n").writerow(table.column_names)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    for start in range(0, len(table), _CSV_BATCH):
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table.slice(start, _CSV_BATCH), sink, options)
+        out.write(sink.getvalue().to_pybytes().decode("utf-8"))
+
+
+def csv_table(df: pd.DataFrame) -> pa.Table:
+    """`df` as an Arrow table of CSV-safe cells: times in ISO 8601, bytes
+    printable, text that a spreadsheet would run as a formula prefixed
+    with `'`."""
+    columns = {}
+    for name in df.columns:
+        values = pa.array(df[name], from_pandas=True)
+        if pa.types.is_timestamp(values.type):
+            values = iso_times(values)
+        elif pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+            encoded = values.dictionary_encode()
+            shown = pa.array([printable(v) for v in encoded.dictionary.to_pylist()], pa.string())
+            values = pc.take(shown, encoded.indices)
+        if pa.types.is_large_string(values.type):
+            values = values.cast(pa.string())
+        if pa.types.is_string(values.type):
+            formula = pc.fill_null(pc.match_substring_regex(values, _FORMULA_PATTERN), False)
+            values = pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
+        columns[str(name)] = values
+    return pa.table(columns)
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:

@@ -54,6 +54,13 @@ def ipv4_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return numbers, is_v4
 
 
+def ipv4_text(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """uint32 IPv4 addresses -> dotted-quad strings, vectorized."""
+    n = np.asarray(pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False), dtype=np.uint64)
+    octets = [pc.cast(pa.array((n >> np.uint64(shift)) & np.uint64(255)), pa.string()) for shift in (24, 16, 8, 0)]
+    return pc.binary_join_element_wise(*octets, ".")
+
+
 def in_networks(addresses: pa.Array, nets: list[Network] | None) -> np.ndarray:
     """Boolean mask: which of `addresses` (strings) lie in any of `nets` (all when None).
 

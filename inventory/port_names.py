@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 
@@ -30,6 +31,11 @@ def port_name(port: int, proto: str) -> str:
 
 
 def port_names(ports: pd.Series, protos: pd.Series) -> pd.Series:
-    """Vector form of port_name over aligned columns."""
+    """Vector form of port_name over aligned columns: one lookup per
+    distinct (port, proto), however many rows."""
     table = _table()
-    return pd.Series([table.get((int(p), t), "") for p, t in zip(ports, protos)], index=ports.index, dtype=object)
+    protocols, proto_values = pd.factorize(protos.astype(str), use_na_sentinel=False)
+    n = max(len(proto_values), 1)
+    codes, keys = pd.factorize(ports.to_numpy(dtype=np.int64) * n + protocols)
+    names = [table.get((int(k) // n, str(proto_values[k % n])), "") for k in keys]
+    return pd.Series(np.array(names, dtype=object)[codes] if names else [], index=ports.index, dtype=object)

@@ -58,21 +58,22 @@ def _allow_entries(allow: Allow) -> list[Allowed]:
 
 def _where(state: str, sensors: list[str] | None, nets: list[Network] | None, host: str) -> pc.Expression:
     """A filter the daily files can prune row groups with: the state, the
-    sensors, and for server addresses the IPv4 ranges of `nets` (IPv6
-    rows carry server_v4 = NOT_V4 and pass to the exact test after)."""
+    sensors, and the IPv4 ranges of `nets` on the numeric column of `host`
+    (server_v4 or client_v4). Rows of other addresses carry NOT_V4 there
+    and pass to the exact test after."""
     expr = pc.field("state") == state
     if sensors is not None:
         expr = expr & pc.field("sensor").isin(sensors)
-    if nets is not None and host == "server_h":
+    if nets is not None:
         ranges = None
-        v4 = pc.field("server_v4")
+        number = pc.field("server_v4" if host == "server_h" else "client_v4")
         for net in nets:
             # uint32 scalars, as the column: a cast in the expression costs
             # Arrow a re-simplification per row group.
             if net.version == 4:
-                part = (v4 >= _uint32(int(net.network_address))) & (v4 <= _uint32(int(net.broadcast_address)))
+                part = (number >= _uint32(int(net.network_address))) & (number <= _uint32(int(net.broadcast_address)))
             else:
-                part = v4 == _uint32(NOT_V4)
+                part = number == _uint32(NOT_V4)
             ranges = part if ranges is None else ranges | part
         if ranges is not None:
             expr = expr & ranges
@@ -85,10 +86,10 @@ def _uint32(value: int) -> pa.Scalar:
 
 def _rows(store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
           sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
-          columns: list[str] | None = None) -> pa.Table:  # fmt: skip
-    """Daily rows of one state for the range, filtered exactly by sensor and network."""
+          columns: list[str] | None = None, extra: pc.Expression | None = None) -> pa.Table:  # fmt: skip
+    """Daily rows of one state for the range (and `extra`), filtered exactly by sensor and network."""
     where = _where(state, sensors, nets, host)
-    rows = rows_in_range(store, kind, start, end, where=where, columns=columns)
+    rows = rows_in_range(store, kind, start, end, where=where if extra is None else where & extra, columns=columns)
     if nets is not None and len(rows):
         rows = rows.filter(pa.array(in_networks(rows.column(host).combine_chunks(), nets)))
     return rows

@@ -186,6 +186,51 @@ def test_formula_cells_get_a_quote() -> None:
     assert neutralize_formula("-1+2") == "'-1+2" and neutralize_formula("ok") == "ok"
 
 
+def test_csv_round_trips_every_kind_of_cell() -> None:
+    import csv as csvlib
+    import io
+
+    import pandas as pd
+
+    from inventory.export import write_csv
+
+    df = pd.DataFrame(
+        {
+            "text": ["=1+2", "\tcmd", None, 'say "hi", then', "ok"],
+            "reply": [b"\r\n\x00", None, b"\\", b"", b"x"],
+            "n": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+        }
+    )
+    out = io.StringIO()
+    write_csv(df, out)
+    rows = list(csvlib.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == ["text", "reply", "n"]
+    assert [r[0] for r in rows[1:]] == ["'=1+2", "'\tcmd", "", 'say "hi", then', "ok"]
+    assert [r[1] for r in rows[1:]] == ["\\x0d\\x0a\\x00", "", "\\x5c", "", "x"]
+    assert [r[2] for r in rows[1:]] == ["1", "", "3", "4", "5"]
+
+
+@pytest.mark.parametrize("tz", ["UTC", None])
+def test_iso_times_equal_arrows_strftime(tz: str | None) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from inventory.export import iso_times
+
+    rng = np.random.default_rng(3)
+    micros = np.concatenate([rng.integers(-(10**15), 3 * 10**15, 2000), [0, -1, 86_400_000_000 - 1]])
+    values = pa.array(micros, pa.timestamp("us", tz), mask=rng.random(len(micros)) < 0.05)
+    expect = pc.strftime(values, format="%Y-%m-%dT%H:%M:%S" + ("%Ez" if tz else ""))
+    assert iso_times(values).equals(expect)  # a day table over 130 years
+    extremes = pa.array([-62_135_596_800_000_000, 253_402_300_799_999_999], pa.timestamp("us", tz))
+    assert iso_times(extremes).equals(pc.strftime(extremes, format="%Y-%m-%dT%H:%M:%S" + ("%Ez" if tz else "")))
+    recent = values.filter(pc.greater(values.cast(pa.int64()), 1_790_000_000_000_000))
+    assert iso_times(recent).equals(pc.strftime(recent, format="%Y-%m-%dT%H:%M:%S" + ("%Ez" if tz else "")))
+    nanos = pa.array([1_795_000_000_123_456_789], pa.timestamp("ns", tz))
+    assert iso_times(nanos)[0].as_py().startswith("2026-11-18T") and ".123456" in iso_times(nanos)[0].as_py()
+
+
 def test_printable_escapes_every_byte_that_is_not_plain_ascii() -> None:
     from inventory.export import printable
 

@@ -167,6 +167,15 @@ def test_a_daily_does_not_depend_on_the_order_of_its_records(store: Path) -> Non
             assert build(shuffled).equals(build(records)), (day, build.__name__)
 
 
+def test_port_names_vector_equals_one_by_one() -> None:
+    from inventory.port_names import port_name, port_names
+
+    ports = pd.Series([22, 53, 53, 443, 9, 65535, 22, 161, 0] * 3)
+    protos = pd.Series(["tcp", "udp", "tcp", "tcp", "udp", "tcp", "udp", "udp", "icmp"] * 3)
+    assert port_names(ports, protos).tolist() == [port_name(p, t) for p, t in zip(ports, protos)]
+    assert port_names(ports, protos)[:4].tolist() == ["ssh", "domain", "domain", "https"]
+
+
 def test_a_thousand_connections_are_one_row(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
     lines = [conn_line(f"C{i}", ts=1795000000.0 + i, orig="10.2.0.7", resp="10.2.0.1") for i in range(1000)]
     store = tmp_path / "store"
