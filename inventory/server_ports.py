@@ -204,12 +204,14 @@ def client_counts(rows: pa.Table) -> pa.Table:
     return keys.append_column("clients", pa.array(clients))
 
 
-def _count_distinct_in_parts(flat: pa.Table) -> list[pa.Table]:
-    """Distinct clients per key_id of `flat`, counted on every core: the keys
-    split by remainder into disjoint parts, one hash aggregation a thread
-    (Arrow's own threaded aggregation gains nothing on count_distinct)."""
-    parts = min(os.cpu_count() or 1, 4)
-    if parts == 1 or len(flat) < 100_000:
+def _count_distinct_in_parts(flat: pa.Table, parts: int | None = None) -> list[pa.Table]:
+    """Distinct clients per key_id of `flat`, counted on every core (or in
+    `parts`): the keys split by remainder into disjoint parts, one hash
+    aggregation a thread (Arrow's threaded aggregation gains nothing on
+    count_distinct). Each key_id is in exactly one returned table."""
+    if parts is None:
+        parts = min(os.cpu_count() or 1, 4) if len(flat) >= 100_000 else 1
+    if parts == 1:
         return [flat.group_by("key_id", use_threads=False).aggregate([("client", "count_distinct")])]
     remainder = pc.remainder(flat.column("key_id"), parts)
     with ThreadPoolExecutor(parts) as pool:

@@ -167,6 +167,21 @@ def test_a_daily_does_not_depend_on_the_order_of_its_records(store: Path) -> Non
             assert build(shuffled).equals(build(records)), (day, build.__name__)
 
 
+def test_distinct_counts_in_parts_equal_one_count() -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from inventory.server_ports import _count_distinct_in_parts
+
+    rng = np.random.default_rng(5)
+    flat = pa.table({"key_id": rng.integers(0, 50, 5000).astype(np.int32), "client": rng.integers(0, 300, 5000)})
+    whole = _count_distinct_in_parts(flat, parts=1)[0].to_pydict()
+    split = [t.to_pydict() for t in _count_distinct_in_parts(flat, parts=3)]
+    merged = {k: n for part in split for k, n in zip(part["key_id"], part["client_count_distinct"])}
+    assert sum(len(part["key_id"]) for part in split) == len(merged) == 50
+    assert merged == dict(zip(whole["key_id"], whole["client_count_distinct"]))
+
+
 def test_port_names_vector_equals_one_by_one() -> None:
     from inventory.port_names import port_name, port_names
 
