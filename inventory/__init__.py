@@ -9,13 +9,13 @@ Every function reads the per-day aggregates (rebuilding stale ones first)
 and documents its columns and sort order.
 """
 
-from inventory.client_ports import client_pairs, clients, new_clients
+from inventory.client_ports import client_pairs, client_sightings, clients, new_clients
 from inventory.dailies import refresh
 from inventory.networks import DEFAULT_NETS
-from inventory.server_ports import closed, gone_servers, new_servers, servers
+from inventory.server_ports import closed, gone_servers, hosts_serving, new_servers, server_sightings, servers
 from inventory.store_reader import InventoryError
 
 __all__ = [
-    "DEFAULT_NETS", "InventoryError", "client_pairs", "clients", "closed", "gone_servers", "new_clients",
-    "new_servers", "refresh", "servers",
+    "DEFAULT_NETS", "InventoryError", "client_pairs", "client_sightings", "clients", "closed", "gone_servers",
+    "hosts_serving", "new_clients", "new_servers", "refresh", "server_sightings", "servers",
 ]  # fmt: skip

@@ -137,17 +137,25 @@ def client_pairs(
     return _finish(df, PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 
+def client_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
+    """Every client port of the store merged over all time, with its first
+    use: what new_clients selects from (pass it as `sightings`)."""
+    return _merge_clients(store, None, None, sensors, nets, first_sensor=True)
+
+
 def new_clients(
     store: Path | str, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
+    sightings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Client ports whose first use in the whole store falls in [since, until):
     which client started speaking which service.
 
     Columns: sensor, client_h, server_p, proto, port_name, first_seen,
     servers; plus `allowed` with `show_allowed`. The allowlist matches the
-    client address. Sorted by first_seen.
+    client address. Sorted by first_seen. `sightings` (from
+    client_sightings, same nets and sensors) saves reading the store again.
     """
     start, end = day_range(since, until)
-    everything = _merge_clients(store, None, None, sensors, nets, first_sensor=True)
+    everything = client_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
     return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

@@ -18,9 +18,18 @@ import pandas as pd
 
 from inventory import export
 from inventory.allowlist import Allowed, load_allowlist
-from inventory.client_ports import new_clients
+from inventory.client_ports import client_sightings, new_clients
 from inventory.networks import DEFAULT_NETS
-from inventory.server_ports import Nets, Sensors, closed, gone_servers, new_servers, servers
+from inventory.server_ports import (
+    Nets,
+    Sensors,
+    closed,
+    gone_servers,
+    hosts_serving,
+    new_servers,
+    server_sightings,
+    servers,
+)
 from inventory.store_reader import InventoryError, as_timestamp
 
 TOP = 20
@@ -80,13 +89,25 @@ def _period(day: dt.date | str | None, since: str | None, until: str | None, tod
     return start, start + dt.timedelta(days=1)
 
 
+@dataclass
+class _Sightings:
+    """All-time server and client ports, read once for every period asked."""
+
+    servers: pd.DataFrame
+    clients: pd.DataFrame
+
+
 def _headline(store: Path | str, start: dt.datetime, end: dt.datetime, nets: Nets, sensors: Sensors,
-              allowed: list[Allowed]) -> dict[str, int]:  # fmt: skip
+              allowed: list[Allowed], seen: _Sightings) -> dict[str, int]:  # fmt: skip
     return {
-        "new server ports": len(new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors)),
-        "new client ports": len(new_clients(store, start, end, allow=allowed, nets=nets, sensors=sensors)),
+        "new server ports": len(
+            new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers)
+        ),
+        "new client ports": len(
+            new_clients(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.clients)
+        ),
         "gone server ports": len(gone_servers(store, end, nets=nets, sensors=sensors)),
-        "hosts serving": int(servers(store, start, end, nets=nets, sensors=sensors)["server_h"].nunique()),
+        "hosts serving": len(hosts_serving(store, start, end, nets=nets, sensors=sensors)),
         "ports closed but probed": len(closed(store, start, end, nets=nets, sensors=sensors)),
     }
 
@@ -112,13 +133,17 @@ def build_report(
     today = today or dt.datetime.now(dt.UTC).date()
     start, end = _period(day, since, until, today)
     allowed = load_allowlist(allow)
-    now = _headline(store, start, end, nets, sensors, allowed)
+    seen = _Sightings(
+        server_sightings(store, nets=nets, sensors=sensors), client_sightings(store, nets=nets, sensors=sensors)
+    )
+    now = _headline(store, start, end, nets, sensors, allowed, seen)
     length = end - start
-    before = [_headline(store, start - length * (i + 1), end - length * (i + 1), nets, sensors, allowed)
+    before = [_headline(store, start - length * (i + 1), end - length * (i + 1), nets, sensors, allowed, seen)
               for i in range(COMPARE_DAYS)]  # fmt: skip
     headline = {k: (v, sum(b[k] for b in before) / COMPARE_DAYS) for k, v in now.items()}
 
-    shown = new_servers(store, start, end, allow=allowed, show_allowed=True, nets=nets, sensors=sensors)
+    shown = new_servers(store, start, end, allow=allowed, show_allowed=True, nets=nets, sensors=sensors,
+                        sightings=seen.servers)  # fmt: skip
     suppressed = int(shown["allowed"].sum()) if not shown.empty else 0
     period_servers = servers(store, start, end, nets=nets, sensors=sensors)
     top = period_servers
@@ -128,14 +153,16 @@ def build_report(
     tables = {
         "new_servers": shown[~shown["allowed"].astype(bool)].drop(columns="allowed").reset_index(drop=True)
         if not shown.empty
-        else new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors),
-        "new_clients": new_clients(store, start, end, allow=allowed, nets=nets, sensors=sensors),
+        else new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers),
+        "new_clients": new_clients(
+            store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.clients
+        ),
         "gone_servers": gone_servers(store, end, idle_days=idle_days, nets=nets, sensors=sensors),
         "top_servers": top.reset_index(drop=True),
         "closed": closed(store, start, end, nets=nets, sensors=sensors).head(TOP),
     }
     history_start = end - dt.timedelta(days=HISTORY_DAYS)
-    history = new_servers(store, history_start, end, nets=nets, sensors=sensors)
+    history = new_servers(store, history_start, end, nets=nets, sensors=sensors, sightings=seen.servers)
     counts = history.groupby(history["first_seen"].dt.strftime("%Y-%m-%d")).size() if not history.empty else {}
     days = [(history_start + dt.timedelta(days=i)).strftime("%Y-%m-%d") for i in range(HISTORY_DAYS)]
     new_per_day = [(d, int(counts.get(d, 0))) for d in days]

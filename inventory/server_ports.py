@@ -9,6 +9,7 @@ dates may be `date`, `datetime`, ISO strings or ages like "7d".
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -158,15 +159,15 @@ def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFra
     return df[columns].reset_index(drop=True)
 
 
+def _address_key(address: str) -> str:
+    """A text that sorts addresses numerically, IPv4 first."""
+    ip = ipaddress.ip_address(address)
+    return f"{ip.version}:{int(ip):032x}"
+
+
 def sort_by_address(df: pd.DataFrame, column: str, then: list[str]) -> pd.DataFrame:
     """Sort `df` by the IP addresses in `column` numerically (IPv4 first), then by `then`."""
-    import ipaddress
-
-    def key(address: str) -> str:
-        ip = ipaddress.ip_address(address)
-        return f"{ip.version}:{int(ip):032x}"
-
-    keys = {a: key(a) for a in df[column].unique()}
+    keys = {a: _address_key(a) for a in df[column].unique()}
     ordered = df.assign(_address=df[column].map(keys)).sort_values(["_address", *then], kind="stable")
     return ordered.drop(columns="_address")
 
@@ -245,9 +246,26 @@ def servers(
     return _finish(_served(store, since, until, sensors, nets), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
 
 
+def hosts_serving(
+    store: Path | str, since: DateLike = None, until: DateLike = None, *, nets: Nets = None, sensors: Sensors = None
+) -> list[str]:
+    """The distinct hosts that served in [since, until), in address order
+    (servers() without counting clients)."""
+    df = _served(store, since, until, sensors, nets, count_clients=False)
+    return sorted(df["server_h"].unique().tolist(), key=_address_key) if not df.empty else []
+
+
+def server_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
+    """Every server port of the store merged over all time, with its first
+    sighting: what new_servers selects from. Pass it to new_servers as
+    `sightings` to ask about several periods for the price of one read."""
+    return _served(store, None, None, sensors, nets, count_clients=False)
+
+
 def new_servers(
     store: Path | str, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
+    sightings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports whose first sighting in the whole store falls in [since, until).
 
@@ -255,10 +273,11 @@ def new_servers(
     saw it first), server_h, server_p, proto, port_name, services,
     first_seen ("when detected"), server_reply; plus `allowed` when
     `show_allowed` (otherwise allowed ports are left out). Sorted by
-    first_seen.
+    first_seen. `sightings` (from server_sightings, with the same nets and
+    sensors) saves reading the store again.
     """
     start, end = day_range(since, until)
-    everything = _served(store, None, None, sensors, nets, count_clients=False)
+    everything = server_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
     return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import ipaddress
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -180,6 +181,18 @@ def test_distinct_counts_in_parts_equal_one_count() -> None:
     merged = {k: n for part in split for k, n in zip(part["key_id"], part["client_count_distinct"])}
     assert sum(len(part["key_id"]) for part in split) == len(merged) == 50
     assert merged == dict(zip(whole["key_id"], whole["client_count_distinct"]))
+
+
+def test_sightings_answer_like_a_fresh_read(store: Path) -> None:
+    seen_servers = inventory.server_sightings(store, nets="all")
+    seen_clients = inventory.client_sightings(store, nets="all")
+    for day in ("2026-11-19", "2026-11-20", "2026-11-21"):
+        fresh = inventory.new_servers(store, day, nets="all")
+        assert fresh.equals(inventory.new_servers(store, day, nets="all", sightings=seen_servers))
+        fresh = inventory.new_clients(store, day, nets="all")
+        assert fresh.equals(inventory.new_clients(store, day, nets="all", sightings=seen_clients))
+    numeric = [(ip.version, int(ip)) for ip in map(ipaddress.ip_address, inventory.hosts_serving(store, nets="all"))]
+    assert numeric == sorted(numeric) and len(numeric) == inventory.servers(store, nets="all")["server_h"].nunique()
 
 
 def test_port_names_vector_equals_one_by_one() -> None:
