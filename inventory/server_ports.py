@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -282,7 +283,10 @@ def new_servers(
 
 
 def _new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],
-              show_allowed: bool, columns: list[str], host: str) -> pd.DataFrame:  # fmt: skip
+              show_allowed: bool, columns: list[str], host: str,
+              first_sensors: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:  # fmt: skip
+    """The rows of `everything` first seen in [start, end), with the sensor
+    that saw each first (`first_sensor`, or added by `first_sensors`)."""
     if everything.empty:
         return _finish(everything, columns + (["allowed"] if show_allowed else []), ["first_seen"])
     mask = pd.Series(True, index=everything.index)
@@ -291,7 +295,9 @@ def _new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datet
     if end is not None:
         mask &= everything["first_seen"] < pd.Timestamp(end)
     new = everything[mask].copy()
-    new["sensor"] = new["first_sensor"]
+    if first_sensors is not None and not new.empty:
+        new = first_sensors(new)
+    new["sensor"] = new["first_sensor"] if "first_sensor" in new else pd.Series(dtype=object)
     new["allowed"] = allowed_mask(new, entries, host)
     if not show_allowed:
         new = new[~new["allowed"]]
