@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inventory.dailies import CLIENTS, DAILY_CLIENTS_SCHEMA, NOT_V4, SERVED, rows_in_range
+from inventory.dailies import CLIENTS, NOT_V4, SERVED, rows_in_range
 from inventory.networks import ipv4_text
 from inventory.server_ports import (
     Allow,
@@ -26,13 +25,9 @@ from inventory.server_ports import (
     _where,
     resolve_nets,
 )  # fmt: skip
-from inventory.store_reader import DateLike, day_generations, day_range, days_between
+from inventory.store_reader import DateLike, day_range
 
 _TIMES = ["first_seen", "last_seen", "connections"]
-#: The host columns of IPv4 client rows (numbers) and of the others (text).
-_HOSTS = (["client_v4", "server_v4"], ["client_h", "server_h"])
-#: Days of client rows read at once (see _reduced_pairs).
-WINDOW_DAYS = 7
 PAIR_KEY = ["client_h", "server_h", "proto", "server_p"]
 CLIENTS_COLUMNS = ["client_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections", "servers"]
 PAIRS_COLUMNS = ["client_h", "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections"]
@@ -43,22 +38,18 @@ _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum
 
 
 def _client_rows(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                 columns: list[str], empty: bool = False) -> tuple[pa.Table, pa.Table]:  # fmt: skip
+                 columns: list[str]) -> tuple[pa.Table, pa.Table]:  # fmt: skip
     """(rows of IPv4 clients, rows of the others) of the client dailies in
     the range: the first with the hosts' numbers (client_v4, server_v4),
     cheap to read and to hash; the second with their text (client_h,
-    server_h). `columns` are the other columns wanted; with `empty`, no
-    rows (the two schemas)."""
-    if empty:
-        schema = DAILY_CLIENTS_SCHEMA
-        return tuple(pa.schema([schema.field(c) for c in [*hosts, *columns]]).empty_table() for hosts in _HOSTS)
+    server_h). `columns` are the other columns wanted."""
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < _uint32(NOT_V4)
     numeric = rows_in_range(store, CLIENTS, start, end, where=_where(SERVED, sensor_list, net_list, "client_h") & v4,
-                            columns=[*_HOSTS[0], *columns])  # fmt: skip
+                            columns=["client_v4", "server_v4", *columns])  # fmt: skip
     text = _rows(store, CLIENTS, start, end, SERVED, sensor_list, net_list, host="client_h",
-                 columns=[*_HOSTS[1], *columns], extra=~v4)  # fmt: skip
+                 columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
     return numeric, text
 
 
@@ -71,45 +62,20 @@ def _as_text(table: pa.Table) -> pa.Table:
     return _plain(table)
 
 
-def _windows(store: Path | str, since: DateLike, until: DateLike) -> list[tuple[dt.datetime, dt.datetime]]:
-    """[since, until) cut at day boundaries into spans of WINDOW_DAYS days that hold records."""
-    start, end = day_range(since, until)
-    days = days_between(list(day_generations(Path(store))), start, end)
-    spans = []
-    for i in range(0, len(days), WINDOW_DAYS):
-        first = dt.datetime.fromisoformat(days[i]).replace(tzinfo=dt.UTC)
-        after = dt.datetime.fromisoformat(days[min(i + WINDOW_DAYS, len(days)) - 1]).replace(tzinfo=dt.UTC)
-        after += dt.timedelta(days=1)
-        spans.append((max(first, start) if start else first, min(after, end) if end else after))
-    return spans
-
-
-def _reduced_pairs(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors,
-                   nets: Nets) -> tuple[pa.Table, pa.Table]:  # fmt: skip
-    """(IPv4 pairs, other pairs) of the range: one row per (client, server,
-    proto, server_p) with first/last seen and connections, keyed by host
-    numbers for IPv4 (client_v4, server_v4) and by text for the others.
-
-    Read WINDOW_DAYS at a time and merged as it goes, so memory follows the
-    distinct pairs of the range, not the number of its days.
-    """
-    columns = ["proto", "server_p", *_TIMES]
-    keys = [[*_HOSTS[0], "proto", "server_p"], PAIR_KEY]
-    merged = list(_client_rows(store, None, None, sensors, nets, columns, empty=True))
-    for start, end in _windows(store, since, until):
-        for i, rows in enumerate(_client_rows(store, start, end, sensors, nets, columns)):
-            both = pa.concat_tables([merged[i], rows.cast(merged[i].schema)])
-            merged[i] = both.group_by(keys[i]).aggregate(_AGGREGATES).rename_columns([*keys[i], *_TIMES])
-    return merged[0], merged[1]
-
-
-def _merge_clients(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets) -> pd.DataFrame:
-    """One row per (client_h, proto, server_p): first/last seen, connections, distinct servers."""
+def _merge_clients(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+                   first_sensor: bool = False) -> pd.DataFrame:  # fmt: skip
+    """One row per (client_h, proto, server_p): first/last seen, connections,
+    distinct servers, and with `first_sensor` the sensor of the earliest."""
+    extra = ["sensor"] if first_sensor else []
+    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES, *extra])
     parts = []
-    for pairs, client in zip(_reduced_pairs(store, since, until, sensors, nets), ("client_v4", "client_h")):
+    for rows, client, server in ((numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")):
         key = [client, "proto", "server_p"]
-        merged = pairs.group_by(key).aggregate([*_AGGREGATES, (key[0], "count")])
-        parts.append(_as_text(merged.rename_columns([*key, *_TIMES, "servers"])))
+        merged = rows.group_by(key).aggregate([*_AGGREGATES, (server, "count_distinct")])
+        merged = merged.rename_columns([*key, "first_seen", "last_seen", "connections", "servers"])
+        if first_sensor:
+            merged = merged.join(_first_sensors(rows, key), key)
+        parts.append(_as_text(merged))
     if not len(parts[0]) and not len(parts[1]):
         return pd.DataFrame()
     return pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
@@ -130,19 +96,6 @@ def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
     earliest = rows.select(key).append_column("stamp", pa.array(stamp)).group_by(key).aggregate([("stamp", "min")])
     first = pc.take(sensors.dictionary, pa.array(earliest.column("stamp_min").to_numpy() % n))
     return earliest.drop_columns(["stamp_min"]).append_column("first_sensor", first)
-
-
-def _with_first_sensors(store: Path | str, new: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None,
-                        sensors: Sensors, nets: Nets) -> pd.DataFrame:  # fmt: skip
-    """`new` client ports (first seen in [start, end)) with the sensor of
-    their first sighting, read from that range only: it holds every one."""
-    columns = ["proto", "server_p", "first_seen", "sensor"]
-    parts = [
-        _as_text(_first_sensors(rows, [client, "proto", "server_p"]))
-        for rows, client in zip(_client_rows(store, start, end, sensors, nets, columns), ("client_v4", "client_h"))
-    ]
-    firsts = pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
-    return new.merge(firsts, on=["client_h", "proto", "server_p"], how="left")
 
 
 def clients(
@@ -173,9 +126,11 @@ def client_pairs(
     Columns: client_h, server_h, proto, server_p, port_name, first_seen,
     last_seen, connections; sorted by client, server, proto, port.
     """
+    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES])
     parts = []
-    for pairs, key in zip(_reduced_pairs(store, since, until, sensors, nets), ([*_HOSTS[0], *PAIR_KEY[2:]], PAIR_KEY)):
-        parts.append(_as_text(pairs.sort_by([(k, "ascending") for k in key])))
+    for rows, key in ((numeric, ["client_v4", "server_v4", "proto", "server_p"]), (text, PAIR_KEY)):
+        merged = rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES])
+        parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
     if not len(parts[0]) and not len(parts[1]):
         return _finish(pd.DataFrame(), PAIRS_COLUMNS, ["first_seen"])
     df = pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
@@ -185,7 +140,7 @@ def client_pairs(
 def client_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
     """Every client port of the store merged over all time, with its first
     use: what new_clients selects from (pass it as `sightings`)."""
-    return _merge_clients(store, None, None, sensors, nets)
+    return _merge_clients(store, None, None, sensors, nets, first_sensor=True)
 
 
 def new_clients(
@@ -203,5 +158,4 @@ def new_clients(
     """
     start, end = day_range(since, until)
     everything = client_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
-    return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h",
-                     lambda new: _with_first_sensors(store, new, start, end, sensors, nets))  # fmt: skip
+    return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

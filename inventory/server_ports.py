@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -283,10 +282,7 @@ def new_servers(
 
 
 def _new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],
-              show_allowed: bool, columns: list[str], host: str,
-              first_sensors: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:  # fmt: skip
-    """The rows of `everything` first seen in [start, end), with the sensor
-    that saw each first (`first_sensor`, or added by `first_sensors`)."""
+              show_allowed: bool, columns: list[str], host: str) -> pd.DataFrame:  # fmt: skip
     if everything.empty:
         return _finish(everything, columns + (["allowed"] if show_allowed else []), ["first_seen"])
     mask = pd.Series(True, index=everything.index)
@@ -295,9 +291,7 @@ def _new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datet
     if end is not None:
         mask &= everything["first_seen"] < pd.Timestamp(end)
     new = everything[mask].copy()
-    if first_sensors is not None and not new.empty:
-        new = first_sensors(new)
-    new["sensor"] = new["first_sensor"] if "first_sensor" in new else pd.Series(dtype=object)
+    new["sensor"] = new["first_sensor"]
     new["allowed"] = allowed_mask(new, entries, host)
     if not show_allowed:
         new = new[~new["allowed"]]

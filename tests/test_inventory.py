@@ -195,25 +195,6 @@ def test_sightings_answer_like_a_fresh_read(store: Path) -> None:
     assert numeric == sorted(numeric) and len(numeric) == inventory.servers(store, nets="all")["server_h"].nunique()
 
 
-@pytest.mark.parametrize("since", [None, "2026-11-19T06:00:00"])
-def test_client_views_do_not_depend_on_the_read_window(
-    store: Path, monkeypatch: pytest.MonkeyPatch, since: str
-) -> None:
-    from inventory import client_ports
-
-    def views() -> list[pd.DataFrame]:
-        return [
-            inventory.clients(store, since, nets="all"),
-            inventory.client_pairs(store, since, nets="all"),
-            inventory.new_clients(store, since or "2026-11-18", nets="all"),
-        ]
-
-    whole = views()
-    monkeypatch.setattr(client_ports, "WINDOW_DAYS", 1)
-    for one_day_at_a_time, at_once in zip(views(), whole):
-        assert not at_once.empty and one_day_at_a_time.equals(at_once)
-
-
 def test_port_names_vector_equals_one_by_one() -> None:
     from inventory.port_names import port_name, port_names
 
