@@ -17,15 +17,15 @@ import tomllib
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import pyarrow as pa
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.conn_ingest import IngestSummary, ingest_paths
+if TYPE_CHECKING:
+    from ingest.conn_ingest import IngestSummary
 from ingest.errors import SynackError
 
 app = typer.Typer(
@@ -108,6 +108,11 @@ def _summary_line(s: IngestSummary) -> str:
 
 
 def _run_ingest(paths: list[Path], store: Path, sensor: str | None, show_progress: bool) -> IngestSummary:
+    # Imported here: a query's start-up is part of its answer time.
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingest.conn_ingest import ingest_paths
+
     if not show_progress:
         return ingest_paths(paths, store, sensor=sensor)
     with Progress(
@@ -422,7 +427,7 @@ def demo() -> None:
     with tempfile.TemporaryDirectory(prefix="synack-demo-") as tmp:
         store_dir = Path(tmp) / "store"
         try:
-            summary = ingest_paths([logs], store_dir)
+            summary = _run_ingest([logs], store_dir, None, show_progress=False)
             inventory.refresh(store_dir)
             found = inventory.servers(store_dir)
             last = DAYS[-1]

@@ -117,12 +117,13 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_query_loads_no_more_than_it_needs(sample_store: Path) -> None:
     """Start-up is part of every query's time: a query imports neither the
-    ingest pipeline's watcher nor pydantic (typer 0.29 builds a pydantic
-    adapter per option on each run, which cost 0.3 s)."""
+    ingest pipeline, its watcher, its progress bar nor pydantic (typer 0.29
+    builds a pydantic adapter per option on each run, which cost 0.3 s)."""
     probe = (
         "import sys\nfrom cli import app\n"
         "try:\n    app(['servers', '--store', sys.argv[1], '-f', 'csv'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('pydantic', 'watchdog') if m in sys.modules), file=sys.stderr)\n"
+        "print(sorted(m for m in ('pydantic', 'watchdog', 'ingest.conn_ingest', 'rich.progress') if m in sys.modules),"
+        " file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe, str(sample_store)], capture_output=True, text=True)
     assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
