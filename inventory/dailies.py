@@ -284,13 +284,18 @@ def built_generation(store: Path, kind: str, day: str) -> int | None:
         stat = path.stat()
     except FileNotFoundError:
         return None
-    return _file_generation(str(path), stat.st_mtime_ns, stat.st_size)
+    return _file_generation(str(path), *_identity(stat))
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    """What tells one version of a daily file from another: files are
+    replaced (a new inode), never rewritten."""
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 @functools.lru_cache(maxsize=4096)
-def _file_generation(path: str, mtime_ns: int, size: int) -> int | None:
-    """The generation in one daily file's footer; a file is replaced, never
-    rewritten, so (path, mtime, size) names its content for the cache."""
+def _file_generation(path: str, inode: int, mtime_ns: int, size: int) -> int | None:
+    """The generation in one daily file's footer (cached by file identity)."""
     try:
         meta = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowInvalid):
@@ -365,18 +370,17 @@ def read_dailies(
     if not files:
         empty = schema.empty_table()
         return empty.select(columns) if columns is not None else empty
-    stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+    stamp = tuple((str(f), *_identity(f.stat())) for f in files)
     dataset = _dataset(stamp, kind)
     return dataset.to_table(columns=columns, filter=where).unify_dictionaries()
 
 
 @functools.lru_cache(maxsize=8)
-def _dataset(files: tuple[tuple[str, int], ...], kind: str) -> ds.Dataset:
-    """A dataset over daily files, kept while none of them changes (files
-    are replaced, never rewritten, so a new mtime means a new file): the
-    scans of one query read each footer once."""
+def _dataset(files: tuple[tuple[str, int, int, int], ...], kind: str) -> ds.Dataset:
+    """A dataset over daily files (path and identity), kept while none of
+    them changes: the scans of one query read each footer once."""
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
-    return ds.dataset([path for path, _ in files], format="parquet", schema=schema)
+    return ds.dataset([path for path, *_ in files], format="parquet", schema=schema)
 
 
 def rows_in_range(

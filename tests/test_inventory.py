@@ -204,6 +204,24 @@ def test_port_names_vector_equals_one_by_one() -> None:
     assert port_names(ports, protos)[:4].tolist() == ["ssh", "domain", "domain", "https"]
 
 
+def test_a_replaced_daily_is_seen_even_with_the_same_size_and_time(tmp_path: Path) -> None:
+    import os
+
+    from inventory.dailies import SERVERS, _daily_path, built_generation, rebuild_day
+
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    day = PLANTED["last_day"]
+    rebuild_day(store, day, 5)
+    path = _daily_path(store, SERVERS, day)
+    before = path.stat()
+    assert built_generation(store, SERVERS, day) == 5
+    rebuild_day(store, day, 6)  # same bytes but one digit: same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+    assert built_generation(store, SERVERS, day) == 6
+
+
 def test_a_thousand_connections_are_one_row(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
     lines = [conn_line(f"C{i}", ts=1795000000.0 + i, orig="10.2.0.7", resp="10.2.0.1") for i in range(1000)]
     store = tmp_path / "store"
