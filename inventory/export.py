@@ -27,7 +27,8 @@ _SHOWN = str.maketrans({chr(b): chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"
 
 
 _FORMULA_PATTERN = "^[=+\\-@\t\r]"
-_CSV_BATCH = 100_000
+#: Rows converted at once for CSV and JSON output: memory stays flat.
+_BATCH = 100_000
 
 
 _US_PER_DAY = 86_400_000_000
@@ -100,9 +101,17 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def write_json(df: pd.DataFrame, out: IO[str]) -> None:
-    """One JSON array of objects."""
-    json.dump(records(df), out, ensure_ascii=False, indent=1)
-    out.write("\n")
+    """One JSON array of objects, an object a line (so `grep` and `head`
+    work on it), each encoded by the C encoder (indentation would make the
+    stdlib fall back to its Python encoder, several times slower)."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    out.write("[")
+    separator = "\n"
+    for start in range(0, len(df), _BATCH):
+        for row in records(df.iloc[start : start + _BATCH]):
+            out.write(separator + encode(row))
+            separator = ",\n"
+    out.write("\n]\n")
 
 
 def write_csv(df: pd.DataFrame, out: IO[str]) -> None:
@@ -114,9 +123,9 @@ def write_csv(df: pd.DataFrame, out: IO[str]) -> None:
     table = csv_table(df)
     csv.writer(out, lineterminator="\n").writerow(table.column_names)
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    for start in range(0, len(table), _CSV_BATCH):
+    for start in range(0, len(table), _BATCH):
         sink = pa.BufferOutputStream()
-        pacsv.write_csv(table.slice(start, _CSV_BATCH), sink, options)
+        pacsv.write_csv(table.slice(start, _BATCH), sink, options)
         out.write(sink.getvalue().to_pybytes().decode("utf-8"))
 
 

@@ -232,6 +232,27 @@ def test_iso_times_equal_arrows_strftime(tz: str | None) -> None:
     assert iso_times(nanos)[0].as_py().startswith("2026-11-18T") and ".123456" in iso_times(nanos)[0].as_py()
 
 
+def test_machine_output_in_batches_equals_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import json
+
+    import pandas as pd
+
+    from inventory import export
+
+    df = pd.DataFrame({"n": range(5), "text": ["a", "=b", None, "c,d", "e"], "reply": [b"\x00", None, b"x", b"", b"y"]})
+    whole = {fmt: io.StringIO() for fmt in ("csv", "json")}
+    export.write_csv(df, whole["csv"])
+    export.write_json(df, whole["json"])
+    monkeypatch.setattr(export, "_BATCH", 2)
+    for fmt, writer in (("csv", export.write_csv), ("json", export.write_json)):
+        out = io.StringIO()
+        writer(df, out)
+        assert out.getvalue() == whole[fmt].getvalue(), fmt
+    assert json.loads(whole["json"].getvalue()) == export.records(df)
+    assert whole["csv"].getvalue().count("\n") == 6  # one header, five rows
+
+
 def test_printable_escapes_every_byte_that_is_not_plain_ascii() -> None:
     from inventory.export import printable
 
