@@ -9,7 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inventory.dailies import CLIENTS, NOT_V4, SERVED, rows_in_range
+from inventory.dailies import CLIENTS, rows_in_range
+from inventory.daily_rows import NOT_V4, SERVED
 from inventory.networks import ipv4_text
 from inventory.server_ports import (
     Allow,

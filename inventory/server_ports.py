@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inventory.allowlist import Allowed, allowed_mask, load_allowlist
-from inventory.dailies import CLOSED, NOT_V4, SERVED, SERVER_ROW_COLUMNS, SERVERS, rows_in_range
+from inventory.dailies import SERVERS, rows_in_range
+from inventory.daily_rows import CLOSED, NOT_V4, SERVED, SERVER_ROW_COLUMNS
 from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
 from inventory.port_names import port_names
 from inventory.store_reader import DateLike, as_timestamp, day_range

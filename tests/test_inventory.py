@@ -153,12 +153,12 @@ def test_a_daily_does_not_depend_on_the_order_of_its_records(store: Path) -> Non
     import numpy as np
     import pyarrow as pa
 
-    from inventory.dailies import _RECORD_COLUMNS, daily_clients, daily_servers
+    from inventory.daily_rows import RECORD_COLUMNS, daily_clients, daily_servers
     from inventory.store_reader import day_generations, read_day_records
 
     rng = np.random.default_rng(7)
     for day in day_generations(store):
-        records = read_day_records(store, day, _RECORD_COLUMNS).combine_chunks()
+        records = read_day_records(store, day, RECORD_COLUMNS).combine_chunks()
         shuffled = records.take(pa.array(rng.permutation(len(records))))
         for i, field in enumerate(shuffled.schema):  # dictionaries in the new order of first appearance
             if pa.types.is_dictionary(field.type):

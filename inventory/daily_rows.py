@@ -1,0 +1,224 @@
+"""What one day's records aggregate to: the rows of the daily files.
+
+`aggregate_day` turns a day's connection records into its server rows
+(one per sensor, server, proto, port and state, with the day's distinct
+clients) and its client rows (one per client and server port). It is a
+pure function of the set of records: their order does not matter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
+from inventory.networks import ipv4_numbers
+
+SERVED = "served"
+CLOSED = "closed"
+#: The record columns a day's aggregation reads.
+RECORD_COLUMNS = ["ts", "sensor", "proto", "service", "server_reply", "outcome", "server_h", "server_p", "client_h"]
+
+#: server_v4/client_v4 of an address that is not IPv4: 255.255.255.255,
+#: which is never a server or a client (broadcast), so it can stand for
+#: "not IPv4"; such rows sort last and one range test selects them.
+NOT_V4 = 2**32 - 1
+
+#: Daily rows are sorted by (state, server_v4): the order row-group
+#: statistics prune by.
+_TEXT, _PORT, _V4 = pa.string(), pa.uint16(), pa.uint32()
+#: What every daily row carries beside its key.
+_SEEN = [("first_seen", TIMESTAMP), ("last_seen", TIMESTAMP), ("connections", pa.int64())]
+DAILY_SERVERS_SCHEMA = pa.schema(
+    [("sensor", _TEXT), ("server_h", _TEXT), ("proto", _TEXT), ("server_p", _PORT), ("state", _TEXT),
+     ("server_v4", _V4), *_SEEN, ("services", pa.list_(_TEXT)), ("server_reply", pa.binary()),
+     ("clients_v4", pa.list_(_V4)), ("clients_text", pa.list_(_TEXT))]
+)  # fmt: skip
+#: The columns of a server row without its client sets, for queries that
+#: do not count clients.
+SERVER_ROW_COLUMNS = [name for name in DAILY_SERVERS_SCHEMA.names if not name.startswith("clients_")]
+DAILY_CLIENTS_SCHEMA = pa.schema(
+    [("sensor", _TEXT), ("client_h", _TEXT), ("server_h", _TEXT), ("proto", _TEXT), ("server_p", _PORT),
+     ("state", _TEXT), ("server_v4", _V4), ("client_v4", _V4), *_SEEN]
+)  # fmt: skip
+
+
+#: State codes; code order is value order, which storage sorts by.
+STATES = pa.array([CLOSED, SERVED])
+
+
+def _state_rows(records: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """(the records with one dictionary per column, the indices of those
+    that make a server or closed-port row, the state code of each)."""
+    records = records.unify_dictionaries().combine_chunks()
+    outcome = _plain(records.column("outcome"))
+    served = _mask(pc.is_in(outcome, pa.array([OPEN, ANSWERED])))
+    closed = _mask(pc.equal(outcome, REJECTED))
+    rows = np.flatnonzero((served | closed) & _mask(pc.is_valid(records.column("server_h"))))
+    return records, rows, served[rows].astype(np.int64)
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
+def _codes(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """(int64 dictionary indices of `rows`, -1 for null; dictionary values) of a column."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    indices = array.indices if array.null_count == 0 else pc.fill_null(array.indices, -1)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int64)[rows], array.dictionary
+
+
+def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(daily servers, daily clients) of one day's records.
+
+    The key columns are turned into integer codes, so each aggregation
+    hashes one or two int64 columns instead of six strings: a server key
+    packs state, server host, proto, port and sensor; a client pair is
+    (server key, client host). Hosts are numbered in address order and the
+    state is the key's most significant part, so sorting by key gives the
+    storage order, (state, server_v4), and keeps each key's rows together.
+    """
+    records, rows, state = _state_rows(records)
+    if len(rows) == 0:
+        return DAILY_SERVERS_SCHEMA.empty_table(), DAILY_CLIENTS_SCHEMA.empty_table()
+    server_idx, server_dict = _codes(records.column("server_h"), rows)
+    client_idx, client_dict = _codes(records.column("client_h"), rows)
+    hosts, host_v4 = _hosts_in_address_order(server_dict, client_dict)
+    s_host = pc.index_in(server_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[server_idx]
+    c_host = pc.index_in(client_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[client_idx]
+    proto, proto_dict = _codes(records.column("proto"), rows)
+    sensor, sensor_dict = _codes(records.column("sensor"), rows)
+    port = records.column("server_p").to_numpy()[rows].astype(np.int64)
+    n_host, n_proto, n_sensor = len(hosts), len(proto_dict) + 1, len(sensor_dict) + 1
+    key = (((state * n_host + s_host) * n_proto + proto + 1) * 65536 + port) * n_sensor + sensor + 1
+
+    def key_columns(k: np.ndarray) -> list[pa.Array]:
+        k, sen = np.divmod(k, n_sensor)
+        k, prt = np.divmod(k, 65536)
+        k, pro = np.divmod(k, n_proto)
+        sta, host = np.divmod(k, n_host)
+        return [
+            _strings(sen - 1, sensor_dict),
+            _strings(host, hosts),
+            _strings(pro - 1, proto_dict),
+            pa.array(prt.astype(np.uint16)),
+            _strings(sta, STATES),
+            pa.array(host_v4[host]),
+        ]
+
+    ts = records.column("ts").take(pa.array(rows))
+    pairs = pa.table({"key": key, "client": c_host, "ts": ts}).group_by(["key", "client"])
+    pairs = pairs.aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
+    pair_key, client = pairs.column("key").to_numpy(), pairs.column("client").to_numpy()
+    order = np.lexsort((client, pair_key))
+    pairs, pair_key, client = pairs.take(pa.array(order)), pair_key[order], client[order]
+    sensor_col, *server_cols = key_columns(pair_key)
+    daily_clients = pa.table(
+        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]),
+         pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
+        schema=DAILY_CLIENTS_SCHEMA,
+    )  # fmt: skip
+
+    by_server = pairs.group_by("key", use_threads=False).aggregate(
+        [("ts_min", "min"), ("ts_max", "max"), ("ts_count", "sum")]
+    )
+    by_server = by_server.take(pa.array(np.argsort(by_server.column("key").to_numpy())))
+    server_key = by_server.column("key").to_numpy()
+    is_v4 = host_v4[client] != NOT_V4
+    daily_servers = pa.table(
+        [*key_columns(server_key), by_server.column("ts_min_min"), by_server.column("ts_max_max"),
+         by_server.column("ts_count_sum").cast(pa.int64()), _services(records, rows, key, server_key),
+         _first_reply(records, rows, ts, key, server_key),
+         _lists(pair_key[is_v4], pa.array(host_v4[client[is_v4]]), server_key),
+         _lists(pair_key[~is_v4], _strings(client[~is_v4], hosts), server_key)],
+        schema=DAILY_SERVERS_SCHEMA,
+    )  # fmt: skip
+    return daily_servers, daily_clients
+
+
+def _hosts_in_address_order(*dictionaries: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(the distinct addresses of `dictionaries`, IPv4 ones first in
+    numeric order, then the others in text order; their uint32 value,
+    NOT_V4 for the others). The order does not depend on the input's."""
+    hosts = pc.unique(pa.concat_arrays([d.cast(pa.string()) for d in dictionaries]))
+    numbers, is_v4 = ipv4_numbers(hosts)
+    v4_rows, other_rows = np.flatnonzero(is_v4), np.flatnonzero(~is_v4)
+    order = np.concatenate(
+        [
+            v4_rows[np.argsort(numbers[v4_rows], kind="stable")],
+            other_rows[pc.sort_indices(hosts.take(pa.array(other_rows))).to_numpy()],
+        ]
+    )
+    return hosts.take(pa.array(order)), np.where(is_v4, numbers, NOT_V4).astype(np.uint32)[order]
+
+
+def _strings(indices: np.ndarray, values: pa.Array) -> pa.Array:
+    """values[indices] as plain strings, null where an index is negative.
+
+    Daily files hold plain strings: Parquet dictionary-encodes them per
+    row group (an Arrow dictionary would be written whole into every row
+    group), and row-group statistics on them can prune.
+    """
+    return pc.take(values.cast(pa.string()), pa.array(indices, mask=indices < 0))
+
+
+def _lists(key: np.ndarray, values: pa.Array, server_key: np.ndarray) -> pa.Array:
+    """`values` gathered into one list per entry of `server_key` (empty where
+    none). Both key arrays are sorted and every `key` is in `server_key`."""
+    offsets = np.append(np.searchsorted(key, server_key), len(key)).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def _services(records: pa.Table, rows: np.ndarray, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
+    """Per server key (sorted `server_key`), the sorted distinct Zeek services."""
+    service, service_dict = _codes(records.column("service"), rows)
+    names = service_dict.cast(pa.string())
+    seen = service >= 0
+    combos = pa.table({"key": key[seen], "service": service[seen]}).group_by(["key", "service"]).aggregate([])
+    combo_key, code = combos.column("key").to_numpy(), combos.column("service").to_numpy()
+    rank = pc.rank(names, sort_keys="ascending").to_numpy().astype(np.int64)
+    order = np.lexsort((rank[code], combo_key))
+    return _lists(combo_key[order], pc.take(names, pa.array(code[order])), server_key)
+
+
+def _first_reply(
+    records: pa.Table, rows: np.ndarray, ts: pa.ChunkedArray, key: np.ndarray, server_key: np.ndarray
+) -> pa.Array:
+    """Per server key (sorted `server_key`), the non-empty server reply of its
+    earliest connection (the first in file order on a tie)."""
+    replies = records.column("server_reply").combine_chunks()
+    length = pc.fill_null(pc.binary_length(replies), 0).to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(length[rows] > 0)
+    first_row = np.full(len(server_key), np.iinfo(np.int64).max)
+    if len(candidates):
+        server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy()
+        when = pc.fill_null(ts.cast(pa.int64()), 0).to_numpy()[candidates]
+        earliest = np.full(len(server_key), np.iinfo(np.int64).max)
+        np.minimum.at(earliest, server, when)
+        won = when == earliest[server]
+        np.minimum.at(first_row, server[won], rows[candidates[won]])
+    has = first_row < np.iinfo(np.int64).max
+    return pc.take(replies, pa.array(first_row, mask=~has))
+
+
+def daily_servers(records: pa.Table) -> pa.Table:
+    """One day's records -> one row per (sensor, server_h, proto, server_p, state).
+
+    Columns as DAILY_SERVERS_SCHEMA: first/last seen, connections, the
+    distinct Zeek services, the first server reply of the day, and the
+    day's distinct clients of the server.
+    """
+    return aggregate_day(records)[0]
+
+
+def daily_clients(records: pa.Table) -> pa.Table:
+    """One day's records -> one row per (sensor, client_h, server_h, proto, server_p, state)."""
+    return aggregate_day(records)[1]
