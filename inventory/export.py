@@ -26,7 +26,8 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _SHOWN = str.maketrans({chr(b): chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in range(256)})
 
 
-_FORMULA_PATTERN = "^[=+\\-@\t\r]"
+#: The same prefixes as a regular expression (one character class) for Arrow.
+_FORMULA_PATTERN = "^[" + "".join("\\" + c if c in "-\\^]" else c for c in _FORMULA_PREFIXES) + "]"
 #: Rows converted at once for CSV and JSON output: memory stays flat.
 _BATCH = 100_000
 

@@ -232,6 +232,17 @@ def test_iso_times_equal_arrows_strftime(tz: str | None) -> None:
     assert iso_times(nanos)[0].as_py().startswith("2026-11-18T") and ".123456" in iso_times(nanos)[0].as_py()
 
 
+def test_csv_cells_are_neutralized_as_neutralize_formula_says() -> None:
+    import pandas as pd
+
+    from inventory.export import csv_table, neutralize_formula
+
+    cells = [c + "x" for c in "=+-@\t\r!#'a^]\\ "]
+    got = csv_table(pd.DataFrame({"text": cells})).column("text").to_pylist()
+    assert got == [neutralize_formula(c) for c in cells]
+    assert sum(g.startswith("'") for g in got) == 6
+
+
 def test_machine_output_in_batches_equals_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
     import json
