@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import gc
 import inspect
 import os
 import sys
@@ -439,6 +440,11 @@ def demo() -> None:
         _emit(found, Format.table, None, "Server ports, all sample days", "no server ports")
         _emit(new, Format.table, None, f"New server ports on {last}", "no new server ports")
 
+
+# What the imports above created lives as long as the process: kept out of
+# the collector's sight, it is not scanned again at every full collection
+# and at exit (about 0.06 s of each short command).
+gc.freeze()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
