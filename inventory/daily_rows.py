@@ -55,7 +55,8 @@ def _state_rows(records: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     outcome = _plain(records.column("outcome"))
     served = _mask(pc.is_in(outcome, pa.array([OPEN, ANSWERED])))
     closed = _mask(pc.equal(outcome, REJECTED))
-    rows = np.flatnonzero((served | closed) & _mask(pc.is_valid(records.column("server_h"))))
+    placed = _mask(pc.is_valid(records.column("server_h"))) & _mask(pc.is_valid(records.column("ts")))
+    rows = np.flatnonzero((served | closed) & placed)
     return records, rows, served[rows].astype(np.int64)
 
 
@@ -115,33 +116,51 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
         ]
 
     ts = records.column("ts").take(pa.array(rows))
-    pairs = pa.table({"key": key, "client": c_host, "ts": ts}).group_by(["key", "client"])
-    pairs = pairs.aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
-    pair_key, client = pairs.column("key").to_numpy(), pairs.column("client").to_numpy()
-    order = np.lexsort((client, pair_key))
-    pairs, pair_key, client = pairs.take(pa.array(order)), pair_key[order], client[order]
+    (pair_key, client), pair_times = _runs((key, c_host), _times(ts))
     sensor_col, *server_cols = key_columns(pair_key)
     daily_clients = pa.table(
-        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]),
-         pairs.column("ts_min"), pairs.column("ts_max"), pairs.column("ts_count").cast(pa.int64())],
+        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]), *pair_times],
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
 
-    by_server = pairs.group_by("key", use_threads=False).aggregate(
-        [("ts_min", "min"), ("ts_max", "max"), ("ts_count", "sum")]
-    )
-    by_server = by_server.take(pa.array(np.argsort(by_server.column("key").to_numpy())))
-    server_key = by_server.column("key").to_numpy()
+    (server_key,), server_times = _runs((pair_key,), pair_times)
     is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
-        [*key_columns(server_key), by_server.column("ts_min_min"), by_server.column("ts_max_max"),
-         by_server.column("ts_count_sum").cast(pa.int64()), _services(records, rows, key, server_key),
+        [*key_columns(server_key), *server_times, _services(records, rows, key, server_key),
          _first_reply(records, rows, ts, key, server_key),
          _lists(pair_key[is_v4], pa.array(host_v4[client[is_v4]]), server_key),
          _lists(pair_key[~is_v4], _strings(client[~is_v4], hosts), server_key)],
         schema=DAILY_SERVERS_SCHEMA,
     )  # fmt: skip
     return daily_servers, daily_clients
+
+
+def _times(ts: pa.ChunkedArray) -> list[pa.Array]:
+    """(first seen, last seen, connections) of single records: each its own time, once."""
+    one = pa.array(np.ones(len(ts), dtype=np.int64))
+    return [ts.combine_chunks(), ts.combine_chunks(), one]
+
+
+def _runs(keys: tuple[np.ndarray, ...], times: list[pa.Array]) -> tuple[list[np.ndarray], list[pa.Array]]:
+    """Group rows by `keys` (int64 arrays, most significant first): the
+    distinct keys in ascending order, and per key the earliest first seen,
+    the latest last seen and the sum of connections of `times`.
+
+    A sort and reduceat instead of a hash aggregation, since the rows are
+    wanted sorted anyway (storage order, and runs for the client lists).
+    """
+    order = np.lexsort(keys[::-1])
+    ordered = [k[order] for k in keys]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in ordered])
+    at = np.flatnonzero(starts)
+    first, last, count = (t.cast(pa.int64()).to_numpy()[order] for t in times)
+    merged = [
+        pa.array(np.minimum.reduceat(first, at)).cast(TIMESTAMP),
+        pa.array(np.maximum.reduceat(last, at)).cast(TIMESTAMP),
+        pa.array(np.add.reduceat(count, at)),
+    ]
+    return [k[at] for k in ordered], merged
 
 
 def _hosts_in_address_order(*dictionaries: pa.Array) -> tuple[pa.Array, np.ndarray]:
