@@ -115,19 +115,19 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
             pa.array(host_v4[host]),
         ]
 
-    ts = records.column("ts").take(pa.array(rows))
-    (pair_key, client), pair_times = _runs((key, c_host), _times(ts))
+    when = records.column("ts").take(pa.array(rows)).cast(pa.int64()).to_numpy()
+    (pair_key, client), pair_times = _runs((key, c_host), (when, when, np.ones(len(when), dtype=np.int64)))
     sensor_col, *server_cols = key_columns(pair_key)
     daily_clients = pa.table(
-        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]), *pair_times],
+        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]), *_seen(pair_times)],
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
 
     (server_key,), server_times = _runs((pair_key,), pair_times)
     is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
-        [*key_columns(server_key), *server_times, _services(records, rows, key, server_key),
-         _first_reply(records, rows, ts, key, server_key),
+        [*key_columns(server_key), *_seen(server_times), _services(records, rows, key, server_key),
+         _first_reply(records, rows, when, key, server_key),
          _lists(pair_key[is_v4], pa.array(host_v4[client[is_v4]]), server_key),
          _lists(pair_key[~is_v4], _strings(client[~is_v4], hosts), server_key)],
         schema=DAILY_SERVERS_SCHEMA,
@@ -135,16 +135,13 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     return daily_servers, daily_clients
 
 
-def _times(ts: pa.ChunkedArray) -> list[pa.Array]:
-    """(first seen, last seen, connections) of single records: each its own time, once."""
-    one = pa.array(np.ones(len(ts), dtype=np.int64))
-    return [ts.combine_chunks(), ts.combine_chunks(), one]
+_Times = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _runs(keys: tuple[np.ndarray, ...], times: list[pa.Array]) -> tuple[list[np.ndarray], list[pa.Array]]:
+def _runs(keys: tuple[np.ndarray, ...], times: _Times) -> tuple[list[np.ndarray], _Times]:
     """Group rows by `keys` (int64 arrays, most significant first): the
     distinct keys in ascending order, and per key the earliest first seen,
-    the latest last seen and the sum of connections of `times`.
+    the latest last seen (µs) and the sum of connections of `times`.
 
     A sort and reduceat instead of a hash aggregation, since the rows are
     wanted sorted anyway (storage order, and runs for the client lists).
@@ -154,13 +151,15 @@ def _runs(keys: tuple[np.ndarray, ...], times: list[pa.Array]) -> tuple[list[np.
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in ordered])
     at = np.flatnonzero(starts)
-    first, last, count = (t.cast(pa.int64()).to_numpy()[order] for t in times)
-    merged = [
-        pa.array(np.minimum.reduceat(first, at)).cast(TIMESTAMP),
-        pa.array(np.maximum.reduceat(last, at)).cast(TIMESTAMP),
-        pa.array(np.add.reduceat(count, at)),
-    ]
+    first, last, count = (t[order] for t in times)
+    merged = (np.minimum.reduceat(first, at), np.maximum.reduceat(last, at), np.add.reduceat(count, at))
     return [k[at] for k in ordered], merged
+
+
+def _seen(times: _Times) -> list[pa.Array]:
+    """The first_seen, last_seen and connections columns of `times`."""
+    first, last, count = times
+    return [pa.array(first).cast(TIMESTAMP), pa.array(last).cast(TIMESTAMP), pa.array(count)]
 
 
 def _hosts_in_address_order(*dictionaries: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -209,7 +208,7 @@ def _services(records: pa.Table, rows: np.ndarray, key: np.ndarray, server_key: 
 
 
 def _first_reply(
-    records: pa.Table, rows: np.ndarray, ts: pa.ChunkedArray, key: np.ndarray, server_key: np.ndarray
+    records: pa.Table, rows: np.ndarray, when: np.ndarray, key: np.ndarray, server_key: np.ndarray
 ) -> pa.Array:
     """Per server key (sorted `server_key`), the non-empty server reply of its
     earliest connection (the first in file order on a tie)."""
@@ -219,10 +218,10 @@ def _first_reply(
     first_row = np.full(len(server_key), np.iinfo(np.int64).max)
     if len(candidates):
         server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy()
-        when = pc.fill_null(ts.cast(pa.int64()), 0).to_numpy()[candidates]
+        at = when[candidates]
         earliest = np.full(len(server_key), np.iinfo(np.int64).max)
-        np.minimum.at(earliest, server, when)
-        won = when == earliest[server]
+        np.minimum.at(earliest, server, at)
+        won = at == earliest[server]
         np.minimum.at(first_row, server[won], rows[candidates[won]])
     has = first_row < np.iinfo(np.int64).max
     return pc.take(replies, pa.array(first_row, mask=~has))
