@@ -73,10 +73,15 @@ def _merge_clients(store: Path | str, since: DateLike, until: DateLike, sensors:
     for rows, client, server in ((numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")):
         key = [client, "proto", "server_p"]
         merged = rows.group_by(key).aggregate([*_AGGREGATES, (server, "count_distinct")])
-        merged = merged.rename_columns([*key, "first_seen", "last_seen", "connections", "servers"])
+        merged = merged.rename_columns([*key, *_TIMES, "servers"])
         if first_sensor:
             merged = merged.join(_first_sensors(rows, key), key)
         parts.append(_as_text(merged))
+    return _together(parts)
+
+
+def _together(parts: list[pa.Table]) -> pd.DataFrame:
+    """The IPv4 and the other part of a result as one DataFrame (empty, with no columns, when both are)."""
     if not len(parts[0]) and not len(parts[1]):
         return pd.DataFrame()
     return pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
@@ -111,11 +116,7 @@ def clients(
     many connections; sorted by client address, proto, port.
     """
     df = _merge_clients(store, since, until, sensors, nets)
-    return (
-        _finish(df, CLIENTS_COLUMNS, ["client_h", "proto", "server_p"])
-        if not df.empty
-        else _finish(df, CLIENTS_COLUMNS, ["first_seen"])
-    )
+    return _finish(df, CLIENTS_COLUMNS, ["client_h", "proto", "server_p"])
 
 
 def client_pairs(
@@ -132,10 +133,7 @@ def client_pairs(
     for rows, key in ((numeric, ["client_v4", "server_v4", "proto", "server_p"]), (text, PAIR_KEY)):
         merged = rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES])
         parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
-    if not len(parts[0]) and not len(parts[1]):
-        return _finish(pd.DataFrame(), PAIRS_COLUMNS, ["first_seen"])
-    df = pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
-    return _finish(df, PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
+    return _finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 
 def client_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:

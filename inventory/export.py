@@ -24,8 +24,6 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: Each byte as it is shown: printable ASCII as itself, the rest (and the
 #: backslash) as \\xNN. Applied with str.translate over a latin-1 decoding.
 _SHOWN = str.maketrans({chr(b): chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in range(256)})
-
-
 #: The same prefixes as a regular expression (one character class) for Arrow.
 _FORMULA_PATTERN = "^[" + "".join("\\" + c if c in "-\\^]" else c for c in _FORMULA_PREFIXES) + "]"
 #: Rows converted at once for CSV and JSON output: memory stays flat.
@@ -87,7 +85,7 @@ def _values(column: pd.Series) -> list[Any]:
     """One column as JSON-ready Python values, converted column-wise: times
     as ISO 8601 with microseconds and offset, bytes printable, numpy
     scalars as Python ones, missing values as None."""
-    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column.dtype):
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return iso_times(pa.array(column, from_pandas=True)).to_pylist()  # type: ignore[no-any-return]
     values = column.astype(object).where(column.notna(), None).tolist()
     if any(isinstance(v, bytes) for v in values):

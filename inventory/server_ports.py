@@ -191,10 +191,11 @@ def client_counts(rows: pa.Table) -> pa.Table:
     integers per client. IPv4 clients are counted as numbers, the others
     (IPv6) as text; an address is of one family, so the counts add up.
     """
-    keys = _plain(rows.select(KEY)).group_by(KEY, use_threads=False).aggregate([])
+    row_keys = _plain(rows.select(KEY))
+    keys = row_keys.group_by(KEY, use_threads=False).aggregate([])
     numbered = keys.append_column("key_id", pa.array(np.arange(len(keys), dtype=np.int32)))
     row_ids = (
-        _plain(rows.select(KEY)).append_column("row", pa.array(np.arange(len(rows), dtype=np.int64)))
+        row_keys.append_column("row", pa.array(np.arange(len(rows), dtype=np.int64)))
         .join(numbered, KEY).sort_by("row").column("key_id")
     )  # fmt: skip
     clients = np.zeros(len(keys), dtype=np.int64)

@@ -37,7 +37,7 @@ def cut(text: str, width: int) -> str:
 def cell_texts(column: pd.Series) -> pd.Series:
     """One column as the strings a table shows: times to the minute, bytes
     printable (cut at REPLY_CHARS), missing values empty, all escaped."""
-    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column.dtype):
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return column.dt.strftime("%Y-%m-%d %H:%M").fillna("")
     distinct = {}
     for value in column.drop_duplicates():
