@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingest.schema import SYNACK_CONN_FIELDS, ZEEK_CONN_FIELDS
+from samples.generate import zeek_header
 
 FIELDS = [*ZEEK_CONN_FIELDS, *SYNACK_CONN_FIELDS]
 
@@ -134,14 +135,7 @@ def conn_table(rows: int, seed: int, start: float = 1795000000.0, span: float = 
 
 
 def header(opened: str = "2026-11-21-10-00-00") -> bytes:
-    return (
-        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
-        f"#open\t{opened}\n#fields\t"
-        + "\t".join(n for n, _ in FIELDS)
-        + "\n#types\t"
-        + "\t".join(t for _, t in FIELDS)
-        + "\n"
-    ).encode()
+    return zeek_header("conn", FIELDS, opened).encode()
 
 
 def write_conn_log(

@@ -330,12 +330,20 @@ def _ascii_value(v: object, ztype: str) -> str:
     return str(v)
 
 
+def zeek_header(path: str, fields: list[tuple[str, str]], opened: str) -> str:
+    """The header block Zeek's ASCII writer opens a log with (tab-separated,
+    `,` for sets, the default empty and unset markers); `opened` as
+    YYYY-MM-DD-HH-MM-SS."""
+    return (
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n"
+        f"#path\t{path}\n#open\t{opened}\n"
+        f"#fields\t{chr(9).join(n for n, _ in fields)}\n#types\t{chr(9).join(t for _, t in fields)}\n"
+    )
+
+
 def _ascii_log(rows: list[dict[str, object]], opened: dt.datetime, closed: dt.datetime | None) -> bytes:
     out = io.StringIO()
-    out.write("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n")
-    out.write(f"#open\t{opened:%Y-%m-%d-%H-%M-%S}\n")
-    out.write("#fields\t" + "\t".join(n for n, _ in CONN_FIELDS) + "\n")
-    out.write("#types\t" + "\t".join(t for _, t in CONN_FIELDS) + "\n")
+    out.write(zeek_header("conn", CONN_FIELDS, f"{opened:%Y-%m-%d-%H-%M-%S}"))
     for row in rows:
         out.write("\t".join(_ascii_value(row[n], t) for n, t in CONN_FIELDS) + "\n")
     if closed is not None:
@@ -363,10 +371,10 @@ def _gzip(data: bytes) -> bytes:
 
 
 def _dns_log(day: dt.date) -> bytes:
+    fields = [("ts", "time"), ("uid", "string"), ("query", "string")]
+    nine = dt.datetime(day.year, day.month, day.day, 9, tzinfo=dt.UTC)
     return (
-        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tdns\n"
-        f"#open\t{day:%Y-%m-%d}-09-00-00\n#fields\tts\tuid\tquery\n#types\ttime\tstring\tstring\n"
-        f"{dt.datetime(day.year, day.month, day.day, 9, tzinfo=dt.UTC).timestamp():.6f}\tCx\texample.lan\n"
+        zeek_header("dns", fields, f"{day:%Y-%m-%d}-09-00-00") + f"{nine.timestamp():.6f}\tCx\texample.lan\n"
     ).encode()
 
 

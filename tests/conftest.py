@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from ingest.schema import ZEEK_CONN_FIELDS
+from samples.generate import zeek_header
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ZEEK_CORPUS = SHARED / "zeek-corpus"
@@ -27,15 +28,7 @@ def zeek_corpus() -> Path:
 
 def conn_header(fields: list[tuple[str, str]] | None = None, opened: str = "2026-11-21-10-00-00") -> str:
     """A Zeek ASCII conn.log header block."""
-    fields = fields or CONN_HEADER_FIELDS
-    return (
-        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
-        f"#open\t{opened}\n#fields\t"
-        + "\t".join(n for n, _ in fields)
-        + "\n#types\t"
-        + "\t".join(t for _, t in fields)
-        + "\n"
-    )
+    return zeek_header("conn", fields or CONN_HEADER_FIELDS, opened)
 
 
 def conn_line(
