@@ -15,7 +15,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -155,11 +155,12 @@ def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | Non
 
 
 @dataclass
-class Chunk:
-    """Normalized records of the lines [line_start, line_end) at bytes [byte_start, byte_end)."""
+class Span:
+    """Lines [line_start, line_end) at bytes [byte_start, byte_end) of a
+    source; `header` is the header block in force after them (what the
+    ledger stores to resume), `closed` whether the last meta line was
+    `#close`."""
 
-    table: pa.Table | None
-    quarantined: list[Quarantined]
     byte_start: int
     byte_end: int
     line_start: int
@@ -169,21 +170,19 @@ class Chunk:
 
 
 @dataclass
-class RawBlock:
-    """Complete lines read from a source, split but not yet parsed.
+class Chunk(Span):
+    """The normalized records of a span, and its quarantined lines."""
 
+    table: pa.Table | None = None
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+@dataclass
+class RawBlock(Span):
+    """Complete lines read from a source, split but not yet parsed:
     `segments` are ASCII data runs with their header; for JSON, `data`
-    holds the lines. `header` is the header block in force after the
-    block (what the ledger stores to resume), `closed` whether the last
-    meta line was `#close`.
-    """
+    holds the lines."""
 
-    byte_start: int
-    byte_end: int
-    line_start: int
-    line_end: int
-    header: bytes
-    closed: bool
     segments: list[zeek_ascii.Segment] = field(default_factory=list)
     data: bytes | memoryview = b""
 
@@ -275,9 +274,8 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None) -> Chunk:
         parsed = zeek_ascii.read_segments(raw.segments)
     normalized = [normalize(t, sensor) for t in parsed.tables]
     table = _concat(normalized) if normalized else None
-    return Chunk(
-        table, parsed.quarantined, raw.byte_start, raw.byte_end, raw.line_start, raw.line_end, raw.header, raw.closed
-    )
+    span = {f.name: getattr(raw, f.name) for f in fields(Span)}
+    return Chunk(**span, table=table, quarantined=parsed.quarantined)
 
 
 def read_chunks(source: LogSource, *, sensor: str | None = None, **kwargs: Any) -> Iterator[Chunk]:
