@@ -147,10 +147,6 @@ def ingest(
         store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
         sensor_name = setting(sensor, "SYNACK_SENSOR", "sensor", None)
         summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet)
-        if summary.days:
-            import inventory
-
-            inventory.refresh(store_dir)
     except SynackError as e:
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
@@ -161,6 +157,8 @@ def ingest(
             err.print(f"error: {f.message}", markup=False)
         elif f.message and not quiet:
             err.print(f"note: {f.path}: {f.message}", markup=False)
+    if summary.upgraded and not quiet:
+        err.print(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack", markup=False)
     if summary.quarantined and not quiet:
         err.print(f"{summary.quarantined} lines quarantined: see {store_dir / 'quarantine'}", markup=False)
     out.print(_summary_line(summary), markup=False)
@@ -256,10 +254,44 @@ def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **
     allow_path = setting(allow, "SYNACK_ALLOW", "allow", None)
     if "allow" in inspect.signature(fn).parameters:
         kwargs["allow"] = allow_path
+    _note_upgrade(store_dir)
     try:
         return fn(store_dir, **kwargs)
     except (SynackError, ValueError) as e:  # InventoryError is a ValueError
         raise fail(str(e)) from None
+
+
+def _note_upgrade(store_dir: Path) -> None:
+    """Say in one line when the store's aggregates are answered from memory."""
+    from inventory.dailies import upgrade_needed
+
+    try:
+        needed = upgrade_needed(store_dir)
+    except SynackError as e:
+        raise fail(str(e)) from None
+    if needed:
+        err.print(
+            f"note: {store_dir} was written by an older synack; answering from its records in memory "
+            "(run 'synack rebuild' once to make queries fast)",
+            markup=False,
+        )
+
+
+@app.command()
+def rebuild(store: StoreOption = None) -> None:
+    """Recompute every partial aggregate from the stored records (after an upgrade, or to repair them)."""
+    from ingest.store import Store
+
+    bound_memory()
+    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    if not (store_dir / "ledger.sqlite").exists():
+        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
+    try:
+        with Store.open(store_dir, create=False) as opened:
+            days = opened.rebuild_aggregates()
+    except SynackError as e:
+        raise fail(str(e)) from None
+    out.print(f"rebuilt the aggregates of {len(days)} days", markup=False)
 
 
 @app.command()
@@ -348,6 +380,7 @@ def report(
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
     if not (store_dir / "ledger.sqlite").exists():
         raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
+    _note_upgrade(store_dir)
     try:
         built = build_report(
             store_dir, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
@@ -380,7 +413,6 @@ def watch(
     import signal
     import threading
 
-    import inventory
     from ingest.log_source import DEFAULT_CHUNK_BYTES
     from ingest.watch import WatchOptions
     from ingest.watch import watch as follow
@@ -397,17 +429,12 @@ def watch(
         stamped = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **record}
         err.print(json.dumps(stamped), markup=False, highlight=False, soft_wrap=True)
 
-    def after_pass(_: IngestSummary) -> None:
-        days = inventory.refresh(store_dir)
-        if days:
-            log({"event": "dailies", "days": days})
-
     options = WatchOptions(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
         chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES,
     )  # fmt: skip
     try:
-        follow(logdir, store_dir, options, stop=stop, log=log, after_pass=after_pass)
+        follow(logdir, store_dir, options, stop=stop, log=log)
     except SynackError as e:
         raise fail(str(e)) from None
 
@@ -429,7 +456,6 @@ def demo() -> None:
         store_dir = Path(tmp) / "store"
         try:
             summary = _run_ingest([logs], store_dir, None, show_progress=False)
-            inventory.refresh(store_dir)
             found = inventory.servers(store_dir)
             last = DAYS[-1]
             new = inventory.new_servers(store_dir, last, last + dt.timedelta(days=1))

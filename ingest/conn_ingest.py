@@ -80,6 +80,8 @@ class IngestSummary:
     days: set[str] = field(default_factory=set)
     seconds: float = 0.0
     newest: dt.datetime | None = None  # the latest record time committed
+    upgraded: list[str] = field(default_factory=list)  # days whose partials were built from their records
+    merges: int = 0  # compactions of partial aggregates done
 
     @property
     def rows(self) -> int:
@@ -135,6 +137,8 @@ def ingest_into(
     started = time.perf_counter()
     found = find_conn_logs(paths)
     summary = IngestSummary(skipped=found.skipped)
+    # A store written before partial aggregates existed is upgraded first.
+    summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop)
     with (
         ThreadPoolExecutor(PARSE_AHEAD, thread_name_prefix="parse") as parser,
         ThreadPoolExecutor(WRITERS, thread_name_prefix="write") as writer,
@@ -149,6 +153,8 @@ def ingest_into(
                 stop=stop,
             )  # fmt: skip
             summary.files.append(result)
+            if result.rows:
+                summary.merges += store.compact_days(summary.days, stop)
     summary.seconds = time.perf_counter() - started
     return summary
 

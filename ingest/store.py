@@ -3,9 +3,23 @@
 Layout (DESIGN.md):
 
     conn/date=YYYY-MM-DD/<source-id>-<chunk>.parquet
+    aggregates/servers/date=YYYY-MM-DD/<partial>.parquet
+    aggregates/clients/date=YYYY-MM-DD/<partial>.parquet
     quarantine/<source-id>-<chunk>.jsonl
     ledger.sqlite
     lock
+
+A *partial* is the pair of aggregates (ingest.aggregates) of a set of one
+day's chunks. Every committed chunk brings one partial per day it touches,
+computed from its records while they are in memory and committed in the
+same transaction. The ledger's `partials` table says which partials make
+up a day, in two layers, each covering every chunk of the day exactly once:
+the *coarse* layer (few, large partials: what whole-day queries read) and
+the *fine* layer (per chunk, or per finished source: what a query whose
+range cuts a day reads, re-aggregating only the records of the partials
+that straddle its edge). A new chunk's partial is in both layers;
+compaction (ingest.compaction) merges partials in either layer and swaps
+them in one transaction, so readers see the old or the new set.
 
 The ledger is the single truth of what is in the store. A chunk is
 committed in three steps: (1) its files are written under temporary names
@@ -25,9 +39,10 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +52,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ingest.aggregates import RECORD_COLUMNS
 from ingest.errors import StoreError, StoreLocked
 from ingest.line_parsing import Quarantined
+from ingest.partials import (
+    AGGREGATES_DIR,
+    KINDS,
+    Partial,
+    coarse_merges,
+    fine_merges,
+    merge_partials,
+    partial_path,
+    sensor_counts,
+    write_partial,
+)
+from ingest.store_files import fsync_dir, tmp_name, write_parquet_synced
 
 CONN_DIR = "conn"
 QUARANTINE_DIR = "quarantine"
-LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days (see _SCHEMA)
+LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days, day_sensors, partials (see _SCHEMA)
+#: The ledger's schema version (PRAGMA user_version); see _MIGRATIONS.
+LEDGER_VERSION = 2
 LOCK = "lock"
 PARQUET_COMPRESSION = "zstd"
 #: A finished source's files of a day are merged when they average fewer rows.
@@ -101,6 +131,39 @@ CREATE TABLE IF NOT EXISTS days (
 );
 """
 
+#: Forward migrations: _MIGRATIONS[v] takes a ledger from version v to v + 1.
+#: A ledger written before versions existed reads 0 and holds _SCHEMA: version 1.
+_MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: partial aggregates per chunk, rows and newest record per (day, sensor).
+    1: """
+CREATE TABLE IF NOT EXISTS partials (
+    name TEXT NOT NULL,
+    day TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    chunk_lo INTEGER NOT NULL,
+    chunk_hi INTEGER NOT NULL,
+    t_min INTEGER NOT NULL,
+    t_max INTEGER NOT NULL,
+    server_rows INTEGER NOT NULL,
+    client_rows INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    fine INTEGER NOT NULL,
+    coarse INTEGER NOT NULL,
+    pending INTEGER NOT NULL,
+    PRIMARY KEY (day, name)
+);
+CREATE INDEX IF NOT EXISTS partials_pending ON partials (pending) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS day_sensors (
+    day TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    newest INTEGER NOT NULL,
+    PRIMARY KEY (day, sensor)
+);
+""",
+}
+
 
 @dataclass(frozen=True)
 class SourceState:
@@ -124,6 +187,8 @@ class ChunkFiles:
     rows: int
     quarantined: int
     newest: dt.datetime | None = None  # the latest record time in the chunk
+    partials: tuple[Partial, ...] = ()
+    sensors: tuple[tuple[str, str, int, int], ...] = ()  # (day, sensor, rows, newest µs)
 
 
 @dataclass(frozen=True)
@@ -155,18 +220,6 @@ def _fault(point: str) -> None:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _tmp_name(final: Path) -> Path:
-    return final.with_name("." + final.name + ".tmp")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Store:
@@ -216,11 +269,17 @@ class Store:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            _migrate(db, root)
             store = cls(root, db, fd)
             store.recover()
             yield store
         finally:
+            try:
+                # Out of WAL mode while no writer holds the store: a read-only
+                # reader then needs no -wal/-shm files (and creates none).
+                db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.Error:
+                pass  # another connection still reads it; WAL stays, which is as safe
             db.close()
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -250,22 +309,31 @@ class Store:
         StoreError (leaving nothing behind) when the store is unwritable.
         """
         planned: list[tuple[Path, str | None, int]] = []
+        partials: list[Partial] = []
+        sensors: list[tuple[str, str, int, int]] = []
+        name = f"{source_id}-{chunk_no:06d}"
         try:
             if table is not None and len(table):
                 for day, part in _split_by_day(table):
-                    final = self.root / CONN_DIR / f"date={day}" / f"{source_id}-{chunk_no:06d}.parquet"
-                    _write_parquet(part, _tmp_name(final))
+                    final = self.root / CONN_DIR / f"date={day}" / f"{name}.parquet"
+                    _write_parquet(part, tmp_name(final))
                     planned.append((final, day, len(part)))
+                    partials.append(write_partial(self.root, name, day, source_id, (chunk_no, chunk_no), part))
+                    sensors.extend(sensor_counts(day, part))
             if quarantined:
-                final = self.root / QUARANTINE_DIR / f"{source_id}-{chunk_no:06d}.jsonl"
-                _write_quarantine(quarantined, path, _tmp_name(final))
+                final = self.root / QUARANTINE_DIR / f"{name}.jsonl"
+                _write_quarantine(quarantined, path, tmp_name(final))
                 planned.append((final, None, len(quarantined)))
         except OSError as err:
             for final, _, _ in planned:
-                _tmp_name(final).unlink(missing_ok=True)
+                tmp_name(final).unlink(missing_ok=True)
+            for partial in partials:
+                for file in partial.paths(self.root):
+                    tmp_name(file).unlink(missing_ok=True)
             raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
         newest = pc.max(table.column("ts")).as_py() if table is not None and len(table) else None
-        return ChunkFiles(planned, len(table) if table is not None else 0, len(quarantined), newest)
+        count = len(table) if table is not None else 0
+        return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors))
 
     def commit_chunk(
         self,
@@ -327,6 +395,12 @@ class Store:
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",
                 [(str(f.relative_to(self.root)), source_id, chunk_no, day, n) for f, day, n in planned],
             )
+            self._insert_partials(files.partials)
+            db.executemany(
+                "INSERT INTO day_sensors VALUES (?,?,?,?) ON CONFLICT(day, sensor) DO UPDATE "
+                "SET rows = rows + excluded.rows, newest = max(newest, excluded.newest)",
+                files.sensors,
+            )
             if current is None:
                 db.execute(
                     "INSERT INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -357,10 +431,14 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             for final, _, _ in planned:
-                _tmp_name(final).unlink(missing_ok=True)
+                tmp_name(final).unlink(missing_ok=True)
+            for partial in files.partials:
+                for file in partial.paths(self.root):
+                    tmp_name(file).unlink(missing_ok=True)
             raise
         _fault("ledger-committed")
         self._publish([f for f, _, _ in planned])
+        self._publish_partials(files.partials)
         days = tuple(sorted({d for _, d, _ in planned if d is not None}))
         return CommitResult(rows, quarantined_count, days, files.newest)
 
@@ -372,8 +450,8 @@ class Store:
         """
         digest = hashlib.sha256(str(source_path.resolve()).encode()).hexdigest()[:24]
         final = self.root / QUARANTINE_DIR / f"file-{digest}.jsonl"
-        _write_quarantine([Quarantined(0, reason, b"")], source_path, _tmp_name(final))
-        os.replace(_tmp_name(final), final)
+        _write_quarantine([Quarantined(0, reason, b"")], source_path, tmp_name(final))
+        os.replace(tmp_name(final), final)
         return final
 
     def file_unchanged(self, path: Path, size: int, mtime_ns: int) -> bool:
@@ -394,15 +472,31 @@ class Store:
         """Record that `source_id` was read to its end (nothing more will come)."""
         self._db.execute("UPDATE sources SET complete = 1 WHERE source_id = ?", (source_id,))
 
-    def _publish(self, finals: list[Path]) -> None:
+    def _insert_partials(self, partials: tuple[Partial, ...] | list[Partial]) -> None:
+        """Record partials as pending (inside the caller's transaction)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO partials VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+            [(p.name, p.day, p.source_id, p.chunk_lo, p.chunk_hi, p.t_min, p.t_max, p.server_rows, p.client_rows,
+              p.records, p.level, int(p.fine), int(p.coarse)) for p in partials],
+        )  # fmt: skip
+
+    def _publish_partials(self, partials: tuple[Partial, ...] | list[Partial]) -> None:
+        """Rename committed partials' files into place, then clear their pending flag."""
+        self._publish([f for p in partials for f in p.paths(self.root)], flag=False)
+        if partials:
+            self._db.executemany(
+                "UPDATE partials SET pending = 0 WHERE day = ? AND name = ?", [(p.day, p.name) for p in partials]
+            )
+
+    def _publish(self, finals: list[Path], flag: bool = True) -> None:
         """Rename committed files into place, then clear their pending flag."""
         for i, final in enumerate(finals):
-            os.replace(_tmp_name(final), final)
+            os.replace(tmp_name(final), final)
             if i == 0:
                 _fault("first-rename")
         for d in {f.parent for f in finals}:
-            _fsync_dir(d)
-        if finals:
+            fsync_dir(d)
+        if finals and flag:
             self._db.executemany(
                 "UPDATE files SET pending = 0 WHERE path = ?", [(str(f.relative_to(self.root)),) for f in finals]
             )
@@ -410,52 +504,178 @@ class Store:
     # -- compaction ---------------------------------------------------------
 
     def compact_source(self, source_id: str) -> int:
-        """Merge each day's chunk files of a finished source into one file; return files removed.
+        """Merge each day's small chunk files of a finished source, and their
+        fine partials alike; return the record files removed.
 
         A live log followed every 30 s leaves one small file per pass; once
-        the log is complete they are merged. One ledger transaction swaps
-        the old files for the new one; the old files are deleted before the
-        new one is renamed into place, so a reader may miss the day for an
-        instant but never sees it twice, and a crash anywhere is finished by
-        recovery.
+        the log is complete, runs of adjacent chunks are merged (each run
+        bounded by MERGE_ROWS) into one record file `<source>-c<last>` and
+        one fine partial `<source>-f<first>-<last>`, swapped in by one ledger
+        transaction. The new files are published before the old ones are
+        deleted; a crash anywhere is finished by recovery.
         """
-        rows = self._db.execute(
-            "SELECT path, day, chunk, rows FROM files WHERE source_id = ? AND day IS NOT NULL AND pending = 0 "
-            "ORDER BY chunk",
+        files = self._db.execute(
+            "SELECT path, day, chunk FROM files WHERE source_id = ? AND day IS NOT NULL AND pending = 0",
             (source_id,),
         ).fetchall()
-        by_day: dict[str, list[tuple[str, int, int]]] = {}
-        for path, day, chunk, n in rows:
-            by_day.setdefault(day, []).append((path, chunk, n))
         removed = 0
-        for day, parts in sorted(by_day.items()):
-            if len(parts) < 2 or sum(n for _, _, n in parts) / len(parts) >= COMPACT_BELOW_ROWS:
-                continue  # nothing to merge, or files already large (a batch ingest's chunks)
-            tables = [pq.read_table(self.root / p) for p, _, _ in parts]
-            merged = pa.concat_tables(tables, promote_options="permissive").unify_dictionaries().combine_chunks()
-            last = max(c for _, c, _ in parts)
-            final = self.root / CONN_DIR / f"date={day}" / f"{source_id}-c{last:06d}.parquet"
-            _write_parquet(merged, _tmp_name(final))
-            old = [p for p, _, _ in parts]
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in old])
-                db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(p,) for p in old])
-                db.execute(
-                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",
-                    (str(final.relative_to(self.root)), source_id, last, day, len(merged)),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                _tmp_name(final).unlink(missing_ok=True)
-                raise
-            _fault("compaction-committed")
-            self._collect_garbage()
-            self._publish([final])
-            removed += len(old)
+        for day in sorted({d for _, d, _ in files}):
+            fine = self._partials("day = ? AND source_id = ? AND fine = 1 AND pending = 0", (day, source_id))
+            for group in fine_merges(fine):
+                lo, hi = group[0].chunk_lo, group[-1].chunk_hi
+                old = sorted((c, p) for p, d, c in files if d == day and lo <= c <= hi)
+                if not old:
+                    continue
+                merged = pa.concat_tables(
+                    [pq.read_table(self.root / p) for _, p in old], promote_options="permissive"
+                ).unify_dictionaries().combine_chunks()
+                final = self.root / CONN_DIR / f"date={day}" / f"{source_id}-c{hi:06d}.parquet"
+                _write_parquet(merged, tmp_name(final))
+                partial = merge_partials(self.root, group, fine=True)
+                records = len(merged)
+                del merged
+                with self._transaction(cleanup=[final, *partial.paths(self.root)]):
+                    self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for _, p in old])
+                    self._garbage([self.root / p for _, p in old])
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",
+                        (str(final.relative_to(self.root)), source_id, hi, day, records),
+                    )
+                    self._retire(group, "fine")
+                    self._insert_partials([partial])
+                _fault("compaction-committed")
+                self._publish([final])
+                self._publish_partials([partial])
+                self._collect_garbage()
+                removed += len(old)
         return removed
+
+    def compact_days(self, days: list[str] | set[str], stop: Callable[[], bool] | None = None) -> int:
+        """Tiered compaction of the coarse partials of `days`; return the merges done.
+
+        A day older than the newest day with records is settled and merged
+        as far as MERGE_ROWS allows. Each merge is its own transaction,
+        so `stop` (asked between merges) ends it promptly and a kill
+        anywhere leaves the old or the new set.
+        """
+        newest = self._db.execute("SELECT max(day) FROM partials").fetchone()[0]
+        done = 0
+        for day in sorted(days):
+            while True:
+                coarse = self._partials("day = ? AND coarse = 1 AND pending = 0", (day,))
+                plans = coarse_merges(coarse, settled=newest is not None and day < newest)
+                if not plans:
+                    break
+                for group in plans:
+                    if stop is not None and stop():
+                        return done
+                    merged = merge_partials(self.root, group, fine=False)
+                    with self._transaction(cleanup=merged.paths(self.root)):
+                        self._retire(group, "coarse")
+                        self._insert_partials([merged])
+                    _fault("merge-committed")
+                    self._publish_partials([merged])
+                    self._collect_garbage()
+                    done += 1
+        return done
+
+    def _partials(self, where: str, args: tuple[Any, ...]) -> list[Partial]:
+        rows = self._db.execute(
+            "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, server_rows, client_rows, records, "
+            f"level, fine, coarse FROM partials WHERE {where} ORDER BY t_min, name",
+            args,
+        ).fetchall()
+        return [
+            Partial(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], level=r[10], fine=bool(r[11]),
+                    coarse=bool(r[12]))
+            for r in rows
+        ]  # fmt: skip
+
+    def _retire(self, partials: list[Partial], layer: str) -> None:
+        """Take `partials` out of `layer` ("fine" or "coarse"); those in no
+        layer any more are deleted once the transaction commits."""
+        keys = [(p.day, p.name) for p in partials]
+        self._db.executemany(f"UPDATE partials SET {layer} = 0 WHERE day = ? AND name = ?", keys)
+        gone = [p for p in partials if not (p.coarse if layer == "fine" else p.fine)]
+        self._db.executemany("DELETE FROM partials WHERE day = ? AND name = ?", [(p.day, p.name) for p in gone])
+        self._garbage([f for p in gone for f in p.paths(self.root)])
+
+    def _garbage(self, paths: list[Path]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO garbage VALUES (?)", [(str(p.relative_to(self.root)),) for p in paths]
+        )
+
+    @contextmanager
+    def _transaction(self, cleanup: list[Path]) -> Iterator[None]:
+        """One ledger transaction; on failure it is rolled back and the
+        temporary files of `cleanup` (final paths) are removed."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            for final in cleanup:
+                tmp_name(final).unlink(missing_ok=True)
+            raise
+
+    # -- upgrading and rebuilding the aggregates ------------------------------
+
+    def days_without_partials(self) -> list[str]:
+        """Days whose records have no partials (a store written before them)."""
+        rows = self._db.execute(
+            "SELECT DISTINCT day FROM files WHERE day IS NOT NULL AND day NOT IN (SELECT day FROM partials) "
+            "ORDER BY day"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def rebuild_aggregates(self, days: list[str] | None = None, stop: Callable[[], bool] | None = None) -> list[str]:
+        """Recompute the partials of `days` (default: every day) from their
+        records, one record file at a time, and swap each day's set in one
+        transaction; then compact them. Return the days rebuilt (a `stop`
+        asked between days ends it early; what was done stays done)."""
+        if days is None:
+            days = [r[0] for r in self._db.execute("SELECT DISTINCT day FROM files WHERE day IS NOT NULL")]
+        rebuilt: list[str] = []
+        for day in sorted(days):
+            if stop is not None and stop():
+                break
+            files = self._db.execute(
+                "SELECT path, source_id, chunk FROM files WHERE day = ? AND pending = 0 ORDER BY path", (day,)
+            ).fetchall()
+            new: list[Partial] = []
+            sensors: list[tuple[str, str, int, int]] = []
+            try:
+                for path, source_id, chunk in files:
+                    records = pq.read_table(self.root / path, columns=[*RECORD_COLUMNS])
+                    name = f"{source_id}-r{chunk:06d}"
+                    new.append(write_partial(self.root, name, day, source_id, (chunk, chunk), records))
+                    sensors.extend(sensor_counts(day, records))
+            except OSError as err:
+                for p in new:
+                    for f in p.paths(self.root):
+                        tmp_name(f).unlink(missing_ok=True)
+                raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
+            old = self._partials("day = ?", (day,))
+            with self._transaction(cleanup=[f for p in new for f in p.paths(self.root)]):
+                self._db.execute("DELETE FROM partials WHERE day = ?", (day,))
+                self._garbage([f for p in old for f in p.paths(self.root) if p.name not in {q.name for q in new}])
+                self._insert_partials(new)
+                self._db.execute("DELETE FROM day_sensors WHERE day = ?", (day,))
+                self._db.executemany(
+                    "INSERT INTO day_sensors VALUES (?,?,?,?) ON CONFLICT(day, sensor) DO UPDATE "
+                    "SET rows = rows + excluded.rows, newest = max(newest, excluded.newest)",
+                    sensors,
+                )
+            self._publish_partials(new)
+            self._collect_garbage()
+            rebuilt.append(day)
+        legacy = self.root / "daily"
+        if legacy.exists() and not self.days_without_partials():
+            shutil.rmtree(legacy, ignore_errors=True)  # the dailies of ledger version 1
+        self.compact_days(rebuilt, stop)
+        return rebuilt
 
     def _collect_garbage(self) -> None:
         """Delete the files a committed compaction replaced."""
@@ -466,7 +686,7 @@ class Store:
             dirs = {(self.root / rel).parent for rel in paths}
             for d in dirs:
                 if d.exists():
-                    _fsync_dir(d)
+                    fsync_dir(d)
             self._db.executemany("DELETE FROM garbage WHERE path = ?", [(p,) for p in paths])
 
     # -- recovery -----------------------------------------------------------
@@ -485,21 +705,58 @@ class Store:
         for (rel,) in pending:
             final = self.root / rel
             if not final.exists():
-                if not _tmp_name(final).exists():
+                if not tmp_name(final).exists():
                     raise StoreError(f"store {self.root} is damaged: committed file {rel} is missing")
                 finals.append(final)
                 changed += 1
             else:
                 self._db.execute("UPDATE files SET pending = 0 WHERE path = ?", (rel,))
-        self._collect_garbage()
         self._publish(finals)
-        for top in (CONN_DIR, QUARANTINE_DIR):
+        for name, day in self._db.execute("SELECT name, day FROM partials WHERE pending = 1").fetchall():
+            for kind in KINDS:
+                final = partial_path(self.root, kind, day, name)
+                if not final.exists():
+                    if not tmp_name(final).exists():
+                        raise StoreError(f"store {self.root} is damaged: committed file {final} is missing")
+                    os.replace(tmp_name(final), final)
+                    changed += 1
+            self._db.execute("UPDATE partials SET pending = 0 WHERE day = ? AND name = ?", (day, name))
+        self._collect_garbage()
+        for top in (CONN_DIR, QUARANTINE_DIR, AGGREGATES_DIR, "daily"):
             base = self.root / top
             if base.exists():
                 for tmp in base.rglob(".*.tmp"):
                     tmp.unlink()
                     changed += 1
         return changed
+
+
+def _migrate(db: sqlite3.Connection, root: Path) -> None:
+    """Bring the ledger to LEDGER_VERSION; refuse one written by a newer synack."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > LEDGER_VERSION:
+        raise StoreError(
+            f"store {root} was written by a newer synack (ledger version {version}, this one reads up to "
+            f"{LEDGER_VERSION}): upgrade synack"
+        )
+    if version == LEDGER_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _statements(_SCHEMA):
+            db.execute(statement)
+        for step in range(max(version, 1), LEDGER_VERSION):
+            for statement in _statements(_MIGRATIONS[step]):
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {LEDGER_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
 
 
 def _split_by_day(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
@@ -530,21 +787,6 @@ def _write_parquet(table: pa.Table, tmp: Path) -> None:
         use_dictionary=dictionary,
         write_statistics=[c for c in _STATISTICS if c in table.column_names],
     )
-
-
-def write_parquet_synced(table: pa.Table, path: Path, **options: Any) -> None:
-    """Write `table` to `path` with `pq.write_table(**options)` and fsync it.
-
-    Arrow writes through its own file stream: a Python file object would
-    take the GIL for every page, stalling the threads that parse meanwhile.
-    """
-    with pa.OSFile(str(path), "wb") as sink:
-        pq.write_table(table, sink, **options)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_quarantine(entries: list[Quarantined], source_path: Path, tmp: Path) -> None:

@@ -85,7 +85,7 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
     if summary.rows or summary.quarantined:
         lag = (dt.datetime.now(dt.UTC) - summary.newest).total_seconds() if summary.newest else None
         log({"event": "pass", "rows": summary.rows, "quarantined": summary.quarantined,
-             "seconds": round(summary.seconds, 3), "days": sorted(summary.days),
+             "seconds": round(summary.seconds, 3), "days": sorted(summary.days), "merges": summary.merges,
              "lag_seconds": round(lag, 1) if lag is not None else None})  # fmt: skip
     return summary
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.aggregates import NOT_V4, SERVED
 from inventory.dailies import CLIENTS, rows_in_range
-from inventory.daily_rows import NOT_V4, SERVED
 from inventory.networks import ipv4_text
 from inventory.server_ports import (
     Allow,
@@ -93,7 +93,10 @@ def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
     One hash aggregation, no sort: the minimum of first_seen (µs) * n +
     sensor code carries the earliest time and its sensor together.
     """
-    sensors = rows.column("sensor").combine_chunks().dictionary_encode()
+    encoded = rows.column("sensor").combine_chunks().dictionary_encode()
+    # Codes in name order: on a tie of times the smallest sensor name wins, whatever the row order.
+    names = pc.take(encoded.dictionary, pc.sort_indices(encoded.dictionary))
+    sensors = pa.DictionaryArray.from_arrays(pc.index_in(pc.take(encoded.dictionary, encoded.indices), names), names)
     n = max(len(sensors.dictionary), 1)
     seen = pc.fill_null(rows.column("first_seen").cast(pa.int64()), 0).to_numpy()
     if len(seen) and int(seen.max()) >= (2**63 - 1) // n:

@@ -1,14 +1,16 @@
-"""The daily files: the only thing inventories read.
+"""Reading the aggregates: the only thing inventories read.
 
-    daily/servers/date=YYYY-MM-DD/part.parquet
-    daily/clients/date=YYYY-MM-DD/part.parquet
+The ledger (opened read-only) lists each day's partial aggregates
+(ingest.partials) in two layers. A query range that covers a whole day reads
+the day's coarse partials; a range that cuts a day reads its fine
+partials, using whole those inside the range and re-aggregating only the
+records of those that straddle its edge. Rows of several partials (and
+days) with the same key are merged by the inventory's group-bys, so a
+query never writes and its memory follows what it keeps, not the day.
 
-Each is a pure function of one day's records (see daily_rows), keyed by sensor so that a sensor filter stays exact, and
-kept for two states: `served` (open TCP, answered UDP) and `closed` (a SYN
-answered by RST). A file records the ledger generation of the day it was
-built from (Parquet metadata); `refresh` rebuilds exactly the days whose
-generation moved, so a crash or a concurrent ingest at worst leaves a day
-to be rebuilt by the next query, never a wrong answer.
+A store written by an older synack (days with records but no partials)
+is answered from its records in memory, a day at a time; `upgrade_needed`
+says so, and the next ingest, watch or `synack rebuild` upgrades it.
 """
 
 from __future__ import annotations
@@ -16,156 +18,116 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-from ingest.schema import TIMESTAMP
-from ingest.store import write_parquet_synced
-from inventory.daily_rows import (
+from ingest.aggregates import (
     DAILY_CLIENTS_SCHEMA,
     DAILY_SERVERS_SCHEMA,
     RECORD_COLUMNS,
     aggregate_day,
-    daily_clients,
-    daily_servers,
+    merge_clients,
+    merge_servers,
 )
-from inventory.store_reader import DAILY_DIR, day_generations, days_between, read_day_records
+from ingest.partials import CLIENTS, SERVERS, partial_path
+from ingest.schema import CORE_SCHEMA, TIMESTAMP
+from ingest.store import LEDGER_VERSION
+from inventory.store_reader import CONN_DIR, LEDGER, InventoryError, days_between
 
-SERVERS = "servers"
-CLIENTS = "clients"
-_GENERATION_KEY = b"synack.generation"
-_FORMAT_KEY = b"synack.daily_format"
-#: Bumped whenever the daily files' layout changes: older files count as stale.
-DAILY_FORMAT = b"4"
+__all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "upgrade_needed"]
 
-#: Daily rows are sorted by (state, server_v4) in small row groups, so a
-#: query for one state and IPv4 networks skips most of a file unread.
-#: Server rows are the ones filtered by network (most of them are outside
-#: the monitored ones), so their groups are the smaller.
-SERVER_ROW_GROUP = 2048
-CLIENT_ROW_GROUP = 16384
+#: Records of an older store's day are aggregated this many at a time.
+_BATCH = 1 << 20
 
 
-def _daily_path(store: Path, kind: str, day: str) -> Path:
-    return Path(store) / DAILY_DIR / kind / f"date={day}" / "part.parquet"
+@dataclass(frozen=True)
+class PartialRef:
+    """What a query needs to know of one partial."""
+
+    name: str
+    source_id: str
+    chunk_lo: int
+    chunk_hi: int
+    t_min: int
+    t_max: int
 
 
-def built_generation(store: Path, kind: str, day: str) -> int | None:
-    """The ledger generation a daily file was built from, or None if absent."""
-    path = _daily_path(store, kind, day)
+@dataclass
+class Catalog:
+    """The ledger's view of the aggregates, read once per query."""
+
+    version: int = LEDGER_VERSION
+    coarse: dict[str, list[PartialRef]] = field(default_factory=dict)
+    fine: dict[str, list[PartialRef]] = field(default_factory=dict)
+    #: (day, source_id) -> [(chunk, record file)], for partials that straddle a range's edge.
+    records: dict[tuple[str, str], list[tuple[int, str]]] = field(default_factory=dict)
+    legacy_days: list[str] = field(default_factory=list)
+
+    @property
+    def days(self) -> list[str]:
+        return sorted(set(self.coarse) | set(self.legacy_days))
+
+
+@contextmanager
+def _ledger(store: Path) -> Iterator[sqlite3.Connection | None]:
+    path = Path(store) / LEDGER
+    if not path.exists():
+        yield None
+        return
     try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return _file_generation(str(path), *_identity(stat))
-
-
-def _identity(stat: os.stat_result) -> tuple[int, int, int]:
-    """What tells one version of a daily file from another: files are
-    replaced (a new inode), never rewritten."""
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
-@functools.lru_cache(maxsize=4096)
-def _file_generation(path: str, inode: int, mtime_ns: int, size: int) -> int | None:
-    """The generation in one daily file's footer (cached by file identity)."""
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise InventoryError(f"cannot read the ledger of store {store}: {err}") from None
     try:
-        meta = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowInvalid):
-        return None  # unreadable (torn by a crash): rebuilt like a stale day
-    if meta.get(_FORMAT_KEY) != DAILY_FORMAT:
-        return None
-    value = meta.get(_GENERATION_KEY)
-    return int(value) if value is not None else None
+        yield db
+    finally:
+        db.close()
 
 
-def stale_days(store: Path) -> list[str]:
-    """Days whose records changed since their dailies were built."""
-    out = []
-    for day, gen in sorted(day_generations(store).items()):
-        if any(built_generation(store, kind, day) != gen for kind in (SERVERS, CLIENTS)):
-            out.append(day)
-    return out
+def read_catalog(store: Path | str) -> Catalog:
+    """What the ledger of `store` says the aggregates are (empty without a ledger)."""
+    catalog = Catalog()
+    with _ledger(Path(store)) as db:
+        if db is None:
+            return catalog
+        try:
+            catalog.version = db.execute("PRAGMA user_version").fetchone()[0]
+            if catalog.version > LEDGER_VERSION:
+                raise InventoryError(
+                    f"store {store} was written by a newer synack (ledger version {catalog.version}, this one "
+                    f"reads up to {LEDGER_VERSION}): upgrade synack"
+                )
+            record_days = {d for (d,) in db.execute("SELECT DISTINCT day FROM files WHERE day IS NOT NULL")}
+            if catalog.version >= 2:
+                for name, day, source, lo, hi, t0, t1, fine, coarse in db.execute(
+                    "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, fine, coarse FROM partials"
+                ):
+                    ref = PartialRef(name, source, lo, hi, t0, t1)
+                    if coarse:
+                        catalog.coarse.setdefault(day, []).append(ref)
+                    if fine:
+                        catalog.fine.setdefault(day, []).append(ref)
+                for path, source, chunk, day in db.execute(
+                    "SELECT path, source_id, chunk, day FROM files WHERE day IS NOT NULL"
+                ):
+                    catalog.records.setdefault((day, source), []).append((chunk, path))
+            catalog.legacy_days = sorted(record_days - set(catalog.coarse))
+        except sqlite3.Error as err:
+            raise InventoryError(f"cannot read the ledger of store {store}: {err}") from None
+    return catalog
 
 
-def _write_atomic(table: pa.Table, path: Path, generation: int, row_group_size: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = table.replace_schema_metadata({_GENERATION_KEY: str(generation).encode(), _FORMAT_KEY: DAILY_FORMAT})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    dictionary = [f.name for f in table.schema if pa.types.is_string(f.type)]
-    statistics = ["sensor", "state", "server_v4", "first_seen"]
-    write_parquet_synced(table, tmp, compression="zstd", use_dictionary=dictionary or False,
-                         row_group_size=row_group_size, write_statistics=statistics)  # fmt: skip
-    os.replace(tmp, path)
-
-
-def rebuild_day(store: Path, day: str, generation: int) -> None:
-    """Recompute both dailies of `day` from its records and replace them atomically."""
-    servers, clients = aggregate_day(read_day_records(store, day, RECORD_COLUMNS))
-    _write_atomic(servers, _daily_path(store, SERVERS, day), generation, SERVER_ROW_GROUP)
-    _write_atomic(clients, _daily_path(store, CLIENTS, day), generation, CLIENT_ROW_GROUP)
-
-
-#: Days rebuilt at once: one more than the cores, since a rebuild also
-#: waits on reads, fsyncs and the GIL (2 cores: 3 workers took 5.0 s for
-#: 30 days where 2 took 5.9-6.5 s). Each holds one day's records.
-REFRESH_WORKERS = min((os.cpu_count() or 1) + 1, 4)
-
-
-def refresh(store: Path | str, workers: int = REFRESH_WORKERS) -> list[str]:
-    """Rebuild the dailies of every stale day (on `workers` threads); return those days.
-
-    Safe to run at any time and concurrently with an ingest: each file is
-    replaced atomically and names the generation it reflects.
-    """
-    store = Path(store)
-    generations = day_generations(store)
-    days = stale_days(store)
-    if len(days) > 1 and workers > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="dailies") as pool:
-            list(pool.map(lambda day: rebuild_day(store, day, generations[day]), days))
-    else:
-        for day in days:
-            rebuild_day(store, day, generations[day])
-    return days
-
-
-def read_dailies(
-    store: Path | str,
-    kind: str,
-    days: list[str] | None = None,
-    where: pc.Expression | None = None,
-    columns: list[str] | None = None,
-) -> pa.Table:
-    """The `columns` (all when None) of the daily rows of `kind` ("servers"
-    or "clients") for `days` (all when None) that satisfy `where`,
-    dictionaries unified."""
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
-    base = Path(store) / DAILY_DIR / kind
-    if days is None:
-        files = sorted(base.glob("date=*/part.parquet")) if base.exists() else []
-    else:
-        files = [p for p in (_daily_path(Path(store), kind, d) for d in days) if p.exists()]
-    if not files:
-        empty = schema.empty_table()
-        return empty.select(columns) if columns is not None else empty
-    stamp = tuple((str(f), *_identity(f.stat())) for f in files)
-    dataset = _dataset(stamp, kind)
-    return dataset.to_table(columns=columns, filter=where).unify_dictionaries()
-
-
-@functools.lru_cache(maxsize=8)
-def _dataset(files: tuple[tuple[str, int, int, int], ...], kind: str) -> ds.Dataset:
-    """A dataset over daily files (path and identity), kept while none of
-    them changes: the scans of one query read each footer once."""
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
-    return ds.dataset([path for path, *_ in files], format="parquet", schema=schema)
+def upgrade_needed(store: Path | str) -> bool:
+    """True when some day of `store` has records but no aggregates (an older
+    synack wrote it): queries then aggregate those days in memory."""
+    return bool(read_catalog(store).legacy_days)
 
 
 def rows_in_range(
@@ -176,47 +138,106 @@ def rows_in_range(
     *,
     where: pc.Expression | None = None,
     columns: list[str] | None = None,
-    refresh_stale: bool = True,
+    catalog: Catalog | None = None,
 ) -> pa.Table:
-    """Daily rows of `kind` covering [start, end).
-
-    Whole days come from the daily files (stale ones are rebuilt first when
-    `refresh_stale`, else computed in memory); a day only partly inside the
-    range is aggregated on the fly from its records filtered by time, with
-    the same function, so any range is exact.
-    """
+    """Aggregate rows of `kind` ("servers" or "clients") of the records in
+    [start, end) that satisfy `where`: several rows may share a key (one per
+    partial), to be merged by the caller (min, max, sum, union)."""
     store = Path(store)
-    generations = day_generations(store)
-    if refresh_stale:
+    for attempt in range(3):
+        current = catalog if catalog is not None and attempt == 0 else read_catalog(store)
         try:
-            refresh(store)
-        except OSError:
-            refresh_stale = False  # a read-only store: compute stale days in memory
-    aggregate = daily_servers if kind == SERVERS else daily_clients
-    whole: list[str] = []
+            return _rows(store, kind, start, end, where, columns, current)
+        except FileNotFoundError:
+            continue  # a compaction replaced a partial after the ledger was read: read it again
+    return _rows(store, kind, start, end, where, columns, read_catalog(store))
+
+
+def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | None,
+          where: pc.Expression | None, columns: list[str] | None, catalog: Catalog) -> pa.Table:  # fmt: skip
+    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    lo = _micros(start) if start is not None else None
+    hi = _micros(end) if end is not None else None
+    files: list[str] = []
     parts: list[pa.Table] = []
-    for day in days_between(list(generations), start, end):
-        day_start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
-        day_end = day_start + dt.timedelta(days=1)
-        partial = (start is not None and start > day_start) or (end is not None and end < day_end)
-        stale = not refresh_stale and built_generation(store, kind, day) != generations[day]
-        if partial or stale:
-            records = read_day_records(store, day, RECORD_COLUMNS)
-            if partial:
-                records = records.filter(_between(records.column("ts"), start, end))
-            part = aggregate(records)
-            part = part.filter(where) if where is not None else part
-            parts.append(part.select(columns) if columns is not None else part)
+    for day in days_between(catalog.days, start, end):
+        day_start = _micros(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC))
+        day_end = day_start + 86_400_000_000
+        whole = (lo is None or lo <= day_start) and (hi is None or hi >= day_end)
+        if day in catalog.legacy_days:
+            parts.append(_aggregate_records(store, kind, _day_record_files(store, day), lo, hi))
+        elif whole:
+            files.extend(str(partial_path(store, kind, day, p.name)) for p in catalog.coarse.get(day, []))
         else:
-            whole.append(day)
-    parts.insert(0, read_dailies(store, kind, whole, where, columns))
-    return pa.concat_tables(parts).unify_dictionaries()
+            for p in catalog.fine.get(day, []):
+                if (lo is None or p.t_min >= lo) and (hi is None or p.t_max < hi):
+                    files.append(str(partial_path(store, kind, day, p.name)))
+                elif (lo is None or p.t_max >= lo) and (hi is None or p.t_min < hi):
+                    chunks = catalog.records.get((day, p.source_id), [])
+                    paths = [str(store / path) for chunk, path in chunks if p.chunk_lo <= chunk <= p.chunk_hi]
+                    parts.append(_aggregate_records(store, kind, paths, lo, hi))
+    tables = [_read_files(files, schema, where, columns)] if files else []
+    for part in parts:
+        part = part.filter(where) if where is not None else part
+        tables.append(part.select(columns) if columns is not None else part)
+    if not tables:
+        empty = schema.empty_table()
+        return empty.select(columns) if columns is not None else empty
+    return pa.concat_tables(tables).unify_dictionaries()
 
 
-def _between(ts: pa.ChunkedArray, start: dt.datetime | None, end: dt.datetime | None) -> pa.ChunkedArray:
-    mask = pc.is_valid(ts)
-    if start is not None:
-        mask = pc.and_(mask, pc.greater_equal(ts, pa.scalar(start, TIMESTAMP)))
-    if end is not None:
-        mask = pc.and_(mask, pc.less(ts, pa.scalar(end, TIMESTAMP)))
-    return mask
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _micros(when: dt.datetime) -> int:
+    return (when - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _read_files(files: list[str], schema: pa.Schema, where: pc.Expression | None,
+                columns: list[str] | None) -> pa.Table:  # fmt: skip
+    stamp = tuple((path, *_identity(os.stat(path))) for path in files)
+    return _dataset(stamp, schema).to_table(columns=columns, filter=where)
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    """What tells one version of a file from another: files are replaced, never rewritten."""
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset(files: tuple[tuple[str, int, int, int], ...], schema: pa.Schema) -> ds.Dataset:
+    """A dataset over aggregate files, kept while none of them changes: the
+    scans of one query read each footer once."""
+    return ds.dataset([path for path, *_ in files], format="parquet", schema=schema)
+
+
+def _day_record_files(store: Path, day: str) -> list[str]:
+    folder = store / CONN_DIR / f"date={day}"
+    return sorted(str(p) for p in folder.glob("*.parquet")) if folder.exists() else []
+
+
+def _aggregate_records(store: Path, kind: str, paths: list[str], lo: int | None, hi: int | None) -> pa.Table:
+    """The `kind` aggregate of the records of `paths` in [lo, hi) µs, computed
+    a batch at a time (memory follows the batch and the result)."""
+    schema = pa.schema([CORE_SCHEMA.field(c) for c in RECORD_COLUMNS])
+    merge = merge_servers if kind == SERVERS else merge_clients
+    if not paths:
+        return merge([])
+    ts = pc.field("ts")
+    condition = None
+    if lo is not None:
+        condition = ts >= pa.scalar(lo, pa.int64()).cast(TIMESTAMP)
+    if hi is not None:
+        upper = ts < pa.scalar(hi, pa.int64()).cast(TIMESTAMP)
+        condition = upper if condition is None else condition & upper
+    dataset = ds.dataset(paths, format="parquet", schema=schema)
+    done: list[pa.Table] = []
+    pending = 0
+    for batch in dataset.to_batches(columns=RECORD_COLUMNS, filter=condition, batch_size=_BATCH):
+        if batch.num_rows:
+            table = aggregate_day(pa.Table.from_batches([batch]))[0 if kind == SERVERS else 1]
+            done.append(table)
+            pending += len(table)
+            if pending > _BATCH:
+                done, pending = [merge(done)], 0
+    return merge(done)

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.addresses import ipv4_numbers
 from inventory.store_reader import InventoryError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,24 +35,6 @@ def parse_nets(spec: str | Iterable[str] | None) -> list[Network] | None:
         except ValueError:
             raise InventoryError(f"not a network (CIDR): {item!r}") from None
     return nets
-
-
-_IPV4 = r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$"
-
-
-def ipv4_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(uint32 value of each dotted-quad IPv4 address, mask of those that are one), vectorized."""
-    values = values.cast(pa.string())
-    is_v4 = np.asarray(pc.fill_null(pc.match_substring_regex(values, _IPV4), False).to_numpy(zero_copy_only=False))
-    numbers = np.zeros(len(values), dtype=np.uint64)
-    if is_v4.any():
-        parts = pc.split_pattern(pc.filter(values, pa.array(is_v4)), ".")
-        value = np.zeros(int(is_v4.sum()), dtype=np.uint64)
-        for i in range(4):
-            octet = pc.list_element(parts, i).cast(pa.uint64()).to_numpy()
-            value = (value << np.uint64(8)) | octet
-        numbers[is_v4] = value
-    return numbers, is_v4
 
 
 def ipv4_text(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:

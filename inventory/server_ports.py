@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.aggregates import CLOSED, NOT_V4, SERVED, SERVER_ROW_COLUMNS
 from inventory.allowlist import Allowed, allowed_mask, load_allowlist
 from inventory.dailies import SERVERS, rows_in_range
-from inventory.daily_rows import CLOSED, NOT_V4, SERVED, SERVER_ROW_COLUMNS
 from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
 from inventory.port_names import port_names
 from inventory.store_reader import DateLike, as_timestamp, day_range
@@ -126,14 +126,19 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     with the distinct client counts of `counted` (KEY + clients) beside."""
     if len(rows) == 0:
         return pd.DataFrame(columns=[c for c in SERVERS_COLUMNS if c != "port_name"] + ["first_sensor"])
-    rows = rows.sort_by([("first_seen", "ascending")])
+    # Ties go by value, never by position: the first sensor is the smallest
+    # name among the earliest, the first reply the smallest bytes among the earliest.
     rows = rows.set_column(rows.schema.get_field_index("sensor"), "sensor", rows.column("sensor").cast(pa.string()))
-    g = rows.group_by(KEY, use_threads=False).aggregate(
-        [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first"),
-         ("server_reply", "first")]
+    g = rows.sort_by([("first_seen", "ascending"), ("sensor", "ascending")]).group_by(KEY, use_threads=False).aggregate(
+        [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first")]
     )  # fmt: skip
-    g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor", "server_reply"])
-    df = _plain(g).to_pandas()
+    g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor"])
+    replies = rows.filter(pc.is_valid(rows.column("reply_ts"))).select([*KEY, "reply_ts", "server_reply"])
+    first_reply = replies.sort_by([("reply_ts", "ascending"), ("server_reply", "ascending")]).group_by(
+        KEY, use_threads=False
+    ).aggregate([("server_reply", "first")]).rename_columns([*KEY, "server_reply"])
+    df = _plain(g).to_pandas().merge(_plain(first_reply).to_pandas(), on=KEY, how="left")
+    df["server_reply"] = df["server_reply"].astype(object).where(df["server_reply"].notna(), None)
     extras = [_distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")]
     if counted is not None:
         extras.insert(0, counted)

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
-from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.dataset as ds
-
-from ingest.schema import CORE_SCHEMA
 
 DateLike = dt.date | dt.datetime | str | None
 
 CONN_DIR = "conn"
-DAILY_DIR = "daily"
 LEDGER = "ledger.sqlite"
 _RELATIVE = re.compile(r"^(\d+)([dhw])$")
 
@@ -64,20 +56,6 @@ def day_range(since: DateLike, until: DateLike) -> tuple[dt.datetime | None, dt.
     return start, end
 
 
-def day_generations(store: Path) -> dict[str, int]:
-    """Each day with records -> its generation (bumped by every commit to that day)."""
-    path = Path(store) / LEDGER
-    if not path.exists():
-        return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {day: gen for day, gen in db.execute("SELECT day, generation FROM days")}
-    except sqlite3.OperationalError:
-        return {}
-    finally:
-        db.close()
-
-
 def days_between(days: list[str], start: dt.datetime | None, end: dt.datetime | None) -> list[str]:
     """The days (YYYY-MM-DD) of `days` that overlap [start, end)."""
     out = []
@@ -89,12 +67,3 @@ def days_between(days: list[str], start: dt.datetime | None, end: dt.datetime | 
             continue
         out.append(d)
     return sorted(out)
-
-
-def read_day_records(store: Path, day: str, columns: list[str]) -> pa.Table:
-    """The `columns` (core columns) of every record of one day partition."""
-    folder = Path(store) / CONN_DIR / f"date={day}"
-    schema = pa.schema([CORE_SCHEMA.field(c) for c in columns])
-    if not folder.exists():
-        return schema.empty_table()
-    return ds.dataset(folder, format="parquet", schema=schema).to_table(columns=columns)

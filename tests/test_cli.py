@@ -161,11 +161,16 @@ def test_every_inventory_command_in_every_format(
         assert "(" in result.stdout.splitlines()[0]  # "Title (N)"
 
 
-def test_ingest_maintains_the_dailies(sample_store: Path) -> None:
-    from inventory.dailies import stale_days
+def test_ingest_maintains_the_aggregates(sample_store: Path) -> None:
+    from inventory.dailies import read_catalog
 
-    assert stale_days(sample_store) == []
-    assert len(list((sample_store / "daily" / "servers").glob("date=*/part.parquet"))) == 4
+    catalog = read_catalog(sample_store)
+    assert sorted(catalog.coarse) == ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]
+    assert catalog.legacy_days == []
+    for kind in ("servers", "clients"):
+        assert {p.parent.name for p in (sample_store / "aggregates" / kind).glob("date=*/*.parquet")} == {
+            f"date={day}" for day in catalog.coarse
+        }
 
 
 def test_csv_neutralizes_formulas_and_escapes_bytes(sample_store: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,6 @@ from hypothesis import strategies as st
 import inventory
 from ingest.conn_ingest import ingest_paths
 from ingest.schema import ANSWERED, OPEN
-from inventory.dailies import SERVERS, read_dailies, stale_days
 from samples.generate import OUT, PLANTED
 from tests.conftest import ZEEK_CORPUS, conn_header, conn_line
 
@@ -28,7 +28,6 @@ UTC = dt.UTC
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("inv") / "store"
     ingest_paths([OUT], path)
-    inventory.refresh(path)
     return path
 
 
@@ -135,30 +134,29 @@ def test_sensor_filter(store: Path) -> None:
     assert ("10.1.0.11", "tcp", 8443) not in keys(json_only)
 
 
-def test_dailies_are_rebuilt_when_the_day_changes(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
+def test_ingest_keeps_the_aggregates_current_and_queries_only_read(
+    tmp_path: Path, make_conn_log: Callable[..., Path]
+) -> None:
     store = tmp_path / "store"
     ingest_paths([make_conn_log("a.log", [conn_line("A", resp="10.9.0.1")])], store)
-    assert stale_days(store) == ["2026-11-18"]
     assert keys(inventory.servers(store)) == {("10.9.0.1", "tcp", 80)}
-    assert stale_days(store) == []
     ingest_paths([make_conn_log("b.log", [conn_line("B", resp="10.9.0.2")], opened="2026-11-21-11-00-00")], store)
-    assert stale_days(store) == ["2026-11-18"]
+    before = sorted((p, p.stat().st_mtime_ns) for p in store.rglob("*"))
     assert keys(inventory.servers(store)) == {("10.9.0.1", "tcp", 80), ("10.9.0.2", "tcp", 80)}
-    assert len(read_dailies(store, SERVERS)) == 2
+    assert not inventory.upgrade_needed(store)
+    assert sorted((p, p.stat().st_mtime_ns) for p in store.rglob("*")) == before  # the query wrote nothing
 
 
 def test_a_daily_does_not_depend_on_the_order_of_its_records(store: Path) -> None:
     """Dailies are a function of the day's set of records: shuffled records
     give the same tables, row for row (hosts numbered in address order)."""
     import numpy as np
-    import pyarrow as pa
 
-    from inventory.daily_rows import RECORD_COLUMNS, daily_clients, daily_servers
-    from inventory.store_reader import day_generations, read_day_records
+    from ingest.aggregates import daily_clients, daily_servers
 
     rng = np.random.default_rng(7)
-    for day in day_generations(store):
-        records = read_day_records(store, day, RECORD_COLUMNS).combine_chunks()
+    for day in ("2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"):
+        records = _day_records(store, day)
         shuffled = records.take(pa.array(rng.permutation(len(records))))
         for i, field in enumerate(shuffled.schema):  # dictionaries in the new order of first appearance
             if pa.types.is_dictionary(field.type):
@@ -166,6 +164,17 @@ def test_a_daily_does_not_depend_on_the_order_of_its_records(store: Path) -> Non
                 shuffled = shuffled.set_column(i, field.name, values.dictionary_encode())
         for build in (daily_servers, daily_clients):
             assert build(shuffled).equals(build(records)), (day, build.__name__)
+
+
+def _day_records(store: Path, day: str) -> pa.Table:
+    import pyarrow.dataset as ds
+
+    from ingest.aggregates import RECORD_COLUMNS
+    from ingest.schema import CORE_SCHEMA
+
+    schema = pa.schema([CORE_SCHEMA.field(c) for c in RECORD_COLUMNS])
+    folder = store / "conn" / f"date={day}"
+    return ds.dataset(folder, format="parquet", schema=schema).to_table(columns=RECORD_COLUMNS).combine_chunks()
 
 
 def test_distinct_counts_in_parts_equal_one_count() -> None:
@@ -202,24 +211,6 @@ def test_port_names_vector_equals_one_by_one() -> None:
     protos = pd.Series(["tcp", "udp", "tcp", "tcp", "udp", "tcp", "udp", "udp", "icmp"] * 3)
     assert port_names(ports, protos).tolist() == [port_name(p, t) for p, t in zip(ports, protos)]
     assert port_names(ports, protos)[:4].tolist() == ["ssh", "domain", "domain", "https"]
-
-
-def test_a_replaced_daily_is_seen_even_with_the_same_size_and_time(tmp_path: Path) -> None:
-    import os
-
-    from inventory.dailies import SERVERS, _daily_path, built_generation, rebuild_day
-
-    store = tmp_path / "store"
-    ingest_paths([OUT], store)
-    day = PLANTED["last_day"]
-    rebuild_day(store, day, 5)
-    path = _daily_path(store, SERVERS, day)
-    before = path.stat()
-    assert built_generation(store, SERVERS, day) == 5
-    rebuild_day(store, day, 6)  # same bytes but one digit: same size
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
-    assert built_generation(store, SERVERS, day) == 6
 
 
 def test_a_thousand_connections_are_one_row(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:

@@ -178,7 +178,7 @@ def test_watch_cli_once_and_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["watch", str(sim.logdir), "--store", str(tmp_path / "s"), "--once"])
     assert result.exit_code == 0, result.output
-    assert '"event": "ingested"' in result.stderr and '"event": "dailies"' in result.stderr
+    assert '"event": "ingested"' in result.stderr and '"merges": ' in result.stderr
     assert len(store_uids(tmp_path / "s")) == 5
     bad = runner.invoke(app, ["watch", str(tmp_path / "nope"), "--store", str(tmp_path / "s")])
     assert bad.exit_code == 1 and "not a directory" in bad.stderr

@@ -1,9 +1,17 @@
-"""What one day's records aggregate to: the rows of the daily files.
+"""Aggregates of connection records, and how aggregates merge.
 
-`aggregate_day` turns a day's connection records into its server rows
-(one per sensor, server, proto, port and state, with the day's distinct
-clients) and its client rows (one per client and server port). It is a
-pure function of the set of records: their order does not matter.
+`aggregate_day` turns one day's connection records (a chunk's, or the
+whole day's) into server rows (one per sensor, server, proto, port and
+state, with its distinct clients) and client rows (one per client and
+server port). `merge_servers` and `merge_clients` merge aggregates of
+disjoint record sets into the aggregate of their union (min, max, sum, set
+union; the earliest reply). Both are pure functions of the *set* of
+records: no order, chunking or merge order changes a row. Ties are broken
+by value, never by position: the first reply is the one with the earliest
+time, then the smallest bytes.
+
+`inventory` reads these rows (the schemas and column names are part of
+ingest's published contract); ingest computes them inside its commits.
 """
 
 from __future__ import annotations
@@ -12,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.addresses import ipv4_numbers
 from ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
-from inventory.networks import ipv4_numbers
 
 SERVED = "served"
 CLOSED = "closed"
@@ -33,7 +41,7 @@ _SEEN = [("first_seen", TIMESTAMP), ("last_seen", TIMESTAMP), ("connections", pa
 DAILY_SERVERS_SCHEMA = pa.schema(
     [("sensor", _TEXT), ("server_h", _TEXT), ("proto", _TEXT), ("server_p", _PORT), ("state", _TEXT),
      ("server_v4", _V4), *_SEEN, ("services", pa.list_(_TEXT)), ("server_reply", pa.binary()),
-     ("clients_v4", pa.list_(_V4)), ("clients_text", pa.list_(_TEXT))]
+     ("reply_ts", TIMESTAMP), ("clients_v4", pa.list_(_V4)), ("clients_text", pa.list_(_TEXT))]
 )  # fmt: skip
 #: The columns of a server row without its client sets, for queries that
 #: do not count clients.
@@ -127,7 +135,7 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
         [*key_columns(server_key), *_seen(server_times), _services(records, rows, key, server_key),
-         _first_reply(records, rows, when, key, server_key),
+         *_first_reply(records, rows, when, key, server_key),
          _lists(pair_key[is_v4], pa.array(host_v4[client[is_v4]]), server_key),
          _lists(pair_key[~is_v4], _strings(client[~is_v4], hosts), server_key)],
         schema=DAILY_SERVERS_SCHEMA,
@@ -209,22 +217,27 @@ def _services(records: pa.Table, rows: np.ndarray, key: np.ndarray, server_key: 
 
 def _first_reply(
     records: pa.Table, rows: np.ndarray, when: np.ndarray, key: np.ndarray, server_key: np.ndarray
-) -> pa.Array:
+) -> tuple[pa.Array, pa.Array]:
     """Per server key (sorted `server_key`), the non-empty server reply of its
-    earliest connection (the first in file order on a tie)."""
+    earliest connection (the smallest bytes on a tie) and that connection's time."""
     replies = records.column("server_reply").combine_chunks()
     length = pc.fill_null(pc.binary_length(replies), 0).to_numpy(zero_copy_only=False)
     candidates = np.flatnonzero(length[rows] > 0)
-    first_row = np.full(len(server_key), np.iinfo(np.int64).max)
-    if len(candidates):
-        server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy()
-        at = when[candidates]
-        earliest = np.full(len(server_key), np.iinfo(np.int64).max)
-        np.minimum.at(earliest, server, at)
-        won = at == earliest[server]
-        np.minimum.at(first_row, server[won], rows[candidates[won]])
-    has = first_row < np.iinfo(np.int64).max
-    return pc.take(replies, pa.array(first_row, mask=~has))
+    if not len(candidates):
+        none = np.zeros(len(server_key), dtype=np.int64)
+        return pa.nulls(len(server_key), pa.binary()), pa.array(none, mask=none == 0).cast(TIMESTAMP)
+    server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy()
+    at = when[candidates]
+    earliest = np.full(len(server_key), np.iinfo(np.int64).max)
+    np.minimum.at(earliest, server, at)
+    won = at == earliest[server]
+    tied = pa.table({"server": server[won], "reply": pc.take(replies, pa.array(rows[candidates[won]]))})
+    best = tied.group_by("server", use_threads=False).aggregate([("reply", "min")])
+    position = np.full(len(server_key), -1, dtype=np.int64)
+    position[best.column("server").to_numpy()] = np.arange(len(best))
+    reply = pc.take(best.column("reply_min"), pa.array(position, mask=position < 0))
+    has = earliest < np.iinfo(np.int64).max
+    return reply.cast(pa.binary()), pa.array(earliest, mask=~has).cast(TIMESTAMP)
 
 
 def daily_servers(records: pa.Table) -> pa.Table:
@@ -240,3 +253,113 @@ def daily_servers(records: pa.Table) -> pa.Table:
 def daily_clients(records: pa.Table) -> pa.Table:
     """One day's records -> one row per (sensor, client_h, server_h, proto, server_p, state)."""
     return aggregate_day(records)[1]
+
+
+#: The columns that identify a row, in storage order (state and server
+#: first: the order row-group statistics prune by).
+SERVER_KEY = ["state", "server_v4", "server_h", "proto", "server_p", "sensor"]
+CLIENT_KEY = ["state", "server_v4", "server_h", "proto", "server_p", "client_v4", "client_h", "sensor"]
+
+
+def merge_servers(tables: list[pa.Table]) -> pa.Table:
+    """The server aggregate of the union of the record sets behind `tables`
+    (server aggregates of disjoint record sets), one row per key, sorted by
+    SERVER_KEY, lists sorted: the same table whatever the order or grouping
+    of `tables`."""
+    rows, at, group = _sorted_runs(tables, DAILY_SERVERS_SCHEMA, SERVER_KEY)
+    if not len(at):
+        return DAILY_SERVERS_SCHEMA.empty_table()
+    reply, reply_ts = _earliest_replies(rows, group, len(at))
+    columns = {
+        **{k: rows.column(k).take(pa.array(at)) for k in SERVER_KEY},
+        **_merged_times(rows, at),
+        "services": _distinct_lists(rows.column("services"), group, len(at)),
+        "server_reply": reply,
+        "reply_ts": reply_ts,
+        "clients_v4": _distinct_lists(rows.column("clients_v4"), group, len(at)),
+        "clients_text": _distinct_lists(rows.column("clients_text"), group, len(at)),
+    }
+    return pa.table([columns[name] for name in DAILY_SERVERS_SCHEMA.names], schema=DAILY_SERVERS_SCHEMA)
+
+
+def merge_clients(tables: list[pa.Table]) -> pa.Table:
+    """The client aggregate of the union of the record sets behind `tables`,
+    one row per key, sorted by CLIENT_KEY (see merge_servers)."""
+    rows, at, _ = _sorted_runs(tables, DAILY_CLIENTS_SCHEMA, CLIENT_KEY)
+    if not len(at):
+        return DAILY_CLIENTS_SCHEMA.empty_table()
+    columns = {**{k: rows.column(k).take(pa.array(at)) for k in CLIENT_KEY}, **_merged_times(rows, at)}
+    return pa.table([columns[name] for name in DAILY_CLIENTS_SCHEMA.names], schema=DAILY_CLIENTS_SCHEMA)
+
+
+def _sorted_runs(tables: list[pa.Table], schema: pa.Schema, key: list[str]) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """(the rows of `tables` sorted by `key`, the index where each key's run
+    starts, the run number of each row)."""
+    parts = [t.select(schema.names).cast(schema) for t in tables if len(t)]
+    if not parts:
+        return schema.empty_table(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows = pa.concat_tables(parts).combine_chunks()
+    order = pc.sort_indices(rows.select(key), sort_keys=[(k, "ascending") for k in key])
+    rows = rows.take(order)
+    starts = np.ones(len(rows), dtype=bool)
+    if len(rows) > 1:
+        differs = np.zeros(len(rows) - 1, dtype=bool)
+        for name in key:
+            column = rows.column(name).combine_chunks()
+            head, tail = column.slice(1), column.slice(0, len(column) - 1)
+            changed = _mask(pc.not_equal(head, tail))
+            nulls = column.is_null().to_numpy(zero_copy_only=False)
+            differs |= changed | (nulls[1:] != nulls[:-1])
+        starts[1:] = differs
+    return rows, np.flatnonzero(starts), np.cumsum(starts) - 1
+
+
+def _merged_times(rows: pa.Table, at: np.ndarray) -> dict[str, pa.Array]:
+    """first_seen (min), last_seen (max) and connections (sum) of each run."""
+    first = rows.column("first_seen").cast(pa.int64()).to_numpy()
+    last = rows.column("last_seen").cast(pa.int64()).to_numpy()
+    count = rows.column("connections").to_numpy()
+    return dict(zip(["first_seen", "last_seen", "connections"],
+                    _seen((np.minimum.reduceat(first, at), np.maximum.reduceat(last, at), np.add.reduceat(count, at)))))
+
+
+def _distinct_lists(lists: pa.ChunkedArray, group: np.ndarray, groups: int) -> pa.Array:
+    """Per run, the sorted distinct values of the list column `lists`."""
+    values = lists.combine_chunks()
+    flat = pc.list_flatten(values)
+    owner = group[pc.list_parent_indices(values).to_numpy()]
+    if pa.types.is_integer(flat.type):
+        combined = np.unique((owner.astype(np.int64) << 32) | flat.to_numpy().astype(np.int64))
+        owners, items = combined >> 32, pa.array((combined & 0xFFFFFFFF).astype(np.uint32))
+    else:
+        encoded = flat.dictionary_encode()
+        names = encoded.dictionary
+        rank = pc.rank(names, sort_keys="ascending").to_numpy().astype(np.int64) - 1
+        n = max(len(names), 1)
+        combined = np.unique(owner.astype(np.int64) * n + rank[encoded.indices.to_numpy()])
+        by_rank = pc.take(names, pc.sort_indices(names))
+        owners, items = combined // n, pc.take(by_rank, pa.array(combined % n))
+    offsets = np.searchsorted(owners, np.arange(groups + 1)).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), items)
+
+
+def _earliest_replies(rows: pa.Table, group: np.ndarray, groups: int) -> tuple[pa.Array, pa.Array]:
+    """Per run, the reply with the earliest reply_ts (smallest bytes on a tie), and that time."""
+    has = _mask(pc.is_valid(rows.column("reply_ts")))
+    candidates = pa.table({
+        "group": pa.array(group[has]),
+        "ts": rows.column("reply_ts").filter(pa.array(has)).cast(pa.int64()),
+        "reply": rows.column("server_reply").filter(pa.array(has)),
+    })  # fmt: skip
+    best = candidates.sort_by([("group", "ascending"), ("ts", "ascending"), ("reply", "ascending")])
+    first = _first_of_runs(best.column("group").to_numpy())
+    position = np.full(groups, -1, dtype=np.int64)
+    position[best.column("group").to_numpy()[first]] = first
+    take = pa.array(position, mask=position < 0)
+    return pc.take(best.column("reply"), take).combine_chunks(), pc.take(best.column("ts"), take).cast(TIMESTAMP)
+
+
+def _first_of_runs(sorted_values: np.ndarray) -> np.ndarray:
+    starts = np.ones(len(sorted_values), dtype=bool)
+    starts[1:] = sorted_values[1:] != sorted_values[:-1]
+    return np.flatnonzero(starts)

@@ -1,0 +1,203 @@
+"""Partial aggregates: the files that say what a set of one day's chunks aggregates to.
+
+A partial is a pair of Parquet files, its servers and its clients
+aggregate (ingest.aggregates), named after what it covers:
+
+    aggregates/servers/date=YYYY-MM-DD/<name>.parquet
+    aggregates/clients/date=YYYY-MM-DD/<name>.parquet
+
+`<source-id>-<chunk>` for one chunk's partial, `<source-id>-f<lo>-<hi>`
+for a finished source's chunks merged, `m<level>-<lo>-<hi>-<digest>` for a
+coarse merge. This module writes them (under temporary names; the store
+commits and publishes) and plans the tiered compaction; it never touches
+the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ingest.aggregates import (
+    DAILY_CLIENTS_SCHEMA,
+    DAILY_SERVERS_SCHEMA,
+    RECORD_COLUMNS,
+    aggregate_day,
+    merge_clients,
+    merge_servers,
+)
+from ingest.store_files import tmp_name, write_parquet_synced
+
+AGGREGATES_DIR = "aggregates"
+SERVERS = "servers"
+CLIENTS = "clients"
+KINDS = (SERVERS, CLIENTS)
+#: Aggregate rows are sorted by (state, server_v4) in small row groups, so a
+#: query for one state and IPv4 networks skips most of a file unread.
+ROW_GROUP = {SERVERS: 2048, CLIENTS: 16384}
+_STATISTICS = ["sensor", "state", "server_v4", "first_seen"]
+FORMAT_KEY = b"synack.aggregate_format"
+#: Bumped whenever the aggregate files' layout changes (`synack rebuild` redoes them).
+AGGREGATE_FORMAT = b"5"
+
+#: Coarse partials of one level merged at once (tiered compaction: a row
+#: is rewritten about log_FANOUT(chunks a day) times).
+FANOUT = 8
+#: A merge reads at most this many aggregate rows (servers + clients), which
+#: bounds its memory (~150 bytes a row at its peak): a larger day keeps
+#: several coarse partials, merged when read.
+MERGE_ROWS = 1_500_000
+#: Fine partials of a finished source are merged when they average fewer records.
+FINE_BELOW_RECORDS = 20_000
+
+
+@dataclass(frozen=True)
+class Partial:
+    """One partial aggregate, as the ledger's `partials` table records it."""
+
+    name: str
+    day: str
+    source_id: str  # "" for a coarse merge of several sources
+    chunk_lo: int
+    chunk_hi: int
+    t_min: int  # µs since the epoch: the earliest and latest record covered
+    t_max: int
+    server_rows: int
+    client_rows: int
+    records: int
+    level: int = 0
+    fine: bool = True
+    coarse: bool = True
+
+    @property
+    def rows(self) -> int:
+        return self.server_rows + self.client_rows
+
+    def paths(self, root: Path) -> list[Path]:
+        """Its servers and clients files."""
+        return [partial_path(root, kind, self.day, self.name) for kind in KINDS]
+
+
+def partial_path(root: Path, kind: str, day: str, name: str) -> Path:
+    """Where the `kind` ("servers" or "clients") file of a partial lives."""
+    return Path(root) / AGGREGATES_DIR / kind / f"date={day}" / f"{name}.parquet"
+
+
+def write_aggregate(table: pa.Table, kind: str, path: Path) -> None:
+    """Write one aggregate file at `path` (the caller picks a temporary name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = table.replace_schema_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
+    dictionary = [f.name for f in table.schema if pa.types.is_string(f.type)]
+    write_parquet_synced(table, path, compression="zstd", use_dictionary=dictionary or False,
+                         row_group_size=ROW_GROUP[kind], write_statistics=_STATISTICS)  # fmt: skip
+
+
+def write_partial(
+    root: Path, name: str, day: str, source_id: str, chunks: tuple[int, int], records: pa.Table
+) -> Partial:
+    """Aggregate one day's `records` (of `chunks` of `source_id`) and write
+    the pair under temporary names; return its ledger row (fine and coarse)."""
+    servers, clients = aggregate_day(records.select(RECORD_COLUMNS))
+    partial = Partial(name, day, source_id, chunks[0], chunks[1], *_time_bounds(records), len(servers),
+                      len(clients), len(records))  # fmt: skip
+    for table, kind in ((servers, SERVERS), (clients, CLIENTS)):
+        write_aggregate(table, kind, tmp_name(partial_path(root, kind, day, name)))
+    return partial
+
+
+def _time_bounds(records: pa.Table) -> tuple[int, int]:
+    bounds = pc.min_max(records.column("ts").cast(pa.int64()))
+    return int(bounds["min"].as_py() or 0), int(bounds["max"].as_py() or 0)
+
+
+def read_aggregate(root: Path, kind: str, day: str, name: str) -> pa.Table:
+    """One aggregate file of a partial, whole."""
+    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    return pq.read_table(partial_path(root, kind, day, name), schema=schema)
+
+
+def merge_partials(root: Path, members: list[Partial], *, fine: bool) -> Partial:
+    """Merge `members` (partials of one day) into a new partial written under
+    temporary names; return its ledger row: a fine one (members of one
+    source, adjacent chunks) or a coarse one of the next level."""
+    day = members[0].day
+    lo, hi = min(p.chunk_lo for p in members), max(p.chunk_hi for p in members)
+    if fine:
+        name, source, level = f"{members[0].source_id}-f{lo:06d}-{hi:06d}", members[0].source_id, 0
+    else:
+        digest = hashlib.sha256("\n".join(sorted(f"{p.name}" for p in members)).encode()).hexdigest()[:12]
+        level = max(p.level for p in members) + 1
+        name, source = f"m{level}-{lo:06d}-{hi:06d}-{digest}", ""
+    sizes: dict[str, int] = {}
+    for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
+        merged = merge([read_aggregate(root, kind, day, p.name) for p in members])
+        sizes[kind] = len(merged)
+        write_aggregate(merged, kind, tmp_name(partial_path(root, kind, day, name)))
+        del merged
+    return Partial(
+        name, day, source, lo, hi, min(p.t_min for p in members), max(p.t_max for p in members),
+        sizes[SERVERS], sizes[CLIENTS], sum(p.records for p in members), level, fine=fine, coarse=not fine,
+    )  # fmt: skip
+
+
+def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Partial]]:
+    """The merges that tiered compaction should run on one day's coarse partials.
+
+    FANOUT partials of one level become one of the next, oldest first, as
+    long as a merge reads at most MERGE_ROWS rows. A `settled` day (no more
+    records expected) is merged as far as MERGE_ROWS allows, whatever the
+    levels, so a finished day is read from as few files as its size allows.
+    """
+    coarse = sorted((p for p in partials if p.coarse), key=lambda p: (p.t_min, p.name))
+    if settled:
+        return _greedy(coarse, len(coarse))
+    plans: list[list[Partial]] = []
+    for level in sorted({p.level for p in coarse}):
+        same = [p for p in coarse if p.level == level]
+        while len(same) >= FANOUT:
+            group, same = same[:FANOUT], same[FANOUT:]
+            if sum(p.rows for p in group) <= MERGE_ROWS:
+                plans.append(group)
+    return plans
+
+
+def _greedy(partials: list[Partial], limit: int) -> list[list[Partial]]:
+    """Consecutive groups of at least two partials, each under MERGE_ROWS rows."""
+    plans: list[list[Partial]] = []
+    group: list[Partial] = []
+    for p in partials[:limit]:
+        if group and sum(q.rows for q in group) + p.rows > MERGE_ROWS:
+            if len(group) > 1:
+                plans.append(group)
+            group = []
+        group.append(p)
+    if len(group) > 1:
+        plans.append(group)
+    return plans
+
+
+def fine_merges(partials: Iterable[Partial]) -> list[list[Partial]]:
+    """The groups of fine partials of one finished source and day to merge
+    (adjacent chunks, each group under MERGE_ROWS); none when they are
+    already large (a batch ingest's chunks)."""
+    fine = sorted((p for p in partials if p.fine), key=lambda p: p.chunk_lo)
+    if len(fine) < 2 or sum(p.records for p in fine) / len(fine) >= FINE_BELOW_RECORDS:
+        return []
+    return _greedy(fine, len(fine))
+
+
+def sensor_counts(day: str, records: pa.Table) -> list[tuple[str, str, int, int]]:
+    """(day, sensor, records, newest µs) per sensor of one day's records ("" for no sensor)."""
+    sensor = records.column("sensor")
+    if pa.types.is_dictionary(sensor.type):
+        sensor = sensor.cast(sensor.type.value_type)
+    table = pa.table({"sensor": pc.fill_null(sensor, ""), "ts": records.column("ts").cast(pa.int64())})
+    counts = table.group_by("sensor", use_threads=False).aggregate([("ts", "count"), ("ts", "max")])
+    return [(day, s, int(n), int(t)) for s, n, t in zip(*(counts.column(c).to_pylist() for c in
+                                                            ("sensor", "ts_count", "ts_max")))]  # fmt: skip
