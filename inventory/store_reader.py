@@ -1,13 +1,16 @@
-"""Reading a store: dates, day partitions, the ledger's day generations.
+"""Reading a store: dates, ranges, days, and the inventory's error.
 
 The inventory reads the store as files (Parquet partitions, the SQLite
-ledger opened read-only); of `ingest` it uses only the schema constants.
+ledger opened read-only); of `ingest` it uses only its published contract:
+schema constants, store paths, the aggregate row schemas and the error base.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+
+from ingest.errors import SynackError
 
 DateLike = dt.date | dt.datetime | str | None
 
@@ -16,7 +19,7 @@ LEDGER = "ledger.sqlite"
 _RELATIVE = re.compile(r"^(\d+)([dhw])$")
 
 
-class InventoryError(ValueError):
+class InventoryError(SynackError, ValueError):
     """A bad argument (date, network, allowlist line) or an unusable store."""
 
 
