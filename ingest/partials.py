@@ -16,6 +16,7 @@ the ledger.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,13 +47,14 @@ FORMAT_KEY = b"synack.aggregate_format"
 #: Bumped whenever the aggregate files' layout changes (`synack rebuild` redoes them).
 AGGREGATE_FORMAT = b"5"
 
-#: Coarse partials of one level merged at once (tiered compaction: a row
-#: is rewritten about log_FANOUT(chunks a day) times).
+#: Coarse partials of one size tier merged at once (tiered compaction: a
+#: row is rewritten about log_FANOUT(day's rows / TIER_BASE_ROWS) times).
 FANOUT = 8
+TIER_BASE_ROWS = 1000
 #: A merge reads at most this many aggregate rows (servers + clients), which
-#: bounds its memory (~150 bytes a row at its peak): a larger day keeps
+#: bounds its memory (~300 bytes a row at its peak): a larger day keeps
 #: several coarse partials, merged when read.
-MERGE_ROWS = 1_500_000
+MERGE_ROWS = 800_000
 #: Fine partials of a finished source are merged when they average fewer records.
 FINE_BELOW_RECORDS = 20_000
 
@@ -146,20 +148,27 @@ def merge_partials(root: Path, members: list[Partial], *, fine: bool) -> Partial
     )  # fmt: skip
 
 
+def size_tier(partial: Partial) -> int:
+    """A partial's size class: FANOUT partials of one tier make one of a higher tier."""
+    return max(0, math.floor(math.log(max(partial.rows, 1) / TIER_BASE_ROWS, FANOUT)))
+
+
 def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Partial]]:
     """The merges that tiered compaction should run on one day's coarse partials.
 
-    FANOUT partials of one level become one of the next, oldest first, as
-    long as a merge reads at most MERGE_ROWS rows. A `settled` day (no more
-    records expected) is merged as far as MERGE_ROWS allows, whatever the
-    levels, so a finished day is read from as few files as its size allows.
+    Size-tiered: FANOUT partials of one size tier become one of a higher
+    tier, oldest first, as long as a merge reads at most MERGE_ROWS rows; a
+    small append is merged with other small ones, never with a large
+    partial, so its cost follows its size. A `settled` day (no more records
+    expected) is merged as far as MERGE_ROWS allows, whatever the tiers, so
+    a finished day is read from as few files as its size allows.
     """
     coarse = sorted((p for p in partials if p.coarse), key=lambda p: (p.t_min, p.name))
     if settled:
         return _greedy(coarse, len(coarse))
     plans: list[list[Partial]] = []
-    for level in sorted({p.level for p in coarse}):
-        same = [p for p in coarse if p.level == level]
+    for tier in sorted({size_tier(p) for p in coarse}):
+        same = [p for p in coarse if size_tier(p) == tier]
         while len(same) >= FANOUT:
             group, same = same[:FANOUT], same[FANOUT:]
             if sum(p.rows for p in group) <= MERGE_ROWS:

@@ -108,7 +108,7 @@ def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() ->
     assert [len(p) for p in plans] == [FANOUT, FANOUT]
     assert [p.name for p in plans[0]] == [f"p{i}" for i in range(FANOUT)]  # the oldest first
     assert coarse_merges(small[:FANOUT - 1], settled=False) == []
-    huge = [_partial(f"h{i}", 0, 10**6, 100 + i) for i in range(FANOUT)]
+    huge = [_partial(f"h{i}", 0, 600_000, 100 + i) for i in range(FANOUT)]
     assert coarse_merges(huge, settled=False) == []  # a merge never reads more than MERGE_ROWS
     settled = coarse_merges(small[:3] + huge[:2], settled=True)
     assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2", "h0"]]

@@ -1,0 +1,178 @@
+"""Incremental aggregates: memory, ingest speed, append cost and long-range queries.
+
+    python bench/bench_aggregates.py                 # 2M, 8M, 32M records in one day
+    python bench/bench_aggregates.py --rows 2000000  # a quick run
+
+Every figure is a whole `synack` process (start-up included) measured with
+/usr/bin/time in this run, against baselines measured in the same run:
+
+* peak RSS of `synack ingest` of a one-day log of each size (floor: < 500 MB, flat);
+* `synack ingest` rows/s against pyarrow's streaming CSV reader -> ParquetWriter
+  (zstd) on the same file (floor 1.0x, goal 1.5x);
+* appending a 2,000-row log to the largest day vs to an empty store (floor: <= 2x);
+* `synack servers --since <mid-day>` on the largest day: peak RSS (< 500 MB);
+* `synack servers` and `synack new-ports` over 365 days of aggregates shaped
+  like a 350k-records-a-day network (the day's partials copied to 365 days
+  with shifted times), default networks: wall time (< 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.conn_gen import write_conn_log  # noqa: E402
+from ingest.aggregates import merge_clients, merge_servers  # noqa: E402
+from ingest.partials import write_aggregate  # noqa: E402
+
+DAY = 1795046400.0  # 2026-11-18 00:00 UTC
+MEMORY_MB = 500
+
+BARE = """
+import sys, pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
+from bench.conn_gen import FIELDS
+names = [n for n, _ in FIELDS]
+skip = 8  # the header block's lines
+read = pacsv.ReadOptions(column_names=names, skip_rows=skip, block_size=16 << 20)
+reader = pacsv.open_csv(sys.argv[1], read_options=read,
+    parse_options=pacsv.ParseOptions(delimiter='\\t', quote_char=False, invalid_row_handler=lambda row: 'skip'),
+    convert_options=pacsv.ConvertOptions(null_values=['-'], strings_can_be_null=True))
+writer = None
+for batch in reader:
+    writer = writer or pq.ParquetWriter(sys.argv[2], batch.schema, compression='zstd')
+    writer.write_batch(batch)
+writer.close()
+"""
+
+
+def timed(args: list[str]) -> tuple[float, float]:
+    """Run a command; return (wall seconds, peak RSS MB) of the whole process."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *args], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr[-800:]}")
+    seconds, kb = proc.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kb) / 1024
+
+
+def synack(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cli", *args]
+
+
+def year_of_aggregates(data: Path, work: Path) -> Path:
+    """A store whose ledger lists 365 days of partials copied from one
+    generated 350k-record day (times shifted a day at a time)."""
+    log = data / "net-350000.log"
+    if not log.exists():
+        write_conn_log(log, 350_000, start=DAY, span=86000.0)
+    one = work / "one-day"
+    subprocess.run(synack("ingest", str(log), "--store", str(one), "-q"), cwd=ROOT, check=True, capture_output=True)
+    db = sqlite3.connect(one / "ledger.sqlite")
+    parts = db.execute("SELECT * FROM partials WHERE coarse = 1").fetchall()
+    db.close()
+    store = work / "year"
+    shutil.copytree(one, store, ignore=shutil.ignore_patterns("aggregates", "conn"))
+    # The day's coarse partials merged into one, as a settled day holds.
+    day = parts[0][1]
+    tables = {
+        kind: merge([pq.read_table(one / "aggregates" / kind / f"date={day}" / f"{p[0]}.parquet") for p in parts])
+        for kind, merge in (("servers", merge_servers), ("clients", merge_clients))
+    }
+    name = "m9-year"
+    rest = ["", 0, 0, min(p[5] for p in parts), max(p[6] for p in parts), len(tables["servers"]),
+            len(tables["clients"]), sum(p[9] for p in parts), 9, 0, 1, 0]  # fmt: skip
+    db = sqlite3.connect(store / "ledger.sqlite")
+    db.execute("DELETE FROM partials")
+    db.execute("DELETE FROM files")
+    for i in range(365):
+        shift = pa.scalar(i * 86_400_000_000, pa.int64())
+        new_day = f"{dt.datetime.fromtimestamp(DAY + i * 86400, dt.UTC):%Y-%m-%d}"
+        for kind, table in tables.items():
+            for column in ("first_seen", "last_seen", "reply_ts"):
+                if column in table.column_names:
+                    moved = pc.add(table.column(column).cast(pa.int64()), shift).cast(table.schema.field(column).type)
+                    table = table.set_column(table.schema.get_field_index(column), column, moved)
+            path = store / "aggregates" / kind / f"date={new_day}" / f"{name}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_aggregate(table, kind, path)
+        db.execute("INSERT INTO partials VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   (name, new_day, *rest[:3], rest[3] + i * 86_400_000_000, rest[4] + i * 86_400_000_000, *rest[5:]))
+
+        db.execute("INSERT INTO files VALUES (?,?,?,?,?,0)", (f"conn/date={new_day}/x.parquet", "s", 0, new_day, 1))
+    db.commit()
+    db.close()
+    return store
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[2_000_000, 8_000_000, 32_000_000])
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    args = parser.parse_args()
+    args.data.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "cli.py", "ingest", "inventory"], cwd=ROOT, check=True)
+    ok = True
+    work = Path(tempfile.mkdtemp(prefix="bench-aggregates-"))
+    try:
+        print(f"{'records':>11}  {'synack s':>8} {'peak MB':>7}  {'bare s':>6} {'peak MB':>7}  ratio (rows/s)")
+        peaks = []
+        largest = None
+        for rows in args.rows:
+            log = args.data / f"day-{rows}.log"
+            if not log.exists():
+                write_conn_log(log, rows, start=DAY, span=86000.0)
+            store = work / f"store-{rows}"
+            seconds, peak = timed(synack("ingest", str(log), "--store", str(store), "-q"))
+            bare_s, bare_peak = timed([sys.executable, "-c", BARE, str(log), str(work / "bare.parquet")])
+            peaks.append(peak)
+            ok &= peak < MEMORY_MB
+            ratio = bare_s / seconds
+            print(f"{rows:>11,}  {seconds:>8.2f} {peak:>7.0f}  {bare_s:>6.2f} {bare_peak:>7.0f}  {ratio:.2f}x "
+                  f"(floor 1.0x, goal 1.5x)")  # fmt: skip
+            ok &= ratio >= 1.0
+            if largest is not None:
+                shutil.rmtree(largest, ignore_errors=True)
+            largest = store
+        print(f"ingest peaks {', '.join(f'{p:.0f}' for p in peaks)} MB (floor < {MEMORY_MB} MB each)")
+        assert largest is not None
+        small = args.data / "append-2000.log"
+        write_conn_log(small, 2000, seed=99, start=DAY + 86100.0, span=200.0)
+        empty_s, _ = timed(synack("ingest", str(small), "--store", str(work / "empty"), "-q"))
+        append_s, append_peak = timed(synack("ingest", str(small), "--store", str(largest), "-q"))
+        query_s, _ = timed(synack("servers", "--store", str(largest), "--since", "2026-11-18T23:56:00", "-f", "csv"))
+        ratio = append_s / empty_s
+        ok &= ratio <= 2.0
+        print(f"append 2,000 rows: to the {args.rows[-1]:,}-record day {append_s:.2f} s ({append_peak:.0f} MB), "
+              f"to an empty store {empty_s:.2f} s: {ratio:.2f}x (floor <= 2x); queryable after: {query_s:.2f} s")
+        mid_s, mid_peak = timed(synack("servers", "--store", str(largest), "--since", "2026-11-18T12:00:00",
+                                       "-f", "csv"))  # fmt: skip
+        whole_s, whole_peak = timed(synack("servers", "--store", str(largest), "-f", "csv"))
+        ok &= mid_peak < MEMORY_MB
+        print(f"servers --since mid-day on the {args.rows[-1]:,}-record day: {mid_s:.2f} s, {mid_peak:.0f} MB "
+              f"(floor < {MEMORY_MB} MB); whole day {whole_s:.2f} s, {whole_peak:.0f} MB")
+        year = year_of_aggregates(args.data, work)
+        for name, command in (("servers", ["servers"]), ("new-ports", ["new-ports", "--since", "2027-11-01"])):
+            best = min(timed(synack(*command, "--store", str(year), "-f", "csv"))[0] for _ in range(3))
+            ok &= best < 1.0
+            print(f"synack {name} over 365 days of aggregates: {best:.2f} s (best of 3; floor < 1 s)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
