@@ -223,21 +223,8 @@ def _first_reply(
     replies = records.column("server_reply").combine_chunks()
     length = pc.fill_null(pc.binary_length(replies), 0).to_numpy(zero_copy_only=False)
     candidates = np.flatnonzero(length[rows] > 0)
-    if not len(candidates):
-        none = np.zeros(len(server_key), dtype=np.int64)
-        return pa.nulls(len(server_key), pa.binary()), pa.array(none, mask=none == 0).cast(TIMESTAMP)
-    server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy()
-    at = when[candidates]
-    earliest = np.full(len(server_key), np.iinfo(np.int64).max)
-    np.minimum.at(earliest, server, at)
-    won = at == earliest[server]
-    tied = pa.table({"server": server[won], "reply": pc.take(replies, pa.array(rows[candidates[won]]))})
-    best = tied.group_by("server", use_threads=False).aggregate([("reply", "min")])
-    position = np.full(len(server_key), -1, dtype=np.int64)
-    position[best.column("server").to_numpy()] = np.arange(len(best))
-    reply = pc.take(best.column("reply_min"), pa.array(position, mask=position < 0))
-    has = earliest < np.iinfo(np.int64).max
-    return reply.cast(pa.binary()), pa.array(earliest, mask=~has).cast(TIMESTAMP)
+    server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy().astype(np.int64)
+    return _earliest_replies(server, when[candidates], pc.take(replies, pa.array(rows[candidates])), len(server_key))
 
 
 def daily_servers(records: pa.Table) -> pa.Table:
@@ -269,7 +256,9 @@ def merge_servers(tables: list[pa.Table]) -> pa.Table:
     rows, at, group = _sorted_runs(tables, DAILY_SERVERS_SCHEMA, SERVER_KEY)
     if not len(at):
         return DAILY_SERVERS_SCHEMA.empty_table()
-    reply, reply_ts = _earliest_replies(rows, group, len(at))
+    has = _mask(pc.is_valid(rows.column("reply_ts")))
+    when = rows.column("reply_ts").filter(pa.array(has)).cast(pa.int64()).to_numpy()
+    reply, reply_ts = _earliest_replies(group[has], when, rows.column("server_reply").filter(pa.array(has)), len(at))
     columns = {
         **{k: rows.column(k).take(pa.array(at)) for k in SERVER_KEY},
         **_merged_times(rows, at),
@@ -343,23 +332,19 @@ def _distinct_lists(lists: pa.ChunkedArray, group: np.ndarray, groups: int) -> p
     return pa.ListArray.from_arrays(pa.array(offsets), items)
 
 
-def _earliest_replies(rows: pa.Table, group: np.ndarray, groups: int) -> tuple[pa.Array, pa.Array]:
-    """Per run, the reply with the earliest reply_ts (smallest bytes on a tie), and that time."""
-    has = _mask(pc.is_valid(rows.column("reply_ts")))
-    candidates = pa.table({
-        "group": pa.array(group[has]),
-        "ts": rows.column("reply_ts").filter(pa.array(has)).cast(pa.int64()),
-        "reply": rows.column("server_reply").filter(pa.array(has)),
-    })  # fmt: skip
-    best = candidates.sort_by([("group", "ascending"), ("ts", "ascending"), ("reply", "ascending")])
-    first = _first_of_runs(best.column("group").to_numpy())
+def _earliest_replies(group: np.ndarray, when: np.ndarray, replies: pa.Array,
+                      groups: int) -> tuple[pa.Array, pa.Array]:  # fmt: skip
+    """Per group (0 .. groups - 1), the reply of its earliest candidate (`when`,
+    µs; the smallest bytes on a tie) and that time; null for a group without
+    candidates. `group`, `when` and `replies` give one candidate each: the one
+    rule behind the first reply of a chunk and of a merge."""
+    earliest = np.full(groups, np.iinfo(np.int64).max)
+    np.minimum.at(earliest, group, when)
+    won = when == earliest[group]
+    tied = pa.table({"group": pa.array(group[won], pa.int64()), "reply": replies.filter(pa.array(won))})
+    best = tied.group_by("group", use_threads=False).aggregate([("reply", "min")])
     position = np.full(groups, -1, dtype=np.int64)
-    position[best.column("group").to_numpy()[first]] = first
-    take = pa.array(position, mask=position < 0)
-    return pc.take(best.column("reply"), take).combine_chunks(), pc.take(best.column("ts"), take).cast(TIMESTAMP)
-
-
-def _first_of_runs(sorted_values: np.ndarray) -> np.ndarray:
-    starts = np.ones(len(sorted_values), dtype=bool)
-    starts[1:] = sorted_values[1:] != sorted_values[:-1]
-    return np.flatnonzero(starts)
+    position[best.column("group").to_numpy()] = np.arange(len(best))
+    reply = pc.take(best.column("reply_min"), pa.array(position, mask=position < 0)).combine_chunks()
+    has = earliest < np.iinfo(np.int64).max
+    return reply.cast(pa.binary()), pa.array(earliest, mask=~has).cast(TIMESTAMP)

@@ -133,7 +133,7 @@ def merge_partials(root: Path, members: list[Partial], *, fine: bool) -> Partial
     if fine:
         name, source, level = f"{members[0].source_id}-f{lo:06d}-{hi:06d}", members[0].source_id, 0
     else:
-        digest = hashlib.sha256("\n".join(sorted(f"{p.name}" for p in members)).encode()).hexdigest()[:12]
+        digest = hashlib.sha256("\n".join(sorted(p.name for p in members)).encode()).hexdigest()[:12]
         level = max(p.level for p in members) + 1
         name, source = f"m{level}-{lo:06d}-{hi:06d}-{digest}", ""
     sizes: dict[str, int] = {}
@@ -165,7 +165,7 @@ def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Parti
     """
     coarse = sorted((p for p in partials if p.coarse), key=lambda p: (p.t_min, p.name))
     if settled:
-        return _greedy(coarse, len(coarse))
+        return _greedy(coarse)
     plans: list[list[Partial]] = []
     for tier in sorted({size_tier(p) for p in coarse}):
         same = [p for p in coarse if size_tier(p) == tier]
@@ -176,11 +176,11 @@ def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Parti
     return plans
 
 
-def _greedy(partials: list[Partial], limit: int) -> list[list[Partial]]:
+def _greedy(partials: list[Partial]) -> list[list[Partial]]:
     """Consecutive groups of at least two partials, each under MERGE_ROWS rows."""
     plans: list[list[Partial]] = []
     group: list[Partial] = []
-    for p in partials[:limit]:
+    for p in partials:
         if group and sum(q.rows for q in group) + p.rows > MERGE_ROWS:
             if len(group) > 1:
                 plans.append(group)
@@ -198,7 +198,7 @@ def fine_merges(partials: Iterable[Partial]) -> list[list[Partial]]:
     fine = sorted((p for p in partials if p.fine), key=lambda p: p.chunk_lo)
     if len(fine) < 2 or sum(p.records for p in fine) / len(fine) >= FINE_BELOW_RECORDS:
         return []
-    return _greedy(fine, len(fine))
+    return _greedy(fine)
 
 
 def sensor_counts(day: str, records: pa.Table) -> list[tuple[str, str, int, int]]:

@@ -18,7 +18,7 @@ the *coarse* layer (few, large partials: what whole-day queries read) and
 the *fine* layer (per chunk, or per finished source: what a query whose
 range cuts a day reads, re-aggregating only the records of the partials
 that straddle its edge). A new chunk's partial is in both layers;
-compaction (ingest.compaction) merges partials in either layer and swaps
+compaction (planned in ingest.partials) merges partials in either layer and swaps
 them in one transaction, so readers see the old or the new set.
 
 The ledger is the single truth of what is in the store. A chunk is
@@ -42,7 +42,7 @@ import os
 import shutil
 import signal
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +75,6 @@ LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days, day_sensors, p
 LEDGER_VERSION = 2
 LOCK = "lock"
 PARQUET_COMPRESSION = "zstd"
-#: A finished source's files of a day are merged when they average fewer rows.
-COMPACT_BELOW_ROWS = 20_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -325,11 +323,7 @@ class Store:
                 _write_quarantine(quarantined, path, tmp_name(final))
                 planned.append((final, None, len(quarantined)))
         except OSError as err:
-            for final, _, _ in planned:
-                tmp_name(final).unlink(missing_ok=True)
-            for partial in partials:
-                for file in partial.paths(self.root):
-                    tmp_name(file).unlink(missing_ok=True)
+            _remove_temporaries([f for f, _, _ in planned] + [f for p in partials for f in p.paths(self.root)])
             raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
         newest = pc.max(table.column("ts")).as_py() if table is not None and len(table) else None
         count = len(table) if table is not None else 0
@@ -396,11 +390,7 @@ class Store:
                 [(str(f.relative_to(self.root)), source_id, chunk_no, day, n) for f, day, n in planned],
             )
             self._insert_partials(files.partials)
-            db.executemany(
-                "INSERT INTO day_sensors VALUES (?,?,?,?) ON CONFLICT(day, sensor) DO UPDATE "
-                "SET rows = rows + excluded.rows, newest = max(newest, excluded.newest)",
-                files.sensors,
-            )
+            self._add_day_sensors(files.sensors)
             if current is None:
                 db.execute(
                     "INSERT INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -430,11 +420,7 @@ class Store:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
-            for final, _, _ in planned:
-                tmp_name(final).unlink(missing_ok=True)
-            for partial in files.partials:
-                for file in partial.paths(self.root):
-                    tmp_name(file).unlink(missing_ok=True)
+            _remove_temporaries([f for f, _, _ in planned] + [f for p in files.partials for f in p.paths(self.root)])
             raise
         _fault("ledger-committed")
         self._publish([f for f, _, _ in planned])
@@ -480,23 +466,26 @@ class Store:
               p.records, p.level, int(p.fine), int(p.coarse)) for p in partials],
         )  # fmt: skip
 
+    def _add_day_sensors(self, sensors: Iterable[tuple[str, str, int, int]]) -> None:
+        """Add (day, sensor, rows, newest µs) counts (inside the caller's transaction)."""
+        self._db.executemany(
+            "INSERT INTO day_sensors VALUES (?,?,?,?) ON CONFLICT(day, sensor) DO UPDATE "
+            "SET rows = rows + excluded.rows, newest = max(newest, excluded.newest)",
+            sensors,
+        )
+
     def _publish_partials(self, partials: tuple[Partial, ...] | list[Partial]) -> None:
         """Rename committed partials' files into place, then clear their pending flag."""
-        self._publish([f for p in partials for f in p.paths(self.root)], flag=False)
+        _rename_into_place([f for p in partials for f in p.paths(self.root)])
         if partials:
             self._db.executemany(
                 "UPDATE partials SET pending = 0 WHERE day = ? AND name = ?", [(p.day, p.name) for p in partials]
             )
 
-    def _publish(self, finals: list[Path], flag: bool = True) -> None:
-        """Rename committed files into place, then clear their pending flag."""
-        for i, final in enumerate(finals):
-            os.replace(tmp_name(final), final)
-            if i == 0:
-                _fault("first-rename")
-        for d in {f.parent for f in finals}:
-            fsync_dir(d)
-        if finals and flag:
+    def _publish(self, finals: list[Path]) -> None:
+        """Rename committed record and quarantine files into place, then clear their pending flag."""
+        _rename_into_place(finals)
+        if finals:
             self._db.executemany(
                 "UPDATE files SET pending = 0 WHERE path = ?", [(str(f.relative_to(self.root)),) for f in finals]
             )
@@ -616,8 +605,7 @@ class Store:
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            for final in cleanup:
-                tmp_name(final).unlink(missing_ok=True)
+            _remove_temporaries(cleanup)
             raise
 
     # -- upgrading and rebuilding the aggregates ------------------------------
@@ -653,9 +641,7 @@ class Store:
                     new.append(write_partial(self.root, name, day, source_id, (chunk, chunk), records))
                     sensors.extend(sensor_counts(day, records))
             except OSError as err:
-                for p in new:
-                    for f in p.paths(self.root):
-                        tmp_name(f).unlink(missing_ok=True)
+                _remove_temporaries([f for p in new for f in p.paths(self.root)])
                 raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
             old = self._partials("day = ?", (day,))
             with self._transaction(cleanup=[f for p in new for f in p.paths(self.root)]):
@@ -663,11 +649,7 @@ class Store:
                 self._garbage([f for p in old for f in p.paths(self.root) if p.name not in {q.name for q in new}])
                 self._insert_partials(new)
                 self._db.execute("DELETE FROM day_sensors WHERE day = ?", (day,))
-                self._db.executemany(
-                    "INSERT INTO day_sensors VALUES (?,?,?,?) ON CONFLICT(day, sensor) DO UPDATE "
-                    "SET rows = rows + excluded.rows, newest = max(newest, excluded.newest)",
-                    sensors,
-                )
+                self._add_day_sensors(sensors)
             self._publish_partials(new)
             self._collect_garbage()
             rebuilt.append(day)
@@ -729,6 +711,22 @@ class Store:
                     tmp.unlink()
                     changed += 1
         return changed
+
+
+def _rename_into_place(finals: list[Path]) -> None:
+    """Rename committed files from their temporary names and make the renames durable."""
+    for i, final in enumerate(finals):
+        os.replace(tmp_name(final), final)
+        if i == 0:
+            _fault("first-rename")
+    for d in {f.parent for f in finals}:
+        fsync_dir(d)
+
+
+def _remove_temporaries(finals: list[Path]) -> None:
+    """Remove the temporary files of uncommitted `finals`."""
+    for final in finals:
+        tmp_name(final).unlink(missing_ok=True)
 
 
 def _migrate(db: sqlite3.Connection, root: Path) -> None:

@@ -95,15 +95,18 @@ def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
     """
     encoded = rows.column("sensor").combine_chunks().dictionary_encode()
     # Codes in name order: on a tie of times the smallest sensor name wins, whatever the row order.
-    names = pc.take(encoded.dictionary, pc.sort_indices(encoded.dictionary))
-    sensors = pa.DictionaryArray.from_arrays(pc.index_in(pc.take(encoded.dictionary, encoded.indices), names), names)
-    n = max(len(sensors.dictionary), 1)
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    names = encoded.dictionary.take(pa.array(order))
+    n = max(len(names), 1)
     seen = pc.fill_null(rows.column("first_seen").cast(pa.int64()), 0).to_numpy()
     if len(seen) and int(seen.max()) >= (2**63 - 1) // n:
         raise ValueError("too many sensors to rank first sightings")  # beyond 5,000 sensors
-    stamp = seen * n + pc.fill_null(sensors.indices, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    code = rank[pc.fill_null(encoded.indices, 0).to_numpy()] if len(order) else np.zeros(len(seen), dtype=np.int64)
+    stamp = seen * n + code
     earliest = rows.select(key).append_column("stamp", pa.array(stamp)).group_by(key).aggregate([("stamp", "min")])
-    first = pc.take(sensors.dictionary, pa.array(earliest.column("stamp_min").to_numpy() % n))
+    first = pc.take(names, pa.array(earliest.column("stamp_min").to_numpy() % n))
     return earliest.drop_columns(["stamp_min"]).append_column("first_sensor", first)
 
 

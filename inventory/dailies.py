@@ -63,16 +63,26 @@ class PartialRef:
 class Catalog:
     """The ledger's view of the aggregates, read once per query."""
 
+    store: Path
     version: int = LEDGER_VERSION
     coarse: dict[str, list[PartialRef]] = field(default_factory=dict)
     fine: dict[str, list[PartialRef]] = field(default_factory=dict)
-    #: (day, source_id) -> [(chunk, record file)], for partials that straddle a range's edge.
-    records: dict[tuple[str, str], list[tuple[int, str]]] = field(default_factory=dict)
     legacy_days: list[str] = field(default_factory=list)
 
     @property
     def days(self) -> list[str]:
         return sorted(set(self.coarse) | set(self.legacy_days))
+
+    def record_files(self, day: str, partial: PartialRef) -> list[str]:
+        """The record files behind one partial (asked only for those straddling a range's edge)."""
+        with _ledger(self.store) as db:
+            if db is None:
+                return []
+            rows = db.execute(
+                "SELECT path FROM files WHERE day = ? AND source_id = ? AND chunk BETWEEN ? AND ?",
+                (day, partial.source_id, partial.chunk_lo, partial.chunk_hi),
+            ).fetchall()
+        return [str(self.store / path) for (path,) in rows]
 
 
 @contextmanager
@@ -93,8 +103,8 @@ def _ledger(store: Path) -> Iterator[sqlite3.Connection | None]:
 
 def read_catalog(store: Path | str) -> Catalog:
     """What the ledger of `store` says the aggregates are (empty without a ledger)."""
-    catalog = Catalog()
-    with _ledger(Path(store)) as db:
+    catalog = Catalog(Path(store))
+    with _ledger(catalog.store) as db:
         if db is None:
             return catalog
         try:
@@ -104,7 +114,7 @@ def read_catalog(store: Path | str) -> Catalog:
                     f"store {store} was written by a newer synack (ledger version {catalog.version}, this one "
                     f"reads up to {LEDGER_VERSION}): upgrade synack"
                 )
-            record_days = {d for (d,) in db.execute("SELECT DISTINCT day FROM files WHERE day IS NOT NULL")}
+            record_days = {d for (d,) in db.execute("SELECT day FROM days")}
             if catalog.version >= 2:
                 for name, day, source, lo, hi, t0, t1, fine, coarse in db.execute(
                     "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, fine, coarse FROM partials"
@@ -114,10 +124,6 @@ def read_catalog(store: Path | str) -> Catalog:
                         catalog.coarse.setdefault(day, []).append(ref)
                     if fine:
                         catalog.fine.setdefault(day, []).append(ref)
-                for path, source, chunk, day in db.execute(
-                    "SELECT path, source_id, chunk, day FROM files WHERE day IS NOT NULL"
-                ):
-                    catalog.records.setdefault((day, source), []).append((chunk, path))
             catalog.legacy_days = sorted(record_days - set(catalog.coarse))
         except sqlite3.Error as err:
             raise InventoryError(f"cannot read the ledger of store {store}: {err}") from None
@@ -173,9 +179,7 @@ def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | 
                 if (lo is None or p.t_min >= lo) and (hi is None or p.t_max < hi):
                     files.append(str(partial_path(store, kind, day, p.name)))
                 elif (lo is None or p.t_max >= lo) and (hi is None or p.t_min < hi):
-                    chunks = catalog.records.get((day, p.source_id), [])
-                    paths = [str(store / path) for chunk, path in chunks if p.chunk_lo <= chunk <= p.chunk_hi]
-                    parts.append(_aggregate_records(store, kind, paths, lo, hi))
+                    parts.append(_aggregate_records(store, kind, catalog.record_files(day, p), lo, hi))
     tables = [_read_files(files, schema, where, columns)] if files else []
     for part in parts:
         part = part.filter(where) if where is not None else part
