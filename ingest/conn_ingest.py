@@ -196,6 +196,9 @@ def ingest_file(
         result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop)
     except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
         return FileResult(path, "error", message=str(err))
+    except FileNotFoundError:
+        # Rotated away between listing and reading: it is read under its new name.
+        return FileResult(path, "waiting", message="moved away while being read (rotated?)")
     if result.status in ("ingested", "unchanged") and not result.stopped:
         # Read to the end as it was when stat'ed: skip it until it changes.
         store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id)

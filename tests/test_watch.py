@@ -205,3 +205,31 @@ def test_idle_watcher_uses_almost_no_cpu(tmp_path: Path) -> None:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_log_moved_between_listing_and_reading_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CI failure of stop 18: the live log was renamed after it was identified
+    and before it was opened; the pass raised FileNotFoundError and watch died."""
+    import ingest.conn_ingest as conn_ingest
+
+    sim, store = ZeekSim(tmp_path / "logs"), tmp_path / "store"
+    sim.write(20, partial=False)
+    aside = tmp_path / "aside.log"
+    real_identify = conn_ingest.identify
+
+    def identify_then_move(path: Path) -> object:
+        source = real_identify(path)
+        if path == sim.live and path.exists():
+            path.rename(aside)  # the first half of a rotation
+        return source
+
+    monkeypatch.setattr(conn_ingest, "identify", identify_then_move)
+    events: list[dict[str, object]] = []
+    watch(sim.logdir, store, WatchOptions(once=True), stop=threading.Event(), log=events.append)
+    assert aside.exists() and not any(e["event"] == "error" for e in events)
+    monkeypatch.setattr(conn_ingest, "identify", real_identify)
+    aside.rename(sim.live)
+    once(sim.logdir, store)  # the next pass reads it
+    assert_exactly_once(store, sim)
