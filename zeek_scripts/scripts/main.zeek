@@ -4,17 +4,38 @@
 ##! (``sensor``). With these, a conn.log alone answers "which host:port
 ##! answered, since when, saying what" without a second log stream.
 ##!
-##! Cost: the handshake outcome and the SYN-ACK time come from events Zeek
-##! raises anyway (:zeek:see:`connection_established`,
-##! :zeek:see:`connection_rejected`, :zeek:see:`connection_attempt`) and
-##! the connection's history at removal. The server reply is taken by the
-##! signature engine (see ``server-reply.sig``), which already inspects
-##! the beginning of every stream for protocol detection; no per-packet
-##! event and no :zeek:see:`tcp_contents` is used. Per connection, at most
-##! :zeek:see:`SynAck::reply_bytes` bytes are kept until the conn.log
-##! entry is written.
+##! The handshake outcome follows the same rules as synack's ingester on a
+##! stock conn.log (``ingest/handshake.py``): from the history letters and
+##! ``conn_state`` at the connection's end, so both always agree.
+##!
+##! Cost: the outcome comes from the history Zeek keeps anyway, the SYN-ACK
+##! time from :zeek:see:`connection_established` (raised anyway). The server
+##! reply is taken by the signature engine (see ``server-reply.sig``), which
+##! already inspects the beginning of every stream for protocol detection;
+##! no per-packet event and no :zeek:see:`tcp_contents` is used. Per
+##! connection, at most :zeek:see:`SynAck::reply_bytes` bytes are kept until
+##! the conn.log entry is written.
+##!
+##! Site-wide setting: **this package raises** :zeek:see:`dpd_buffer_size`
+##! **to at least 4096 bytes** (Zeek's default is 1024). Signature matching
+##! stops once a connection's payload, both directions together, exceeds
+##! that buffer, so with the default a server that answers after a client
+##! sent more than about 1 KB (a TLS ClientHello with a post-quantum key
+##! share is about 1.8 KB) would have no ``server_reply``. This affects all
+##! of Zeek's signature matching and protocol detection: up to 4 KB instead
+##! of 1 KB is buffered per connection until its protocol is found, and
+##! signatures are matched over it (measured cost: the package README). A
+##! site undoes it with ``redef dpd_buffer_size = 1024;`` after loading the
+##! package. For replies after larger client payloads (64 KB uploads, SMB,
+##! RDP), ``redef dpd_match_only_beginning = F;`` keeps matching after the
+##! buffer is full (CPU, no memory; see the README).
 
 @load base/protocols/conn
+@load base/utils/directions-and-hosts
+@load base/utils/site
+
+# Never lower a larger value the site chose before loading the package.
+redef dpd_buffer_size = dpd_buffer_size > 4096 ? dpd_buffer_size : 4096;
 
 module SynAck;
 
@@ -35,6 +56,12 @@ export {
 
 	## Responder networks whose payload is never captured.
 	option skip_reply_nets: set[subnet] = {};
+
+	## Which servers get their reply captured, as known-services'
+	## ``service_tracking``: ``LOCAL_HOSTS`` (inside
+	## :zeek:see:`Site::local_nets`), ``REMOTE_HOSTS``, ``ALL_HOSTS`` or
+	## ``NO_HOSTS``. The outcome and SYN-ACK time are logged for all.
+	option reply_tracking: Host = ALL_HOSTS;
 
 	redef record Conn::Info += {
 		## How the connection's handshake ended, as the sensor saw it.
@@ -68,7 +95,6 @@ export {
 
 # What is learned about a connection before its conn.log entry is written.
 redef record connection += {
-	synack_handshake: string &optional;
 	synack_seen: time &optional;
 	synack_reply: string &optional;
 };
@@ -91,32 +117,22 @@ function record_reply(state: signature_state, data: string): bool
 	if ( c$id$resp_p in skip_reply_ports || c$id$resp_h in skip_reply_nets )
 		return F;
 
+	if ( ! addr_matches_host(c$id$resp_h, reply_tracking) )
+		return F;
+
 	c$synack_reply = data[:reply_bytes];
 	return F;
 	}
 
 event connection_established(c: connection)
 	{
-	# Raised for the responder's SYN-ACK.
-	c$synack_handshake = "open";
+	# Raised for the responder's SYN-ACK: the moment the port was detected.
 	c$synack_seen = network_time();
 	}
 
-event connection_rejected(c: connection)
-	{
-	if ( ! c?$synack_handshake )
-		c$synack_handshake = "rejected";
-	}
-
-event connection_attempt(c: connection)
-	{
-	if ( ! c?$synack_handshake )
-		c$synack_handshake = "unanswered";
-	}
-
 # The outcome from the history letters (upper case: originator, lower
-# case: responder), for connections no event classified; the same rules
-# synack's ingester applies to stock conn.logs.
+# case: responder) and conn_state: the rules synack's ingester applies to
+# stock conn.logs (ingest/handshake.py), so the two never disagree.
 function handshake_from_history(c: connection): string
 	{
 	local h = c$history;
@@ -127,7 +143,7 @@ function handshake_from_history(c: connection): string
 	if ( /H/ in h )
 		return "open_orig";
 
-	if ( /S/ in h && ( /r/ in h || c$conn?$conn_state && c$conn$conn_state == "REJ" ) )
+	if ( ( /S/ in h && /r/ in h ) || ( c$conn?$conn_state && c$conn$conn_state == "REJ" ) )
 		return "rejected";
 
 	if ( /S/ in h )
@@ -144,18 +160,14 @@ event connection_state_remove(c: connection)
 	if ( proto == tcp )
 		{
 		local outcome = handshake_from_history(c);
-
-		# A history read at the end wins over an early event: an attempt
-		# that was answered late is open, not unanswered.
-		if ( outcome == "midstream" && c?$synack_handshake )
-			outcome = c$synack_handshake;
-
 		c$conn$handshake = outcome;
 
 		if ( c?$synack_seen )
 			c$conn$synack_ts = c$synack_seen;
 		else if ( outcome == "open_orig" || /^\^?h/ in c$history )
-			# The SYN-ACK was the first packet Zeek saw.
+			# No connection_established for these: the connection's
+			# first packet (the SYN-ACK, or one just before it) is the
+			# closest time known.
 			c$conn$synack_ts = c$start_time;
 		}
 	else if ( proto == udp )

@@ -1,0 +1,16 @@
+# Every capture of traces/ (written by traces/make_traces.py) with the
+# package's defaults: outcome, SYN-ACK time and server reply per connection.
+# Covers: client-first payloads of 200 B and 1.8 KB (reply captured) and
+# 64 KB (no reply by default: see reply-after-64k.zeek), a SYN-ACK carrying
+# data, a UDP service answering the third request, an IPv6 server, RSTs
+# after the SYN-ACK from either side, and an originator's SYN-ACK.
+# @TEST-REQUIRES: which zeek
+# @TEST-EXEC: bash %INPUT > out
+# @TEST-EXEC: btest-diff out
+
+for f in "$CAPTURES"/*.pcap; do
+	rm -f conn.log
+	zeek -C -r "$f" "$PACKAGE" 2>/dev/null || exit 1
+	echo "# $(basename "$f")"
+	zeek-cut ts id.orig_h id.orig_p id.resp_h id.resp_p proto history conn_state handshake synack_ts server_reply < conn.log | sort
+done
