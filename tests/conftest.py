@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -10,11 +13,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from ingest.log_source import identify, read_chunks
 from ingest.schema import ZEEK_CONN_FIELDS
 from samples.generate import zeek_header
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ZEEK_CORPUS = SHARED / "zeek-corpus"
+SHARED_ZEEK_BIN = SHARED / "zeek" / "bin"
 
 CONN_HEADER_FIELDS = list(ZEEK_CONN_FIELDS[:-1])  # without ip_proto, as older Zeeks write it
 
@@ -24,6 +29,29 @@ def zeek_corpus() -> Path:
     if not ZEEK_CORPUS.is_dir():
         pytest.skip("../shared/zeek-corpus is not present")
     return ZEEK_CORPUS
+
+
+@pytest.fixture(scope="session")
+def zeek_env() -> dict[str, str]:
+    """The environment to run a real Zeek with: the user's `zeek` on PATH, else
+    ../shared/zeek/bin. Skips where neither runs, except in CI with
+    ../shared/zeek present, where a Zeek that does not start is a failure."""
+    env = dict(os.environ)
+    if shutil.which("zeek") is None and SHARED_ZEEK_BIN.is_dir():
+        env["PATH"] = f"{SHARED_ZEEK_BIN}{os.pathsep}{env.get('PATH', '')}"
+    zeek = shutil.which("zeek", path=env["PATH"])
+    problem = "no zeek on PATH and no ../shared/zeek" if zeek is None else ""
+    if zeek is not None:
+        try:
+            run = subprocess.run([zeek, "--version"], env=env, capture_output=True, text=True, timeout=60)
+            problem = "" if run.returncode == 0 else f"zeek does not start: {run.stderr.strip()[-300:]}"
+        except OSError as err:
+            problem = f"zeek does not start: {err}"
+    if problem and os.environ.get("CI") and SHARED_ZEEK_BIN.is_dir():
+        pytest.fail(problem)
+    if problem:
+        pytest.skip(problem)
+    return env
 
 
 def conn_header(fields: list[tuple[str, str]] | None = None, opened: str = "2026-11-21-10-00-00") -> str:
@@ -105,3 +133,14 @@ def store_table(store: Path) -> pa.Table:
     if not conn.exists():
         return pa.table({})
     return ds.dataset(conn, format="parquet", partitioning="hive").to_table()
+
+
+def read_records(path: Path) -> pa.Table:
+    """The normalized records of one conn log, read with synack's own reader; no line may be quarantined."""
+    source = identify(path)
+    assert source is not None
+    chunks = list(read_chunks(source))
+    quarantined = [q for c in chunks for q in c.quarantined]
+    assert quarantined == [], quarantined[:3]
+    tables = [c.table for c in chunks if c.table is not None]
+    return pa.concat_tables(tables) if tables else pa.table({})

@@ -10,24 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from ingest.log_source import identify, read_chunks
-from tests.conftest import ZEEK_CORPUS
+from tests.conftest import ZEEK_CORPUS, read_records
 
 
 def corpus_folders() -> list[str]:
     if not ZEEK_CORPUS.is_dir():
         return []
     return sorted(p.name for p in ZEEK_CORPUS.iterdir() if (p / "expected_tcp_servers.tsv").exists())
-
-
-def read_records(path: Path) -> pa.Table:
-    source = identify(path)
-    assert source is not None
-    chunks = list(read_chunks(source))
-    quarantined = [q for c in chunks for q in c.quarantined]
-    assert quarantined == [], quarantined[:3]
-    tables = [c.table for c in chunks if c.table is not None]
-    return pa.concat_tables(tables) if tables else pa.table({})
 
 
 def expected(folder: Path, name: str) -> set[tuple[str, ...]]:

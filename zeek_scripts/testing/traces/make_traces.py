@@ -141,6 +141,13 @@ def rst_after_synack() -> list[Packet]:
     return scan.packets + late.packets
 
 
+def rst_without_syn() -> list[Packet]:
+    """Only RSTs from both sides, no SYN seen (a stale connection torn down):
+    Zeek's conn_state is REJ though the history has no S; both sides call it rejected."""
+    conn = Tcp(CLIENT, SERVER, 40_011, 23)
+    return conn.send(True, "R").send(False, "R").packets
+
+
 def synack_after_data() -> list[Packet]:
     """The SYN was missed and the server's first data segment was captured before
     its SYN-ACK (reordered on a mirror port): Zeek keeps the server as originator
@@ -162,6 +169,7 @@ SCENARIOS: dict[str, Callable[[], list[Packet]]] = {
     "ipv6-server.pcap": ipv6_server,
     "rst-after-synack.pcap": rst_after_synack,
     "synack-after-data.pcap": synack_after_data,
+    "rst-without-syn.pcap": rst_without_syn,
 }
 
 

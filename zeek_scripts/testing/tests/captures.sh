@@ -3,7 +3,8 @@
 # Covers: client-first payloads of 200 B and 1.8 KB (reply captured) and
 # 64 KB (no reply by default: see reply-after-64k.zeek), a SYN-ACK carrying
 # data, a UDP service answering the third request, an IPv6 server, RSTs
-# after the SYN-ACK from either side, and an originator's SYN-ACK.
+# after the SYN-ACK from either side, RSTs without a SYN (REJ without S:
+# rejected, as ingest/handshake.py says), and an originator's SYN-ACK.
 # @TEST-REQUIRES: which zeek
 # @TEST-EXEC: bash %INPUT > out
 # @TEST-EXEC: btest-diff out
