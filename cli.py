@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import tomllib
+import traceback
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from ingest.conn_ingest import IngestSummary
 from ingest.errors import SynackError
+from ingest.visible import visible
 
 app = typer.Typer(
     help="Inventory of server ports and client ports from Zeek (and Suricata) logs.",
@@ -83,13 +85,21 @@ def setting(value: Any, env: str, key: str, default: Any) -> Any:
         return os.environ[env]
     config = _config()
     if key in config:
-        return config[key]
+        value = config[key]
+        if not isinstance(value, str):
+            raise SynackError(f"synack.toml: '{key}' must be a string, not {value!r}")
+        return value
     return default
+
+
+def say(text: str, **_: object) -> None:
+    """Print one line on stderr, its control characters escaped (it may quote a log)."""
+    err.print(visible(text), markup=False, highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> typer.Exit:
     """Print one error line and return the exit to raise."""
-    err.print(f"error: {message}", markup=False)
+    say(f"error: {message}", markup=False)
     return typer.Exit(code=1)
 
 
@@ -151,16 +161,16 @@ def ingest(
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
         names = ", ".join(sorted({p.name.split(".")[0] for p in summary.skipped}))
-        err.print(f"skipped {len(summary.skipped)} logs that are not conn logs ({names})", markup=False)
+        say(f"skipped {len(summary.skipped)} logs that are not conn logs ({names})", markup=False)
     for f in summary.files:
         if f.status == "error":
-            err.print(f"error: {f.message}", markup=False)
+            say(f"error: {f.message}", markup=False)
         elif f.message and not quiet:
-            err.print(f"note: {f.path}: {f.message}", markup=False)
+            say(f"note: {f.path}: {f.message}", markup=False)
     if summary.upgraded and not quiet:
-        err.print(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack", markup=False)
+        say(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack", markup=False)
     if summary.quarantined and not quiet:
-        err.print(f"{summary.quarantined} lines quarantined: see {store_dir / 'quarantine'}", markup=False)
+        say(f"{summary.quarantined} lines quarantined: see {store_dir / 'quarantine'}", markup=False)
     out.print(_summary_line(summary), markup=False)
     if summary.errors:
         raise typer.Exit(code=1)
@@ -200,7 +210,7 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
         if output is None:
             raise fail("--format parquet needs -o FILE")
         export.write_parquet(df, output)
-        err.print(f"{len(df)} rows written to {output}", markup=False)
+        say(f"{len(df)} rows written to {output}", markup=False)
         return
     if fmt is Format.table:
         if df.empty:
@@ -215,7 +225,7 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
     else:
         with open(output, "w", encoding="utf-8", newline="") as f:
             writer(df, f)
-        err.print(f"{len(df)} rows written to {output}", markup=False)
+        say(f"{len(df)} rows written to {output}", markup=False)
 
 
 _SHORT_NAMES = {
@@ -270,7 +280,7 @@ def _note_upgrade(store_dir: Path) -> None:
     except SynackError as e:
         raise fail(str(e)) from None
     if needed:
-        err.print(
+        say(
             f"note: {store_dir} was written by an older synack; answering from its records in memory "
             "(run 'synack rebuild' once to make queries fast)",
             markup=False,
@@ -427,7 +437,7 @@ def watch(
 
     def log(record: dict[str, Any]) -> None:
         stamped = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **record}
-        err.print(json.dumps(stamped), markup=False, highlight=False, soft_wrap=True)
+        say(json.dumps(stamped), markup=False, highlight=False, soft_wrap=True)
 
     options = WatchOptions(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
@@ -472,5 +482,55 @@ def demo() -> None:
 # and at exit (about 0.06 s of each short command).
 gc.freeze()
 
+
+def main() -> None:
+    """The `synack` command: the app, with every error as one line.
+
+    An error a user or a log can cause is a SynackError (or an OSError
+    naming a file) and prints as one line. Anything else is a bug in
+    synack: one line says so and where its full traceback was written.
+    """
+    try:
+        app()
+    except SynackError as e:
+        say(f"error: {e}")
+        sys.exit(1)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        say(f"error: {where}{e.strerror or e}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        report = write_crash_report(traceback.format_exc())
+        say(f"error: internal error ({type(e).__name__}: {e}), a bug in synack; the traceback is in {report}")
+        sys.exit(1)
+
+
+def write_crash_report(text: str) -> Path | str:
+    """Write `text` under the store named on the command line (if it exists
+    and is writable), else the user's state directory; return its path."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "synack"
+    places = [state]
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--store" and i + 1 < len(argv):
+            places.insert(0, Path(argv[i + 1]) / "crash")
+        elif arg.startswith("--store="):
+            places.insert(0, Path(arg.split("=", 1)[1]) / "crash")
+    for folder in places:
+        try:
+            if folder.name == "crash" and not folder.parent.is_dir():
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"crash-{stamp}.txt"
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return "(nowhere: no writable store or state directory)"
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

@@ -108,8 +108,10 @@ def year_of_aggregates(data: Path, work: Path) -> Path:
             path = store / "aggregates" / kind / f"date={new_day}" / f"{name}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             write_aggregate(table, kind, path)
-        db.execute("INSERT INTO partials VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                   (name, new_day, *rest[:3], rest[3] + i * 86_400_000_000, rest[4] + i * 86_400_000_000, *rest[5:]))
+        db.execute(
+            "INSERT INTO partials VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (name, new_day, *rest[:3], rest[3] + i * 86_400_000_000, rest[4] + i * 86_400_000_000, *rest[5:]),
+        )
 
         db.execute("INSERT INTO files VALUES (?,?,?,?,?,0)", (f"conn/date={new_day}/x.parquet", "s", 0, new_day, 1))
     db.commit()
@@ -155,14 +157,18 @@ def main() -> int:
         query_s, _ = timed(synack("servers", "--store", str(largest), "--since", "2026-11-18T23:56:00", "-f", "csv"))
         ratio = append_s / empty_s
         ok &= ratio <= 2.0
-        print(f"append 2,000 rows: to the {args.rows[-1]:,}-record day {append_s:.2f} s ({append_peak:.0f} MB), "
-              f"to an empty store {empty_s:.2f} s: {ratio:.2f}x (floor <= 2x); queryable after: {query_s:.2f} s")
+        print(
+            f"append 2,000 rows: to the {args.rows[-1]:,}-record day {append_s:.2f} s ({append_peak:.0f} MB), "
+            f"to an empty store {empty_s:.2f} s: {ratio:.2f}x (floor <= 2x); queryable after: {query_s:.2f} s"
+        )
         mid_s, mid_peak = timed(synack("servers", "--store", str(largest), "--since", "2026-11-18T12:00:00",
                                        "-f", "csv"))  # fmt: skip
         whole_s, whole_peak = timed(synack("servers", "--store", str(largest), "-f", "csv"))
         ok &= mid_peak < MEMORY_MB
-        print(f"servers --since mid-day on the {args.rows[-1]:,}-record day: {mid_s:.2f} s, {mid_peak:.0f} MB "
-              f"(floor < {MEMORY_MB} MB); whole day {whole_s:.2f} s, {whole_peak:.0f} MB")
+        print(
+            f"servers --since mid-day on the {args.rows[-1]:,}-record day: {mid_s:.2f} s, {mid_peak:.0f} MB "
+            f"(floor < {MEMORY_MB} MB); whole day {whole_s:.2f} s, {whole_peak:.0f} MB"
+        )
         year = year_of_aggregates(args.data, work)
         for name, command in (("servers", ["servers"]), ("new-ports", ["new-ports", "--since", "2027-11-01"])):
             best = min(timed(synack(*command, "--store", str(year), "-f", "csv"))[0] for _ in range(3))

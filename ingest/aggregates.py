@@ -308,8 +308,12 @@ def _merged_times(rows: pa.Table, at: np.ndarray) -> dict[str, pa.Array]:
     first = rows.column("first_seen").cast(pa.int64()).to_numpy()
     last = rows.column("last_seen").cast(pa.int64()).to_numpy()
     count = rows.column("connections").to_numpy()
-    return dict(zip(["first_seen", "last_seen", "connections"],
-                    _seen((np.minimum.reduceat(first, at), np.maximum.reduceat(last, at), np.add.reduceat(count, at)))))
+    return dict(
+        zip(
+            ["first_seen", "last_seen", "connections"],
+            _seen((np.minimum.reduceat(first, at), np.maximum.reduceat(last, at), np.add.reduceat(count, at))),
+        )
+    )
 
 
 def _distinct_lists(lists: pa.ChunkedArray, group: np.ndarray, groups: int) -> pa.Array:

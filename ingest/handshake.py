@@ -102,9 +102,10 @@ def _flag_bits(col: pa.Array | None, n: int) -> np.ndarray:
     values = []
     for text in col.dictionary.to_pylist():
         try:
-            values.append(int(text, 16))
+            bits = int(text, 16)
         except (TypeError, ValueError):
-            values.append(0)
+            bits = 0
+        values.append(bits if 0 <= bits <= 0xFFFF else 0)  # TCP flags are 8 bits (9 with NS)
     lookup = np.array(values + [0], dtype=np.int64)
     return lookup[pc.fill_null(col.indices, len(values)).to_numpy(zero_copy_only=False)]
 
@@ -140,7 +141,10 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
 
     resp_pkts = _column(table, "resp_pkts")
     answered = (
-        np.asarray(pc.fill_null(pc.greater(resp_pkts, 0), False).to_numpy(zero_copy_only=False), dtype=bool)
+        np.asarray(
+            pc.fill_null(pc.greater(resp_pkts, pa.scalar(0, resp_pkts.type)), False).to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
         if resp_pkts is not None
         else np.zeros(n, bool)
     )

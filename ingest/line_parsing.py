@@ -1,10 +1,12 @@
 """Parsing a run of log lines in bulk while setting bad lines aside.
 
 A columnar parser rejects a whole block for one bad line. `parse_lines`
-parses the block in one call; on an error it splits the block in two at a
-newline and recurses, so k bad lines cost O(k log n) bulk re-parses, every
-good line is kept, and each bad line is returned with its number and the
-parser's reason.
+parses the block in one call; on an error it hands the block to the
+reader's lenient parser when it has one (every column as text, each value
+converted or marked bad: one more pass, whatever the number of bad lines),
+else it splits the block in two at a newline and recurses, so k bad lines
+cost O(k log n) bulk re-parses. Either way every good line is kept and
+each bad line is returned with its number and the reason.
 """
 
 from __future__ import annotations
@@ -39,16 +41,60 @@ class ParsedRows:
 BlockParser = Callable[[pa.Buffer], tuple[pa.Table, "np.ndarray | None"]]
 #: Turns a parser exception into a one-line reason.
 ReasonOf = Callable[[Exception], str]
+#: Parses every line of a block that it can; returns (table, reasons) with
+#: one reason per line: "" for a line whose row is in the table (rows in
+#: line order), BLANK for a line skipped silently, else why it was set aside.
+LenientParser = Callable[[pa.Buffer], tuple[pa.Table, np.ndarray]]
+#: The reason of a blank line: skipped, not quarantined.
+BLANK = "\x00blank"
 
 
-def parse_lines(data: bytes | memoryview, first_line: int, parse: BlockParser, reason_of: ReasonOf) -> ParsedRows:
+def parse_lines(
+    data: bytes | memoryview,
+    first_line: int,
+    parse: BlockParser,
+    reason_of: ReasonOf,
+    lenient: LenientParser | None = None,
+) -> ParsedRows:
     """Parse `data` (complete lines, each ending in a newline) with `parse`.
 
     `first_line` is the 1-based number of the first line of `data`.
     """
     out = ParsedRows([], [])
-    _bisect(memoryview(data), first_line, parse, reason_of, out)
+    view = memoryview(data)
+    if lenient is not None:
+        try:
+            table, reasons = parse(pa.py_buffer(view))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
+            table, line_reasons = lenient(pa.py_buffer(view))
+            _set_aside(bytes(view), first_line, line_reasons, out)
+            if len(table):
+                out.tables.append(table)
+            return out
+        _keep(table, reasons, bytes(view) if reasons is not None else b"", first_line, out)
+        return out
+    _bisect(view, first_line, parse, reason_of, out)
     return out
+
+
+def _set_aside(raw: bytes, first_line: int, line_reasons: np.ndarray, out: ParsedRows) -> None:
+    """Quarantine the lines of `raw` whose reason is neither "" nor BLANK."""
+    bad = np.flatnonzero((line_reasons != "") & (line_reasons != BLANK))
+    if not len(bad):
+        return
+    starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(raw, np.uint8) == 10) + 1))
+    for i in bad:
+        text = raw[starts[i] : starts[i + 1]].rstrip(b"\n")
+        out.quarantined.append(Quarantined(first_line + int(i), str(line_reasons[i]), text))
+
+
+def _keep(table: pa.Table, reasons: np.ndarray | None, raw: bytes, first_line: int, out: ParsedRows) -> None:
+    """Add `table` (one row per line of `raw`) to `out`, setting aside the rows with a reason."""
+    if reasons is not None:
+        _set_aside(raw, first_line, reasons, out)
+        table = table.filter(pa.array(reasons == ""))
+    if len(table):
+        out.tables.append(table)
 
 
 def _bisect(data: memoryview, first_line: int, parse: BlockParser, reason_of: ReasonOf, out: ParsedRows) -> None:
@@ -65,18 +111,7 @@ def _bisect(data: memoryview, first_line: int, parse: BlockParser, reason_of: Re
         _bisect(data[: cut + 1], first_line, parse, reason_of, out)
         _bisect(data[cut + 1 :], first_line + raw.count(b"\n", 0, cut + 1), parse, reason_of, out)
         return
-    if reasons is not None:
-        bad = np.flatnonzero(reasons != "")
-        raw = bytes(data)
-        starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(raw, np.uint8) == 10) + 1))
-        for i in bad:
-            text = raw[starts[i] : starts[i + 1]].rstrip(b"\n")
-            out.quarantined.append(Quarantined(first_line + int(i), str(reasons[i]), text))
-        keep = np.ones(len(table), dtype=bool)
-        keep[bad] = False
-        table = table.filter(pa.array(keep))
-    if len(table):
-        out.tables.append(table)
+    _keep(table, reasons, bytes(data) if reasons is not None else b"", first_line, out)
 
 
 class RowRejects:
@@ -97,3 +132,13 @@ class RowRejects:
         if self.reasons is None:
             self.reasons = np.full(self.rows, "", dtype=object)
         self.reasons[m & (self.reasons == "")] = why
+
+    def reject_each(self, rows: np.ndarray, whys: list[str]) -> None:
+        """Mark the rows at positions `rows`, each with its own reason."""
+        if not len(rows):
+            return
+        if self.reasons is None:
+            self.reasons = np.full(self.rows, "", dtype=object)
+        for row, why in zip(rows, whys):
+            if self.reasons[row] == "":
+                self.reasons[row] = why

@@ -60,7 +60,7 @@ def open_stream(path: Path) -> BinaryIO:
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
     if path.name.endswith(".gz"):
         f.close()
-        raise NotGzip(f"{path.name} is named .gz but is not gzip data")
+        raise NotGzip(f"{path} is named .gz but is not gzip data")
     return f
 
 
@@ -84,7 +84,7 @@ def _read_head(path: Path) -> bytes:
         except EOFError:
             pass  # a gzip still being written: what it has so far
         except (gzip.BadGzipFile, zlib.error) as err:
-            raise NotGzip(f"{path.name}: corrupt gzip data ({err})") from None
+            raise NotGzip(f"{path}: corrupt gzip data ({err})") from None
     return b"".join(parts)
 
 
@@ -106,7 +106,7 @@ def identify(path: Path) -> LogSource | None:
     first_line = stripped.split(b"\n", 1)[0]
     prefix_end = first_line.find(b"separator ")
     if prefix_end < 1 or prefix_end > 16:
-        raise NotAZeekLog(f"{path.name} is not a Zeek log (it starts with neither a Zeek header nor JSON)")
+        raise NotAZeekLog(f"{path} is not a Zeek log (it starts with neither a Zeek header nor JSON)")
     prefix = first_line[:prefix_end]
     builder = zeek_ascii.HeaderBuilder(meta_prefix=prefix)
     pos = 0
@@ -121,12 +121,12 @@ def identify(path: Path) -> LogSource | None:
         pos = end + 1
     header = builder.current
     if header.path not in (None, "conn"):
-        raise NotAConnLog(f"{path.name} is a Zeek '{header.path}' log, not a conn log")
+        raise NotAConnLog(f"{path} is a Zeek '{header.path}' log, not a conn log")
     if not header.complete:
-        raise NotAZeekLog(f"{path.name}: Zeek header without matching #fields and #types")
+        raise NotAZeekLog(f"{path}: Zeek header without matching #fields and #types")
     missing = missing_required(header.fields)
     if missing:
-        raise NotAConnLog(f"{path.name} is not a conn log (no {', '.join(missing)} field)")
+        raise NotAConnLog(f"{path} is not a conn log (no {', '.join(missing)} field)")
     digest = hashlib.sha256(ZEEK_ASCII.encode() + b"\0" + stripped[: end + 1]).hexdigest()[:24]
     return LogSource(path, ZEEK_ASCII, digest, compressed, prefix)
 
@@ -139,17 +139,17 @@ def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | Non
     try:
         record = json.loads(line)
     except ValueError:
-        raise NotAZeekLog(f"{path.name} starts with a line that is not valid JSON") from None
+        raise NotAZeekLog(f"{path} starts with a line that is not valid JSON") from None
     if not isinstance(record, dict):
-        raise NotAZeekLog(f"{path.name} is JSON but not one object per line")
+        raise NotAZeekLog(f"{path} is JSON but not one object per line")
     if "event_type" in record:
         digest = hashlib.sha256(SURICATA_EVE.encode() + b"\0" + line).hexdigest()[:24]
         return LogSource(path, SURICATA_EVE, digest, compressed)
     if "conn_state" not in record and "history" not in record and "orig_pkts" not in record:
-        raise NotAConnLog(f"{path.name} is a JSON log without conn.log fields (conn_state, history, orig_pkts)")
+        raise NotAConnLog(f"{path} is a JSON log without conn.log fields (conn_state, history, orig_pkts)")
     missing = missing_required([k for k in record if k != "ts"] + ["ts"])
     if missing:
-        raise NotAConnLog(f"{path.name} is not a conn log (no {', '.join(missing)} field)")
+        raise NotAConnLog(f"{path} is not a conn log (no {', '.join(missing)} field)")
     digest = hashlib.sha256(ZEEK_JSON.encode() + b"\0" + line).hexdigest()[:24]
     return LogSource(path, ZEEK_JSON, digest, compressed)
 
@@ -294,7 +294,7 @@ def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
     while remaining:
         got = len(stream.read(min(remaining, 8 << 20)))
         if got == 0:
-            raise NotAZeekLog(f"{source.path.name} is shorter than the {count} bytes already ingested from it")
+            raise NotAZeekLog(f"{source.path} is shorter than the {count} bytes already ingested from it")
         remaining -= got
 
 

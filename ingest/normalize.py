@@ -38,7 +38,7 @@ def normalize(table: pa.Table, sensor: str | None = None) -> pa.Table:
     names = [normalized_name(n) for n in table.column_names]
     table = table.rename_columns(names)
     columns: dict[str, pa.Array] = {
-        name: (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+        name: valid_utf8(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
         for name, col in zip(table.column_names, table.columns)
     }
     n = len(table)
@@ -65,6 +65,32 @@ def normalize(table: pa.Table, sensor: str | None = None) -> pa.Table:
             out_names.append(name)
             out_cols.append(columns[name])
     return pa.table(out_cols, names=out_names)
+
+
+def valid_utf8(col: pa.Array) -> pa.Array:
+    """`col` with every invalid UTF-8 sequence in its text replaced by U+FFFD.
+
+    JSON readers pass raw bytes through into string columns; stored as is,
+    such a value would break every later read of its column. Text columns
+    (plain, dictionary or list of text) are checked in one pass each;
+    other columns are returned as they are.
+    """
+    if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
+        fixed = valid_utf8(col.dictionary)
+        return col if fixed is col.dictionary else pa.DictionaryArray.from_arrays(col.indices, fixed)
+    if pa.types.is_list(col.type) and pa.types.is_string(col.type.value_type):
+        flat = valid_utf8(col.values)
+        return col if flat is col.values else pa.ListArray.from_arrays(col.offsets, flat, mask=col.is_null())
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return col
+    try:
+        col.validate(full=True)
+        return col
+    except pa.ArrowInvalid:
+        as_bytes = col.cast(pa.binary()) if pa.types.is_string(col.type) else col.cast(pa.large_binary())
+        return pa.array(
+            [None if v is None else v.decode("utf-8", "replace") for v in as_bytes.to_pylist()], type=col.type
+        )
 
 
 def _sensor(columns: dict[str, pa.Array], n: int, fallback: str) -> pa.Array:

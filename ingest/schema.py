@@ -107,6 +107,8 @@ _SCALARS: dict[str, pa.DataType] = {
     "port": pa.uint16(),
     "addr": DICT_STRING,
 }
+#: The Zeek types that have a typed (non-text) column.
+SCALAR_TYPES = frozenset(_SCALARS)
 
 
 def arrow_type(zeek_type: str, column: str = "") -> pa.DataType:

@@ -515,9 +515,11 @@ class Store:
                 old = sorted((c, p) for p, d, c in files if d == day and lo <= c <= hi)
                 if not old:
                     continue
-                merged = pa.concat_tables(
-                    [pq.read_table(self.root / p) for _, p in old], promote_options="permissive"
-                ).unify_dictionaries().combine_chunks()
+                merged = (
+                    pa.concat_tables([pq.read_table(self.root / p) for _, p in old], promote_options="permissive")
+                    .unify_dictionaries()
+                    .combine_chunks()
+                )
                 final = self.root / CONN_DIR / f"date={day}" / f"{source_id}-c{hi:06d}.parquet"
                 _write_parquet(merged, tmp_name(final))
                 partial = merge_partials(self.root, group, fine=True)

@@ -22,6 +22,7 @@ import pyarrow.json as pajson
 from ingest import addresses
 from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
 from ingest.schema import DICT_STRING, TIMESTAMP
+from ingest.value_limits import ValueLimits, reject_unbelievable_times
 
 _FLOW_EVENT = r'"event_type"\s*:\s*"flow"'
 _NETFLOW_EVENT = r'"event_type"\s*:\s*"netflow"'
@@ -78,7 +79,7 @@ def _reason(err: Exception) -> str:
     return re.sub(r"^JSON parse error: ", "invalid JSON: ", msg)[:300]
 
 
-def read_rows(block: bytes | bytearray | memoryview, first_line: int) -> ParsedRows:
+def read_rows(block: bytes | bytearray | memoryview, first_line: int, limits: ValueLimits | None = None) -> ParsedRows:
     """Parse the flow events among complete EVE lines `block`.
 
     Returns tables in the reader's vocabulary (Zeek-like names: ts, uid,
@@ -86,6 +87,7 @@ def read_rows(block: bytes | bytearray | memoryview, first_line: int) -> ParsedR
     bad flow lines come back as Quarantined with their line numbers in
     `block` (numbered from `first_line`). Other events are skipped.
     """
+    limits = limits or ValueLimits()
     joined, index = flow_lines(block)
     parse = _parse_flows
     if not joined:
@@ -94,14 +96,14 @@ def read_rows(block: bytes | bytearray | memoryview, first_line: int) -> ParsedR
         parse = _parse_netflows
         if not joined:
             return ParsedRows([], [])
-    parsed = parse_lines(joined, 1, parse, _reason)
+    parsed = parse_lines(joined, 1, lambda buf: parse(buf, limits), _reason)
     for i, q in enumerate(parsed.quarantined):
         parsed.quarantined[i] = type(q)(first_line + int(index[q.line - 1]), q.reason, q.text)
     return parsed
 
 
-def _parse_flows(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
-    return _to_conn(pajson.read_json(pa.BufferReader(buf), _READ, _PARSE))
+def _parse_flows(buf: pa.Buffer, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | None]:
+    return _to_conn(pajson.read_json(pa.BufferReader(buf), _READ, _PARSE), limits)
 
 
 _NETFLOW = pa.struct([("pkts", pa.uint64()), ("bytes", pa.uint64()), ("start", pa.string()), ("end", pa.string())])
@@ -112,7 +114,7 @@ _NETFLOW_PARSE = pajson.ParseOptions(
 )
 
 
-def _parse_netflows(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
+def _parse_netflows(buf: pa.Buffer, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | None]:
     """Pair netflow events by flow_id into flow records.
 
     Suricata writes a flow's two netflow events back to back: the first is
@@ -147,20 +149,21 @@ def _parse_netflows(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
         fields=list(_TCP),
     )  # fmt: skip
     paired = firsts.drop_columns(["netflow", "tcp"]).append_column("flow", flow).append_column("tcp", tcp)
-    table, reasons = _to_conn(paired)
+    table, reasons = _to_conn(paired, limits)
     if reasons is not None:
         # Rows are flows, not lines: let the caller narrow the block down to the bad line.
         raise pa.ArrowInvalid(next(r for r in reasons if r))
     return table, None
 
 
-def _to_conn(t: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
+def _to_conn(t: pa.Table, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | None]:
     rejects = RowRejects(len(t))
     flow = t.column("flow").combine_chunks()
     tcp = t.column("tcp").combine_chunks()
     start = pc.struct_field(flow, "start")
     rejects.reject(pc.is_null(start), "flow.start: unset")
     ts = pc.cast(start, TIMESTAMP)
+    reject_unbelievable_times(ts, "flow.start", limits, rejects)
     end = pc.cast(pc.struct_field(flow, "end"), TIMESTAMP)
     duration = pc.divide(pc.subtract(end.cast(pa.int64()), ts.cast(pa.int64())).cast(pa.float64()), 1e6)
     columns: dict[str, pa.Array] = {"ts": ts, "uid": pc.cast(t.column("flow_id"), pa.string())}

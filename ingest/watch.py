@@ -90,6 +90,23 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
     return summary
 
 
+#: The longest a stop request waits while the watcher is idle.
+STOP_LATENCY = 0.5
+
+
+def _wait_for_change(changed: threading.Event, stop: threading.Event, timeout: float) -> None:
+    """Wait until a conn log changed, `stop` is set or `timeout` passed.
+
+    Waits in slices of STOP_LATENCY: a signal handler can only set `stop`,
+    which no wait on `changed` would notice.
+    """
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or changed.wait(timeout=min(STOP_LATENCY, remaining)):
+            return
+
+
 def watch(
     logdir: Path,
     store_root: Path,
@@ -118,7 +135,7 @@ def watch(
         try:
             rescan = options.interval * RESCAN_FACTOR
             while not stop.is_set():
-                changed.wait(timeout=rescan)
+                _wait_for_change(changed, stop, rescan)
                 if stop.is_set():
                     break
                 # Let a burst of writes settle, but stay inside the interval.

@@ -20,8 +20,10 @@ import pyarrow.csv as pacsv
 
 from ingest import addresses
 from ingest.errors import NotAZeekLog
-from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
-from ingest.schema import BINARY_COLUMNS, TIMESTAMP, arrow_type
+from ingest.lenient import cast_text
+from ingest.line_parsing import BLANK, ParsedRows, RowRejects, parse_lines
+from ingest.schema import BINARY_COLUMNS, CONN_FIELD_TYPES, SCALAR_TYPES, TIMESTAMP, arrow_type
+from ingest.value_limits import ValueLimits, reject_unbelievable_times
 from ingest.zeek_escapes import decode_escapes
 
 #: Byte that replaces a multi-byte separator before parsing; Zeek escapes
@@ -164,25 +166,93 @@ def _csv_options(header: ZeekHeader) -> tuple[pacsv.ReadOptions, pacsv.ParseOpti
     return read, parse, convert
 
 
-def read_rows(data: bytes | memoryview, header: ZeekHeader, first_line: int) -> ParsedRows:
+def with_core_types(header: ZeekHeader) -> ZeekHeader:
+    """`header` with the conn fields synack relies on typed as Zeek types them,
+    whatever the header says (`id.orig_p` typed `count`, `ts` typed `string`):
+    a value that is not of that type sets its line aside instead of breaking
+    the column."""
+    types = tuple(
+        core if (core := CONN_FIELD_TYPES.get(name)) in SCALAR_TYPES else ztype
+        for name, ztype in zip(header.fields, header.types)
+    )
+    return header if types == header.types else replace(header, types=types)
+
+
+def read_rows(
+    data: bytes | memoryview, header: ZeekHeader, first_line: int, limits: ValueLimits | None = None
+) -> ParsedRows:
     """Parse complete data lines `data` (ending in newline) under `header`.
 
     Returns tables with Zeek's field names and the normalized Arrow types
     (see schema.arrow_type), values decoded; lines that fail to parse or to
     decode are returned as Quarantined with their 1-based line number
-    (`first_line` is the number of the first line of `data`).
+    (`first_line` is the number of the first line of `data`); blank lines
+    are skipped, and so are records whose time is unbelievable (`limits`).
     """
+    limits = limits or ValueLimits()
     if not header.complete:
         raise NotAZeekLog("data line before a complete #fields/#types header")
+    header = with_core_types(header)
     if len(header.separator) != 1:
         data = bytes(data).replace(header.separator, _SUBSTITUTE_SEPARATOR)
     read, parse, convert = _csv_options(header)
 
     def parse_block(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
         table = pacsv.read_csv(buf, read, parse, convert)
-        return _decode_columns(table, header)
+        return _decode_columns(table, header, limits)
 
-    return parse_lines(data, first_line, parse_block, lambda err: _reason(err, header))
+    def parse_leniently(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray]:
+        return _parse_leniently(buf, header, limits)
+
+    return parse_lines(data, first_line, parse_block, lambda err: _reason(err, header), parse_leniently)
+
+
+def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) -> tuple[pa.Table, np.ndarray]:
+    """Parse every line of `buf` that can be: each column read as text, then
+    converted value by value. Returns (table, reasons per line): see
+    line_parsing.LenientParser."""
+    raw = np.frombuffer(buf, np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    blank = np.diff(np.concatenate(([-1], ends))) == 1  # the reader reads a blank line as a row
+    line_reasons = np.full(len(ends), "", dtype=object)
+
+    def wrong_width(row: pacsv.InvalidRow) -> str:
+        line_reasons[row.number - 1] = (
+            BLANK if not row.text.strip() else f"expected {row.expected_columns} fields, got {row.actual_columns}"
+        )
+        return "skip"
+
+    read, parse, convert = _csv_options(header)
+    read = pacsv.ReadOptions(column_names=read.column_names, block_size=read.block_size, use_threads=False)
+    parse = pacsv.ParseOptions(
+        delimiter=parse.delimiter, quote_char=False, double_quote=False, escape_char=False,
+        newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=wrong_width,
+    )  # fmt: skip
+    text_types = {name: (pa.binary() if name in BINARY_COLUMNS else pa.string()) for name in header.fields}
+    convert = pacsv.ConvertOptions(column_types=text_types, null_values=convert.null_values, strings_can_be_null=True)
+    table = pacsv.read_csv(buf, read, parse, convert)
+    rejects = RowRejects(len(table))
+    rejects.reject(blank[line_reasons == ""], BLANK)
+    columns = []
+    for name, ztype, col in zip(header.fields, header.types, table.columns):
+        target = _read_type(ztype, name)
+        if not (pa.types.is_string(target) or pa.types.is_binary(target) or pa.types.is_dictionary(target)):
+            text = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            col, bad = cast_text(text, target)
+            rows = np.flatnonzero(bad)
+            shown = text.take(pa.array(rows)).to_pylist()
+            rejects.reject_each(rows, [f"{name} ({ztype}): not a {ztype}: {value[:40]!r}" for value in shown])
+        elif pa.types.is_dictionary(target):
+            col = col.combine_chunks().dictionary_encode()
+        columns.append(col)
+    decoded, reasons = _decode_columns(pa.table(columns, names=list(header.fields)), header, limits)
+    if rejects.reasons is not None:
+        reasons = rejects.reasons if reasons is None else np.where(rejects.reasons != "", rejects.reasons, reasons)
+    kept = line_reasons == ""
+    if reasons is not None:
+        line_reasons[np.flatnonzero(kept)] = reasons
+        decoded = decoded.filter(pa.array(reasons == ""))
+    return decoded, line_reasons
 
 
 @dataclass(frozen=True)
@@ -227,11 +297,12 @@ def split_block(
     return segments
 
 
-def read_segments(segments: list[Segment]) -> ParsedRows:
+def read_segments(segments: list[Segment], limits: ValueLimits | None = None) -> ParsedRows:
     """Parse data segments into tables, setting bad lines aside."""
     out = ParsedRows([], [])
+    limits = limits or ValueLimits()
     for seg in segments:
-        parsed = read_rows(seg.data, seg.header, seg.first_line)
+        parsed = read_rows(seg.data, seg.header, seg.first_line, limits)
         out.tables.extend(parsed.tables)
         out.quarantined.extend(parsed.quarantined)
     return out
@@ -242,7 +313,7 @@ def read_block(block: bytes | bytearray, builder: HeaderBuilder, first_line: int
     return read_segments(split_block(block, builder, first_line))
 
 
-def _decode_columns(table: pa.Table, header: ZeekHeader) -> tuple[pa.Table, np.ndarray | None]:
+def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | None]:
     """Decode each column to its normalized type; return (table, reasons).
 
     `reasons` is None when every row decoded, else an array holding, per
@@ -260,6 +331,7 @@ def _decode_columns(table: pa.Table, header: ZeekHeader) -> tuple[pa.Table, np.n
             col = float_seconds_to_timestamp(col)
             if name == "ts":
                 reject(pc.is_null(col), "ts: unset")
+            reject_unbelievable_times(col, name, limits, rejects)
         elif pa.types.is_list(target):
             col, bad = _decode_set(col, header, target)
             reject(bad, f"{name}: bad escape")
@@ -311,7 +383,9 @@ def float_seconds_to_timestamp(col: pa.Array) -> pa.Array:
         col = col.combine_chunks()
     seconds = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
-        micros = np.rint(seconds * 1e6)
+        # Beyond +-1e11 s (year 5138) and infinities are clipped there: still
+        # representable, and then set aside as unbelievable by value_limits.
+        micros = np.rint(np.clip(seconds, -1e11, 1e11) * 1e6)
     nulls = np.isnan(micros)
     micros[nulls] = 0
     return pa.array(micros.astype(np.int64), mask=nulls if nulls.any() else None).cast(TIMESTAMP)

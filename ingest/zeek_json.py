@@ -19,6 +19,7 @@ import pyarrow.json as pajson
 from ingest import addresses
 from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
 from ingest.schema import CONN_FIELD_TYPES, TIMESTAMP, arrow_type
+from ingest.value_limits import ValueLimits, reject_unbelievable_times
 from ingest.zeek_ascii import float_seconds_to_timestamp
 from ingest.zeek_escapes import decode_escapes
 
@@ -68,18 +69,19 @@ def _reason(err: Exception) -> str:
     return msg[:300]
 
 
-def read_rows(data: bytes | memoryview, first_line: int) -> ParsedRows:
+def read_rows(data: bytes | memoryview, first_line: int, limits: ValueLimits | None = None) -> ParsedRows:
     """Parse complete JSON lines `data` into tables with Zeek's field names
     and the normalized Arrow types; bad lines come back as Quarantined."""
+    checked = limits or ValueLimits()
 
     def parse_block(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
         table = pajson.read_json(pa.BufferReader(buf), read_options=_READ, parse_options=_PARSE)
-        return _decode_columns(table)
+        return _decode_columns(table, checked)
 
     return parse_lines(data, first_line, parse_block, _reason)
 
 
-def _decode_columns(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
+def _decode_columns(table: pa.Table, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | None]:
     rejects = RowRejects(len(table))
     # Columns of the explicit schema that no line had are all null: drop them.
     present = [
@@ -97,6 +99,7 @@ def _decode_columns(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
             col = json_time(col)
             if name == "ts":
                 rejects.reject(pc.is_null(col), "ts: unset")
+            reject_unbelievable_times(col, name, limits, rejects)
         elif ztype == "interval":
             # The ASCII writer prints intervals to the microsecond; match it.
             col = pc.round(col.cast(pa.float64()), 6)

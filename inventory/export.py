@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ingest.visible import visible, visible_array
+
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: Each byte as it is shown: printable ASCII as itself, the rest (and the
 #: backslash) as \\xNN. Applied with str.translate over a latin-1 decoding.
@@ -88,9 +90,7 @@ def _values(column: pd.Series) -> list[Any]:
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return iso_times(pa.array(column, from_pandas=True)).to_pylist()  # type: ignore[no-any-return]
     values = column.astype(object).where(column.notna(), None).tolist()
-    if any(isinstance(v, bytes) for v in values):
-        return [printable(v) if isinstance(v, bytes) else v for v in values]
-    return values
+    return [printable(v) if isinstance(v, bytes) else visible(v) if isinstance(v, str) else v for v in values]
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -144,6 +144,7 @@ def csv_table(df: pd.DataFrame) -> pa.Table:
         if pa.types.is_large_string(values.type):
             values = values.cast(pa.string())
         if pa.types.is_string(values.type):
+            values = visible_array(values)
             formula = pc.fill_null(pc.match_substring_regex(values, _FORMULA_PATTERN), False)
             values = pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
         columns[str(name)] = values

@@ -134,9 +134,12 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     )  # fmt: skip
     g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor"])
     replies = rows.filter(pc.is_valid(rows.column("reply_ts"))).select([*KEY, "reply_ts", "server_reply"])
-    first_reply = replies.sort_by([("reply_ts", "ascending"), ("server_reply", "ascending")]).group_by(
-        KEY, use_threads=False
-    ).aggregate([("server_reply", "first")]).rename_columns([*KEY, "server_reply"])
+    first_reply = (
+        replies.sort_by([("reply_ts", "ascending"), ("server_reply", "ascending")])
+        .group_by(KEY, use_threads=False)
+        .aggregate([("server_reply", "first")])
+        .rename_columns([*KEY, "server_reply"])
+    )
     df = _plain(g).to_pandas().merge(_plain(first_reply).to_pandas(), on=KEY, how="left")
     df["server_reply"] = df["server_reply"].astype(object).where(df["server_reply"].notna(), None)
     extras = [_distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")]

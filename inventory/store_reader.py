@@ -17,6 +17,10 @@ DateLike = dt.date | dt.datetime | str | None
 CONN_DIR = "conn"
 LEDGER = "ledger.sqlite"
 _RELATIVE = re.compile(r"^(\d+)([dhw])$")
+#: Dates a query accepts: records never lie outside (ingest sets such lines
+#: aside), and a day's end stays representable.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 
 
 class InventoryError(SynackError, ValueError):
@@ -29,17 +33,22 @@ def as_timestamp(value: DateLike, *, now: dt.datetime | None = None) -> dt.datet
 
     A date means its midnight UTC; a naive datetime is taken as UTC; a
     relative age counts back from `now` (default: the current time). Raises
-    InventoryError for anything else.
+    InventoryError for anything else, and for a time before 1970 or after
+    the year 8999.
     """
     if value is None:
         return None
+    given = value
     if isinstance(value, str):
         text = value.strip()
         m = _RELATIVE.match(text)
         if m:
             unit = {"d": "days", "h": "hours", "w": "weeks"}[m.group(2)]
             base = now or dt.datetime.now(dt.UTC)
-            return base - dt.timedelta(**{unit: int(m.group(1))})
+            try:
+                return _bounded(base - dt.timedelta(**{unit: int(m.group(1))}), value)
+            except OverflowError:
+                raise InventoryError(f"{value!r} reaches before 1970") from None
         try:
             value = dt.datetime.fromisoformat(text) if ("T" in text or " " in text) else dt.date.fromisoformat(text)
         except ValueError:
@@ -48,7 +57,13 @@ def as_timestamp(value: DateLike, *, now: dt.datetime | None = None) -> dt.datet
         value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    return _bounded(value.astimezone(dt.UTC), given)
+
+
+def _bounded(when: dt.datetime, given: object) -> dt.datetime:
+    if not EARLIEST <= when < LATEST:
+        raise InventoryError(f"{given!s} is outside the dates synack handles (1970-01-01 to 8999-12-31)")
+    return when
 
 
 def day_range(since: DateLike, until: DateLike) -> tuple[dt.datetime | None, dt.datetime | None]:

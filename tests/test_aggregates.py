@@ -92,7 +92,7 @@ def _as_sets(table: pa.Table) -> list[tuple[object, ...]]:
 
 def test_the_first_reply_is_the_earliest_then_the_smallest() -> None:
     rows = [(5, 0, 0, 1, 0, 0, 2, 0), (5, 0, 0, 2, 0, 0, 4, 0), (9, 0, 0, 3, 0, 0, 3, 0), (3, 0, 0, 1, 0, 0, 0, 0)]
-    servers = merge_servers([aggregate_day(_records(rows[i:i + 1]))[0] for i in range(4)])
+    servers = merge_servers([aggregate_day(_records(rows[i : i + 1]))[0] for i in range(4)])
     assert servers.column("server_reply").to_pylist() == [b"\x00\xff"]  # ts 5: two replies, the smaller wins
     assert servers.column("reply_ts").to_pylist()[0] == dt.datetime(2026, 11, 18, 0, 0, 5, tzinfo=UTC)
     assert servers.column("first_seen").to_pylist()[0] == dt.datetime(2026, 11, 18, 0, 0, 3, tzinfo=UTC)

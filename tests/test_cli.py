@@ -211,7 +211,8 @@ def test_csv_round_trips_every_kind_of_cell() -> None:
     write_csv(df, out)
     rows = list(csvlib.reader(io.StringIO(out.getvalue())))
     assert rows[0] == ["text", "reply", "n"]
-    assert [r[0] for r in rows[1:]] == ["'=1+2", "'\tcmd", "", 'say "hi", then', "ok"]
+    # A control character is escaped first (it never reaches the spreadsheet), so "\tcmd" is no formula.
+    assert [r[0] for r in rows[1:]] == ["'=1+2", "\\x09cmd", "", 'say "hi", then', "ok"]
     assert [r[1] for r in rows[1:]] == ["\\x0d\\x0a\\x00", "", "\\x5c", "", "x"]
     assert [r[2] for r in rows[1:]] == ["1", "", "3", "4", "5"]
 
@@ -240,12 +241,15 @@ def test_iso_times_equal_arrows_strftime(tz: str | None) -> None:
 def test_csv_cells_are_neutralized_as_neutralize_formula_says() -> None:
     import pandas as pd
 
+    from ingest.visible import visible
     from inventory.export import csv_table, neutralize_formula
 
     cells = [c + "x" for c in "=+-@\t\r!#'a^]\\ "]
     got = csv_table(pd.DataFrame({"text": cells})).column("text").to_pylist()
-    assert got == [neutralize_formula(c) for c in cells]
-    assert sum(g != c for g, c in zip(got, cells)) == 6  # the six prefixes, nothing else
+    # Control characters are escaped first; what is left is neutralized as neutralize_formula says.
+    assert got == [neutralize_formula(visible(c)) for c in cells]
+    assert sum(g != c for g, c in zip(got, cells)) == 6  # the four printable prefixes and the two escapes
+    assert got[4:6] == ["\\x09x", "\\x0dx"]
 
 
 def test_machine_output_in_batches_equals_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:

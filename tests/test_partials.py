@@ -69,8 +69,10 @@ def test_an_older_store_is_answered_from_memory_then_upgraded(
     _same(_answers(store), sample_answers)
     db = sqlite3.connect(store / "ledger.sqlite")
     assert db.execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION
-    assert db.execute("SELECT sum(rows) FROM day_sensors").fetchone()[0] == db.execute(
-        "SELECT sum(rows) FROM days").fetchone()[0]
+    assert (
+        db.execute("SELECT sum(rows) FROM day_sensors").fetchone()[0]
+        == db.execute("SELECT sum(rows) FROM days").fetchone()[0]
+    )
 
 
 def test_rebuild_recomputes_the_same_aggregates(tmp_path: Path, sample_answers: list[pd.DataFrame]) -> None:
@@ -107,7 +109,7 @@ def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() ->
     plans = coarse_merges(small, settled=False)
     assert [len(p) for p in plans] == [FANOUT, FANOUT]
     assert [p.name for p in plans[0]] == [f"p{i}" for i in range(FANOUT)]  # the oldest first
-    assert coarse_merges(small[:FANOUT - 1], settled=False) == []
+    assert coarse_merges(small[: FANOUT - 1], settled=False) == []
     huge = [_partial(f"h{i}", 0, 600_000, 100 + i) for i in range(FANOUT)]
     assert coarse_merges(huge, settled=False) == []  # a merge never reads more than MERGE_ROWS
     settled = coarse_merges(small[:3] + huge[:2], settled=True)
