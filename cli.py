@@ -258,8 +258,6 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
 
 def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **kwargs: Any) -> pd.DataFrame:
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
-    if not (store_dir / "ledger.sqlite").exists():
-        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
     kwargs["nets"] = setting(nets, "SYNACK_NETS", "nets", None)
     allow_path = setting(allow, "SYNACK_ALLOW", "allow", None)
     if "allow" in inspect.signature(fn).parameters:
@@ -388,10 +386,8 @@ def report(
     from inventory.daily_report import build_report, write_report
 
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
-    if not (store_dir / "ledger.sqlite").exists():
-        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
-    _note_upgrade(store_dir)
     try:
+        _note_upgrade(store_dir)
         built = build_report(
             store_dir, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
             nets=setting(nets, "SYNACK_NETS", "nets", None), allow=setting(allow, "SYNACK_ALLOW", "allow", None),

@@ -5,12 +5,17 @@
 
 Needs a real Zeek (on PATH, or ../shared/zeek/bin) and scapy. Every figure is a
 whole `zeek -C -r` process (user + system CPU and peak RSS from wait4),
-the best of --repeat runs, against stock Zeek measured in the same run, on:
+the best of --repeat rounds (variants interleaved), against stock Zeek measured in the same run, on:
 
 * the reference corpus's captures (../shared/zeek-corpus, one Zeek per capture, summed);
 * a generated capture of many short connections with a 300 B client request;
 * the same with a 2,000 B client request (the talkative clients the raised
   dpd_buffer_size is for: more is buffered and matched per connection).
+
+With --instructions, each figure is instead the number of instructions Zeek
+executes per connection (valgrind's callgrind; the same on any machine and
+under any load), start-up subtracted (a run on a one-connection capture),
+on a smaller generated capture (--connections defaults to 2,000 there).
 
 Variants: stock Zeek; with the package (its defaults: dpd_buffer_size 4096);
 with the package and `redef dpd_buffer_size = 1024` (the package alone,
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +75,32 @@ def run_once(pcaps: list[Path], args: list[str], env: dict[str, str]) -> tuple[f
     return cpu, peak
 
 
+def instructions(pcap: Path, args: list[str], env: dict[str, str]) -> int:
+    """Instructions one `zeek -C -r pcap` executes (callgrind, the zeek wrapper's children included)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--trace-children=yes", "--callgrind-out-file=/dev/null",
+             "zeek", "-C", "-r", str(pcap), *args],
+            cwd=workdir, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    return sum(int(n.replace(",", "")) for n in re.findall(r"Collected : ([\d,]+)", run.stderr))
+
+
+def instruction_table(data: Path, connections: int, env: dict[str, str]) -> None:
+    """Print instructions per connection, start-up subtracted, per variant and request size."""
+    startup_pcap = PACKAGE / "testing" / "traces" / "udp-late-answer.pcap"
+    startup = {variant: instructions(startup_pcap, args, env) for variant, args in VARIANTS.items()}
+    for request in (300, 2_000):
+        pcap = generated(data, connections, request)
+        print(f"\n{connections} connections, {request} B requests: instructions per connection (callgrind)")
+        base = 0.0
+        for variant, args in VARIANTS.items():
+            per = (instructions(pcap, args, env) - startup[variant]) / connections
+            base = base or per
+            print(f"  {variant:38} {per:12,.0f} {per / base:6.2f}x")
+    print("\nstart-up (one tiny capture): " + ", ".join(f"{v}: {n / 1e9:.2f} G" for v, n in startup.items()))
+
+
 def generated(folder: Path, connections: int, request: int) -> Path:
     """A cached capture of `connections` short connections with `request`-byte client requests."""
     from make_traces import many_connections
@@ -88,10 +120,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--instructions", action="store_true", help="count instructions with valgrind instead")
     options = parser.parse_args()
     env = zeek_env()
     data = HERE / "data"
     data.mkdir(exist_ok=True)
+    if options.instructions:
+        if shutil.which("valgrind") is None:
+            sys.exit("bench_zeek_package: --instructions needs valgrind")
+        instruction_table(data, options.connections if options.connections != 20_000 else 2_000, env)
+        return
     inputs: dict[str, list[Path]] = {}
     corpus = sorted(p for p in (SHARED / "zeek-corpus").glob("*/*") if p.suffix in (".pcap", ".pcapng"))
     if corpus:
@@ -103,11 +141,15 @@ def main() -> None:
     for name, pcaps in inputs.items():
         print(f"\n{name}")
         print(f"  {'variant':38} {'CPU s':>8} {'ratio':>7} {'peak MB':>8} {'ratio':>7}")
-        base: tuple[float, float] | None = None
-        for variant, args in VARIANTS.items():
-            runs = [run_once(pcaps, args, env) for _ in range(options.repeat)]
-            cpu, peak = min(r[0] for r in runs), min(r[1] for r in runs)
-            base = base or (cpu, peak)
+        # Variants interleaved, round after round, so a slower moment of the
+        # machine touches them all alike; the best round of each counts.
+        runs: dict[str, list[tuple[float, float]]] = {variant: [] for variant in VARIANTS}
+        for _round in range(options.repeat):
+            for variant, args in VARIANTS.items():
+                runs[variant].append(run_once(pcaps, args, env))
+        base = min(r[0] for r in runs["stock Zeek"]), min(r[1] for r in runs["stock Zeek"])
+        for variant, measured in runs.items():
+            cpu, peak = min(r[0] for r in measured), min(r[1] for r in measured)
             print(f"  {variant:38} {cpu:8.2f} {cpu / base[0]:6.2f}x {peak:8.1f} {peak / base[1]:6.2f}x")
 
 

@@ -45,6 +45,8 @@ ReasonOf = Callable[[Exception], str]
 #: one reason per line: "" for a line whose row is in the table (rows in
 #: line order), BLANK for a line skipped silently, else why it was set aside.
 LenientParser = Callable[[pa.Buffer], tuple[pa.Table, np.ndarray]]
+#: What a parser raises for data it cannot parse.
+_PARSE_ERRORS = (pa.ArrowException, ValueError, OverflowError)
 #: The reason of a blank line: skipped, not quarantined.
 BLANK = "\x00blank"
 
@@ -65,9 +67,14 @@ def parse_lines(
     if lenient is not None:
         try:
             table, reasons = parse(pa.py_buffer(view))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
-            table, line_reasons = lenient(pa.py_buffer(view))
-            _set_aside(bytes(view), first_line, line_reasons, out)
+        except _PARSE_ERRORS:
+            try:
+                table, line_reasons = lenient(pa.py_buffer(view))
+            except _PARSE_ERRORS:
+                # Even read as text the block does not parse (invalid UTF-8, say).
+                _bisect(view, first_line, parse, reason_of, out)
+                return out
+            set_aside(bytes(view), first_line, line_reasons, out)
             if len(table):
                 out.tables.append(table)
             return out
@@ -77,7 +84,7 @@ def parse_lines(
     return out
 
 
-def _set_aside(raw: bytes, first_line: int, line_reasons: np.ndarray, out: ParsedRows) -> None:
+def set_aside(raw: bytes, first_line: int, line_reasons: np.ndarray, out: ParsedRows) -> None:
     """Quarantine the lines of `raw` whose reason is neither "" nor BLANK."""
     bad = np.flatnonzero((line_reasons != "") & (line_reasons != BLANK))
     if not len(bad):
@@ -91,7 +98,7 @@ def _set_aside(raw: bytes, first_line: int, line_reasons: np.ndarray, out: Parse
 def _keep(table: pa.Table, reasons: np.ndarray | None, raw: bytes, first_line: int, out: ParsedRows) -> None:
     """Add `table` (one row per line of `raw`) to `out`, setting aside the rows with a reason."""
     if reasons is not None:
-        _set_aside(raw, first_line, reasons, out)
+        set_aside(raw, first_line, reasons, out)
         table = table.filter(pa.array(reasons == ""))
     if len(table):
         out.tables.append(table)
@@ -100,10 +107,11 @@ def _keep(table: pa.Table, reasons: np.ndarray | None, raw: bytes, first_line: i
 def _bisect(data: memoryview, first_line: int, parse: BlockParser, reason_of: ReasonOf, out: ParsedRows) -> None:
     try:
         table, reasons = parse(pa.py_buffer(data))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError) as err:
+    except _PARSE_ERRORS as err:
         raw = bytes(data)
         if raw.count(b"\n") <= 1:
-            out.quarantined.append(Quarantined(first_line, reason_of(err), raw.rstrip(b"\n")))
+            if raw.rstrip(b"\n"):  # a blank line is skipped, not set aside
+                out.quarantined.append(Quarantined(first_line, reason_of(err), raw.rstrip(b"\n")))
             return
         cut = raw.find(b"\n", len(raw) // 2 - 1)
         if cut == len(raw) - 1:

@@ -25,6 +25,7 @@ from ingest import suricata_eve, zeek_ascii, zeek_json
 from ingest.errors import NotAConnLog, NotAZeekLog
 from ingest.line_parsing import Quarantined
 from ingest.normalize import missing_required, normalize
+from ingest.schema import CORE_SCHEMA
 
 ZEEK_ASCII = "zeek-ascii"
 ZEEK_JSON = "zeek-json"
@@ -109,6 +110,7 @@ def identify(path: Path) -> LogSource | None:
         raise NotAZeekLog(f"{path} is not a Zeek log (it starts with neither a Zeek header nor JSON)")
     prefix = first_line[:prefix_end]
     builder = zeek_ascii.HeaderBuilder(meta_prefix=prefix)
+    first: zeek_ascii.ZeekHeader | None = None  # the first complete header block names the log
     pos = 0
     while True:
         end = stripped.find(b"\n", pos)
@@ -118,8 +120,10 @@ def identify(path: Path) -> LogSource | None:
         if not line.startswith(prefix):
             break
         builder.feed(line)
+        if first is None and builder.current.complete:
+            first = builder.current
         pos = end + 1
-    header = builder.current
+    header = first or builder.current
     if header.path not in (None, "conn"):
         raise NotAConnLog(f"{path} is a Zeek '{header.path}' log, not a conn log")
     if not header.complete:
@@ -267,11 +271,11 @@ def _fill(stream: BinaryIO, target: memoryview, state: ReadState) -> int:
 def parse_block(source: LogSource, raw: RawBlock, sensor: str | None) -> Chunk:
     """Parse and normalize one block (pure: safe on any thread)."""
     if source.kind == ZEEK_JSON:
-        parsed = zeek_json.read_rows(raw.data, raw.line_start)
+        parsed = zeek_json.read_rows(raw.data, raw.line_start, conn=True)
     elif source.kind == SURICATA_EVE:
         parsed = suricata_eve.read_rows(raw.data, raw.line_start)
     else:
-        parsed = zeek_ascii.read_segments(raw.segments)
+        parsed = zeek_ascii.read_segments(raw.segments, conn=True)
     normalized = [normalize(t, sensor) for t in parsed.tables]
     table = _concat(normalized) if normalized else None
     span = {f.name: getattr(raw, f.name) for f in fields(Span)}
@@ -299,6 +303,24 @@ def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of `tables` (column types promoted). An extra column whose
+    types cannot be promoted (a JSON field that is a list on one line and
+    a number on another) becomes JSON text in every table."""
     if len(tables) == 1:
         return tables[0]
-    return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
+    try:
+        return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        types: dict[str, set[pa.DataType]] = {}
+        for t in tables:
+            for f in t.schema:
+                types.setdefault(f.name, set()).add(f.type)
+        mixed = {name for name, kinds in types.items() if len(kinds) > 1 and name not in CORE_SCHEMA.names}
+        tables = [
+            pa.table(
+                [zeek_json.as_json_text(t[n].combine_chunks()) if n in mixed else t[n] for n in t.column_names],
+                names=t.column_names,
+            )
+            for t in tables
+        ]
+        return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()

@@ -247,7 +247,8 @@ class Store:
                 raise StoreError(f"cannot create store {root}: {err.strerror}") from None
         if not root.is_dir():
             raise StoreError(f"store path {root} is not a directory")
-        if any(root.iterdir()) and not (root / LEDGER).exists():
+        # A first run that failed (a full disk, say) may have left only the lock.
+        if any(p.name != LOCK for p in root.iterdir()) and not (root / LEDGER).exists():
             raise StoreError(f"{root} is not empty and holds no {LEDGER}: not a synack store")
         try:
             fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -265,11 +266,14 @@ class Store:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         db = sqlite3.connect(root / LEDGER, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            _migrate(db, root)
-            store = cls(root, db, fd)
-            store.recover()
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                _migrate(db, root)
+                store = cls(root, db, fd)
+                store.recover()
+            except sqlite3.DatabaseError as err:
+                raise StoreError(damaged_ledger(root, err)) from None
             yield store
         finally:
             try:
@@ -741,6 +745,8 @@ def _migrate(db: sqlite3.Connection, root: Path) -> None:
         )
     if version == LEDGER_VERSION:
         return
+    if version == 0 and not _has_table(db, "sources") and any((root / CONN_DIR).rglob("*.parquet")):
+        raise StoreError(damaged_ledger(root, "it is empty, but the store holds records"))
     db.execute("BEGIN IMMEDIATE")
     try:
         for statement in _statements(_SCHEMA):
@@ -753,6 +759,18 @@ def _migrate(db: sqlite3.Connection, root: Path) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def damaged_ledger(root: Path, why: object) -> str:
+    """The one-line error for a ledger that cannot be read or trusted."""
+    return (
+        f"the ledger {root / LEDGER} is damaged ({why}); synack will not write to or answer from this store. "
+        f"Move it aside and ingest the logs again (their records are in {root / CONN_DIR})"
+    )
 
 
 def _statements(script: str) -> list[str]:

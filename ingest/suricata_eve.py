@@ -22,7 +22,7 @@ import pyarrow.json as pajson
 from ingest import addresses
 from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
 from ingest.schema import DICT_STRING, TIMESTAMP
-from ingest.value_limits import ValueLimits, reject_unbelievable_times
+from ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
 
 _FLOW_EVENT = r'"event_type"\s*:\s*"flow"'
 _NETFLOW_EVENT = r'"event_type"\s*:\s*"netflow"'
@@ -190,4 +190,5 @@ def _to_conn(t: pa.Table, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | N
     columns["tcp_state"] = pc.struct_field(tcp, "state").dictionary_encode()
     columns["in_iface"] = t.column("in_iface").combine_chunks().dictionary_encode()
     table = pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in columns.items()})
+    reject_unset_required(table, rejects)
     return table, rejects.reasons

@@ -37,6 +37,17 @@ class ValueLimits:
         return self.now_us + int(self.clock_skew_seconds * 1_000_000)
 
 
+#: The fields every conn record has (Zeek's names): a line with one unset is set aside.
+REQUIRED_FIELDS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto")
+
+
+def reject_unset_required(table: pa.Table, rejects: RowRejects) -> None:
+    """Mark the rows of `table` (Zeek field names) where a required field is unset."""
+    for name in REQUIRED_FIELDS:
+        if name in table.column_names:
+            rejects.reject(pc.is_null(table.column(name)), f"{name}: unset")
+
+
 def reject_unbelievable_times(col: pa.Array, name: str, limits: ValueLimits, rejects: RowRejects) -> None:
     """Mark the rows of timestamp `col` before 1970 or after `limits.latest_us`."""
     micros = pc.fill_null(col.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)

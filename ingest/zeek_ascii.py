@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingest import addresses
-from ingest.errors import NotAZeekLog
 from ingest.lenient import cast_text
-from ingest.line_parsing import BLANK, ParsedRows, RowRejects, parse_lines
+from ingest.line_parsing import BLANK, ParsedRows, RowRejects, parse_lines, set_aside
+from ingest.normalize import missing_required
 from ingest.schema import BINARY_COLUMNS, CONN_FIELD_TYPES, SCALAR_TYPES, TIMESTAMP, arrow_type
-from ingest.value_limits import ValueLimits, reject_unbelievable_times
+from ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
 from ingest.zeek_escapes import decode_escapes
 
 #: Byte that replaces a multi-byte separator before parsing; Zeek escapes
@@ -44,11 +44,26 @@ class ZeekHeader:
     fields: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     raw: bytes = b""
+    #: Why the block cannot be used ("" when it can): its data lines are set aside.
+    problem: str = ""
 
     @property
     def complete(self) -> bool:
         """True when the block has fields and types of equal length."""
         return bool(self.fields) and len(self.fields) == len(self.types)
+
+    def unusable(self, conn: bool = False) -> str:
+        """Why data lines under this block cannot be read (as conn records,
+        with `conn`: the required conn fields must be there), or ""."""
+        if self.problem:
+            return self.problem
+        if not self.fields or not self.types:
+            given = "#fields without #types" if self.fields else "#types without #fields" if self.types else ""
+            return given or "no #fields and #types line before it"
+        if len(self.fields) != len(self.types):
+            return f"#fields has {len(self.fields)} names, #types {len(self.types)}"
+        missing = missing_required(self.fields) if conn else []
+        return f"its header has no {', '.join(missing)} field" if missing else ""
 
 
 def _unescape_meta(value: bytes) -> bytes:
@@ -67,16 +82,17 @@ class HeaderBuilder:
     def feed(self, line: bytes) -> None:
         """Apply one meta line (starting with the meta prefix, no newline).
 
-        Raises NotAZeekLog for a malformed `#separator` line.
+        A malformed block (an empty `#separator`, duplicate `#fields`
+        names) is recorded in the header's `problem`, not raised: the lines
+        under it are set aside, the rest of the log is read.
         """
         h = self.current
         body = line[len(self.meta_prefix) :]
         if body.startswith(b"separator"):
             rest = body[len(b"separator") :].strip(b" ")
             sep = _unescape_meta(rest)
-            if not sep:
-                raise NotAZeekLog("empty #separator")
-            self.current = ZeekHeader(separator=sep, raw=line + b"\n")
+            problem = "" if sep else "empty #separator"
+            self.current = ZeekHeader(separator=sep or b"\t", raw=line + b"\n", problem=problem)
             self.closed = False
             return
         key, value = self._split(body, h.separator)
@@ -94,9 +110,8 @@ class HeaderBuilder:
             self.current = replace(h, open=value.decode("utf-8", "replace"), raw=raw)
         elif key == "fields":
             names = tuple(v.decode("utf-8", "replace") for v in value.split(sep))
-            if len(set(names)) != len(names):
-                raise NotAZeekLog("duplicate names in #fields")
-            self.current = replace(h, fields=names, raw=raw)
+            problem = h.problem or ("duplicate names in #fields" if len(set(names)) != len(names) else "")
+            self.current = replace(h, fields=names, raw=raw, problem=problem)
         elif key == "types":
             self.current = replace(h, types=tuple(v.decode("ascii", "replace") for v in value.split(sep)), raw=raw)
         elif key == "close":
@@ -179,7 +194,11 @@ def with_core_types(header: ZeekHeader) -> ZeekHeader:
 
 
 def read_rows(
-    data: bytes | memoryview, header: ZeekHeader, first_line: int, limits: ValueLimits | None = None
+    data: bytes | memoryview,
+    header: ZeekHeader,
+    first_line: int,
+    limits: ValueLimits | None = None,
+    conn: bool = False,
 ) -> ParsedRows:
     """Parse complete data lines `data` (ending in newline) under `header`.
 
@@ -190,9 +209,15 @@ def read_rows(
     are skipped, and so are records whose time is unbelievable (`limits`).
     """
     limits = limits or ValueLimits()
-    if not header.complete:
-        raise NotAZeekLog("data line before a complete #fields/#types header")
+    problem = header.unusable(conn)
+    if problem:
+        return _set_aside_all(data, first_line, f"under a bad header block: {problem}")
     header = with_core_types(header)
+    if b"\r" in data:
+        # Zeek escapes a CR in a value; a raw one (a CRLF copy of a log, a
+        # damaged line) would end a row for the CSV reader: CRLF becomes LF,
+        # a lone CR the escape Zeek would have written.
+        data = bytes(data).replace(b"\r\n", b"\n").replace(b"\r", b"\\x0d")
     if len(header.separator) != 1:
         data = bytes(data).replace(header.separator, _SUBSTITUTE_SEPARATOR)
     read, parse, convert = _csv_options(header)
@@ -207,6 +232,15 @@ def read_rows(
     return parse_lines(data, first_line, parse_block, lambda err: _reason(err, header), parse_leniently)
 
 
+def _set_aside_all(data: bytes | memoryview, first_line: int, reason: str) -> ParsedRows:
+    """Every non-blank line of `data` quarantined with `reason`."""
+    lines = bytes(data).split(b"\n")[:-1]
+    reasons = np.array([reason if line else BLANK for line in lines], dtype=object)
+    out = ParsedRows([], [])
+    set_aside(bytes(data), first_line, reasons, out)
+    return out
+
+
 def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) -> tuple[pa.Table, np.ndarray]:
     """Parse every line of `buf` that can be: each column read as text, then
     converted value by value. Returns (table, reasons per line): see
@@ -216,10 +250,16 @@ def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) ->
     blank = np.diff(np.concatenate(([-1], ends))) == 1  # the reader reads a blank line as a row
     line_reasons = np.full(len(ends), "", dtype=object)
 
+    unplaced: list[int | None] = []
+
     def wrong_width(row: pacsv.InvalidRow) -> str:
-        line_reasons[row.number - 1] = (
-            BLANK if not row.text.strip() else f"expected {row.expected_columns} fields, got {row.actual_columns}"
-        )
+        # Never raises: the reader would swallow the exception and keep the row.
+        if row.number is None or not 0 < row.number <= len(line_reasons):
+            unplaced.append(row.number)
+        else:
+            line_reasons[row.number - 1] = (
+                BLANK if row.text == "" else f"expected {row.expected_columns} fields, got {row.actual_columns}"
+            )
         return "skip"
 
     read, parse, convert = _csv_options(header)
@@ -231,6 +271,8 @@ def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) ->
     text_types = {name: (pa.binary() if name in BINARY_COLUMNS else pa.string()) for name in header.fields}
     convert = pacsv.ConvertOptions(column_types=text_types, null_values=convert.null_values, strings_can_be_null=True)
     table = pacsv.read_csv(buf, read, parse, convert)
+    if unplaced or len(table) != int((line_reasons == "").sum()):
+        raise ValueError("the lenient parse lost track of line numbers")  # the caller bisects instead
     rejects = RowRejects(len(table))
     rejects.reject(blank[line_reasons == ""], BLANK)
     columns = []
@@ -297,12 +339,13 @@ def split_block(
     return segments
 
 
-def read_segments(segments: list[Segment], limits: ValueLimits | None = None) -> ParsedRows:
-    """Parse data segments into tables, setting bad lines aside."""
+def read_segments(segments: list[Segment], limits: ValueLimits | None = None, conn: bool = False) -> ParsedRows:
+    """Parse data segments into tables, setting bad lines aside (and, with
+    `conn`, the lines under a header block that lacks a required conn field)."""
     out = ParsedRows([], [])
     limits = limits or ValueLimits()
     for seg in segments:
-        parsed = read_rows(seg.data, seg.header, seg.first_line, limits)
+        parsed = read_rows(seg.data, seg.header, seg.first_line, limits, conn)
         out.tables.extend(parsed.tables)
         out.quarantined.extend(parsed.quarantined)
     return out
@@ -353,7 +396,9 @@ def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) ->
             col, bad = decode_escapes(col, as_text=as_text)
             reject(bad, f"{name}: bad escape")
         columns.append(col)
-    return pa.table(columns, names=list(header.fields)), rejects.reasons
+    decoded = pa.table(columns, names=list(header.fields))
+    reject_unset_required(decoded, rejects)
+    return decoded, rejects.reasons
 
 
 def _decode_set(col: pa.Array, header: ZeekHeader, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:

@@ -9,6 +9,7 @@ fields (schema.CONN_FIELD_TYPES); other keys are inferred by pyarrow.
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -19,7 +20,7 @@ import pyarrow.json as pajson
 from ingest import addresses
 from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
 from ingest.schema import CONN_FIELD_TYPES, TIMESTAMP, arrow_type
-from ingest.value_limits import ValueLimits, reject_unbelievable_times
+from ingest.value_limits import REQUIRED_FIELDS, ValueLimits, reject_unbelievable_times, reject_unset_required
 from ingest.zeek_ascii import float_seconds_to_timestamp
 from ingest.zeek_escapes import decode_escapes
 
@@ -69,25 +70,28 @@ def _reason(err: Exception) -> str:
     return msg[:300]
 
 
-def read_rows(data: bytes | memoryview, first_line: int, limits: ValueLimits | None = None) -> ParsedRows:
+def read_rows(
+    data: bytes | memoryview, first_line: int, limits: ValueLimits | None = None, conn: bool = False
+) -> ParsedRows:
     """Parse complete JSON lines `data` into tables with Zeek's field names
-    and the normalized Arrow types; bad lines come back as Quarantined."""
+    and the normalized Arrow types; bad lines come back as Quarantined. With
+    `conn`, a line whose conn-required field is unset is bad too."""
     checked = limits or ValueLimits()
 
     def parse_block(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
         table = pajson.read_json(pa.BufferReader(buf), read_options=_READ, parse_options=_PARSE)
-        return _decode_columns(table, checked)
+        return _decode_columns(table, checked, conn)
 
     return parse_lines(data, first_line, parse_block, _reason)
 
 
-def _decode_columns(table: pa.Table, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | None]:
+def _decode_columns(table: pa.Table, limits: ValueLimits, conn: bool) -> tuple[pa.Table, np.ndarray | None]:
     rejects = RowRejects(len(table))
     # Columns of the explicit schema that no line had are all null: drop them.
     present = [
         name
         for name, col in zip(table.column_names, table.columns)
-        if name not in CONN_FIELD_TYPES or col.null_count < len(col)
+        if name not in CONN_FIELD_TYPES or col.null_count < len(col) or (conn and name in REQUIRED_FIELDS)
     ]
     table = table.select(present)
     columns = []
@@ -118,5 +122,36 @@ def _decode_columns(table: pa.Table, limits: ValueLimits) -> tuple[pa.Table, np.
         elif pa.types.is_list(col.type) and pa.types.is_string(col.type.value_type):
             flat, _ = decode_escapes(pc.list_flatten(col), backslash_escapes=False)
             col = pa.ListArray.from_arrays(col.offsets, flat, mask=pc.is_null(col))
+        elif ztype is None and _awkward(col.type):
+            col = as_json_text(col)
         columns.append(col)
-    return pa.table(columns, names=table.column_names), rejects.reasons
+    decoded = pa.table(columns, names=table.column_names)
+    if conn:
+        reject_unset_required(decoded, rejects)
+    return decoded, rejects.reasons
+
+
+#: Deepest nesting of lists kept as Arrow lists; deeper values are kept as JSON text.
+_MAX_LIST_DEPTH = 4
+
+
+def _awkward(kind: pa.DataType, depth: int = 0) -> bool:
+    """True for a type Parquet cannot hold or later reads may trip on: any
+    object (Zeek's JSON writer flattens records, so only a foreign log has
+    them, and an empty one has no Parquet form), or lists nested deeply."""
+    if pa.types.is_struct(kind) or pa.types.is_map(kind):
+        return True
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return depth >= _MAX_LIST_DEPTH or _awkward(kind.value_type, depth + 1)
+    return False
+
+
+def as_json_text(col: pa.Array) -> pa.Array:
+    """A nested column as one JSON text per row (null stays null): stored
+    faithfully, readable by any Parquet reader. Text stays as it is."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col.cast(pa.string())
+    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    return pa.array([None if v is None else encode(v) for v in col.to_pylist()], pa.string())

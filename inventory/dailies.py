@@ -76,8 +76,6 @@ class Catalog:
     def record_files(self, day: str, partial: PartialRef) -> list[str]:
         """The record files behind one partial (asked only for those straddling a range's edge)."""
         with _ledger(self.store) as db:
-            if db is None:
-                return []
             rows = db.execute(
                 "SELECT path FROM files WHERE day = ? AND source_id = ? AND chunk BETWEEN ? AND ?",
                 (day, partial.source_id, partial.chunk_lo, partial.chunk_hi),
@@ -86,15 +84,19 @@ class Catalog:
 
 
 @contextmanager
-def _ledger(store: Path) -> Iterator[sqlite3.Connection | None]:
-    path = Path(store) / LEDGER
+def _ledger(store: Path) -> Iterator[sqlite3.Connection]:
+    """The store's ledger, read-only. Raises InventoryError for no store, or
+    a store whose records have lost their ledger."""
+    store = Path(store)
+    path = store / LEDGER
     if not path.exists():
-        yield None
-        return
+        if any((store / CONN_DIR).rglob("*.parquet")):
+            raise InventoryError(f"the store {store} holds records but no {LEDGER}: it is damaged")
+        raise InventoryError(f"no synack store at {store} (run 'synack ingest' first, or pass --store)")
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as err:
-        raise InventoryError(f"cannot read the ledger of store {store}: {err}") from None
+        raise InventoryError(f"cannot read the ledger {path}: {err}") from None
     try:
         yield db
     finally:
@@ -102,11 +104,10 @@ def _ledger(store: Path) -> Iterator[sqlite3.Connection | None]:
 
 
 def read_catalog(store: Path | str) -> Catalog:
-    """What the ledger of `store` says the aggregates are (empty without a ledger)."""
+    """What the ledger of `store` says the aggregates are. Raises InventoryError
+    for no store, or a damaged one."""
     catalog = Catalog(Path(store))
     with _ledger(catalog.store) as db:
-        if db is None:
-            return catalog
         try:
             catalog.version = db.execute("PRAGMA user_version").fetchone()[0]
             if catalog.version > LEDGER_VERSION:
@@ -114,6 +115,11 @@ def read_catalog(store: Path | str) -> Catalog:
                     f"store {store} was written by a newer synack (ledger version {catalog.version}, this one "
                     f"reads up to {LEDGER_VERSION}): upgrade synack"
                 )
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "days" not in tables:
+                if any((catalog.store / CONN_DIR).rglob("*.parquet")):
+                    raise sqlite3.DatabaseError("it holds no tables, but the store holds records")
+                return catalog  # an empty ledger of a first run that wrote nothing
             record_days = {d for (d,) in db.execute("SELECT day FROM days")}
             if catalog.version >= 2:
                 for name, day, source, lo, hi, t0, t1, fine, coarse in db.execute(
@@ -126,7 +132,8 @@ def read_catalog(store: Path | str) -> Catalog:
                         catalog.fine.setdefault(day, []).append(ref)
             catalog.legacy_days = sorted(record_days - set(catalog.coarse))
         except sqlite3.Error as err:
-            raise InventoryError(f"cannot read the ledger of store {store}: {err}") from None
+            path = catalog.store / LEDGER
+            raise InventoryError(f"the ledger {path} is damaged ({err}): synack cannot answer from it") from None
     return catalog
 
 
@@ -156,7 +163,21 @@ def rows_in_range(
             return _rows(store, kind, start, end, where, columns, current)
         except FileNotFoundError:
             continue  # a compaction replaced a partial after the ledger was read: read it again
-    return _rows(store, kind, start, end, where, columns, read_catalog(store))
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InventoryError(damaged_file(store, err)) from None
+    try:
+        return _rows(store, kind, start, end, where, columns, read_catalog(store))
+    except (pa.ArrowInvalid, OSError) as err:
+        raise InventoryError(damaged_file(store, err)) from None
+
+
+def damaged_file(store: Path, err: Exception) -> str:
+    """The one-line error for a store file that the ledger lists but that cannot be read."""
+    what = " ".join(str(err).split())[:300]
+    return (
+        f"a file of store {store} is damaged or missing ({what}); `synack rebuild` rewrites the aggregates "
+        f"from the records"
+    )
 
 
 def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | None,

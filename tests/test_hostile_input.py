@@ -238,3 +238,37 @@ def test_an_unexpected_bug_is_one_line_naming_its_traceback_file(
     reports = list((tmp_path / "store" / "crash").glob("crash-*.txt"))
     assert len(reports) == 1 and "RuntimeError: simulated bug" in reports[0].read_text()
     assert str(reports[0]) in err
+
+
+BAD_BLOCKS = {
+    "#fields without #types": "#separator \\x09\n#fields\tts\tuid\n",
+    "duplicate names in #fields": conn_header().replace("#fields\tts\tuid", "#fields\tts\tts"),
+    "its header has no": "#separator \\x09\n#fields\tts\tuid\n#types\ttime\tstring\n",
+    "empty #separator": "#separator \n",
+}
+
+
+@pytest.mark.parametrize("problem", list(BAD_BLOCKS))
+def test_a_bad_header_block_mid_file_sets_aside_only_its_own_lines(tmp_path: Path, problem: str) -> None:
+    text = (
+        conn_header() + conn_line("C1") + conn_line("C2")
+        + BAD_BLOCKS[problem] + conn_line("Cx1") + conn_line("Cx2")
+        + conn_header() + conn_line("C3")
+    )  # fmt: skip
+    summary = ingest_paths([write_log(tmp_path / "conn.log", text)], tmp_path / "store")
+    assert (summary.rows, summary.quarantined, summary.errors) == (3, 2, [])
+    assert sorted(store_table(tmp_path / "store")["uid"].to_pylist()) == ["C1", "C2", "C3"]
+    reasons = quarantine_reasons(tmp_path / "store")
+    assert len(reasons) == 2 and all(problem in r and "header block" in r for r in reasons)
+
+
+def test_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
+    summary = ingest_paths([write_log(tmp_path / "conn.log", "\n\n" + conn_header() + conn_line("C1"))], tmp_path / "s")
+    assert (summary.rows, summary.quarantined, summary.errors) == (1, 0, [])
+
+
+def test_an_error_names_the_files_path_not_only_its_name(tmp_path: Path) -> None:
+    logs = [write_log(tmp_path / d / "conn.log", "just text\n") for d in ("a", "b")]
+    summary = ingest_paths(logs, tmp_path / "store")
+    messages = [f.message for f in summary.errors]
+    assert len(messages) == 2 and all(str(log) in m for log, m in zip(logs, messages))

@@ -1,0 +1,112 @@
+"""A damaged store: every kind of damage is one line naming what is wrong,
+never a traceback and never a wrong answer ("no server ports")."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.conn_ingest import ingest_paths
+from tests.conftest import conn_header, conn_line, write_log
+
+STORE_LOG_LINES = 40
+
+
+def make_store(tmp_path: Path) -> Path:
+    text = conn_header() + "".join(conn_line(f"C{i}", resp_p=80 + i % 3) for i in range(STORE_LOG_LINES))
+    store = tmp_path / "store"
+    ingest_paths([write_log(tmp_path / "logs" / "conn.log", text)], store)
+    return store
+
+
+def synack(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "import sys, cli; sys.argv[0] = 'synack'; cli.main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(run: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert run.returncode == 1, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    for word in words:
+        assert word in run.stderr, run.stderr
+
+
+def garble(path: Path) -> None:
+    path.write_bytes(b"this is not an SQLite database at all\n" * 200)
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [garble, truncate, empty], ids=lambda f: f.__name__)
+def test_a_damaged_ledger_is_one_line_for_queries_and_ingest(tmp_path: Path, damage: object) -> None:
+    store = make_store(tmp_path)
+    damage(store / "ledger.sqlite")  # type: ignore[operator]
+    assert_one_line_error(synack("servers", "--store", str(store)), "ledger", "damaged")
+    assert_one_line_error(synack("report", "--store", str(store), "-o", str(tmp_path / "r")), "ledger")
+    assert_one_line_error(synack("ingest", str(tmp_path / "logs"), "--store", str(store)), "ledger", "damaged")
+
+
+def test_a_ledger_without_its_tables_is_one_line(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    with sqlite3.connect(store / "ledger.sqlite") as db:
+        db.execute("DROP TABLE partials")
+    assert_one_line_error(synack("servers", "--store", str(store)), "ledger", "damaged")
+
+
+def test_a_store_whose_ledger_was_deleted_is_one_line(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    (store / "ledger.sqlite").unlink()
+    assert_one_line_error(synack("servers", "--store", str(store)), "no ledger.sqlite")
+
+
+def test_no_store_at_all_is_one_line_not_an_empty_answer(tmp_path: Path) -> None:
+    assert_one_line_error(synack("servers", "--store", str(tmp_path / "nowhere")), "no synack store")
+
+
+@pytest.mark.parametrize("how", ["bitflip", "truncate"])
+def test_a_damaged_aggregate_file_is_one_line_and_rebuild_repairs_it(tmp_path: Path, how: str) -> None:
+    store = make_store(tmp_path)
+    before = synack("servers", "--store", str(store), "--format", "csv")
+    assert before.returncode == 0 and before.stdout.count("\n") == 4  # header and three ports
+    victim = sorted((store / "aggregates" / "servers").rglob("*.parquet"))[0]
+    data = bytearray(victim.read_bytes())
+    if how == "bitflip":
+        for i in range(len(data) // 3, len(data) // 3 + 64):
+            data[i] ^= 0xFF
+    else:
+        data = data[: len(data) // 2]
+    victim.write_bytes(bytes(data))
+    assert_one_line_error(synack("servers", "--store", str(store)), "damaged", "synack rebuild")
+    rebuild = synack("rebuild", "--store", str(store))
+    assert rebuild.returncode == 0, rebuild.stderr
+    after = synack("servers", "--store", str(store), "--format", "csv")
+    assert after.returncode == 0 and after.stdout == before.stdout
+
+
+def test_a_failed_first_run_that_left_only_the_lock_is_not_refused(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "lock").write_text("")
+    log = write_log(tmp_path / "logs" / "conn.log", conn_header() + conn_line("C1"))
+    summary = ingest_paths([log], store)
+    assert summary.rows == 1
+
+
+def test_an_empty_ledger_of_a_first_run_that_wrote_nothing_is_not_refused(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "ledger.sqlite").write_bytes(b"")
+    run = synack("servers", "--store", str(store))
+    assert run.returncode == 0 and "no server ports" in run.stdout + run.stderr
+    log = write_log(tmp_path / "logs" / "conn.log", conn_header() + conn_line("C1"))
+    assert ingest_paths([log], store).rows == 1
