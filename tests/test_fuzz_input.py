@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,15 +89,6 @@ def tsv_logs(draw: st.DrawFn) -> tuple[bytes, int]:
     return raw, lines
 
 
-@given(tsv_logs())
-@SETTINGS
-def test_fuzzed_zeek_tsv(log: tuple[bytes, int]) -> None:
-    data, lines = log
-    store, rows, quarantined, tmp = _ingest("conn.log", data)
-    with tmp:
-        _assert_store_is_whole(store, lines, rows, quarantined)
-
-
 json_value: st.SearchStrategy[Any] = st.recursive(
     st.one_of(
         st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), value_text,
@@ -137,15 +129,6 @@ def zeek_json_logs(draw: st.DrawFn) -> tuple[bytes, int]:
     return ("\n".join(out) + "\n").encode("utf-8", "surrogatepass"), lines
 
 
-@given(zeek_json_logs())
-@SETTINGS
-def test_fuzzed_zeek_json(log: tuple[bytes, int]) -> None:
-    data, lines = log
-    store, rows, quarantined, tmp = _ingest("conn.json", data)
-    with tmp:
-        _assert_store_is_whole(store, lines, rows, quarantined)
-
-
 EVE_BASE: dict[str, Any] = {
     "timestamp": "2026-11-21T10:00:00.000000+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.1",
     "src_port": 40000, "dest_ip": "10.0.0.2", "dest_port": 443, "proto": "TCP", "app_proto": "tls", "host": "s1",
@@ -181,10 +164,15 @@ def eve_logs(draw: st.DrawFn) -> tuple[bytes, int]:
     return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape"), lines
 
 
-@given(eve_logs())
+@pytest.mark.parametrize(
+    ("name", "logs"),
+    [("conn.log", tsv_logs()), ("conn.json", zeek_json_logs()), ("eve.json", eve_logs())],
+    ids=["zeek-tsv", "zeek-json", "suricata-eve"],
+)
+@given(data=st.data())
 @SETTINGS
-def test_fuzzed_suricata_eve(log: tuple[bytes, int]) -> None:
-    data, lines = log
-    store, rows, quarantined, tmp = _ingest("eve.json", data)
+def test_fuzzed_log(name: str, logs: st.SearchStrategy[tuple[bytes, int]], data: st.DataObject) -> None:
+    raw, lines = data.draw(logs)
+    store, rows, quarantined, tmp = _ingest(name, raw)
     with tmp:
         _assert_store_is_whole(store, lines, rows, quarantined)
