@@ -303,6 +303,38 @@ def rebuild(store: StoreOption = None) -> None:
 
 
 @app.command()
+def check(
+    store: StoreOption = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Move stray and damaged files aside, rebuild what can be rebuilt.")
+    ] = False,
+) -> None:
+    """Verify that the store's ledger and files agree (exit 1 when they do not); --repair fixes what it can."""
+    from ingest.store import Store
+    from ingest.store_check import check_store
+
+    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    if not (store_dir / "ledger.sqlite").exists():
+        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
+    try:
+        with Store.open(store_dir, create=False) as opened:
+            report = check_store(opened, repair=repair)
+            after = check_store(opened) if report.repaired else report
+    except SynackError as e:
+        raise fail(str(e)) from None
+    for problem in report.problems:
+        say(f"problem: {problem}")
+    for done in report.repaired:
+        say(f"repaired: {done}")
+    if after.ok:
+        out.print(f"{store_dir}: ledger and {after.files_checked} files agree", markup=False)
+        return
+    hint = "" if repair else "; 'synack check --repair' fixes what can be fixed"
+    say(f"{len(after.problems)} problems left{hint}")
+    raise typer.Exit(code=1)
+
+
+@app.command()
 def servers(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,

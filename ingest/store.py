@@ -272,6 +272,8 @@ class Store:
                 _migrate(db, root)
                 store = cls(root, db, fd)
                 store.recover()
+            except sqlite3.OperationalError as err:
+                raise StoreError(ledger_write_error(root, err)) from None
             except sqlite3.DatabaseError as err:
                 raise StoreError(damaged_ledger(root, err)) from None
             yield store
@@ -288,6 +290,11 @@ class Store:
             os.close(fd)
 
     # -- reading the ledger -------------------------------------------------
+
+    @property
+    def ledger(self) -> sqlite3.Connection:
+        """The ledger (for the store's checker; writes go through `transaction`)."""
+        return self._db
 
     def source_state(self, source_id: str) -> SourceState | None:
         """Return the ledger's record of `source_id`, or None if never ingested."""
@@ -422,9 +429,12 @@ class Store:
                 )
             _fault("before-ledger-commit")
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as err:
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk)
+                db.execute("ROLLBACK")
             _remove_temporaries([f for f, _, _ in planned] + [f for p in files.partials for f in p.paths(self.root)])
+            if isinstance(err, sqlite3.OperationalError):
+                raise StoreError(ledger_write_error(self.root, err)) from None
             raise
         _fault("ledger-committed")
         self._publish([f for f, _, _ in planned])
@@ -529,7 +539,7 @@ class Store:
                 partial = merge_partials(self.root, group, fine=True)
                 records = len(merged)
                 del merged
-                with self._transaction(cleanup=[final, *partial.paths(self.root)]):
+                with self.transaction(cleanup=[final, *partial.paths(self.root)]):
                     self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for _, p in old])
                     self._garbage([self.root / p for _, p in old])
                     self._db.execute(
@@ -565,7 +575,7 @@ class Store:
                     if stop is not None and stop():
                         return done
                     merged = merge_partials(self.root, group, fine=False)
-                    with self._transaction(cleanup=merged.paths(self.root)):
+                    with self.transaction(cleanup=merged.paths(self.root)):
                         self._retire(group, "coarse")
                         self._insert_partials([merged])
                     _fault("merge-committed")
@@ -601,17 +611,19 @@ class Store:
         )
 
     @contextmanager
-    def _transaction(self, cleanup: list[Path]) -> Iterator[None]:
+    def transaction(self, cleanup: list[Path]) -> Iterator[None]:
         """One ledger transaction; on failure it is rolled back and the
         temporary files of `cleanup` (final paths) are removed."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
             self._db.execute("COMMIT")
-        except BaseException:
+        except BaseException as err:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             _remove_temporaries(cleanup)
+            if isinstance(err, sqlite3.OperationalError):
+                raise StoreError(ledger_write_error(self.root, err)) from None
             raise
 
     # -- upgrading and rebuilding the aggregates ------------------------------
@@ -642,7 +654,14 @@ class Store:
             sensors: list[tuple[str, str, int, int]] = []
             try:
                 for path, source_id, chunk in files:
-                    records = pq.read_table(self.root / path, columns=[*RECORD_COLUMNS])
+                    try:
+                        records = pq.read_table(self.root / path, columns=[*RECORD_COLUMNS])
+                    except (FileNotFoundError, pa.ArrowInvalid) as err:
+                        _remove_temporaries([f for p in new for f in p.paths(self.root)])
+                        what = "is missing" if isinstance(err, FileNotFoundError) else "cannot be read"
+                        raise StoreError(
+                            f"record file {self.root / path} {what}: run 'synack check' (and --repair)"
+                        ) from None
                     name = f"{source_id}-r{chunk:06d}"
                     new.append(write_partial(self.root, name, day, source_id, (chunk, chunk), records))
                     sensors.extend(sensor_counts(day, records))
@@ -650,7 +669,7 @@ class Store:
                 _remove_temporaries([f for p in new for f in p.paths(self.root)])
                 raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
             old = self._partials("day = ?", (day,))
-            with self._transaction(cleanup=[f for p in new for f in p.paths(self.root)]):
+            with self.transaction(cleanup=[f for p in new for f in p.paths(self.root)]):
                 self._db.execute("DELETE FROM partials WHERE day = ?", (day,))
                 self._garbage([f for p in old for f in p.paths(self.root) if p.name not in {q.name for q in new}])
                 self._insert_partials(new)
@@ -757,12 +776,21 @@ def _migrate(db: sqlite3.Connection, root: Path) -> None:
         db.execute(f"PRAGMA user_version = {LEDGER_VERSION}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def ledger_write_error(root: Path, err: sqlite3.OperationalError) -> str:
+    """The one-line error for a ledger SQLite could not write: nothing was committed."""
+    return (
+        f"cannot write to the ledger {root / LEDGER} ({err}): is the disk full or read-only? Nothing of this "
+        "run was committed past the last complete chunk; run again once there is room"
+    )
 
 
 def damaged_ledger(root: Path, why: object) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from ingest import store as store_module
 from ingest.conn_ingest import ingest_paths
-from ingest.errors import StoreLocked
+from ingest.errors import StoreError, StoreLocked
 from ingest.schema import ZEEK_CONN_FIELDS
 from ingest.store import Store
 from tests.conftest import conn_header, conn_line, store_table
@@ -201,13 +201,17 @@ def test_crash_before_ledger_commit_leaves_nothing_and_rerun_ingests_once(
         def executemany(self, sql: str, rows: object) -> object:
             return self.db.executemany(sql, rows)
 
+        @property
+        def in_transaction(self) -> bool:
+            return self.db.in_transaction
+
     def commit_fails(self: Store, *args: object, **kwargs: object) -> object:
         self._db = FailingCommit(self._db)  # type: ignore[assignment]
         return original_commit(self, *args, **kwargs)
 
     monkeypatch.setattr(Store, "commit_chunk_files", commit_fails)
-    with pytest.raises(sqlite3.OperationalError):
-        ingest_paths([log], store)
+    with pytest.raises(StoreError, match=r"cannot write to the ledger .* \(disk I/O error\)"):
+        ingest_paths([log], store)  # one line for the user, not SQLite's exception
     monkeypatch.undo()
     assert list((store / "conn").rglob(".*.tmp")) == []  # the failed commit cleaned up its files
     assert ingest_paths([log], store).rows == 4

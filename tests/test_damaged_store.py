@@ -110,3 +110,59 @@ def test_an_empty_ledger_of_a_first_run_that_wrote_nothing_is_not_refused(tmp_pa
     assert run.returncode == 0 and "no server ports" in run.stdout + run.stderr
     log = write_log(tmp_path / "logs" / "conn.log", conn_header() + conn_line("C1"))
     assert ingest_paths([log], store).rows == 1
+
+
+def test_check_says_a_healthy_store_agrees(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    run = synack("check", "--store", str(store))
+    assert run.returncode == 0 and "files agree" in run.stdout, run.stderr
+
+
+def test_check_finds_a_copied_record_file_and_repair_moves_it_aside(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    before = synack("servers", "--store", str(store), "--format", "csv").stdout
+    original = sorted((store / "conn").rglob("*.parquet"))[0]
+    copy = original.with_name("copy-" + original.name)
+    copy.write_bytes(original.read_bytes())
+    run = synack("check", "--store", str(store))
+    assert run.returncode == 1 and copy.name in run.stderr and "does not list" in run.stderr
+    repaired = synack("check", "--repair", "--store", str(store))
+    assert repaired.returncode == 0 and "moved" in repaired.stderr, repaired.stderr
+    assert not copy.exists() and list((store / "damaged").rglob(copy.name))
+    assert synack("check", "--store", str(store)).returncode == 0
+    assert synack("servers", "--store", str(store), "--format", "csv").stdout == before
+
+
+def test_a_deleted_record_file_is_found_refused_by_rebuild_and_repaired_by_check(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    victim = sorted((store / "conn").rglob("*.parquet"))[0]
+    victim.unlink()
+    run = synack("check", "--store", str(store))
+    assert run.returncode == 1 and "missing" in run.stderr
+    assert_one_line_error(synack("rebuild", "--store", str(store)), "missing", "synack check")
+    repaired = synack("check", "--repair", "--store", str(store))
+    assert repaired.returncode == 0 and f"lost the {STORE_LOG_LINES} records" in repaired.stderr, repaired.stderr
+    assert synack("check", "--store", str(store)).returncode == 0
+    answer = synack("servers", "--store", str(store))
+    assert answer.returncode == 0 and "no server ports" in answer.stdout + answer.stderr
+
+
+def test_check_finds_a_damaged_partial_and_repair_rebuilds_it(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    before = synack("servers", "--store", str(store), "--format", "csv").stdout
+    victim = sorted((store / "aggregates" / "clients").rglob("*.parquet"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])
+    run = synack("check", "--store", str(store))
+    assert run.returncode == 1 and "unreadable" in run.stderr
+    assert synack("check", "--repair", "--store", str(store)).returncode == 0
+    assert synack("servers", "--store", str(store), "--format", "csv").stdout == before
+
+
+def test_temporary_files_left_by_a_kill_are_removed_by_the_next_open(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    day_dir = sorted((store / "aggregates" / "servers").iterdir())[0]
+    leftover = day_dir / ".killed-mid-rebuild.parquet.tmp"
+    leftover.write_bytes(b"half a file")
+    run = synack("check", "--store", str(store))
+    assert run.returncode == 0, run.stderr
+    assert not leftover.exists()
