@@ -118,14 +118,16 @@ def _summary_line(s: IngestSummary) -> str:
     )
 
 
-def _run_ingest(paths: list[Path], store: Path, sensor: str | None, show_progress: bool) -> IngestSummary:
+def _run_ingest(
+    paths: list[Path], store: Path, sensor: str | None, show_progress: bool, clock_skew: float = 86_400.0
+) -> IngestSummary:
     # Imported here: a query's start-up is part of its answer time.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ingest.conn_ingest import ingest_paths
 
     if not show_progress:
-        return ingest_paths(paths, store, sensor=sensor)
+        return ingest_paths(paths, store, sensor=sensor, clock_skew=clock_skew)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -139,7 +141,17 @@ def _run_ingest(paths: list[Path], store: Path, sensor: str | None, show_progres
         def progress(path: Path, rows: int) -> None:
             bar.update(task, description=path.name[:40], rows=rows)
 
-        return ingest_paths(paths, store, sensor=sensor, progress=progress)
+        return ingest_paths(paths, store, sensor=sensor, progress=progress, clock_skew=clock_skew)
+
+
+ClockSkewOption = Annotated[
+    float,
+    typer.Option(
+        "--clock-skew",
+        min=0,
+        help="Seconds a record may lie ahead of this machine's clock; later ones are quarantined.",
+    ),
+]
 
 
 @app.command()
@@ -150,13 +162,14 @@ def ingest(
         str | None, typer.Option(help="Sensor name for records whose log does not name one [env SYNACK_SENSOR].")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
+    clock_skew: ClockSkewOption = 86_400.0,
 ) -> None:
     """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing)."""
     bound_memory()
     try:
         store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
         sensor_name = setting(sensor, "SYNACK_SENSOR", "sensor", None)
-        summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet)
+        summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet, clock_skew)
     except SynackError as e:
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
@@ -445,6 +458,7 @@ def watch(
     live: Annotated[bool, typer.Option("--live/--no-live", help="Tail the live conn.log, not only archives.")] = True,
     once: Annotated[bool, typer.Option("--once", help="One backfill pass, then exit (for cron).")] = False,
     chunk_bytes: Annotated[int, typer.Option(hidden=True, help="Bytes per committed chunk (tuning, tests).")] = 0,
+    clock_skew: ClockSkewOption = 86_400.0,
 ) -> None:  # fmt: skip
     """Follow a live Zeek log directory: backfill, then ingest new lines and rotated archives, exactly once."""
     import json
@@ -469,7 +483,7 @@ def watch(
 
     options = WatchOptions(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
-        chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES,
+        chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES, clock_skew=clock_skew,
     )  # fmt: skip
     try:
         follow(logdir, store_dir, options, stop=stop, log=log)

@@ -30,6 +30,7 @@ from ingest.log_source import (
     read_blocks,
 )
 from ingest.store import ChunkFiles, CommitResult, Store
+from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
 PARSE_AHEAD = 2
@@ -107,16 +108,20 @@ def ingest_paths(
     sensor: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> IngestSummary:
     """Ingest the conn logs found in `paths` into the store at `store_root`.
 
     Re-running is a no-op for what was already committed. A file that is
     not a conn log is reported in the summary (status "error") and the run
-    goes on. Raises SynackError for a missing path or an unusable or
-    locked store.
+    goes on. A record more than `clock_skew` seconds ahead of this
+    machine's clock (or before 1970) is quarantined. Raises SynackError for
+    a missing path or an unusable or locked store.
     """
     with Store.open(store_root) as store:
-        return ingest_into(store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress)
+        return ingest_into(
+            store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, clock_skew=clock_skew
+        )
 
 
 def ingest_into(
@@ -127,6 +132,7 @@ def ingest_into(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> IngestSummary:
     """Ingest the conn logs found in `paths` into an open store (see ingest_paths).
 
@@ -150,7 +156,7 @@ def ingest_into(
                 break
             result = ingest_file(
                 store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary,
-                stop=stop,
+                stop=stop, clock_skew=clock_skew,
             )  # fmt: skip
             summary.files.append(result)
             if result.rows:
@@ -169,6 +175,7 @@ def ingest_file(
     progress: Progress | None,
     summary: IngestSummary,
     stop: Callable[[], bool] | None = None,
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> FileResult:
     """Ingest what is new in one file; return what was done."""
     try:
@@ -193,7 +200,8 @@ def ingest_file(
         store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id)
         return FileResult(path, "unchanged")
     try:
-        result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop)
+        limits = ValueLimits(clock_skew)
+        result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop, limits)
     except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
         return FileResult(path, "error", message=str(err))
     except FileNotFoundError:
@@ -214,6 +222,7 @@ def _ingest_source(
     progress: Progress | None,
     summary: IngestSummary,
     stop: Callable[[], bool] | None = None,
+    limits: ValueLimits | None = None,
 ) -> FileResult:
     state = store.source_state(source.source_id)
     read_state = ReadState()
@@ -274,7 +283,7 @@ def _ingest_source(
         # Parse up to PARSE_AHEAD blocks at once while earlier chunks are
         # written: commits stay in order, memory stays bounded.
         for raw in blocks:
-            parsing.append(pools.parser.submit(parse_block, source, raw, sensor))
+            parsing.append(pools.parser.submit(parse_block, source, raw, sensor, limits))
             if len(parsing) > PARSE_AHEAD:
                 commit(parsing.popleft().result())
             if stop is not None and stop():

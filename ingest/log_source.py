@@ -26,6 +26,7 @@ from ingest.errors import NotAConnLog, NotAZeekLog
 from ingest.line_parsing import Quarantined
 from ingest.normalize import missing_required, normalize
 from ingest.schema import CORE_SCHEMA
+from ingest.value_limits import ValueLimits
 
 ZEEK_ASCII = "zeek-ascii"
 ZEEK_JSON = "zeek-json"
@@ -141,7 +142,8 @@ def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | Non
         return None
     line = head[:end]
     try:
-        record = json.loads(line)
+        # Invalid UTF-8 in a value does not make the log unreadable (it is replaced when read).
+        record = json.loads(line.decode("utf-8", "replace"))
     except ValueError:
         raise NotAZeekLog(f"{path} starts with a line that is not valid JSON") from None
     if not isinstance(record, dict):
@@ -268,14 +270,15 @@ def _fill(stream: BinaryIO, target: memoryview, state: ReadState) -> int:
     return total
 
 
-def parse_block(source: LogSource, raw: RawBlock, sensor: str | None) -> Chunk:
-    """Parse and normalize one block (pure: safe on any thread)."""
+def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: ValueLimits | None = None) -> Chunk:
+    """Parse and normalize one block (pure: safe on any thread); `limits`
+    bound the record times (default: one day past the current clock)."""
     if source.kind == ZEEK_JSON:
-        parsed = zeek_json.read_rows(raw.data, raw.line_start, conn=True)
+        parsed = zeek_json.read_rows(raw.data, raw.line_start, limits, conn=True)
     elif source.kind == SURICATA_EVE:
-        parsed = suricata_eve.read_rows(raw.data, raw.line_start)
+        parsed = suricata_eve.read_rows(raw.data, raw.line_start, limits)
     else:
-        parsed = zeek_ascii.read_segments(raw.segments, conn=True)
+        parsed = zeek_ascii.read_segments(raw.segments, limits, conn=True)
     normalized = [normalize(t, sensor) for t in parsed.tables]
     table = _concat(normalized) if normalized else None
     span = {f.name: getattr(raw, f.name) for f in fields(Span)}

@@ -27,6 +27,7 @@ from ingest.conn_ingest import IngestSummary, ingest_into
 from ingest.log_files import find_conn_logs, is_conn_log_name
 from ingest.log_source import DEFAULT_CHUNK_BYTES
 from ingest.store import Store
+from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 
 #: A pass with no file-system event runs at least this often (safety net for
 #: file systems that do not report events, e.g. some network mounts).
@@ -49,6 +50,7 @@ class WatchOptions:
     once: bool = False
     sensor: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
 
 
 class _ConnLogEvents(FileSystemEventHandler):
@@ -75,6 +77,7 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
     """One exactly-once ingest pass over `logdir`; logs what it did."""
     summary = ingest_into(
         store, _targets(logdir, options.live), sensor=options.sensor, chunk_bytes=options.chunk_bytes,
+        clock_skew=options.clock_skew,
         stop=stop.is_set,
     )  # fmt: skip
     for f in summary.files:

@@ -272,3 +272,55 @@ def test_an_error_names_the_files_path_not_only_its_name(tmp_path: Path) -> None
     summary = ingest_paths(logs, tmp_path / "store")
     messages = [f.message for f in summary.errors]
     assert len(messages) == 2 and all(str(log) in m for log, m in zip(logs, messages))
+
+
+def test_the_clock_skew_allowance_is_an_option(tmp_path: Path) -> None:
+    import time
+
+    log = write_log(tmp_path / "conn.log", conn_header() + conn_line("Cahead", ts=time.time() + 3 * 3600))
+    strict = synack("ingest", str(log), "--store", str(tmp_path / "strict"), "--clock-skew", "3600")
+    assert strict.returncode == 0 and "1 lines quarantined" in strict.stderr, strict.stderr
+    assert "in the future" in quarantine_reasons(tmp_path / "strict")[0]
+    lenient = synack("ingest", str(log), "--store", str(tmp_path / "lenient"))  # default: one day
+    assert lenient.returncode == 0 and "quarantined" not in lenient.stderr, lenient.stderr
+
+
+def test_invalid_utf8_in_eve_text_is_replaced_and_queries_answer(tmp_path: Path) -> None:
+    event = {
+        "timestamp": "2026-11-21T10:00:00.000000+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.1",
+        "src_port": 40000, "dest_ip": "10.0.0.2", "dest_port": 443, "proto": "TCP", "app_proto": "tls",
+        "host": "sensorA",
+        "flow": {"pkts_toserver": 3, "pkts_toclient": 2, "bytes_toserver": 100, "bytes_toclient": 200,
+                 "start": "2026-11-21T10:00:00.000000+0000", "end": "2026-11-21T10:00:01.000000+0000",
+                 "state": "closed", "reason": "timeout", "alerted": False},
+        "tcp": {"tcp_flags": "1b", "tcp_flags_ts": "1b", "tcp_flags_tc": "1b", "syn": True},
+    }  # fmt: skip
+    line = json.dumps(event).encode().replace(b'"tls"', b'"t\xff\xfels"').replace(b'"sensorA"', b'"sens\xc3or"')
+    log = tmp_path / "eve.json"
+    log.write_bytes(line + b"\n")
+    summary = ingest_paths([log], tmp_path / "store")
+    assert (summary.rows, summary.quarantined) == (1, 0)
+    row = store_table(tmp_path / "store").to_pylist()[0]
+    assert row["service"] == "t\ufffd\ufffdls" and row["sensor"] == "sens\ufffdor"
+    every_query_answers(tmp_path / "store")
+
+
+def test_a_gzip_archive_still_being_written_waits_like_a_live_file(tmp_path: Path) -> None:
+    """The live log was partly read; its archive appears while gzip still writes it."""
+    import gzip
+
+    text = conn_header() + "".join(conn_line(f"C{i}", ts=1795000000.0 + i) for i in range(3000))
+    live = write_log(tmp_path / "logs" / "current" / "conn.log", text[: len(text) // 10].rsplit("\n", 1)[0] + "\n")
+    first = ingest_paths([tmp_path / "logs"], tmp_path / "store")
+    assert first.rows > 0
+    live.unlink()
+    whole = gzip.compress(text.encode(), mtime=0)
+    archive = tmp_path / "logs" / "2026-11-18" / "conn.00:00:00-01:00:00.log.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(whole[: len(whole) * 9 // 10])
+    run = synack("ingest", str(tmp_path / "logs"), "--store", str(tmp_path / "store"))
+    assert run.returncode == 0 and "Traceback" not in run.stderr and "Aborted" not in run.stdout + run.stderr
+    archive.write_bytes(whole)
+    ingest_paths([tmp_path / "logs"], tmp_path / "store")
+    uids = store_table(tmp_path / "store")["uid"].to_pylist()
+    assert len(uids) == 3000 and len(set(uids)) == 3000
