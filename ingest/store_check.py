@@ -3,8 +3,9 @@
 Checked, for an open (locked, recovered) store:
 
 * the ledger itself (SQLite's quick_check);
-* every record and quarantine file the ledger lists exists; a record file's
-  Parquet footer is readable and holds the row count the ledger recorded;
+* every record and quarantine file the ledger lists exists; a record file
+  reads whole with every page's CRC32 checksum verified and holds the row
+  count the ledger recorded;
 * every partial aggregate's two files exist, are readable and hold the rows
   the ledger recorded;
 * no stray file: a Parquet file under conn/ or aggregates/ that the ledger
@@ -54,9 +55,12 @@ class _Findings:
     bad_partial_days: set[str] = field(default_factory=set)
 
 
-def _footer_rows(path: Path) -> int:
-    """Rows in the Parquet file at `path` by its footer; raises OSError or ArrowInvalid."""
-    return int(pq.ParquetFile(path).metadata.num_rows)
+def _verified_rows(path: Path) -> int:
+    """Rows in the Parquet file at `path`, read whole with every page's CRC32
+    verified (files written before page checksums pass on their structure
+    alone); raises OSError or an Arrow error for a damaged file."""
+    table = pq.read_table(path, page_checksum_verification=True)
+    return table.num_rows
 
 
 def check_store(store: Store, *, repair: bool = False) -> CheckReport:
@@ -113,7 +117,7 @@ def _file_problem(path: Path, rows: int | None) -> str:
     if rows is None:
         return ""
     try:
-        found = _footer_rows(path)
+        found = _verified_rows(path)
     except Exception as err:  # noqa: BLE001 - any failure to read a footer is damage
         return f"unreadable ({' '.join(str(err).split())[:160]})"
     return "" if found == rows else f"holds {found} rows, the ledger says {rows}"

@@ -32,11 +32,13 @@ def fsync_dir(path: Path) -> None:
 def write_parquet_synced(table: pa.Table, path: Path, **options: Any) -> None:
     """Write `table` to `path` with `pq.write_table(**options)` and fsync it.
 
-    Arrow writes through its own file stream: a Python file object would
-    take the GIL for every page, stalling the threads that parse meanwhile.
+    Every page carries a CRC32 checksum (Parquet's page checksum), which
+    `synack check` verifies. Arrow writes through its own file stream: a
+    Python file object would take the GIL for every page, stalling the
+    threads that parse meanwhile.
     """
     with pa.OSFile(str(path), "wb") as sink:
-        pq.write_table(table, sink, **options)
+        pq.write_table(table, sink, write_page_checksum=True, **options)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

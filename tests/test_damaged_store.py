@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ingest.conn_ingest import ingest_paths
@@ -166,3 +168,32 @@ def test_temporary_files_left_by_a_kill_are_removed_by_the_next_open(tmp_path: P
     run = synack("check", "--store", str(store))
     assert run.returncode == 0, run.stderr
     assert not leftover.exists()
+
+
+def test_check_catches_a_single_flipped_bit_by_the_page_checksums(tmp_path: Path) -> None:
+    """A flipped bit inside a compressed page can decode as other data without
+    any error; every page carries a CRC32 that check verifies."""
+    store = make_store(tmp_path)
+    victim = sorted((store / "conn").rglob("*.parquet"))[0]
+    original = victim.read_bytes()
+    metadata = pq.ParquetFile(victim).metadata
+    silent = None
+    for column in range(metadata.num_columns):
+        chunk = metadata.row_group(0).column(column)
+        start = chunk.dictionary_page_offset or chunk.data_page_offset
+        for at in range(start, start + chunk.total_compressed_size):
+            data = bytearray(original)
+            data[at] ^= 0x01
+            victim.write_bytes(bytes(data))
+            try:
+                changed = pq.read_table(victim) != pq.read_table(pa.BufferReader(original))
+            except (OSError, pa.ArrowException):
+                continue  # this flip is caught anyway
+            if changed:
+                silent = at
+                break
+        if silent is not None:
+            break
+    assert silent is not None, "no flip reads back as other data: the test needs another file"
+    run = synack("check", "--store", str(store))
+    assert run.returncode == 1 and victim.name in run.stderr and "CRC" in run.stderr, run.stderr
