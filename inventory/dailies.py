@@ -175,8 +175,8 @@ def damaged_file(store: Path, err: Exception) -> str:
     """The one-line error for a store file that the ledger lists but that cannot be read."""
     what = " ".join(str(err).split())[:300]
     return (
-        f"a file of store {store} is damaged or missing ({what}); `synack rebuild` rewrites the aggregates "
-        f"from the records"
+        f"a file of store {store} is damaged or missing ({what}); `synack check` says which, "
+        f"`synack check --repair` rebuilds what can be rebuilt"
     )
 
 

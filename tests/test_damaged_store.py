@@ -88,7 +88,7 @@ def test_a_damaged_aggregate_file_is_one_line_and_rebuild_repairs_it(tmp_path: P
     else:
         data = data[: len(data) // 2]
     victim.write_bytes(bytes(data))
-    assert_one_line_error(synack("servers", "--store", str(store)), "damaged", "synack rebuild")
+    assert_one_line_error(synack("servers", "--store", str(store)), "damaged", "synack check")
     rebuild = synack("rebuild", "--store", str(store))
     assert rebuild.returncode == 0, rebuild.stderr
     after = synack("servers", "--store", str(store), "--format", "csv")

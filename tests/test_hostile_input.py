@@ -210,13 +210,13 @@ def test_an_escape_sequence_from_a_log_is_never_echoed_raw(tmp_path: Path) -> No
 
 
 def test_csv_and_json_escape_control_and_bidi_characters(tmp_path: Path) -> None:
-    line = conn_line("C1").replace("\t-\t", "\thttp\\x1b[31m\\x07\u202eevil\t", 1)  # the service column
+    line = conn_line("C1").replace("\t-\t", "\thttp\\x1b[31m\\x07\\x00\u202eevil\t", 1)  # the service column
     ingest_paths([write_log(tmp_path / "conn.log", conn_header() + line)], tmp_path / "store")
     for fmt in ("csv", "json"):
         run = synack("servers", "--format", fmt, "--store", str(tmp_path / "store"))
         assert run.returncode == 0, run.stderr
         assert "evil" in run.stdout
-        assert not any(c in run.stdout for c in "\x1b\x07\u202e"), repr(run.stdout)
+        assert not any(c in run.stdout for c in "\x1b\x07\x00\u202e"), repr(run.stdout)
 
 
 def test_an_unexpected_bug_is_one_line_naming_its_traceback_file(
