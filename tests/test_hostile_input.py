@@ -324,3 +324,14 @@ def test_a_gzip_archive_still_being_written_waits_like_a_live_file(tmp_path: Pat
     ingest_paths([tmp_path / "logs"], tmp_path / "store")
     uids = store_table(tmp_path / "store")["uid"].to_pylist()
     assert len(uids) == 3000 and len(set(uids)) == 3000
+
+
+def test_a_raw_carriage_return_in_a_value_is_kept_in_its_line(tmp_path: Path) -> None:
+    """Arrow's CSV reader ends a row at a CR; Zeek would have written \\x0d. The
+    check for a CR once looked for bytes in a memoryview (never true, and slow)."""
+    text = conn_header() + conn_line("C1") + conn_line("C2").replace("\t-\t", "\tht\rtp\t", 1) + conn_line("C3")
+    summary = ingest_paths([write_log(tmp_path / "conn.log", text)], tmp_path / "store")
+    assert (summary.rows, summary.quarantined) == (3, 0)
+    table = store_table(tmp_path / "store")
+    services = dict(zip(table["uid"].to_pylist(), table["service"].cast("string").to_pylist()))
+    assert services["C2"] == "ht\rtp" and services["C1"] is None
