@@ -36,7 +36,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"synack {version('synack')}")
+        except PackageNotFoundError:
+            print("synack (not installed: run from a checkout)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print synack's version and exit.")
+    ] = False,
+) -> None:
+    """Inventory of server ports and client ports from Zeek (and Suricata) logs."""
+
+
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 100)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -352,3 +352,13 @@ def test_empty_result_says_so(sample_store: Path) -> None:
 def test_missing_store_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["servers", "--store", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "no synack store" in result.stderr
+
+
+def test_version_and_short_help() -> None:
+    from importlib.metadata import version
+
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.output.strip() == f"synack {version('synack')}"
+    for args in (["-h"], ["servers", "-h"], ["check", "-h"]):
+        helped = runner.invoke(app, args)
+        assert helped.exit_code == 0 and "Usage:" in helped.output, args
