@@ -29,6 +29,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from ingest.conn_ingest import IngestSummary
 from ingest.errors import SynackError
+from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 from ingest.visible import visible
 
 app = typer.Typer(
@@ -115,14 +116,14 @@ def setting(value: Any, env: str, key: str, default: Any) -> Any:
     return default
 
 
-def say(text: str, **_: object) -> None:
+def say(text: str) -> None:
     """Print one line on stderr, its control characters escaped (it may quote a log)."""
     err.print(visible(text), markup=False, highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> typer.Exit:
     """Print one error line and return the exit to raise."""
-    say(f"error: {message}", markup=False)
+    say(f"error: {message}")
     return typer.Exit(code=1)
 
 
@@ -142,7 +143,11 @@ def _summary_line(s: IngestSummary) -> str:
 
 
 def _run_ingest(
-    paths: list[Path], store: Path, sensor: str | None, show_progress: bool, clock_skew: float = 86_400.0
+    paths: list[Path],
+    store: Path,
+    sensor: str | None,
+    show_progress: bool,
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> IngestSummary:
     # Imported here: a query's start-up is part of its answer time.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -185,7 +190,7 @@ def ingest(
         str | None, typer.Option(help="Sensor name for records whose log does not name one [env SYNACK_SENSOR].")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
-    clock_skew: ClockSkewOption = 86_400.0,
+    clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> None:
     """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing)."""
     bound_memory()
@@ -197,16 +202,16 @@ def ingest(
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
         names = ", ".join(sorted({p.name.split(".")[0] for p in summary.skipped}))
-        say(f"skipped {len(summary.skipped)} logs that are not conn logs ({names})", markup=False)
+        say(f"skipped {len(summary.skipped)} logs that are not conn logs ({names})")
     for f in summary.files:
         if f.status == "error":
-            say(f"error: {f.message}", markup=False)
+            say(f"error: {f.message}")
         elif f.message and not quiet:
-            say(f"note: {f.path}: {f.message}", markup=False)
+            say(f"note: {f.path}: {f.message}")
     if summary.upgraded and not quiet:
-        say(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack", markup=False)
+        say(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack")
     if summary.quarantined and not quiet:
-        say(f"{summary.quarantined} lines quarantined: see {store_dir / 'quarantine'}", markup=False)
+        say(f"{summary.quarantined} lines quarantined: see {store_dir / 'quarantine'}")
     out.print(_summary_line(summary), markup=False)
     if summary.errors:
         raise typer.Exit(code=1)
@@ -246,7 +251,7 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
         if output is None:
             raise fail("--format parquet needs -o FILE")
         export.write_parquet(df, output)
-        say(f"{len(df)} rows written to {output}", markup=False)
+        say(f"{len(df)} rows written to {output}")
         return
     if fmt is Format.table:
         if df.empty:
@@ -261,7 +266,7 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
     else:
         with open(output, "w", encoding="utf-8", newline="") as f:
             writer(df, f)
-        say(f"{len(df)} rows written to {output}", markup=False)
+        say(f"{len(df)} rows written to {output}")
 
 
 _SHORT_NAMES = {
@@ -316,8 +321,7 @@ def _note_upgrade(store_dir: Path) -> None:
     if needed:
         say(
             f"note: {store_dir} was written by an older synack; answering from its records in memory "
-            "(run 'synack rebuild' once to make queries fast)",
-            markup=False,
+            "(run 'synack rebuild' once to make queries fast)"
         )
 
 
@@ -481,7 +485,7 @@ def watch(
     live: Annotated[bool, typer.Option("--live/--no-live", help="Tail the live conn.log, not only archives.")] = True,
     once: Annotated[bool, typer.Option("--once", help="One backfill pass, then exit (for cron).")] = False,
     chunk_bytes: Annotated[int, typer.Option(hidden=True, help="Bytes per committed chunk (tuning, tests).")] = 0,
-    clock_skew: ClockSkewOption = 86_400.0,
+    clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> None:  # fmt: skip
     """Follow a live Zeek log directory: backfill, then ingest new lines and rotated archives, exactly once."""
     import json
@@ -502,7 +506,7 @@ def watch(
 
     def log(record: dict[str, Any]) -> None:
         stamped = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **record}
-        say(json.dumps(stamped), markup=False, highlight=False, soft_wrap=True)
+        say(json.dumps(stamped))
 
     options = WatchOptions(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),

@@ -64,23 +64,21 @@ def parse_lines(
     """
     out = ParsedRows([], [])
     view = memoryview(data)
-    if lenient is not None:
-        try:
-            table, reasons = parse(pa.py_buffer(view))
-        except _PARSE_ERRORS:
-            try:
-                table, line_reasons = lenient(pa.py_buffer(view))
-            except _PARSE_ERRORS:
-                # Even read as text the block does not parse (invalid UTF-8, say).
-                _bisect(view, first_line, parse, reason_of, out)
-                return out
-            set_aside(bytes(view), first_line, line_reasons, out)
-            if len(table):
-                out.tables.append(table)
-            return out
-        _keep(table, reasons, bytes(view) if reasons is not None else b"", first_line, out)
+    if lenient is None:
+        _bisect(view, first_line, parse, reason_of, out)
         return out
-    _bisect(view, first_line, parse, reason_of, out)
+    try:
+        table, reasons = parse(pa.py_buffer(view))
+    except _PARSE_ERRORS:
+        try:
+            table, line_reasons = lenient(pa.py_buffer(view))
+        except _PARSE_ERRORS:
+            # Even read as text the block does not parse (invalid UTF-8, say).
+            _bisect(view, first_line, parse, reason_of, out)
+            return out
+        set_aside(bytes(view), first_line, line_reasons, out)
+        reasons = None  # the lenient table holds only the kept lines
+    _keep(table, reasons, bytes(view) if reasons is not None else b"", first_line, out)
     return out
 
 

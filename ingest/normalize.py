@@ -38,7 +38,7 @@ def normalize(table: pa.Table, sensor: str | None = None) -> pa.Table:
     names = [normalized_name(n) for n in table.column_names]
     table = table.rename_columns(names)
     columns: dict[str, pa.Array] = {
-        name: valid_utf8(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+        name: (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
         for name, col in zip(table.column_names, table.columns)
     }
     n = len(table)
@@ -70,8 +70,9 @@ def normalize(table: pa.Table, sensor: str | None = None) -> pa.Table:
 def valid_utf8(col: pa.Array) -> pa.Array:
     """`col` with every invalid UTF-8 sequence in its text replaced by U+FFFD.
 
-    JSON readers pass raw bytes through into string columns; stored as is,
-    such a value would break every later read of its column. Text columns
+    pyarrow's JSON reader passes raw bytes through into string columns
+    (its CSV reader does not); stored as is, such a value would break every
+    later read of its column, so the JSON readers call this. Text columns
     (plain, dictionary or list of text) are checked in one pass each;
     other columns are returned as they are.
     """

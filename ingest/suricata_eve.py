@@ -21,6 +21,7 @@ import pyarrow.json as pajson
 
 from ingest import addresses
 from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
+from ingest.normalize import valid_utf8
 from ingest.schema import DICT_STRING, TIMESTAMP
 from ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
 
@@ -189,6 +190,8 @@ def _to_conn(t: pa.Table, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | N
     columns["tcp_flags_tc"] = pc.struct_field(tcp, "tcp_flags_tc").dictionary_encode()
     columns["tcp_state"] = pc.struct_field(tcp, "state").dictionary_encode()
     columns["in_iface"] = t.column("in_iface").combine_chunks().dictionary_encode()
-    table = pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in columns.items()})
+    table = pa.table(
+        {k: valid_utf8(v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in columns.items()}
+    )
     reject_unset_required(table, rejects)
     return table, rejects.reasons

@@ -234,10 +234,10 @@ def read_rows(
 
 def _set_aside_all(data: bytes | memoryview, first_line: int, reason: str) -> ParsedRows:
     """Every non-blank line of `data` quarantined with `reason`."""
-    lines = bytes(data).split(b"\n")[:-1]
-    reasons = np.array([reason if line else BLANK for line in lines], dtype=object)
+    raw = bytes(data)
+    reasons = np.array([reason if line else BLANK for line in raw.split(b"\n")[:-1]], dtype=object)
     out = ParsedRows([], [])
-    set_aside(bytes(data), first_line, reasons, out)
+    set_aside(raw, first_line, reasons, out)
     return out
 
 

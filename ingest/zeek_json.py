@@ -19,6 +19,7 @@ import pyarrow.json as pajson
 
 from ingest import addresses
 from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
+from ingest.normalize import valid_utf8
 from ingest.schema import CONN_FIELD_TYPES, TIMESTAMP, arrow_type
 from ingest.value_limits import REQUIRED_FIELDS, ValueLimits, reject_unbelievable_times, reject_unset_required
 from ingest.zeek_ascii import float_seconds_to_timestamp
@@ -125,7 +126,7 @@ def _decode_columns(table: pa.Table, limits: ValueLimits, conn: bool) -> tuple[p
         elif ztype is None and _awkward(col.type):
             col = as_json_text(col)
         columns.append(col)
-    decoded = pa.table(columns, names=table.column_names)
+    decoded = pa.table([valid_utf8(col) for col in columns], names=table.column_names)
     if conn:
         reject_unset_required(decoded, rejects)
     return decoded, rejects.reasons

@@ -157,21 +157,20 @@ def rows_in_range(
     [start, end) that satisfy `where`: several rows may share a key (one per
     partial), to be merged by the caller (min, max, sum, union)."""
     store = Path(store)
-    for attempt in range(3):
+    failure: Exception | None = None
+    for attempt in range(4):
         current = catalog if catalog is not None and attempt == 0 else read_catalog(store)
         try:
             return _rows(store, kind, start, end, where, columns, current)
-        except FileNotFoundError:
-            continue  # a compaction replaced a partial after the ledger was read: read it again
+        except FileNotFoundError as err:
+            failure = err  # a compaction replaced a partial after the ledger was read: read it again
         except (pa.ArrowInvalid, OSError) as err:
-            raise InventoryError(damaged_file(store, err)) from None
-    try:
-        return _rows(store, kind, start, end, where, columns, read_catalog(store))
-    except (pa.ArrowInvalid, OSError) as err:
-        raise InventoryError(damaged_file(store, err)) from None
+            failure = err
+            break
+    raise InventoryError(damaged_file(store, failure)) from None
 
 
-def damaged_file(store: Path, err: Exception) -> str:
+def damaged_file(store: Path, err: Exception | None) -> str:
     """The one-line error for a store file that the ledger lists but that cannot be read."""
     what = " ".join(str(err).split())[:300]
     return (

@@ -6,8 +6,10 @@ import gzip
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -144,3 +146,22 @@ def read_records(path: Path) -> pa.Table:
     assert quarantined == [], quarantined[:3]
     tables = [c.table for c in chunks if c.table is not None]
     return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def run_synack(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `synack ARGS` (the entry point's code, cli.main) in a child process."""
+    code = "import sys, cli; sys.argv[0] = 'synack'; cli.main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def eve_flow_event() -> dict[str, Any]:
+    """One Suricata eve.json flow event of an answered TCP connection (a fresh copy to change)."""
+    return {
+        "timestamp": "2026-11-21T10:00:00.000000+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.1",
+        "src_port": 40000, "dest_ip": "10.0.0.2", "dest_port": 443, "proto": "TCP", "app_proto": "tls",
+        "host": "sensorA",
+        "flow": {"pkts_toserver": 3, "pkts_toclient": 2, "bytes_toserver": 100, "bytes_toclient": 200,
+                 "start": "2026-11-21T10:00:00.000000+0000", "end": "2026-11-21T10:00:01.000000+0000",
+                 "state": "closed", "reason": "timeout", "alerted": False},
+        "tcp": {"tcp_flags": "1b", "tcp_flags_ts": "1b", "tcp_flags_tc": "1b", "syn": True},
+    }  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest.conn_ingest import ingest_paths
-from tests.conftest import conn_header, conn_line, write_log
+from tests.conftest import conn_header, conn_line, run_synack, write_log
 
 STORE_LOG_LINES = 40
 
@@ -23,11 +22,6 @@ def make_store(tmp_path: Path) -> Path:
     store = tmp_path / "store"
     ingest_paths([write_log(tmp_path / "logs" / "conn.log", text)], store)
     return store
-
-
-def synack(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys, cli; sys.argv[0] = 'synack'; cli.main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 
 def assert_one_line_error(run: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -53,32 +47,32 @@ def empty(path: Path) -> None:
 def test_a_damaged_ledger_is_one_line_for_queries_and_ingest(tmp_path: Path, damage: object) -> None:
     store = make_store(tmp_path)
     damage(store / "ledger.sqlite")  # type: ignore[operator]
-    assert_one_line_error(synack("servers", "--store", str(store)), "ledger", "damaged")
-    assert_one_line_error(synack("report", "--store", str(store), "-o", str(tmp_path / "r")), "ledger")
-    assert_one_line_error(synack("ingest", str(tmp_path / "logs"), "--store", str(store)), "ledger", "damaged")
+    assert_one_line_error(run_synack("servers", "--store", str(store)), "ledger", "damaged")
+    assert_one_line_error(run_synack("report", "--store", str(store), "-o", str(tmp_path / "r")), "ledger")
+    assert_one_line_error(run_synack("ingest", str(tmp_path / "logs"), "--store", str(store)), "ledger", "damaged")
 
 
 def test_a_ledger_without_its_tables_is_one_line(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     with sqlite3.connect(store / "ledger.sqlite") as db:
         db.execute("DROP TABLE partials")
-    assert_one_line_error(synack("servers", "--store", str(store)), "ledger", "damaged")
+    assert_one_line_error(run_synack("servers", "--store", str(store)), "ledger", "damaged")
 
 
 def test_a_store_whose_ledger_was_deleted_is_one_line(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     (store / "ledger.sqlite").unlink()
-    assert_one_line_error(synack("servers", "--store", str(store)), "no ledger.sqlite")
+    assert_one_line_error(run_synack("servers", "--store", str(store)), "no ledger.sqlite")
 
 
 def test_no_store_at_all_is_one_line_not_an_empty_answer(tmp_path: Path) -> None:
-    assert_one_line_error(synack("servers", "--store", str(tmp_path / "nowhere")), "no synack store")
+    assert_one_line_error(run_synack("servers", "--store", str(tmp_path / "nowhere")), "no synack store")
 
 
 @pytest.mark.parametrize("how", ["bitflip", "truncate"])
 def test_a_damaged_aggregate_file_is_one_line_and_rebuild_repairs_it(tmp_path: Path, how: str) -> None:
     store = make_store(tmp_path)
-    before = synack("servers", "--store", str(store), "--format", "csv")
+    before = run_synack("servers", "--store", str(store), "--format", "csv")
     assert before.returncode == 0 and before.stdout.count("\n") == 4  # header and three ports
     victim = sorted((store / "aggregates" / "servers").rglob("*.parquet"))[0]
     data = bytearray(victim.read_bytes())
@@ -88,10 +82,10 @@ def test_a_damaged_aggregate_file_is_one_line_and_rebuild_repairs_it(tmp_path: P
     else:
         data = data[: len(data) // 2]
     victim.write_bytes(bytes(data))
-    assert_one_line_error(synack("servers", "--store", str(store)), "damaged", "synack check")
-    rebuild = synack("rebuild", "--store", str(store))
+    assert_one_line_error(run_synack("servers", "--store", str(store)), "damaged", "synack check")
+    rebuild = run_synack("rebuild", "--store", str(store))
     assert rebuild.returncode == 0, rebuild.stderr
-    after = synack("servers", "--store", str(store), "--format", "csv")
+    after = run_synack("servers", "--store", str(store), "--format", "csv")
     assert after.returncode == 0 and after.stdout == before.stdout
 
 
@@ -108,7 +102,7 @@ def test_an_empty_ledger_of_a_first_run_that_wrote_nothing_is_not_refused(tmp_pa
     store = tmp_path / "store"
     store.mkdir()
     (store / "ledger.sqlite").write_bytes(b"")
-    run = synack("servers", "--store", str(store))
+    run = run_synack("servers", "--store", str(store))
     assert run.returncode == 0 and "no server ports" in run.stdout + run.stderr
     log = write_log(tmp_path / "logs" / "conn.log", conn_header() + conn_line("C1"))
     assert ingest_paths([log], store).rows == 1
@@ -116,48 +110,48 @@ def test_an_empty_ledger_of_a_first_run_that_wrote_nothing_is_not_refused(tmp_pa
 
 def test_check_says_a_healthy_store_agrees(tmp_path: Path) -> None:
     store = make_store(tmp_path)
-    run = synack("check", "--store", str(store))
+    run = run_synack("check", "--store", str(store))
     assert run.returncode == 0 and "files agree" in run.stdout, run.stderr
 
 
 def test_check_finds_a_copied_record_file_and_repair_moves_it_aside(tmp_path: Path) -> None:
     store = make_store(tmp_path)
-    before = synack("servers", "--store", str(store), "--format", "csv").stdout
+    before = run_synack("servers", "--store", str(store), "--format", "csv").stdout
     original = sorted((store / "conn").rglob("*.parquet"))[0]
     copy = original.with_name("copy-" + original.name)
     copy.write_bytes(original.read_bytes())
-    run = synack("check", "--store", str(store))
+    run = run_synack("check", "--store", str(store))
     assert run.returncode == 1 and copy.name in run.stderr and "does not list" in run.stderr
-    repaired = synack("check", "--repair", "--store", str(store))
+    repaired = run_synack("check", "--repair", "--store", str(store))
     assert repaired.returncode == 0 and "moved" in repaired.stderr, repaired.stderr
     assert not copy.exists() and list((store / "damaged").rglob(copy.name))
-    assert synack("check", "--store", str(store)).returncode == 0
-    assert synack("servers", "--store", str(store), "--format", "csv").stdout == before
+    assert run_synack("check", "--store", str(store)).returncode == 0
+    assert run_synack("servers", "--store", str(store), "--format", "csv").stdout == before
 
 
 def test_a_deleted_record_file_is_found_refused_by_rebuild_and_repaired_by_check(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     victim = sorted((store / "conn").rglob("*.parquet"))[0]
     victim.unlink()
-    run = synack("check", "--store", str(store))
+    run = run_synack("check", "--store", str(store))
     assert run.returncode == 1 and "missing" in run.stderr
-    assert_one_line_error(synack("rebuild", "--store", str(store)), "missing", "synack check")
-    repaired = synack("check", "--repair", "--store", str(store))
+    assert_one_line_error(run_synack("rebuild", "--store", str(store)), "missing", "synack check")
+    repaired = run_synack("check", "--repair", "--store", str(store))
     assert repaired.returncode == 0 and f"lost the {STORE_LOG_LINES} records" in repaired.stderr, repaired.stderr
-    assert synack("check", "--store", str(store)).returncode == 0
-    answer = synack("servers", "--store", str(store))
+    assert run_synack("check", "--store", str(store)).returncode == 0
+    answer = run_synack("servers", "--store", str(store))
     assert answer.returncode == 0 and "no server ports" in answer.stdout + answer.stderr
 
 
 def test_check_finds_a_damaged_partial_and_repair_rebuilds_it(tmp_path: Path) -> None:
     store = make_store(tmp_path)
-    before = synack("servers", "--store", str(store), "--format", "csv").stdout
+    before = run_synack("servers", "--store", str(store), "--format", "csv").stdout
     victim = sorted((store / "aggregates" / "clients").rglob("*.parquet"))[0]
     victim.write_bytes(victim.read_bytes()[:100])
-    run = synack("check", "--store", str(store))
+    run = run_synack("check", "--store", str(store))
     assert run.returncode == 1 and "unreadable" in run.stderr
-    assert synack("check", "--repair", "--store", str(store)).returncode == 0
-    assert synack("servers", "--store", str(store), "--format", "csv").stdout == before
+    assert run_synack("check", "--repair", "--store", str(store)).returncode == 0
+    assert run_synack("servers", "--store", str(store), "--format", "csv").stdout == before
 
 
 def test_temporary_files_left_by_a_kill_are_removed_by_the_next_open(tmp_path: Path) -> None:
@@ -165,7 +159,7 @@ def test_temporary_files_left_by_a_kill_are_removed_by_the_next_open(tmp_path: P
     day_dir = sorted((store / "aggregates" / "servers").iterdir())[0]
     leftover = day_dir / ".killed-mid-rebuild.parquet.tmp"
     leftover.write_bytes(b"half a file")
-    run = synack("check", "--store", str(store))
+    run = run_synack("check", "--store", str(store))
     assert run.returncode == 0, run.stderr
     assert not leftover.exists()
 
@@ -195,5 +189,5 @@ def test_check_catches_a_single_flipped_bit_by_the_page_checksums(tmp_path: Path
         if silent is not None:
             break
     assert silent is not None, "no flip reads back as other data: the test needs another file"
-    run = synack("check", "--store", str(store))
+    run = run_synack("check", "--store", str(store))
     assert run.returncode == 1 and victim.name in run.stderr and "CRC" in run.stderr, run.stderr

@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 
-from tests.conftest import conn_header, conn_line, write_log
+from tests.conftest import conn_header, conn_line, run_synack, write_log
 
 LINES = 30_000
 
@@ -35,8 +34,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def synack(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys, cli; sys.argv[0] = 'synack'; cli.main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    return run_synack(*args, timeout=300)
 
 
 def fill(disk: Path, leave_kib: int) -> Path:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import inventory
 from ingest.conn_ingest import ingest_paths
-from tests.conftest import CONN_HEADER_FIELDS, conn_header, conn_line
+from tests.conftest import CONN_HEADER_FIELDS, conn_header, conn_line, eve_flow_event
 
 EDGES = [
     "-", "(empty)", "", "\\x", "\\x1", "\\x1b[31m", "\\xff\\xfe", "\\\\", "1e300", "-1e300", "inf", "-inf", "nan",
@@ -135,14 +135,7 @@ def zeek_json_logs(draw: st.DrawFn) -> tuple[bytes, int]:
     return ("\n".join(out) + "\n").encode("utf-8", "surrogatepass"), lines
 
 
-EVE_BASE: dict[str, Any] = {
-    "timestamp": "2026-11-21T10:00:00.000000+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.1",
-    "src_port": 40000, "dest_ip": "10.0.0.2", "dest_port": 443, "proto": "TCP", "app_proto": "tls", "host": "s1",
-    "flow": {"pkts_toserver": 3, "pkts_toclient": 2, "bytes_toserver": 100, "bytes_toclient": 200,
-             "start": "2026-11-21T10:00:00.000000+0000", "end": "2026-11-21T10:00:01.000000+0000",
-             "state": "closed", "reason": "timeout", "alerted": False},
-    "tcp": {"tcp_flags": "1b", "tcp_flags_ts": "1b", "tcp_flags_tc": "1b", "syn": True},
-}  # fmt: skip
+EVE_BASE = eve_flow_event()
 
 
 @st.composite
@@ -164,7 +157,7 @@ def eve_logs(draw: st.DrawFn) -> tuple[bytes, int]:
             event["tcp"]["tcp_flags_tc"] = draw(st.sampled_from(["1b" * 20, "zz", "", "-1", "ffffffffffffffffff"]))
         line = json.dumps(event)
         if kind == "bytes":
-            line = line.replace('"tls"', '"t\udcff\udcfels"').replace('"s1"', '"s\udcc3"')
+            line = line.replace('"tls"', '"t\udcff\udcfels"').replace('"sensorA"', '"s\udcc3"')
         out.append(line)
         lines += 1
     return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape"), lines

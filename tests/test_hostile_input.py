@@ -16,7 +16,7 @@ from ingest.conn_ingest import ingest_paths
 from ingest.line_parsing import BLANK
 from ingest.schema import ZEEK_CONN_FIELDS
 from ingest.zeek_ascii import ZeekHeader, read_rows
-from tests.conftest import conn_header, conn_line, store_table, write_log
+from tests.conftest import conn_header, conn_line, eve_flow_event, run_synack, store_table, write_log
 
 GOOD_TS = "1795000000.000000"
 
@@ -151,26 +151,12 @@ def test_the_lenient_parse_keeps_exactly_the_good_lines_in_order() -> None:
 
 
 def test_suricata_flags_longer_than_a_tcp_header_holds_do_not_break_the_ingest(tmp_path: Path) -> None:
-    event = {
-        "timestamp": "2026-11-21T10:00:00.000000+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.1",
-        "src_port": 40000, "dest_ip": "10.0.0.2", "dest_port": 443, "proto": "TCP", "app_proto": "tls",
-        "flow": {"pkts_toserver": 3, "pkts_toclient": 2, "bytes_toserver": 100, "bytes_toclient": 200,
-                 "start": "2026-11-21T10:00:00.000000+0000", "end": "2026-11-21T10:00:01.000000+0000",
-                 "state": "closed", "reason": "timeout", "alerted": False},
-        "tcp": {"tcp_flags": "1b", "tcp_flags_ts": "1b", "tcp_flags_tc": "1b" * 20, "syn": True},
-    }  # fmt: skip
+    event = eve_flow_event()
+    event["tcp"]["tcp_flags_tc"] = "1b" * 20
     log = write_log(tmp_path / "eve.json", json.dumps(event) + "\n")
     summary = ingest_paths([log], tmp_path / "store")
     assert summary.rows + summary.quarantined == 1
     every_query_answers(tmp_path / "store")
-
-
-def synack(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed entry point's code (cli.main) in a child process."""
-    code = "import sys, cli; sys.argv[0] = 'synack'; cli.main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
-    )
 
 
 @pytest.mark.parametrize(
@@ -185,7 +171,7 @@ def synack(*args: str, cwd: Path | None = None, env: dict[str, str] | None = Non
 def test_bad_arguments_are_one_line_and_exit_1(tmp_path: Path, args: list[str], message: str) -> None:
     log = write_log(tmp_path / "conn.log", conn_header() + conn_line("C1"))
     ingest_paths([log], tmp_path / "store")
-    run = synack(*args, "--store", str(tmp_path / "store"))
+    run = run_synack(*args, "--store", str(tmp_path / "store"))
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert message in run.stderr
@@ -194,7 +180,7 @@ def test_bad_arguments_are_one_line_and_exit_1(tmp_path: Path, args: list[str], 
 @pytest.mark.parametrize(("toml", "message"), [("store = 5\n", "must be a string"), ("store = [\n", "cannot read")])
 def test_a_bad_settings_file_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
     (tmp_path / "synack.toml").write_text(toml)
-    run = synack("servers", cwd=tmp_path)
+    run = run_synack("servers", cwd=tmp_path)
     assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
 
 
@@ -203,7 +189,7 @@ def test_an_escape_sequence_from_a_log_is_never_echoed_raw(tmp_path: Path) -> No
     log = write_log(
         tmp_path / "x.log", "#separator \\x09\n#path\tconn\x1b]0;pwned\x07\u202e\n#fields\tts\n#types\ttime\n1\n"
     )
-    run = synack("ingest", str(log), "--store", str(tmp_path / "store"))
+    run = run_synack("ingest", str(log), "--store", str(tmp_path / "store"))
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "\x1b" not in run.stderr and "\x07" not in run.stderr and "\u202e" not in run.stderr
     assert "\\x1b" in run.stderr and str(log) in run.stderr
@@ -213,7 +199,7 @@ def test_csv_and_json_escape_control_and_bidi_characters(tmp_path: Path) -> None
     line = conn_line("C1").replace("\t-\t", "\thttp\\x1b[31m\\x07\\x00\u202eevil\t", 1)  # the service column
     ingest_paths([write_log(tmp_path / "conn.log", conn_header() + line)], tmp_path / "store")
     for fmt in ("csv", "json"):
-        run = synack("servers", "--format", fmt, "--store", str(tmp_path / "store"))
+        run = run_synack("servers", "--format", fmt, "--store", str(tmp_path / "store"))
         assert run.returncode == 0, run.stderr
         assert "evil" in run.stdout
         assert not any(c in run.stdout for c in "\x1b\x07\x00\u202e"), repr(run.stdout)
@@ -278,23 +264,15 @@ def test_the_clock_skew_allowance_is_an_option(tmp_path: Path) -> None:
     import time
 
     log = write_log(tmp_path / "conn.log", conn_header() + conn_line("Cahead", ts=time.time() + 3 * 3600))
-    strict = synack("ingest", str(log), "--store", str(tmp_path / "strict"), "--clock-skew", "3600")
+    strict = run_synack("ingest", str(log), "--store", str(tmp_path / "strict"), "--clock-skew", "3600")
     assert strict.returncode == 0 and "1 lines quarantined" in strict.stderr, strict.stderr
     assert "in the future" in quarantine_reasons(tmp_path / "strict")[0]
-    lenient = synack("ingest", str(log), "--store", str(tmp_path / "lenient"))  # default: one day
+    lenient = run_synack("ingest", str(log), "--store", str(tmp_path / "lenient"))  # default: one day
     assert lenient.returncode == 0 and "quarantined" not in lenient.stderr, lenient.stderr
 
 
 def test_invalid_utf8_in_eve_text_is_replaced_and_queries_answer(tmp_path: Path) -> None:
-    event = {
-        "timestamp": "2026-11-21T10:00:00.000000+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.1",
-        "src_port": 40000, "dest_ip": "10.0.0.2", "dest_port": 443, "proto": "TCP", "app_proto": "tls",
-        "host": "sensorA",
-        "flow": {"pkts_toserver": 3, "pkts_toclient": 2, "bytes_toserver": 100, "bytes_toclient": 200,
-                 "start": "2026-11-21T10:00:00.000000+0000", "end": "2026-11-21T10:00:01.000000+0000",
-                 "state": "closed", "reason": "timeout", "alerted": False},
-        "tcp": {"tcp_flags": "1b", "tcp_flags_ts": "1b", "tcp_flags_tc": "1b", "syn": True},
-    }  # fmt: skip
+    event = eve_flow_event()
     line = json.dumps(event).encode().replace(b'"tls"', b'"t\xff\xfels"').replace(b'"sensorA"', b'"sens\xc3or"')
     log = tmp_path / "eve.json"
     log.write_bytes(line + b"\n")
@@ -318,7 +296,7 @@ def test_a_gzip_archive_still_being_written_waits_like_a_live_file(tmp_path: Pat
     archive = tmp_path / "logs" / "2026-11-18" / "conn.00:00:00-01:00:00.log.gz"
     archive.parent.mkdir()
     archive.write_bytes(whole[: len(whole) * 9 // 10])
-    run = synack("ingest", str(tmp_path / "logs"), "--store", str(tmp_path / "store"))
+    run = run_synack("ingest", str(tmp_path / "logs"), "--store", str(tmp_path / "store"))
     assert run.returncode == 0 and "Traceback" not in run.stderr and "Aborted" not in run.stdout + run.stderr
     archive.write_bytes(whole)
     ingest_paths([tmp_path / "logs"], tmp_path / "store")
