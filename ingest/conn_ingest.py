@@ -161,6 +161,8 @@ def ingest_into(
             summary.files.append(result)
             if result.rows:
                 summary.merges += store.compact_days(summary.days, stop)
+        if summary.days:
+            summary.merges += store.roll_up_months(stop)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -5,6 +5,8 @@ Layout (DESIGN.md):
     conn/date=YYYY-MM-DD/<source-id>-<chunk>.parquet
     aggregates/servers/date=YYYY-MM-DD/<partial>.parquet
     aggregates/clients/date=YYYY-MM-DD/<partial>.parquet
+    rollups/servers/month=YYYY-MM/<roll-up>.parquet
+    rollups/clients/month=YYYY-MM/<roll-up>.parquet
     quarantine/<source-id>-<chunk>.jsonl
     ledger.sqlite
     lock
@@ -19,7 +21,9 @@ the *fine* layer (per chunk, or per finished source: what a query whose
 range cuts a day reads, re-aggregating only the records of the partials
 that straddle its edge). A new chunk's partial is in both layers;
 compaction (planned in ingest.partials) merges partials in either layer and swaps
-them in one transaction, so readers see the old or the new set.
+them in one transaction, so readers see the old or the new set. Settled
+days are further merged into one *roll-up* per month (ingest.rollups), which
+long-range queries read instead of the days it covers.
 
 The ledger is the single truth of what is in the store. A chunk is
 committed in three steps: (1) its files are written under temporary names
@@ -66,13 +70,14 @@ from ingest.partials import (
     sensor_counts,
     write_partial,
 )
+from ingest.rollups import ROLLUPS_DIR, Rollup, month_of, parse_rollups, plan_steps, settled_before, write_rollup
 from ingest.store_files import fsync_dir, tmp_name, write_parquet_synced
 
 CONN_DIR = "conn"
 QUARANTINE_DIR = "quarantine"
-LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days, day_sensors, partials (see _SCHEMA)
+LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days, day_sensors, partials, rollups
 #: The ledger's schema version (PRAGMA user_version); see _MIGRATIONS.
-LEDGER_VERSION = 2
+LEDGER_VERSION = 3
 LOCK = "lock"
 PARQUET_COMPRESSION = "zstd"
 
@@ -158,6 +163,17 @@ CREATE TABLE IF NOT EXISTS day_sensors (
     rows INTEGER NOT NULL,
     newest INTEGER NOT NULL,
     PRIMARY KEY (day, sensor)
+);
+""",
+    # 2 -> 3: monthly roll-ups of settled days (ingest.rollups).
+    2: """
+CREATE TABLE IF NOT EXISTS rollups (
+    month TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    days TEXT NOT NULL,
+    server_rows INTEGER NOT NULL,
+    client_rows INTEGER NOT NULL,
+    pending INTEGER NOT NULL
 );
 """,
 }
@@ -584,6 +600,59 @@ class Store:
                     done += 1
         return done
 
+    def roll_up_months(self, stop: Callable[[], bool] | None = None) -> int:
+        """Bring the monthly roll-ups up to the settled days (see
+        ingest.rollups); return the roll-up merges done. Each merge is its
+        own transaction, so `stop` (asked between merges) ends it promptly."""
+        newest = self._db.execute("SELECT max(day) FROM partials").fetchone()[0]
+        if newest is None:
+            return 0
+        settled = settled_before(newest)
+        done = 0
+        while True:
+            current = self._rollups()
+            generations = dict(self._db.execute("SELECT day, generation FROM days WHERE day < ?", (settled,)))
+            coarse: dict[str, list[Partial]] = {}
+            for p in self._partials("day < ? AND coarse = 1 AND pending = 0", (settled,)):
+                coarse.setdefault(p.day, []).append(p)
+            steps = plan_steps(current, generations, coarse, settled)
+            if not steps:
+                return done
+            for step in steps:
+                if stop is not None and stop():
+                    return done
+                rollup = write_rollup(self.root, step)
+                old = current.get(step.month)
+                with self.transaction(cleanup=rollup.paths(self.root)):
+                    if old is not None:
+                        self._garbage(old.paths(self.root))
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,1)",
+                        (rollup.month, rollup.name, rollup.days_json(), rollup.server_rows, rollup.client_rows),
+                    )
+                _fault("rollup-committed")
+                self._publish_rollup(rollup)
+                self._collect_garbage()
+                done += 1
+
+    def _rollups(self) -> dict[str, Rollup]:
+        return parse_rollups(
+            self._db.execute("SELECT month, name, days, server_rows, client_rows FROM rollups WHERE pending = 0")
+        )
+
+    def _publish_rollup(self, rollup: Rollup) -> None:
+        _rename_into_place(rollup.paths(self.root))
+        self._db.execute("UPDATE rollups SET pending = 0 WHERE month = ?", (rollup.month,))
+
+    def _drop_rollup(self, month: str) -> None:
+        """Forget the roll-up of `month` (inside the caller's transaction): its days changed."""
+        row = self._db.execute(
+            "SELECT month, name, days, server_rows, client_rows FROM rollups WHERE month = ?", (month,)
+        ).fetchone()
+        if row is not None:
+            self._garbage(parse_rollups([row])[month].paths(self.root))
+            self._db.execute("DELETE FROM rollups WHERE month = ?", (month,))
+
     def _partials(self, where: str, args: tuple[Any, ...]) -> list[Partial]:
         rows = self._db.execute(
             "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, server_rows, client_rows, records, "
@@ -675,6 +744,7 @@ class Store:
                 self._insert_partials(new)
                 self._db.execute("DELETE FROM day_sensors WHERE day = ?", (day,))
                 self._add_day_sensors(sensors)
+                self._drop_rollup(month_of(day))
             self._publish_partials(new)
             self._collect_garbage()
             rebuilt.append(day)
@@ -682,6 +752,7 @@ class Store:
         if legacy.exists() and not self.days_without_partials():
             shutil.rmtree(legacy, ignore_errors=True)  # the dailies of ledger version 1
         self.compact_days(rebuilt, stop)
+        self.roll_up_months(stop)
         return rebuilt
 
     def _collect_garbage(self) -> None:
@@ -728,8 +799,17 @@ class Store:
                     os.replace(tmp_name(final), final)
                     changed += 1
             self._db.execute("UPDATE partials SET pending = 0 WHERE day = ? AND name = ?", (day, name))
+        unpublished = "SELECT month, name, days, server_rows, client_rows FROM rollups WHERE pending = 1"
+        for rollup in parse_rollups(self._db.execute(unpublished).fetchall()).values():
+            for final in rollup.paths(self.root):
+                if not final.exists():
+                    if not tmp_name(final).exists():
+                        raise StoreError(f"store {self.root} is damaged: committed file {final} is missing")
+                    os.replace(tmp_name(final), final)
+                    changed += 1
+            self._db.execute("UPDATE rollups SET pending = 0 WHERE month = ?", (rollup.month,))
         self._collect_garbage()
-        for top in (CONN_DIR, QUARANTINE_DIR, AGGREGATES_DIR, "daily"):
+        for top in (CONN_DIR, QUARANTINE_DIR, AGGREGATES_DIR, ROLLUPS_DIR, "daily"):
             base = self.root / top
             if base.exists():
                 for tmp in base.rglob(".*.tmp"):

@@ -6,9 +6,9 @@ Checked, for an open (locked, recovered) store:
 * every record and quarantine file the ledger lists exists; a record file
   reads whole with every page's CRC32 checksum verified and holds the row
   count the ledger recorded;
-* every partial aggregate's two files exist, are readable and hold the rows
-  the ledger recorded;
-* no stray file: a Parquet file under conn/ or aggregates/ that the ledger
+* every partial aggregate's and monthly roll-up's two files exist, are
+  readable and hold the rows the ledger recorded;
+* no stray file: a Parquet file under conn/, aggregates/ or rollups/ that the ledger
   does not list (a copy, a leftover), or a temporary file;
 * each day's row count equals the sum of its record files'.
 
@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ingest.partials import AGGREGATES_DIR, KINDS, partial_path
+from ingest.rollups import ROLLUPS_DIR, rollup_path
 from ingest.store import CONN_DIR, QUARANTINE_DIR, Store
 from ingest.store_files import fsync_dir
 
@@ -53,6 +54,7 @@ class _Findings:
     stray: list[Path] = field(default_factory=list)
     bad_records: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # path -> (day, rows, why)
     bad_partial_days: set[str] = field(default_factory=set)
+    bad_rollups: set[str] = field(default_factory=set)  # months
 
 
 def _verified_rows(path: Path) -> int:
@@ -82,18 +84,21 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             report.problems.append(f"{rel}: {why}")
             if day is not None:
                 found.bad_records[rel] = (day, rows, why)
-    for name, day, server_rows, client_rows in db.execute(
-        "SELECT name, day, server_rows, client_rows FROM partials WHERE pending = 0"
-    ):
-        for kind, rows in zip(KINDS, (server_rows, client_rows)):
-            path = partial_path(root, kind, day, name)
-            listed.add(path)
-            report.files_checked += 1
-            why = _file_problem(path, rows)
-            if why:
-                report.problems.append(f"{path.relative_to(root)}: {why}")
-                found.bad_partial_days.add(day)
-    for top in (CONN_DIR, AGGREGATES_DIR, QUARANTINE_DIR):
+    pairs = [
+        (partial_path, found.bad_partial_days, "SELECT day, name, server_rows, client_rows FROM partials"),
+        (rollup_path, found.bad_rollups, "SELECT month, name, server_rows, client_rows FROM rollups"),
+    ]
+    for where, bad, query in pairs:
+        for period, name, server_rows, client_rows in db.execute(query + " WHERE pending = 0"):
+            for kind, rows in zip(KINDS, (server_rows, client_rows)):
+                path = where(root, kind, period, name)
+                listed.add(path)
+                report.files_checked += 1
+                why = _file_problem(path, rows)
+                if why:
+                    report.problems.append(f"{path.relative_to(root)}: {why}")
+                    bad.add(period)
+    for top in (CONN_DIR, AGGREGATES_DIR, ROLLUPS_DIR, QUARANTINE_DIR):
         base = root / top
         for path in sorted(base.rglob("*")) if base.exists() else []:
             if path.is_file() and path not in listed and (path.suffix in (".parquet", ".jsonl", ".tmp")):
@@ -137,6 +142,12 @@ def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
         target = _move_aside(root, path)
         report.repaired.append(f"moved {path.relative_to(root)} to {target.relative_to(root)}")
     days = set(found.bad_partial_days)
+    for month in sorted(found.bad_rollups):
+        with store.transaction(cleanup=[]):
+            db.execute("DELETE FROM rollups WHERE month = ?", (month,))
+        for path in (root / ROLLUPS_DIR).glob(f"*/month={month}/*.parquet"):
+            _move_aside(root, path)
+        report.repaired.append(f"moved the roll-up of {month} aside; it is redone from its days")
     for rel, (day, rows, _why) in sorted(found.bad_records.items()):
         if (root / rel).exists():
             _move_aside(root, root / rel)
@@ -161,3 +172,4 @@ def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
     if days:
         rebuilt = store.rebuild_aggregates(sorted(days))
         report.repaired.append(f"rebuilt the aggregates of {len(rebuilt)} days from their records")
+    store.roll_up_months()

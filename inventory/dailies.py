@@ -4,9 +4,11 @@ The ledger (opened read-only) lists each day's partial aggregates
 (ingest.partials) in two layers. A query range that covers a whole day reads
 the day's coarse partials; a range that cuts a day reads its fine
 partials, using whole those inside the range and re-aggregating only the
-records of those that straddle its edge. Rows of several partials (and
-days) with the same key are merged by the inventory's group-bys, so a
-query never writes and its memory follows what it keeps, not the day.
+records of those that straddle its edge. A month's roll-up
+(ingest.rollups) stands in for the days it covers when the range covers
+them all and none has changed since. Rows of several partials (and days)
+with the same key are merged by the inventory's group-bys, so a query
+never writes and its memory follows what it keeps, not the day.
 
 A store written by an older synack (days with records but no partials)
 is answered from its records in memory, a day at a time; `upgrade_needed`
@@ -37,6 +39,7 @@ from ingest.aggregates import (
     merge_servers,
 )
 from ingest.partials import CLIENTS, SERVERS, partial_path
+from ingest.rollups import Rollup, parse_rollups, rollup_path
 from ingest.schema import CORE_SCHEMA, TIMESTAMP
 from ingest.store import LEDGER_VERSION
 from inventory.store_reader import CONN_DIR, LEDGER, InventoryError, days_between
@@ -68,6 +71,8 @@ class Catalog:
     coarse: dict[str, list[PartialRef]] = field(default_factory=dict)
     fine: dict[str, list[PartialRef]] = field(default_factory=dict)
     legacy_days: list[str] = field(default_factory=list)
+    generations: dict[str, int] = field(default_factory=dict)
+    rollups: dict[str, Rollup] = field(default_factory=dict)
 
     @property
     def days(self) -> list[str]:
@@ -120,7 +125,8 @@ def read_catalog(store: Path | str) -> Catalog:
                 if any((catalog.store / CONN_DIR).rglob("*.parquet")):
                     raise sqlite3.DatabaseError("it holds no tables, but the store holds records")
                 return catalog  # an empty ledger of a first run that wrote nothing
-            record_days = {d for (d,) in db.execute("SELECT day FROM days")}
+            catalog.generations = dict(db.execute("SELECT day, generation FROM days"))
+            record_days = set(catalog.generations)
             if catalog.version >= 2:
                 for name, day, source, lo, hi, t0, t1, fine, coarse in db.execute(
                     "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, fine, coarse FROM partials"
@@ -131,6 +137,10 @@ def read_catalog(store: Path | str) -> Catalog:
                     if fine:
                         catalog.fine.setdefault(day, []).append(ref)
             catalog.legacy_days = sorted(record_days - set(catalog.coarse))
+            if catalog.version >= 3:
+                catalog.rollups = parse_rollups(
+                    db.execute("SELECT month, name, days, server_rows, client_rows FROM rollups WHERE pending = 0")
+                )
         except sqlite3.Error as err:
             path = catalog.store / LEDGER
             raise InventoryError(f"the ledger {path} is damaged ({err}): synack cannot answer from it") from None
@@ -186,10 +196,17 @@ def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | 
     hi = _micros(end) if end is not None else None
     files: list[str] = []
     parts: list[pa.Table] = []
-    for day in days_between(catalog.days, start, end):
-        day_start = _micros(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC))
-        day_end = day_start + 86_400_000_000
-        whole = (lo is None or lo <= day_start) and (hi is None or hi >= day_end)
+    days = days_between(catalog.days, start, end)
+    whole_days = {day for day in days if _whole(day, lo, hi)}
+    rolled_up: set[str] = set()
+    for rollup in catalog.rollups.values():
+        if all(day in whole_days and catalog.generations.get(day) == g for day, g in rollup.days.items()):
+            files.append(str(rollup_path(store, kind, rollup.month, rollup.name)))
+            rolled_up.update(rollup.days)
+    for day in days:
+        whole = day in whole_days
+        if day in rolled_up:
+            continue
         if day in catalog.legacy_days:
             parts.append(_aggregate_records(store, kind, _day_record_files(store, day), lo, hi))
         elif whole:
@@ -211,6 +228,12 @@ def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | 
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _whole(day: str, lo: int | None, hi: int | None) -> bool:
+    """Whether [lo, hi) µs covers all of `day`."""
+    day_start = _micros(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC))
+    return (lo is None or lo <= day_start) and (hi is None or hi >= day_start + 86_400_000_000)
 
 
 def _micros(when: dt.datetime) -> int:

@@ -191,3 +191,22 @@ def test_check_catches_a_single_flipped_bit_by_the_page_checksums(tmp_path: Path
     assert silent is not None, "no flip reads back as other data: the test needs another file"
     run = run_synack("check", "--store", str(store))
     assert run.returncode == 1 and victim.name in run.stderr and "CRC" in run.stderr, run.stderr
+
+
+def test_check_finds_a_damaged_rollup_and_repair_redoes_it(tmp_path: Path) -> None:
+    from samples.generate import OUT
+
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    before = run_synack("servers", "--store", str(store), "--nets", "all", "--format", "csv").stdout
+    (victim,) = (store / "rollups" / "servers").rglob("*.parquet")
+    victim.write_bytes(victim.read_bytes()[:100])
+    assert_one_line_error(run_synack("servers", "--store", str(store)), "damaged", "synack check")
+    run = run_synack("check", "--store", str(store))
+    assert run.returncode == 1 and "rollups/servers/month=2026-11" in run.stderr and "unreadable" in run.stderr
+    repaired = run_synack("check", "--repair", "--store", str(store))
+    assert repaired.returncode == 0 and "roll-up of 2026-11" in repaired.stderr, repaired.stderr
+    assert (store / "damaged" / victim.relative_to(store)).exists()
+    assert len(list((store / "rollups" / "servers").rglob("*.parquet"))) == 1  # redone
+    assert run_synack("check", "--store", str(store)).returncode == 0
+    assert run_synack("servers", "--store", str(store), "--nets", "all", "--format", "csv").stdout == before

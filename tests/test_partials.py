@@ -3,6 +3,7 @@ refusal, tiered compaction and crashes inside it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -19,6 +20,7 @@ from cli import app
 from ingest.conn_ingest import ingest_paths
 from ingest.errors import StoreError
 from ingest.partials import FANOUT, Partial, coarse_merges
+from ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
 from ingest.store import LEDGER_VERSION, Store
 from samples.generate import OUT
 
@@ -116,7 +118,9 @@ def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() ->
     assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2", "h0"]]
 
 
-@pytest.mark.parametrize("fault", ["merge-committed:2", "compaction-committed:1", "ledger-committed:40"])
+@pytest.mark.parametrize(
+    "fault", ["merge-committed:2", "compaction-committed:1", "ledger-committed:40", "rollup-committed:1"]
+)
 def test_a_kill_inside_a_merge_loses_nothing(tmp_path: Path, fault: str, sample_answers: list[pd.DataFrame]) -> None:
     store = tmp_path / "store"
     code = (
@@ -132,3 +136,82 @@ def test_a_kill_inside_a_merge_loses_nothing(tmp_path: Path, fault: str, sample_
     listed = {p for day in inventory.dailies.read_catalog(store).coarse.values() for p in day}
     on_disk = {p.stem for p in (store / "aggregates" / "servers").rglob("*.parquet")}
     assert {p.name for p in listed} <= on_disk
+
+
+def _ledger_rollups(store: Path) -> list[tuple[str, str, str]]:
+    db = sqlite3.connect(store / "ledger.sqlite")
+    rows = db.execute("SELECT month, name, days FROM rollups ORDER BY month").fetchall()
+    db.close()
+    return rows
+
+
+def _without_rollups(store: Path, copy: Path) -> Path:
+    shutil.copytree(store, copy)
+    db = sqlite3.connect(copy / "ledger.sqlite")
+    db.execute("DELETE FROM rollups")
+    db.commit()
+    db.close()
+    return copy
+
+
+def test_settled_days_are_read_from_their_months_rollup(tmp_path: Path, sample_answers: list[pd.DataFrame]) -> None:
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    (row,) = _ledger_rollups(store)
+    month, name, days = row
+    # The samples run 2026-11-18 .. 11-21: the days two or more before the newest are settled.
+    assert month == "2026-11" and sorted(json.loads(days)) == ["2026-11-18", "2026-11-19"]
+    assert (store / "rollups" / "servers" / "month=2026-11" / f"{name}.parquet").exists()
+    _same(_answers(_without_rollups(store, tmp_path / "plain")), sample_answers)
+    # Whole-range queries read the roll-up, not the days it covers ...
+    for day in ("2026-11-18", "2026-11-19"):
+        for path in (store / "aggregates").glob(f"*/date={day}/*.parquet"):
+            path.write_bytes(b"not read")
+    _same(_answers(store), sample_answers)
+    # ... and a range that cuts the month short of a covered day does not use it.
+    with pytest.raises(inventory.InventoryError, match="damaged or missing"):
+        inventory.servers(store, since="2026-11-19", nets="all")
+
+
+def test_a_rollup_whose_days_changed_is_not_read_then_redone(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    before = inventory.servers(store, nets="all")
+    db = sqlite3.connect(store / "ledger.sqlite")
+    db.execute("UPDATE days SET generation = generation + 1 WHERE day = '2026-11-18'")  # a late commit
+    db.commit()
+    (generation,) = db.execute("SELECT generation FROM days WHERE day = '2026-11-18'").fetchone()
+    db.close()
+    for path in (store / "rollups").rglob("*.parquet"):
+        path.write_bytes(b"stale")
+    pd.testing.assert_frame_equal(inventory.servers(store, nets="all"), before)  # read from the days
+    with Store.open(store) as opened:
+        assert opened.roll_up_months() == 1
+    ((_, _, days),) = _ledger_rollups(store)
+    assert json.loads(days)["2026-11-18"] == generation
+    assert not list((store / "rollups").rglob(".*.tmp"))
+    pd.testing.assert_frame_equal(inventory.servers(store, nets="all"), before)
+
+
+def _day_partial(day: str, rows: int) -> Partial:
+    return Partial(f"p-{day}", day, "s", 0, 0, 0, 0, rows, 0, rows)
+
+
+def test_rollup_steps_add_settled_days_within_the_row_bound() -> None:
+    days = {f"2026-11-{d:02d}": 1 for d in range(1, 6)}
+    coarse = {day: [_day_partial(day, 100)] for day in days}
+    (step,) = plan_steps({}, days, coarse, settled="2026-11-04")
+    assert step.base is None and sorted(step.add) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    current = {"2026-11": Rollup("2026-11", "r", {"2026-11-01": 1, "2026-11-02": 1}, 200, 0)}
+    (step,) = plan_steps(current, days, coarse, settled="2026-11-04")
+    assert step.base is current["2026-11"] and sorted(step.add) == ["2026-11-03"]
+    stale = {**days, "2026-11-02": 2}
+    (step,) = plan_steps(current, stale, coarse, settled="2026-11-04")
+    assert step.base is None and len(step.add) == 3  # started afresh
+    big = {day: [_day_partial(day, ROLLUP_MERGE_ROWS // 2 + 1)] for day in days}
+    assert [sorted(s.add) for s in plan_steps({}, days, big, settled="2026-11-04")] == [["2026-11-01"]]
+    too_big = {**coarse, "2026-11-01": [_day_partial("x", ROLLUP_MERGE_ROWS + 1)]}
+    assert plan_steps({}, days, too_big, settled="2026-11-04") == []
+    months = {"2026-10-31": 1, "2026-11-01": 1}
+    both = plan_steps({}, months, {d: [_day_partial(d, 1)] for d in months}, settled="2026-11-05")
+    assert [s.month for s in both] == ["2026-10", "2026-11"]

@@ -1,0 +1,150 @@
+"""Monthly roll-ups: one month's settled days of aggregates merged into one pair of files.
+
+A query over a year would otherwise read and merge 365 days of partials.
+A roll-up is the servers and clients aggregate (ingest.aggregates) of some
+days of one month, written as
+
+    rollups/servers/month=YYYY-MM/<name>.parquet
+    rollups/clients/month=YYYY-MM/<name>.parquet
+
+and recorded in the ledger's `rollups` table with the generation of each
+day it covers (`days.generation`, bumped by every commit that adds records
+to a day). A query uses a roll-up only when every day it covers is inside
+the query's range and still has the recorded generation; otherwise it reads
+those days' partials, so a stale roll-up is never wrong, only unused.
+
+Only settled days are rolled up (older than the newest day with records by
+SETTLE_DAYS, so a log that spills over midnight does not stale a fresh
+roll-up). A month's roll-up grows a day at a time: the old roll-up merged
+with the newly settled days, never more than ROLLUP_MERGE_ROWS rows read at
+once, which bounds its memory; a month too large for that keeps no roll-up
+and is read day by day. This module plans and writes; the store commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ingest.aggregates import DAILY_CLIENTS_SCHEMA, DAILY_SERVERS_SCHEMA, merge_clients, merge_servers
+from ingest.partials import CLIENTS, KINDS, MERGE_ROWS, SERVERS, Partial, read_aggregate, write_aggregate
+from ingest.store_files import tmp_name
+
+ROLLUPS_DIR = "rollups"
+#: A day is rolled up once the newest day with records is this many days later.
+SETTLE_DAYS = 2
+#: A roll-up step reads at most this many aggregate rows (the old roll-up's and the added days').
+ROLLUP_MERGE_ROWS = MERGE_ROWS
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One month's roll-up, as the ledger's `rollups` table records it."""
+
+    month: str  # YYYY-MM
+    name: str
+    days: dict[str, int]  # day -> the generation it had when rolled up
+    server_rows: int
+    client_rows: int
+
+    @property
+    def rows(self) -> int:
+        return self.server_rows + self.client_rows
+
+    def paths(self, root: Path) -> list[Path]:
+        """Its servers and clients files."""
+        return [rollup_path(root, kind, self.month, self.name) for kind in KINDS]
+
+    def days_json(self) -> str:
+        return json.dumps(self.days, sort_keys=True)
+
+
+def rollup_path(root: Path, kind: str, month: str, name: str) -> Path:
+    """Where the `kind` ("servers" or "clients") file of a roll-up lives."""
+    return Path(root) / ROLLUPS_DIR / kind / f"month={month}" / f"{name}.parquet"
+
+
+def month_of(day: str) -> str:
+    """The month (YYYY-MM) of a day (YYYY-MM-DD)."""
+    return day[:7]
+
+
+def settled_before(newest_day: str) -> str:
+    """Days before the returned day (YYYY-MM-DD) are settled when `newest_day` is the newest with records."""
+    return (dt.date.fromisoformat(newest_day) - dt.timedelta(days=SETTLE_DAYS - 1)).isoformat()
+
+
+@dataclass(frozen=True)
+class RollupStep:
+    """One merge to run: `base` (the month's current roll-up, or None to start
+    afresh) with the coarse partials of `add` (day -> partials)."""
+
+    month: str
+    base: Rollup | None
+    add: dict[str, list[Partial]]
+    generations: dict[str, int]  # of the added days
+
+
+def plan_steps(
+    current: dict[str, Rollup], generations: dict[str, int], coarse: dict[str, list[Partial]], settled: str
+) -> list[RollupStep]:
+    """The next merge of each month that has settled days (before `settled`)
+    its roll-up lacks. A roll-up whose days changed since (late records) is
+    started afresh. Days of a month are added oldest first, as many per step
+    as ROLLUP_MERGE_ROWS allows; a month whose next day does not fit gets no
+    step (it is read day by day)."""
+    by_month: dict[str, list[str]] = {}
+    for day in sorted(generations):
+        if day < settled and coarse.get(day):
+            by_month.setdefault(month_of(day), []).append(day)
+    steps = []
+    for month, days in sorted(by_month.items()):
+        base = current.get(month)
+        if base is not None and any(generations.get(d) != g for d, g in base.days.items()):
+            base = None
+        todo = [d for d in days if base is None or d not in base.days]
+        budget = ROLLUP_MERGE_ROWS - (base.rows if base is not None else 0)
+        add: dict[str, list[Partial]] = {}
+        for day in todo:
+            rows = sum(p.rows for p in coarse[day])
+            if rows > budget:
+                break
+            add[day], budget = coarse[day], budget - rows
+        if add:
+            steps.append(RollupStep(month, base, add, {d: generations[d] for d in add}))
+    return steps
+
+
+def write_rollup(root: Path, step: RollupStep) -> Rollup:
+    """Merge one step into a new roll-up written under temporary names; return its ledger row."""
+    days = {**(step.base.days if step.base is not None else {}), **step.generations}
+    digest = hashlib.sha256(json.dumps(days, sort_keys=True).encode()).hexdigest()[:12]
+    name = f"r-{digest}"
+    sizes: dict[str, int] = {}
+    for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
+        tables = [read_rollup(root, kind, step.base)] if step.base is not None else []
+        tables += [read_aggregate(root, kind, p.day, p.name) for parts in step.add.values() for p in parts]
+        merged = merge(tables)
+        del tables
+        sizes[kind] = len(merged)
+        write_aggregate(merged, kind, tmp_name(rollup_path(root, kind, step.month, name)))
+        del merged
+    return Rollup(step.month, name, days, sizes[SERVERS], sizes[CLIENTS])
+
+
+def read_rollup(root: Path, kind: str, rollup: Rollup) -> pa.Table:
+    """One file of a roll-up, whole."""
+    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    return pq.read_table(rollup_path(root, kind, rollup.month, rollup.name), schema=schema)
+
+
+def parse_rollups(rows: Iterable[tuple[str, str, str, int, int]]) -> dict[str, Rollup]:
+    """Roll-ups from the ledger's (month, name, days, server_rows, client_rows) rows."""
+    return {month: Rollup(month, name, json.loads(days), s, c) for month, name, days, s, c in rows}
