@@ -24,11 +24,13 @@ from ingest.log_source import (
     Chunk,
     LogSource,
     NotGzip,
+    RawBlock,
     ReadState,
     identify,
     parse_block,
     read_blocks,
 )
+from ingest.partials import DayRecords, by_day
 from ingest.store import ChunkFiles, CommitResult, Store
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
@@ -215,6 +217,15 @@ def ingest_file(
     return result
 
 
+def _parse_and_aggregate(
+    source: LogSource, raw: RawBlock, sensor: str | None, limits: ValueLimits | None
+) -> tuple[Chunk, list[DayRecords]]:
+    """Parse a block, then split its records by day and aggregate them: all
+    the CPU work of a chunk but its writes, for the parse threads."""
+    chunk = parse_block(source, raw, sensor, limits)
+    return chunk, by_day(chunk.table)
+
+
 def _ingest_source(
     store: Store,
     source: LogSource,
@@ -230,7 +241,7 @@ def _ingest_source(
     read_state = ReadState()
     result = FileResult(source.path, "unchanged")
     chunk_no = state.chunks if state else 0
-    parsing: deque[Future[Chunk]] = deque()
+    parsing: deque[Future[tuple[Chunk, list[DayRecords]]]] = deque()
     committing: deque[Future[CommitResult]] = deque()
 
     def settle(fut: Future[CommitResult] | None) -> None:
@@ -260,12 +271,13 @@ def _ingest_source(
             complete=chunk.closed and source.kind == ZEEK_ASCII,
         )
 
-    def commit(chunk: Chunk) -> None:
+    def commit(parsed: tuple[Chunk, list[DayRecords]]) -> None:
         nonlocal chunk_no
         # Files are written on the writer threads, several chunks at once;
         # the ledger commits happen on the single committer thread, in order.
+        chunk, days = parsed
         files = pools.writer.submit(
-            store.write_chunk_files, source.source_id, source.path, chunk_no, chunk.table, chunk.quarantined
+            store.write_chunk_files, source.source_id, source.path, chunk_no, days, chunk.quarantined
         )
         committing.append(pools.committer.submit(record, files, chunk, chunk_no))
         chunk_no += 1
@@ -285,7 +297,7 @@ def _ingest_source(
         # Parse up to PARSE_AHEAD blocks at once while earlier chunks are
         # written: commits stay in order, memory stays bounded.
         for raw in blocks:
-            parsing.append(pools.parser.submit(parse_block, source, raw, sensor, limits))
+            parsing.append(pools.parser.submit(_parse_and_aggregate, source, raw, sensor, limits))
             if len(parsing) > PARSE_AHEAD:
                 commit(parsing.popleft().result())
             if stop is not None and stop():

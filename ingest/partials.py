@@ -96,16 +96,43 @@ def write_aggregate(table: pa.Table, kind: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = table.replace_schema_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
     dictionary = [f.name for f in table.schema if pa.types.is_string(f.type)]
-    write_parquet_synced(table, path, compression="zstd", use_dictionary=dictionary or False,
+    write_parquet_synced(table, path, compression="zstd", compression_level=1, use_dictionary=dictionary or False,
                          row_group_size=ROW_GROUP[kind], write_statistics=_STATISTICS)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class DayRecords:
+    """One UTC day's records of a chunk, with their aggregates: what a commit writes for that day."""
+
+    day: str  # YYYY-MM-DD
+    records: pa.Table
+    servers: pa.Table
+    clients: pa.Table
+
+
+def by_day(records: pa.Table | None) -> list[DayRecords]:
+    """`records` split by UTC day, each day aggregated (pure: run on the
+    parse threads, so the writer thread only writes)."""
+    if records is None or not len(records):
+        return []
+    days = pc.cast(records.column("ts"), pa.date32())
+    unique = sorted(pc.unique(days).to_pylist())
+    parts = (
+        [records] if len(unique) == 1 else [records.filter(pc.equal(days, pa.scalar(d, pa.date32()))) for d in unique]
+    )
+    return [
+        DayRecords(d.isoformat(), part, *aggregate_day(part.select(RECORD_COLUMNS))) for d, part in zip(unique, parts)
+    ]
+
+
 def write_partial(
-    root: Path, name: str, day: str, source_id: str, chunks: tuple[int, int], records: pa.Table
-) -> Partial:
-    """Aggregate one day's `records` (of `chunks` of `source_id`) and write
-    the pair under temporary names; return its ledger row (fine and coarse)."""
-    servers, clients = aggregate_day(records.select(RECORD_COLUMNS))
+    root: Path, name: str, day: str, source_id: str, chunks: tuple[int, int], records: pa.Table,
+    aggregates: tuple[pa.Table, pa.Table] | None = None,
+) -> Partial:  # fmt: skip
+    """Write the partial of one day's `records` (of `chunks` of `source_id`)
+    under temporary names: `aggregates` (servers, clients) when computed
+    already, else aggregated here. Return its ledger row (fine and coarse)."""
+    servers, clients = aggregates if aggregates is not None else aggregate_day(records.select(RECORD_COLUMNS))
     partial = Partial(name, day, source_id, chunks[0], chunks[1], *_time_bounds(records), len(servers),
                       len(clients), len(records))  # fmt: skip
     for table, kind in ((servers, SERVERS), (clients, CLIENTS)):

@@ -330,13 +330,35 @@ def split_block(
             builder.feed(bytes(block[pos:end]))
             pos, line_no = end + 1, line_no + 1
             continue
-        nxt = block.find(marker, pos, size)
+        nxt = _find_line_starting(block, marker, pos, size)
         seg_end = size if nxt < 0 else nxt + 1
         segments.append(Segment(builder.current, view[pos:seg_end], line_no))
         if nxt >= 0:
             line_no += block.count(b"\n", pos, seg_end)
         pos = seg_end
     return segments
+
+
+#: Stray marker bytes inside values tolerated before a search falls back to the two-byte pattern.
+_STRAY_MARKERS = 64
+
+
+def _find_line_starting(block: bytes | bytearray, marker: bytes, pos: int, size: int) -> int:
+    """`block.find(marker, pos, size)` for a `marker` of a newline and a line prefix.
+
+    The prefix's first byte ("#") is rare in data lines, and a one-byte
+    search (memchr) is some 15x faster than CPython's two-byte one, which
+    dominated reading a block. A block with many stray "#"s falls back to it.
+    """
+    first = marker[1:2]
+    at = block.find(first, pos + 1, size)
+    for _ in range(_STRAY_MARKERS):
+        if at < 0:
+            return -1
+        if block[at - 1] == 0x0A and block.startswith(marker, at - 1):
+            return at - 1
+        at = block.find(first, at + 1, size)
+    return block.find(marker, max(pos, at - 1), size) if at >= 0 else -1
 
 
 def read_segments(segments: list[Segment], limits: ValueLimits | None = None, conn: bool = False) -> ParsedRows:

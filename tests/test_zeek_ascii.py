@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ingest.zeek_ascii import HeaderBuilder, read_block
+from ingest.zeek_ascii import HeaderBuilder, _find_line_starting, read_block
 
 UTC = dt.UTC
 MASKED_TS = b"XXXXXXXXXX.XXXXXX"
@@ -171,3 +173,11 @@ def test_server_reply_decodes_to_bytes() -> None:
     column = parsed.tables[0].column("server_reply")
     assert column.type == pa.binary()
     assert column.to_pylist() == [b"SSH-2.0\r\n\xff\\x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=st.lists(st.sampled_from([b"#", b"\n", b"a", b"\t", b"##"]), max_size=300).map(b"".join),
+       start=st.integers(0, 40))  # fmt: skip
+def test_the_fast_meta_line_search_finds_what_find_finds(block: bytes, start: int) -> None:
+    pos = min(start, len(block))
+    assert _find_line_starting(bytearray(block), b"\n#", pos, len(block)) == block.find(b"\n#", pos, len(block))
