@@ -240,6 +240,8 @@ AllowOption = Annotated[
     Path | None, typer.Option(help="Allowlist of expected services (host-or-CIDR proto ports) [env SYNACK_ALLOW].")
 ]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+#: Tables written to a file (-o) are laid out for this many columns.
+FILE_TABLE_WIDTH = 160
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
 
 
@@ -247,26 +249,29 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
     """Print or write an inventory DataFrame."""
     from inventory import export, text_table
 
-    if fmt is Format.parquet:
-        if output is None:
-            raise fail("--format parquet needs -o FILE")
-        export.write_parquet(df, output)
-        say(f"{len(df)} rows written to {output}")
-        return
-    if fmt is Format.table:
-        if df.empty:
-            out.print(empty, markup=False)
-            return
-        lines = text_table.render(_table_view(df), f"{title} ({len(df)})", out.width, _MAX_WIDTHS)
-        out.file.write("\n".join(lines) + "\n\n")
-        return
-    writer = export.write_csv if fmt is Format.csv else export.write_json
+    if fmt is Format.parquet and output is None:
+        raise fail("--format parquet needs -o FILE")
+
+    def write(f: Any, width: int) -> None:
+        if fmt is Format.parquet:
+            export.write_parquet(df, f)
+        elif fmt is Format.table:
+            lines = (
+                [empty] if df.empty else text_table.render(_table_view(df), f"{title} ({len(df)})", width, _MAX_WIDTHS)
+            )
+            f.write("\n".join(lines) + ("\n" if df.empty else "\n\n"))
+        else:
+            (export.write_csv if fmt is Format.csv else export.write_json)(df, f)
+
     if output is None:
-        writer(df, sys.stdout)
-    else:
-        with open(output, "w", encoding="utf-8", newline="") as f:
-            writer(df, f)
-        say(f"{len(df)} rows written to {output}")
+        write(out.file if fmt is Format.table else sys.stdout, out.width)
+        return
+    try:
+        with export.replacing(output, binary=fmt is Format.parquet) as f:
+            write(f, FILE_TABLE_WIDTH)
+    except OSError as e:
+        raise fail(f"cannot write {output}: {e.strerror or e}") from None
+    say(f"{len(df)} rows written to {output}")
 
 
 _SHORT_NAMES = {
@@ -304,10 +309,27 @@ def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **
     if "allow" in inspect.signature(fn).parameters:
         kwargs["allow"] = allow_path
     _note_upgrade(store_dir)
+    _note_unknown_sensors(store_dir, kwargs.get("sensors"))
     try:
         return fn(store_dir, **kwargs)
     except (SynackError, ValueError) as e:  # InventoryError is a ValueError
         raise fail(str(e)) from None
+
+
+def _note_unknown_sensors(store_dir: Path, sensors: str | None) -> None:
+    """Say in one line when --sensor names a sensor the store has no records of (a typo answers nothing)."""
+    from inventory.dailies import store_sensors
+
+    if not sensors:
+        return
+    try:
+        known = store_sensors(store_dir)
+    except SynackError as e:
+        raise fail(str(e)) from None
+    unknown = [s for s in (s.strip() for s in sensors.split(",")) if s and s not in known]
+    if unknown:
+        names = ", ".join(repr(s) for s in known if s) or "none named"
+        say(f"note: the store holds no records from sensor {', '.join(map(repr, unknown))} (its sensors: {names})")
 
 
 def _note_upgrade(store_dir: Path) -> None:
@@ -377,38 +399,38 @@ def check(
 @app.command()
 def servers(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
-    nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
 ) -> None:  # fmt: skip
     """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
     import inventory
 
-    df = _query(inventory.servers, store, nets, allow, since=since, until=until, sensors=sensor)
+    df = _query(inventory.servers, store, nets, None, since=since, until=until, sensors=sensor)
     _emit(df, fmt, output, "Server ports", "no server ports in this range")
 
 
 @app.command()
 def clients(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
-    nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
     detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
 ) -> None:  # fmt: skip
     """Client ports: which host speaks which service port, one row per client and port."""
     import inventory
 
     fn = inventory.client_pairs if detail else inventory.clients
-    df = _query(fn, store, nets, allow, since=since, until=until, sensors=sensor)
+    df = _query(fn, store, nets, None, since=since, until=until, sensors=sensor)
     _emit(df, fmt, output, "Client ports", "no client ports in this range")
 
 
 @app.command()
 def closed(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
-    nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
 ) -> None:  # fmt: skip
     """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
     import inventory
 
-    df = _query(inventory.closed, store, nets, allow, since=since, until=until, sensors=sensor)
+    df = _query(inventory.closed, store, nets, None, since=since, until=until, sensors=sensor)
     _emit(df, fmt, output, "Closed ports", "no closed ports probed in this range")
 
 
@@ -433,7 +455,7 @@ def new_ports(
 def gone_ports(
     store: StoreOption = None, until: UntilOption = None, sensor: SensorOption = None, nets: NetsOption = None,
     fmt: FormatOption = Format.table, output: OutputOption = None,
-    idle_days: Annotated[float, typer.Option(help="Gone when not seen for this many days.")] = 7,
+    idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
 ) -> None:  # fmt: skip
     """Gone server ports: seen before, silent for --idle-days (at --until, default the newest record)."""
     import inventory
@@ -452,11 +474,13 @@ def report(
     nets: NetsOption = None,
     allow: AllowOption = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the report files.")] = Path("."),
-    idle_days: Annotated[float, typer.Option(help="Gone when not seen for this many days.")] = 7,
+    idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
 ) -> None:  # fmt: skip
     """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON."""
     from inventory.daily_report import build_report, write_report
 
+    if date is not None and (since is not None or until is not None):
+        raise typer.BadParameter("give either --date or --since/--until, not both", param_hint="'--date'")
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
     try:
         _note_upgrade(store_dir)

@@ -34,9 +34,9 @@ class Allowed:
 def _ports(text: str, where: str) -> tuple[tuple[int, int], ...]:
     out = []
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
+        lo, dash, hi = part.partition("-")
         try:
-            low, high = int(lo), int(hi or lo)
+            low, high = int(lo), int(hi if dash else lo)  # "80-" is a range without its end: an error
         except ValueError:
             raise InventoryError(f"{where}: not a port or range: {part!r}") from None
         if not (0 <= low <= high <= 65535):

@@ -112,7 +112,7 @@ def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
 
 def clients(
     store: Path | str, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+    nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Client ports in [since, until): which client spoke to which service port.
 
@@ -127,7 +127,7 @@ def clients(
 
 def client_pairs(
     store: Path | str, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+    nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """The detail view: one row per (client_h, server_h, proto, server_p).
 

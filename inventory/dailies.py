@@ -44,7 +44,7 @@ from ingest.schema import CORE_SCHEMA, TIMESTAMP
 from ingest.store import LEDGER_VERSION
 from inventory.store_reader import CONN_DIR, LEDGER, InventoryError, days_between
 
-__all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "upgrade_needed"]
+__all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "store_sensors", "upgrade_needed"]
 
 #: Records of an older store's day are aggregated this many at a time.
 _BATCH = 1 << 20
@@ -145,6 +145,15 @@ def read_catalog(store: Path | str) -> Catalog:
             path = catalog.store / LEDGER
             raise InventoryError(f"the ledger {path} is damaged ({err}): synack cannot answer from it") from None
     return catalog
+
+
+def store_sensors(store: Path | str) -> list[str]:
+    """The sensors whose records the store holds, sorted ("" for records without one)."""
+    with _ledger(Path(store)) as db:
+        try:
+            return sorted(s for (s,) in db.execute("SELECT DISTINCT sensor FROM day_sensors"))
+        except sqlite3.Error:
+            return []  # a ledger older than version 2: no sensors recorded
 
 
 def upgrade_needed(store: Path | str) -> bool:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -151,6 +154,28 @@ def csv_table(df: pd.DataFrame) -> pa.Table:
     return pa.table(columns)
 
 
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
+def write_parquet(df: pd.DataFrame, path: Path | IO[bytes]) -> None:
     """Parquet keeps the real types (bytes, timestamps)."""
     df.to_parquet(path, index=False)
+
+
+@contextmanager
+def replacing(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to write that replaces `path` only once it is whole.
+
+    It is a temporary file beside `path`, renamed over it when the block
+    ends without an exception (a reader never sees half a file, a failed
+    write leaves the old file) and removed otherwise. Raises
+    IsADirectoryError when `path` is a directory, OSError when it cannot
+    be written (FileNotFoundError: no such directory).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory", str(path))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -161,11 +161,11 @@ def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFra
     if "port_name" in columns:
         df["port_name"] = port_names(df["server_p"], df["proto"])
     df["server_p"] = df["server_p"].astype("int64")
-    if sort[0] == "server_h":
-        df = sort_by_address(df, "server_h", sort[1:])
-    else:
-        df = df.sort_values(sort, kind="stable")
-    return df[columns].reset_index(drop=True)
+    return sort_by_address(df, sort)[columns].reset_index(drop=True)
+
+
+#: Columns holding IP addresses as text: sorted by number, not as text.
+ADDRESS_COLUMNS = ("server_h", "client_h")
 
 
 def _address_key(address: str) -> str:
@@ -174,11 +174,12 @@ def _address_key(address: str) -> str:
     return f"{ip.version}:{int(ip):032x}"
 
 
-def sort_by_address(df: pd.DataFrame, column: str, then: list[str]) -> pd.DataFrame:
-    """Sort `df` by the IP addresses in `column` numerically (IPv4 first), then by `then`."""
-    keys = {a: _address_key(a) for a in df[column].unique()}
-    ordered = df.assign(_address=df[column].map(keys)).sort_values(["_address", *then], kind="stable")
-    return ordered.drop(columns="_address")
+def sort_by_address(df: pd.DataFrame, sort: list[str]) -> pd.DataFrame:
+    """`df` sorted by the columns `sort`, its address columns (server_h,
+    client_h) numerically, IPv4 first (10.0.0.9 before 10.0.0.18)."""
+    keys = {f"_{c}": df[c].map({a: _address_key(a) for a in df[c].unique()}) for c in sort if c in ADDRESS_COLUMNS}
+    order = [f"_{c}" if c in ADDRESS_COLUMNS else c for c in sort]
+    return df.assign(**keys).sort_values(order, kind="stable").drop(columns=list(keys))
 
 
 def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
@@ -240,7 +241,7 @@ def _count_distinct_in_parts(flat: pa.Table, parts: int | None = None) -> list[p
 
 def servers(
     store: Path | str, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+    nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports seen in [since, until).
 
@@ -249,9 +250,7 @@ def servers(
     connections, clients (distinct), sensors (comma-joined), server_reply
     (bytes of the earliest reply). One row per (server_h, proto,
     server_p) whose server is in `nets` (default: private ranges; "all"
-    for every address), sorted by address, proto, port. `allow` is
-    accepted for symmetry and ignored: the allowlist only filters reports
-    of what is new.
+    for every address), sorted by address, proto, port.
     """
     return _finish(_served(store, since, until, sensors, nets), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
 
@@ -331,7 +330,7 @@ def gone_servers(
 
 def closed(
     store: Path | str, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+    nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Ports that answered a SYN with RST in [since, until): scan targets.
 

@@ -362,3 +362,49 @@ def test_version_and_short_help() -> None:
     for args in (["-h"], ["servers", "-h"], ["check", "-h"]):
         helped = runner.invoke(app, args)
         assert helped.exit_code == 0 and "Usage:" in helped.output, args
+
+
+def test_output_file_for_tables_is_written_whole_and_bad_targets_are_one_line(
+    sample_store: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "servers.txt"
+    result = runner.invoke(app, ["servers", "--store", str(sample_store), "-o", str(target)])
+    assert result.exit_code == 0 and result.stdout == ""
+    text = target.read_text()
+    assert text.startswith("Server ports (") and "22/tcp" in text
+    assert not list(tmp_path.glob(".*.tmp"))
+    for bad, why in ((tmp_path / "missing" / "x.txt", "No such file or directory"), (tmp_path, "is a directory")):
+        for fmt in ("table", "csv", "parquet"):
+            result = runner.invoke(app, ["servers", "--store", str(sample_store), "-f", fmt, "-o", str(bad)])
+            assert result.exit_code == 1 and why in result.stderr, (fmt, result.output)
+            assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_clients_are_sorted_by_address_not_as_text(tmp_path: Path) -> None:
+    from ingest.conn_ingest import ingest_paths
+    from tests.conftest import conn_header, write_log
+
+    lines = [conn_line(f"C{i}", orig=client, resp="10.0.0.2") for i, client in enumerate(["10.0.0.18", "10.0.0.9"])]
+    store = tmp_path / "store"
+    ingest_paths([write_log(tmp_path / "logs" / "conn.log", conn_header() + "".join(lines))], store)
+    for command in (["clients"], ["clients", "--detail"]):
+        result = runner.invoke(app, [*command, "--store", str(store), "-f", "csv"])
+        rows = result.stdout.splitlines()[1:]
+        assert [r.split(",")[0].strip("\"") for r in rows] == ["10.0.0.9", "10.0.0.18"], result.stdout
+
+
+def test_options_that_would_be_ignored_are_refused_or_noted(sample_store: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["gone-ports", "--store", str(sample_store), "--idle-days", "-1"])
+    assert result.exit_code == 2 and "--idle-days" in result.output
+    result = runner.invoke(app, ["report", "--store", str(sample_store), "--date", "2026-11-20", "--since", "2026-11-01",
+                                 "-o", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "not both" in result.output and not list(tmp_path.iterdir())
+    result = runner.invoke(app, ["servers", "--store", str(sample_store), "--allow", "/nonexistent"])
+    assert result.exit_code == 2 and "No such option" in result.output  # servers takes no allowlist
+    allow = tmp_path / "allow.txt"
+    allow.write_text("10.0.0.0/8 tcp 80-\n")
+    result = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--allow", str(allow)])
+    assert result.exit_code == 1 and "not a port or range: '80-'" in result.stderr
+    result = runner.invoke(app, ["servers", "--store", str(sample_store), "--sensor", "edge-1,nosuch"])
+    assert result.exit_code == 0 and "no records from sensor 'nosuch'" in result.stderr and "'edge-1'" in result.stderr
+    assert "edge-1,nosuch" not in result.stderr
