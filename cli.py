@@ -475,8 +475,14 @@ def report(
     allow: AllowOption = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the report files.")] = Path("."),
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
+    expect_sensor: Annotated[
+        str | None, typer.Option(help="Sensors that must send data (comma-separated), besides those seen before.")
+    ] = None,
+    max_rows: Annotated[int, typer.Option(min=1, help="Rows of a table shown on the page (the CSV has all).")] = 50,
 ) -> None:  # fmt: skip
-    """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON."""
+    """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON.
+
+    Exits 1 (after writing the files) when the period holds no records or an expected sensor sent none."""
     from inventory.daily_report import build_report, write_report
 
     if date is not None and (since is not None or until is not None):
@@ -487,15 +493,20 @@ def report(
         built = build_report(
             store_dir, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
             nets=setting(nets, "SYNACK_NETS", "nets", None), allow=setting(allow, "SYNACK_ALLOW", "allow", None),
+            expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()], max_rows=max_rows,
         )  # fmt: skip
         written = write_report(built, output)
     except (SynackError, ValueError) as e:
         raise fail(str(e)) from None
     except OSError as e:
         raise fail(f"cannot write the report to {output}: {e.strerror}") from None
-    figures = ", ".join(f"{v} {k}" for k, (v, _) in built.headline.items())
-    out.print(f"report {built.label}: {figures}", markup=False)
-    out.print(f"wrote {written[0]} and {len(written) - 1} CSV/JSON files", markup=False)
+    problems = built.health.problems(built.end)
+    figures = "; ".join(problems) if problems else ", ".join(f"{v} {k}" for k, (v, _) in built.headline.items())
+    # One line each, whatever the width: the journal keeps lines whole.
+    out.print(f"report {built.label}: {figures}", markup=False, soft_wrap=True)
+    out.print(f"wrote {written[0]} and {len(written) - 1} CSV/JSON files", markup=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -41,7 +41,7 @@ from ingest.aggregates import merge_clients, merge_servers  # noqa: E402
 from ingest.partials import write_aggregate  # noqa: E402
 from ingest.store import Store  # noqa: E402
 
-DAY = 1795046400.0  # 2026-11-18 00:00 UTC
+DAY = 1795046400.0  # 2026-11-19 00:00 UTC
 MEMORY_MB = 500
 
 BARE = """

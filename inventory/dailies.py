@@ -156,6 +156,16 @@ def store_sensors(store: Path | str) -> list[str]:
             return []  # a ledger older than version 2: no sensors recorded
 
 
+def sensor_days(store: Path | str) -> list[tuple[str, str, int, int]]:
+    """(day, sensor, records, newest record µs) per day and sensor of the
+    store, from the ledger ("" for records without a sensor)."""
+    with _ledger(Path(store)) as db:
+        try:
+            return db.execute("SELECT day, sensor, rows, newest FROM day_sensors ORDER BY day, sensor").fetchall()
+        except sqlite3.Error:
+            return []  # a ledger older than version 2: no sensors recorded
+
+
 def upgrade_needed(store: Path | str) -> bool:
     """True when some day of `store` has records but no aggregates (an older
     synack wrote it): queries then aggregate those days in memory."""

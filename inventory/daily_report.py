@@ -1,9 +1,11 @@
 """The daily report: what a team reads every morning, as data.
 
 `build_report` gathers every section from the inventory functions for one
-period (a day by default) and compares the headline with the 7 days before;
-`write_report` writes the HTML page (see report_html), one CSV per table and
-one JSON document, atomically, under names made from dates only.
+period (a day by default), says first whether data arrived (per sensor, from
+the ledger's per-day counts), and compares the headline with the 7 periods
+before that had data; `write_report` writes the HTML page (see
+report_html), one CSV per table and one JSON document (schema
+REPORT_SCHEMA), atomically, under names made from dates only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 from inventory import export
 from inventory.allowlist import Allowed, load_allowlist
 from inventory.client_ports import client_sightings, new_clients
+from inventory.dailies import sensor_days
 from inventory.networks import DEFAULT_NETS
 from inventory.server_ports import (
     Nets,
@@ -35,6 +38,92 @@ from inventory.store_reader import InventoryError, as_timestamp
 TOP = 20
 HISTORY_DAYS = 30
 COMPARE_DAYS = 7
+#: Rows of a table shown on the page (the CSV holds them all).
+MAX_ROWS = 50
+#: The JSON document's schema: bumped when a field changes meaning or goes away.
+REPORT_SCHEMA = "synack.report/2"
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass
+class SensorHealth:
+    """One expected sensor's records in the period, and its newest record before the period's end."""
+
+    sensor: str
+    records: int
+    last_record: dt.datetime | None
+
+
+@dataclass
+class DataHealth:
+    """Did data arrive? Counted by UTC day from the ledger, so a period that
+    cuts a day counts that whole day's records.
+
+    `sensors` are the expected ones: those named with --sensor, else those
+    seen in the comparison periods, plus any named with --expect-sensor.
+    `baseline`: no record before the period (the first day of a store, or
+    of the sensors asked for), so everything in it is new.
+    """
+
+    records: int
+    newest: dt.datetime | None
+    sensors: list[SensorHealth]
+    baseline: bool
+
+    @property
+    def silent(self) -> list[SensorHealth]:
+        """Expected sensors that sent nothing in the period."""
+        return [s for s in self.sensors if s.records == 0]
+
+    @property
+    def ok(self) -> bool:
+        return self.records > 0 and not self.silent
+
+    def problems(self, end: dt.datetime) -> list[str]:
+        """One sentence per problem, for the page's first lines and the command's summary."""
+        lines = []
+        if self.records == 0:
+            lag = f", {_age(end - self.newest)} before the period's end" if self.newest is not None else ""
+            newest = f"{self.newest:%Y-%m-%d %H:%M} UTC{lag}" if self.newest is not None else "none at all"
+            lines.append(f"no data: no records in this period (newest record: {newest})")
+        for s in self.silent if self.records else []:
+            since = f"since {s.last_record:%Y-%m-%d %H:%M} UTC" if s.last_record is not None else "ever"
+            lines.append(f"sensor {s.sensor or '(unnamed)'} sent no records in this period (none {since})")
+        return lines
+
+
+def _age(delta: dt.timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def _health(store: Path | str, start: dt.datetime, end: dt.datetime, sensors: list[str] | None,
+            expect: list[str]) -> tuple[DataHealth, list[int]]:  # fmt: skip
+    """The period's data health, and the records of each of the COMPARE_DAYS periods before it."""
+    length = end - start
+    rows = [(dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC), s, n, t) for d, s, n, t in sensor_days(store)]
+    rows = [r for r in rows if sensors is None or r[1] in sensors]
+
+    def records(lo: dt.datetime, hi: dt.datetime, sensor: str | None = None) -> int:
+        return sum(n for day, s, n, _ in rows if day < hi and day + _DAY > lo and sensor in (None, s))
+
+    def newest(sensor: str | None = None) -> dt.datetime | None:
+        times = [t for day, s, _, t in rows if day < end and sensor in (None, s)]
+        if not times:
+            return None
+        return min(dt.datetime.fromtimestamp(max(times) / 1e6, dt.UTC), end)
+
+    window = start - length * COMPARE_DAYS
+    expected = sorted(set(sensors or {s for day, s, _, _ in rows if window < day + _DAY and day < start}) | set(expect))
+    health = DataHealth(
+        records=records(start, end),
+        newest=newest(),
+        sensors=[SensorHealth(s, records(start, end, s), newest(s)) for s in expected],
+        baseline=not any(day < start for day, _, _, _ in rows) and records(start, end) > 0,
+    )
+    before = [records(start - length * (i + 1), end - length * (i + 1)) for i in range(COMPARE_DAYS)]
+    return health, before
+
 
 #: Section name -> title, in report order.
 SECTIONS = {
@@ -54,12 +143,22 @@ class Report:
     end: dt.datetime
     sensors: list[str]
     nets: list[str]
-    headline: dict[str, tuple[int, float]]  # name -> (this period, average of the previous 7 days)
+    headline: dict[str, tuple[int, float | None]]  # name -> (this period, average of earlier periods with data)
+    compared: int  # how many of the COMPARE_DAYS periods before had data (the average's base)
     tables: dict[str, pd.DataFrame]
-    new_per_day: list[tuple[str, int]]
+    new_per_day: list[tuple[str, int | None]]  # None: a day without records
     servers_per_service: list[tuple[str, int]]
     suppressed: int
+    health: DataHealth
+    suppressed_by: list[str] = field(default_factory=list)  # the allowlist entries that matched
+    baseline_day: str | None = None  # the first day with data, when the chart shows it: all its ports are new
+    max_rows: int = MAX_ROWS
     generated: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def period_unit(self) -> str:
+        """What one comparison period is called in labels."""
+        return "days" if self.end - self.start == _DAY else f"periods of {self.end - self.start}"
 
     @property
     def label(self) -> str:
@@ -123,24 +222,30 @@ def build_report(
     allow: Path | str | None = None,
     idle_days: float = 7,
     today: dt.date | None = None,
+    expect_sensors: list[str] | None = None,
+    max_rows: int = MAX_ROWS,
 ) -> Report:
     """Gather the report of `day` (default: yesterday, UTC) or of [since, until).
 
     The headline holds, per figure, the value for the period and the average
-    over the 7 periods of the same length before it. Raises InventoryError
+    over those of the 7 periods of the same length before it that had data
+    (None when none had). Gone server ports are those that crossed
+    `idle_days` without records during the period. Raises InventoryError
     for a bad date, network or allowlist.
     """
     today = today or dt.datetime.now(dt.UTC).date()
     start, end = _period(day, since, until, today)
     allowed = load_allowlist(allow)
+    sensor_list = [s.strip() for s in sensors.split(",") if s.strip()] if isinstance(sensors, str) else sensors
+    health, records_before = _health(store, start, end, sensor_list or None, list(expect_sensors or []))
     seen = _Sightings(
         server_sightings(store, nets=nets, sensors=sensors), client_sightings(store, nets=nets, sensors=sensors)
     )
     now = _headline(store, start, end, nets, sensors, allowed, seen)
     length = end - start
     before = [_headline(store, start - length * (i + 1), end - length * (i + 1), nets, sensors, allowed, seen)
-              for i in range(COMPARE_DAYS)]  # fmt: skip
-    headline = {k: (v, sum(b[k] for b in before) / COMPARE_DAYS) for k, v in now.items()}
+              for i in range(COMPARE_DAYS) if records_before[i]]  # fmt: skip
+    headline = {k: (v, sum(b[k] for b in before) / len(before) if before else None) for k, v in now.items()}
 
     shown = new_servers(store, start, end, allow=allowed, show_allowed=True, nets=nets, sensors=sensors,
                         sightings=seen.servers)  # fmt: skip
@@ -157,15 +262,21 @@ def build_report(
         "new_clients": new_clients(
             store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.clients
         ),
-        "gone_servers": gone_servers(store, end, idle_days=idle_days, nets=nets, sensors=sensors),
+        "gone_servers": _newly_gone(
+            gone_servers(store, end, idle_days=idle_days, nets=nets, sensors=sensors), start, idle_days
+        ),  # fmt: skip
         "top_servers": top.reset_index(drop=True),
         "closed": closed(store, start, end, nets=nets, sensors=sensors).head(TOP),
     }
     history_start = end - dt.timedelta(days=HISTORY_DAYS)
-    history = new_servers(store, history_start, end, nets=nets, sensors=sensors, sightings=seen.servers)
+    history = new_servers(store, history_start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers)
     counts = history.groupby(history["first_seen"].dt.strftime("%Y-%m-%d")).size() if not history.empty else {}
-    days = [(history_start + dt.timedelta(days=i)).strftime("%Y-%m-%d") for i in range(HISTORY_DAYS)]
-    new_per_day = [(d, int(counts.get(d, 0))) for d in days]
+    days = [history_start + dt.timedelta(days=i) for i in range(HISTORY_DAYS)]
+    with_data = {day for day, s, n, _ in sensor_days(store) if n and (not sensor_list or s in sensor_list)}
+    new_per_day: list[tuple[str, int | None]] = [
+        (d, int(counts.get(d, 0)) if d in with_data else None) for d in (f"{day:%Y-%m-%d}" for day in days)
+    ]
+    suppressed_by = _matching_entries(shown[shown["allowed"].astype(bool)] if not shown.empty else shown, allowed)
     per_service: dict[str, int] = {}
     for services, name in zip(period_servers.get("services", []), period_servers.get("port_name", [])):
         label = services or (f"{name} (port)" if name else "unknown")
@@ -176,11 +287,39 @@ def build_report(
         sensors=[s for s in (sensors.split(",") if isinstance(sensors, str) else sensors or [])] or ["all"],
         nets=[nets] if isinstance(nets, str) else list(nets or DEFAULT_NETS),
         headline=headline,
+        compared=len(before),
         tables=tables,
         new_per_day=new_per_day,
         servers_per_service=sorted(per_service.items(), key=lambda kv: (-kv[1], kv[0]))[:12],
         suppressed=suppressed,
+        health=health,
+        suppressed_by=suppressed_by,
+        max_rows=max_rows,
+        baseline_day=min(with_data) if with_data else None,
     )
+
+
+def _newly_gone(gone: pd.DataFrame, start: dt.datetime, idle_days: float) -> pd.DataFrame:
+    """The gone ports that crossed the idle threshold in the period (last seen
+    `idle_days` or less before its start): each is reported once."""
+    if gone.empty:
+        return gone
+    crossed = gone["last_seen"] >= pd.Timestamp(start) - pd.Timedelta(days=idle_days)
+    return gone[crossed].reset_index(drop=True)
+
+
+def _matching_entries(allowed_rows: pd.DataFrame, entries: list[Allowed]) -> list[str]:
+    """The allowlist entries (as written) that matched at least one of `allowed_rows`."""
+    from inventory.allowlist import allowed_mask
+
+    if allowed_rows.empty:
+        return []
+    return [_entry_text(e) for e in entries if allowed_mask(allowed_rows, [e]).any()]
+
+
+def _entry_text(entry: Allowed) -> str:
+    ports = ",".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in entry.ports)
+    return f"{entry.net} {entry.proto} {ports}" + (f"  # {entry.comment}" if entry.comment else "")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -194,13 +333,36 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def report_json(report: Report) -> dict[str, object]:
     """The report as one JSON-ready document."""
+    health = report.health
     return {
+        "schema": REPORT_SCHEMA,
         "period": {"start": report.start.isoformat(), "end": report.end.isoformat()},
+        "health": {
+            "ok": health.ok,
+            "records": health.records,
+            "newest_record": health.newest.isoformat() if health.newest is not None else None,
+            "lag_seconds": (report.end - health.newest).total_seconds() if health.newest is not None else None,
+            "baseline": health.baseline,
+            "sensors": [
+                {
+                    "sensor": s.sensor,
+                    "records": s.records,
+                    "last_record": s.last_record.isoformat() if s.last_record is not None else None,
+                }
+                for s in health.sensors
+            ],  # fmt: skip
+            "problems": health.problems(report.end),
+        },
+        "compared_periods": report.compared,
         "sensors": report.sensors,
         "networks": report.nets,
         "generated": report.generated.isoformat(timespec="seconds"),
-        "headline": {k: {"value": v, "previous_7_average": round(avg, 2)} for k, (v, avg) in report.headline.items()},
+        "headline": {
+            k: {"value": v, "previous_average": round(avg, 2) if avg is not None else None}
+            for k, (v, avg) in report.headline.items()
+        },
         "allowlist_suppressed": report.suppressed,
+        "allowlist_entries_matched": report.suppressed_by,
         "new_server_ports_per_day": dict(report.new_per_day),
         "servers_per_service": dict(report.servers_per_service),
         **{name: export.records(df) for name, df in report.tables.items()},

@@ -42,6 +42,9 @@ th[data-sort] { cursor: pointer; } th[data-sort]::after { content: " \\2195"; co
 code { font: .85em ui-monospace, SFMono-Regular, Menlo, monospace; word-break: break-all;
        display: inline-block; max-width: 40ch; }
 .none { color: var(--muted); font-style: italic; }
+.alert { background: #fde8e8; border: 2px solid #b42318; color: #7a1010; padding: .6rem .9rem;
+  border-radius: 6px; font-weight: 600; margin: 0 0 1rem; }
+.alert p { margin: .2rem 0; } .more { color: var(--muted); font-size: .9rem; }
 svg { max-width: 100%; height: auto; } svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 footer { color: var(--muted); font-size: .8rem; margin-top: 2rem; }
 @media print { body { max-width: none; font-size: 11px; } th[data-sort]::after { content: ""; }
@@ -88,10 +91,12 @@ def _cell(column: str, value: Any) -> str:
     return f"<td>{_e(value)}</td>"
 
 
-def _table(df: pd.DataFrame) -> str:
+def _table(df: pd.DataFrame, max_rows: int, csv_name: str) -> str:
+    """A sortable table of the first `max_rows` rows, saying how many more are in `csv_name`."""
     if df.empty:
         return '<p class="none">none</p>'
-    view = df.copy()
+    more = len(df) - max_rows
+    view = df.head(max_rows).copy()
     if "server_p" in view and "proto" in view:
         view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
         view = view.drop(columns=["server_p", "proto"])
@@ -105,29 +110,44 @@ def _table(df: pd.DataFrame) -> str:
         "<tr>" + "".join(_cell(c, v) for c, v in zip(view.columns, row)) + "</tr>"
         for row in view.itertuples(index=False)
     )
+    note = f'<p class="more">{more} more in {_e(csv_name)}</p>' if more > 0 else ""
     return (
         f'<div class="wrap"><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+        + note
     )
 
 
-def _bars(values: list[tuple[str, int]], *, width: int = 720, height: int = 180, label_every: int = 5) -> str:
-    """A vertical bar chart as inline SVG."""
-    if not values or not any(v for _, v in values):
-        return '<p class="none">none</p>'
-    top = max(v for _, v in values)
+def _bars(values: list[tuple[str, int | None]], *, width: int = 720, height: int = 180, label_every: int = 5,
+          baseline: str | None = None) -> str:  # fmt: skip
+    """A vertical bar chart as inline SVG; a None value (no data that day) is
+    a grey gap, not a zero; the `baseline` day (the first with data) is drawn
+    apart and labelled so, not as that many new ports."""
+    if not values or all(v is None for _, v in values):
+        return '<p class="none">no data in these days</p>'
+    top = max(v or 0 for _, v in values)
     n = len(values)
     plot_h = height - 30
     bar_w = width / n
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="new server ports per day">']
     for i, (label, v) in enumerate(values):
-        h = 0 if top == 0 else plot_h * v / top
         x = i * bar_w
+        if v is None:
+            parts.append(
+                f'<rect x="{x + 1:.1f}" y="12" width="{max(bar_w - 2, 1):.1f}" height="{plot_h:.1f}" '
+                f'fill="#eee" class="nodata"><title>{_e(label)}: no data</title></rect>'
+            )
+            continue
+        h = 0 if top == 0 else plot_h * v / top
+        first = label == baseline
+        fill = "#9db7d5" if first else "#0b5cad"
+        title = f"{v} ports seen on the first day of data (the baseline)" if first else str(v)
         parts.append(
             f'<rect x="{x + 1:.1f}" y="{plot_h - h + 12:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" '
-            f'fill="#0b5cad"><title>{_e(label)}: {v}</title></rect>'
+            f'fill="{fill}"><title>{_e(label)}: {_e(title)}</title></rect>'
         )
         if v:
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{plot_h - h + 9:.1f}" text-anchor="middle">{v}</text>')
+            text = "baseline" if first else str(v)
+            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{plot_h - h + 9:.1f}" text-anchor="middle">{text}</text>')
         if i % label_every == 0 or i == n - 1:
             anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"
             at = x if i == 0 else x + bar_w if i == n - 1 else x + bar_w / 2
@@ -156,13 +176,18 @@ def _hbars(values: list[tuple[str, int]], *, width: int = 720) -> str:
 
 def _cards(report: Report) -> str:
     out = []
+    base = f"the average of the {report.compared} previous {report.period_unit} with data"
     for name, (value, average) in report.headline.items():
-        if value > average:
-            trend = f'<span class="up">&#9650; above</span> the 7-day average of {average:.1f}'
+        if report.health.baseline:
+            trend = "first data of this store: the baseline, nothing to compare"
+        elif average is None:
+            trend = "no earlier data to compare"
+        elif value > average:
+            trend = f'<span class="up">&#9650; above</span> {base} ({average:.1f})'
         elif value < average:
-            trend = f'<span class="down">&#9660; below</span> the 7-day average of {average:.1f}'
+            trend = f'<span class="down">&#9660; below</span> {base} ({average:.1f})'
         else:
-            trend = f"same as the 7-day average of {average:.1f}"
+            trend = f"same as {base} ({average:.1f})"
         out.append(f'<div class="card"><div class="n">{value}</div><div class="k">{_e(name)}</div>'
                    f'<div class="d">{trend}</div></div>')  # fmt: skip
     return f'<div class="cards">{"".join(out)}</div>'
@@ -175,26 +200,42 @@ def render_html(report: Report) -> str:
         f"{report.start:%Y-%m-%d}" if report.label == f"{report.start:%Y-%m-%d}"
         else f"{report.start:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
     )  # fmt: skip
-    sections = "".join(f"<h2>{_e(title)}</h2>{_table(report.tables[name])}" for name, title in SECTIONS.items())
+    sections = "".join(
+        f"<h2>{_e(title)}</h2>"
+        + _table(report.tables[name], report.max_rows, f"report-{report.label}-{name.replace('_', '-')}.csv")
+        for name, title in SECTIONS.items()
+    )
+    entries = "".join(f"<li><code>{_e(e)}</code></li>" for e in report.suppressed_by)
     suppressed = (
-        f"<p>{report.suppressed} new server port(s) matched the allowlist of expected services and are not listed.</p>"
+        f"<p>{report.suppressed} new server port(s) matched the allowlist of expected services and are not listed;"
+        f" the entries that matched:</p><ul>{entries}</ul>"
         if report.suppressed
         else '<p class="none">none suppressed by the allowlist</p>'
     )
+    problems = report.health.problems(report.end)
+    alert = (
+        '<div class="alert" id="health">' + "".join(f"<p>{_e(p[:1].upper() + p[1:])}.</p>" for p in problems) + "</div>"
+        if problems
+        else ""
+    )
+    lag = (
+        f"newest record {report.health.newest:%Y-%m-%d %H:%M} UTC" if report.health.newest is not None else "no records"
+    )
+    first_day = report.end - pd.Timedelta(days=len(report.new_per_day))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>synack report {_e(period)}</title>
 <style>{_STYLE}</style></head>
 <body>
-<h1>synack daily report &mdash; {_e(period)}</h1>
+{alert}<h1>synack daily report &mdash; {_e(period)}</h1>
 <p class="meta">Period (UTC): {_e(report.start.isoformat())} &ndash; {_e(report.end.isoformat())} &middot;
 sensors: {_e(", ".join(report.sensors))} &middot; networks: {_e(", ".join(report.nets))} &middot;
-generated {_e(report.generated.strftime("%Y-%m-%d %H:%M UTC"))}</p>
+{_e(lag)} &middot; generated {_e(report.generated.strftime("%Y-%m-%d %H:%M UTC"))}</p>
 {_cards(report)}
 {sections}
-<h2>New server ports per day, last 30 days</h2>
-{_bars(report.new_per_day)}
+<h2>New server ports per day, {first_day:%Y-%m-%d} to {last:%Y-%m-%d} (same filters; grey: no data)</h2>
+{_bars(report.new_per_day, baseline=report.baseline_day)}
 <h2>Servers per service</h2>
 {_hbars(report.servers_per_service)}
 <h2>Allowlist</h2>

@@ -36,7 +36,7 @@ def test_headline_and_sections(report_dir: Path) -> None:
     doc = json.loads((report_dir / "report-2026-11-21.json").read_text())
     assert doc["headline"]["new server ports"]["value"] == 1
     assert doc["headline"]["ports closed but probed"]["value"] == 2
-    assert doc["headline"]["hosts serving"]["previous_7_average"] > 0
+    assert doc["headline"]["hosts serving"]["previous_average"] > 0
     assert [r["server_p"] for r in doc["new_servers"]] == [8443]
     assert len(doc["new_server_ports_per_day"]) == 30 and doc["new_server_ports_per_day"]["2026-11-21"] == 1
     page = (report_dir / "report-2026-11-21.html").read_text()
@@ -105,3 +105,122 @@ def test_report_in_a_real_browser(report_dir: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0 and shot.stat().st_size > 10_000
+
+
+DAY0 = 1794960000.0  # 2026-11-18 00:00 UTC
+
+
+def _store_of(tmp_path: Path, lines_by_sensor: dict[str, list[str]]) -> Path:
+    """A store holding each sensor's lines (tests.conftest.conn_line), ingested with its sensor name."""
+    from tests.conftest import conn_header, write_log
+
+    store = tmp_path / "store"
+    for sensor, lines in lines_by_sensor.items():
+        log = write_log(tmp_path / "logs" / sensor / "conn.log", conn_header() + "".join(lines))
+        ingest_paths([log], store, sensor=sensor)
+    return store
+
+
+def _line(uid: str, day: int, hour: float = 12, port: int = 80, server: str = "10.0.0.2") -> str:
+    from tests.conftest import conn_line
+
+    return conn_line(uid, ts=DAY0 + day * 86400 + hour * 3600, resp=server, resp_p=port)
+
+
+def test_a_stalled_sensor_is_named_first_on_the_page_and_the_command_fails(tmp_path: Path) -> None:
+    from tests.conftest import run_synack
+
+    store = _store_of(tmp_path, {
+        "edge": [_line(f"E{d}", d) for d in range(4)],
+        "core": [_line(f"C{d}", d, hour=20, server="10.0.0.3") for d in range(3)],
+    })  # fmt: skip
+    report = build_report(store, "2026-11-21")
+    assert [s.sensor for s in report.health.silent] == ["core"] and report.health.records == 1
+    assert report.health.silent[0].last_record is not None and report.health.silent[0].last_record.day == 20
+    run = run_synack("report", "--store", str(store), "--date", "2026-11-21", "-o", str(tmp_path / "out"))
+    assert run.returncode == 1 and "sensor core sent no records" in run.stdout and "2026-11-20 20:00" in run.stdout
+    assert len(run.stdout.splitlines()) == 2  # the summary and the files written: one line each
+    page = (tmp_path / "out" / "report-2026-11-21.html").read_text()
+    assert page.index('id="health"') < page.index("<h1>")
+    doc = json.loads((tmp_path / "out" / "report-2026-11-21.json").read_text())
+    assert doc["schema"] == "synack.report/2" and doc["health"]["ok"] is False
+    assert [s["records"] for s in doc["health"]["sensors"]] == [0, 1]  # core, edge
+    assert build_report(store, "2026-11-20").health.ok  # both sent data the day before
+    expected = build_report(store, "2026-11-20", expect_sensors=["dmz"])
+    assert [s.sensor for s in expected.health.silent] == ["dmz"]
+
+
+def test_a_day_without_records_says_no_data_and_days_without_data_are_not_averaged(tmp_path: Path) -> None:
+    store = _store_of(tmp_path, {"edge": [_line("A", 0), _line("B", 2, port=22), _line("C", 4, port=443)]})
+    empty = build_report(store, "2026-11-24")
+    assert empty.health.records == 0 and not empty.health.ok
+    (problem,) = empty.health.problems(empty.end)
+    assert problem.startswith("no data") and "2026-11-22 12:00" in problem and "2.5 days" in problem
+    page = write_report(empty, tmp_path / "out")[0].read_text()
+    assert "No data: no records in this period" in page
+    day4 = build_report(store, "2026-11-22")
+    assert day4.compared == 2  # of the 7 days before, only 11-18 and 11-20 had records
+    assert day4.headline["new server ports"] == (1, 1.0)  # not 2/7 = 0.29
+    assert [v for _, v in day4.new_per_day[-5:]] == [1, None, 1, None, 1]  # gaps, not zeros
+
+
+def test_the_first_day_of_a_store_is_its_baseline(tmp_path: Path) -> None:
+    store = _store_of(tmp_path, {"edge": [_line("A", 0), _line("B", 0, port=22), _line("C", 1, port=443)]})
+    first = build_report(store, "2026-11-18")
+    assert first.health.baseline and first.compared == 0
+    page = write_report(first, tmp_path / "out")[0].read_text()
+    assert "baseline" in page and "average" not in page.split("<h2>")[0]
+    assert not build_report(store, "2026-11-19").health.baseline
+
+
+def test_a_gone_port_is_reported_once_in_the_period_it_crosses_the_threshold(tmp_path: Path) -> None:
+    store = _store_of(tmp_path, {"edge": [_line("A", 0, port=8080)] + [_line(f"B{d}", d) for d in range(5)]})
+    gone = {day: build_report(store, day, idle_days=1).tables["gone_servers"] for day in
+            ("2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21")}  # fmt: skip
+    assert [list(df["server_p"]) for df in gone.values()] == [[], [8080], [], []]
+
+
+def test_tables_on_the_page_are_capped_and_point_at_the_csv(tmp_path: Path) -> None:
+    store = _store_of(tmp_path, {"edge": [_line(f"P{p}", 1, port=1000 + p) for p in range(60)] + [_line("X", 0)]})
+    written = write_report(build_report(store, "2026-11-19", max_rows=10), tmp_path / "out")
+    page = written[0].read_text()
+    assert "50 more in report-2026-11-19-new-servers.csv" in page
+    assert page.count("1000/tcp") + page.count("/tcp</td>") < 60
+    with open(tmp_path / "out" / "report-2026-11-19-new-servers.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 60
+
+
+def test_the_no_data_banner_is_visible_at_the_top_in_a_real_browser(tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium on this machine (.ci/run installs Debian's chromium)")
+    store = _store_of(tmp_path, {"edge": [_line("A", 0)]})
+    page = write_report(build_report(store, "2026-11-25"), tmp_path / "out")[0]
+    probe = tmp_path / "probe.html"
+    measure = (
+        "<script>addEventListener('load', () => { const r = document.getElementById('health')"
+        ".getBoundingClientRect(); const s = getComputedStyle(document.getElementById('health'));"
+        " document.title = `top=${r.top} height=${r.height} visible=${s.display !== 'none' && "
+        "s.visibility === 'visible'}`; });</script></body>"
+    )
+    probe.write_text(page.read_text().replace("</body>", measure))
+    dom = subprocess.run(
+        [browser, *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
+         "--virtual-time-budget=2000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    title = dom.stdout.split("<title>")[1].split("</title>")[0]
+    top, height, visible = (part.split("=")[1] for part in title.split())
+    assert float(top) < 50 and float(height) > 20 and visible == "true", title
+    assert "No data" in dom.stdout.split('id="health"')[1][:300]
+
+
+def test_the_chart_marks_the_first_day_of_data_as_the_baseline(tmp_path: Path) -> None:
+    store = _store_of(tmp_path, {"edge": [_line("A", 0), _line("B", 0, port=22), _line("C", 2, port=443)]})
+    report = build_report(store, "2026-11-20")
+    assert report.baseline_day == "2026-11-18"
+    page = write_report(report, tmp_path / "out")[0].read_text()
+    chart = page.split('aria-label="new server ports per day"')[1].split("</svg>")[0]
+    assert "2026-11-18: 2 ports seen on the first day of data (the baseline)" in chart and ">baseline</text>" in chart
+    assert "2026-11-19: no data" in chart and "2026-11-20: 1</title>" in chart

@@ -1,0 +1,46 @@
+"""Regenerate the report screenshots under docs/ from the bundled samples.
+
+    python docs/make_screenshots.py
+
+Writes docs/report-demo.png (the demo's last day) and docs/report-no-data.png
+(a day after the samples end: the no-data banner), with headless Chromium.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent))
+
+from ingest.conn_ingest import ingest_paths  # noqa: E402
+from inventory.daily_report import build_report, write_report  # noqa: E402
+from samples.generate import OUT, PLANTED  # noqa: E402
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+         "--hide-scrollbars", "--window-size=1200,2200"]  # fmt: skip
+
+
+def main() -> int:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        print("no chromium on PATH", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="synack-shots-") as tmp:
+        store = Path(tmp) / "store"
+        ingest_paths([OUT], store)
+        for day, name in ((PLANTED["last_day"], "report-demo.png"), ("2026-11-25", "report-no-data.png")):
+            page = write_report(build_report(store, day), Path(tmp) / "out")[0]
+            shot = DOCS / name
+            subprocess.run([browser, *FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}", f"--screenshot={shot}",
+                            page.as_uri()], check=True, capture_output=True, timeout=120)  # fmt: skip
+            print(f"wrote {shot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
