@@ -60,6 +60,7 @@ class PartialRef:
     chunk_hi: int
     t_min: int
     t_max: int
+    server_rows: int = 0
 
 
 @dataclass
@@ -128,10 +129,11 @@ def read_catalog(store: Path | str) -> Catalog:
             catalog.generations = dict(db.execute("SELECT day, generation FROM days"))
             record_days = set(catalog.generations)
             if catalog.version >= 2:
-                for name, day, source, lo, hi, t0, t1, fine, coarse in db.execute(
-                    "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, fine, coarse FROM partials"
+                for name, day, source, lo, hi, t0, t1, fine, coarse, server_rows in db.execute(
+                    "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, fine, coarse, server_rows "
+                    "FROM partials"
                 ):
-                    ref = PartialRef(name, source, lo, hi, t0, t1)
+                    ref = PartialRef(name, source, lo, hi, t0, t1, server_rows)
                     if coarse:
                         catalog.coarse.setdefault(day, []).append(ref)
                     if fine:
@@ -208,34 +210,63 @@ def damaged_file(store: Path, err: Exception | None) -> str:
     )
 
 
-def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | None,
-          where: pc.Expression | None, columns: list[str] | None, catalog: Catalog) -> pa.Table:  # fmt: skip
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+@dataclass
+class Selection:
+    """What a range reads: whole aggregate files (roll-ups and partials, with
+    their server rows), the partials straddling its edge (their records are
+    re-aggregated) and the days of an older store (aggregated from records)."""
+
+    files: list[tuple[str, str, str, int]] = field(default_factory=list)  # (folder, period, name, server rows)
+    straddling: list[tuple[str, PartialRef]] = field(default_factory=list)  # (day, partial)
+    legacy_days: list[str] = field(default_factory=list)
+
+    def server_rows(self) -> int | None:
+        """An upper bound of the server rows read, or None when unknown (an older store's days)."""
+        if self.legacy_days:
+            return None
+        return sum(rows for *_, rows in self.files) + sum(p.server_rows for _, p in self.straddling)
+
+
+def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None) -> Selection:
+    """The files and partials that hold the aggregates of [start, end)."""
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
-    files: list[str] = []
-    parts: list[pa.Table] = []
+    chosen = Selection()
     days = days_between(catalog.days, start, end)
     whole_days = {day for day in days if _whole(day, lo, hi)}
     rolled_up: set[str] = set()
     for rollup in catalog.rollups.values():
         if all(day in whole_days and catalog.generations.get(day) == g for day, g in rollup.days.items()):
-            files.append(str(rollup_path(store, kind, rollup.month, rollup.name)))
+            chosen.files.append((ROLLUPS, rollup.month, rollup.name, rollup.server_rows))
             rolled_up.update(rollup.days)
     for day in days:
-        whole = day in whole_days
         if day in rolled_up:
             continue
         if day in catalog.legacy_days:
-            parts.append(_aggregate_records(store, kind, _day_record_files(store, day), lo, hi))
-        elif whole:
-            files.extend(str(partial_path(store, kind, day, p.name)) for p in catalog.coarse.get(day, []))
+            chosen.legacy_days.append(day)
+        elif day in whole_days:
+            chosen.files.extend((PARTIALS, day, p.name, p.server_rows) for p in catalog.coarse.get(day, []))
         else:
             for p in catalog.fine.get(day, []):
                 if (lo is None or p.t_min >= lo) and (hi is None or p.t_max < hi):
-                    files.append(str(partial_path(store, kind, day, p.name)))
+                    chosen.files.append((PARTIALS, day, p.name, p.server_rows))
                 elif (lo is None or p.t_max >= lo) and (hi is None or p.t_min < hi):
-                    parts.append(_aggregate_records(store, kind, catalog.record_files(day, p), lo, hi))
+                    chosen.straddling.append((day, p))
+    return chosen
+
+
+def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | None,
+          where: pc.Expression | None, columns: list[str] | None, catalog: Catalog) -> pa.Table:  # fmt: skip
+    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    lo = _micros(start) if start is not None else None
+    hi = _micros(end) if end is not None else None
+    chosen = select(catalog, start, end)
+    files = [
+        str(rollup_path(store, kind, period, name) if folder == ROLLUPS else partial_path(store, kind, period, name))
+        for folder, period, name, _ in chosen.files
+    ]
+    parts = [_aggregate_records(store, kind, _day_record_files(store, day), lo, hi) for day in chosen.legacy_days]
+    parts += [_aggregate_records(store, kind, catalog.record_files(day, p), lo, hi) for day, p in chosen.straddling]
     tables = [_read_files(files, schema, where, columns)] if files else []
     for part in parts:
         part = part.filter(where) if where is not None else part
@@ -244,6 +275,9 @@ def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | 
         empty = schema.empty_table()
         return empty.select(columns) if columns is not None else empty
     return pa.concat_tables(tables).unify_dictionaries()
+
+
+ROLLUPS, PARTIALS = "rollups", "aggregates"
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -16,11 +16,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from inventory import export
 from inventory.allowlist import Allowed, load_allowlist
-from inventory.client_ports import client_sightings, new_clients
+from inventory.client_ports import client_pairs, client_sightings, new_clients
 from inventory.dailies import sensor_days
 from inventory.networks import DEFAULT_NETS
 from inventory.server_ports import (
@@ -255,15 +256,22 @@ def build_report(
     if not top.empty:
         top = top.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
         top = top[["server_h", "proto", "server_p", "port_name", "services", "connections", "clients", "server_reply"]]
-    tables = {
-        "new_servers": shown[~shown["allowed"].astype(bool)].drop(columns="allowed").reset_index(drop=True)
+    new = (
+        shown[~shown["allowed"].astype(bool)].drop(columns="allowed").reset_index(drop=True)
         if not shown.empty
-        else new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers),
+        else new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers)
+    )
+    tables = {
+        "new_servers": _explained(new, period_servers, store, start, end, sensors),
         "new_clients": new_clients(
             store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.clients
         ),
         "gone_servers": _newly_gone(
-            gone_servers(store, end, idle_days=idle_days, nets=nets, sensors=sensors), start, idle_days
+            gone_servers(store, end, idle_days=idle_days, nets=nets, sensors=sensors),
+            start,
+            end,
+            idle_days,
+            _data_days(store),
         ),  # fmt: skip
         "top_servers": top.reset_index(drop=True),
         "closed": closed(store, start, end, nets=nets, sensors=sensors).head(TOP),
@@ -299,12 +307,66 @@ def build_report(
     )
 
 
-def _newly_gone(gone: pd.DataFrame, start: dt.datetime, idle_days: float) -> pd.DataFrame:
-    """The gone ports that crossed the idle threshold in the period (last seen
-    `idle_days` or less before its start): each is reported once."""
+#: First clients named per new server port.
+FIRST_CLIENTS = 3
+_KEY = ["server_h", "proto", "server_p"]
+
+
+def _explained(new: pd.DataFrame, period_servers: pd.DataFrame, store: Path | str, start: dt.datetime,
+               end: dt.datetime, sensors: Sensors) -> pd.DataFrame:  # fmt: skip
+    """New server ports with what explains them: `first_clients` (the first
+    FIRST_CLIENTS to connect, earliest first, from anywhere) and `connections`
+    (in the period, since it was first seen)."""
+    if new.empty:
+        return new.assign(first_clients=pd.Series(dtype=object), connections=pd.Series(dtype="int64"))
+    pairs = client_pairs(store, start, end, nets="all", sensors=sensors)
+    pairs = pairs.merge(new[_KEY], on=_KEY).sort_values(["first_seen", "client_h"], kind="stable")
+    first = pairs.groupby(_KEY, sort=False).head(FIRST_CLIENTS).groupby(_KEY, sort=False)["client_h"].agg(", ".join)
+    counts = period_servers[[*_KEY, "connections"]] if not period_servers.empty else None
+    out = new.merge(first.rename("first_clients").reset_index(), on=_KEY, how="left")
+    out["first_clients"] = out["first_clients"].fillna("")
+    if counts is not None:
+        out = out.merge(counts, on=_KEY, how="left")
+    out["connections"] = out.get("connections", pd.Series(0, index=out.index)).fillna(0).astype("int64")
+    return out
+
+
+def _data_days(store: Path | str) -> dict[str, np.ndarray]:
+    """Per sensor, the sorted day numbers (days since the epoch) on which it sent records."""
+    days: dict[str, list[int]] = {}
+    for day, sensor, rows, _ in sensor_days(store):
+        if rows:
+            days.setdefault(sensor, []).append(dt.date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL)
+    return {sensor: np.array(sorted(d), dtype=np.int64) for sensor, d in days.items()}
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _newly_gone(gone: pd.DataFrame, start: dt.datetime, end: dt.datetime, idle_days: float,
+                data_days: dict[str, np.ndarray]) -> pd.DataFrame:  # fmt: skip
+    """The ports of `gone` (idle by the wall clock at `end`) that crossed
+    `idle_days` of idle time during [start, end), counting idle time only
+    while one of their sensors sent data: the whole days between the last
+    sighting and a moment on which none of its sensors sent records are
+    not counted, so a stalled sensor does not make its ports gone. Each
+    port is reported once, in the period in which it crosses."""
     if gone.empty:
         return gone
-    crossed = gone["last_seen"] >= pd.Timestamp(start) - pd.Timedelta(days=idle_days)
+    first = (gone["last_seen"].dt.floor("D") - pd.Timestamp(0, tz="UTC")).dt.days.to_numpy() + 1
+
+    def active_idle(at: dt.datetime) -> np.ndarray:
+        wall = (pd.Timestamp(at) - gone["last_seen"]).dt.total_seconds().to_numpy() / 86400
+        last = (pd.Timestamp(at) - pd.Timedelta(microseconds=1)).floor("D").value // 86_400_000_000_000
+        span = np.maximum(last - first, 0)  # whole days strictly between the last sighting's and `at`'s
+        with_data = np.zeros(len(gone), dtype=np.int64)
+        for sensors, rows in gone.groupby(gone["sensors"].fillna("")).indices.items():
+            days = np.unique(np.concatenate([data_days.get(s, np.zeros(0, np.int64)) for s in sensors.split(",")]))
+            lo, hi = first[rows], np.maximum(first[rows], last)
+            with_data[rows] = np.searchsorted(days, hi, "left") - np.searchsorted(days, lo, "left")
+        return wall - (span - with_data)
+
+    crossed = (active_idle(end) >= idle_days) & (active_idle(start) < idle_days)
     return gone[crossed].reset_index(drop=True)
 
 

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from ingest.aggregates import CLOSED, NOT_V4, SERVED, SERVER_ROW_COLUMNS
 from inventory.allowlist import Allowed, allowed_mask, load_allowlist
-from inventory.dailies import SERVERS, rows_in_range
+from inventory.dailies import SERVERS, read_catalog, rows_in_range, select
 from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
 from inventory.port_names import port_names
 from inventory.store_reader import DateLike, as_timestamp, day_range
@@ -32,7 +32,9 @@ SERVERS_COLUMNS = [
     "connections", "clients", "sensors", "server_reply",
 ]  # fmt: skip
 NEW_SERVERS_COLUMNS = ["sensor", "server_h", "server_p", "proto", "port_name", "services", "first_seen", "server_reply"]
-GONE_COLUMNS = ["server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "idle_days", "connections"]
+GONE_COLUMNS = [
+    "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "idle_days", "connections", "sensors",
+]  # fmt: skip
 CLOSED_COLUMNS = [
     "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "probes", "clients", "also_served",
 ]  # fmt: skip
@@ -182,14 +184,46 @@ def sort_by_address(df: pd.DataFrame, sort: list[str]) -> pd.DataFrame:
     return df.assign(**keys).sort_values(order, kind="stable").drop(columns=list(keys))
 
 
+#: Aggregate rows a query merges at once: a range holding more is merged a
+#: band of server addresses at a time (rows of different servers never
+#: merge), which bounds a query's memory on a day of 10^7 records and more.
+BAND_ROWS = 1_000_000
+
+
 def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
             count_clients: bool = True) -> pd.DataFrame:  # fmt: skip
     """Merged server rows; distinct clients (which need the client pairs) only when `count_clients`."""
     start, end = day_range(since, until)
     sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
     columns = None if count_clients else SERVER_ROW_COLUMNS
-    rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=columns)
-    return merge_servers(rows, client_counts(rows) if count_clients else None)
+    parts = []
+    for band in _address_bands(store, start, end, sensor_list, net_list):
+        rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=columns, extra=band)
+        parts.append(merge_servers(rows, client_counts(rows) if count_clients else None))
+        del rows
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _address_bands(store: Path | str, start: dt.datetime | None, end: dt.datetime | None,
+                   sensors: list[str] | None, nets: list[Network] | None) -> list[pc.Expression | None]:  # fmt: skip
+    """Filters on server_v4 that split the range's served rows into bands of
+    about BAND_ROWS rows, each server in one band; [None] when one band holds
+    them all (known from the ledger's row counts without reading a file)."""
+    bound = select(read_catalog(store), start, end).server_rows()
+    if bound is not None and bound <= BAND_ROWS:
+        return [None]
+    v4 = _rows(store, SERVERS, start, end, SERVED, sensors, nets, columns=["server_v4", "server_h"]).column("server_v4")
+    if len(v4) <= BAND_ROWS:
+        return [None]
+    values, counts = np.unique(v4.to_numpy(), return_counts=True)
+    cuts = np.searchsorted(np.cumsum(counts), np.arange(BAND_ROWS, len(v4), BAND_ROWS), side="left")
+    bounds = sorted({int(values[c]) + 1 for c in cuts if c + 1 < len(values)})
+    number = pc.field("server_v4")
+    bands: list[pc.Expression | None] = []
+    for i, lo in enumerate([0, *bounds]):
+        band = number >= _uint32(lo)
+        bands.append(band & (number < _uint32(bounds[i])) if i < len(bounds) else band)
+    return bands
 
 
 def client_counts(rows: pa.Table) -> pa.Table:
@@ -316,7 +350,8 @@ def gone_servers(
     `until` defaults to the end of the newest record in the store (not the
     wall clock, so an old store still answers sensibly). Columns:
     server_h, proto, server_p, port_name, first_seen, last_seen, idle_days
-    (since last seen, at `until`), connections; sorted by last_seen.
+    (since last seen, at `until`), connections, sensors (comma-joined);
+    sorted by last_seen.
     """
     everything = _served(store, None, until, sensors, nets, count_clients=False)
     if everything.empty:

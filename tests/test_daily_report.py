@@ -38,6 +38,9 @@ def test_headline_and_sections(report_dir: Path) -> None:
     assert doc["headline"]["ports closed but probed"]["value"] == 2
     assert doc["headline"]["hosts serving"]["previous_average"] > 0
     assert [r["server_p"] for r in doc["new_servers"]] == [8443]
+    # What explains it: the first three clients, earliest first, and its connections that day.
+    assert doc["new_servers"][0]["first_clients"] == "10.1.0.102, 10.1.0.104, 10.1.0.103"
+    assert doc["new_servers"][0]["connections"] == 9
     assert len(doc["new_server_ports_per_day"]) == 30 and doc["new_server_ports_per_day"]["2026-11-21"] == 1
     page = (report_dir / "report-2026-11-21.html").read_text()
     order = [page.index(t) for t in ("New server ports", "New client ports", "Gone server ports",
@@ -224,3 +227,17 @@ def test_the_chart_marks_the_first_day_of_data_as_the_baseline(tmp_path: Path) -
     chart = page.split('aria-label="new server ports per day"')[1].split("</svg>")[0]
     assert "2026-11-18: 2 ports seen on the first day of data (the baseline)" in chart and ">baseline</text>" in chart
     assert "2026-11-19: no data" in chart and "2026-11-20: 1</title>" in chart
+
+
+def test_a_port_whose_sensor_stalled_is_not_gone_until_its_sensor_sends_again(tmp_path: Path) -> None:
+    # core carries port 8080 on day 0, then sends nothing on days 1-3, then data again on days 4-5.
+    store = _store_of(tmp_path, {
+        "edge": [_line(f"E{d}", d) for d in range(6)],
+        "core": [_line("C0", 0, port=8080, server="10.0.0.3"), _line("C4", 4, server="10.0.0.4"),
+                 _line("C5", 5, server="10.0.0.4")],
+    })  # fmt: skip
+    gone = {f"2026-11-{18 + d}": list(build_report(store, f"2026-11-{18 + d}", idle_days=2).tables["gone_servers"]
+                                       ["server_p"]) for d in range(7)}  # fmt: skip
+    # By the wall clock 8080 is two days idle on day 2; its sensor's idle time starts again on day 4.
+    assert gone == {"2026-11-18": [], "2026-11-19": [], "2026-11-20": [], "2026-11-21": [], "2026-11-22": [],
+                    "2026-11-23": [8080], "2026-11-24": []}  # fmt: skip

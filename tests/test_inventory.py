@@ -350,3 +350,25 @@ def test_distinct_clients_equal_a_count_over_the_records(tmp_path: Path, rows: l
 
 def _compare_any(df: pd.DataFrame) -> list[tuple[object, ...]]:
     return sorted(map(tuple, df.astype(str).values.tolist())) if not df.empty else []
+
+
+@pytest.mark.parametrize("band_rows", [1, 7])
+def test_a_range_merged_in_address_bands_answers_like_one_merge(
+    store: Path, band_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inventory.server_ports as server_ports
+
+    def answers() -> list[pd.DataFrame]:
+        return [
+            inventory.servers(store, nets="all"),
+            inventory.servers(store, "2026-11-19T06:00", nets="all"),
+            inventory.new_servers(store, "2026-11-20", nets="all"),
+            inventory.gone_servers(store, idle_days=1),
+        ]
+
+    whole = answers()
+    monkeypatch.setattr(server_ports, "BAND_ROWS", band_rows)
+    bands = server_ports._address_bands(store, None, None, None, None)
+    assert len(bands) > 3  # really split
+    for banded, one in zip(answers(), whole):
+        pd.testing.assert_frame_equal(banded, one)
