@@ -68,7 +68,7 @@ DEFAULT_STORE = "./synack-store"
 
 
 def bound_memory() -> None:
-    """Process-wide allocator settings that keep an ingest's peak memory flat.
+    """Process-wide allocator settings that keep an ingest's (and a query's) peak memory flat.
 
     Arrow's buffers go to the system allocator; glibc keeps at most two
     arenas and serves blocks over 4 MB with mmap (a fixed threshold, so it
@@ -303,6 +303,7 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **kwargs: Any) -> pd.DataFrame:
+    bound_memory()
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
     kwargs["nets"] = setting(nets, "SYNACK_NETS", "nets", None)
     allow_path = setting(allow, "SYNACK_ALLOW", "allow", None)
@@ -314,6 +315,22 @@ def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **
         return fn(store_dir, **kwargs)
     except (SynackError, ValueError) as e:  # InventoryError is a ValueError
         raise fail(str(e)) from None
+
+
+def _in_range(store: Path | None, since: str | None, until: str | None) -> str:
+    """'in this range', spelled out: the UTC range a query used (ages like 7d
+    count back from now) and the store's newest record, for an empty answer."""
+    from inventory.dailies import sensor_days
+    from inventory.store_reader import day_range
+
+    start, end = day_range(since, until)
+    lo = f"{start:%Y-%m-%d %H:%M}" if start is not None else "the first record"
+    hi = f"{end:%Y-%m-%d %H:%M}" if end is not None else "now"
+    newest = max(
+        (t for *_, t in sensor_days(Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE)))), default=None
+    )
+    when = dt.datetime.fromtimestamp(newest / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M") if newest else "none"
+    return f"from {lo} to {hi} UTC (the store's newest record: {when})"
 
 
 def _note_unknown_sensors(store_dir: Path, sensors: str | None) -> None:
@@ -405,7 +422,7 @@ def servers(
     import inventory
 
     df = _query(inventory.servers, store, nets, None, since=since, until=until, sensors=sensor)
-    _emit(df, fmt, output, "Server ports", "no server ports in this range")
+    _emit(df, fmt, output, "Server ports", f"no server ports {_in_range(store, since, until)}")
 
 
 @app.command()
@@ -419,7 +436,7 @@ def clients(
 
     fn = inventory.client_pairs if detail else inventory.clients
     df = _query(fn, store, nets, None, since=since, until=until, sensors=sensor)
-    _emit(df, fmt, output, "Client ports", "no client ports in this range")
+    _emit(df, fmt, output, "Client ports", f"no client ports {_in_range(store, since, until)}")
 
 
 @app.command()
@@ -431,7 +448,7 @@ def closed(
     import inventory
 
     df = _query(inventory.closed, store, nets, None, since=since, until=until, sensors=sensor)
-    _emit(df, fmt, output, "Closed ports", "no closed ports probed in this range")
+    _emit(df, fmt, output, "Closed ports", f"no closed ports probed {_in_range(store, since, until)}")
 
 
 @app.command("new-ports")
@@ -448,7 +465,7 @@ def new_ports(
     fn = inventory.new_clients if client_ports else inventory.new_servers
     df = _query(fn, store, nets, allow, since=start, until=until, sensors=sensor, show_allowed=show_allowed)
     what = "client" if client_ports else "server"
-    _emit(df, fmt, output, f"New {what} ports", f"no new {what} ports in this range")
+    _emit(df, fmt, output, f"New {what} ports", f"no new {what} ports {_in_range(store, start, until)}")
 
 
 @app.command("gone-ports")
@@ -485,6 +502,7 @@ def report(
     Exits 1 (after writing the files) when the period holds no records or an expected sensor sent none."""
     from inventory.daily_report import build_report, write_report
 
+    bound_memory()
     if date is not None and (since is not None or until is not None):
         raise typer.BadParameter("give either --date or --since/--until, not both", param_hint="'--date'")
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))

@@ -296,7 +296,7 @@ def _micros(when: dt.datetime) -> int:
 def _read_files(files: list[str], schema: pa.Schema, where: pc.Expression | None,
                 columns: list[str] | None) -> pa.Table:  # fmt: skip
     stamp = tuple((path, *_identity(os.stat(path))) for path in files)
-    return _dataset(stamp, schema).to_table(columns=columns, filter=where)
+    return _dataset(stamp, schema).to_table(columns=columns, filter=where, fragment_readahead=1, batch_readahead=1)
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int, int]:

@@ -408,3 +408,15 @@ def test_options_that_would_be_ignored_are_refused_or_noted(sample_store: Path, 
     result = runner.invoke(app, ["servers", "--store", str(sample_store), "--sensor", "edge-1,nosuch"])
     assert result.exit_code == 0 and "no records from sensor 'nosuch'" in result.stderr and "'edge-1'" in result.stderr
     assert "edge-1,nosuch" not in result.stderr
+
+
+def test_an_empty_answer_names_the_range_it_used_and_the_newest_record(sample_store: Path) -> None:
+    result = runner.invoke(
+        app, ["servers", "--store", str(sample_store), "--since", "2026-11-25", "--until", "2026-11-26"]
+    )
+    assert result.exit_code == 0
+    assert result.stdout.strip() == (
+        "no server ports from 2026-11-25 00:00 to 2026-11-26 00:00 UTC (the store's newest record: 2026-11-21 14:58)"
+    )
+    result = runner.invoke(app, ["new-ports", "--store", str(sample_store)])  # the last day before now: none
+    assert "to now UTC (the store's newest record: 2026-11-21 14:58)" in result.stdout
