@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -226,51 +224,55 @@ def _address_bands(store: Path | str, start: dt.datetime | None, end: dt.datetim
     return bands
 
 
-def client_counts(rows: pa.Table) -> pa.Table:
+#: Client-list entries counted at once: bounds the memory of an exact
+#: distinct count whatever a range holds (a busy day: 10^7 entries).
+COUNT_ENTRIES = 1 << 20
+
+
+def client_counts(rows: pa.Table, limit: int | None = None) -> pa.Table:
     """Exact distinct clients per (server_h, proto, server_p) of daily server
     rows, from their per-day client sets: a table of KEY + clients.
 
-    Each row's key gets a dense number, so the distinct count hashes two
-    integers per client. IPv4 clients are counted as numbers, the others
-    (IPv6) as text; an address is of one family, so the counts add up.
+    Each row's key gets a dense number; the rows are taken in key order, a
+    slice of whole keys of at most `limit` (COUNT_ENTRIES) list entries at
+    a time, so the hash of (key, client) pairs stays small. IPv4 clients
+    are counted as numbers, the others (IPv6) as text; an address is of
+    one family, so the counts add up.
     """
     row_keys = _plain(rows.select(KEY))
     keys = row_keys.group_by(KEY, use_threads=False).aggregate([])
     numbered = keys.append_column("key_id", pa.array(np.arange(len(keys), dtype=np.int32)))
     row_ids = (
         row_keys.append_column("row", pa.array(np.arange(len(rows), dtype=np.int64)))
-        .join(numbered, KEY).sort_by("row").column("key_id")
+        .join(numbered, KEY).sort_by("row").column("key_id").to_numpy()
     )  # fmt: skip
+    order = np.argsort(row_ids, kind="stable")
     clients = np.zeros(len(keys), dtype=np.int64)
     for column in ("clients_v4", "clients_text"):
         lists = rows.column(column).combine_chunks()
-        flat = pa.table({"key_id": pc.take(row_ids, pc.list_parent_indices(lists)), "client": pc.list_flatten(lists)})
-        for counted in _count_distinct_in_parts(flat):
+        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()[order]
+        for part in key_slices(row_ids[order], lengths, limit or COUNT_ENTRIES):
+            chosen = order[part]
+            sub = pc.take(lists, pa.array(chosen))
+            flat = pa.table({"key_id": pc.take(pa.array(row_ids[chosen]), pc.list_parent_indices(sub)),
+                             "client": pc.list_flatten(sub)})  # fmt: skip
+            counted = flat.group_by("key_id", use_threads=False).aggregate([("client", "count_distinct")])
             np.add.at(clients, counted.column(0).to_numpy(), counted.column(1).to_numpy())
     return keys.append_column("clients", pa.array(clients))
 
 
-def _count_distinct_in_parts(flat: pa.Table, parts: int | None = None) -> list[pa.Table]:
-    """Distinct clients per key_id of `flat`, counted on every core (or in
-    `parts`): the keys split by remainder into disjoint parts, one hash
-    aggregation a thread (Arrow's threaded aggregation gains nothing on
-    count_distinct). Each key_id is in exactly one returned table."""
-    if parts is None:
-        parts = min(os.cpu_count() or 1, 4) if len(flat) >= 100_000 else 1
-    if parts == 1:
-        return [flat.group_by("key_id", use_threads=False).aggregate([("client", "count_distinct")])]
-    remainder = pc.remainder(flat.column("key_id"), parts)
-    with ThreadPoolExecutor(parts) as pool:
-        return list(
-            pool.map(
-                lambda part: (
-                    flat.filter(pc.equal(remainder, part))
-                    .group_by("key_id", use_threads=False)
-                    .aggregate([("client", "count_distinct")])
-                ),
-                range(parts),
-            )
-        )
+def key_slices(keys: np.ndarray, lengths: np.ndarray, limit: int) -> list[slice]:
+    """Consecutive slices of `keys` (sorted) that never split a key, cut at the
+    first key start past every `limit` entries (by `lengths`): each holds at
+    most `limit` entries plus one key's."""
+    total = np.cumsum(lengths)
+    if not len(keys) or total[-1] <= limit:
+        return [slice(0, len(keys))]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])  # where each key's rows begin
+    before = np.r_[0, total][starts]  # entries before each key
+    picked = np.searchsorted(before, np.arange(limit, total[-1], limit), side="left")
+    bounds = [0, *sorted({int(starts[i]) for i in picked if 0 < i < len(starts)}), len(keys)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def servers(

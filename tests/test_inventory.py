@@ -177,19 +177,28 @@ def _day_records(store: Path, day: str) -> pa.Table:
     return ds.dataset(folder, format="parquet", schema=schema).to_table(columns=RECORD_COLUMNS).combine_chunks()
 
 
-def test_distinct_counts_in_parts_equal_one_count() -> None:
+def test_distinct_counts_in_bounded_slices_equal_one_count() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from inventory.server_ports import _count_distinct_in_parts
+    from inventory.server_ports import client_counts, key_slices
 
     rng = np.random.default_rng(5)
-    flat = pa.table({"key_id": rng.integers(0, 50, 5000).astype(np.int32), "client": rng.integers(0, 300, 5000)})
-    whole = _count_distinct_in_parts(flat, parts=1)[0].to_pydict()
-    split = [t.to_pydict() for t in _count_distinct_in_parts(flat, parts=3)]
-    merged = {k: n for part in split for k, n in zip(part["key_id"], part["client_count_distinct"])}
-    assert sum(len(part["key_id"]) for part in split) == len(merged) == 50
-    assert merged == dict(zip(whole["key_id"], whole["client_count_distinct"]))
+    n = 400
+    rows = pa.table({
+        "server_h": [f"10.0.0.{i % 37}" for i in range(n)], "proto": ["tcp"] * n,
+        "server_p": [80 + i % 3 for i in range(n)],
+        "clients_v4": [list(rng.integers(0, 60, rng.integers(0, 40)).astype(np.uint32)) for _ in range(n)],
+        "clients_text": [[f"fd00::{x}" for x in rng.integers(0, 9, rng.integers(0, 3))] for _ in range(n)],
+    })  # fmt: skip
+    whole = client_counts(rows, limit=10**9).to_pydict()
+    for limit in (1, 25, 300):
+        assert client_counts(rows, limit=limit).to_pydict() == whole
+    keys = np.repeat(np.arange(5), [3, 1, 4, 2, 1])
+    slices = key_slices(keys, np.full(11, 10), 25)
+    # Cut at the first key start past each 25 entries: whole keys, at most 25 entries plus one key's each.
+    assert [(s.start, s.stop) for s in slices] == [(0, 3), (3, 8), (8, 10), (10, 11)]
+    assert max(s.stop - s.start for s in key_slices(keys, np.full(11, 10), 1)) == 4  # a key is never split
 
 
 def test_sightings_answer_like_a_fresh_read(store: Path) -> None:
