@@ -241,3 +241,13 @@ def test_a_port_whose_sensor_stalled_is_not_gone_until_its_sensor_sends_again(tm
     # By the wall clock 8080 is two days idle on day 2; its sensor's idle time starts again on day 4.
     assert gone == {"2026-11-18": [], "2026-11-19": [], "2026-11-20": [], "2026-11-21": [], "2026-11-22": [],
                     "2026-11-23": [8080], "2026-11-24": []}  # fmt: skip
+
+
+def test_the_page_of_a_large_day_stays_small(tmp_path: Path) -> None:
+    ports = [_line(f"P{p}", 1, port=1000 + p % 3000, server=f"10.0.{p // 3000}.{2 + p % 200}") for p in range(6000)]
+    store = _store_of(tmp_path, {"edge": ports + [_line("X", 0)]})
+    report = build_report(store, "2026-11-19", nets="all")
+    assert len(report.tables["new_servers"]) == 6000
+    page = write_report(report, tmp_path / "out")[0]
+    assert page.stat().st_size < 150_000  # 50 rows a table, whatever the day holds
+    assert "5950 more in report-2026-11-19-new-servers.csv" in page.read_text()
