@@ -10,12 +10,12 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import gc
-import inspect
 import os
 import sys
 import tempfile
 import tomllib
 import traceback
+from collections.abc import Callable
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -28,6 +28,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from ingest.conn_ingest import IngestSummary
+    from inventory import Inventory
 from ingest.errors import SynackError
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 from ingest.visible import visible
@@ -302,18 +303,26 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
     return view.rename(columns=_SHORT_NAMES)
 
 
-def _query(fn: Any, store: Path | None, nets: str | None, allow: Path | None, **kwargs: Any) -> pd.DataFrame:
+def _inventory(store: Path | None, nets: str | None, sensor: str | None, allow: Path | None = None) -> Inventory:
+    """The Inventory a query command asks (settings resolved, notes said); a bad setting is one error line."""
+    from inventory import Inventory
+
     bound_memory()
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
-    kwargs["nets"] = setting(nets, "SYNACK_NETS", "nets", None)
-    allow_path = setting(allow, "SYNACK_ALLOW", "allow", None)
-    if "allow" in inspect.signature(fn).parameters:
-        kwargs["allow"] = allow_path
     _note_upgrade(store_dir)
-    _note_unknown_sensors(store_dir, kwargs.get("sensors"))
+    _note_unknown_sensors(store_dir, sensor)
     try:
-        return fn(store_dir, **kwargs)
-    except (SynackError, ValueError) as e:  # InventoryError is a ValueError
+        return Inventory(store_dir, nets=setting(nets, "SYNACK_NETS", "nets", None), sensors=sensor,
+                         allow=setting(allow, "SYNACK_ALLOW", "allow", None))  # fmt: skip
+    except SynackError as e:
+        raise fail(str(e)) from None
+
+
+def _answer(query: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """Run one query; an error a user or a store can cause is one line (a bug in synack is not caught here)."""
+    try:
+        return query()
+    except SynackError as e:
         raise fail(str(e)) from None
 
 
@@ -419,9 +428,8 @@ def servers(
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
 ) -> None:  # fmt: skip
     """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
-    import inventory
-
-    df = _query(inventory.servers, store, nets, None, since=since, until=until, sensors=sensor)
+    inv = _inventory(store, nets, sensor)
+    df = _answer(lambda: inv.servers(since, until))
     _emit(df, fmt, output, "Server ports", f"no server ports {_in_range(store, since, until)}")
 
 
@@ -432,10 +440,8 @@ def clients(
     detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
 ) -> None:  # fmt: skip
     """Client ports: which host speaks which service port, one row per client and port."""
-    import inventory
-
-    fn = inventory.client_pairs if detail else inventory.clients
-    df = _query(fn, store, nets, None, since=since, until=until, sensors=sensor)
+    inv = _inventory(store, nets, sensor)
+    df = _answer(lambda: (inv.client_pairs if detail else inv.clients)(since, until))
     _emit(df, fmt, output, "Client ports", f"no client ports {_in_range(store, since, until)}")
 
 
@@ -445,9 +451,8 @@ def closed(
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
 ) -> None:  # fmt: skip
     """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
-    import inventory
-
-    df = _query(inventory.closed, store, nets, None, since=since, until=until, sensors=sensor)
+    inv = _inventory(store, nets, sensor)
+    df = _answer(lambda: inv.closed(since, until))
     _emit(df, fmt, output, "Closed ports", f"no closed ports probed {_in_range(store, since, until)}")
 
 
@@ -459,11 +464,10 @@ def new_ports(
     show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
 ) -> None:  # fmt: skip
     """New server ports: first seen in the whole store within [since, until) (default: the last day)."""
-    import inventory
-
+    inv = _inventory(store, nets, sensor, allow)
     start = since if since is not None else "1d"
-    fn = inventory.new_clients if client_ports else inventory.new_servers
-    df = _query(fn, store, nets, allow, since=start, until=until, sensors=sensor, show_allowed=show_allowed)
+    query = inv.new_clients if client_ports else inv.new_servers
+    df = _answer(lambda: query(start, until, show_allowed=show_allowed))
     what = "client" if client_ports else "server"
     _emit(df, fmt, output, f"New {what} ports", f"no new {what} ports {_in_range(store, start, until)}")
 
@@ -475,9 +479,8 @@ def gone_ports(
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
 ) -> None:  # fmt: skip
     """Gone server ports: seen before, silent for --idle-days (at --until, default the newest record)."""
-    import inventory
-
-    df = _query(inventory.gone_servers, store, nets, None, until=until, sensors=sensor, idle_days=idle_days)
+    inv = _inventory(store, nets, sensor)
+    df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days))
     _emit(df, fmt, output, "Gone server ports", "no gone server ports")
 
 

@@ -16,7 +16,6 @@ from inventory.server_ports import (
     Allow,
     Nets,
     Sensors,
-    _allow_entries,
     _finish,
     _new_rows,
     _plain,
@@ -24,6 +23,7 @@ from inventory.server_ports import (
     _sensor_list,
     _uint32,
     _where,
+    allow_entries,
     resolve_nets,
 )  # fmt: skip
 from inventory.store_reader import DateLike, day_range
@@ -163,4 +163,4 @@ def new_clients(
     """
     start, end = day_range(since, until)
     everything = client_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
-    return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")
+    return _new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

@@ -70,6 +70,7 @@ class DataHealth:
     newest: dt.datetime | None
     sensors: list[SensorHealth]
     baseline: bool
+    new_sensors: list[str] = field(default_factory=list)  # first data in this period (their ports are all new)
 
     @property
     def silent(self) -> list[SensorHealth]:
@@ -84,7 +85,7 @@ class DataHealth:
         """One sentence per problem, for the page's first lines and the command's summary."""
         lines = []
         if self.records == 0:
-            lag = f", {_age(end - self.newest)} before the period's end" if self.newest is not None else ""
+            lag = f", {age_text(end - self.newest)} before the period's end" if self.newest is not None else ""
             newest = f"{self.newest:%Y-%m-%d %H:%M} UTC{lag}" if self.newest is not None else "none at all"
             lines.append(f"no data: no records in this period (newest record: {newest})")
         for s in self.silent if self.records else []:
@@ -93,7 +94,8 @@ class DataHealth:
         return lines
 
 
-def _age(delta: dt.timedelta) -> str:
+def age_text(delta: dt.timedelta) -> str:
+    """A duration as hours, or days beyond two."""
     hours = delta.total_seconds() / 3600
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
@@ -114,6 +116,8 @@ def _health(store: Path | str, start: dt.datetime, end: dt.datetime, sensors: li
             return None
         return min(dt.datetime.fromtimestamp(max(times) / 1e6, dt.UTC), end)
 
+    earlier = {s for day, s, n, _ in rows if n and day + _DAY <= start}
+    sending = {s for day, s, n, _ in rows if n and day < end and day + _DAY > start}
     window = start - length * COMPARE_DAYS
     expected = sorted(set(sensors or {s for day, s, _, _ in rows if window < day + _DAY and day < start}) | set(expect))
     health = DataHealth(
@@ -121,6 +125,7 @@ def _health(store: Path | str, start: dt.datetime, end: dt.datetime, sensors: li
         newest=newest(),
         sensors=[SensorHealth(s, records(start, end, s), newest(s)) for s in expected],
         baseline=not any(day < start for day, _, _, _ in rows) and records(start, end) > 0,
+        new_sensors=sorted(sending - earlier) if earlier else [],
     )
     before = [records(start - length * (i + 1), end - length * (i + 1)) for i in range(COMPARE_DAYS)]
     return health, before
@@ -405,6 +410,7 @@ def report_json(report: Report) -> dict[str, object]:
             "newest_record": health.newest.isoformat() if health.newest is not None else None,
             "lag_seconds": (report.end - health.newest).total_seconds() if health.newest is not None else None,
             "baseline": health.baseline,
+            "new_sensors": health.new_sensors,
             "sensors": [
                 {
                     "sensor": s.sensor,

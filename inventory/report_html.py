@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from inventory.daily_report import SECTIONS, Report
+from inventory.daily_report import SECTIONS, Report, age_text
 from inventory.export import printable
 
 _LABELS = {
@@ -219,9 +219,15 @@ def render_html(report: Report) -> str:
         if problems
         else ""
     )
+    newest = report.health.newest
     lag = (
-        f"newest record {report.health.newest:%Y-%m-%d %H:%M} UTC" if report.health.newest is not None else "no records"
+        f"newest record {newest:%Y-%m-%d %H:%M} UTC ({age_text(report.end - newest)} before the period's end)"
+        if newest is not None
+        else "no records"
     )
+    if report.health.new_sensors:
+        names = ", ".join(report.health.new_sensors)
+        lag += f" · first data from sensor {names}: its ports count as new here (its baseline)"
     first_day = report.end - pd.Timedelta(days=len(report.new_per_day))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -54,7 +54,8 @@ def _sensor_list(sensors: Sensors) -> list[str] | None:
     return items or None
 
 
-def _allow_entries(allow: Allow) -> list[Allowed]:
+def allow_entries(allow: Allow) -> list[Allowed]:
+    """The allowlist entries of `allow`: a file read (InventoryError when bad), a list as is, none for None."""
     if allow is None or isinstance(allow, list):
         return allow or []
     return load_allowlist(allow)
@@ -323,7 +324,7 @@ def new_servers(
     """
     start, end = day_range(since, until)
     everything = server_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
-    return _new_rows(everything, start, end, _allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
+    return _new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
 
 
 def _new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],

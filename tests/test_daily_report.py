@@ -251,3 +251,16 @@ def test_the_page_of_a_large_day_stays_small(tmp_path: Path) -> None:
     page = write_report(report, tmp_path / "out")[0]
     assert page.stat().st_size < 150_000  # 50 rows a table, whatever the day holds
     assert "5950 more in report-2026-11-19-new-servers.csv" in page.read_text()
+
+
+def test_a_sensors_first_day_is_its_baseline_and_the_lag_is_shown(tmp_path: Path) -> None:
+    store = _store_of(tmp_path, {
+        "edge": [_line(f"E{d}", d) for d in range(3)],
+        "dmz": [_line("D2", 2, hour=6, port=25, server="10.0.0.9")],
+    })  # fmt: skip
+    report = build_report(store, "2026-11-20")
+    assert report.health.new_sensors == ["dmz"] and not report.health.baseline
+    assert build_report(store, "2026-11-19").health.new_sensors == []
+    page = write_report(report, tmp_path / "out")[0].read_text()
+    assert "first data from sensor dmz" in page
+    assert "newest record 2026-11-20 12:00 UTC (12.0 h before the period&#x27;s end)" in page

@@ -381,3 +381,31 @@ def test_a_range_merged_in_address_bands_answers_like_one_merge(
     assert len(bands) > 3  # really split
     for banded, one in zip(answers(), whole):
         pd.testing.assert_frame_equal(banded, one)
+
+
+def test_an_inventory_holds_its_filters_and_answers_like_the_functions(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inventory import Inventory
+    from inventory import server_ports as sp
+
+    inv = Inventory(store, nets="all", as_of="2026-11-22")
+    pd.testing.assert_frame_equal(inv.servers("3d"), inventory.servers(store, "2026-11-19", nets="all"))
+    pd.testing.assert_frame_equal(inv.clients(), inventory.clients(store, nets="all"))
+    days = ("2026-11-19", "2026-11-20", "2026-11-21")
+    expected = [inventory.new_servers(store, day, nets="all") for day in days]
+    reads = []
+    monkeypatch.setattr(sp, "server_sightings", lambda *a, **k: reads.append(1) or inventory.server_sightings(*a, **k))
+    for day, want in zip(days, expected):
+        pd.testing.assert_frame_equal(inv.new_servers(day), want)
+    assert len(reads) == 1  # the all-time sightings are read once per Inventory
+    status = inv.status()
+    assert status["days"] == 4 and status["first_day"] == "2026-11-18" and status["last_day"] == "2026-11-21"
+    assert status["records"] == sum(s["records"] for s in status["sensors"].values()) > 0
+    assert not status["upgrade_needed"] and status["monthly_rollups"] == 1
+    bad = tmp_path / "allow.txt"
+    bad.write_text("10.0.0.0/8 tcp 80-\n")
+    with pytest.raises(inventory.InventoryError, match="80-"):
+        Inventory(store, allow=bad)  # a bad allowlist fails when the Inventory is made, not in a later query
+    with pytest.raises(inventory.InventoryError):
+        Inventory(store, nets="not-a-net")

@@ -29,3 +29,25 @@ def test_notebook_executes_without_errors(tmp_path: Path) -> None:
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
     assert "10.1.0.11" in text and "8443" in text  # the new port of the last day
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the per-day plot
+
+
+def test_notebook_runs_on_another_store_with_its_own_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("matplotlib")
+    from ingest.conn_ingest import ingest_paths
+    from tests.conftest import conn_header, conn_line, write_log
+
+    october = 1791158400.0  # 2026-10-05 00:00 UTC: not a sample day
+    lines = [conn_line(f"C{i}", ts=october + i * 43200, resp=f"10.9.0.{i}", resp_p=8000 + i) for i in range(4)]
+    store = tmp_path / "store"
+    ingest_paths([write_log(tmp_path / "logs" / "conn.log", conn_header() + "".join(lines))], store)
+    monkeypatch.setenv("SYNACK_STORE", str(store))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK.parents[1])}}).execute()  # fmt: skip
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
+    assert "2026-10-06" in text and "10.9.0.3" in text and "8003" in text  # its last day's new port

@@ -1,0 +1,132 @@
+"""One store and the filters its queries share: the way in for notebooks and the CLI.
+
+    from inventory import Inventory
+    inv = Inventory("synack-store", nets="all", sensors="edge-1", allow="allow.txt")
+    inv.servers("7d")              # server ports of the last 7 days (before `as_of`)
+    inv.new_servers("2026-11-21")  # first seen since then
+    inv.status()                   # days, records and sensors the store holds
+
+Like sqlite-utils' Database, an Inventory holds what every query needs
+once: the store, the networks, the sensors, the allowlist (read once, so a
+bad one fails at construction) and `as_of`, the moment ages like "7d" count
+back from (default: when the Inventory was made, so every query of one
+object means the same "now"). What several queries share (the all-time
+sightings behind new_servers and new_clients) is read once and kept.
+Queries only read; an Inventory over a store being written sees the
+aggregates as they were when each query started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from inventory import client_ports, server_ports
+from inventory.allowlist import Allowed
+from inventory.dailies import read_catalog, sensor_days
+from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets
+from inventory.store_reader import DateLike, as_timestamp
+
+__all__ = ["Inventory"]
+
+
+class Inventory:
+    """A synack store and the filters shared by its queries (see the module)."""
+
+    def __init__(self, store: Path | str, *, nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+                 as_of: DateLike = None) -> None:  # fmt: skip
+        """Raises InventoryError for a bad network, allowlist or date (the store is read by the queries)."""
+        self.store = Path(store)
+        self.nets = nets
+        self.sensors = sensors
+        resolve_nets(nets)  # a bad network fails here, not in the first query
+        self.allowed: list[Allowed] = allow_entries(allow)
+        self.as_of: dt.datetime = as_timestamp(as_of) or dt.datetime.now(dt.UTC)
+        self._sightings: dict[str, pd.DataFrame] = {}
+
+    def __repr__(self) -> str:
+        return f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, as_of={self.as_of})"
+
+    def when(self, value: DateLike) -> dt.datetime | None:
+        """A date, time or age ("7d") as a UTC datetime; ages count back from `as_of`."""
+        return as_timestamp(value, now=self.as_of)
+
+    def _filters(self) -> dict[str, Any]:
+        return {"nets": self.nets, "sensors": self.sensors}
+
+    def servers(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+        """Server ports seen in [since, until) (see inventory.server_ports.servers)."""
+        return server_ports.servers(self.store, self.when(since), self.when(until), **self._filters())
+
+    def clients(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+        """Client ports in [since, until) (see inventory.client_ports.clients)."""
+        return client_ports.clients(self.store, self.when(since), self.when(until), **self._filters())
+
+    def client_pairs(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+        """One row per client, server and port (see inventory.client_ports.client_pairs)."""
+        return client_ports.client_pairs(self.store, self.when(since), self.when(until), **self._filters())
+
+    def closed(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+        """Ports that answered SYNs with RST (see inventory.server_ports.closed)."""
+        return server_ports.closed(self.store, self.when(since), self.when(until), **self._filters())
+
+    def server_sightings(self) -> pd.DataFrame:
+        """Every server port merged over all time (read once per Inventory)."""
+        if "servers" not in self._sightings:
+            self._sightings["servers"] = server_ports.server_sightings(self.store, **self._filters())
+        return self._sightings["servers"]
+
+    def client_sightings(self) -> pd.DataFrame:
+        """Every client port merged over all time (read once per Inventory)."""
+        if "clients" not in self._sightings:
+            self._sightings["clients"] = client_ports.client_sightings(self.store, **self._filters())
+        return self._sightings["clients"]
+
+    def new_servers(
+        self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False
+    ) -> pd.DataFrame:
+        """Server ports first seen in [since, until), allowlisted ones left out (or marked)."""
+        return server_ports.new_servers(
+            self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
+            sightings=self.server_sightings(), **self._filters(),
+        )  # fmt: skip
+
+    def new_clients(
+        self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False
+    ) -> pd.DataFrame:
+        """Client ports first seen in [since, until), allowlisted services left out (or marked)."""
+        return client_ports.new_clients(
+            self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
+            sightings=self.client_sightings(), **self._filters(),
+        )  # fmt: skip
+
+    def gone_servers(self, until: DateLike = None, *, idle_days: float = 7) -> pd.DataFrame:
+        """Server ports idle for `idle_days` at `until` (default: the end of the newest record)."""
+        return server_ports.gone_servers(self.store, self.when(until), idle_days=idle_days, **self._filters())
+
+    def status(self) -> dict[str, Any]:
+        """What the store holds: ledger version, days, records and, per
+        sensor, records and newest record (UTC); and whether an older synack
+        wrote it (queries then aggregate its records in memory)."""
+        catalog = read_catalog(self.store)
+        per_sensor: dict[str, dict[str, Any]] = {}
+        for _day, sensor, rows, newest in sensor_days(self.store):
+            entry = per_sensor.setdefault(sensor, {"records": 0, "newest": None})
+            entry["records"] += rows
+            when = dt.datetime.fromtimestamp(newest / 1e6, dt.UTC)
+            entry["newest"] = max(entry["newest"], when) if entry["newest"] else when
+        days = catalog.days
+        return {
+            "store": str(self.store),
+            "ledger_version": catalog.version,
+            "days": len(days),
+            "first_day": days[0] if days else None,
+            "last_day": days[-1] if days else None,
+            "records": sum(s["records"] for s in per_sensor.values()),
+            "sensors": per_sensor,
+            "monthly_rollups": len(catalog.rollups),
+            "upgrade_needed": bool(catalog.legacy_days),
+        }
