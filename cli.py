@@ -391,6 +391,29 @@ def rebuild(store: StoreOption = None) -> None:
 
 
 @app.command()
+def status(
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead of lines.")] = False,
+) -> None:
+    """What the store holds: days, records, and per sensor its records and newest record."""
+    import json
+
+    inv = _inventory(store, None, None)
+    info = _answer(inv.status)
+    if as_json:
+        out.file.write(json.dumps(info, default=str, indent=1) + "\n")
+        return
+    days = f"{info['days']} days, {info['first_day']} to {info['last_day']}" if info["days"] else "no days"
+    out.print(f"{info['store']}: {days}, {info['records']:,} records (ledger version {info['ledger_version']}, "
+              f"{info['monthly_rollups']} monthly roll-ups)", markup=False, soft_wrap=True)  # fmt: skip
+    for sensor, entry in sorted(info["sensors"].items()):
+        out.print(visible(f"  sensor {sensor or '(unnamed)'}: {entry['records']:,} records, newest "
+                          f"{entry['newest']:%Y-%m-%d %H:%M:%S} UTC"), markup=False, soft_wrap=True)  # fmt: skip
+    if info["upgrade_needed"]:
+        say("note: written by an older synack; 'synack rebuild' makes queries fast")
+
+
+@app.command()
 def check(
     store: StoreOption = None,
     repair: Annotated[

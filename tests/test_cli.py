@@ -420,3 +420,18 @@ def test_an_empty_answer_names_the_range_it_used_and_the_newest_record(sample_st
     )
     result = runner.invoke(app, ["new-ports", "--store", str(sample_store)])  # the last day before now: none
     assert "to now UTC (the store's newest record: 2026-11-21 14:58)" in result.stdout
+
+
+def test_status_says_what_the_store_holds(sample_store: Path) -> None:
+    import json
+
+    result = runner.invoke(app, ["status", "--store", str(sample_store)])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "4 days, 2026-11-18 to 2026-11-21" in lines[0] and "(ledger version 3" in lines[0]
+    assert any(line.startswith("  sensor edge-1: ") and "newest 2026-11-21 14:58" in line for line in lines)
+    doc = json.loads(runner.invoke(app, ["status", "--store", str(sample_store), "--json"]).stdout)
+    assert doc["days"] == 4 and set(doc["sensors"]) == {"edge-1", "core-2"}
+    assert doc["records"] == sum(s["records"] for s in doc["sensors"].values())
+    missing = runner.invoke(app, ["status", "--store", str(sample_store.parent / "nothing")])
+    assert missing.exit_code == 1 and "no synack store" in missing.stderr
