@@ -246,6 +246,13 @@ def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) ->
     converted value by value. Returns (table, reasons per line): see
     line_parsing.LenientParser."""
     raw = np.frombuffer(buf, np.uint8)
+    if (raw >= 0x80).any():
+        try:
+            bytes(buf).decode("utf-8")
+        except UnicodeDecodeError:
+            # Arrow decodes a wrong-width line as UTF-8 before calling the row
+            # handler below, and raises inside itself on such bytes: bisect instead.
+            raise ValueError("the block holds bytes that are not UTF-8") from None
     ends = np.flatnonzero(raw == 10)
     blank = np.diff(np.concatenate(([-1], ends))) == 1  # the reader reads a blank line as a row
     line_reasons = np.full(len(ends), "", dtype=object)

@@ -313,3 +313,21 @@ def test_a_raw_carriage_return_in_a_value_is_kept_in_its_line(tmp_path: Path) ->
     table = store_table(tmp_path / "store")
     services = dict(zip(table["uid"].to_pylist(), table["service"].cast("string").to_pylist()))
     assert services["C2"] == "ht\rtp" and services["C1"] is None
+
+
+def test_a_short_line_of_invalid_utf8_is_set_aside_without_an_exception_inside_arrow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Arrow's CSV reader decodes a wrong-width line as UTF-8 before calling the
+    lenient parse's row handler; on invalid bytes that raises inside Arrow
+    (an "Exception ignored" on stderr). The lenient parse must not be tried then."""
+    header = ZeekHeader(
+        fields=tuple(n for n, _ in ZEEK_CONN_FIELDS[:-1]), types=tuple(t for _, t in ZEEK_CONN_FIELDS[:-1])
+    )
+    swallowed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", swallowed.append)
+    block = (conn_line("C1") + conn_line("C2")).encode() + b"j\x9a\xfb[-\n" + conn_line("C3").encode()
+    parsed = read_rows(block, header, 1)
+    assert [r["uid"] for t in parsed.tables for r in t.to_pylist()] == ["C1", "C2", "C3"]
+    assert [q.line for q in parsed.quarantined] == [3]
+    assert swallowed == []
