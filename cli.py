@@ -33,8 +33,14 @@ from ingest.errors import SynackError
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 from ingest.visible import visible
 
+#: The exit codes of every command.
+EXIT_ATTENTION = 1  # done, and something needs attention: a report period without data, problems found, --exit-code
+EXIT_ERROR = 2  # an error: a bad command line, bad input, a failure (one line on stderr)
+
 app = typer.Typer(
     help="Inventory of server ports and client ports from Zeek (and Suricata) logs.",
+    epilog="Exit codes: 0 done; 1 done, and something needs attention (a report period without data, problems "
+    "found by check, a non-empty answer under --exit-code); 2 an error (a bad command line, bad input, a failure).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -125,7 +131,7 @@ def say(text: str) -> None:
 def fail(message: str) -> typer.Exit:
     """Print one error line and return the exit to raise."""
     say(f"error: {message}")
-    return typer.Exit(code=1)
+    return typer.Exit(code=EXIT_ERROR)
 
 
 StoreOption = Annotated[
@@ -215,7 +221,7 @@ def ingest(
         say(f"{summary.quarantined} lines quarantined: see {store_dir / 'quarantine'}")
     out.print(_summary_line(summary), markup=False)
     if summary.errors:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_ERROR)
 
 
 class Format(StrEnum):
@@ -241,6 +247,7 @@ AllowOption = Annotated[
     Path | None, typer.Option(help="Allowlist of expected services (host-or-CIDR proto ports) [env SYNACK_ALLOW].")
 ]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+ExitCodeOption = Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the answer is not empty.")]
 #: Tables written to a file (-o) are laid out for this many columns.
 FILE_TABLE_WIDTH = 160
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
@@ -442,7 +449,7 @@ def check(
         return
     hint = "" if repair else "; 'synack check --repair' fixes what can be fixed"
     say(f"{len(after.problems)} problems left{hint}")
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=EXIT_ATTENTION)
 
 
 @app.command()
@@ -485,6 +492,7 @@ def new_ports(
     nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
     client_ports: Annotated[bool, typer.Option("--clients", help="New client ports instead of server ports.")] = False,
     show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
+    exit_code: ExitCodeOption = False,
 ) -> None:  # fmt: skip
     """New server ports: first seen in the whole store within [since, until) (default: the last day)."""
     inv = _inventory(store, nets, sensor, allow)
@@ -493,6 +501,8 @@ def new_ports(
     df = _answer(lambda: query(start, until, show_allowed=show_allowed))
     what = "client" if client_ports else "server"
     _emit(df, fmt, output, f"New {what} ports", f"no new {what} ports {_in_range(store, start, until)}")
+    if exit_code and not df.empty:
+        raise typer.Exit(code=EXIT_ATTENTION)
 
 
 @app.command("gone-ports")
@@ -500,11 +510,14 @@ def gone_ports(
     store: StoreOption = None, until: UntilOption = None, sensor: SensorOption = None, nets: NetsOption = None,
     fmt: FormatOption = Format.table, output: OutputOption = None,
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
+    exit_code: ExitCodeOption = False,
 ) -> None:  # fmt: skip
     """Gone server ports: seen before, silent for --idle-days (at --until, default the newest record)."""
     inv = _inventory(store, nets, sensor)
     df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days))
     _emit(df, fmt, output, "Gone server ports", "no gone server ports")
+    if exit_code and not df.empty:
+        raise typer.Exit(code=EXIT_ATTENTION)
 
 
 @app.command()
@@ -550,7 +563,7 @@ def report(
     out.print(f"report {built.label}: {figures}", markup=False, soft_wrap=True)
     out.print(f"wrote {written[0]} and {len(written) - 1} CSV/JSON files", markup=False, soft_wrap=True)
     if problems:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_ATTENTION)
 
 
 @app.command()
@@ -642,17 +655,17 @@ def main() -> None:
         app()
     except SynackError as e:
         say(f"error: {e}")
-        sys.exit(1)
+        sys.exit(EXIT_ERROR)
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         say(f"error: {where}{e.strerror or e}")
-        sys.exit(1)
+        sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the last line of defence
         report = write_crash_report(traceback.format_exc())
         say(f"error: internal error ({type(e).__name__}: {e}), a bug in synack; the traceback is in {report}")
-        sys.exit(1)
+        sys.exit(EXIT_ERROR)
 
 
 def write_crash_report(text: str) -> Path | str:

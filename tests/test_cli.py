@@ -65,10 +65,10 @@ def test_store_from_synack_toml(
         (lambda p: (p / "junk.log").write_text("junk\n") and p / "junk.log", "not a Zeek log"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, make_input: Callable[[Path], Path], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, make_input: Callable[[Path], Path], message: str) -> None:
     path = make_input(tmp_path)
     result = runner.invoke(app, ["ingest", str(path), "--store", str(tmp_path / "s")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0]
     assert "Traceback" not in result.output
@@ -80,7 +80,7 @@ def test_locked_store_is_one_line(tmp_path: Path, make_conn_log: Callable[..., P
     log = make_conn_log("conn.log", [conn_line("A")])
     with Store.open(tmp_path / "s"):
         result = runner.invoke(app, ["ingest", str(log), "--store", str(tmp_path / "s")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip().startswith("error: store") and "in use" in result.stderr
 
 
@@ -331,7 +331,7 @@ def test_table_fits_100_columns(sample_store: Path) -> None:
 )
 def test_inventory_errors_are_one_line(sample_store: Path, args: list[str], message: str) -> None:
     result = runner.invoke(app, [*args, "--store", str(sample_store)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.output
 
 
@@ -339,7 +339,7 @@ def test_bad_allowlist_line_is_named(sample_store: Path, tmp_path: Path) -> None
     allow = tmp_path / "allow.txt"
     allow.write_text("10.0.0.1 tcp 80\nbogus line\n")
     result = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--allow", str(allow)])
-    assert result.exit_code == 1 and "allow.txt line 2" in result.stderr
+    assert result.exit_code == 2 and "allow.txt line 2" in result.stderr
 
 
 def test_empty_result_says_so(sample_store: Path) -> None:
@@ -351,7 +351,7 @@ def test_empty_result_says_so(sample_store: Path) -> None:
 
 def test_missing_store_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["servers", "--store", str(tmp_path / "nothing")])
-    assert result.exit_code == 1 and "no synack store" in result.stderr
+    assert result.exit_code == 2 and "no synack store" in result.stderr
 
 
 def test_version_and_short_help() -> None:
@@ -376,7 +376,7 @@ def test_output_file_for_tables_is_written_whole_and_bad_targets_are_one_line(
     for bad, why in ((tmp_path / "missing" / "x.txt", "No such file or directory"), (tmp_path, "is a directory")):
         for fmt in ("table", "csv", "parquet"):
             result = runner.invoke(app, ["servers", "--store", str(sample_store), "-f", fmt, "-o", str(bad)])
-            assert result.exit_code == 1 and why in result.stderr, (fmt, result.output)
+            assert result.exit_code == 2 and why in result.stderr, (fmt, result.output)
             assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -404,7 +404,7 @@ def test_options_that_would_be_ignored_are_refused_or_noted(sample_store: Path, 
     allow = tmp_path / "allow.txt"
     allow.write_text("10.0.0.0/8 tcp 80-\n")
     result = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--allow", str(allow)])
-    assert result.exit_code == 1 and "not a port or range: '80-'" in result.stderr
+    assert result.exit_code == 2 and "not a port or range: '80-'" in result.stderr
     result = runner.invoke(app, ["servers", "--store", str(sample_store), "--sensor", "edge-1,nosuch"])
     assert result.exit_code == 0 and "no records from sensor 'nosuch'" in result.stderr and "'edge-1'" in result.stderr
     assert "edge-1,nosuch" not in result.stderr
@@ -434,4 +434,18 @@ def test_status_says_what_the_store_holds(sample_store: Path) -> None:
     assert doc["days"] == 4 and set(doc["sensors"]) == {"edge-1", "core-2"}
     assert doc["records"] == sum(s["records"] for s in doc["sensors"].values())
     missing = runner.invoke(app, ["status", "--store", str(sample_store.parent / "nothing")])
-    assert missing.exit_code == 1 and "no synack store" in missing.stderr
+    assert missing.exit_code == 2 and "no synack store" in missing.stderr
+
+
+def test_exit_codes_follow_one_table(sample_store: Path, tmp_path: Path) -> None:
+    """0 done; 1 done and something needs attention; 2 an error."""
+    assert "Exit codes: 0 done; 1 done, and something needs attention" in runner.invoke(app, ["-h"]).stdout
+    new = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--since", "2026-11-21", "--exit-code"])
+    assert new.exit_code == 1 and "8443" in new.stdout
+    none = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--since", "2026-11-25", "--exit-code"])
+    assert none.exit_code == 0
+    assert runner.invoke(app, ["new-ports", "--store", str(sample_store), "--since", "2026-11-21"]).exit_code == 0
+    gone = runner.invoke(app, ["gone-ports", "--store", str(sample_store), "--idle-days", "1", "--exit-code"])
+    assert gone.exit_code == 1 and gone.stdout.strip()
+    assert runner.invoke(app, ["servers", "--store", str(tmp_path / "none")]).exit_code == 2  # an error
+    assert runner.invoke(app, ["servers", "--bogus"]).exit_code == 2  # a bad command line

@@ -25,7 +25,7 @@ def make_store(tmp_path: Path) -> Path:
 
 
 def assert_one_line_error(run: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert run.returncode == 1, (run.stdout, run.stderr)
+    assert run.returncode == 2, (run.stdout, run.stderr)
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
     for word in words:
         assert word in run.stderr, run.stderr

@@ -168,11 +168,11 @@ def test_suricata_flags_longer_than_a_tcp_header_holds_do_not_break_the_ingest(t
         (["servers", "--format", "csv", "-o", "/nonexistent-synack-dir/x.csv"], "No such file or directory"),
     ],
 )
-def test_bad_arguments_are_one_line_and_exit_1(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     log = write_log(tmp_path / "conn.log", conn_header() + conn_line("C1"))
     ingest_paths([log], tmp_path / "store")
     run = run_synack(*args, "--store", str(tmp_path / "store"))
-    assert run.returncode == 1, run.stderr
+    assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert message in run.stderr
 
@@ -181,7 +181,7 @@ def test_bad_arguments_are_one_line_and_exit_1(tmp_path: Path, args: list[str], 
 def test_a_bad_settings_file_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
     (tmp_path / "synack.toml").write_text(toml)
     run = run_synack("servers", cwd=tmp_path)
-    assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
 
 
 def test_an_escape_sequence_from_a_log_is_never_echoed_raw(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_an_escape_sequence_from_a_log_is_never_echoed_raw(tmp_path: Path) -> No
         tmp_path / "x.log", "#separator \\x09\n#path\tconn\x1b]0;pwned\x07\u202e\n#fields\tts\n#types\ttime\n1\n"
     )
     run = run_synack("ingest", str(log), "--store", str(tmp_path / "store"))
-    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "\x1b" not in run.stderr and "\x07" not in run.stderr and "\u202e" not in run.stderr
     assert "\\x1b" in run.stderr and str(log) in run.stderr
 
@@ -218,7 +218,7 @@ def test_an_unexpected_bug_is_one_line_naming_its_traceback_file(
     monkeypatch.setattr(sys, "argv", ["synack", "servers", "--store", str(tmp_path / "store")])
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "simulated bug" in err and "bug in synack" in err
     reports = list((tmp_path / "store" / "crash").glob("crash-*.txt"))

@@ -188,7 +188,7 @@ def test_watch_cli_once_and_errors(tmp_path: Path) -> None:
     assert '"event": "ingested"' in result.stderr and '"merges": ' in result.stderr
     assert len(store_uids(tmp_path / "s")) == 5
     bad = runner.invoke(app, ["watch", str(tmp_path / "nope"), "--store", str(tmp_path / "s")])
-    assert bad.exit_code == 1 and "not a directory" in bad.stderr
+    assert bad.exit_code == 2 and "not a directory" in bad.stderr
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a POSIX system")
