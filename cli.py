@@ -136,7 +136,7 @@ def fail(message: str) -> typer.Exit:
 
 StoreOption = Annotated[
     Path | None,
-    typer.Option("--store", help="Store directory [env SYNACK_STORE; synack.toml 'store'; default ./synack-store]."),
+    typer.Option("--store", help="Store directory (env SYNACK_STORE; synack.toml 'store'; default ./synack-store)."),
 ]
 
 
@@ -194,7 +194,7 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="conn logs (.log, .log.gz, JSON) or Zeek log directories.")],
     store: StoreOption = None,
     sensor: Annotated[
-        str | None, typer.Option(help="Sensor name for records whose log does not name one [env SYNACK_SENSOR].")
+        str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
     clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
@@ -210,10 +210,10 @@ def ingest(
     if summary.skipped and not quiet:
         names = ", ".join(sorted({p.name.split(".")[0] for p in summary.skipped}))
         say(f"skipped {len(summary.skipped)} logs that are not conn logs ({names})")
+    for line in _error_lines([f for f in summary.files if f.status == "error"]):
+        say(line)
     for f in summary.files:
-        if f.status == "error":
-            say(f"error: {f.message}")
-        elif f.message and not quiet:
+        if f.status != "error" and f.message and not quiet:
             say(f"note: {f.path}: {f.message}")
     if summary.upgraded and not quiet:
         say(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack")
@@ -222,6 +222,25 @@ def ingest(
     out.print(_summary_line(summary), markup=False)
     if summary.errors:
         raise typer.Exit(code=EXIT_ERROR)
+
+
+#: Files failing for one reason are named one by one up to this many, then summed up in one line.
+ERRORS_NAMED = 3
+
+
+def _error_lines(failed: list[Any]) -> list[str]:
+    """One error line per failed file, or, for a reason shared by more than
+    ERRORS_NAMED files (a directory of other logs), one line with their count and the first."""
+    by_reason: dict[str, list[Any]] = {}
+    for f in failed:
+        by_reason.setdefault(f.message.replace(str(f.path), "").strip(" :") or f.message, []).append(f)
+    lines = []
+    for reason, files in by_reason.items():
+        if len(files) > ERRORS_NAMED:
+            lines.append(f"error: {len(files)} files: {reason.removeprefix('is ')} (first: {files[0].path})")
+        else:
+            lines.extend(f"error: {f.message}" for f in files)
+    return lines
 
 
 class Format(StrEnum):
@@ -239,12 +258,12 @@ SensorOption = Annotated[str | None, typer.Option("--sensor", help="Only these s
 NetsOption = Annotated[
     str | None,
     typer.Option(
-        help="Monitored networks, comma-separated CIDRs or 'all' [env SYNACK_NETS; default RFC 1918, "
-        "100.64/10, fc00::/7]."
+        help="Monitored networks, comma-separated CIDRs or 'all' (env SYNACK_NETS; default RFC 1918, "
+        "100.64/10, fc00::/7)."
     ),
 ]
 AllowOption = Annotated[
-    Path | None, typer.Option(help="Allowlist of expected services (host-or-CIDR proto ports) [env SYNACK_ALLOW].")
+    Path | None, typer.Option(help="Allowlist of expected services (host-or-CIDR proto ports) (env SYNACK_ALLOW).")
 ]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 ExitCodeOption = Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the answer is not empty.")]
@@ -571,7 +590,7 @@ def watch(
     logdir: Annotated[Path, typer.Argument(help="Zeek log directory (zeekctl's logs/: current/, dated archives).")],
     store: StoreOption = None,
     sensor: Annotated[
-        str | None, typer.Option(help="Sensor name for records whose log does not name one [env SYNACK_SENSOR].")
+        str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
     ] = None,
     interval: Annotated[float, typer.Option(help="New lines are in the store within this many seconds.")] = 30,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Tail the live conn.log, not only archives.")] = True,

@@ -449,3 +449,34 @@ def test_exit_codes_follow_one_table(sample_store: Path, tmp_path: Path) -> None
     assert gone.exit_code == 1 and gone.stdout.strip()
     assert runner.invoke(app, ["servers", "--store", str(tmp_path / "none")]).exit_code == 2  # an error
     assert runner.invoke(app, ["servers", "--bogus"]).exit_code == 2  # a bad command line
+
+
+def test_every_command_has_help_that_shows_its_settings() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    assert {"ingest", "servers", "report", "status", "check"} <= set(names)
+    for name in names:
+        command = group.commands[name]  # type: ignore[attr-defined]
+        assert (command.help or "").strip(), f"{name} has no help text"
+        shown = " ".join(runner.invoke(app, [name, "-h"]).stdout.replace("│", " ").split())
+        assert command.help.split("\n")[0].split()[0] in shown, name
+        if any(p.name == "store" for p in command.params):
+            assert "(env SYNACK_STORE; synack.toml 'store'; default ./synack-store)" in shown, name
+
+
+def test_many_files_failing_for_one_reason_are_one_line(tmp_path: Path) -> None:
+    for i in range(27):
+        (tmp_path / "logs" / f"d{i:02d}").mkdir(parents=True)
+        (tmp_path / "logs" / f"d{i:02d}" / "conn.log").write_text("not a zeek log\n")
+    (tmp_path / "logs" / "other").mkdir()
+    (tmp_path / "logs" / "other" / "conn.log").write_text("#separator \\x09\n#fields\tts\n1.0\n")
+    result = runner.invoke(app, ["ingest", str(tmp_path / "logs"), "--store", str(tmp_path / "s")])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 2, result.stderr
+    assert (
+        errors[0]
+        == f"error: 27 files: not a Zeek log (it starts with neither a Zeek header nor JSON) (first: {tmp_path / 'logs' / 'd00' / 'conn.log'})"
+    )
+    assert str(tmp_path / "logs" / "other" / "conn.log") in errors[1]
