@@ -475,8 +475,7 @@ def test_many_files_failing_for_one_reason_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["ingest", str(tmp_path / "logs"), "--store", str(tmp_path / "s")])
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.exit_code == 2 and len(errors) == 2, result.stderr
-    assert (
-        errors[0]
-        == f"error: 27 files: not a Zeek log (it starts with neither a Zeek header nor JSON) (first: {tmp_path / 'logs' / 'd00' / 'conn.log'})"
-    )
+    first = tmp_path / "logs" / "d00" / "conn.log"
+    reason = "not a Zeek log (it starts with neither a Zeek header nor JSON)"
+    assert errors[0] == f"error: 27 files: {reason} (first: {first})"
     assert str(tmp_path / "logs" / "other" / "conn.log") in errors[1]
