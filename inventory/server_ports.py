@@ -156,9 +156,17 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     return df
 
 
+#: The dtypes of the result columns that are not text: an empty answer has the columns and dtypes of a full one.
+_EMPTY_DTYPES: dict[str, object] = {
+    "server_p": "int64", "connections": "int64", "clients": "int64", "servers": "int64", "probes": "int64",
+    "idle_days": "float64", "first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]",
+    "also_served": "bool", "allowed": "bool", "port_name": object, "server_reply": object,
+}  # fmt: skip
+
+
 def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
     if df.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "str")) for c in columns})
     if "port_name" in columns:
         df["port_name"] = port_names(df["server_p"], df["proto"])
     df["server_p"] = df["server_p"].astype("int64")

@@ -409,3 +409,23 @@ def test_an_inventory_holds_its_filters_and_answers_like_the_functions(
         Inventory(store, allow=bad)  # a bad allowlist fails when the Inventory is made, not in a later query
     with pytest.raises(inventory.InventoryError):
         Inventory(store, nets="not-a-net")
+
+
+def test_an_empty_answer_has_the_columns_and_dtypes_of_a_full_one(store: Path) -> None:
+    from inventory import Inventory
+
+    inv = Inventory(store, nets="all")
+    queries = {
+        "servers": lambda since: inv.servers(since),
+        "clients": lambda since: inv.clients(since),
+        "client_pairs": lambda since: inv.client_pairs(since),
+        "closed": lambda since: inv.closed(since),
+        "new_servers": lambda since: inv.new_servers(since, show_allowed=True),
+        "new_clients": lambda since: inv.new_clients(since),
+        "gone_servers": lambda since: inv.gone_servers(since, idle_days=1),
+    }
+    for name, query in queries.items():
+        full = query("2026-11-21" if name == "gone_servers" else "2026-11-18")
+        empty = query("2026-11-18T00:00:01" if name == "gone_servers" else "2030-01-01")
+        assert len(full) and empty.empty, name
+        assert dict(empty.dtypes) == dict(full.dtypes), name
