@@ -247,6 +247,7 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    jsonl = "jsonl"
     parquet = "parquet"
 
 
@@ -288,7 +289,7 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
             )
             f.write("\n".join(lines) + ("\n" if df.empty else "\n\n"))
         else:
-            (export.write_csv if fmt is Format.csv else export.write_json)(df, f)
+            {Format.csv: export.write_csv, Format.json: export.write_json, Format.jsonl: export.write_jsonl}[fmt](df, f)
 
     if output is None:
         write(out.file if fmt is Format.table else sys.stdout, out.width)

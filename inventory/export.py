@@ -116,6 +116,13 @@ def write_json(df: pd.DataFrame, out: IO[str]) -> None:
     out.write("\n]\n")
 
 
+def write_jsonl(df: pd.DataFrame, out: IO[str]) -> None:
+    """JSON lines: one JSON object a line, nothing else (for jq, log shippers and streaming readers)."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    for start in range(0, len(df), _BATCH):
+        out.write("".join(encode(row) + "\n" for row in records(df.iloc[start : start + _BATCH])))
+
+
 def write_csv(df: pd.DataFrame, out: IO[str]) -> None:
     """CSV with a header; text cells neutralized against formula injection.
 

@@ -479,3 +479,13 @@ def test_many_files_failing_for_one_reason_are_one_line(tmp_path: Path) -> None:
     reason = "not a Zeek log (it starts with neither a Zeek header nor JSON)"
     assert errors[0] == f"error: 27 files: {reason} (first: {first})"
     assert str(tmp_path / "logs" / "other" / "conn.log") in errors[1]
+
+
+def test_json_lines_hold_the_same_records_as_json(sample_store: Path) -> None:
+    import json
+
+    as_json = json.loads(runner.invoke(app, ["servers", "--store", str(sample_store), "-f", "json"]).stdout)
+    lines = runner.invoke(app, ["servers", "--store", str(sample_store), "-f", "jsonl"]).stdout.splitlines()
+    assert len(lines) == len(as_json) > 0
+    assert [json.loads(line) for line in lines] == as_json
+    assert all(line.startswith("{") and line.endswith("}") for line in lines)
