@@ -559,7 +559,8 @@ def report(
     """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON.
 
     Exits 1 (after writing the files) when the period holds no records or an expected sensor sent none."""
-    from inventory.daily_report import build_report, write_report
+    from inventory.daily_report import build_report
+    from inventory.report_files import write_report
 
     bound_memory()
     if date is not None and (since is not None or until is not None):

@@ -18,7 +18,8 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
 
 from ingest.conn_ingest import ingest_paths  # noqa: E402
-from inventory.daily_report import build_report, write_report  # noqa: E402
+from inventory.daily_report import build_report  # noqa: E402
+from inventory.report_files import write_report  # noqa: E402
 from samples.generate import OUT, PLANTED  # noqa: E402
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",

@@ -1,39 +1,27 @@
 """The daily report: what a team reads every morning, as data.
 
-`build_report` gathers every section from the inventory functions for one
-period (a day by default), says first whether data arrived (per sensor, from
-the ledger's per-day counts), and compares the headline with the 7 periods
-before that had data; `write_report` writes the HTML page (see
-report_html), one CSV per table and one JSON document (schema
-REPORT_SCHEMA), atomically, under names made from dates only.
+`build_report` gathers every section from an Inventory for one period (a
+day by default), says first whether data arrived (per sensor, from the
+ledger's per-day counts), and compares the headline with the 7 periods
+before that had data. report_html renders the page; report_files writes
+the page, the CSVs and the JSON (schema REPORT_SCHEMA).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from inventory import export
-from inventory.allowlist import Allowed, load_allowlist
-from inventory.client_ports import client_pairs, client_sightings, new_clients
+from inventory.allowlist import Allowed
+from inventory.client_ports import client_pairs
 from inventory.dailies import sensor_days
 from inventory.networks import DEFAULT_NETS
-from inventory.server_ports import (
-    Nets,
-    Sensors,
-    closed,
-    gone_servers,
-    hosts_serving,
-    new_servers,
-    server_sightings,
-    servers,
-)
+from inventory.server_ports import Nets, Sensors
+from inventory.store_inventory import Inventory
 from inventory.store_reader import InventoryError, as_timestamp
 
 TOP = 20
@@ -194,26 +182,13 @@ def _period(day: dt.date | str | None, since: str | None, until: str | None, tod
     return start, start + dt.timedelta(days=1)
 
 
-@dataclass
-class _Sightings:
-    """All-time server and client ports, read once for every period asked."""
-
-    servers: pd.DataFrame
-    clients: pd.DataFrame
-
-
-def _headline(store: Path | str, start: dt.datetime, end: dt.datetime, nets: Nets, sensors: Sensors,
-              allowed: list[Allowed], seen: _Sightings) -> dict[str, int]:  # fmt: skip
+def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
     return {
-        "new server ports": len(
-            new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers)
-        ),
-        "new client ports": len(
-            new_clients(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.clients)
-        ),
-        "gone server ports": len(gone_servers(store, end, nets=nets, sensors=sensors)),
-        "hosts serving": len(hosts_serving(store, start, end, nets=nets, sensors=sensors)),
-        "ports closed but probed": len(closed(store, start, end, nets=nets, sensors=sensors)),
+        "new server ports": len(inv.new_servers(start, end)),
+        "new client ports": len(inv.new_clients(start, end)),
+        "gone server ports": len(inv.gone_servers(end)),
+        "hosts serving": len(inv.hosts_serving(start, end)),
+        "ports closed but probed": len(inv.closed(start, end)),
     }
 
 
@@ -241,22 +216,19 @@ def build_report(
     """
     today = today or dt.datetime.now(dt.UTC).date()
     start, end = _period(day, since, until, today)
-    allowed = load_allowlist(allow)
+    inv = Inventory(store, nets=nets, sensors=sensors, allow=allow)
+    allowed = inv.allowed
     sensor_list = [s.strip() for s in sensors.split(",") if s.strip()] if isinstance(sensors, str) else sensors
     health, records_before = _health(store, start, end, sensor_list or None, list(expect_sensors or []))
-    seen = _Sightings(
-        server_sightings(store, nets=nets, sensors=sensors), client_sightings(store, nets=nets, sensors=sensors)
-    )
-    now = _headline(store, start, end, nets, sensors, allowed, seen)
+    now = _headline(inv, start, end)
     length = end - start
-    before = [_headline(store, start - length * (i + 1), end - length * (i + 1), nets, sensors, allowed, seen)
+    before = [_headline(inv, start - length * (i + 1), end - length * (i + 1))
               for i in range(COMPARE_DAYS) if records_before[i]]  # fmt: skip
     headline = {k: (v, sum(b[k] for b in before) / len(before) if before else None) for k, v in now.items()}
 
-    shown = new_servers(store, start, end, allow=allowed, show_allowed=True, nets=nets, sensors=sensors,
-                        sightings=seen.servers)  # fmt: skip
+    shown = inv.new_servers(start, end, show_allowed=True)
     suppressed = int(shown["allowed"].sum()) if not shown.empty else 0
-    period_servers = servers(store, start, end, nets=nets, sensors=sensors)
+    period_servers = inv.servers(start, end)
     top = period_servers
     if not top.empty:
         top = top.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
@@ -264,25 +236,23 @@ def build_report(
     new = (
         shown[~shown["allowed"].astype(bool)].drop(columns="allowed").reset_index(drop=True)
         if not shown.empty
-        else new_servers(store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers)
+        else inv.new_servers(start, end)
     )
     tables = {
         "new_servers": _explained(new, period_servers, store, start, end, sensors),
-        "new_clients": new_clients(
-            store, start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.clients
-        ),
+        "new_clients": inv.new_clients(start, end),
         "gone_servers": _newly_gone(
-            gone_servers(store, end, idle_days=idle_days, nets=nets, sensors=sensors),
+            inv.gone_servers(end, idle_days=idle_days),
             start,
             end,
             idle_days,
             _data_days(store),
         ),  # fmt: skip
         "top_servers": top.reset_index(drop=True),
-        "closed": closed(store, start, end, nets=nets, sensors=sensors).head(TOP),
+        "closed": inv.closed(start, end).head(TOP),
     }
     history_start = end - dt.timedelta(days=HISTORY_DAYS)
-    history = new_servers(store, history_start, end, allow=allowed, nets=nets, sensors=sensors, sightings=seen.servers)
+    history = inv.new_servers(history_start, end)
     counts = history.groupby(history["first_seen"].dt.strftime("%Y-%m-%d")).size() if not history.empty else {}
     days = [history_start + dt.timedelta(days=i) for i in range(HISTORY_DAYS)]
     with_data = {day for day, s, n, _ in sensor_days(store) if n and (not sensor_list or s in sensor_list)}
@@ -387,77 +357,3 @@ def _matching_entries(allowed_rows: pd.DataFrame, entries: list[Allowed]) -> lis
 def _entry_text(entry: Allowed) -> str:
     ports = ",".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in entry.ports)
     return f"{entry.net} {entry.proto} {ports}" + (f"  # {entry.comment}" if entry.comment else "")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def report_json(report: Report) -> dict[str, object]:
-    """The report as one JSON-ready document."""
-    health = report.health
-    return {
-        "schema": REPORT_SCHEMA,
-        "period": {"start": report.start.isoformat(), "end": report.end.isoformat()},
-        "health": {
-            "ok": health.ok,
-            "records": health.records,
-            "newest_record": health.newest.isoformat() if health.newest is not None else None,
-            "lag_seconds": (report.end - health.newest).total_seconds() if health.newest is not None else None,
-            "baseline": health.baseline,
-            "new_sensors": health.new_sensors,
-            "sensors": [
-                {
-                    "sensor": s.sensor,
-                    "records": s.records,
-                    "last_record": s.last_record.isoformat() if s.last_record is not None else None,
-                }
-                for s in health.sensors
-            ],  # fmt: skip
-            "problems": health.problems(report.end),
-        },
-        "compared_periods": report.compared,
-        "sensors": report.sensors,
-        "networks": report.nets,
-        "generated": report.generated.isoformat(timespec="seconds"),
-        "headline": {
-            k: {"value": v, "previous_average": round(avg, 2) if avg is not None else None}
-            for k, (v, avg) in report.headline.items()
-        },
-        "allowlist_suppressed": report.suppressed,
-        "allowlist_entries_matched": report.suppressed_by,
-        "new_server_ports_per_day": dict(report.new_per_day),
-        "servers_per_service": dict(report.servers_per_service),
-        **{name: export.records(df) for name, df in report.tables.items()},
-    }
-
-
-def write_report(report: Report, out_dir: Path | str) -> list[Path]:
-    """Write report-LABEL.html, report-LABEL-SECTION.csv and report-LABEL.json
-    into `out_dir` (created if needed); return the paths written."""
-    from inventory.report_html import render_html
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    base = f"report-{report.label}"
-    written = []
-    html_path = out / f"{base}.html"
-    _atomic_write(html_path, render_html(report))
-    written.append(html_path)
-    for name, df in report.tables.items():
-        import io
-
-        buf = io.StringIO()
-        export.write_csv(df, buf)
-        path = out / f"{base}-{name.replace('_', '-')}.csv"
-        _atomic_write(path, buf.getvalue())
-        written.append(path)
-    json_path = out / f"{base}.json"
-    _atomic_write(json_path, json.dumps(report_json(report), indent=1, ensure_ascii=False) + "\n")
-    written.append(json_path)
-    return written

@@ -73,6 +73,10 @@ class Inventory:
         """Ports that answered SYNs with RST (see inventory.server_ports.closed)."""
         return server_ports.closed(self.store, self.when(since), self.when(until), **self._filters())
 
+    def hosts_serving(self, since: DateLike = None, until: DateLike = None) -> list[str]:
+        """The addresses that served in [since, until), in address order."""
+        return server_ports.hosts_serving(self.store, self.when(since), self.when(until), **self._filters())
+
     def server_sightings(self) -> pd.DataFrame:
         """Every server port merged over all time (read once per Inventory)."""
         if "servers" not in self._sightings:

@@ -1,0 +1,88 @@
+"""The report's files: the HTML page, one CSV per table and the JSON document.
+
+`write_report` writes them atomically (a temporary file renamed into
+place) under names made from dates only. The data come from
+daily_report, the page from report_html; this module joins the two, so
+neither imports the other's writer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+from inventory import export
+from inventory.daily_report import REPORT_SCHEMA, Report
+from inventory.report_html import render_html
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def report_json(report: Report) -> dict[str, object]:
+    """The report as one JSON-ready document."""
+    health = report.health
+    return {
+        "schema": REPORT_SCHEMA,
+        "period": {"start": report.start.isoformat(), "end": report.end.isoformat()},
+        "health": {
+            "ok": health.ok,
+            "records": health.records,
+            "newest_record": health.newest.isoformat() if health.newest is not None else None,
+            "lag_seconds": (report.end - health.newest).total_seconds() if health.newest is not None else None,
+            "baseline": health.baseline,
+            "new_sensors": health.new_sensors,
+            "sensors": [
+                {
+                    "sensor": s.sensor,
+                    "records": s.records,
+                    "last_record": s.last_record.isoformat() if s.last_record is not None else None,
+                }
+                for s in health.sensors
+            ],  # fmt: skip
+            "problems": health.problems(report.end),
+        },
+        "compared_periods": report.compared,
+        "sensors": report.sensors,
+        "networks": report.nets,
+        "generated": report.generated.isoformat(timespec="seconds"),
+        "headline": {
+            k: {"value": v, "previous_average": round(avg, 2) if avg is not None else None}
+            for k, (v, avg) in report.headline.items()
+        },
+        "allowlist_suppressed": report.suppressed,
+        "allowlist_entries_matched": report.suppressed_by,
+        "new_server_ports_per_day": dict(report.new_per_day),
+        "servers_per_service": dict(report.servers_per_service),
+        **{name: export.records(df) for name, df in report.tables.items()},
+    }
+
+
+def write_report(report: Report, out_dir: Path | str) -> list[Path]:
+    """Write report-LABEL.html, report-LABEL-SECTION.csv and report-LABEL.json
+    into `out_dir` (created if needed); return the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = f"report-{report.label}"
+    written = []
+    html_path = out / f"{base}.html"
+    _atomic_write(html_path, render_html(report))
+    written.append(html_path)
+    for name, df in report.tables.items():
+        buf = io.StringIO()
+        export.write_csv(df, buf)
+        path = out / f"{base}-{name.replace('_', '-')}.csv"
+        _atomic_write(path, buf.getvalue())
+        written.append(path)
+    json_path = out / f"{base}.json"
+    _atomic_write(json_path, json.dumps(report_json(report), indent=1, ensure_ascii=False) + "\n")
+    written.append(json_path)
+    return written
