@@ -436,6 +436,12 @@ def status(
     for sensor, entry in sorted(info["sensors"].items()):
         out.print(visible(f"  sensor {sensor or '(unnamed)'}: {entry['records']:,} records, newest "
                           f"{entry['newest']:%Y-%m-%d %H:%M:%S} UTC"), markup=False, soft_wrap=True)  # fmt: skip
+    out.print(f"  {info['sources']} log sources, last ingest {info['last_ingest'] or 'never'}; "
+              f"{info['quarantined_lines']:,} lines quarantined", markup=False, soft_wrap=True)  # fmt: skip
+    settings = info["settings"]
+    nets = ", ".join(settings["nets"]) if isinstance(settings["nets"], list) else settings["nets"]
+    out.print(f"  settings: nets {nets}; sensors {settings['sensors']}; {settings['allowlist_entries']} allowlist "
+              "entries", markup=False, soft_wrap=True)  # fmt: skip
     if info["upgrade_needed"]:
         say("note: written by an older synack; 'synack rebuild' makes queries fast")
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -166,6 +167,19 @@ def sensor_days(store: Path | str) -> list[tuple[str, str, int, int]]:
             return db.execute("SELECT day, sensor, rows, newest FROM day_sensors ORDER BY day, sensor").fetchall()
         except sqlite3.Error:
             return []  # a ledger older than version 2: no sensors recorded
+
+
+def sources_summary(store: Path | str) -> dict[str, Any]:
+    """From the ledger: how many log sources were ingested, the lines they
+    quarantined, and when the last ingest committed (UTC ISO text, or None)."""
+    with _ledger(Path(store)) as db:
+        try:
+            count, quarantined, last = db.execute(
+                "SELECT count(*), COALESCE(sum(quarantined), 0), max(last_ingest) FROM sources"
+            ).fetchone()
+        except sqlite3.Error:
+            return {"sources": 0, "quarantined_lines": 0, "last_ingest": None}  # a first run's empty ledger
+    return {"sources": count, "quarantined_lines": quarantined, "last_ingest": last}
 
 
 def upgrade_needed(store: Path | str) -> bool:

@@ -31,7 +31,8 @@ SERVERS_COLUMNS = [
 ]  # fmt: skip
 NEW_SERVERS_COLUMNS = ["sensor", "server_h", "server_p", "proto", "port_name", "services", "first_seen", "server_reply"]
 GONE_COLUMNS = [
-    "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "idle_days", "connections", "sensors",
+    "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "idle_days", "connections",
+    "sensors",
 ]  # fmt: skip
 CLOSED_COLUMNS = [
     "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "probes", "clients", "also_served",
@@ -360,9 +361,9 @@ def gone_servers(
 
     `until` defaults to the end of the newest record in the store (not the
     wall clock, so an old store still answers sensibly). Columns:
-    server_h, proto, server_p, port_name, first_seen, last_seen, idle_days
-    (since last seen, at `until`), connections, sensors (comma-joined);
-    sorted by last_seen.
+    server_h, proto, server_p, port_name, services (Zeek's, comma-joined, as
+    `servers` has them), first_seen, last_seen, idle_days (since last seen,
+    at `until`), connections, sensors (comma-joined); sorted by last_seen.
     """
     everything = _served(store, None, until, sensors, nets, count_clients=False)
     if everything.empty:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from inventory import client_ports, server_ports
 from inventory.allowlist import Allowed
-from inventory.dailies import read_catalog, sensor_days
+from inventory.dailies import read_catalog, sensor_days, sources_summary
 from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets
 from inventory.store_reader import DateLike, as_timestamp
 
@@ -113,8 +113,10 @@ class Inventory:
 
     def status(self) -> dict[str, Any]:
         """What the store holds: ledger version, days, records and, per
-        sensor, records and newest record (UTC); and whether an older synack
-        wrote it (queries then aggregate its records in memory)."""
+        sensor, records and newest record (UTC); the sources ingested, the
+        lines quarantined and the last ingest; whether an older synack wrote
+        it (queries then aggregate its records in memory); and the settings
+        of this Inventory."""
         catalog = read_catalog(self.store)
         per_sensor: dict[str, dict[str, Any]] = {}
         for _day, sensor, rows, newest in sensor_days(self.store):
@@ -131,6 +133,13 @@ class Inventory:
             "last_day": days[-1] if days else None,
             "records": sum(s["records"] for s in per_sensor.values()),
             "sensors": per_sensor,
+            **sources_summary(self.store),
             "monthly_rollups": len(catalog.rollups),
             "upgrade_needed": bool(catalog.legacy_days),
+            "settings": {
+                "nets": [str(n) for n in resolve_nets(self.nets) or []] or "all",
+                "sensors": self.sensors or "all",
+                "allowlist_entries": len(self.allowed),
+                "as_of": self.as_of.isoformat(timespec="seconds"),
+            },
         }

@@ -430,8 +430,12 @@ def test_status_says_what_the_store_holds(sample_store: Path) -> None:
     lines = result.stdout.splitlines()
     assert "4 days, 2026-11-18 to 2026-11-21" in lines[0] and "(ledger version 3" in lines[0]
     assert any(line.startswith("  sensor edge-1: ") and "newest 2026-11-21 14:58" in line for line in lines)
+    assert any(line.startswith("  ") and "log sources, last ingest 20" in line for line in lines)
+    assert "  settings: nets 10.0.0.0/8, 172.16.0.0/12" in result.stdout
     doc = json.loads(runner.invoke(app, ["status", "--store", str(sample_store), "--json"]).stdout)
     assert doc["days"] == 4 and set(doc["sensors"]) == {"edge-1", "core-2"}
+    assert doc["sources"] >= 13 and doc["quarantined_lines"] >= 0 and doc["last_ingest"].startswith("20")
+    assert doc["settings"]["sensors"] == "all" and doc["settings"]["allowlist_entries"] == 0
     assert doc["records"] == sum(s["records"] for s in doc["sensors"].values())
     missing = runner.invoke(app, ["status", "--store", str(sample_store.parent / "nothing")])
     assert missing.exit_code == 2 and "no synack store" in missing.stderr
@@ -489,3 +493,16 @@ def test_json_lines_hold_the_same_records_as_json(sample_store: Path) -> None:
     assert len(lines) == len(as_json) > 0
     assert [json.loads(line) for line in lines] == as_json
     assert all(line.startswith("{") and line.endswith("}") for line in lines)
+
+
+def test_servers_and_gone_ports_name_zeeks_service_and_the_iana_name_alike(sample_store: Path) -> None:
+    import csv
+    import io
+
+    for command in (["servers"], ["gone-ports", "--idle-days", "1"]):
+        out = runner.invoke(app, [*command, "--store", str(sample_store), "-f", "csv"]).stdout
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert rows and {"port_name", "services"} <= set(rows[0]), command
+    gone = list(csv.DictReader(io.StringIO(runner.invoke(
+        app, ["gone-ports", "--idle-days", "1", "--store", str(sample_store), "-f", "csv"]).stdout)))  # fmt: skip
+    assert [(r["server_p"], r["port_name"], r["services"]) for r in gone] == [("21", "ftp", "ftp")]
