@@ -273,8 +273,8 @@ FILE_TABLE_WIDTH = 160
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
 
 
-def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty: str) -> None:
-    """Print or write an inventory DataFrame."""
+def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty: Callable[[], str]) -> None:
+    """Print or write an inventory DataFrame; `empty` says what a table shows for no rows (asked only then)."""
     from inventory import export, text_table
 
     if fmt is Format.parquet and output is None:
@@ -284,10 +284,11 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
         if fmt is Format.parquet:
             export.write_parquet(df, f)
         elif fmt is Format.table:
-            lines = (
-                [empty] if df.empty else text_table.render(_table_view(df), f"{title} ({len(df)})", width, _MAX_WIDTHS)
-            )
-            f.write("\n".join(lines) + ("\n" if df.empty else "\n\n"))
+            if df.empty:
+                f.write(empty() + "\n")
+            else:
+                lines = text_table.render(_table_view(df), f"{title} ({len(df)})", width, _MAX_WIDTHS)
+                f.write("\n".join(lines) + "\n\n")
         else:
             {Format.csv: export.write_csv, Format.json: export.write_json, Format.jsonl: export.write_jsonl}[fmt](df, f)
 
@@ -353,35 +354,32 @@ def _answer(query: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         raise fail(str(e)) from None
 
 
-def _in_range(store: Path | None, since: str | None, until: str | None) -> str:
-    """'in this range', spelled out: the UTC range a query used (ages like 7d
-    count back from now) and the store's newest record, for an empty answer."""
+def _in_range(inv: Inventory, since: str | None, until: str | None) -> str:
+    """'in this range', spelled out: the UTC range a query of `inv` used (ages
+    like 7d count back from its as_of) and the store's newest record, for an empty answer."""
     from inventory.dailies import sensor_days
-    from inventory.store_reader import day_range
 
-    start, end = day_range(since, until)
+    start, end = inv.when(since), inv.when(until)
     lo = f"{start:%Y-%m-%d %H:%M}" if start is not None else "the first record"
     hi = f"{end:%Y-%m-%d %H:%M}" if end is not None else "now"
-    newest = max(
-        (t for *_, t in sensor_days(Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE)))), default=None
-    )
+    newest = max((t for *_, t in sensor_days(inv.store)), default=None)
     when = dt.datetime.fromtimestamp(newest / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M") if newest else "none"
     return f"from {lo} to {hi} UTC (the store's newest record: {when})"
 
 
 def _note_unknown_sensors(store_dir: Path, sensors: str | None) -> None:
     """Say in one line when --sensor names a sensor the store has no records of (a typo answers nothing)."""
-    from inventory.dailies import store_sensors
+    from inventory.dailies import sensor_days
 
     if not sensors:
         return
     try:
-        known = store_sensors(store_dir)
+        known = {sensor for _, sensor, *_ in sensor_days(store_dir)}
     except SynackError as e:
         raise fail(str(e)) from None
     unknown = [s for s in (s.strip() for s in sensors.split(",")) if s and s not in known]
     if unknown:
-        names = ", ".join(repr(s) for s in known if s) or "none named"
+        names = ", ".join(repr(s) for s in sorted(known) if s) or "none named"
         say(f"note: the store holds no records from sensor {', '.join(map(repr, unknown))} (its sensors: {names})")
 
 
@@ -442,8 +440,6 @@ def status(
     nets = ", ".join(settings["nets"]) if isinstance(settings["nets"], list) else settings["nets"]
     out.print(f"  settings: nets {nets}; sensors {settings['sensors']}; {settings['allowlist_entries']} allowlist "
               "entries", markup=False, soft_wrap=True)  # fmt: skip
-    if info["upgrade_needed"]:
-        say("note: written by an older synack; 'synack rebuild' makes queries fast")
 
 
 @app.command()
@@ -486,7 +482,7 @@ def servers(
     """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
     inv = _inventory(store, nets, sensor)
     df = _answer(lambda: inv.servers(since, until))
-    _emit(df, fmt, output, "Server ports", f"no server ports {_in_range(store, since, until)}")
+    _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
 
 
 @app.command()
@@ -498,7 +494,7 @@ def clients(
     """Client ports: which host speaks which service port, one row per client and port."""
     inv = _inventory(store, nets, sensor)
     df = _answer(lambda: (inv.client_pairs if detail else inv.clients)(since, until))
-    _emit(df, fmt, output, "Client ports", f"no client ports {_in_range(store, since, until)}")
+    _emit(df, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
 
 
 @app.command()
@@ -509,7 +505,7 @@ def closed(
     """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
     inv = _inventory(store, nets, sensor)
     df = _answer(lambda: inv.closed(since, until))
-    _emit(df, fmt, output, "Closed ports", f"no closed ports probed {_in_range(store, since, until)}")
+    _emit(df, fmt, output, "Closed ports", lambda: f"no closed ports probed {_in_range(inv, since, until)}")
 
 
 @app.command("new-ports")
@@ -526,7 +522,7 @@ def new_ports(
     query = inv.new_clients if client_ports else inv.new_servers
     df = _answer(lambda: query(start, until, show_allowed=show_allowed))
     what = "client" if client_ports else "server"
-    _emit(df, fmt, output, f"New {what} ports", f"no new {what} ports {_in_range(store, start, until)}")
+    _emit(df, fmt, output, f"New {what} ports", lambda: f"no new {what} ports {_in_range(inv, start, until)}")
     if exit_code and not df.empty:
         raise typer.Exit(code=EXIT_ATTENTION)
 
@@ -541,7 +537,7 @@ def gone_ports(
     """Gone server ports: seen before, silent for --idle-days (at --until, default the newest record)."""
     inv = _inventory(store, nets, sensor)
     df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days))
-    _emit(df, fmt, output, "Gone server ports", "no gone server ports")
+    _emit(df, fmt, output, "Gone server ports", lambda: "no gone server ports")
     if exit_code and not df.empty:
         raise typer.Exit(code=EXIT_ATTENTION)
 
@@ -580,7 +576,7 @@ def report(
             expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()], max_rows=max_rows,
         )  # fmt: skip
         written = write_report(built, output)
-    except (SynackError, ValueError) as e:
+    except SynackError as e:
         raise fail(str(e)) from None
     except OSError as e:
         raise fail(f"cannot write the report to {output}: {e.strerror}") from None
@@ -661,8 +657,8 @@ def demo() -> None:
             raise fail(str(e)) from None
         out.print(f"samples: {logs}", markup=False)
         out.print(_summary_line(summary), markup=False)
-        _emit(found, Format.table, None, "Server ports, all sample days", "no server ports")
-        _emit(new, Format.table, None, f"New server ports on {last}", "no new server ports")
+        _emit(found, Format.table, None, "Server ports, all sample days", lambda: "no server ports")
+        _emit(new, Format.table, None, f"New server ports on {last}", lambda: "no new server ports")
 
 
 # What the imports above created lives as long as the process: kept out of

@@ -145,10 +145,9 @@ def _time_bounds(records: pa.Table) -> tuple[int, int]:
     return int(bounds["min"].as_py() or 0), int(bounds["max"].as_py() or 0)
 
 
-def read_aggregate(root: Path, kind: str, day: str, name: str) -> pa.Table:
-    """One aggregate file of a partial, whole."""
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
-    return pq.read_table(partial_path(root, kind, day, name), schema=schema)
+def read_aggregate(path: Path, kind: str) -> pa.Table:
+    """One `kind` aggregate file (of a partial or a roll-up), whole."""
+    return pq.read_table(path, schema=DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA)
 
 
 def merge_partials(root: Path, members: list[Partial], *, fine: bool) -> Partial:
@@ -165,7 +164,7 @@ def merge_partials(root: Path, members: list[Partial], *, fine: bool) -> Partial
         name, source = f"m{level}-{lo:06d}-{hi:06d}-{digest}", ""
     sizes: dict[str, int] = {}
     for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
-        merged = merge([read_aggregate(root, kind, day, p.name) for p in members])
+        merged = merge([read_aggregate(partial_path(root, kind, day, p.name), kind) for p in members])
         sizes[kind] = len(merged)
         write_aggregate(merged, kind, tmp_name(partial_path(root, kind, day, name)))
         del merged

@@ -30,11 +30,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from ingest.aggregates import DAILY_CLIENTS_SCHEMA, DAILY_SERVERS_SCHEMA, merge_clients, merge_servers
-from ingest.partials import CLIENTS, KINDS, MERGE_ROWS, SERVERS, Partial, read_aggregate, write_aggregate
+from ingest.aggregates import merge_clients, merge_servers
+from ingest.partials import (
+    CLIENTS,
+    KINDS,
+    MERGE_ROWS,
+    SERVERS,
+    Partial,
+    partial_path,
+    read_aggregate,
+    write_aggregate,
+)
 from ingest.store_files import tmp_name
 
 ROLLUPS_DIR = "rollups"
@@ -129,8 +135,9 @@ def write_rollup(root: Path, step: RollupStep) -> Rollup:
     name = f"r-{digest}"
     sizes: dict[str, int] = {}
     for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
-        tables = [read_rollup(root, kind, step.base)] if step.base is not None else []
-        tables += [read_aggregate(root, kind, p.day, p.name) for parts in step.add.values() for p in parts]
+        base = [rollup_path(root, kind, step.base.month, step.base.name)] if step.base is not None else []
+        added = [partial_path(root, kind, p.day, p.name) for parts in step.add.values() for p in parts]
+        tables = [read_aggregate(path, kind) for path in base + added]
         merged = merge(tables)
         del tables
         sizes[kind] = len(merged)
@@ -139,12 +146,10 @@ def write_rollup(root: Path, step: RollupStep) -> Rollup:
     return Rollup(step.month, name, days, sizes[SERVERS], sizes[CLIENTS])
 
 
-def read_rollup(root: Path, kind: str, rollup: Rollup) -> pa.Table:
-    """One file of a roll-up, whole."""
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
-    return pq.read_table(rollup_path(root, kind, rollup.month, rollup.name), schema=schema)
+#: The ledger query whose rows parse_rollups reads (add a WHERE clause).
+SELECT_ROLLUPS = "SELECT month, name, days, server_rows, client_rows FROM rollups"
 
 
 def parse_rollups(rows: Iterable[tuple[str, str, str, int, int]]) -> dict[str, Rollup]:
-    """Roll-ups from the ledger's (month, name, days, server_rows, client_rows) rows."""
+    """Roll-ups from the ledger's rows of SELECT_ROLLUPS."""
     return {month: Rollup(month, name, json.loads(days), s, c) for month, name, days, s, c in rows}

@@ -61,18 +61,25 @@ from ingest.errors import StoreError, StoreLocked
 from ingest.line_parsing import Quarantined
 from ingest.partials import (
     AGGREGATES_DIR,
-    KINDS,
     DayRecords,
     Partial,
     by_day,
     coarse_merges,
     fine_merges,
     merge_partials,
-    partial_path,
     sensor_counts,
     write_partial,
 )
-from ingest.rollups import ROLLUPS_DIR, Rollup, month_of, parse_rollups, plan_steps, settled_before, write_rollup
+from ingest.rollups import (
+    ROLLUPS_DIR,
+    SELECT_ROLLUPS,
+    Rollup,
+    month_of,
+    parse_rollups,
+    plan_steps,
+    settled_before,
+    write_rollup,
+)
 from ingest.store_files import fsync_dir, tmp_name, write_parquet_synced
 
 CONN_DIR = "conn"
@@ -643,10 +650,8 @@ class Store:
                 self._collect_garbage()
                 done += 1
 
-    def _rollups(self) -> dict[str, Rollup]:
-        return parse_rollups(
-            self._db.execute("SELECT month, name, days, server_rows, client_rows FROM rollups WHERE pending = 0")
-        )
+    def _rollups(self, where: str = "pending = 0", args: tuple[Any, ...] = ()) -> dict[str, Rollup]:
+        return parse_rollups(self._db.execute(f"{SELECT_ROLLUPS} WHERE {where}", args))
 
     def _publish_rollup(self, rollup: Rollup) -> None:
         _rename_into_place(rollup.paths(self.root))
@@ -654,11 +659,8 @@ class Store:
 
     def _drop_rollup(self, month: str) -> None:
         """Forget the roll-up of `month` (inside the caller's transaction): its days changed."""
-        row = self._db.execute(
-            "SELECT month, name, days, server_rows, client_rows FROM rollups WHERE month = ?", (month,)
-        ).fetchone()
-        if row is not None:
-            self._garbage(parse_rollups([row])[month].paths(self.root))
+        for rollup in self._rollups("month = ?", (month,)).values():
+            self._garbage(rollup.paths(self.root))
             self._db.execute("DELETE FROM rollups WHERE month = ?", (month,))
 
     def _partials(self, where: str, args: tuple[Any, ...]) -> list[Partial]:
@@ -777,6 +779,21 @@ class Store:
 
     # -- recovery -----------------------------------------------------------
 
+    def _rename_unpublished(self, finals: list[Path]) -> int:
+        """Rename the committed `finals` still under their temporary names
+        into place; return how many. Raises StoreError when one is under
+        neither name (the store lost a committed file)."""
+        moved = [final for final in finals if not final.exists()]
+        for final in moved:
+            if not tmp_name(final).exists():
+                rel = final.relative_to(self.root)
+                raise StoreError(f"store {self.root} is damaged: committed file {rel} is missing")
+        for final in moved:
+            os.replace(tmp_name(final), final)
+        for folder in {final.parent for final in moved}:
+            fsync_dir(folder)
+        return len(moved)
+
     def recover(self) -> int:
         """Bring the files in line with the ledger after a crash.
 
@@ -785,37 +802,14 @@ class Store:
         how many files were changed. Raises StoreError if a committed file
         is gone.
         """
-        changed = 0
-        pending = self._db.execute("SELECT path FROM files WHERE pending = 1").fetchall()
-        finals: list[Path] = []
-        for (rel,) in pending:
-            final = self.root / rel
-            if not final.exists():
-                if not tmp_name(final).exists():
-                    raise StoreError(f"store {self.root} is damaged: committed file {rel} is missing")
-                finals.append(final)
-                changed += 1
-            else:
-                self._db.execute("UPDATE files SET pending = 0 WHERE path = ?", (rel,))
-        self._publish(finals)
-        for name, day in self._db.execute("SELECT name, day FROM partials WHERE pending = 1").fetchall():
-            for kind in KINDS:
-                final = partial_path(self.root, kind, day, name)
-                if not final.exists():
-                    if not tmp_name(final).exists():
-                        raise StoreError(f"store {self.root} is damaged: committed file {final} is missing")
-                    os.replace(tmp_name(final), final)
-                    changed += 1
-            self._db.execute("UPDATE partials SET pending = 0 WHERE day = ? AND name = ?", (day, name))
-        unpublished = "SELECT month, name, days, server_rows, client_rows FROM rollups WHERE pending = 1"
-        for rollup in parse_rollups(self._db.execute(unpublished).fetchall()).values():
-            for final in rollup.paths(self.root):
-                if not final.exists():
-                    if not tmp_name(final).exists():
-                        raise StoreError(f"store {self.root} is damaged: committed file {final} is missing")
-                    os.replace(tmp_name(final), final)
-                    changed += 1
-            self._db.execute("UPDATE rollups SET pending = 0 WHERE month = ?", (rollup.month,))
+        files = [self.root / rel for (rel,) in self._db.execute("SELECT path FROM files WHERE pending = 1")]
+        partials = self._partials("pending = 1", ())
+        rollups = self._rollups("pending = 1").values()
+        changed = self._rename_unpublished(files)
+        changed += self._rename_unpublished([f for p in partials for f in p.paths(self.root)])
+        changed += self._rename_unpublished([f for r in rollups for f in r.paths(self.root)])
+        for table in ("files", "partials", "rollups"):
+            self._db.execute(f"UPDATE {table} SET pending = 0 WHERE pending = 1")
         self._collect_garbage()
         for top in (CONN_DIR, QUARANTINE_DIR, AGGREGATES_DIR, ROLLUPS_DIR, "daily"):
             base = self.root / top

@@ -40,12 +40,12 @@ from ingest.aggregates import (
     merge_servers,
 )
 from ingest.partials import CLIENTS, SERVERS, partial_path
-from ingest.rollups import Rollup, parse_rollups, rollup_path
+from ingest.rollups import SELECT_ROLLUPS, Rollup, parse_rollups, rollup_path
 from ingest.schema import CORE_SCHEMA, TIMESTAMP
 from ingest.store import LEDGER_VERSION
 from inventory.store_reader import CONN_DIR, LEDGER, InventoryError, days_between
 
-__all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "store_sensors", "upgrade_needed"]
+__all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "sensor_days", "upgrade_needed"]
 
 #: Records of an older store's day are aggregated this many at a time.
 _BATCH = 1 << 20
@@ -141,22 +141,11 @@ def read_catalog(store: Path | str) -> Catalog:
                         catalog.fine.setdefault(day, []).append(ref)
             catalog.legacy_days = sorted(record_days - set(catalog.coarse))
             if catalog.version >= 3:
-                catalog.rollups = parse_rollups(
-                    db.execute("SELECT month, name, days, server_rows, client_rows FROM rollups WHERE pending = 0")
-                )
+                catalog.rollups = parse_rollups(db.execute(f"{SELECT_ROLLUPS} WHERE pending = 0"))
         except sqlite3.Error as err:
             path = catalog.store / LEDGER
             raise InventoryError(f"the ledger {path} is damaged ({err}): synack cannot answer from it") from None
     return catalog
-
-
-def store_sensors(store: Path | str) -> list[str]:
-    """The sensors whose records the store holds, sorted ("" for records without one)."""
-    with _ledger(Path(store)) as db:
-        try:
-            return sorted(s for (s,) in db.execute("SELECT DISTINCT sensor FROM day_sensors"))
-        except sqlite3.Error:
-            return []  # a ledger older than version 2: no sensors recorded
 
 
 def sensor_days(store: Path | str) -> list[tuple[str, str, int, int]]:

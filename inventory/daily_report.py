@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inventory.allowlist import Allowed
+from inventory.allowlist import Allowed, allowed_mask
 from inventory.client_ports import client_pairs
 from inventory.dailies import sensor_days
 from inventory.networks import DEFAULT_NETS
@@ -88,11 +88,12 @@ def age_text(delta: dt.timedelta) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-def _health(store: Path | str, start: dt.datetime, end: dt.datetime, sensors: list[str] | None,
-            expect: list[str]) -> tuple[DataHealth, list[int]]:  # fmt: skip
-    """The period's data health, and the records of each of the COMPARE_DAYS periods before it."""
+def _health(day_rows: list[tuple[str, str, int, int]], start: dt.datetime, end: dt.datetime,
+            sensors: list[str] | None, expect: list[str]) -> tuple[DataHealth, list[int]]:  # fmt: skip
+    """The period's data health from the ledger's (day, sensor, records, newest µs)
+    rows, and the records of each of the COMPARE_DAYS periods before it."""
     length = end - start
-    rows = [(dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC), s, n, t) for d, s, n, t in sensor_days(store)]
+    rows = [(dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC), s, n, t) for d, s, n, t in day_rows]
     rows = [r for r in rows if sensors is None or r[1] in sensors]
 
     def records(lo: dt.datetime, hi: dt.datetime, sensor: str | None = None) -> int:
@@ -153,6 +154,10 @@ class Report:
     def period_unit(self) -> str:
         """What one comparison period is called in labels."""
         return "days" if self.end - self.start == _DAY else f"periods of {self.end - self.start}"
+
+    def csv_name(self, table: str) -> str:
+        """The file name of one table's CSV (a key of `tables`)."""
+        return f"report-{self.label}-{table.replace('_', '-')}.csv"
 
     @property
     def label(self) -> str:
@@ -219,7 +224,8 @@ def build_report(
     inv = Inventory(store, nets=nets, sensors=sensors, allow=allow)
     allowed = inv.allowed
     sensor_list = [s.strip() for s in sensors.split(",") if s.strip()] if isinstance(sensors, str) else sensors
-    health, records_before = _health(store, start, end, sensor_list or None, list(expect_sensors or []))
+    day_rows = sensor_days(store)
+    health, records_before = _health(day_rows, start, end, sensor_list or None, list(expect_sensors or []))
     now = _headline(inv, start, end)
     length = end - start
     before = [_headline(inv, start - length * (i + 1), end - length * (i + 1))
@@ -227,17 +233,14 @@ def build_report(
     headline = {k: (v, sum(b[k] for b in before) / len(before) if before else None) for k, v in now.items()}
 
     shown = inv.new_servers(start, end, show_allowed=True)
-    suppressed = int(shown["allowed"].sum()) if not shown.empty else 0
+    allowed_rows = shown["allowed"].astype(bool)
+    suppressed = int(allowed_rows.sum())
     period_servers = inv.servers(start, end)
     top = period_servers
     if not top.empty:
         top = top.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
         top = top[["server_h", "proto", "server_p", "port_name", "services", "connections", "clients", "server_reply"]]
-    new = (
-        shown[~shown["allowed"].astype(bool)].drop(columns="allowed").reset_index(drop=True)
-        if not shown.empty
-        else inv.new_servers(start, end)
-    )
+    new = shown[~allowed_rows].drop(columns="allowed").reset_index(drop=True)
     tables = {
         "new_servers": _explained(new, period_servers, store, start, end, sensors),
         "new_clients": inv.new_clients(start, end),
@@ -246,7 +249,7 @@ def build_report(
             start,
             end,
             idle_days,
-            _data_days(store),
+            _data_days(day_rows),
         ),  # fmt: skip
         "top_servers": top.reset_index(drop=True),
         "closed": inv.closed(start, end).head(TOP),
@@ -255,11 +258,11 @@ def build_report(
     history = inv.new_servers(history_start, end)
     counts = history.groupby(history["first_seen"].dt.strftime("%Y-%m-%d")).size() if not history.empty else {}
     days = [history_start + dt.timedelta(days=i) for i in range(HISTORY_DAYS)]
-    with_data = {day for day, s, n, _ in sensor_days(store) if n and (not sensor_list or s in sensor_list)}
+    with_data = {day for day, s, n, _ in day_rows if n and (not sensor_list or s in sensor_list)}
     new_per_day: list[tuple[str, int | None]] = [
         (d, int(counts.get(d, 0)) if d in with_data else None) for d in (f"{day:%Y-%m-%d}" for day in days)
     ]
-    suppressed_by = _matching_entries(shown[shown["allowed"].astype(bool)] if not shown.empty else shown, allowed)
+    suppressed_by = _matching_entries(shown[allowed_rows], allowed)
     per_service: dict[str, int] = {}
     for services, name in zip(period_servers.get("services", []), period_servers.get("port_name", [])):
         label = services or (f"{name} (port)" if name else "unknown")
@@ -306,10 +309,10 @@ def _explained(new: pd.DataFrame, period_servers: pd.DataFrame, store: Path | st
     return out
 
 
-def _data_days(store: Path | str) -> dict[str, np.ndarray]:
+def _data_days(day_rows: list[tuple[str, str, int, int]]) -> dict[str, np.ndarray]:
     """Per sensor, the sorted day numbers (days since the epoch) on which it sent records."""
     days: dict[str, list[int]] = {}
-    for day, sensor, rows, _ in sensor_days(store):
+    for day, sensor, rows, _ in day_rows:
         if rows:
             days.setdefault(sensor, []).append(dt.date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL)
     return {sensor: np.array(sorted(d), dtype=np.int64) for sensor, d in days.items()}
@@ -347,8 +350,6 @@ def _newly_gone(gone: pd.DataFrame, start: dt.datetime, end: dt.datetime, idle_d
 
 def _matching_entries(allowed_rows: pd.DataFrame, entries: list[Allowed]) -> list[str]:
     """The allowlist entries (as written) that matched at least one of `allowed_rows`."""
-    from inventory.allowlist import allowed_mask
-
     if allowed_rows.empty:
         return []
     return [_entry_text(e) for e in entries if allowed_mask(allowed_rows, [e]).any()]

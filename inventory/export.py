@@ -170,9 +170,9 @@ def write_parquet(df: pd.DataFrame, path: Path | IO[bytes]) -> None:
 def replacing(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     """A file to write that replaces `path` only once it is whole.
 
-    It is a temporary file beside `path`, renamed over it when the block
-    ends without an exception (a reader never sees half a file, a failed
-    write leaves the old file) and removed otherwise. Raises
+    It is a temporary file beside `path`, fsynced and renamed over it when
+    the block ends without an exception (a reader never sees half a file, a
+    failed write leaves the old file) and removed otherwise. Raises
     IsADirectoryError when `path` is a directory, OSError when it cannot
     be written (FileNotFoundError: no such directory).
     """
@@ -183,6 +183,8 @@ def replacing(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     try:
         with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="") as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -8,9 +8,7 @@ neither imports the other's writer.
 
 from __future__ import annotations
 
-import io
 import json
-import os
 from pathlib import Path
 
 from inventory import export
@@ -19,12 +17,8 @@ from inventory.report_html import render_html
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with export.replacing(path) as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def report_json(report: Report) -> dict[str, object]:
@@ -77,10 +71,9 @@ def write_report(report: Report, out_dir: Path | str) -> list[Path]:
     _atomic_write(html_path, render_html(report))
     written.append(html_path)
     for name, df in report.tables.items():
-        buf = io.StringIO()
-        export.write_csv(df, buf)
-        path = out / f"{base}-{name.replace('_', '-')}.csv"
-        _atomic_write(path, buf.getvalue())
+        path = out / report.csv_name(name)
+        with export.replacing(path) as f:
+            export.write_csv(df, f)
         written.append(path)
     json_path = out / f"{base}.json"
     _atomic_write(json_path, json.dumps(report_json(report), indent=1, ensure_ascii=False) + "\n")

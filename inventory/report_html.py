@@ -202,8 +202,7 @@ def render_html(report: Report) -> str:
         else f"{report.start:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
     )  # fmt: skip
     sections = "".join(
-        f"<h2>{_e(title)}</h2>"
-        + _table(report.tables[name], report.max_rows, f"report-{report.label}-{name.replace('_', '-')}.csv")
+        f"<h2>{_e(title)}</h2>" + _table(report.tables[name], report.max_rows, report.csv_name(name))
         for name, title in SECTIONS.items()
     )
     entries = "".join(f"<li><code>{_e(e)}</code></li>" for e in report.suppressed_by)
@@ -228,7 +227,7 @@ def render_html(report: Report) -> str:
     if report.health.new_sensors:
         names = ", ".join(report.health.new_sensors)
         lag += f" · first data from sensor {names}: its ports count as new here (its baseline)"
-    first_day = report.end - pd.Timedelta(days=len(report.new_per_day))
+    first_day = report.new_per_day[0][0] if report.new_per_day else f"{report.start:%Y-%m-%d}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -241,7 +240,7 @@ sensors: {_e(", ".join(report.sensors))} &middot; networks: {_e(", ".join(report
 {_e(lag)} &middot; generated {_e(report.generated.strftime("%Y-%m-%d %H:%M UTC"))}</p>
 {_cards(report)}
 {sections}
-<h2>New server ports per day, {first_day:%Y-%m-%d} to {last:%Y-%m-%d} (same filters; grey: no data)</h2>
+<h2>New server ports per day, {first_day} to {last:%Y-%m-%d} (same filters; grey: no data)</h2>
 {_bars(report.new_per_day, baseline=report.baseline_day)}
 <h2>Servers per service</h2>
 {_hbars(report.servers_per_service)}
