@@ -187,11 +187,12 @@ def _period(day: dt.date | str | None, since: str | None, until: str | None, tod
     return start, start + dt.timedelta(days=1)
 
 
-def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime, gone: pd.DataFrame) -> dict[str, int]:
+    """The headline figures of [start, end); `gone` is its table of newly gone ports."""
     return {
         "new server ports": len(inv.new_servers(start, end)),
         "new client ports": len(inv.new_clients(start, end)),
-        "gone server ports": len(inv.gone_servers(end)),
+        "gone server ports": len(gone),
         "hosts serving": len(inv.hosts_serving(start, end)),
         "ports closed but probed": len(inv.closed(start, end)),
     }
@@ -226,10 +227,16 @@ def build_report(
     sensor_list = [s.strip() for s in sensors.split(",") if s.strip()] if isinstance(sensors, str) else sensors
     day_rows = sensor_days(store)
     health, records_before = _health(day_rows, start, end, sensor_list or None, list(expect_sensors or []))
-    now = _headline(inv, start, end)
+    data_days = _data_days(day_rows)
+
+    def gone_in(lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
+        return _newly_gone(inv.gone_servers(hi, idle_days=idle_days), lo, hi, idle_days, data_days)
+
+    gone = gone_in(start, end)
+    now = _headline(inv, start, end, gone)
     length = end - start
-    before = [_headline(inv, start - length * (i + 1), end - length * (i + 1))
-              for i in range(COMPARE_DAYS) if records_before[i]]  # fmt: skip
+    periods = [(start - length * (i + 1), end - length * (i + 1)) for i in range(COMPARE_DAYS) if records_before[i]]
+    before = [_headline(inv, lo, hi, gone_in(lo, hi)) for lo, hi in periods]
     headline = {k: (v, sum(b[k] for b in before) / len(before) if before else None) for k, v in now.items()}
 
     shown = inv.new_servers(start, end, show_allowed=True)
@@ -244,13 +251,7 @@ def build_report(
     tables = {
         "new_servers": _explained(new, period_servers, store, start, end, sensors),
         "new_clients": inv.new_clients(start, end),
-        "gone_servers": _newly_gone(
-            inv.gone_servers(end, idle_days=idle_days),
-            start,
-            end,
-            idle_days,
-            _data_days(day_rows),
-        ),  # fmt: skip
+        "gone_servers": gone,
         "top_servers": top.reset_index(drop=True),
         "closed": inv.closed(start, end).head(TOP),
     }

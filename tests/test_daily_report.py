@@ -265,3 +265,11 @@ def test_a_sensors_first_day_is_its_baseline_and_the_lag_is_shown(tmp_path: Path
     page = write_report(report, tmp_path / "out")[0].read_text()
     assert "first data from sensor dmz" in page
     assert "newest record 2026-11-20 12:00 UTC (12.0 h before the period&#x27;s end)" in page
+
+
+def test_the_gone_headline_counts_the_gone_table(tmp_path: Path) -> None:
+    store = _store_of(tmp_path, {"edge": [_line("A", 0, port=8080)] + [_line(f"B{d}", d) for d in range(5)]})
+    for day in ("2026-11-18", "2026-11-19", "2026-11-20"):
+        report = build_report(store, day, idle_days=1)
+        assert report.headline["gone server ports"][0] == len(report.tables["gone_servers"]), day
+    assert build_report(store, "2026-11-19", idle_days=1).headline["gone server ports"][0] == 1
