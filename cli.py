@@ -19,7 +19,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 from ingest.errors import SynackError
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 from ingest.visible import visible
+
+Answer = TypeVar("Answer")
 
 #: The exit codes of every command.
 EXIT_ATTENTION = 1  # done, and something needs attention: a report period without data, problems found, --exit-code
@@ -143,8 +145,9 @@ StoreOption = Annotated[
 def _summary_line(s: IngestSummary) -> str:
     done = [f for f in s.files if f.status != "error"]
     skipped = f", {len(s.skipped)} other logs skipped" if s.skipped else ""
+    notices = f", {s.notices:,} sensor notices" if s.notices else ""
     return (
-        f"ingested {len(done)} files{skipped}: {s.rows:,} rows, {s.quarantined:,} quarantined, "
+        f"ingested {len(done)} files{skipped}: {s.rows:,} rows{notices}, {s.quarantined:,} quarantined, "
         f"{s.seconds:.2f} s, {s.rows_per_second:,.0f} rows/s"
     )
 
@@ -346,7 +349,7 @@ def _inventory(store: Path | None, nets: str | None, sensor: str | None, allow: 
         raise fail(str(e)) from None
 
 
-def _answer(query: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+def _answer(query: Callable[[], Answer]) -> Answer:
     """Run one query; an error a user or a store can cause is one line (a bug in synack is not caught here)."""
     try:
         return query()
@@ -542,6 +545,17 @@ def gone_ports(
         raise typer.Exit(code=EXIT_ATTENTION)
 
 
+@app.command("export-known")
+def export_known(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The baseline file to write (replaced whole).")],
+    store: StoreOption = None, sensor: SensorOption = None, nets: NetsOption = None, allow: AllowOption = None,
+) -> None:  # fmt: skip
+    """Write the known server ports and the allowlist as the Zeek table the package's notice.zeek reads."""
+    inv = _inventory(store, nets, sensor, allow)
+    done = _answer(lambda: inv.export_known(output))
+    say(f"{done.known} known server ports and {done.expected} expected port ranges written to {output}")
+
+
 @app.command()
 def report(
     store: StoreOption = None,
@@ -601,6 +615,13 @@ def watch(
     once: Annotated[bool, typer.Option("--once", help="One backfill pass, then exit (for cron).")] = False,
     chunk_bytes: Annotated[int, typer.Option(hidden=True, help="Bytes per committed chunk (tuning, tests).")] = 0,
     clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
+    export_known: Annotated[
+        Path | None,
+        typer.Option(help="Keep this baseline for the sensor's notice.zeek current (as 'synack export-known' "
+                     "writes it, with --nets and --allow) after the backfill and each pass that adds records."),
+    ] = None,
+    nets: NetsOption = None,
+    allow: AllowOption = None,
 ) -> None:  # fmt: skip
     """Follow a live Zeek log directory: backfill, then ingest new lines and rotated archives, exactly once."""
     import json
@@ -627,8 +648,27 @@ def watch(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
         chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES, clock_skew=clock_skew,
     )  # fmt: skip
+    after_pass = None
+    if export_known is not None:
+        from inventory import Inventory
+
+        nets_setting = setting(nets, "SYNACK_NETS", "nets", None)
+        allow_setting = setting(allow, "SYNACK_ALLOW", "allow", None)
+        try:
+            Inventory(store_dir, nets=nets_setting, allow=allow_setting)  # a bad setting fails before the watch
+        except SynackError as e:
+            raise fail(str(e)) from None
+
+        def after_pass(_: Any) -> None:
+            try:
+                done = Inventory(store_dir, nets=nets_setting, allow=allow_setting).export_known(export_known)
+            except SynackError as e:  # the watch goes on; the next pass tries again
+                log({"event": "error", "file": str(export_known), "message": str(e)})
+                return
+            log({"event": "exported", "file": str(done.path), "known": done.known, "expected": done.expected})
+
     try:
-        follow(logdir, store_dir, options, stop=stop, log=log)
+        follow(logdir, store_dir, options, stop=stop, log=log, after_pass=after_pass)
     except SynackError as e:
         raise fail(str(e)) from None
 

@@ -20,7 +20,8 @@ on a smaller generated capture (--connections defaults to 2,000 there).
 Variants: stock Zeek; with the package (its defaults: dpd_buffer_size 4096);
 with the package and `redef dpd_buffer_size = 1024` (the package alone,
 Zeek's own buffer); with the package and `redef dpd_match_only_beginning = F`
-(the documented setting for replies after 64 KB).
+(the documented setting for replies after 64 KB); with the package and
+notice.zeek (a baseline that knows none of the generated servers).
 """
 
 from __future__ import annotations
@@ -45,7 +46,13 @@ VARIANTS: dict[str, list[str]] = {
     "package (defaults)": [str(PACKAGE)],
     "package, dpd_buffer_size 1024": [str(PACKAGE), "-e", "redef dpd_buffer_size = 1024;"],
     "package, match after buffer (64 KB)": [str(PACKAGE), "-e", "redef dpd_match_only_beginning = F;"],
-}
+    # The sensor-side notices, with a baseline that knows none of the generated
+    # servers: each of their ports raises one notice (the most work it can do).
+    "package + notice.zeek": [
+        str(PACKAGE), str(PACKAGE / "scripts" / "notice.zeek"), "-e",
+        f'redef SynAck::known_servers_file = "{PACKAGE / "testing" / "traces" / "known.tsv"}";',
+    ],
+}  # fmt: skip
 
 
 def zeek_env() -> dict[str, str]:

@@ -20,7 +20,9 @@ from ingest.errors import NotAConnLog, NotAZeekLog
 from ingest.log_files import find_conn_logs
 from ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
+    NOTICE_KINDS,
     ZEEK_ASCII,
+    ZEEK_NOTICE,
     Chunk,
     LogSource,
     NotGzip,
@@ -70,6 +72,7 @@ class FileResult:
     status: str
     rows: int = 0
     quarantined: int = 0
+    notices: int = 0  # SynAck notices kept (a notice log's rows)
     message: str = ""
     stopped: bool = False  # the run was asked to stop before the end of the file
 
@@ -93,6 +96,10 @@ class IngestSummary:
     @property
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files)
+
+    @property
+    def notices(self) -> int:
+        return sum(f.notices for f in self.files)
 
     @property
     def errors(self) -> list[FileResult]:
@@ -153,7 +160,7 @@ def ingest_into(
         ThreadPoolExecutor(1, thread_name_prefix="commit") as committer,
     ):
         pools = Pools(parser, writer, committer)
-        for path in found.conn:
+        for path in found.sources:
             if stop is not None and stop():
                 break
             result = ingest_file(
@@ -223,7 +230,7 @@ def _parse_and_aggregate(
     """Parse a block, then split its records by day and aggregate them: all
     the CPU work of a chunk but its writes, for the parse threads."""
     chunk = parse_block(source, raw, sensor, limits)
-    return chunk, by_day(chunk.table)
+    return chunk, ([] if source.kind in NOTICE_KINDS else by_day(chunk.table))
 
 
 def _ingest_source(
@@ -249,6 +256,7 @@ def _ingest_source(
             return
         done = fut.result()
         result.rows += done.rows
+        result.notices += done.notices
         result.quarantined += done.quarantined
         summary.days.update(done.days)
         if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
@@ -268,7 +276,7 @@ def _ingest_source(
             line_start=chunk.line_start,
             line_end=chunk.line_end,
             header=chunk.header,
-            complete=chunk.closed and source.kind == ZEEK_ASCII,
+            complete=chunk.closed and source.kind in (ZEEK_ASCII, ZEEK_NOTICE),
         )
 
     def commit(parsed: tuple[Chunk, list[DayRecords]]) -> None:
@@ -276,8 +284,9 @@ def _ingest_source(
         # Files are written on the writer threads, several chunks at once;
         # the ledger commits happen on the single committer thread, in order.
         chunk, days = parsed
+        notices = chunk.table if source.kind in NOTICE_KINDS else None
         files = pools.writer.submit(
-            store.write_chunk_files, source.source_id, source.path, chunk_no, days, chunk.quarantined
+            store.write_chunk_files, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices
         )
         committing.append(pools.committer.submit(record, files, chunk, chunk_no))
         chunk_no += 1
@@ -316,7 +325,7 @@ def _ingest_source(
     final = store.source_state(source.source_id)
     if final is not None and final.complete and final.chunks > 1:
         store.compact_source(source.source_id)
-    if result.rows or result.quarantined:
+    if result.rows or result.quarantined or result.notices:
         result.status = "ingested"
     if read_state.truncated_gzip:
         result.status = "waiting" if not result.rows else result.status

@@ -3,14 +3,15 @@
 A Zeek log directory holds the live `current/conn.log` (or `spool/`), dated
 archive folders `YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`, standalone
 rotation names `conn.YYYY-MM-DD-HH-MM-SS.log` and supervisor
-`log-queue/conn__<open>__<close>__.log`. Other logs (dns, http, ...) are
-reported as skipped.
+`log-queue/conn__<open>__<close>__.log`. notice.log (the same names) is a
+source too: synack keeps the notices of the package's notice.zeek. Other
+logs (dns, http, ...) are reported as skipped.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import SynackError
@@ -19,6 +20,7 @@ _CONN_NAME = re.compile(r"^conn(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 #: Suricata: eve.json, per-thread eve.N.json, dated eve-%Y-%m-%d-%H:%M.json,
 #: logrotate's eve.json.1 and their .gz.
 _EVE_NAME = re.compile(r"^eve(?:[.-][^/]*?)?\.json(?:\.\d+)?(?:\.gz)?$")
+_NOTICE_NAME = re.compile(r"^notice(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 _LOG_NAME = re.compile(r"\.(?:log|json)(?:\.gz)?$")
 
 
@@ -28,12 +30,23 @@ def is_conn_log_name(name: str) -> bool:
     return bool(_CONN_NAME.match(name) or _EVE_NAME.match(name))
 
 
+def is_notice_log_name(name: str) -> bool:
+    """True for the names Zeek, zeekctl and zeek-archiver give notice logs."""
+    return bool(_NOTICE_NAME.match(name))
+
+
 @dataclass(frozen=True)
 class FoundLogs:
-    """Conn logs to read (in a stable order) and other logs passed over."""
+    """Conn logs to read (in a stable order), notice logs, and other logs passed over."""
 
     conn: list[Path]
     skipped: list[Path]
+    notices: list[Path] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[Path]:
+        """Every log to read: the conn logs, then the notice logs."""
+        return self.conn + self.notices
 
 
 def find_conn_logs(paths: list[Path]) -> FoundLogs:
@@ -44,6 +57,7 @@ def find_conn_logs(paths: list[Path]) -> FoundLogs:
     SynackError for a path that does not exist.
     """
     conn: list[Path] = []
+    notices: list[Path] = []
     skipped: list[Path] = []
     for path in paths:
         if path.is_file():
@@ -52,13 +66,15 @@ def find_conn_logs(paths: list[Path]) -> FoundLogs:
             for f in sorted(_walk(path)):
                 if is_conn_log_name(f.name):
                     conn.append(f)
+                elif is_notice_log_name(f.name):
+                    notices.append(f)
                 elif _LOG_NAME.search(f.name):
                     skipped.append(f)
         else:
             raise SynackError(f"no such file or directory: {path}")
     seen: set[Path] = set()
     unique = [p for p in conn if not (p.resolve() in seen or seen.add(p.resolve()))]  # type: ignore[func-returns-value]
-    return FoundLogs(unique, skipped)
+    return FoundLogs(unique, skipped, [p for p in notices if p.resolve() not in seen])
 
 
 def _walk(root: Path) -> list[Path]:

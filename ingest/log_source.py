@@ -27,11 +27,16 @@ from ingest.errors import NotAConnLog, NotAZeekLog
 from ingest.line_parsing import Quarantined
 from ingest.normalize import missing_required, normalize
 from ingest.schema import CORE_SCHEMA
+from ingest.sensor_notices import normalize_notices
 from ingest.value_limits import ValueLimits
 
 ZEEK_ASCII = "zeek-ascii"
 ZEEK_JSON = "zeek-json"
 SURICATA_EVE = "suricata-eve"
+#: notice.log, ASCII and JSON: the sensor's SynAck notices (ingest.sensor_notices).
+ZEEK_NOTICE = "zeek-notice"
+ZEEK_NOTICE_JSON = "zeek-notice-json"
+NOTICE_KINDS = (ZEEK_NOTICE, ZEEK_NOTICE_JSON)
 
 #: Uncompressed bytes per chunk: one commit, one Parquet file per day.
 DEFAULT_CHUNK_BYTES = 12 << 20
@@ -126,6 +131,11 @@ def identify(path: Path) -> LogSource | None:
             first = builder.current
         pos = end + 1
     header = first or builder.current
+    if header.path == "notice":
+        if not header.complete or "note" not in header.fields or "ts" not in header.fields:
+            raise NotAZeekLog(f"{path}: a Zeek notice log without ts and note fields")
+        digest = hashlib.sha256(ZEEK_NOTICE.encode() + b"\0" + stripped[: end + 1]).hexdigest()[:24]
+        return LogSource(path, ZEEK_NOTICE, digest, compressed, prefix)
     if header.path not in (None, "conn"):
         raise NotAConnLog(f"{path} is a Zeek '{header.path}' log, not a conn log")
     if not header.complete:
@@ -152,6 +162,9 @@ def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | Non
     if "event_type" in record:
         digest = hashlib.sha256(SURICATA_EVE.encode() + b"\0" + line).hexdigest()[:24]
         return LogSource(path, SURICATA_EVE, digest, compressed)
+    if "note" in record and "msg" in record:
+        digest = hashlib.sha256(ZEEK_NOTICE_JSON.encode() + b"\0" + line).hexdigest()[:24]
+        return LogSource(path, ZEEK_NOTICE_JSON, digest, compressed)
     if "conn_state" not in record and "history" not in record and "orig_pkts" not in record:
         raise NotAConnLog(f"{path} is a JSON log without conn.log fields (conn_state, history, orig_pkts)")
     missing = missing_required([k for k in record if k != "ts"] + ["ts"])
@@ -220,6 +233,7 @@ def read_blocks(
     is left for a later read and reported in `state.partial_line`.
     """
     state = state if state is not None else ReadState()
+    json_lines = source.kind in (ZEEK_JSON, SURICATA_EVE, ZEEK_NOTICE_JSON)
     builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
     for line in header.splitlines():
         builder.feed(line)
@@ -245,7 +259,7 @@ def read_blocks(
             block = memoryview(buf)[: cut + 1]
             lines = int(np.count_nonzero(np.frombuffer(buf, np.uint8, cut + 1) == 0x0A))  # 2x bytearray.count
             raw = RawBlock(offset, offset + cut + 1, line_no, line_no + lines, b"", False)
-            if source.kind in (ZEEK_JSON, SURICATA_EVE):
+            if json_lines:
                 raw.data = block
             else:
                 raw.segments = zeek_ascii.split_block(buf, builder, line_no, end=cut + 1)
@@ -278,9 +292,12 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: Va
         parsed = zeek_json.read_rows(raw.data, raw.line_start, limits, conn=True)
     elif source.kind == SURICATA_EVE:
         parsed = suricata_eve.read_rows(raw.data, raw.line_start, limits)
+    elif source.kind == ZEEK_NOTICE_JSON:
+        parsed = zeek_json.read_rows(raw.data, raw.line_start, limits)
     else:
-        parsed = zeek_ascii.read_segments(raw.segments, limits, conn=True)
-    normalized = [normalize(t, sensor) for t in parsed.tables]
+        parsed = zeek_ascii.read_segments(raw.segments, limits, conn=source.kind != ZEEK_NOTICE)
+    tidy = normalize_notices if source.kind in NOTICE_KINDS else normalize
+    normalized = [tidy(t, sensor) for t in parsed.tables]
     table = _concat(normalized) if normalized else None
     span = {f.name: getattr(raw, f.name) for f in fields(Span)}
     return Chunk(**span, table=table, quarantined=parsed.quarantined)

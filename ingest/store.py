@@ -8,6 +8,7 @@ Layout (DESIGN.md):
     rollups/servers/month=YYYY-MM/<roll-up>.parquet
     rollups/clients/month=YYYY-MM/<roll-up>.parquet
     quarantine/<source-id>-<chunk>.jsonl
+    notices/<source-id>-<chunk>.parquet          the sensor's SynAck notices (notice.log)
     ledger.sqlite
     lock
 
@@ -80,6 +81,7 @@ from ingest.rollups import (
     settled_before,
     write_rollup,
 )
+from ingest.sensor_notices import NOTICES_DIR
 from ingest.store_files import fsync_dir, tmp_name, write_parquet_synced
 
 CONN_DIR = "conn"
@@ -214,6 +216,7 @@ class ChunkFiles:
     newest: dt.datetime | None = None  # the latest record time in the chunk
     partials: tuple[Partial, ...] = ()
     sensors: tuple[tuple[str, str, int, int], ...] = ()  # (day, sensor, rows, newest µs)
+    notices: int = 0  # sensor notices (a notice log's chunk)
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ class CommitResult:
     quarantined: int
     days: tuple[str, ...]
     newest: dt.datetime | None = None
+    notices: int = 0
 
 
 _FAULTS: dict[str, int] = {}
@@ -337,9 +341,17 @@ class Store:
     # -- committing ---------------------------------------------------------
 
     def write_chunk_files(
-        self, source_id: str, path: Path, chunk_no: int, days: list[DayRecords], quarantined: list[Quarantined]
+        self,
+        source_id: str,
+        path: Path,
+        chunk_no: int,
+        days: list[DayRecords],
+        quarantined: list[Quarantined],
+        notices: pa.Table | None = None,
     ) -> ChunkFiles:
-        """Write a chunk's files under temporary names (step 1 of a commit).
+        """Write a chunk's files under temporary names (step 1 of a commit):
+        its records by day with their partial aggregates, its quarantined
+        lines, and (a notice log's chunk) its sensor notices.
 
         Safe to run on several threads at once for different chunks. Raises
         StoreError (leaving nothing behind) when the store is unwritable.
@@ -364,12 +376,17 @@ class Store:
                 final = self.root / QUARANTINE_DIR / f"{name}.jsonl"
                 _write_quarantine(quarantined, path, tmp_name(final))
                 planned.append((final, None, len(quarantined)))
+            if notices is not None and len(notices):
+                final = self.root / NOTICES_DIR / f"{name}.parquet"
+                _write_parquet(notices, tmp_name(final))
+                planned.append((final, None, len(notices)))
         except OSError as err:
             _remove_temporaries([f for f, _, _ in planned] + [f for p in partials for f in p.paths(self.root)])
             raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
         newest = max((pc.max(d.records.column("ts")).as_py() for d in days), default=None)
         count = sum(len(d.records) for d in days)
-        return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors))
+        kept = len(notices) if notices is not None else 0
+        return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors), kept)
 
     def commit_chunk(
         self,
@@ -471,7 +488,7 @@ class Store:
         self._publish([f for f, _, _ in planned])
         self._publish_partials(files.partials)
         days = tuple(sorted({d for _, d, _ in planned if d is not None}))
-        return CommitResult(rows, quarantined_count, days, files.newest)
+        return CommitResult(rows, quarantined_count, days, files.newest, files.notices)
 
     def quarantine_file(self, source_path: Path, reason: str) -> Path:
         """Record a whole file that cannot be read; return the quarantine file.

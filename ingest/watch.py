@@ -24,7 +24,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from ingest.conn_ingest import IngestSummary, ingest_into
-from ingest.log_files import find_conn_logs, is_conn_log_name
+from ingest.log_files import find_conn_logs, is_conn_log_name, is_notice_log_name
 from ingest.log_source import DEFAULT_CHUNK_BYTES
 from ingest.store import Store
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
@@ -38,7 +38,7 @@ AfterPass = Callable[[IngestSummary], None]
 #: Receives one structured log record per event worth logging.
 Log = Callable[[dict[str, object]], None]
 
-_LIVE_NAMES = ("conn.log", "conn.json", "eve.json")
+_LIVE_NAMES = ("conn.log", "conn.json", "eve.json", "notice.log", "notice.json")
 
 
 @dataclass
@@ -54,7 +54,7 @@ class WatchOptions:
 
 
 class _ConnLogEvents(FileSystemEventHandler):
-    """Sets `changed` when a conn log is created, written, moved or closed."""
+    """Sets `changed` when a conn or notice log is created, written, moved or closed."""
 
     def __init__(self, changed: threading.Event) -> None:
         self.changed = changed
@@ -62,14 +62,14 @@ class _ConnLogEvents(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         for path in (event.src_path, getattr(event, "dest_path", "")):
             name = Path(str(path)).name
-            if name and is_conn_log_name(name):
+            if name and (is_conn_log_name(name) or is_notice_log_name(name)):
                 self.changed.set()
                 return
 
 
 def _targets(logdir: Path, live: bool) -> list[Path]:
-    """The conn logs of a pass; without `live`, the files Zeek is still writing are left out."""
-    found = find_conn_logs([logdir]).conn
+    """The conn and notice logs of a pass; without `live`, the files Zeek is still writing are left out."""
+    found = find_conn_logs([logdir]).sources
     return found if live else [p for p in found if p.name not in _LIVE_NAMES]
 
 
@@ -82,7 +82,8 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
     )  # fmt: skip
     for f in summary.files:
         if f.status == "ingested":
-            log({"event": "ingested", "file": str(f.path), "rows": f.rows, "quarantined": f.quarantined})
+            log({"event": "ingested", "file": str(f.path), "rows": f.rows, "notices": f.notices,
+                 "quarantined": f.quarantined})  # fmt: skip
         elif f.status == "error":
             log({"event": "error", "file": str(f.path), "message": f.message})
     if summary.rows or summary.quarantined:
@@ -121,13 +122,15 @@ def watch(
 ) -> None:
     """Backfill `logdir` into the store, then follow it until `stop` is set.
 
-    With `options.once`, return after the backfill. Raises SynackError when
+    `after_pass` is called after the backfill and after each later pass
+    that added records. With `options.once`, return after the backfill.
+    Raises SynackError when
     the store is locked (another watcher or ingest) or unusable.
     """
     with Store.open(store_root) as store:
         log({"event": "start", "logdir": str(logdir), "store": str(store_root), "interval": options.interval})
         summary = run_pass(store, logdir, options, stop, log)
-        if after_pass is not None and summary.days:
+        if after_pass is not None:
             after_pass(summary)
         if options.once:
             return

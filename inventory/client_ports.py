@@ -20,11 +20,11 @@ from inventory.server_ports import (
     _new_rows,
     _plain,
     _rows,
-    _sensor_list,
     _uint32,
     _where,
     allow_entries,
     resolve_nets,
+    sensor_list,
 )  # fmt: skip
 from inventory.store_reader import DateLike, day_range
 
@@ -45,11 +45,11 @@ def _client_rows(store: Path | str, since: DateLike, until: DateLike, sensors: S
     cheap to read and to hash; the second with their text (client_h,
     server_h). `columns` are the other columns wanted."""
     start, end = day_range(since, until)
-    sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
+    names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < _uint32(NOT_V4)
-    numeric = rows_in_range(store, CLIENTS, start, end, where=_where(SERVED, sensor_list, net_list, "client_h") & v4,
+    numeric = rows_in_range(store, CLIENTS, start, end, where=_where(SERVED, names, net_list, "client_h") & v4,
                             columns=["client_v4", "server_v4", *columns])  # fmt: skip
-    text = _rows(store, CLIENTS, start, end, SERVED, sensor_list, net_list, host="client_h",
+    text = _rows(store, CLIENTS, start, end, SERVED, names, net_list, host="client_h",
                  columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
     return numeric, text
 

@@ -42,6 +42,7 @@ from ingest.aggregates import (
 from ingest.partials import CLIENTS, SERVERS, partial_path
 from ingest.rollups import SELECT_ROLLUPS, Rollup, parse_rollups, rollup_path
 from ingest.schema import CORE_SCHEMA, TIMESTAMP
+from ingest.sensor_notices import NOTICES_DIR
 from ingest.store import LEDGER_VERSION
 from inventory.store_reader import CONN_DIR, LEDGER, InventoryError, days_between
 
@@ -344,3 +345,16 @@ def _aggregate_records(store: Path, kind: str, paths: list[str], lo: int | None,
             if pending > _BATCH:
                 done, pending = [merge(done)], 0
     return merge(done)
+
+
+def notice_files(store: Path | str) -> list[str]:
+    """The committed sensor-notice files of `store` (absolute paths), from the ledger."""
+    store = Path(store)
+    with _ledger(store) as db:
+        try:
+            rows = db.execute(
+                "SELECT path FROM files WHERE path LIKE ? AND pending = 0 ORDER BY path", (f"{NOTICES_DIR}/%",)
+            ).fetchall()
+        except sqlite3.Error:
+            return []  # a first run's empty ledger
+    return [str(store / path) for (path,) in rows]

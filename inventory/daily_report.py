@@ -20,6 +20,7 @@ from inventory.allowlist import Allowed, allowed_mask
 from inventory.client_ports import client_pairs
 from inventory.dailies import sensor_days
 from inventory.networks import DEFAULT_NETS
+from inventory.notices import first_notices
 from inventory.server_ports import Nets, Sensors
 from inventory.store_inventory import Inventory
 from inventory.store_reader import InventoryError, as_timestamp
@@ -249,7 +250,7 @@ def build_report(
         top = top[["server_h", "proto", "server_p", "port_name", "services", "connections", "clients", "server_reply"]]
     new = shown[~allowed_rows].drop(columns="allowed").reset_index(drop=True)
     tables = {
-        "new_servers": _explained(new, period_servers, store, start, end, sensors),
+        "new_servers": _with_notices(_explained(new, period_servers, store, start, end, sensors), inv.notices()),
         "new_clients": inv.new_clients(start, end),
         "gone_servers": gone,
         "top_servers": top.reset_index(drop=True),
@@ -308,6 +309,19 @@ def _explained(new: pd.DataFrame, period_servers: pd.DataFrame, store: Path | st
         out = out.merge(counts, on=_KEY, how="left")
     out["connections"] = out.get("connections", pd.Series(0, index=out.index)).fillna(0).astype("int64")
     return out
+
+
+def _with_notices(new: pd.DataFrame, notices: pd.DataFrame) -> pd.DataFrame:
+    """New server ports with `notice_ts` beside `first_seen`: when the sensor
+    itself first raised a notice for the port (notice.zeek), NaT when it did not."""
+    first = first_notices(notices)
+    first["server_p"] = first["server_p"].astype(new["server_p"].dtype) if len(new) else first["server_p"]
+    out = new.merge(first, on=_KEY, how="left") if len(new) else new.assign(notice_ts=first["notice_ts"].iloc[:0])
+    out["notice_ts"] = pd.to_datetime(out["notice_ts"], utc=True).astype("datetime64[us, UTC]")
+    columns = list(out.columns)
+    columns.remove("notice_ts")
+    at = columns.index("first_seen") + 1 if "first_seen" in columns else len(columns)
+    return out[columns[:at] + ["notice_ts"] + columns[at:]]
 
 
 def _data_days(day_rows: list[tuple[str, str, int, int]]) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ _LABELS = {
     "server_h": "server", "client_h": "client", "port_name": "IANA name", "services": "detected service",
     "first_seen": "first seen (UTC)", "last_seen": "last seen (UTC)", "connections": "connections",
     "server_reply": "server reply", "idle_days": "idle days", "also_served": "also served",
-    "first_clients": "first clients",
+    "first_clients": "first clients", "notice_ts": "sensor notice (UTC)",
 }  # fmt: skip
 
 _STYLE = """

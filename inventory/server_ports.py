@@ -48,7 +48,8 @@ def resolve_nets(nets: Nets) -> list[Network] | None:
     return parse_nets(DEFAULT_NETS if nets is None else nets)
 
 
-def _sensor_list(sensors: Sensors) -> list[str] | None:
+def sensor_list(sensors: Sensors) -> list[str] | None:
+    """The sensors a query keeps: a comma-separated text or a list; None (or empty): all."""
     if sensors is None:
         return None
     items = [s.strip() for s in (sensors.split(",") if isinstance(sensors, str) else sensors) if s.strip()]
@@ -202,11 +203,11 @@ def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensor
             count_clients: bool = True) -> pd.DataFrame:  # fmt: skip
     """Merged server rows; distinct clients (which need the client pairs) only when `count_clients`."""
     start, end = day_range(since, until)
-    sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
+    names, net_list = sensor_list(sensors), resolve_nets(nets)
     columns = None if count_clients else SERVER_ROW_COLUMNS
     parts = []
-    for band in _address_bands(store, start, end, sensor_list, net_list):
-        rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=columns, extra=band)
+    for band in _address_bands(store, start, end, names, net_list):
+        rows = _rows(store, SERVERS, start, end, SERVED, names, net_list, columns=columns, extra=band)
         parts.append(merge_servers(rows, client_counts(rows) if count_clients else None))
         del rows
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
@@ -387,12 +388,12 @@ def closed(
     Sorted by probes, most first.
     """
     start, end = day_range(since, until)
-    sensor_list, net_list = _sensor_list(sensors), resolve_nets(nets)
-    rows = _rows(store, SERVERS, start, end, CLOSED, sensor_list, net_list)
+    names, net_list = sensor_list(sensors), resolve_nets(nets)
+    rows = _rows(store, SERVERS, start, end, CLOSED, names, net_list)
     df = merge_servers(rows, client_counts(rows))
     if df.empty:
         return _finish(df, CLOSED_COLUMNS, ["probes"])
-    served_rows = _rows(store, SERVERS, start, end, SERVED, sensor_list, net_list, columns=KEY)
+    served_rows = _rows(store, SERVERS, start, end, SERVED, names, net_list, columns=KEY)
     served = _plain(served_rows).to_pandas().drop_duplicates()
     served["also_served"] = True
     df = df.merge(served, on=KEY, how="left").rename(columns={"connections": "probes"})

@@ -24,11 +24,11 @@ from typing import Any
 
 import pandas as pd
 
-from inventory import client_ports, server_ports
+from inventory import client_ports, known_export, notices, server_ports
 from inventory.allowlist import Allowed
 from inventory.dailies import read_catalog, sensor_days, sources_summary
-from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets
-from inventory.store_reader import DateLike, as_timestamp
+from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
+from inventory.store_reader import DateLike, InventoryError, as_timestamp
 
 __all__ = ["Inventory"]
 
@@ -110,6 +110,23 @@ class Inventory:
     def gone_servers(self, until: DateLike = None, *, idle_days: float = 7) -> pd.DataFrame:
         """Server ports idle for `idle_days` at `until` (default: the end of the newest record)."""
         return server_ports.gone_servers(self.store, self.when(until), idle_days=idle_days, **self._filters())
+
+    def notices(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+        """The sensor's SynAck notices raised in [since, until), oldest first
+        (see inventory.notices; notice.zeek raises them, ingest keeps them)."""
+        return notices.sensor_notices(self.store, self.when(since), self.when(until),
+                                      nets=resolve_nets(self.nets), sensors=sensor_list(self.sensors))  # fmt: skip
+
+    def export_known(self, path: Path | str) -> known_export.KnownExport:
+        """Replace `path` with the sensor's baseline: every server port seen
+        (within these networks and sensors, all time) and the allowlist's
+        port ranges, as the Zeek table notice.zeek reads (see
+        inventory.known_export). Raises InventoryError when it cannot be written."""
+        servers = self.servers()
+        try:
+            return known_export.export_known(path, servers, self.allowed)
+        except OSError as err:
+            raise InventoryError(f"cannot write {path}: {err.strerror or err}") from None
 
     def status(self) -> dict[str, Any]:
         """What the store holds: ledger version, days, records and, per

@@ -91,6 +91,11 @@ export {
 	## first payload the responder sent. Always returns F so the
 	## signature never fires.
 	global record_reply: function(state: signature_state, data: string): bool;
+
+	## Called once per connection when its server reply has been captured
+	## (``c$synack_reply`` is then set): lets ``notice.zeek`` put the reply
+	## in a notice without waiting for the connection's end.
+	global reply_captured: hook(c: connection);
 }
 
 # What is learned about a connection before its conn.log entry is written.
@@ -121,6 +126,7 @@ function record_reply(state: signature_state, data: string): bool
 		return F;
 
 	c$synack_reply = data[:reply_bytes];
+	hook reply_captured(c);
 	return F;
 	}
 

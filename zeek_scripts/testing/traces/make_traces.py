@@ -81,13 +81,15 @@ class Tcp:
         return self.send(True, "FA").send(False, "FA").send(True, "A")
 
 
-def _udp(client: str, server: str, sport: int, dport: int, exchange: list[tuple[bool, bytes]]) -> list[Packet]:
+def _udp(
+    client: str, server: str, sport: int, dport: int, exchange: list[tuple[bool, bytes]], clock: float = START
+) -> list[Packet]:
     packets = []
     for i, (from_client, payload) in enumerate(exchange):
         src, dst, sp, dp = (client, server, sport, dport) if from_client else (server, client, dport, sport)
         macs = (CLIENT_MAC, SERVER_MAC) if from_client else (SERVER_MAC, CLIENT_MAC)
         packet = Ether(src=macs[0], dst=macs[1]) / IP(src=src, dst=dst, id=i + 1) / UDP(sport=sp, dport=dp) / payload
-        packet.time = START + 0.5 * i
+        packet.time = clock + 0.5 * i
         packets.append(packet)
     return packets
 
@@ -160,6 +162,48 @@ def synack_after_data() -> list[Packet]:
     return conn.send(False, "SA").send(True, "A").packets
 
 
+def new_ports() -> list[Packet]:
+    """Server ports for the notice tests, one connection a second (the
+    baseline in tests/notice-*.zeek knows 10.1.0.1 22/tcp and 53/udp and
+    2001:db8::1 22/tcp, and expects 10.1.0.0/24 tcp 3000-4000):
+
+    * known: 10.1.0.1:22/tcp, [2001:db8::1]:22/tcp, 10.1.0.1:53/udp;
+    * new: 10.1.0.1:8443/tcp (banner first, twice), [2001:db8::1]:2222/tcp,
+      10.1.0.1:8080/tcp (replies after the request), 10.1.0.1:5000/udp;
+    * expected: 10.1.0.1:3389/tcp;
+    * not servers: 10.1.0.1:9000/tcp (no answer), 10.1.0.1:9001/tcp (reset),
+      10.1.0.1:6000/udp (no answer), a remote 93.184.216.34:8081/tcp;
+    * late (t+12 s, for the re-read test): 10.1.0.1:7000/tcp.
+    """
+    banner = b"220 synack-test new service\r\n"
+
+    def tcp(server: str, client: str, sport: int, dport: int, second: float) -> Tcp:
+        return Tcp(client, server, sport, dport, clock=START + second)
+
+    conns = [
+        tcp(SERVER, CLIENT, 41_000, 22, 0).handshake().stream(False, b"SSH-2.0-OpenSSH_9.6\r\n").close(),
+        tcp(SERVER, CLIENT, 41_001, 8443, 1).handshake().stream(False, banner).close(),
+        tcp(SERVER, CLIENT, 41_002, 8443, 2).handshake().stream(False, banner).close(),
+        tcp(SERVER, CLIENT, 41_003, 3389, 3).handshake().stream(True, b"\x03\x00\x00\x13").close(),
+        tcp(SERVER6, CLIENT6, 41_004, 22, 4).handshake().stream(False, b"SSH-2.0-OpenSSH_9.6\r\n").close(),
+        tcp(SERVER6, CLIENT6, 41_005, 2222, 5).handshake().stream(False, b"SSH-2.0-dropbear\r\n").close(),
+        tcp(SERVER, CLIENT, 41_006, 8080, 6)
+        .handshake()
+        .stream(True, b"GET / HTTP/1.1\r\n\r\n")
+        .stream(False, HTTP_OK)
+        .close(),
+        tcp(SERVER, CLIENT, 41_007, 9000, 9).send(True, "S"),
+        tcp(SERVER, CLIENT, 41_008, 9001, 10).send(True, "S").send(False, "RA"),
+        tcp("93.184.216.34", CLIENT, 41_009, 8081, 11).handshake().stream(False, banner).close(),
+        tcp(SERVER, CLIENT, 41_010, 7000, 12).handshake().stream(False, banner).close(),
+    ]
+    packets = [p for c in conns for p in c.packets]
+    packets += _udp(CLIENT, SERVER, 51_000, 53, [(True, b"query"), (False, b"answer")], START + 7)
+    packets += _udp(CLIENT, SERVER, 51_001, 5000, [(True, b"PING"), (False, b"PONG new udp")], START + 8)
+    packets += _udp(CLIENT, SERVER, 51_002, 6000, [(True, b"PING")], START + 8.2)
+    return sorted(packets, key=lambda p: float(p.time))
+
+
 SCENARIOS: dict[str, Callable[[], list[Packet]]] = {
     "client-first-200.pcap": lambda: client_first(200),
     "client-first-1800-tls.pcap": tls_client_hello,
@@ -170,6 +214,7 @@ SCENARIOS: dict[str, Callable[[], list[Packet]]] = {
     "rst-after-synack.pcap": rst_after_synack,
     "synack-after-data.pcap": synack_after_data,
     "rst-without-syn.pcap": rst_without_syn,
+    "new-ports.pcap": new_ports,
 }
 
 

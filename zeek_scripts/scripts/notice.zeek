@@ -1,0 +1,395 @@
+##! Raises a notice on the first SYN-ACK of a server port that synack's
+##! inventory has never seen: the sensor closes the loop itself, within a
+##! second of the handshake, instead of waiting for the next report.
+##!
+##! Not loaded by default. Load it after the package, by path
+##! (``@load /path/to/synack/zeek_scripts/scripts/notice``) or, after
+##! ``zkg install``, as ``@load packages/synack/notice``, and name the
+##! baseline written by ``synack export-known``::
+##!
+##!     redef SynAck::known_servers_file = "/var/lib/synack/known.tsv";
+##!
+##! The baseline is a Zeek Input-framework table (read in REREAD mode, so a
+##! new export is picked up while Zeek runs) with one row per known server
+##! port (a /32 or /128 network, the protocol, the port as ``lo`` = ``hi``)
+##! and one per range the site expects (a network, ``tcp``, ``udp`` or
+##! ``any``, a port range). A SYN-ACK from a host in
+##! :zeek:see:`Site::local_nets` on a port that no row covers raises
+##! :zeek:see:`SynAck::New_Server_Port`; a UDP port that answers raises
+##! :zeek:see:`SynAck::New_UDP_Service` at its first answer (a one-packet
+##! threshold of Zeek's ConnThreshold, set only on UDP connections to a
+##! local port not known yet: no per-packet event). Each notice waits at
+##! most :zeek:see:`SynAck::reply_wait` for the server's first bytes, and
+##! is raised as soon as they are seen.
+##!
+##! Until the baseline has been read once, no notice is raised: every port
+##! would be new. Reading a capture (``zeek -r``), packet processing waits
+##! for the baseline, at most :zeek:see:`SynAck::baseline_wait`; a missing
+##! or unusable baseline is reported once in reporter.log and these notices
+##! stay off (an empty but valid baseline means "nothing known": every new
+##! port raises a notice).
+
+@load ./main
+@load base/frameworks/notice
+@load base/frameworks/input
+@load base/frameworks/cluster
+@load base/protocols/conn/thresholds
+@load base/utils/site
+
+module SynAck;
+
+export {
+	redef enum Notice::Type += {
+		## A host in Site::local_nets answered a TCP SYN with a SYN-ACK on
+		## a port that is neither in the baseline nor expected by it.
+		New_Server_Port,
+		## A UDP port of a host in Site::local_nets answered, and is
+		## neither in the baseline nor expected by it.
+		New_UDP_Service,
+	};
+
+	## The baseline written by ``synack export-known``; empty: no notices.
+	const known_servers_file = "" &redef;
+
+	## How long a new port's notice is suppressed (per host:port/proto).
+	option notice_suppression: interval = 1day;
+
+	## How long to wait, reading a capture, for the baseline before
+	## processing packets without these notices (and, live, before saying
+	## so in reporter.log).
+	option baseline_wait: interval = 10sec;
+
+	## How long after the SYN-ACK a notice waits for the server's first
+	## bytes to put them in its message (it is raised as soon as they are
+	## seen, or when the connection ends).
+	option reply_wait: interval = 500msec;
+
+	## A row of the baseline: its index...
+	type KnownIndex: record {
+		net: subnet;
+		proto: string;
+		lo: count;
+		hi: count;
+	};
+
+	## ... and its value: ``what`` is ``known`` (seen by synack, since
+	## ``first_seen``) or ``expected`` (the allowlist).
+	type KnownValue: record {
+		first_seen: time &optional;
+		what: string;
+	};
+
+	## The baseline as last read.
+	global baseline: table[subnet, string, count, count] of KnownValue = table();
+
+	## Ports that raised a notice (or were found expected) while Zeek runs;
+	## a re-read baseline does not forget them.
+	global learned: set[addr, port] = set();
+
+	## Shares a port learned on one worker with the others (through the
+	## manager), as known-services does.
+	global port_learned: event(host: addr, p: port);
+
+	## Adds a port to :zeek:see:`SynAck::learned` here and, in a cluster,
+	## on every worker.
+	global learn: function(h: addr, p: port);
+
+	## Whether the baseline was read at least once (notices are on).
+	global baseline_loaded = F;
+}
+
+redef record Notice::Info += {
+	## The sensor that raised it (as conn.log's ``sensor``).
+	sensor: string &log &optional;
+};
+
+redef record connection += {
+	## 1: a notice waits for the server's reply; 2: raised.
+	synack_notice: count &default=0;
+	## The notice that waits (New_Server_Port or New_UDP_Service).
+	synack_note: Notice::Type &optional;
+};
+
+# Rows that are not one host and one port (networks, ranges, "any"):
+# scanned only for a port the exact lookup and `learned` do not cover.
+global wide: set[subnet, string, count, count] = set();
+
+const stream_name = "synack-known";
+const wait_name = "synack-known-wait";
+# Packet processing waits for the baseline (reading a capture); a wait runs.
+global suspended = F;
+global waiting = F;
+global tried_again = F;
+global baseline_problem: event(desc: Input::TableDescription, msg: string, level: Reporter::Level);
+global retry: event();
+
+type WaitLine: record {
+	line: string;
+};
+
+function is_wide(i: KnownIndex): bool
+	{
+	local exact_width = is_v4_subnet(i$net) ? 32 : 128;
+	return i$proto == "any" || i$lo != i$hi || subnet_width(i$net) != exact_width;
+	}
+
+event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event, i: KnownIndex, v: KnownValue)
+	{
+	if ( ! is_wide(i) )
+		return;
+
+	if ( tpe == Input::EVENT_REMOVED )
+		delete wide[i$net, i$proto, i$lo, i$hi];
+	else
+		add wide[i$net, i$proto, i$lo, i$hi];
+	}
+
+function resume()
+	{
+	if ( waiting )
+		Input::remove(wait_name);
+
+	waiting = F;
+	if ( suspended )
+		{
+		suspended = F;
+		continue_processing();
+		}
+	}
+
+event SynAck::waited(desc: Input::EventDescription, tpe: Input::Event, line: string)
+	{
+	}
+
+function read_baseline()
+	{
+	Input::add_table([$source=known_servers_file, $name=stream_name, $idx=KnownIndex, $val=KnownValue,
+	                  $destination=baseline, $mode=Input::REREAD, $ev=SynAck::known_entry,
+	                  $error_ev=SynAck::baseline_problem]);
+	}
+
+# Live, a baseline that could not be read is tried again this often.
+event SynAck::retry()
+	{
+	if ( baseline_loaded )
+		return;
+
+	if ( file_size(known_servers_file) >= 0 )
+		read_baseline();
+	else
+		schedule baseline_wait { SynAck::retry() };
+	}
+
+function give_up()
+	{
+	local why = file_size(known_servers_file) >= 0 ? "cannot be used (see the reader's warning)" :
+	                                                 fmt("not found after %s", baseline_wait);
+	Reporter::warning(fmt("SynAck: baseline %s %s: New_Server_Port notices are off until it is read",
+	                      known_servers_file, why));
+	resume();
+	if ( ! reading_traces() )
+		schedule baseline_wait { SynAck::retry() };
+	}
+
+event Input::end_of_data(name: string, source: string)
+	{
+	if ( name == wait_name && waiting )
+		{
+		# The wait is over: read the file if it appeared meanwhile.
+		waiting = F;
+		if ( file_size(known_servers_file) >= 0 )
+			read_baseline();
+		else
+			give_up();
+		}
+
+	if ( name != stream_name )
+		return;
+
+	baseline_loaded = T;
+	resume();
+	}
+
+# The reader reports a file it cannot open or use here, at once, and
+# stops reading it.
+event SynAck::baseline_problem(desc: Input::TableDescription, msg: string, level: Reporter::Level)
+	{
+	if ( baseline_loaded || level == Reporter::INFO )
+		return;
+
+	if ( /^Init: |Did not find requested field/ !in msg )
+		return;  # a bad line: the reader skips it and goes on
+
+	Input::remove(stream_name);
+	if ( tried_again || baseline_wait <= 0sec || file_size(known_servers_file) >= 0 )
+		{
+		# There and unusable, or still missing: say so once, go on.
+		give_up();
+		return;
+		}
+
+	# Missing: wait (wall clock) for it to appear, then try once more:
+	# reading a capture with processing suspended, no timer would fire,
+	# since network time stands still, but an input stream runs.
+	# `exec` makes the sleep the child that Input::remove ends.
+	tried_again = T;
+	waiting = T;
+	Input::add_event([$source=fmt("exec sleep %.3f |", interval_to_double(baseline_wait)),
+	                  $reader=Input::READER_RAW, $mode=Input::MANUAL, $name=wait_name,
+	                  $fields=WaitLine, $ev=SynAck::waited, $want_record=F]);
+	}
+
+event zeek_init()
+	{
+	if ( known_servers_file == "" )
+		return;
+
+	read_baseline();
+	if ( reading_traces() )
+		{
+		suspended = T;
+		suspend_processing();
+		}
+	}
+
+function exact(h: addr): subnet
+	{
+	return is_v4_addr(h) ? h / 32 : h / 128;
+	}
+
+function expected(h: addr, proto: string, n: count): bool
+	{
+	for ( [net, p, lo, hi] in wide )
+		if ( ( p == "any" || p == proto ) && lo <= n && n <= hi && h in net )
+			return T;
+
+	return F;
+	}
+
+function is_new(h: addr, p: port): bool
+	{
+	if ( ! baseline_loaded || ! Site::is_local_addr(h) || [h, p] in learned )
+		return F;
+
+	local proto = cat(get_port_transport_proto(p));
+	local n = port_to_count(p);
+
+	if ( [exact(h), proto, n, n] in baseline || expected(h, proto, n) )
+		{
+		add learned[h, p];  # expected: the ranges are not scanned again for it
+		return F;
+		}
+
+	return T;
+	}
+
+function learn(h: addr, p: port)
+	{
+	add learned[h, p];
+@if ( Cluster::is_enabled() )
+	Cluster::publish(Cluster::manager_topic, SynAck::port_learned, h, p);
+@endif
+	}
+
+event SynAck::port_learned(host: addr, p: port)
+	{
+	add learned[host, p];
+@if ( Cluster::is_enabled() && Cluster::local_node_type() == Cluster::MANAGER )
+	Cluster::publish(Cluster::worker_topic, SynAck::port_learned, host, p);
+@endif
+	}
+
+function raise_notice(c: connection, note: Notice::Type, server: addr, p: port, client: addr)
+	{
+	if ( c$synack_notice == 2 )
+		return;
+
+	c$synack_notice = 2;
+	local what = note == New_Server_Port ? "answered a SYN with a SYN-ACK" : "answered over UDP";
+	local msg = fmt("%s:%s %s: a server port not in synack's baseline", addr_to_uri(server), p, what);
+	if ( c?$synack_reply )
+		msg = fmt("%s; reply: %s", msg, c$synack_reply);
+
+	NOTICE([$note=note, $msg=msg, $conn=c, $src=client, $dst=server, $p=p,
+	        $sensor=sensor_name != "" ? sensor_name : host_name,
+	        $identifier=fmt("%s:%s", addr_to_uri(server), p), $suppress_for=notice_suppression]);
+	}
+
+function raise_pending(c: connection)
+	{
+	if ( c$synack_notice == 1 )
+		raise_notice(c, c$synack_note, c$id$resp_h, c$id$resp_p, c$id$orig_h);
+	}
+
+event SynAck::reply_timeout(c: connection)
+	{
+	raise_pending(c);
+	}
+
+# The responder answered on a new port: raise now if its reply is known,
+# else as soon as it is (or after reply_wait, or at the connection's end).
+function answered(c: connection, note: Notice::Type)
+	{
+	learn(c$id$resp_h, c$id$resp_p);
+	c$synack_note = note;
+	c$synack_notice = 1;
+	if ( c?$synack_reply )
+		raise_pending(c);
+	else
+		schedule reply_wait { SynAck::reply_timeout(c) };
+	}
+
+event connection_established(c: connection)
+	{
+	if ( is_new(c$id$resp_h, c$id$resp_p) )
+		answered(c, New_Server_Port);
+	}
+
+function answering_udp_service(h: addr): bool
+	{
+	return ! ( h in 224.0.0.0/4 || h == 255.255.255.255 || h in [ff00::]/8 );
+	}
+
+# UDP has no handshake: a threshold of one responder packet, set only on
+# connections to a new local port, says when it answers (no per-packet
+# event for the others).
+event new_connection(c: connection)
+	{
+	if ( get_port_transport_proto(c$id$resp_p) == udp && answering_udp_service(c$id$resp_h) &&
+	     is_new(c$id$resp_h, c$id$resp_p) )
+		ConnThreshold::set_packets_threshold(c, 1, F);
+	}
+
+event ConnThreshold::packets_threshold_crossed(c: connection, threshold: count, is_orig: bool)
+	{
+	if ( ! is_orig && c$synack_notice == 0 && get_port_transport_proto(c$id$resp_p) == udp &&
+	     is_new(c$id$resp_h, c$id$resp_p) )
+		answered(c, New_UDP_Service);
+	}
+
+hook SynAck::reply_captured(c: connection)
+	{
+	raise_pending(c);
+	}
+
+# After main.zeek sets the handshake (priority 0), before conn.log (-5).
+event connection_state_remove(c: connection) &priority=-1
+	{
+	raise_pending(c);
+	if ( ! c$conn?$handshake )
+		return;
+
+	if ( c$conn$handshake == "open_orig" && is_new(c$id$orig_h, c$id$orig_p) )
+		{
+		# Zeek saw the SYN-ACK first and kept the server as originator.
+		learn(c$id$orig_h, c$id$orig_p);
+		raise_notice(c, New_Server_Port, c$id$orig_h, c$id$orig_p, c$id$resp_h);
+		}
+	else if ( c$conn$handshake == "answered" && answering_udp_service(c$id$resp_h) &&
+	          is_new(c$id$resp_h, c$id$resp_p) )
+		{
+		# Answered before the baseline was read: no threshold was set.
+		learn(c$id$resp_h, c$id$resp_p);
+		raise_notice(c, New_UDP_Service, c$id$resp_h, c$id$resp_p, c$id$orig_h);
+		}
+	}
