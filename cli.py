@@ -438,7 +438,8 @@ def status(
         out.print(visible(f"  sensor {sensor or '(unnamed)'}: {entry['records']:,} records, newest "
                           f"{entry['newest']:%Y-%m-%d %H:%M:%S} UTC"), markup=False, soft_wrap=True)  # fmt: skip
     out.print(f"  {info['sources']} log sources, last ingest {info['last_ingest'] or 'never'}; "
-              f"{info['quarantined_lines']:,} lines quarantined", markup=False, soft_wrap=True)  # fmt: skip
+              f"{info['quarantined_lines']:,} lines quarantined; {info['sensor_notices']:,} sensor notices",
+              markup=False, soft_wrap=True)  # fmt: skip
     settings = info["settings"]
     nets = ", ".join(settings["nets"]) if isinstance(settings["nets"], list) else settings["nets"]
     out.print(f"  settings: nets {nets}; sensors {settings['sensors']}; {settings['allowlist_entries']} allowlist "
@@ -543,6 +544,17 @@ def gone_ports(
     _emit(df, fmt, output, "Gone server ports", lambda: "no gone server ports")
     if exit_code and not df.empty:
         raise typer.Exit(code=EXIT_ATTENTION)
+
+
+@app.command()
+def notices(
+    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+) -> None:  # fmt: skip
+    """The sensor's own notices of new server ports (notice.zeek's, read from notice.log), oldest first."""
+    inv = _inventory(store, nets, sensor)
+    df = _answer(lambda: inv.notices(since, until))
+    _emit(df, fmt, output, "Sensor notices", lambda: f"no sensor notices {_in_range(inv, since, until)}")
 
 
 @app.command("export-known")

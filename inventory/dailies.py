@@ -347,6 +347,19 @@ def _aggregate_records(store: Path, kind: str, paths: list[str], lo: int | None,
     return merge(done)
 
 
+def notice_count(store: Path | str) -> int:
+    """How many sensor notices the store keeps, from the ledger."""
+    with _ledger(Path(store)) as db:
+        try:
+            return int(
+                db.execute(
+                    "SELECT COALESCE(sum(rows), 0) FROM files WHERE path LIKE ?", (f"{NOTICES_DIR}/%",)
+                ).fetchone()[0]
+            )
+        except sqlite3.Error:
+            return 0  # a first run's empty ledger
+
+
 def notice_files(store: Path | str) -> list[str]:
     """The committed sensor-notice files of `store` (absolute paths), from the ledger."""
     store = Path(store)

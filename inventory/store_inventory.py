@@ -26,7 +26,7 @@ import pandas as pd
 
 from inventory import client_ports, known_export, notices, server_ports
 from inventory.allowlist import Allowed
-from inventory.dailies import read_catalog, sensor_days, sources_summary
+from inventory.dailies import notice_count, read_catalog, sensor_days, sources_summary
 from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
 from inventory.store_reader import DateLike, InventoryError, as_timestamp
 
@@ -131,7 +131,7 @@ class Inventory:
     def status(self) -> dict[str, Any]:
         """What the store holds: ledger version, days, records and, per
         sensor, records and newest record (UTC); the sources ingested, the
-        lines quarantined and the last ingest; whether an older synack wrote
+        lines quarantined, the sensor notices kept and the last ingest; whether an older synack wrote
         it (queries then aggregate its records in memory); and the settings
         of this Inventory."""
         catalog = read_catalog(self.store)
@@ -151,6 +151,7 @@ class Inventory:
             "records": sum(s["records"] for s in per_sensor.values()),
             "sensors": per_sensor,
             **sources_summary(self.store),
+            "sensor_notices": notice_count(self.store),
             "monthly_rollups": len(catalog.rollups),
             "upgrade_needed": bool(catalog.legacy_days),
             "settings": {

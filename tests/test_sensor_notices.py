@@ -163,6 +163,12 @@ def test_notice_logs_are_a_source_of_their_own(tmp_path: Path) -> None:
     assert len(Inventory(store, nets="10.0.0.0/8").notices()) == 2
     assert len(Inventory(store, nets="all", sensors="edge-2").notices()) == 1
     assert len(Inventory(store, nets="all").notices(until=pd.Timestamp(1795000001, unit="s", tz="UTC"))) == 1
+    # The command: network text never reaches a terminal raw; status counts them.
+    for fmt in ("table", "csv"):
+        result = runner.invoke(app, ["notices", "--store", str(store), "--nets", "all", "-f", fmt])
+        assert result.exit_code == 0 and "\r" not in result.output and "8443" in result.output, result.output
+    status = runner.invoke(app, ["status", "--store", str(store), "--json"])
+    assert json.loads(status.output)["sensor_notices"] == 3
 
 
 def _zeek(pcap: Path, workdir: Path, env: dict[str, str], *scripts: Path | str) -> subprocess.CompletedProcess[str]:
