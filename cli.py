@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from ingest.conn_ingest import IngestSummary
+    from ingest.conn_ingest import Engine, IngestSummary
     from inventory import Inventory
 from ingest.errors import SynackError
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
@@ -158,14 +158,16 @@ def _run_ingest(
     sensor: str | None,
     show_progress: bool,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+    engine: Engine | None = None,
 ) -> IngestSummary:
     # Imported here: a query's start-up is part of its answer time.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ingest.conn_ingest import ingest_paths
+    from ingest.conn_ingest import LOCAL, ingest_paths
 
+    engine = engine or LOCAL
     if not show_progress:
-        return ingest_paths(paths, store, sensor=sensor, clock_skew=clock_skew)
+        return ingest_paths(paths, store, sensor=sensor, clock_skew=clock_skew, engine=engine)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -179,7 +181,30 @@ def _run_ingest(
         def progress(path: Path, rows: int) -> None:
             bar.update(task, description=path.name[:40], rows=rows)
 
-        return ingest_paths(paths, store, sensor=sensor, progress=progress, clock_skew=clock_skew)
+        return ingest_paths(paths, store, sensor=sensor, progress=progress, clock_skew=clock_skew, engine=engine)
+
+
+EngineOption = Annotated[
+    str | None,
+    typer.Option(help="Where logs are parsed and aggregated: local (this process) or dask (a Dask cluster; needs "
+                 "pip install 'synack[dask]') (env SYNACK_ENGINE; synack.toml 'engine'; default local)."),
+]  # fmt: skip
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="The Dask scheduler to use, e.g. tcp://host:8786 (env SYNACK_SCHEDULER; synack.toml "
+                 "'scheduler'; default: a local cluster started for the run)."),
+]  # fmt: skip
+WorkersOption = Annotated[
+    int | None, typer.Option(min=1, help="Worker processes of the local Dask cluster (default: one per core).")
+]
+
+
+def _engine(engine: str | None, scheduler: str | None, workers: int | None) -> Engine:
+    """The engine the options, environment and synack.toml ask for."""
+    from ingest.conn_ingest import Engine
+
+    return Engine(setting(engine, "SYNACK_ENGINE", "engine", "local"),
+                  setting(scheduler, "SYNACK_SCHEDULER", "scheduler", None), workers)  # fmt: skip
 
 
 ClockSkewOption = Annotated[
@@ -201,13 +226,34 @@ def ingest(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
     clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Where logs are parsed: local (this process) or dask (a Dask cluster; needs "
+            "pip install 'synack[dask]') (env SYNACK_ENGINE; synack.toml 'engine'; default local)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="The Dask scheduler to use, e.g. tcp://host:8786 (env SYNACK_SCHEDULER; synack.toml "
+            "'scheduler'; default: a local cluster started for the run)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes of the local Dask cluster (default: one per core).")
+    ] = None,
 ) -> None:
     """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing)."""
+    from ingest.conn_ingest import Engine
+
     bound_memory()
     try:
         store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
         sensor_name = setting(sensor, "SYNACK_SENSOR", "sensor", None)
-        summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet, clock_skew)
+        run_on = Engine(setting(engine, "SYNACK_ENGINE", "engine", "local"),
+                        setting(scheduler, "SYNACK_SCHEDULER", "scheduler", None), workers)  # fmt: skip
+        summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet, clock_skew, run_on)
     except SynackError as e:
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
@@ -402,17 +448,19 @@ def _note_upgrade(store_dir: Path) -> None:
 
 
 @app.command()
-def rebuild(store: StoreOption = None) -> None:
+def rebuild(
+    store: StoreOption = None, engine: EngineOption = None, scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+) -> None:  # fmt: skip
     """Recompute every partial aggregate from the stored records (after an upgrade, or to repair them)."""
-    from ingest.store import Store
+    from ingest.conn_ingest import rebuild_store
 
     bound_memory()
     store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
     if not (store_dir / "ledger.sqlite").exists():
         raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
     try:
-        with Store.open(store_dir, create=False) as opened:
-            days = opened.rebuild_aggregates()
+        days = rebuild_store(store_dir, _engine(engine, scheduler, workers))
     except SynackError as e:
         raise fail(str(e)) from None
     out.print(f"rebuilt the aggregates of {len(days)} days", markup=False)

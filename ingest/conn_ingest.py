@@ -9,6 +9,7 @@ a background thread (pyarrow releases the GIL in both).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import NotAConnLog, NotAZeekLog
+from ingest.errors import NotAConnLog, NotAZeekLog, SynackError
 from ingest.log_files import find_conn_logs
 from ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
@@ -75,6 +76,8 @@ class FileResult:
     notices: int = 0  # SynAck notices kept (a notice log's rows)
     message: str = ""
     stopped: bool = False  # the run was asked to stop before the end of the file
+    source_chunks: int = 0  # chunks of the source committed, by this run and before
+    read_state: ReadState = field(default_factory=ReadState)  # where reading stopped
 
 
 @dataclass
@@ -110,6 +113,35 @@ class IngestSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where the parsing runs: "local" (threads of this process) or "dask"
+    (the cluster at `scheduler`, or a local cluster of `workers` processes
+    started for the run; see ingest.dask_engine)."""
+
+    kind: str = "local"
+    scheduler: str | None = None
+    workers: int | None = None
+
+
+LOCAL = Engine()
+ENGINES = ("local", "dask")
+
+
+def rebuild_store(store_root: Path, engine: Engine = LOCAL) -> list[str]:
+    """Recompute every partial aggregate of the store from its records (on
+    `engine`); return the days rebuilt. Raises SynackError for no store."""
+    if engine.kind not in ENGINES:
+        raise SynackError(f"unknown engine {engine.kind!r}: choose {' or '.join(ENGINES)}")
+    if engine.kind == "dask":
+        from ingest.dask_engine import dask_client, rebuild_dask
+
+        with dask_client(engine.scheduler, engine.workers) as client:
+            return rebuild_dask(store_root, client)
+    with Store.open(store_root, create=False) as store:
+        return store.rebuild_aggregates()
+
+
 def ingest_paths(
     paths: list[Path],
     store_root: Path,
@@ -118,6 +150,7 @@ def ingest_paths(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+    engine: Engine = LOCAL,
 ) -> IngestSummary:
     """Ingest the conn logs found in `paths` into the store at `store_root`.
 
@@ -127,6 +160,14 @@ def ingest_paths(
     machine's clock (or before 1970) is quarantined. Raises SynackError for
     a missing path or an unusable or locked store.
     """
+    if engine.kind not in ENGINES:
+        raise SynackError(f"unknown engine {engine.kind!r}: choose {' or '.join(ENGINES)}")
+    if engine.kind == "dask":
+        from ingest.dask_engine import dask_client, ingest_dask  # the local engine imports no Dask
+
+        with dask_client(engine.scheduler, engine.workers) as client, Store.open(store_root) as store:
+            return ingest_dask(store, paths, client, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,
+                               clock_skew=clock_skew)  # fmt: skip
     with Store.open(store_root) as store:
         return ingest_into(
             store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, clock_skew=clock_skew
@@ -189,6 +230,27 @@ def ingest_file(
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> FileResult:
     """Ingest what is new in one file; return what was done."""
+    opened = open_source(store, path)
+    if isinstance(opened, FileResult):
+        return opened
+    source, stat = opened
+    try:
+        limits = ValueLimits(clock_skew)
+        result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop, limits)
+    except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
+        return FileResult(path, "error", message=str(err))
+    except FileNotFoundError:
+        return FileResult(path, "waiting", message=MOVED_AWAY)
+    return finish_source(store, source, stat, result)
+
+
+#: Rotated away between listing and reading: it is read under its new name.
+MOVED_AWAY = "moved away while being read (rotated?)"
+
+
+def open_source(store: Store, path: Path) -> tuple[LogSource, os.stat_result] | FileResult:
+    """The source `path` holds and its stat, or the FileResult of a file with
+    nothing to read (unchanged, already complete, not a log, still empty)."""
     try:
         stat = path.stat()
     except OSError as err:
@@ -210,21 +272,34 @@ def ingest_file(
     if state is not None and state.complete:
         store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id)
         return FileResult(path, "unchanged")
-    try:
-        limits = ValueLimits(clock_skew)
-        result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop, limits)
-    except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
-        return FileResult(path, "error", message=str(err))
-    except FileNotFoundError:
-        # Rotated away between listing and reading: it is read under its new name.
-        return FileResult(path, "waiting", message="moved away while being read (rotated?)")
+    return source, stat
+
+
+def finish_source(store: Store, source: LogSource, stat: os.stat_result, result: FileResult) -> FileResult:
+    """After a source's new chunks are committed: mark a finished gzip
+    complete, merge a complete source's small files, remember a file read to
+    its end; return `result` with its final status and message."""
+    read_state = result.read_state
+    finished = read_state.at_eof and not read_state.partial_line and not result.stopped
+    if source.compressed and finished and result.source_chunks > 0:
+        store.mark_complete(source.source_id)
+    final = store.source_state(source.source_id)
+    if final is not None and final.complete and final.chunks > 1:
+        store.compact_source(source.source_id)
+    if result.rows or result.quarantined or result.notices:
+        result.status = "ingested"
+    if read_state.truncated_gzip:
+        result.status = "waiting" if not result.rows else result.status
+        result.message = "gzip stream ends early (still being written?); the rest is read on a later run"
+    elif read_state.partial_line:
+        result.message = "last line is incomplete; it is read once it is finished"
     if result.status in ("ingested", "unchanged") and not result.stopped:
         # Read to the end as it was when stat'ed: skip it until it changes.
-        store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id)
+        store.remember_file(source.path, stat.st_size, stat.st_mtime_ns, source.source_id)
     return result
 
 
-def _parse_and_aggregate(
+def parse_and_aggregate(
     source: LogSource, raw: RawBlock, sensor: str | None, limits: ValueLimits | None
 ) -> tuple[Chunk, list[DayRecords]]:
     """Parse a block, then split its records by day and aggregate them: all
@@ -306,7 +381,7 @@ def _ingest_source(
         # Parse up to PARSE_AHEAD blocks at once while earlier chunks are
         # written: commits stay in order, memory stays bounded.
         for raw in blocks:
-            parsing.append(pools.parser.submit(_parse_and_aggregate, source, raw, sensor, limits))
+            parsing.append(pools.parser.submit(parse_and_aggregate, source, raw, sensor, limits))
             if len(parsing) > PARSE_AHEAD:
                 commit(parsing.popleft().result())
             if stop is not None and stop():
@@ -319,17 +394,6 @@ def _ingest_source(
             fut.cancel()
         while committing:
             settle(committing.popleft())
-    finished = read_state.at_eof and not read_state.partial_line and not result.stopped
-    if source.compressed and finished and chunk_no > 0:
-        store.mark_complete(source.source_id)
-    final = store.source_state(source.source_id)
-    if final is not None and final.complete and final.chunks > 1:
-        store.compact_source(source.source_id)
-    if result.rows or result.quarantined or result.notices:
-        result.status = "ingested"
-    if read_state.truncated_gzip:
-        result.status = "waiting" if not result.rows else result.status
-        result.message = "gzip stream ends early (still being written?); the rest is read on a later run"
-    elif read_state.partial_line:
-        result.message = "last line is incomplete; it is read once it is finished"
+    result.read_state = read_state
+    result.source_chunks = chunk_no
     return result

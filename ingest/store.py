@@ -349,44 +349,9 @@ class Store:
         quarantined: list[Quarantined],
         notices: pa.Table | None = None,
     ) -> ChunkFiles:
-        """Write a chunk's files under temporary names (step 1 of a commit):
-        its records by day with their partial aggregates, its quarantined
-        lines, and (a notice log's chunk) its sensor notices.
-
-        Safe to run on several threads at once for different chunks. Raises
-        StoreError (leaving nothing behind) when the store is unwritable.
-        """
-        planned: list[tuple[Path, str | None, int]] = []
-        partials: list[Partial] = []
-        sensors: list[tuple[str, str, int, int]] = []
-        name = f"{source_id}-{chunk_no:06d}"
-        try:
-            for one in days:
-                day, part = one.day, one.records
-                final = self.root / CONN_DIR / f"date={day}" / f"{name}.parquet"
-                _write_parquet(part, tmp_name(final))
-                planned.append((final, day, len(part)))
-                partials.append(
-                    write_partial(
-                        self.root, name, day, source_id, (chunk_no, chunk_no), part, (one.servers, one.clients)
-                    )
-                )
-                sensors.extend(sensor_counts(day, part))
-            if quarantined:
-                final = self.root / QUARANTINE_DIR / f"{name}.jsonl"
-                _write_quarantine(quarantined, path, tmp_name(final))
-                planned.append((final, None, len(quarantined)))
-            if notices is not None and len(notices):
-                final = self.root / NOTICES_DIR / f"{name}.parquet"
-                _write_parquet(notices, tmp_name(final))
-                planned.append((final, None, len(notices)))
-        except OSError as err:
-            _remove_temporaries([f for f, _, _ in planned] + [f for p in partials for f in p.paths(self.root)])
-            raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
-        newest = max((pc.max(d.records.column("ts")).as_py() for d in days), default=None)
-        count = sum(len(d.records) for d in days)
-        kept = len(notices) if notices is not None else 0
-        return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors), kept)
+        """Write a chunk's files under temporary names (step 1 of a commit;
+        see write_chunk_files)."""
+        return write_chunk_files(self.root, source_id, path, chunk_no, days, quarantined, notices)
 
     def commit_chunk(
         self,
@@ -732,38 +697,32 @@ class Store:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def rebuild_aggregates(self, days: list[str] | None = None, stop: Callable[[], bool] | None = None) -> list[str]:
+    def rebuild_aggregates(
+        self, days: list[str] | None = None, stop: Callable[[], bool] | None = None, runner: DayRunner | None = None
+    ) -> list[str]:
         """Recompute the partials of `days` (default: every day) from their
         records, one record file at a time, and swap each day's set in one
         transaction; then compact them. Return the days rebuilt (a `stop`
-        asked between days ends it early; what was done stays done)."""
+        asked between days ends it early; what was done stays done).
+
+        `runner` runs build_day_partials over the days, in any order and on
+        any machine that sees the store (the Dask engine's); by default, here,
+        one day after the other. Each day is swapped in as its result comes.
+        """
         if days is None:
             days = [r[0] for r in self._db.execute("SELECT DISTINCT day FROM files WHERE day IS NOT NULL")]
-        rebuilt: list[str] = []
-        for day in sorted(days):
-            if stop is not None and stop():
-                break
-            files = self._db.execute(
+        work = [
+            (day, self._db.execute(
                 "SELECT path, source_id, chunk FROM files WHERE day = ? AND pending = 0 ORDER BY path", (day,)
-            ).fetchall()
-            new: list[Partial] = []
-            sensors: list[tuple[str, str, int, int]] = []
-            try:
-                for path, source_id, chunk in files:
-                    try:
-                        records = pq.read_table(self.root / path, columns=[*RECORD_COLUMNS])
-                    except (FileNotFoundError, pa.ArrowInvalid) as err:
-                        _remove_temporaries([f for p in new for f in p.paths(self.root)])
-                        what = "is missing" if isinstance(err, FileNotFoundError) else "cannot be read"
-                        raise StoreError(
-                            f"record file {self.root / path} {what}: run 'synack check' (and --repair)"
-                        ) from None
-                    name = f"{source_id}-r{chunk:06d}"
-                    new.append(write_partial(self.root, name, day, source_id, (chunk, chunk), records))
-                    sensors.extend(sensor_counts(day, records))
-            except OSError as err:
+            ).fetchall())
+            for day in sorted(days)
+        ]  # fmt: skip
+        run = runner or (lambda jobs: (build_day_partials(self.root, day, files) for day, files in jobs))
+        rebuilt: list[str] = []
+        for day, new, sensors in run(work):
+            if stop is not None and stop():
                 _remove_temporaries([f for p in new for f in p.paths(self.root)])
-                raise StoreError(f"cannot write to store {self.root}: {err.strerror}") from None
+                break
             old = self._partials("day = ?", (day,))
             with self.transaction(cleanup=[f for p in new for f in p.paths(self.root)]):
                 self._db.execute("DELETE FROM partials WHERE day = ?", (day,))
@@ -828,13 +787,95 @@ class Store:
         for table in ("files", "partials", "rollups"):
             self._db.execute(f"UPDATE {table} SET pending = 0 WHERE pending = 1")
         self._collect_garbage()
-        for top in (CONN_DIR, QUARANTINE_DIR, AGGREGATES_DIR, ROLLUPS_DIR, "daily"):
+        for top in (CONN_DIR, QUARANTINE_DIR, NOTICES_DIR, AGGREGATES_DIR, ROLLUPS_DIR, "daily"):
             base = self.root / top
             if base.exists():
                 for tmp in base.rglob(".*.tmp"):
                     tmp.unlink()
                     changed += 1
         return changed
+
+
+#: (day, its record files as (path, source id, chunk)) for each day to rebuild.
+DayJobs = list[tuple[str, list[tuple[str, str, int]]]]
+#: What build_day_partials returns: the day, its new partials (temporary files), its (day, sensor, rows, newest).
+DayPartials = tuple[str, list[Partial], list[tuple[str, str, int, int]]]
+#: Runs build_day_partials over DayJobs, yielding results as they come.
+DayRunner = Callable[[DayJobs], Iterable[DayPartials]]
+
+
+def build_day_partials(root: Path, day: str, files: list[tuple[str, str, int]]) -> DayPartials:
+    """The partials of one day recomputed from its record `files` (path,
+    source id, chunk), one file at a time, written under temporary names
+    (no ledger: a worker runs it). Raises StoreError for a record file that
+    is missing or unreadable, or a store that cannot be written."""
+    new: list[Partial] = []
+    sensors: list[tuple[str, str, int, int]] = []
+    try:
+        for path, source_id, chunk in files:
+            try:
+                records = pq.read_table(root / path, columns=[*RECORD_COLUMNS])
+            except (FileNotFoundError, pa.ArrowInvalid) as err:
+                _remove_temporaries([f for p in new for f in p.paths(root)])
+                what = "is missing" if isinstance(err, FileNotFoundError) else "cannot be read"
+                raise StoreError(f"record file {root / path} {what}: run 'synack check' (and --repair)") from None
+            name = f"{source_id}-r{chunk:06d}"
+            new.append(write_partial(root, name, day, source_id, (chunk, chunk), records))
+            sensors.extend(sensor_counts(day, records))
+    except OSError as err:
+        _remove_temporaries([f for p in new for f in p.paths(root)])
+        raise StoreError(f"cannot write to store {root}: {err.strerror}") from None
+    return day, new, sensors
+
+
+def write_chunk_files(
+    root: Path,
+    source_id: str,
+    path: Path,
+    chunk_no: int,
+    days: list[DayRecords],
+    quarantined: list[Quarantined],
+    notices: pa.Table | None = None,
+) -> ChunkFiles:
+    """Write a chunk's files into the store at `root` under temporary names
+    (step 1 of a commit): its records by day with their partial aggregates,
+    its quarantined lines, and (a notice log's chunk) its sensor notices.
+
+    Needs no open Store (the ledger is not touched), so a worker process of
+    a distributed engine runs it; the names are fixed by (source, chunk), so
+    a retried task writes the same files again. Safe on several threads at
+    once for different chunks. Raises StoreError (leaving nothing behind)
+    when the store is unwritable.
+    """
+    planned: list[tuple[Path, str | None, int]] = []
+    partials: list[Partial] = []
+    sensors: list[tuple[str, str, int, int]] = []
+    name = f"{source_id}-{chunk_no:06d}"
+    try:
+        for one in days:
+            day, part = one.day, one.records
+            final = root / CONN_DIR / f"date={day}" / f"{name}.parquet"
+            _write_parquet(part, tmp_name(final))
+            planned.append((final, day, len(part)))
+            partials.append(
+                write_partial(root, name, day, source_id, (chunk_no, chunk_no), part, (one.servers, one.clients))
+            )
+            sensors.extend(sensor_counts(day, part))
+        if quarantined:
+            final = root / QUARANTINE_DIR / f"{name}.jsonl"
+            _write_quarantine(quarantined, path, tmp_name(final))
+            planned.append((final, None, len(quarantined)))
+        if notices is not None and len(notices):
+            final = root / NOTICES_DIR / f"{name}.parquet"
+            _write_parquet(notices, tmp_name(final))
+            planned.append((final, None, len(notices)))
+    except OSError as err:
+        _remove_temporaries([f for f, _, _ in planned] + [f for p in partials for f in p.paths(root)])
+        raise StoreError(f"cannot write to store {root}: {err.strerror}") from None
+    newest = max((pc.max(d.records.column("ts")).as_py() for d in days), default=None)
+    count = sum(len(d.records) for d in days)
+    kept = len(notices) if notices is not None else 0
+    return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors), kept)
 
 
 def _rename_into_place(finals: list[Path]) -> None:

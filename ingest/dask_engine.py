@@ -1,0 +1,258 @@
+"""The Dask engine: the same ingest, with sources parsed on a Dask cluster.
+
+The only module that imports dask. The work is a map over source files
+and a reduce per day, never a shuffle of rows:
+
+* **map** (a task per source, on any worker): read the source from the
+  offset the ledger committed, parse, normalize, split by day and
+  aggregate each chunk, and write its records, partial aggregates,
+  quarantined lines and notices under temporary names
+  (`store.write_chunk_files`: no ledger, no lock). The task returns what
+  it wrote: a few hundred bytes per chunk, never rows.
+* **commit** (the driver, the single writer): as each source's task
+  finishes, its chunks are committed in their order through the ledger
+  (`Store.commit_chunk_files`), exactly as the local engine commits them,
+  and published. A source's offset moves only by a commit.
+* **reduce** (the driver): each touched day's partials are compacted and
+  months rolled up, as after a local ingest.
+
+A worker that dies mid-task leaves at most temporary files; Dask runs the
+task again elsewhere and it writes the same names again (they are fixed by
+source and chunk). Nothing a task wrote counts until the driver commits
+it, so nothing is lost or counted twice; temporaries of a task abandoned
+for good are removed by the next open of the store (`Store.recover`).
+Chunks are cut as the local engine cuts them, so both engines write the
+same records and partials, and every query answers the same.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.conn_ingest import (
+    MOVED_AWAY,
+    FileResult,
+    IngestSummary,
+    Progress,
+    finish_source,
+    open_source,
+    parse_and_aggregate,
+)
+from ingest.errors import NotAConnLog, NotAZeekLog, SynackError
+from ingest.log_files import find_conn_logs
+from ingest.log_source import (
+    DEFAULT_CHUNK_BYTES,
+    NOTICE_KINDS,
+    ZEEK_ASCII,
+    ZEEK_NOTICE,
+    LogSource,
+    ReadState,
+    Span,
+    read_blocks,
+)
+from ingest.store import ChunkFiles, DayJobs, DayPartials, DayRunner, Store, build_day_partials, write_chunk_files
+from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
+
+#: What to install when the engine is asked for without Dask.
+EXTRA = "pip install 'synack[dask]'"
+
+
+def require_dask() -> None:
+    """Raise SynackError, naming the extra to install, when Dask's distributed scheduler is missing."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise SynackError(f"the dask engine needs Dask: {EXTRA}") from None
+
+
+@dataclass
+class PreparedSource:
+    """What a map task wrote for one source (temporary files, not committed)."""
+
+    chunks: list[tuple[ChunkFiles, Span]] = field(default_factory=list)
+    read_state: ReadState = field(default_factory=ReadState)
+    error: str = ""  # the source stopped being readable as a log (what was read before stays)
+    moved: bool = False  # rotated away while being read
+
+
+def prepare_source(
+    root: Path, source: LogSource, start: tuple[int, int, bytes, int], sensor: str | None, chunk_bytes: int,
+    clock_skew: float,
+) -> PreparedSource:  # fmt: skip
+    """The map task: parse `source` from `start` (byte offset, line, header,
+    next chunk number, as the ledger has them) and write its chunks' files
+    under temporary names into the store at `root`. Runs on a worker."""
+    _fault_once()
+    byte_start, line_start, header, chunk_no = start
+    limits = ValueLimits(clock_skew)
+    out = PreparedSource()
+    try:
+        for raw in read_blocks(source, byte_start=byte_start, line_start=line_start, header=header,
+                               chunk_bytes=chunk_bytes, state=out.read_state):  # fmt: skip
+            chunk, days = parse_and_aggregate(source, raw, sensor, limits)
+            notices = chunk.table if source.kind in NOTICE_KINDS else None
+            files = write_chunk_files(root, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices)
+            span = Span(chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end, chunk.header, chunk.closed)
+            out.chunks.append((files, span))
+            chunk_no += 1
+    except (NotAZeekLog, NotAConnLog) as err:
+        out.error = str(err)
+    except FileNotFoundError:
+        out.moved = True
+    return out
+
+
+def _fault_once() -> None:
+    """For the crash test: SIGKILL this worker the first time a task runs
+    while SYNACK_DASK_FAULT names a file that does not exist yet (it is
+    created first, so the retried task runs to its end)."""
+    marker = os.environ.get("SYNACK_DASK_FAULT")
+    if marker and not os.path.exists(marker):
+        Path(marker).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A client of the cluster at `scheduler`, or of a local cluster of
+    `workers` processes (one thread each) started and stopped here. Raises
+    SynackError when Dask is missing or the scheduler cannot be reached."""
+    require_dask()
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=30)
+        except (OSError, TimeoutError) as err:
+            raise SynackError(f"cannot reach the Dask scheduler {scheduler}: {err}") from None
+        with client:
+            yield client
+        return
+    count = workers or os.cpu_count() or 1
+    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+def ingest_dask(
+    store: Store,
+    paths: list[Path],
+    client: Any,
+    *,
+    sensor: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+) -> IngestSummary:
+    """Ingest the logs found in `paths` into the open `store`, parsing on the
+    Dask cluster of `client` (see the module); the same summary, and the same
+    store, as conn_ingest.ingest_into. `stop` is asked between commits."""
+    started = time.perf_counter()
+    found = find_conn_logs(paths)
+    summary = IngestSummary(skipped=found.skipped)
+    summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop, day_runner(client, store.root))
+    root = store.root.resolve()
+    waiting = list(found.sources)
+    while waiting and not (stop is not None and stop()):
+        # One task per source a round: a log seen under two names (the live
+        # conn.log and its archive) is read by a later round, from the offset
+        # the first one committed.
+        this_round, waiting = waiting, []
+        tasks: dict[Any, tuple[LogSource, os.stat_result, int]] = {}
+        sources: set[str] = set()
+        for path in this_round:
+            opened = open_source(store, path)
+            if isinstance(opened, FileResult):
+                summary.files.append(opened)
+                continue
+            source, stat = opened
+            if source.source_id in sources:
+                waiting.append(path)
+                continue
+            sources.add(source.source_id)
+            state = store.source_state(source.source_id)
+            start = (state.committed_bytes, state.next_line, state.header, state.chunks) if state else (0, 1, b"", 0)
+            future = client.submit(prepare_source, root, source, start, sensor, chunk_bytes, clock_skew, pure=False,
+                                   retries=2, key=f"synack-source-{source.source_id}-{start[3]}")  # fmt: skip
+            tasks[future] = (source, stat, start[3])
+        _commit_round(store, tasks, summary, progress, stop)
+    if summary.days:
+        summary.merges += store.roll_up_months(stop)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _commit_round(store: Store, tasks: dict[Any, tuple[LogSource, os.stat_result, int]], summary: IngestSummary,
+                  progress: Progress | None, stop: Callable[[], bool] | None) -> None:  # fmt: skip
+    """Commit each source of a round as its task finishes (the driver); cancel the rest on `stop`."""
+    from dask.distributed import as_completed
+
+    for future in as_completed(list(tasks)):
+        source, stat, first_chunk = tasks[future]
+        if stop is not None and stop():
+            summary.files.append(FileResult(source.path, "unchanged", stopped=True))
+            future.cancel()
+            continue
+        prepared: PreparedSource = future.result()
+        result = _commit(store, source, prepared, first_chunk, summary, progress)
+        if prepared.error:
+            summary.files.append(FileResult(source.path, "error", rows=result.rows, message=prepared.error))
+        elif prepared.moved:
+            summary.files.append(FileResult(source.path, "waiting", rows=result.rows, message=MOVED_AWAY))
+        else:
+            summary.files.append(finish_source(store, source, stat, result))
+        if result.rows:
+            summary.merges += store.compact_days(summary.days, stop)
+
+
+def _commit(store: Store, source: LogSource, prepared: PreparedSource, first_chunk: int, summary: IngestSummary,
+            progress: Progress | None) -> FileResult:  # fmt: skip
+    """Commit a prepared source's chunks in order (the driver); return what they added."""
+    result = FileResult(source.path, "unchanged", read_state=prepared.read_state)
+    number = first_chunk
+    for files, span in prepared.chunks:
+        done = store.commit_chunk_files(
+            files, source.source_id, source.kind, source.path, number, byte_start=span.byte_start,
+            byte_end=span.byte_end, line_start=span.line_start, line_end=span.line_end, header=span.header,
+            complete=span.closed and source.kind in (ZEEK_ASCII, ZEEK_NOTICE),
+        )  # fmt: skip
+        number += 1
+        result.rows += done.rows
+        result.quarantined += done.quarantined
+        result.notices += done.notices
+        summary.days.update(done.days)
+        if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
+            summary.newest = done.newest
+        if progress is not None:
+            progress(source.path, summary.rows + result.rows)
+    result.source_chunks = number
+    return result
+
+
+def day_runner(client: Any, root: Path) -> DayRunner:
+    """Runs Store.rebuild_aggregates' per-day work as one task per day on the
+    cluster of `client`, yielding each day as it is done."""
+    from dask.distributed import as_completed
+
+    def run(jobs: DayJobs) -> Iterator[DayPartials]:
+        futures = [client.submit(build_day_partials, root.resolve(), day, files, pure=False, retries=2)
+                   for day, files in jobs]  # fmt: skip
+        for future in as_completed(futures):
+            yield future.result()
+
+    return run
+
+
+def rebuild_dask(store_root: Path, client: Any) -> list[str]:
+    """`synack rebuild` on the cluster of `client`: every day's partials
+    recomputed from its records, a task per day; return the days rebuilt."""
+    with Store.open(store_root, create=False) as store:
+        return store.rebuild_aggregates(runner=day_runner(client, store.root))
