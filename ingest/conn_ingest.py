@@ -34,7 +34,7 @@ from ingest.log_source import (
     read_blocks,
 )
 from ingest.partials import DayRecords, by_day
-from ingest.store import ChunkFiles, CommitResult, Store
+from ingest.store import ChunkFiles, CommitResult, Store, write_chunk_files
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
@@ -275,6 +275,18 @@ def open_source(store: Store, path: Path) -> tuple[LogSource, os.stat_result] | 
     return source, stat
 
 
+def count_commit(done: CommitResult, result: FileResult, summary: IngestSummary, progress: Progress | None) -> None:
+    """Add one committed chunk to its file's result and to the run's summary; report progress."""
+    result.rows += done.rows
+    result.notices += done.notices
+    result.quarantined += done.quarantined
+    summary.days.update(done.days)
+    if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
+        summary.newest = done.newest
+    if progress is not None:
+        progress(result.path, summary.rows + result.rows)
+
+
 def finish_source(store: Store, source: LogSource, stat: os.stat_result, result: FileResult) -> FileResult:
     """After a source's new chunks are committed: mark a finished gzip
     complete, merge a complete source's small files, remember a file read to
@@ -327,17 +339,8 @@ def _ingest_source(
     committing: deque[Future[CommitResult]] = deque()
 
     def settle(fut: Future[CommitResult] | None) -> None:
-        if fut is None:
-            return
-        done = fut.result()
-        result.rows += done.rows
-        result.notices += done.notices
-        result.quarantined += done.quarantined
-        summary.days.update(done.days)
-        if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
-            summary.newest = done.newest
-        if progress is not None:
-            progress(source.path, summary.rows + result.rows)
+        if fut is not None:
+            count_commit(fut.result(), result, summary, progress)
 
     def record(files: Future[ChunkFiles], chunk: Chunk, number: int) -> CommitResult:
         return store.commit_chunk_files(
@@ -361,7 +364,7 @@ def _ingest_source(
         chunk, days = parsed
         notices = chunk.table if source.kind in NOTICE_KINDS else None
         files = pools.writer.submit(
-            store.write_chunk_files, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices
+            write_chunk_files, store.root, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices
         )
         committing.append(pools.committer.submit(record, files, chunk, chunk_no))
         chunk_no += 1

@@ -7,7 +7,7 @@ and a reduce per day, never a shuffle of rows:
   offset the ledger committed, parse, normalize, split by day and
   aggregate each chunk, and write its records, partial aggregates,
   quarantined lines and notices under temporary names
-  (`store.write_chunk_files`: no ledger, no lock). The task returns what
+  (`ingest.store.write_chunk_files`: no ledger, no lock). The task returns what
   it wrote: a few hundred bytes per chunk, never rows.
 * **commit** (the driver, the single writer): as each source's task
   finishes, its chunks are committed in their order through the ledger
@@ -41,6 +41,7 @@ from ingest.conn_ingest import (
     FileResult,
     IngestSummary,
     Progress,
+    count_commit,
     finish_source,
     open_source,
     parse_and_aggregate,
@@ -225,14 +226,7 @@ def _commit(store: Store, source: LogSource, prepared: PreparedSource, first_chu
             complete=span.closed and source.kind in (ZEEK_ASCII, ZEEK_NOTICE),
         )  # fmt: skip
         number += 1
-        result.rows += done.rows
-        result.quarantined += done.quarantined
-        result.notices += done.notices
-        summary.days.update(done.days)
-        if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
-            summary.newest = done.newest
-        if progress is not None:
-            progress(source.path, summary.rows + result.rows)
+        count_commit(done, result, summary, progress)
     result.source_chunks = number
     return result
 

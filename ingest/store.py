@@ -340,19 +340,6 @@ class Store:
 
     # -- committing ---------------------------------------------------------
 
-    def write_chunk_files(
-        self,
-        source_id: str,
-        path: Path,
-        chunk_no: int,
-        days: list[DayRecords],
-        quarantined: list[Quarantined],
-        notices: pa.Table | None = None,
-    ) -> ChunkFiles:
-        """Write a chunk's files under temporary names (step 1 of a commit;
-        see write_chunk_files)."""
-        return write_chunk_files(self.root, source_id, path, chunk_no, days, quarantined, notices)
-
     def commit_chunk(
         self,
         source_id: str,
@@ -364,7 +351,7 @@ class Store:
         **offsets: Any,
     ) -> CommitResult:
         """Atomically add one chunk of `source_id` to the store (both steps)."""
-        files = self.write_chunk_files(source_id, path, chunk_no, by_day(table), quarantined)
+        files = write_chunk_files(self.root, source_id, path, chunk_no, by_day(table), quarantined)
         return self.commit_chunk_files(files, source_id, kind, path, chunk_no, **offsets)
 
     def commit_chunk_files(
