@@ -44,7 +44,7 @@ app = typer.Typer(
     epilog="Exit codes: 0 done; 1 done, and something needs attention (a report period without data, problems "
     "found by check, a non-empty answer under --exit-code); 2 an error (a bad command line, bad input, a failure).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -315,6 +315,12 @@ NetsOption = Annotated[
 AllowOption = Annotated[
     Path | None, typer.Option(help="Allowlist of expected services (host-or-CIDR proto ports) (env SYNACK_ALLOW).")
 ]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(help="The 'now' that ages (7d), default periods and 'gone' count back from: a date or time (UTC), "
+                 "or 'newest', the store's newest record, for archived logs (env SYNACK_AS_OF; synack.toml "
+                 "'as_of'; default: the wall clock)."),
+]  # fmt: skip
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 ExitCodeOption = Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the answer is not empty.")]
 #: Tables written to a file (-o) are laid out for this many columns.
@@ -380,7 +386,8 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
     return view.rename(columns=_SHORT_NAMES)
 
 
-def _inventory(store: Path | None, nets: str | None, sensor: str | None, allow: Path | None = None) -> Inventory:
+def _inventory(store: Path | None, nets: str | None, sensor: str | None, allow: Path | None = None,
+               as_of: str | None = None) -> Inventory:  # fmt: skip
     """The Inventory a query command asks (settings resolved, notes said); a bad setting is one error line."""
     from inventory import Inventory
 
@@ -390,7 +397,8 @@ def _inventory(store: Path | None, nets: str | None, sensor: str | None, allow: 
     _note_unknown_sensors(store_dir, sensor)
     try:
         return Inventory(store_dir, nets=setting(nets, "SYNACK_NETS", "nets", None), sensors=sensor,
-                         allow=setting(allow, "SYNACK_ALLOW", "allow", None))  # fmt: skip
+                         allow=setting(allow, "SYNACK_ALLOW", "allow", None),
+                         as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None))  # fmt: skip
     except SynackError as e:
         raise fail(str(e)) from None
 
@@ -529,10 +537,10 @@ def check(
 @app.command()
 def servers(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
-    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
-    inv = _inventory(store, nets, sensor)
+    inv = _inventory(store, nets, sensor, as_of=as_of)
     df = _answer(lambda: inv.servers(since, until))
     _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
 
@@ -540,11 +548,11 @@ def servers(
 @app.command()
 def clients(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
-    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
 ) -> None:  # fmt: skip
     """Client ports: which host speaks which service port, one row per client and port."""
-    inv = _inventory(store, nets, sensor)
+    inv = _inventory(store, nets, sensor, as_of=as_of)
     df = _answer(lambda: (inv.client_pairs if detail else inv.clients)(since, until))
     _emit(df, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
 
@@ -552,10 +560,10 @@ def clients(
 @app.command()
 def closed(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
-    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
-    inv = _inventory(store, nets, sensor)
+    inv = _inventory(store, nets, sensor, as_of=as_of)
     df = _answer(lambda: inv.closed(since, until))
     _emit(df, fmt, output, "Closed ports", lambda: f"no closed ports probed {_in_range(inv, since, until)}")
 
@@ -566,10 +574,10 @@ def new_ports(
     nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
     client_ports: Annotated[bool, typer.Option("--clients", help="New client ports instead of server ports.")] = False,
     show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
-    exit_code: ExitCodeOption = False,
+    exit_code: ExitCodeOption = False, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """New server ports: first seen in the whole store within [since, until) (default: the last day)."""
-    inv = _inventory(store, nets, sensor, allow)
+    inv = _inventory(store, nets, sensor, allow, as_of)
     start = since if since is not None else "1d"
     query = inv.new_clients if client_ports else inv.new_servers
     df = _answer(lambda: query(start, until, show_allowed=show_allowed))
@@ -584,10 +592,10 @@ def gone_ports(
     store: StoreOption = None, until: UntilOption = None, sensor: SensorOption = None, nets: NetsOption = None,
     fmt: FormatOption = Format.table, output: OutputOption = None,
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
-    exit_code: ExitCodeOption = False,
+    exit_code: ExitCodeOption = False, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
-    """Gone server ports: seen before, silent for --idle-days (at --until, default the newest record)."""
-    inv = _inventory(store, nets, sensor)
+    """Gone server ports: seen before, silent for --idle-days at --until (default: now, or --as-of)."""
+    inv = _inventory(store, nets, sensor, as_of=as_of)
     df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days))
     _emit(df, fmt, output, "Gone server ports", lambda: "no gone server ports")
     if exit_code and not df.empty:
@@ -597,10 +605,10 @@ def gone_ports(
 @app.command()
 def notices(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
-    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """The sensor's own notices of new server ports (notice.zeek's, read from notice.log), oldest first."""
-    inv = _inventory(store, nets, sensor)
+    inv = _inventory(store, nets, sensor, as_of=as_of)
     df = _answer(lambda: inv.notices(since, until))
     _emit(df, fmt, output, "Sensor notices", lambda: f"no sensor notices {_in_range(inv, since, until)}")
 
@@ -619,7 +627,9 @@ def export_known(
 @app.command()
 def report(
     store: StoreOption = None,
-    date: Annotated[str | None, typer.Option("--date", help="The day to report (default: yesterday, UTC).")] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="The day to report (default: yesterday, UTC, before --as-of).")
+    ] = None,
     since: SinceOption = None,
     until: UntilOption = None,
     sensor: SensorOption = None,
@@ -631,6 +641,7 @@ def report(
         str | None, typer.Option(help="Sensors that must send data (comma-separated), besides those seen before.")
     ] = None,
     max_rows: Annotated[int, typer.Option(min=1, help="Rows of a table shown on the page (the CSV has all).")] = 50,
+    as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON.
 
@@ -648,6 +659,7 @@ def report(
             store_dir, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
             nets=setting(nets, "SYNACK_NETS", "nets", None), allow=setting(allow, "SYNACK_ALLOW", "allow", None),
             expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()], max_rows=max_rows,
+            as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None),
         )  # fmt: skip
         written = write_report(built, output)
     except SynackError as e:

@@ -23,7 +23,7 @@ from inventory.networks import DEFAULT_NETS
 from inventory.notices import first_notices
 from inventory.server_ports import Nets, Sensors
 from inventory.store_inventory import Inventory
-from inventory.store_reader import InventoryError, as_timestamp
+from inventory.store_reader import DateLike, InventoryError, as_timestamp
 
 TOP = 20
 HISTORY_DAYS = 30
@@ -169,12 +169,13 @@ class Report:
         return f"{self.start:%Y-%m-%d}_{last:%Y-%m-%d}"
 
 
-def _period(day: dt.date | str | None, since: str | None, until: str | None, today: dt.date) -> tuple[
-    dt.datetime, dt.datetime
-]:  # fmt: skip
+def _period(day: dt.date | str | None, since: str | None, until: str | None, today: dt.date,
+            now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:  # fmt: skip
+    """The report's [start, end): `day`, [since, until) (ages count back from
+    `now`; until defaults to the start of `today`), or the day before `today`."""
     if since is not None or until is not None:
-        start = as_timestamp(since) if since is not None else None
-        end = as_timestamp(until) if until is not None else None
+        start = as_timestamp(since, now=now) if since is not None else None
+        end = as_timestamp(until, now=now) if until is not None else None
         if start is None:
             raise InventoryError("--until needs --since")
         end = end or dt.datetime.combine(today, dt.time(0), dt.UTC)
@@ -212,8 +213,10 @@ def build_report(
     today: dt.date | None = None,
     expect_sensors: list[str] | None = None,
     max_rows: int = MAX_ROWS,
+    as_of: DateLike = None,
 ) -> Report:
-    """Gather the report of `day` (default: yesterday, UTC) or of [since, until).
+    """Gather the report of `day` (default: yesterday, UTC: the day before
+    `today`, by default the day of `as_of`, see Inventory) or of [since, until).
 
     The headline holds, per figure, the value for the period and the average
     over those of the 7 periods of the same length before it that had data
@@ -221,9 +224,9 @@ def build_report(
     `idle_days` without records during the period. Raises InventoryError
     for a bad date, network or allowlist.
     """
-    today = today or dt.datetime.now(dt.UTC).date()
-    start, end = _period(day, since, until, today)
-    inv = Inventory(store, nets=nets, sensors=sensors, allow=allow)
+    inv = Inventory(store, nets=nets, sensors=sensors, allow=allow, as_of=as_of)
+    today = today or inv.as_of.date()
+    start, end = _period(day, since, until, today, inv.as_of)
     allowed = inv.allowed
     sensor_list = [s.strip() for s in sensors.split(",") if s.strip()] if isinstance(sensors, str) else sensors
     day_rows = sensor_days(store)

@@ -8,9 +8,10 @@
 
 Like sqlite-utils' Database, an Inventory holds what every query needs
 once: the store, the networks, the sensors, the allowlist (read once, so a
-bad one fails at construction) and `as_of`, the moment ages like "7d" count
-back from (default: when the Inventory was made, so every query of one
-object means the same "now"). What several queries share (the all-time
+bad one fails at construction) and `as_of`, the moment ages like "7d",
+default periods and "gone" count back from (default: when the Inventory
+was made, so every query of one object means the same "now"; "newest":
+the end of the store's newest record, for archived logs). What several queries share (the all-time
 sightings behind new_servers and new_clients) is read once and kept.
 Queries only read; an Inventory over a store being written sees the
 aggregates as they were when each query started.
@@ -30,7 +31,10 @@ from inventory.dailies import notice_count, read_catalog, sensor_days, sources_s
 from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
 from inventory.store_reader import DateLike, InventoryError, as_timestamp
 
-__all__ = ["Inventory"]
+__all__ = ["NEWEST", "Inventory"]
+
+#: `as_of` meaning "the end of the store's newest record" (archived logs), not the wall clock.
+NEWEST = "newest"
 
 
 class Inventory:
@@ -44,11 +48,21 @@ class Inventory:
         self.sensors = sensors
         resolve_nets(nets)  # a bad network fails here, not in the first query
         self.allowed: list[Allowed] = allow_entries(allow)
-        self.as_of: dt.datetime = as_timestamp(as_of) or dt.datetime.now(dt.UTC)
+        self.as_of: dt.datetime = (
+            self._newest_record() if as_of == NEWEST else as_timestamp(as_of) or dt.datetime.now(dt.UTC)
+        )
         self._sightings: dict[str, pd.DataFrame] = {}
 
     def __repr__(self) -> str:
         return f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, as_of={self.as_of})"
+
+    def _newest_record(self) -> dt.datetime:
+        """The end of the newest record of these sensors (the wall clock for a store without records)."""
+        names = sensor_list(self.sensors)
+        newest = [n for _, sensor, rows, n in sensor_days(self.store) if rows and (names is None or sensor in names)]
+        if not newest:
+            return dt.datetime.now(dt.UTC)
+        return dt.datetime.fromtimestamp(max(newest) / 1e6, dt.UTC) + dt.timedelta(microseconds=1)
 
     def when(self, value: DateLike) -> dt.datetime | None:
         """A date, time or age ("7d") as a UTC datetime; ages count back from `as_of`."""
@@ -108,8 +122,9 @@ class Inventory:
         )  # fmt: skip
 
     def gone_servers(self, until: DateLike = None, *, idle_days: float = 7) -> pd.DataFrame:
-        """Server ports idle for `idle_days` at `until` (default: the end of the newest record)."""
-        return server_ports.gone_servers(self.store, self.when(until), idle_days=idle_days, **self._filters())
+        """Server ports idle for `idle_days` at `until` (default: `as_of`)."""
+        at = self.when(until) or self.as_of
+        return server_ports.gone_servers(self.store, at, idle_days=idle_days, **self._filters())
 
     def notices(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
         """The sensor's SynAck notices raised in [since, until), oldest first

@@ -449,7 +449,9 @@ def test_exit_codes_follow_one_table(sample_store: Path, tmp_path: Path) -> None
     none = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--since", "2026-11-25", "--exit-code"])
     assert none.exit_code == 0
     assert runner.invoke(app, ["new-ports", "--store", str(sample_store), "--since", "2026-11-21"]).exit_code == 0
-    gone = runner.invoke(app, ["gone-ports", "--store", str(sample_store), "--idle-days", "1", "--exit-code"])
+    gone = runner.invoke(
+        app, ["gone-ports", "--store", str(sample_store), "--idle-days", "1", "--exit-code", "--as-of", "newest"]
+    )
     assert gone.exit_code == 1 and gone.stdout.strip()
     assert runner.invoke(app, ["servers", "--store", str(tmp_path / "none")]).exit_code == 2  # an error
     assert runner.invoke(app, ["servers", "--bogus"]).exit_code == 2  # a bad command line
@@ -504,5 +506,35 @@ def test_servers_and_gone_ports_name_zeeks_service_and_the_iana_name_alike(sampl
         rows = list(csv.DictReader(io.StringIO(out)))
         assert rows and {"port_name", "services"} <= set(rows[0]), command
     gone = list(csv.DictReader(io.StringIO(runner.invoke(
-        app, ["gone-ports", "--idle-days", "1", "--store", str(sample_store), "-f", "csv"]).stdout)))  # fmt: skip
+        app, ["gone-ports", "--idle-days", "1", "--store", str(sample_store), "-f", "csv", "--as-of", "newest"]).stdout)))  # fmt: skip
     assert [(r["server_p"], r["port_name"], r["services"]) for r in gone] == [("21", "ftp", "ftp")]
+
+
+def test_as_of_newest_makes_every_relative_time_count_from_the_newest_record(
+    sample_store: Path, tmp_path: Path
+) -> None:
+    """Ages, default periods, 'gone' and the report's 'yesterday' count back
+    from the wall clock by default and from the newest record with --as-of
+    newest (the samples end on 2026-11-21 14:58 UTC, days before today)."""
+    from inventory import Inventory
+
+    newest = Inventory(sample_store, as_of="newest").as_of
+    assert newest.strftime("%Y-%m-%d %H:%M") == "2026-11-21 14:58"
+    recent = runner.invoke(app, ["servers", "--store", str(sample_store), "--since", "1d", "-f", "csv"])
+    archived = runner.invoke(app, ["servers", "--store", str(sample_store), "--since", "1d", "-f", "csv",
+                                   "--as-of", "newest"])  # fmt: skip
+    assert recent.exit_code == archived.exit_code == 0
+    assert recent.stdout.count("\n") == 1 and archived.stdout.count("\n") > 3  # a header only, then rows
+    gone_now = runner.invoke(app, ["gone-ports", "--store", str(sample_store), "-f", "csv"]).stdout.count("\n")
+    gone_then = runner.invoke(app, ["gone-ports", "--store", str(sample_store), "-f", "csv", "--as-of", "newest"])
+    assert gone_now > gone_then.stdout.count("\n")  # a week after the samples, more ports are quiet
+    report = runner.invoke(app, ["report", "--store", str(sample_store), "--as-of", "newest", "-o", str(tmp_path)])
+    assert "report 2026-11-20" in report.stdout, report.stdout
+    bad = runner.invoke(app, ["servers", "--store", str(sample_store), "--as-of", "someday"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
+
+def test_shell_completion_is_offered() -> None:
+    """--show-completion prints the completion script of the user's shell (--install-completion installs it)."""
+    result = runner.invoke(app, ["--show-completion"], prog_name="synack", env={"SHELL": "/bin/bash"})
+    assert result.exit_code == 0 and "_SYNACK_COMPLETE=complete_bash" in result.output, result.output

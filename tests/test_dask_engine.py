@@ -74,7 +74,7 @@ def _answers(store: Path, since: str, until: str) -> dict[str, str]:
         "clients": ["clients", "--detail", "-f", "csv"],
         "closed": ["closed", "-f", "csv"],
         "new-ports": ["new-ports", "--since", since, "--until", until, "-f", "csv"],
-        "gone-ports": ["gone-ports", "--idle-days", "1", "-f", "csv"],
+        "gone-ports": ["gone-ports", "--idle-days", "1", "-f", "csv", "--as-of", "newest"],
         "status": ["status", "--json"],
     }.items():
         result = runner.invoke(app, [*args, *common[:2], *(common[2:] if name != "status" else [])])
