@@ -505,8 +505,8 @@ def test_servers_and_gone_ports_name_zeeks_service_and_the_iana_name_alike(sampl
         out = runner.invoke(app, [*command, "--store", str(sample_store), "-f", "csv"]).stdout
         rows = list(csv.DictReader(io.StringIO(out)))
         assert rows and {"port_name", "services"} <= set(rows[0]), command
-    gone = list(csv.DictReader(io.StringIO(runner.invoke(
-        app, ["gone-ports", "--idle-days", "1", "--store", str(sample_store), "-f", "csv", "--as-of", "newest"]).stdout)))  # fmt: skip
+    args = ["gone-ports", "--idle-days", "1", "--store", str(sample_store), "-f", "csv", "--as-of", "newest"]
+    gone = list(csv.DictReader(io.StringIO(runner.invoke(app, args).stdout)))
     assert [(r["server_p"], r["port_name"], r["services"]) for r in gone] == [("21", "ftp", "ftp")]
 
 
