@@ -538,9 +538,10 @@ def check(
 def servers(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
+    allow: AllowOption = None,
 ) -> None:  # fmt: skip
     """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
-    inv = _inventory(store, nets, sensor, as_of=as_of)
+    inv = _inventory(store, nets, sensor, allow, as_of)
     df = _answer(lambda: inv.servers(since, until))
     _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
 
@@ -549,10 +550,11 @@ def servers(
 def clients(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
+    allow: AllowOption = None,
     detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
 ) -> None:  # fmt: skip
     """Client ports: which host speaks which service port, one row per client and port."""
-    inv = _inventory(store, nets, sensor, as_of=as_of)
+    inv = _inventory(store, nets, sensor, allow, as_of)
     df = _answer(lambda: (inv.client_pairs if detail else inv.clients)(since, until))
     _emit(df, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
 
@@ -561,9 +563,10 @@ def clients(
 def closed(
     store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
+    allow: AllowOption = None,
 ) -> None:  # fmt: skip
     """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
-    inv = _inventory(store, nets, sensor, as_of=as_of)
+    inv = _inventory(store, nets, sensor, allow, as_of)
     df = _answer(lambda: inv.closed(since, until))
     _emit(df, fmt, output, "Closed ports", lambda: f"no closed ports probed {_in_range(inv, since, until)}")
 

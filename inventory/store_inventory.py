@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from inventory import client_ports, known_export, notices, server_ports
-from inventory.allowlist import Allowed
+from inventory.allowlist import Allowed, allowed_mask
 from inventory.dailies import notice_count, read_catalog, sensor_days, sources_summary
 from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
 from inventory.store_reader import DateLike, InventoryError, as_timestamp
@@ -71,21 +71,36 @@ class Inventory:
     def _filters(self) -> dict[str, Any]:
         return {"nets": self.nets, "sensors": self.sensors}
 
+    def _marked(self, df: pd.DataFrame, host: str) -> pd.DataFrame:
+        """`df` with an `allowed` column (the allowlist matches `host`, proto
+        and server_p) when this Inventory has an allowlist; as it is otherwise."""
+        if not self.allowed:
+            return df
+        return df.assign(allowed=allowed_mask(df, self.allowed, host))
+
     def servers(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
-        """Server ports seen in [since, until) (see inventory.server_ports.servers)."""
-        return server_ports.servers(self.store, self.when(since), self.when(until), **self._filters())
+        """Server ports seen in [since, until) (see inventory.server_ports.servers);
+        with an allowlist, an `allowed` column marks the expected ones."""
+        found = server_ports.servers(self.store, self.when(since), self.when(until), **self._filters())
+        return self._marked(found, "server_h")
 
     def clients(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
-        """Client ports in [since, until) (see inventory.client_ports.clients)."""
-        return client_ports.clients(self.store, self.when(since), self.when(until), **self._filters())
+        """Client ports in [since, until) (see inventory.client_ports.clients);
+        with an allowlist, `allowed` marks those it matches (by client, as new_clients does)."""
+        found = client_ports.clients(self.store, self.when(since), self.when(until), **self._filters())
+        return self._marked(found, "client_h")
 
     def client_pairs(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
-        """One row per client, server and port (see inventory.client_ports.client_pairs)."""
-        return client_ports.client_pairs(self.store, self.when(since), self.when(until), **self._filters())
+        """One row per client, server and port (see inventory.client_ports.client_pairs);
+        with an allowlist, `allowed` marks the pairs whose server it matches."""
+        found = client_ports.client_pairs(self.store, self.when(since), self.when(until), **self._filters())
+        return self._marked(found, "server_h")
 
     def closed(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
-        """Ports that answered SYNs with RST (see inventory.server_ports.closed)."""
-        return server_ports.closed(self.store, self.when(since), self.when(until), **self._filters())
+        """Ports that answered SYNs with RST (see inventory.server_ports.closed);
+        with an allowlist, `allowed` marks the ports it expects."""
+        found = server_ports.closed(self.store, self.when(since), self.when(until), **self._filters())
+        return self._marked(found, "server_h")
 
     def hosts_serving(self, since: DateLike = None, until: DateLike = None) -> list[str]:
         """The addresses that served in [since, until), in address order."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import subprocess
@@ -400,7 +402,7 @@ def test_options_that_would_be_ignored_are_refused_or_noted(sample_store: Path, 
     result = runner.invoke(app, ["report", "--store", str(sample_store), *both, "-o", str(tmp_path)])
     assert result.exit_code == 2 and "not both" in result.output and not list(tmp_path.iterdir())
     result = runner.invoke(app, ["servers", "--store", str(sample_store), "--allow", "/nonexistent"])
-    assert result.exit_code == 2 and "No such option" in result.output  # servers takes no allowlist
+    assert result.exit_code == 2 and "cannot read allowlist /nonexistent" in result.output
     allow = tmp_path / "allow.txt"
     allow.write_text("10.0.0.0/8 tcp 80-\n")
     result = runner.invoke(app, ["new-ports", "--store", str(sample_store), "--allow", str(allow)])
@@ -538,3 +540,28 @@ def test_shell_completion_is_offered() -> None:
     """--show-completion prints the completion script of the user's shell (--install-completion installs it)."""
     result = runner.invoke(app, ["--show-completion"], prog_name="synack", env={"SHELL": "/bin/bash"})
     assert result.exit_code == 0 and "_SYNACK_COMPLETE=complete_bash" in result.output, result.output
+
+
+def test_allow_on_servers_clients_and_closed_adds_an_allowed_column(sample_store: Path, tmp_path: Path) -> None:
+    """With --allow, servers, clients (by client, as new-ports --clients matches) and closed mark
+    what the allowlist expects in an `allowed` column; without it there is no such column."""
+    allow = tmp_path / "allow.txt"
+    allow.write_text("10.1.0.10 tcp 80,443\n10.1.0.101 any 1-1024\n")
+    for command, host, matched in (
+        (["servers"], "server_h", {("10.1.0.10", "80"), ("10.1.0.10", "443")}),
+        (["clients"], "client_h", None),
+        (["closed"], "server_h", None),
+    ):
+        base = [*command, "--store", str(sample_store), "--nets", "all", "-f", "csv"]
+        plain = list(csv.DictReader(io.StringIO(runner.invoke(app, base).stdout)))
+        marked = list(csv.DictReader(io.StringIO(runner.invoke(app, [*base, "--allow", str(allow)]).stdout)))
+        assert plain and "allowed" not in plain[0] and len(marked) == len(plain), command
+        yes = {(r[host], r["server_p"]) for r in marked if r["allowed"] == "true"}
+        expected = matched or {
+            (r[host], r["server_p"]) for r in plain
+            if (r[host] == "10.1.0.10" and r["proto"] == "tcp" and r["server_p"] in ("80", "443"))
+            or (r[host] == "10.1.0.101" and int(r["server_p"]) <= 1024)
+        }  # fmt: skip
+        assert yes == expected, command
+    assert any(r["allowed"] == "true" for r in csv.DictReader(io.StringIO(runner.invoke(
+        app, ["clients", "--store", str(sample_store), "--allow", str(allow), "-f", "csv"]).stdout)))  # fmt: skip
