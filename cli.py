@@ -219,7 +219,13 @@ ClockSkewOption = Annotated[
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="conn logs (.log, .log.gz, JSON) or Zeek log directories.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="conn logs (.log, .log.gz, JSON) or Zeek log directories; '-' reads one log from "
+            "standard input (taken as complete; the same log piped again adds nothing)."
+        ),
+    ],
     store: StoreOption = None,
     sensor: Annotated[
         str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
@@ -245,15 +251,19 @@ def ingest(
     ] = None,
 ) -> None:
     """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing)."""
-    from ingest.conn_ingest import Engine
-
     bound_memory()
+    if Path("-") in paths and len(paths) > 1:
+        raise fail("'-' (standard input) is read alone, not with files")
     try:
         store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
         sensor_name = setting(sensor, "SYNACK_SENSOR", "sensor", None)
-        run_on = Engine(setting(engine, "SYNACK_ENGINE", "engine", "local"),
-                        setting(scheduler, "SYNACK_SCHEDULER", "scheduler", None), workers)  # fmt: skip
-        summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet, clock_skew, run_on)
+        if paths == [Path("-")]:
+            from ingest.conn_ingest import ingest_stdin
+
+            summary = ingest_stdin(sys.stdin.buffer, store_dir, sensor=sensor_name, clock_skew=clock_skew)
+        else:
+            run_on = _engine(engine, scheduler, workers)
+            summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet, clock_skew, run_on)
     except SynackError as e:
         raise fail(str(e)) from None
     if summary.skipped and not quiet:

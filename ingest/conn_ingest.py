@@ -9,13 +9,17 @@ a background thread (pyarrow releases the GIL in both).
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import io
 import os
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from ingest.errors import NotAConnLog, NotAZeekLog, SynackError
 from ingest.log_files import find_conn_logs
@@ -172,6 +176,77 @@ def ingest_paths(
         return ingest_into(
             store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, clock_skew=clock_skew
         )
+
+
+#: What stands for standard input among the paths to ingest.
+STDIN = Path("-")
+
+
+def ingest_stdin(stream: BinaryIO, store_root: Path, *, sensor: str | None = None,
+                 clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS) -> IngestSummary:  # fmt: skip
+    """Ingest a log piped on standard input (plain or gzip, any format a file may have).
+
+    It is spooled whole into a hidden file in the store's directory, ingested
+    as a file, and removed. Its content is its identity, so piping the same
+    log again adds nothing (and a longer copy of it adds only the rest). The
+    input is taken as complete: a last line without its newline is ended,
+    and set aside (quarantined) when it does not parse. The summary names
+    the input "-". Raises SynackError for an unusable store.
+    """
+    with Store.open(store_root) as store:
+        spool = store.root / f".stdin-{os.getpid()}.log"
+        try:
+            _spool(stream, spool)
+            summary = ingest_into(store, [spool], sensor=sensor, clock_skew=clock_skew)
+        except OSError as err:
+            raise SynackError(f"cannot spool standard input into {store.root}: {err.strerror}") from None
+        finally:
+            spool.unlink(missing_ok=True)
+    for result in summary.files:
+        result.path = STDIN
+        result.message = result.message.replace(str(spool), "-")
+    return summary
+
+
+def _spool(stream: BinaryIO, spool: Path) -> None:
+    """Copy `stream` to `spool` uncompressed (gzip is recognized by its magic
+    bytes; a truncated one gives what it holds) and ending in a newline, so
+    the same log piped plain or gzipped, cut or not, is one source."""
+    head = stream.read(2)
+    source: BinaryIO = stream
+    if head == b"\x1f\x8b":
+        source = gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")  # type: ignore[assignment]
+        head = b""
+    last = head[-1:] or b"\n"
+    with open(spool, "wb") as out:
+        out.write(head)
+        try:
+            while block := source.read(8 << 20):
+                out.write(block)
+                last = block[-1:]
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            pass  # taken as complete: what could be read
+        if last != b"\n":
+            out.write(b"\n")
+
+
+class _Prefixed(io.RawIOBase):
+    """`stream` with `prefix` (bytes already read from it) put back in front."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self._prefix, self._stream = prefix, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n], self._prefix = self._prefix[:n], self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def ingest_into(

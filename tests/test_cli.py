@@ -565,3 +565,25 @@ def test_allow_on_servers_clients_and_closed_adds_an_allowed_column(sample_store
         assert yes == expected, command
     assert any(r["allowed"] == "true" for r in csv.DictReader(io.StringIO(runner.invoke(
         app, ["clients", "--store", str(sample_store), "--allow", str(allow), "-f", "csv"]).stdout)))  # fmt: skip
+
+
+def test_ingest_from_standard_input(tmp_path: Path) -> None:
+    """`synack ingest -`: a log piped in is taken as complete (a cut last line
+    is quarantined); piping the same log again, even gzipped, adds nothing."""
+    import gzip
+
+    from tests.conftest import conn_header, conn_line
+
+    lines = [conn_line(f"C{i}", ts=1795000000.0 + i, resp_p=80 + i) for i in range(5)]
+    text = (conn_header() + "".join(lines)).encode()
+    store = str(tmp_path / "store")
+    first = runner.invoke(app, ["ingest", "-", "--store", store], input=text[:-20])  # the last line cut short
+    assert first.exit_code == 0, first.output
+    assert "4 rows, 1 quarantined" in first.output
+    again = runner.invoke(app, ["ingest", "-", "--store", store], input=gzip.compress(text[:-20]))
+    assert again.exit_code == 0 and "0 rows, 0 quarantined" in again.output, again.output
+    quarantined = "".join(p.read_text() for p in (tmp_path / "store" / "quarantine").glob("*.jsonl"))
+    assert "C4" in quarantined
+    assert not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".stdin")]  # the spool is gone
+    mixed = runner.invoke(app, ["ingest", "-", str(tmp_path), "--store", store])
+    assert mixed.exit_code == 2 and "read alone" in mixed.output
