@@ -51,3 +51,27 @@ def test_notebook_runs_on_another_store_with_its_own_days(tmp_path: Path, monkey
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
     assert "2026-10-06" in text and "10.9.0.3" in text and "8003" in text  # its last day's new port
+
+
+def test_notebook_runs_on_a_store_of_the_zeek_corpus(
+    zeek_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notebook on a store of real Zeek logs (the reference corpus's conn logs, many years apart)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("matplotlib")
+    from ingest.conn_ingest import ingest_paths
+    from inventory import Inventory
+
+    store = tmp_path / "store"
+    assert not ingest_paths(sorted(zeek_corpus.glob("*/zeek8-conn.log")), store).errors
+    last_day = Inventory(store).status()["last_day"]
+    monkeypatch.setenv("SYNACK_STORE", str(store))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK.parents[1])}}).execute()  # fmt: skip
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
+    assert last_day in text
