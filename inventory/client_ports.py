@@ -12,20 +12,20 @@ import pyarrow.compute as pc
 from ingest.aggregates import NOT_V4, SERVED
 from inventory.dailies import CLIENTS, rows_in_range
 from inventory.networks import ipv4_text
-from inventory.server_ports import (
+from inventory.query_rows import (
     Allow,
     Nets,
     Sensors,
-    _finish,
-    _new_rows,
-    _plain,
-    _rows,
-    _uint32,
-    _where,
     allow_entries,
+    finish,
+    new_rows,
+    plain,
     resolve_nets,
     sensor_list,
-)  # fmt: skip
+    state_rows,
+    uint32,
+    where,
+)
 from inventory.store_reader import DateLike, day_range
 
 _TIMES = ["first_seen", "last_seen", "connections"]
@@ -46,10 +46,10 @@ def _client_rows(store: Path | str, since: DateLike, until: DateLike, sensors: S
     server_h). `columns` are the other columns wanted."""
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
-    v4 = pc.field("client_v4") < _uint32(NOT_V4)
-    numeric = rows_in_range(store, CLIENTS, start, end, where=_where(SERVED, names, net_list, "client_h") & v4,
+    v4 = pc.field("client_v4") < uint32(NOT_V4)
+    numeric = rows_in_range(store, CLIENTS, start, end, where=where(SERVED, names, net_list, "client_h") & v4,
                             columns=["client_v4", "server_v4", *columns])  # fmt: skip
-    text = _rows(store, CLIENTS, start, end, SERVED, names, net_list, host="client_h",
+    text = state_rows(store, CLIENTS, start, end, SERVED, names, net_list, host="client_h",
                  columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
     return numeric, text
 
@@ -60,7 +60,7 @@ def _as_text(table: pa.Table) -> pa.Table:
         if number in table.column_names:
             i = table.schema.get_field_index(number)
             table = table.set_column(i, text, ipv4_text(table.column(number)))
-    return _plain(table)
+    return plain(table)
 
 
 def _merge_clients(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
@@ -122,7 +122,7 @@ def clients(
     many connections; sorted by client address, proto, port.
     """
     df = _merge_clients(store, since, until, sensors, nets)
-    return _finish(df, CLIENTS_COLUMNS, ["client_h", "proto", "server_p"])
+    return finish(df, CLIENTS_COLUMNS, ["client_h", "proto", "server_p"])
 
 
 def client_pairs(
@@ -139,7 +139,7 @@ def client_pairs(
     for rows, key in ((numeric, ["client_v4", "server_v4", "proto", "server_p"]), (text, PAIR_KEY)):
         merged = rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES])
         parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
-    return _finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
+    return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 
 def client_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
@@ -163,4 +163,4 @@ def new_clients(
     """
     start, end = day_range(since, until)
     everything = client_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
-    return _new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")
+    return new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

@@ -21,7 +21,7 @@ from inventory.client_ports import client_pairs
 from inventory.dailies import sensor_days
 from inventory.networks import DEFAULT_NETS
 from inventory.notices import first_notices
-from inventory.server_ports import Nets, Sensors
+from inventory.query_rows import Nets, Sensors
 from inventory.store_inventory import Inventory
 from inventory.store_reader import DateLike, InventoryError, as_timestamp
 

@@ -9,7 +9,6 @@ dates may be `date`, `datetime`, ISO strings or ages like "7d".
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.aggregates import CLOSED, NOT_V4, SERVED, SERVER_ROW_COLUMNS
-from inventory.allowlist import Allowed, allowed_mask, load_allowlist
-from inventory.dailies import SERVERS, read_catalog, rows_in_range, select
-from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
-from inventory.port_names import port_names
+from ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS
+from inventory.dailies import SERVERS, read_catalog, select
+from inventory.networks import Network
+from inventory.query_rows import (
+    Allow,
+    Nets,
+    Sensors,
+    address_key,
+    allow_entries,
+    finish,
+    new_rows,
+    plain,
+    resolve_nets,
+    sensor_list,
+    state_rows,
+    uint32,
+)
 from inventory.store_reader import DateLike, as_timestamp, day_range
 
 KEY = ["server_h", "proto", "server_p"]
@@ -37,76 +48,6 @@ GONE_COLUMNS = [
 CLOSED_COLUMNS = [
     "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "probes", "clients", "also_served",
 ]  # fmt: skip
-
-Nets = str | list[str] | None
-Sensors = str | list[str] | None
-Allow = str | Path | list[Allowed] | None
-
-
-def resolve_nets(nets: Nets) -> list[Network] | None:
-    """The monitored networks for a query: DEFAULT_NETS when `nets` is None."""
-    return parse_nets(DEFAULT_NETS if nets is None else nets)
-
-
-def sensor_list(sensors: Sensors) -> list[str] | None:
-    """The sensors a query keeps: a comma-separated text or a list; None (or empty): all."""
-    if sensors is None:
-        return None
-    items = [s.strip() for s in (sensors.split(",") if isinstance(sensors, str) else sensors) if s.strip()]
-    return items or None
-
-
-def allow_entries(allow: Allow) -> list[Allowed]:
-    """The allowlist entries of `allow`: a file read (InventoryError when bad), a list as is, none for None."""
-    if allow is None or isinstance(allow, list):
-        return allow or []
-    return load_allowlist(allow)
-
-
-def _where(state: str, sensors: list[str] | None, nets: list[Network] | None, host: str) -> pc.Expression:
-    """A filter the daily files can prune row groups with: the state, the
-    sensors, and the IPv4 ranges of `nets` on the numeric column of `host`
-    (server_v4 or client_v4). Rows of other addresses carry NOT_V4 there
-    and pass to the exact test after."""
-    expr = pc.field("state") == state
-    if sensors is not None:
-        expr = expr & pc.field("sensor").isin(sensors)
-    if nets is not None:
-        ranges = None
-        number = pc.field("server_v4" if host == "server_h" else "client_v4")
-        for net in nets:
-            # uint32 scalars, as the column: a cast in the expression costs
-            # Arrow a re-simplification per row group.
-            if net.version == 4:
-                part = (number >= _uint32(int(net.network_address))) & (number <= _uint32(int(net.broadcast_address)))
-            else:
-                part = number == _uint32(NOT_V4)
-            ranges = part if ranges is None else ranges | part
-        if ranges is not None:
-            expr = expr & ranges
-    return expr
-
-
-def _uint32(value: int) -> pa.Scalar:
-    return pa.scalar(value, pa.uint32())
-
-
-def _rows(store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
-          sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
-          columns: list[str] | None = None, extra: pc.Expression | None = None) -> pa.Table:  # fmt: skip
-    """Daily rows of one state for the range (and `extra`), filtered exactly by sensor and network."""
-    where = _where(state, sensors, nets, host)
-    rows = rows_in_range(store, kind, start, end, where=where if extra is None else where & extra, columns=columns)
-    if nets is not None and len(rows):
-        rows = rows.filter(pa.array(in_networks(rows.column(host).combine_chunks(), nets)))
-    return rows
-
-
-def _plain(table: pa.Table) -> pa.Table:
-    """Dictionary columns decoded: for small, aggregated tables headed to pandas."""
-    return table.cast(
-        pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
-    )
 
 
 def _distinct_lists(rows: pa.Table, key: list[str], column: str) -> pa.Table:
@@ -143,7 +84,7 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
         .aggregate([("server_reply", "first")])
         .rename_columns([*KEY, "server_reply"])
     )
-    df = _plain(g).to_pandas().merge(_plain(first_reply).to_pandas(), on=KEY, how="left")
+    df = plain(g).to_pandas().merge(plain(first_reply).to_pandas(), on=KEY, how="left")
     df["server_reply"] = df["server_reply"].astype(object).where(df["server_reply"].notna(), None)
     extras = [_distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")]
     if counted is not None:
@@ -151,46 +92,11 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     else:
         df["clients"] = 0
     for extra in extras:
-        df = df.merge(_plain(extra).to_pandas(), on=KEY, how="left")
+        df = df.merge(plain(extra).to_pandas(), on=KEY, how="left")
     df = df.rename(columns={"sensor": "sensors"})
     df["clients"] = df["clients"].fillna(0).astype("int64")
     df["services"] = df["services"].fillna("")
     return df
-
-
-#: The dtypes of the result columns that are not text: an empty answer has the columns and dtypes of a full one.
-_EMPTY_DTYPES: dict[str, object] = {
-    "server_p": "int64", "connections": "int64", "clients": "int64", "servers": "int64", "probes": "int64",
-    "idle_days": "float64", "first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]",
-    "also_served": "bool", "allowed": "bool", "port_name": object, "server_reply": object,
-}  # fmt: skip
-
-
-def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
-    if df.empty:
-        return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "str")) for c in columns})
-    if "port_name" in columns:
-        df["port_name"] = port_names(df["server_p"], df["proto"])
-    df["server_p"] = df["server_p"].astype("int64")
-    return sort_by_address(df, sort)[columns].reset_index(drop=True)
-
-
-#: Columns holding IP addresses as text: sorted by number, not as text.
-ADDRESS_COLUMNS = ("server_h", "client_h")
-
-
-def _address_key(address: str) -> str:
-    """A text that sorts addresses numerically, IPv4 first."""
-    ip = ipaddress.ip_address(address)
-    return f"{ip.version}:{int(ip):032x}"
-
-
-def sort_by_address(df: pd.DataFrame, sort: list[str]) -> pd.DataFrame:
-    """`df` sorted by the columns `sort`, its address columns (server_h,
-    client_h) numerically, IPv4 first (10.0.0.9 before 10.0.0.18)."""
-    keys = {f"_{c}": df[c].map({a: _address_key(a) for a in df[c].unique()}) for c in sort if c in ADDRESS_COLUMNS}
-    order = [f"_{c}" if c in ADDRESS_COLUMNS else c for c in sort]
-    return df.assign(**keys).sort_values(order, kind="stable").drop(columns=list(keys))
 
 
 #: Aggregate rows a query merges at once: a range holding more is merged a
@@ -207,7 +113,7 @@ def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensor
     columns = None if count_clients else SERVER_ROW_COLUMNS
     parts = []
     for band in _address_bands(store, start, end, names, net_list):
-        rows = _rows(store, SERVERS, start, end, SERVED, names, net_list, columns=columns, extra=band)
+        rows = state_rows(store, SERVERS, start, end, SERVED, names, net_list, columns=columns, extra=band)
         parts.append(merge_servers(rows, client_counts(rows) if count_clients else None))
         del rows
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
@@ -221,7 +127,9 @@ def _address_bands(store: Path | str, start: dt.datetime | None, end: dt.datetim
     bound = select(read_catalog(store), start, end).server_rows()
     if bound is not None and bound <= BAND_ROWS:
         return [None]
-    v4 = _rows(store, SERVERS, start, end, SERVED, sensors, nets, columns=["server_v4", "server_h"]).column("server_v4")
+    v4 = state_rows(store, SERVERS, start, end, SERVED, sensors, nets, columns=["server_v4", "server_h"]).column(
+        "server_v4"
+    )
     if len(v4) <= BAND_ROWS:
         return [None]
     values, counts = np.unique(v4.to_numpy(), return_counts=True)
@@ -230,8 +138,8 @@ def _address_bands(store: Path | str, start: dt.datetime | None, end: dt.datetim
     number = pc.field("server_v4")
     bands: list[pc.Expression | None] = []
     for i, lo in enumerate([0, *bounds]):
-        band = number >= _uint32(lo)
-        bands.append(band & (number < _uint32(bounds[i])) if i < len(bounds) else band)
+        band = number >= uint32(lo)
+        bands.append(band & (number < uint32(bounds[i])) if i < len(bounds) else band)
     return bands
 
 
@@ -250,7 +158,7 @@ def client_counts(rows: pa.Table, limit: int | None = None) -> pa.Table:
     are counted as numbers, the others (IPv6) as text; an address is of
     one family, so the counts add up.
     """
-    row_keys = _plain(rows.select(KEY))
+    row_keys = plain(rows.select(KEY))
     keys = row_keys.group_by(KEY, use_threads=False).aggregate([])
     numbered = keys.append_column("key_id", pa.array(np.arange(len(keys), dtype=np.int32)))
     row_ids = (
@@ -299,7 +207,7 @@ def servers(
     server_p) whose server is in `nets` (default: private ranges; "all"
     for every address), sorted by address, proto, port.
     """
-    return _finish(_served(store, since, until, sensors, nets), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
+    return finish(_served(store, since, until, sensors, nets), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
 
 
 def hosts_serving(
@@ -308,7 +216,7 @@ def hosts_serving(
     """The distinct hosts that served in [since, until), in address order
     (servers() without counting clients)."""
     df = _served(store, since, until, sensors, nets, count_clients=False)
-    return sorted(df["server_h"].unique().tolist(), key=_address_key) if not df.empty else []
+    return sorted(df["server_h"].unique().tolist(), key=address_key) if not df.empty else []
 
 
 def server_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
@@ -334,24 +242,7 @@ def new_servers(
     """
     start, end = day_range(since, until)
     everything = server_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
-    return _new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
-
-
-def _new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],
-              show_allowed: bool, columns: list[str], host: str) -> pd.DataFrame:  # fmt: skip
-    if everything.empty:
-        return _finish(everything, columns + (["allowed"] if show_allowed else []), ["first_seen"])
-    mask = pd.Series(True, index=everything.index)
-    if start is not None:
-        mask &= everything["first_seen"] >= pd.Timestamp(start)
-    if end is not None:
-        mask &= everything["first_seen"] < pd.Timestamp(end)
-    new = everything[mask].copy()
-    new["sensor"] = new["first_sensor"]
-    new["allowed"] = allowed_mask(new, entries, host)
-    if not show_allowed:
-        new = new[~new["allowed"]]
-    return _finish(new, columns + (["allowed"] if show_allowed else []), ["first_seen", host, "server_p"])
+    return new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
 
 
 def gone_servers(
@@ -368,12 +259,12 @@ def gone_servers(
     """
     everything = _served(store, None, until, sensors, nets, count_clients=False)
     if everything.empty:
-        return _finish(everything, GONE_COLUMNS, ["last_seen"])
+        return finish(everything, GONE_COLUMNS, ["last_seen"])
     as_of = pd.Timestamp(as_timestamp(until)) if until is not None else everything["last_seen"].max()
     idle = (as_of - everything["last_seen"]).dt.total_seconds() / 86400
     gone = everything[idle >= idle_days].copy()
     gone["idle_days"] = idle[idle >= idle_days].round(2)
-    return _finish(gone, GONE_COLUMNS, ["last_seen", "server_h", "server_p"])
+    return finish(gone, GONE_COLUMNS, ["last_seen", "server_h", "server_p"])
 
 
 def closed(
@@ -389,14 +280,14 @@ def closed(
     """
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
-    rows = _rows(store, SERVERS, start, end, CLOSED, names, net_list)
+    rows = state_rows(store, SERVERS, start, end, CLOSED, names, net_list)
     df = merge_servers(rows, client_counts(rows))
     if df.empty:
-        return _finish(df, CLOSED_COLUMNS, ["probes"])
-    served_rows = _rows(store, SERVERS, start, end, SERVED, names, net_list, columns=KEY)
-    served = _plain(served_rows).to_pandas().drop_duplicates()
+        return finish(df, CLOSED_COLUMNS, ["probes"])
+    served_rows = state_rows(store, SERVERS, start, end, SERVED, names, net_list, columns=KEY)
+    served = plain(served_rows).to_pandas().drop_duplicates()
     served["also_served"] = True
     df = df.merge(served, on=KEY, how="left").rename(columns={"connections": "probes"})
     df["also_served"] = df["also_served"].astype("boolean").fillna(False).astype(bool)
-    df = _finish(df, CLOSED_COLUMNS, ["server_h", "proto", "server_p"])
+    df = finish(df, CLOSED_COLUMNS, ["server_h", "proto", "server_p"])
     return df.sort_values("probes", ascending=False, kind="stable").reset_index(drop=True)

@@ -28,7 +28,7 @@ import pandas as pd
 from inventory import client_ports, known_export, notices, server_ports
 from inventory.allowlist import Allowed, allowed_mask
 from inventory.dailies import notice_count, read_catalog, sensor_days, sources_summary
-from inventory.server_ports import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
+from inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
 from inventory.store_reader import DateLike, InventoryError, as_timestamp
 
 __all__ = ["NEWEST", "Inventory"]

@@ -1,0 +1,148 @@
+"""The query helpers server_ports and client_ports share: options, daily rows, result frames.
+
+Resolving a query's options (networks, sensors, allowlist), reading one
+state's daily aggregate rows for a range filtered exactly, and turning
+merged rows into the documented result frame (typed even when empty,
+addresses sorted as addresses).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.aggregates import NOT_V4
+from inventory.allowlist import Allowed, allowed_mask, load_allowlist
+from inventory.dailies import rows_in_range
+from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
+from inventory.port_names import port_names
+
+Nets = str | list[str] | None
+Sensors = str | list[str] | None
+Allow = str | Path | list[Allowed] | None
+
+
+def resolve_nets(nets: Nets) -> list[Network] | None:
+    """The monitored networks for a query: DEFAULT_NETS when `nets` is None."""
+    return parse_nets(DEFAULT_NETS if nets is None else nets)
+
+
+def sensor_list(sensors: Sensors) -> list[str] | None:
+    """The sensors a query keeps: a comma-separated text or a list; None (or empty): all."""
+    if sensors is None:
+        return None
+    items = [s.strip() for s in (sensors.split(",") if isinstance(sensors, str) else sensors) if s.strip()]
+    return items or None
+
+
+def allow_entries(allow: Allow) -> list[Allowed]:
+    """The allowlist entries of `allow`: a file read (InventoryError when bad), a list as is, none for None."""
+    if allow is None or isinstance(allow, list):
+        return allow or []
+    return load_allowlist(allow)
+
+
+def where(state: str, sensors: list[str] | None, nets: list[Network] | None, host: str) -> pc.Expression:
+    """A filter the daily files can prune row groups with: the state, the
+    sensors, and the IPv4 ranges of `nets` on the numeric column of `host`
+    (server_v4 or client_v4). Rows of other addresses carry NOT_V4 there
+    and pass to the exact test after."""
+    expr = pc.field("state") == state
+    if sensors is not None:
+        expr = expr & pc.field("sensor").isin(sensors)
+    if nets is not None:
+        ranges = None
+        number = pc.field("server_v4" if host == "server_h" else "client_v4")
+        for net in nets:
+            # uint32 scalars, as the column: a cast in the expression costs
+            # Arrow a re-simplification per row group.
+            if net.version == 4:
+                part = (number >= uint32(int(net.network_address))) & (number <= uint32(int(net.broadcast_address)))
+            else:
+                part = number == uint32(NOT_V4)
+            ranges = part if ranges is None else ranges | part
+        if ranges is not None:
+            expr = expr & ranges
+    return expr
+
+
+def uint32(value: int) -> pa.Scalar:
+    """`value` as a uint32 scalar (the type of the numeric address columns)."""
+    return pa.scalar(value, pa.uint32())
+
+
+def state_rows(store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
+          sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
+          columns: list[str] | None = None, extra: pc.Expression | None = None) -> pa.Table:  # fmt: skip
+    """Daily rows of one state for the range (and `extra`), filtered exactly by sensor and network."""
+    expr = where(state, sensors, nets, host)
+    found = rows_in_range(store, kind, start, end, where=expr if extra is None else expr & extra, columns=columns)
+    if nets is not None and len(found):
+        found = found.filter(pa.array(in_networks(found.column(host).combine_chunks(), nets)))
+    return found
+
+
+def plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded: for small, aggregated tables headed to pandas."""
+    return table.cast(
+        pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
+    )
+
+
+#: The dtypes of the result columns that are not text: an empty answer has the columns and dtypes of a full one.
+EMPTY_DTYPES: dict[str, object] = {
+    "server_p": "int64", "connections": "int64", "clients": "int64", "servers": "int64", "probes": "int64",
+    "idle_days": "float64", "first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]",
+    "also_served": "bool", "allowed": "bool", "port_name": object, "server_reply": object,
+}  # fmt: skip
+
+
+def finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
+    """`df` as a result: `columns` in order (with IANA port names), sorted by `sort`; typed columns when empty."""
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=EMPTY_DTYPES.get(c, "str")) for c in columns})
+    if "port_name" in columns:
+        df["port_name"] = port_names(df["server_p"], df["proto"])
+    df["server_p"] = df["server_p"].astype("int64")
+    return sort_by_address(df, sort)[columns].reset_index(drop=True)
+
+
+#: Columns holding IP addresses as text: sorted by number, not as text.
+ADDRESS_COLUMNS = ("server_h", "client_h")
+
+
+def address_key(address: str) -> str:
+    """A text that sorts addresses numerically, IPv4 first."""
+    ip = ipaddress.ip_address(address)
+    return f"{ip.version}:{int(ip):032x}"
+
+
+def sort_by_address(df: pd.DataFrame, sort: list[str]) -> pd.DataFrame:
+    """`df` sorted by the columns `sort`, its address columns (server_h,
+    client_h) numerically, IPv4 first (10.0.0.9 before 10.0.0.18)."""
+    keys = {f"_{c}": df[c].map({a: address_key(a) for a in df[c].unique()}) for c in sort if c in ADDRESS_COLUMNS}
+    order = [f"_{c}" if c in ADDRESS_COLUMNS else c for c in sort]
+    return df.assign(**keys).sort_values(order, kind="stable").drop(columns=list(keys))
+
+
+def new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],
+              show_allowed: bool, columns: list[str], host: str) -> pd.DataFrame:  # fmt: skip
+    """The rows of `everything` (sightings) first seen in [start, end), the allowlisted ones left out or marked."""
+    if everything.empty:
+        return finish(everything, columns + (["allowed"] if show_allowed else []), ["first_seen"])
+    mask = pd.Series(True, index=everything.index)
+    if start is not None:
+        mask &= everything["first_seen"] >= pd.Timestamp(start)
+    if end is not None:
+        mask &= everything["first_seen"] < pd.Timestamp(end)
+    new = everything[mask].copy()
+    new["sensor"] = new["first_sensor"]
+    new["allowed"] = allowed_mask(new, entries, host)
+    if not show_allowed:
+        new = new[~new["allowed"]]
+    return finish(new, columns + (["allowed"] if show_allowed else []), ["first_seen", host, "server_p"])
