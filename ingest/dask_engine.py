@@ -13,8 +13,10 @@ and a reduce per day, never a shuffle of rows:
   finishes, its chunks are committed in their order through the ledger
   (`Store.commit_chunk_files`), exactly as the local engine commits them,
   and published. A source's offset moves only by a commit.
-* **reduce** (the driver): each touched day's partials are compacted and
-  months rolled up, as after a local ingest.
+* **reduce**: each touched day's partials are compacted, a task per
+  merge on the workers (`merge_partials`: read the group, merge, write the
+  merged partial under a temporary name), swapped in by the driver in one
+  ledger transaction each; months are rolled up by the driver.
 
 A worker that dies mid-task leaves at most temporary files; Dask runs the
 task again elsewhere and it writes the same names again (they are fixed by
@@ -58,7 +60,17 @@ from ingest.log_source import (
     Span,
     read_blocks,
 )
-from ingest.store import ChunkFiles, DayJobs, DayPartials, DayRunner, Store, build_day_partials, write_chunk_files
+from ingest.partials import Partial, merge_partials
+from ingest.store import (
+    ChunkFiles,
+    DayJobs,
+    DayPartials,
+    DayRunner,
+    MergeRunner,
+    Store,
+    build_day_partials,
+    write_chunk_files,
+)
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
 #: What to install when the engine is asked for without Dask.
@@ -159,7 +171,10 @@ def ingest_dask(
     started = time.perf_counter()
     found = find_conn_logs(paths)
     summary = IngestSummary(skipped=found.skipped)
-    summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop, day_runner(client, store.root))
+    merges = merge_runner(client, store.root)
+    summary.upgraded = store.rebuild_aggregates(
+        store.days_without_partials(), stop, day_runner(client, store.root), merges
+    )
     root = store.root.resolve()
     waiting = list(found.sources)
     while waiting and not (stop is not None and stop()):
@@ -184,7 +199,7 @@ def ingest_dask(
             future = client.submit(prepare_source, root, source, start, sensor, chunk_bytes, clock_skew, pure=False,
                                    retries=2, key=f"synack-source-{source.source_id}-{start[3]}")  # fmt: skip
             tasks[future] = (source, stat, start[3])
-        _commit_round(store, tasks, summary, progress, stop)
+        _commit_round(store, tasks, summary, progress, stop, merges)
     if summary.days:
         summary.merges += store.roll_up_months(stop)
     summary.seconds = time.perf_counter() - started
@@ -192,7 +207,7 @@ def ingest_dask(
 
 
 def _commit_round(store: Store, tasks: dict[Any, tuple[LogSource, os.stat_result, int]], summary: IngestSummary,
-                  progress: Progress | None, stop: Callable[[], bool] | None) -> None:  # fmt: skip
+                  progress: Progress | None, stop: Callable[[], bool] | None, merges: MergeRunner) -> None:  # fmt: skip
     """Commit each source of a round as its task finishes (the driver); cancel the rest on `stop`."""
     from dask.distributed import as_completed
 
@@ -211,7 +226,7 @@ def _commit_round(store: Store, tasks: dict[Any, tuple[LogSource, os.stat_result
         else:
             summary.files.append(finish_source(store, source, stat, result))
         if result.rows:
-            summary.merges += store.compact_days(summary.days, stop)
+            summary.merges += store.compact_days(summary.days, stop, merges)
 
 
 def _commit(store: Store, source: LogSource, prepared: PreparedSource, first_chunk: int, summary: IngestSummary,
@@ -245,8 +260,24 @@ def day_runner(client: Any, root: Path) -> DayRunner:
     return run
 
 
+def merge_runner(client: Any, root: Path) -> MergeRunner:
+    """Runs Store.compact_days' merges as one task per group of partials on
+    the cluster of `client`, yielding (group, merged partial) as they finish."""
+    from dask.distributed import as_completed
+
+    def run(groups: list[list[Partial]]) -> Iterator[tuple[list[Partial], Partial]]:
+        futures = {client.submit(merge_partials, root.resolve(), group, fine=False, pure=False, retries=2): group
+                   for group in groups}  # fmt: skip
+        for future in as_completed(list(futures)):
+            yield futures[future], future.result()
+
+    return run
+
+
 def rebuild_dask(store_root: Path, client: Any) -> list[str]:
     """`synack rebuild` on the cluster of `client`: every day's partials
-    recomputed from its records, a task per day; return the days rebuilt."""
+    recomputed from its records, a task per day, then merged, a task per
+    merge; return the days rebuilt."""
     with Store.open(store_root, create=False) as store:
-        return store.rebuild_aggregates(runner=day_runner(client, store.root))
+        return store.rebuild_aggregates(runner=day_runner(client, store.root),
+                                        merge_runner=merge_runner(client, store.root))  # fmt: skip

@@ -555,33 +555,43 @@ class Store:
                 removed += len(old)
         return removed
 
-    def compact_days(self, days: list[str] | set[str], stop: Callable[[], bool] | None = None) -> int:
+    def compact_days(
+        self, days: list[str] | set[str], stop: Callable[[], bool] | None = None, runner: MergeRunner | None = None
+    ) -> int:
         """Tiered compaction of the coarse partials of `days`; return the merges done.
 
         A day older than the newest day with records is settled and merged
-        as far as MERGE_ROWS allows. Each merge is its own transaction,
-        so `stop` (asked between merges) ends it promptly and a kill
-        anywhere leaves the old or the new set.
+        as far as MERGE_ROWS allows. Merges are planned in rounds over all
+        the days (a day's later merges take its earlier ones' results);
+        `runner` runs a round's merges (merge_partials), in any order and on
+        any machine that sees the store (the Dask engine's); by default, here,
+        one after the other. Each merge is its own transaction, so `stop`
+        (asked between merges) ends it promptly and a kill anywhere leaves
+        the old or the new set.
         """
         newest = self._db.execute("SELECT max(day) FROM partials").fetchone()[0]
+        run = runner or (lambda groups: ((g, merge_partials(self.root, g, fine=False)) for g in groups))
         done = 0
-        for day in sorted(days):
-            while True:
+        todo = sorted(days)
+        while todo:
+            plans: list[list[Partial]] = []
+            for day in todo:
                 coarse = self._partials("day = ? AND coarse = 1 AND pending = 0", (day,))
-                plans = coarse_merges(coarse, settled=newest is not None and day < newest)
-                if not plans:
-                    break
-                for group in plans:
-                    if stop is not None and stop():
-                        return done
-                    merged = merge_partials(self.root, group, fine=False)
-                    with self.transaction(cleanup=merged.paths(self.root)):
-                        self._retire(group, "coarse")
-                        self._insert_partials([merged])
-                    _fault("merge-committed")
-                    self._publish_partials([merged])
-                    self._collect_garbage()
-                    done += 1
+                plans.extend(coarse_merges(coarse, settled=newest is not None and day < newest))
+            if not plans:
+                break
+            for group, merged in run(plans):
+                if stop is not None and stop():
+                    _remove_temporaries(merged.paths(self.root))
+                    return done
+                with self.transaction(cleanup=merged.paths(self.root)):
+                    self._retire(group, "coarse")
+                    self._insert_partials([merged])
+                _fault("merge-committed")
+                self._publish_partials([merged])
+                self._collect_garbage()
+                done += 1
+            todo = sorted({group[0].day for group in plans})
         return done
 
     def roll_up_months(self, stop: Callable[[], bool] | None = None) -> int:
@@ -685,7 +695,11 @@ class Store:
         return [r[0] for r in rows]
 
     def rebuild_aggregates(
-        self, days: list[str] | None = None, stop: Callable[[], bool] | None = None, runner: DayRunner | None = None
+        self,
+        days: list[str] | None = None,
+        stop: Callable[[], bool] | None = None,
+        runner: DayRunner | None = None,
+        merge_runner: MergeRunner | None = None,
     ) -> list[str]:
         """Recompute the partials of `days` (default: every day) from their
         records, one record file at a time, and swap each day's set in one
@@ -694,7 +708,8 @@ class Store:
 
         `runner` runs build_day_partials over the days, in any order and on
         any machine that sees the store (the Dask engine's); by default, here,
-        one day after the other. Each day is swapped in as its result comes.
+        one day after the other. Each day is swapped in as its result comes;
+        `merge_runner` then runs the compaction's merges (see compact_days).
         """
         if days is None:
             days = [r[0] for r in self._db.execute("SELECT DISTINCT day FROM files WHERE day IS NOT NULL")]
@@ -724,7 +739,7 @@ class Store:
         legacy = self.root / "daily"
         if legacy.exists() and not self.days_without_partials():
             shutil.rmtree(legacy, ignore_errors=True)  # the dailies of ledger version 1
-        self.compact_days(rebuilt, stop)
+        self.compact_days(rebuilt, stop, merge_runner)
         self.roll_up_months(stop)
         return rebuilt
 
@@ -789,6 +804,8 @@ DayJobs = list[tuple[str, list[tuple[str, str, int]]]]
 DayPartials = tuple[str, list[Partial], list[tuple[str, str, int, int]]]
 #: Runs build_day_partials over DayJobs, yielding results as they come.
 DayRunner = Callable[[DayJobs], Iterable[DayPartials]]
+#: Runs merge_partials (coarse) over groups of partials, yielding (group, merged partial) as they come.
+MergeRunner = Callable[[list[list[Partial]]], Iterable[tuple[list[Partial], Partial]]]
 
 
 def build_day_partials(root: Path, day: str, files: list[tuple[str, str, int]]) -> DayPartials:
