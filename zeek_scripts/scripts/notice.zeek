@@ -120,6 +120,7 @@ const wait_name = "synack-known-wait";
 global suspended = F;
 global waiting = F;
 global tried_again = F;
+global reported = F;
 global baseline_problem: event(desc: Input::TableDescription, msg: string, level: Reporter::Level);
 global retry: event();
 
@@ -184,8 +185,10 @@ function give_up()
 	{
 	local why = file_size(known_servers_file) >= 0 ? "cannot be used (see the reader's warning)" :
 	                                                 fmt("not found after %s", baseline_wait);
-	Reporter::warning(fmt("SynAck: baseline %s %s: New_Server_Port notices are off until it is read",
-	                      known_servers_file, why));
+	if ( ! reported )  # once: a live sensor retries quietly
+		Reporter::warning(fmt("SynAck: baseline %s %s: New_Server_Port notices are off until it is read",
+		                      known_servers_file, why));
+	reported = T;
 	resume();
 	if ( ! reading_traces() )
 		schedule baseline_wait { SynAck::retry() };
