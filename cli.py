@@ -232,23 +232,9 @@ def ingest(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
     clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            help="Where logs are parsed: local (this process) or dask (a Dask cluster; needs "
-            "pip install 'synack[dask]') (env SYNACK_ENGINE; synack.toml 'engine'; default local)."
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="The Dask scheduler to use, e.g. tcp://host:8786 (env SYNACK_SCHEDULER; synack.toml "
-            "'scheduler'; default: a local cluster started for the run)."
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes of the local Dask cluster (default: one per core).")
-    ] = None,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing)."""
     bound_memory()

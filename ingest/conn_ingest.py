@@ -33,6 +33,7 @@ from ingest.log_source import (
     NotGzip,
     RawBlock,
     ReadState,
+    Span,
     identify,
     parse_block,
     read_blocks,
@@ -127,16 +128,18 @@ class Engine:
     scheduler: str | None = None
     workers: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind not in ENGINES:
+            raise SynackError(f"unknown engine {self.kind!r}: choose {' or '.join(ENGINES)}")
 
-LOCAL = Engine()
+
 ENGINES = ("local", "dask")
+LOCAL = Engine()
 
 
 def rebuild_store(store_root: Path, engine: Engine = LOCAL) -> list[str]:
     """Recompute every partial aggregate of the store from its records (on
     `engine`); return the days rebuilt. Raises SynackError for no store."""
-    if engine.kind not in ENGINES:
-        raise SynackError(f"unknown engine {engine.kind!r}: choose {' or '.join(ENGINES)}")
     if engine.kind == "dask":
         from ingest.dask_engine import dask_client, rebuild_dask
 
@@ -164,8 +167,6 @@ def ingest_paths(
     machine's clock (or before 1970) is quarantined. Raises SynackError for
     a missing path or an unusable or locked store.
     """
-    if engine.kind not in ENGINES:
-        raise SynackError(f"unknown engine {engine.kind!r}: choose {' or '.join(ENGINES)}")
     if engine.kind == "dask":
         from ingest.dask_engine import dask_client, ingest_dask  # the local engine imports no Dask
 
@@ -386,6 +387,22 @@ def finish_source(store: Store, source: LogSource, stat: os.stat_result, result:
     return result
 
 
+def write_parsed(root: Path, source: LogSource, chunk_no: int, chunk: Chunk, days: list[DayRecords]) -> ChunkFiles:
+    """Write a parsed chunk's files under temporary names (step 1 of its commit; any thread or machine)."""
+    notices = chunk.table if source.kind in NOTICE_KINDS else None
+    return write_chunk_files(root, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices)
+
+
+def commit_parsed(store: Store, source: LogSource, files: ChunkFiles, chunk_no: int, span: Span) -> CommitResult:
+    """Commit a chunk's written files, covering `span` of the source, in the
+    ledger and publish them (steps 2 and 3; in chunk order, one at a time)."""
+    return store.commit_chunk_files(
+        files, source.source_id, source.kind, source.path, chunk_no, byte_start=span.byte_start,
+        byte_end=span.byte_end, line_start=span.line_start, line_end=span.line_end, header=span.header,
+        complete=span.closed and source.kind in (ZEEK_ASCII, ZEEK_NOTICE),  # a closed ASCII log gets no more lines
+    )  # fmt: skip
+
+
 def parse_and_aggregate(
     source: LogSource, raw: RawBlock, sensor: str | None, limits: ValueLimits | None
 ) -> tuple[Chunk, list[DayRecords]]:
@@ -418,29 +435,14 @@ def _ingest_source(
             count_commit(fut.result(), result, summary, progress)
 
     def record(files: Future[ChunkFiles], chunk: Chunk, number: int) -> CommitResult:
-        return store.commit_chunk_files(
-            files.result(),
-            source.source_id,
-            source.kind,
-            source.path,
-            number,
-            byte_start=chunk.byte_start,
-            byte_end=chunk.byte_end,
-            line_start=chunk.line_start,
-            line_end=chunk.line_end,
-            header=chunk.header,
-            complete=chunk.closed and source.kind in (ZEEK_ASCII, ZEEK_NOTICE),
-        )
+        return commit_parsed(store, source, files.result(), number, chunk)
 
     def commit(parsed: tuple[Chunk, list[DayRecords]]) -> None:
         nonlocal chunk_no
         # Files are written on the writer threads, several chunks at once;
         # the ledger commits happen on the single committer thread, in order.
         chunk, days = parsed
-        notices = chunk.table if source.kind in NOTICE_KINDS else None
-        files = pools.writer.submit(
-            write_chunk_files, store.root, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices
-        )
+        files = pools.writer.submit(write_parsed, store.root, source, chunk_no, chunk, days)
         committing.append(pools.committer.submit(record, files, chunk, chunk_no))
         chunk_no += 1
         # Wait only when COMMIT_AHEAD chunks are queued for the writer.

@@ -43,18 +43,17 @@ from ingest.conn_ingest import (
     FileResult,
     IngestSummary,
     Progress,
+    commit_parsed,
     count_commit,
     finish_source,
     open_source,
     parse_and_aggregate,
+    write_parsed,
 )
 from ingest.errors import NotAConnLog, NotAZeekLog, SynackError
 from ingest.log_files import find_conn_logs
 from ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
-    NOTICE_KINDS,
-    ZEEK_ASCII,
-    ZEEK_NOTICE,
     LogSource,
     ReadState,
     Span,
@@ -69,7 +68,6 @@ from ingest.store import (
     MergeRunner,
     Store,
     build_day_partials,
-    write_chunk_files,
 )
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
@@ -110,8 +108,8 @@ def prepare_source(
         for raw in read_blocks(source, byte_start=byte_start, line_start=line_start, header=header,
                                chunk_bytes=chunk_bytes, state=out.read_state):  # fmt: skip
             chunk, days = parse_and_aggregate(source, raw, sensor, limits)
-            notices = chunk.table if source.kind in NOTICE_KINDS else None
-            files = write_chunk_files(root, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices)
+            files = write_parsed(root, source, chunk_no, chunk, days)
+            # The span without the chunk's rows: what the driver commits.
             span = Span(chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end, chunk.header, chunk.closed)
             out.chunks.append((files, span))
             chunk_no += 1
@@ -235,13 +233,8 @@ def _commit(store: Store, source: LogSource, prepared: PreparedSource, first_chu
     result = FileResult(source.path, "unchanged", read_state=prepared.read_state)
     number = first_chunk
     for files, span in prepared.chunks:
-        done = store.commit_chunk_files(
-            files, source.source_id, source.kind, source.path, number, byte_start=span.byte_start,
-            byte_end=span.byte_end, line_start=span.line_start, line_end=span.line_end, header=span.header,
-            complete=span.closed and source.kind in (ZEEK_ASCII, ZEEK_NOTICE),
-        )  # fmt: skip
+        count_commit(commit_parsed(store, source, files, number, span), result, summary, progress)
         number += 1
-        count_commit(done, result, summary, progress)
     result.source_chunks = number
     return result
 

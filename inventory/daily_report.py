@@ -317,14 +317,11 @@ def _explained(new: pd.DataFrame, period_servers: pd.DataFrame, store: Path | st
 def _with_notices(new: pd.DataFrame, notices: pd.DataFrame) -> pd.DataFrame:
     """New server ports with `notice_ts` beside `first_seen`: when the sensor
     itself first raised a notice for the port (notice.zeek), NaT when it did not."""
-    first = first_notices(notices)
-    first["server_p"] = first["server_p"].astype(new["server_p"].dtype) if len(new) else first["server_p"]
-    out = new.merge(first, on=_KEY, how="left") if len(new) else new.assign(notice_ts=first["notice_ts"].iloc[:0])
-    out["notice_ts"] = pd.to_datetime(out["notice_ts"], utc=True).astype("datetime64[us, UTC]")
-    columns = list(out.columns)
-    columns.remove("notice_ts")
-    at = columns.index("first_seen") + 1 if "first_seen" in columns else len(columns)
-    return out[columns[:at] + ["notice_ts"] + columns[at:]]
+    first = first_notices(notices).astype({"server_p": new["server_p"].dtype})
+    out = new.merge(first, on=_KEY, how="left")
+    at = list(new.columns).index("first_seen") + 1
+    out.insert(at, "notice_ts", out.pop("notice_ts").astype("datetime64[us, UTC]"))
+    return out
 
 
 def _data_days(day_rows: list[tuple[str, str, int, int]]) -> dict[str, np.ndarray]:

@@ -31,11 +31,21 @@ def test_notebook_executes_without_errors(tmp_path: Path) -> None:
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the per-day plot
 
 
-def test_notebook_runs_on_another_store_with_its_own_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_notebook() -> str:
+    """Run the notebook (on the store SYNACK_STORE names); assert no cell failed; return its text outputs."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     pytest.importorskip("matplotlib")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK.parents[1])}}).execute()  # fmt: skip
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    return "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
+
+
+def test_notebook_runs_on_another_store_with_its_own_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ingest.conn_ingest import ingest_paths
     from tests.conftest import conn_header, conn_line, write_log
 
@@ -44,12 +54,7 @@ def test_notebook_runs_on_another_store_with_its_own_days(tmp_path: Path, monkey
     store = tmp_path / "store"
     ingest_paths([write_log(tmp_path / "logs" / "conn.log", conn_header() + "".join(lines))], store)
     monkeypatch.setenv("SYNACK_STORE", str(store))
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parents[1])}}).execute()  # fmt: skip
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
+    text = _run_notebook()
     assert "2026-10-06" in text and "10.9.0.3" in text and "8003" in text  # its last day's new port
 
 
@@ -57,10 +62,6 @@ def test_notebook_runs_on_a_store_of_the_zeek_corpus(
     zeek_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The notebook on a store of real Zeek logs (the reference corpus's conn logs, many years apart)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    pytest.importorskip("matplotlib")
     from ingest.conn_ingest import ingest_paths
     from inventory import Inventory
 
@@ -68,10 +69,5 @@ def test_notebook_runs_on_a_store_of_the_zeek_corpus(
     assert not ingest_paths(sorted(zeek_corpus.glob("*/zeek8-conn.log")), store).errors
     last_day = Inventory(store).status()["last_day"]
     monkeypatch.setenv("SYNACK_STORE", str(store))
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parents[1])}}).execute()  # fmt: skip
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
+    text = _run_notebook()
     assert last_day in text
