@@ -28,6 +28,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from ingest.conn_ingest import Engine, IngestSummary
+    from ingest.store_files import StoreFS
     from inventory import Inventory
 from ingest.errors import SynackError
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
@@ -137,9 +138,40 @@ def fail(message: str) -> typer.Exit:
 
 
 StoreOption = Annotated[
-    Path | None,
-    typer.Option("--store", help="Store directory (env SYNACK_STORE; synack.toml 'store'; default ./synack-store)."),
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store directory, or object-storage URL (s3://bucket/prefix, gs://...; needs --ledger) "
+        "(env SYNACK_STORE; synack.toml 'store'; default ./synack-store).",
+    ),
 ]
+LedgerOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ledger",
+        help="The store's ledger, a local file (env SYNACK_LEDGER; synack.toml 'ledger'; default "
+        "ledger.sqlite in a local store; required for a store on object storage).",
+    ),
+]
+
+
+def located(store: str | None, ledger: Path | None) -> StoreFS:
+    """The store the settings name (option > environment > synack.toml >
+    default); a location that cannot be opened is one error line."""
+    from ingest.store_files import locate
+
+    try:
+        return locate(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE),
+                      setting(ledger, "SYNACK_LEDGER", "ledger", None))  # fmt: skip
+    except SynackError as e:
+        raise fail(str(e)) from None
+
+
+def _require_ledger(files: StoreFS) -> None:
+    """Fail in one line when the store has no ledger (nothing was ever ingested into it)."""
+    if not files.ledger.exists():
+        raise fail(f"no synack store at {files} (no ledger {files.ledger}: run 'synack ingest' first, or pass "
+                   "--store and --ledger)")  # fmt: skip
 
 
 def _summary_line(s: IngestSummary) -> str:
@@ -154,7 +186,7 @@ def _summary_line(s: IngestSummary) -> str:
 
 def _run_ingest(
     paths: list[Path],
-    store: Path,
+    store: StoreFS | Path,
     sensor: str | None,
     show_progress: bool,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
@@ -227,6 +259,7 @@ def ingest(
         ),
     ],
     store: StoreOption = None,
+    ledger: LedgerOption = None,
     sensor: Annotated[
         str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
     ] = None,
@@ -241,7 +274,7 @@ def ingest(
     if Path("-") in paths and len(paths) > 1:
         raise fail("'-' (standard input) is read alone, not with files")
     try:
-        store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+        store_dir = located(store, ledger)
         sensor_name = setting(sensor, "SYNACK_SENSOR", "sensor", None)
         if paths == [Path("-")]:
             from ingest.conn_ingest import ingest_stdin
@@ -263,7 +296,7 @@ def ingest(
     if summary.upgraded and not quiet:
         say(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack")
     if summary.quarantined and not quiet:
-        say(f"{summary.quarantined} lines quarantined: see {store_dir / 'quarantine'}")
+        say(f"{summary.quarantined} lines quarantined: see {store_dir.root / 'quarantine'}")
     out.print(_summary_line(summary), markup=False)
     if summary.errors:
         raise typer.Exit(code=EXIT_ERROR)
@@ -382,13 +415,13 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
     return view.rename(columns=_SHORT_NAMES)
 
 
-def _inventory(store: Path | None, nets: str | None, sensor: str | None, allow: Path | None = None,
-               as_of: str | None = None) -> Inventory:  # fmt: skip
+def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor: str | None,
+               allow: Path | None = None, as_of: str | None = None) -> Inventory:  # fmt: skip
     """The Inventory a query command asks (settings resolved, notes said); a bad setting is one error line."""
     from inventory import Inventory
 
     bound_memory()
-    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    store_dir = located(store, ledger)
     _note_upgrade(store_dir)
     _note_unknown_sensors(store_dir, sensor)
     try:
@@ -420,7 +453,7 @@ def _in_range(inv: Inventory, since: str | None, until: str | None) -> str:
     return f"from {lo} to {hi} UTC (the store's newest record: {when})"
 
 
-def _note_unknown_sensors(store_dir: Path, sensors: str | None) -> None:
+def _note_unknown_sensors(store_dir: StoreFS, sensors: str | None) -> None:
     """Say in one line when --sensor names a sensor the store has no records of (a typo answers nothing)."""
     from inventory.dailies import sensor_days
 
@@ -436,7 +469,7 @@ def _note_unknown_sensors(store_dir: Path, sensors: str | None) -> None:
         say(f"note: the store holds no records from sensor {', '.join(map(repr, unknown))} (its sensors: {names})")
 
 
-def _note_upgrade(store_dir: Path) -> None:
+def _note_upgrade(store_dir: StoreFS) -> None:
     """Say in one line when the store's aggregates are answered from memory."""
     from inventory.dailies import upgrade_needed
 
@@ -453,16 +486,16 @@ def _note_upgrade(store_dir: Path) -> None:
 
 @app.command()
 def rebuild(
-    store: StoreOption = None, engine: EngineOption = None, scheduler: SchedulerOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    engine: EngineOption = None, scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
 ) -> None:  # fmt: skip
     """Recompute every partial aggregate from the stored records (after an upgrade, or to repair them)."""
     from ingest.conn_ingest import rebuild_store
 
     bound_memory()
-    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
-    if not (store_dir / "ledger.sqlite").exists():
-        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
+    store_dir = located(store, ledger)
+    _require_ledger(store_dir)
     try:
         days = rebuild_store(store_dir, _engine(engine, scheduler, workers))
     except SynackError as e:
@@ -473,12 +506,13 @@ def rebuild(
 @app.command()
 def status(
     store: StoreOption = None,
+    ledger: LedgerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead of lines.")] = False,
 ) -> None:
     """What the store holds: days, records, and per sensor its records and newest record."""
     import json
 
-    inv = _inventory(store, None, None)
+    inv = _inventory(store, ledger, None, None)
     info = _answer(inv.status)
     if as_json:
         out.file.write(json.dumps(info, default=str, indent=1) + "\n")
@@ -501,6 +535,7 @@ def status(
 @app.command()
 def check(
     store: StoreOption = None,
+    ledger: LedgerOption = None,
     repair: Annotated[
         bool, typer.Option("--repair", help="Move stray and damaged files aside, rebuild what can be rebuilt.")
     ] = False,
@@ -509,9 +544,8 @@ def check(
     from ingest.store import Store
     from ingest.store_check import check_store
 
-    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
-    if not (store_dir / "ledger.sqlite").exists():
-        raise fail(f"no synack store at {store_dir} (run 'synack ingest' first, or pass --store)")
+    store_dir = located(store, ledger)
+    _require_ledger(store_dir)
     try:
         with Store.open(store_dir, create=False) as opened:
             report = check_store(opened, repair=repair)
@@ -532,51 +566,55 @@ def check(
 
 @app.command()
 def servers(
-    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     allow: AllowOption = None,
 ) -> None:  # fmt: skip
     """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
-    inv = _inventory(store, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
     df = _answer(lambda: inv.servers(since, until))
     _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
 
 
 @app.command()
 def clients(
-    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     allow: AllowOption = None,
     detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
 ) -> None:  # fmt: skip
     """Client ports: which host speaks which service port, one row per client and port."""
-    inv = _inventory(store, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
     df = _answer(lambda: (inv.client_pairs if detail else inv.clients)(since, until))
     _emit(df, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
 
 
 @app.command()
 def closed(
-    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     allow: AllowOption = None,
 ) -> None:  # fmt: skip
     """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
-    inv = _inventory(store, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
     df = _answer(lambda: inv.closed(since, until))
     _emit(df, fmt, output, "Closed ports", lambda: f"no closed ports probed {_in_range(inv, since, until)}")
 
 
 @app.command("new-ports")
 def new_ports(
-    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
     client_ports: Annotated[bool, typer.Option("--clients", help="New client ports instead of server ports.")] = False,
     show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
     exit_code: ExitCodeOption = False, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """New server ports: first seen in the whole store within [since, until) (default: the last day)."""
-    inv = _inventory(store, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
     start = since if since is not None else "1d"
     query = inv.new_clients if client_ports else inv.new_servers
     df = _answer(lambda: query(start, until, show_allowed=show_allowed))
@@ -588,13 +626,14 @@ def new_ports(
 
 @app.command("gone-ports")
 def gone_ports(
-    store: StoreOption = None, until: UntilOption = None, sensor: SensorOption = None, nets: NetsOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    until: UntilOption = None, sensor: SensorOption = None, nets: NetsOption = None,
     fmt: FormatOption = Format.table, output: OutputOption = None,
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
     exit_code: ExitCodeOption = False, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """Gone server ports: seen before, silent for --idle-days at --until (default: now, or --as-of)."""
-    inv = _inventory(store, nets, sensor, as_of=as_of)
+    inv = _inventory(store, ledger, nets, sensor, as_of=as_of)
     df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days))
     _emit(df, fmt, output, "Gone server ports", lambda: "no gone server ports")
     if exit_code and not df.empty:
@@ -603,11 +642,12 @@ def gone_ports(
 
 @app.command()
 def notices(
-    store: StoreOption = None, since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
 ) -> None:  # fmt: skip
     """The sensor's own notices of new server ports (notice.zeek's, read from notice.log), oldest first."""
-    inv = _inventory(store, nets, sensor, as_of=as_of)
+    inv = _inventory(store, ledger, nets, sensor, as_of=as_of)
     df = _answer(lambda: inv.notices(since, until))
     _emit(df, fmt, output, "Sensor notices", lambda: f"no sensor notices {_in_range(inv, since, until)}")
 
@@ -615,17 +655,18 @@ def notices(
 @app.command("export-known")
 def export_known(
     output: Annotated[Path, typer.Option("--output", "-o", help="The baseline file to write (replaced whole).")],
-    store: StoreOption = None, sensor: SensorOption = None, nets: NetsOption = None, allow: AllowOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    sensor: SensorOption = None, nets: NetsOption = None, allow: AllowOption = None,
 ) -> None:  # fmt: skip
     """Write the known server ports and the allowlist as the Zeek table the package's notice.zeek reads."""
-    inv = _inventory(store, nets, sensor, allow)
+    inv = _inventory(store, ledger, nets, sensor, allow)
     done = _answer(lambda: inv.export_known(output))
     say(f"{done.known} known server ports and {done.expected} expected port ranges written to {output}")
 
 
 @app.command()
 def report(
-    store: StoreOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
     date: Annotated[
         str | None, typer.Option("--date", help="The day to report (default: yesterday, UTC, before --as-of).")
     ] = None,
@@ -651,7 +692,7 @@ def report(
     bound_memory()
     if date is not None and (since is not None or until is not None):
         raise typer.BadParameter("give either --date or --since/--until, not both", param_hint="'--date'")
-    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    store_dir = located(store, ledger)
     try:
         _note_upgrade(store_dir)
         built = build_report(
@@ -677,7 +718,7 @@ def report(
 @app.command()
 def watch(
     logdir: Annotated[Path, typer.Argument(help="Zeek log directory (zeekctl's logs/: current/, dated archives).")],
-    store: StoreOption = None,
+    store: StoreOption = None, ledger: LedgerOption = None,
     sensor: Annotated[
         str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
     ] = None,
@@ -706,7 +747,7 @@ def watch(
     bound_memory()
     if not logdir.is_dir():
         raise fail(f"not a directory: {logdir}")
-    store_dir = Path(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE))
+    store_dir = located(store, ledger)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

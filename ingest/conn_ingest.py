@@ -40,6 +40,7 @@ from ingest.log_source import (
 )
 from ingest.partials import DayRecords, by_day
 from ingest.store import ChunkFiles, CommitResult, Store, write_chunk_files
+from ingest.store_files import StoreFS
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
@@ -137,7 +138,7 @@ ENGINES = ("local", "dask")
 LOCAL = Engine()
 
 
-def rebuild_store(store_root: Path, engine: Engine = LOCAL) -> list[str]:
+def rebuild_store(store_root: StoreFS | Path, engine: Engine = LOCAL) -> list[str]:
     """Recompute every partial aggregate of the store from its records (on
     `engine`); return the days rebuilt. Raises SynackError for no store."""
     if engine.kind == "dask":
@@ -151,7 +152,7 @@ def rebuild_store(store_root: Path, engine: Engine = LOCAL) -> list[str]:
 
 def ingest_paths(
     paths: list[Path],
-    store_root: Path,
+    store_root: StoreFS | Path,
     *,
     sensor: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -159,7 +160,7 @@ def ingest_paths(
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
     engine: Engine = LOCAL,
 ) -> IngestSummary:
-    """Ingest the conn logs found in `paths` into the store at `store_root`.
+    """Ingest the conn logs found in `paths` into the store at `store_root` (see ingest.store_files).
 
     Re-running is a no-op for what was already committed. A file that is
     not a conn log is reported in the summary (status "error") and the run
@@ -183,11 +184,12 @@ def ingest_paths(
 STDIN = Path("-")
 
 
-def ingest_stdin(stream: BinaryIO, store_root: Path, *, sensor: str | None = None,
+def ingest_stdin(stream: BinaryIO, store_root: StoreFS | Path, *, sensor: str | None = None,
                  clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS) -> IngestSummary:  # fmt: skip
     """Ingest a log piped on standard input (plain or gzip, any format a file may have).
 
-    It is spooled whole into a hidden file in the store's directory, ingested
+    It is spooled whole into a hidden file in the store's directory (the
+    ledger's, for a store on object storage), ingested
     as a file, and removed. Its content is its identity, so piping the same
     log again adds nothing (and a longer copy of it adds only the rest). The
     input is taken as complete: a last line without its newline is ended,
@@ -195,12 +197,13 @@ def ingest_stdin(stream: BinaryIO, store_root: Path, *, sensor: str | None = Non
     the input "-". Raises SynackError for an unusable store.
     """
     with Store.open(store_root) as store:
-        spool = store.root / f".stdin-{os.getpid()}.log"
+        folder = Path(store.root) if store.files.local else store.files.ledger.parent
+        spool = folder / f".stdin-{os.getpid()}.log"
         try:
             _spool(stream, spool)
             summary = ingest_into(store, [spool], sensor=sensor, clock_skew=clock_skew)
         except OSError as err:
-            raise SynackError(f"cannot spool standard input into {store.root}: {err.strerror}") from None
+            raise SynackError(f"cannot spool standard input into {folder}: {err.strerror}") from None
         finally:
             spool.unlink(missing_ok=True)
     for result in summary.files:
@@ -387,10 +390,10 @@ def finish_source(store: Store, source: LogSource, stat: os.stat_result, result:
     return result
 
 
-def write_parsed(root: Path, source: LogSource, chunk_no: int, chunk: Chunk, days: list[DayRecords]) -> ChunkFiles:
+def write_parsed(store: StoreFS, source: LogSource, chunk_no: int, chunk: Chunk, days: list[DayRecords]) -> ChunkFiles:
     """Write a parsed chunk's files under temporary names (step 1 of its commit; any thread or machine)."""
     notices = chunk.table if source.kind in NOTICE_KINDS else None
-    return write_chunk_files(root, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices)
+    return write_chunk_files(store, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices)
 
 
 def commit_parsed(store: Store, source: LogSource, files: ChunkFiles, chunk_no: int, span: Span) -> CommitResult:
@@ -442,7 +445,7 @@ def _ingest_source(
         # Files are written on the writer threads, several chunks at once;
         # the ledger commits happen on the single committer thread, in order.
         chunk, days = parsed
-        files = pools.writer.submit(write_parsed, store.root, source, chunk_no, chunk, days)
+        files = pools.writer.submit(write_parsed, store.files, source, chunk_no, chunk, days)
         committing.append(pools.committer.submit(record, files, chunk, chunk_no))
         chunk_no += 1
         # Wait only when COMMIT_AHEAD chunks are queued for the writer.

@@ -69,6 +69,7 @@ from ingest.store import (
     Store,
     build_day_partials,
 )
+from ingest.store_files import StoreFS
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
 #: What to install when the engine is asked for without Dask.
@@ -94,12 +95,12 @@ class PreparedSource:
 
 
 def prepare_source(
-    root: Path, source: LogSource, start: tuple[int, int, bytes, int], sensor: str | None, chunk_bytes: int,
+    store: StoreFS, source: LogSource, start: tuple[int, int, bytes, int], sensor: str | None, chunk_bytes: int,
     clock_skew: float,
 ) -> PreparedSource:  # fmt: skip
     """The map task: parse `source` from `start` (byte offset, line, header,
     next chunk number, as the ledger has them) and write its chunks' files
-    under temporary names into the store at `root`. Runs on a worker."""
+    under temporary names into `store`. Runs on a worker."""
     _fault_once()
     byte_start, line_start, header, chunk_no = start
     limits = ValueLimits(clock_skew)
@@ -108,7 +109,7 @@ def prepare_source(
         for raw in read_blocks(source, byte_start=byte_start, line_start=line_start, header=header,
                                chunk_bytes=chunk_bytes, state=out.read_state):  # fmt: skip
             chunk, days = parse_and_aggregate(source, raw, sensor, limits)
-            files = write_parsed(root, source, chunk_no, chunk, days)
+            files = write_parsed(store, source, chunk_no, chunk, days)
             # The span without the chunk's rows: what the driver commits.
             span = Span(chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end, chunk.header, chunk.closed)
             out.chunks.append((files, span))
@@ -169,11 +170,11 @@ def ingest_dask(
     started = time.perf_counter()
     found = find_conn_logs(paths)
     summary = IngestSummary(skipped=found.skipped)
-    merges = merge_runner(client, store.root)
+    merges = merge_runner(client, store.files)
     summary.upgraded = store.rebuild_aggregates(
-        store.days_without_partials(), stop, day_runner(client, store.root), merges
+        store.days_without_partials(), stop, day_runner(client, store.files), merges
     )
-    root = store.root.resolve()
+    files = store.files.resolved()
     waiting = list(found.sources)
     while waiting and not (stop is not None and stop()):
         # One task per source a round: a log seen under two names (the live
@@ -194,7 +195,7 @@ def ingest_dask(
             sources.add(source.source_id)
             state = store.source_state(source.source_id)
             start = (state.committed_bytes, state.next_line, state.header, state.chunks) if state else (0, 1, b"", 0)
-            future = client.submit(prepare_source, root, source, start, sensor, chunk_bytes, clock_skew, pure=False,
+            future = client.submit(prepare_source, files, source, start, sensor, chunk_bytes, clock_skew, pure=False,
                                    retries=2, key=f"synack-source-{source.source_id}-{start[3]}")  # fmt: skip
             tasks[future] = (source, stat, start[3])
         _commit_round(store, tasks, summary, progress, stop, merges)
@@ -239,13 +240,13 @@ def _commit(store: Store, source: LogSource, prepared: PreparedSource, first_chu
     return result
 
 
-def day_runner(client: Any, root: Path) -> DayRunner:
+def day_runner(client: Any, store: StoreFS) -> DayRunner:
     """Runs Store.rebuild_aggregates' per-day work as one task per day on the
     cluster of `client`, yielding each day as it is done."""
     from dask.distributed import as_completed
 
     def run(jobs: DayJobs) -> Iterator[DayPartials]:
-        futures = [client.submit(build_day_partials, root.resolve(), day, files, pure=False, retries=2)
+        futures = [client.submit(build_day_partials, store.resolved(), day, files, pure=False, retries=2)
                    for day, files in jobs]  # fmt: skip
         for future in as_completed(futures):
             yield future.result()
@@ -253,13 +254,13 @@ def day_runner(client: Any, root: Path) -> DayRunner:
     return run
 
 
-def merge_runner(client: Any, root: Path) -> MergeRunner:
+def merge_runner(client: Any, store: StoreFS) -> MergeRunner:
     """Runs Store.compact_days' merges as one task per group of partials on
     the cluster of `client`, yielding (group, merged partial) as they finish."""
     from dask.distributed import as_completed
 
     def run(groups: list[list[Partial]]) -> Iterator[tuple[list[Partial], Partial]]:
-        futures = {client.submit(merge_partials, root.resolve(), group, fine=False, pure=False, retries=2): group
+        futures = {client.submit(merge_partials, store.resolved(), group, fine=False, pure=False, retries=2): group
                    for group in groups}  # fmt: skip
         for future in as_completed(list(futures)):
             yield futures[future], future.result()
@@ -267,10 +268,10 @@ def merge_runner(client: Any, root: Path) -> MergeRunner:
     return run
 
 
-def rebuild_dask(store_root: Path, client: Any) -> list[str]:
+def rebuild_dask(store_root: StoreFS | Path, client: Any) -> list[str]:
     """`synack rebuild` on the cluster of `client`: every day's partials
     recomputed from its records, a task per day, then merged, a task per
     merge; return the days rebuilt."""
     with Store.open(store_root, create=False) as store:
-        return store.rebuild_aggregates(runner=day_runner(client, store.root),
-                                        merge_runner=merge_runner(client, store.root))  # fmt: skip
+        return store.rebuild_aggregates(runner=day_runner(client, store.files),
+                                        merge_runner=merge_runner(client, store.files))  # fmt: skip

@@ -19,11 +19,10 @@ import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePath
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ingest.aggregates import (
     DAILY_CLIENTS_SCHEMA,
@@ -33,7 +32,7 @@ from ingest.aggregates import (
     merge_clients,
     merge_servers,
 )
-from ingest.store_files import tmp_name, write_parquet_synced
+from ingest.store_files import StoreFS, tmp_name
 
 AGGREGATES_DIR = "aggregates"
 SERVERS = "servers"
@@ -81,22 +80,21 @@ class Partial:
     def rows(self) -> int:
         return self.server_rows + self.client_rows
 
-    def paths(self, root: Path) -> list[Path]:
+    def paths(self, root: PurePath) -> list[PurePath]:
         """Its servers and clients files."""
         return [partial_path(root, kind, self.day, self.name) for kind in KINDS]
 
 
-def partial_path(root: Path, kind: str, day: str, name: str) -> Path:
+def partial_path(root: PurePath, kind: str, day: str, name: str) -> PurePath:
     """Where the `kind` ("servers" or "clients") file of a partial lives."""
-    return Path(root) / AGGREGATES_DIR / kind / f"date={day}" / f"{name}.parquet"
+    return root / AGGREGATES_DIR / kind / f"date={day}" / f"{name}.parquet"
 
 
-def write_aggregate(table: pa.Table, kind: str, path: Path) -> None:
-    """Write one aggregate file at `path` (the caller picks a temporary name)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_aggregate(store: StoreFS, table: pa.Table, kind: str, path: PurePath) -> None:
+    """Write one aggregate file at `path` of `store` (the caller picks a temporary name)."""
     table = table.replace_schema_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
     dictionary = [f.name for f in table.schema if pa.types.is_string(f.type)]
-    write_parquet_synced(table, path, compression="zstd", compression_level=1, use_dictionary=dictionary or False,
+    store.write_parquet(table, path, compression="zstd", compression_level=1, use_dictionary=dictionary or False,
                          row_group_size=ROW_GROUP[kind], write_statistics=_STATISTICS)  # fmt: skip
 
 
@@ -126,7 +124,7 @@ def by_day(records: pa.Table | None) -> list[DayRecords]:
 
 
 def write_partial(
-    root: Path, name: str, day: str, source_id: str, chunks: tuple[int, int], records: pa.Table,
+    store: StoreFS, name: str, day: str, source_id: str, chunks: tuple[int, int], records: pa.Table,
     aggregates: tuple[pa.Table, pa.Table] | None = None,
 ) -> Partial:  # fmt: skip
     """Write the partial of one day's `records` (of `chunks` of `source_id`)
@@ -136,7 +134,7 @@ def write_partial(
     partial = Partial(name, day, source_id, chunks[0], chunks[1], *_time_bounds(records), len(servers),
                       len(clients), len(records))  # fmt: skip
     for table, kind in ((servers, SERVERS), (clients, CLIENTS)):
-        write_aggregate(table, kind, tmp_name(partial_path(root, kind, day, name)))
+        write_aggregate(store, table, kind, tmp_name(partial_path(store.root, kind, day, name)))
     return partial
 
 
@@ -145,12 +143,12 @@ def _time_bounds(records: pa.Table) -> tuple[int, int]:
     return int(bounds["min"].as_py() or 0), int(bounds["max"].as_py() or 0)
 
 
-def read_aggregate(path: Path, kind: str) -> pa.Table:
+def read_aggregate(store: StoreFS, path: PurePath, kind: str) -> pa.Table:
     """One `kind` aggregate file (of a partial or a roll-up), whole."""
-    return pq.read_table(path, schema=DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA)
+    return store.read_table(path, schema=DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA)
 
 
-def merge_partials(root: Path, members: list[Partial], *, fine: bool) -> Partial:
+def merge_partials(store: StoreFS, members: list[Partial], *, fine: bool) -> Partial:
     """Merge `members` (partials of one day) into a new partial written under
     temporary names; return its ledger row: a fine one (members of one
     source, adjacent chunks) or a coarse one of the next level."""
@@ -164,9 +162,9 @@ def merge_partials(root: Path, members: list[Partial], *, fine: bool) -> Partial
         name, source = f"m{level}-{lo:06d}-{hi:06d}-{digest}", ""
     sizes: dict[str, int] = {}
     for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
-        merged = merge([read_aggregate(partial_path(root, kind, day, p.name), kind) for p in members])
+        merged = merge([read_aggregate(store, partial_path(store.root, kind, day, p.name), kind) for p in members])
         sizes[kind] = len(merged)
-        write_aggregate(merged, kind, tmp_name(partial_path(root, kind, day, name)))
+        write_aggregate(store, merged, kind, tmp_name(partial_path(store.root, kind, day, name)))
         del merged
     return Partial(
         name, day, source, lo, hi, min(p.t_min for p in members), max(p.t_max for p in members),

@@ -28,7 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePath
 
 from ingest.aggregates import merge_clients, merge_servers
 from ingest.partials import (
@@ -41,7 +41,7 @@ from ingest.partials import (
     read_aggregate,
     write_aggregate,
 )
-from ingest.store_files import tmp_name
+from ingest.store_files import StoreFS, tmp_name
 
 ROLLUPS_DIR = "rollups"
 #: A day is rolled up once the newest day with records is this many days later.
@@ -64,7 +64,7 @@ class Rollup:
     def rows(self) -> int:
         return self.server_rows + self.client_rows
 
-    def paths(self, root: Path) -> list[Path]:
+    def paths(self, root: PurePath) -> list[PurePath]:
         """Its servers and clients files."""
         return [rollup_path(root, kind, self.month, self.name) for kind in KINDS]
 
@@ -72,9 +72,9 @@ class Rollup:
         return json.dumps(self.days, sort_keys=True)
 
 
-def rollup_path(root: Path, kind: str, month: str, name: str) -> Path:
+def rollup_path(root: PurePath, kind: str, month: str, name: str) -> PurePath:
     """Where the `kind` ("servers" or "clients") file of a roll-up lives."""
-    return Path(root) / ROLLUPS_DIR / kind / f"month={month}" / f"{name}.parquet"
+    return root / ROLLUPS_DIR / kind / f"month={month}" / f"{name}.parquet"
 
 
 def month_of(day: str) -> str:
@@ -128,20 +128,21 @@ def plan_steps(
     return steps
 
 
-def write_rollup(root: Path, step: RollupStep) -> Rollup:
+def write_rollup(store: StoreFS, step: RollupStep) -> Rollup:
     """Merge one step into a new roll-up written under temporary names; return its ledger row."""
     days = {**(step.base.days if step.base is not None else {}), **step.generations}
     digest = hashlib.sha256(json.dumps(days, sort_keys=True).encode()).hexdigest()[:12]
     name = f"r-{digest}"
     sizes: dict[str, int] = {}
+    root = store.root
     for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
         base = [rollup_path(root, kind, step.base.month, step.base.name)] if step.base is not None else []
         added = [partial_path(root, kind, p.day, p.name) for parts in step.add.values() for p in parts]
-        tables = [read_aggregate(path, kind) for path in base + added]
+        tables = [read_aggregate(store, path, kind) for path in base + added]
         merged = merge(tables)
         del tables
         sizes[kind] = len(merged)
-        write_aggregate(merged, kind, tmp_name(rollup_path(root, kind, step.month, name)))
+        write_aggregate(store, merged, kind, tmp_name(rollup_path(root, kind, step.month, name)))
         del merged
     return Rollup(step.month, name, days, sizes[SERVERS], sizes[CLIENTS])
 

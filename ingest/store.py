@@ -44,18 +44,17 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import signal
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.fs as pafs
 
 from ingest.aggregates import RECORD_COLUMNS
 from ingest.errors import StoreError, StoreLocked
@@ -82,14 +81,13 @@ from ingest.rollups import (
     write_rollup,
 )
 from ingest.sensor_notices import NOTICES_DIR
-from ingest.store_files import fsync_dir, tmp_name, write_parquet_synced
+from ingest.store_files import LEDGER, LOCK, StoreFS, locate, tmp_name
 
 CONN_DIR = "conn"
 QUARANTINE_DIR = "quarantine"
-LEDGER = "ledger.sqlite"  # tables: sources, chunks, files, days, day_sensors, partials, rollups
+# LEDGER's tables: sources, chunks, files, days, day_sensors, partials, rollups
 #: The ledger's schema version (PRAGMA user_version); see _MIGRATIONS.
 LEDGER_VERSION = 3
-LOCK = "lock"
 PARQUET_COMPRESSION = "zstd"
 #: zstd's fastest level: on conn records it writes files as small as Arrow's default level, 20% faster.
 PARQUET_COMPRESSION_LEVEL = 1
@@ -210,7 +208,7 @@ class SourceState:
 class ChunkFiles:
     """A chunk's files written under temporary names, not yet committed."""
 
-    planned: list[tuple[Path, str | None, int]]  # final path, day (None: quarantine), rows
+    planned: list[tuple[PurePath, str | None, int]]  # final path, day (None: quarantine), rows
     rows: int
     quarantined: int
     newest: dt.datetime | None = None  # the latest record time in the chunk
@@ -252,61 +250,57 @@ def _now() -> str:
 
 
 class Store:
-    """A synack store rooted at `root`; use `Store.open(root)` as a context
-    manager, which takes the store's lock and runs recovery."""
+    """A synack store (its files at `files`, its ledger); use `Store.open(...)`
+    as a context manager, which takes the store's lock and runs recovery."""
 
-    def __init__(self, root: Path, db: sqlite3.Connection, lock_fd: int) -> None:
-        self.root = root
+    def __init__(self, files: StoreFS, db: sqlite3.Connection, lock_fd: int) -> None:
+        self.files = files
+        self.root = files.root
         self._db = db
         self._lock_fd = lock_fd
 
     @classmethod
     @contextmanager
-    def open(cls, root: Path | str, *, create: bool = True) -> Iterator[Store]:
-        """Open (creating it if `create`) the store at `root`, exclusively.
+    def open(cls, root: StoreFS | Path | str, *, create: bool = True, ledger: Path | str | None = None
+             ) -> Iterator[Store]:  # fmt: skip
+        """Open (creating it if `create`) the store at `root` (a directory or
+        an object-storage URL, see ingest.store_files) with its ledger at
+        `ledger` (default: beside a local store), exclusively.
 
         Raises StoreLocked when another process holds it, StoreError when
         `root` is not a usable store.
         """
-        root = Path(root)
-        if not root.exists():
-            if not create:
-                raise StoreError(f"no synack store at {root}")
-            try:
-                root.mkdir(parents=True)
-            except OSError as err:
-                raise StoreError(f"cannot create store {root}: {err.strerror}") from None
-        if not root.is_dir():
-            raise StoreError(f"store path {root} is not a directory")
-        # A first run that failed (a full disk, say) may have left only the lock.
-        if any(p.name != LOCK for p in root.iterdir()) and not (root / LEDGER).exists():
-            raise StoreError(f"{root} is not empty and holds no {LEDGER}: not a synack store")
+        files = locate(root, ledger)
+        _check_location(files, create)
         try:
-            fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            files.lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
-            raise StoreError(f"cannot open store {root}: {err.strerror}") from None
+            raise StoreError(f"cannot open store {files}: {err.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             os.close(fd)
             raise StoreLocked(
-                f"store {root} is in use by another synack process (pid {holder}); wait for it to finish"
+                f"store {files} is in use by another synack process (pid {holder}); wait for it to finish"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        db = sqlite3.connect(root / LEDGER, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(files.ledger, isolation_level=None, check_same_thread=False)
         try:
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
-                _migrate(db, root)
-                store = cls(root, db, fd)
+                _migrate(db, files)
+                store = cls(files, db, fd)
                 store.recover()
             except sqlite3.OperationalError as err:
-                raise StoreError(ledger_write_error(root, err)) from None
+                raise StoreError(ledger_write_error(files.ledger, err)) from None
             except sqlite3.DatabaseError as err:
-                raise StoreError(damaged_ledger(root, err)) from None
+                raise StoreError(damaged_ledger(files, err)) from None
+            except OSError as err:
+                raise StoreError(f"cannot read store {files}: {err}") from None
             yield store
         finally:
             try:
@@ -351,7 +345,7 @@ class Store:
         **offsets: Any,
     ) -> CommitResult:
         """Atomically add one chunk of `source_id` to the store (both steps)."""
-        files = write_chunk_files(self.root, source_id, path, chunk_no, by_day(table), quarantined)
+        files = write_chunk_files(self.files, source_id, path, chunk_no, by_day(table), quarantined)
         return self.commit_chunk_files(files, source_id, kind, path, chunk_no, **offsets)
 
     def commit_chunk_files(
@@ -398,7 +392,7 @@ class Store:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",
-                [(str(f.relative_to(self.root)), source_id, chunk_no, day, n) for f, day, n in planned],
+                [(self.files.rel(f), source_id, chunk_no, day, n) for f, day, n in planned],
             )
             self._insert_partials(files.partials)
             self._add_day_sensors(files.sensors)
@@ -432,9 +426,11 @@ class Store:
         except BaseException as err:
             if db.in_transaction:  # SQLite may have rolled back already (a full disk)
                 db.execute("ROLLBACK")
-            _remove_temporaries([f for f, _, _ in planned] + [f for p in files.partials for f in p.paths(self.root)])
+            _remove_temporaries(
+                self.files, [f for f, _, _ in planned] + [f for p in files.partials for f in p.paths(self.root)]
+            )
             if isinstance(err, sqlite3.OperationalError):
-                raise StoreError(ledger_write_error(self.root, err)) from None
+                raise StoreError(ledger_write_error(self.files.ledger, err)) from None
             raise
         _fault("ledger-committed")
         self._publish([f for f, _, _ in planned])
@@ -442,7 +438,7 @@ class Store:
         days = tuple(sorted({d for _, d, _ in planned if d is not None}))
         return CommitResult(rows, quarantined_count, days, files.newest, files.notices)
 
-    def quarantine_file(self, source_path: Path, reason: str) -> Path:
+    def quarantine_file(self, source_path: Path, reason: str) -> PurePath:
         """Record a whole file that cannot be read; return the quarantine file.
 
         The record's name derives from the file's path, so re-running
@@ -450,8 +446,9 @@ class Store:
         """
         digest = hashlib.sha256(str(source_path.resolve()).encode()).hexdigest()[:24]
         final = self.root / QUARANTINE_DIR / f"file-{digest}.jsonl"
-        _write_quarantine([Quarantined(0, reason, b"")], source_path, tmp_name(final))
-        os.replace(tmp_name(final), final)
+        _write_quarantine(self.files, [Quarantined(0, reason, b"")], source_path, tmp_name(final))
+        self.files.move(tmp_name(final), final)
+        self.files.sync_dirs([final.parent])
         return final
 
     def file_unchanged(self, path: Path, size: int, mtime_ns: int) -> bool:
@@ -490,19 +487,17 @@ class Store:
 
     def _publish_partials(self, partials: tuple[Partial, ...] | list[Partial]) -> None:
         """Rename committed partials' files into place, then clear their pending flag."""
-        _rename_into_place([f for p in partials for f in p.paths(self.root)])
+        _rename_into_place(self.files, [f for p in partials for f in p.paths(self.root)])
         if partials:
             self._db.executemany(
                 "UPDATE partials SET pending = 0 WHERE day = ? AND name = ?", [(p.day, p.name) for p in partials]
             )
 
-    def _publish(self, finals: list[Path]) -> None:
-        """Rename committed record and quarantine files into place, then clear their pending flag."""
-        _rename_into_place(finals)
+    def _publish(self, finals: list[PurePath]) -> None:
+        """Move committed record and quarantine files into place, then clear their pending flag."""
+        _rename_into_place(self.files, finals)
         if finals:
-            self._db.executemany(
-                "UPDATE files SET pending = 0 WHERE path = ?", [(str(f.relative_to(self.root)),) for f in finals]
-            )
+            self._db.executemany("UPDATE files SET pending = 0 WHERE path = ?", [(self.files.rel(f),) for f in finals])
 
     # -- compaction ---------------------------------------------------------
 
@@ -530,13 +525,15 @@ class Store:
                 if not old:
                     continue
                 merged = (
-                    pa.concat_tables([pq.read_table(self.root / p) for _, p in old], promote_options="permissive")
+                    pa.concat_tables(
+                        [self.files.read_table(self.root / p) for _, p in old], promote_options="permissive"
+                    )  # fmt: skip
                     .unify_dictionaries()
                     .combine_chunks()
                 )
                 final = self.root / CONN_DIR / f"date={day}" / f"{source_id}-c{hi:06d}.parquet"
-                _write_parquet(merged, tmp_name(final))
-                partial = merge_partials(self.root, group, fine=True)
+                _write_parquet(self.files, merged, tmp_name(final))
+                partial = merge_partials(self.files, group, fine=True)
                 records = len(merged)
                 del merged
                 with self.transaction(cleanup=[final, *partial.paths(self.root)]):
@@ -544,7 +541,7 @@ class Store:
                     self._garbage([self.root / p for _, p in old])
                     self._db.execute(
                         "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,1)",
-                        (str(final.relative_to(self.root)), source_id, hi, day, records),
+                        (self.files.rel(final), source_id, hi, day, records),
                     )
                     self._retire(group, "fine")
                     self._insert_partials([partial])
@@ -570,7 +567,7 @@ class Store:
         the old or the new set.
         """
         newest = self._db.execute("SELECT max(day) FROM partials").fetchone()[0]
-        run = runner or (lambda groups: ((g, merge_partials(self.root, g, fine=False)) for g in groups))
+        run = runner or (lambda groups: ((g, merge_partials(self.files, g, fine=False)) for g in groups))
         done = 0
         todo = sorted(days)
         while todo:
@@ -582,7 +579,7 @@ class Store:
                 break
             for group, merged in run(plans):
                 if stop is not None and stop():
-                    _remove_temporaries(merged.paths(self.root))
+                    _remove_temporaries(self.files, merged.paths(self.root))
                     return done
                 with self.transaction(cleanup=merged.paths(self.root)):
                     self._retire(group, "coarse")
@@ -615,7 +612,7 @@ class Store:
             for step in steps:
                 if stop is not None and stop():
                     return done
-                rollup = write_rollup(self.root, step)
+                rollup = write_rollup(self.files, step)
                 old = current.get(step.month)
                 with self.transaction(cleanup=rollup.paths(self.root)):
                     if old is not None:
@@ -633,7 +630,7 @@ class Store:
         return parse_rollups(self._db.execute(f"{SELECT_ROLLUPS} WHERE {where}", args))
 
     def _publish_rollup(self, rollup: Rollup) -> None:
-        _rename_into_place(rollup.paths(self.root))
+        _rename_into_place(self.files, rollup.paths(self.root))
         self._db.execute("UPDATE rollups SET pending = 0 WHERE month = ?", (rollup.month,))
 
     def _drop_rollup(self, month: str) -> None:
@@ -663,13 +660,11 @@ class Store:
         self._db.executemany("DELETE FROM partials WHERE day = ? AND name = ?", [(p.day, p.name) for p in gone])
         self._garbage([f for p in gone for f in p.paths(self.root)])
 
-    def _garbage(self, paths: list[Path]) -> None:
-        self._db.executemany(
-            "INSERT OR IGNORE INTO garbage VALUES (?)", [(str(p.relative_to(self.root)),) for p in paths]
-        )
+    def _garbage(self, paths: list[PurePath]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(self.files.rel(p),) for p in paths])
 
     @contextmanager
-    def transaction(self, cleanup: list[Path]) -> Iterator[None]:
+    def transaction(self, cleanup: list[PurePath]) -> Iterator[None]:
         """One ledger transaction; on failure it is rolled back and the
         temporary files of `cleanup` (final paths) are removed."""
         self._db.execute("BEGIN IMMEDIATE")
@@ -679,9 +674,9 @@ class Store:
         except BaseException as err:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            _remove_temporaries(cleanup)
+            _remove_temporaries(self.files, cleanup)
             if isinstance(err, sqlite3.OperationalError):
-                raise StoreError(ledger_write_error(self.root, err)) from None
+                raise StoreError(ledger_write_error(self.files.ledger, err)) from None
             raise
 
     # -- upgrading and rebuilding the aggregates ------------------------------
@@ -719,11 +714,11 @@ class Store:
             ).fetchall())
             for day in sorted(days)
         ]  # fmt: skip
-        run = runner or (lambda jobs: (build_day_partials(self.root, day, files) for day, files in jobs))
+        run = runner or (lambda jobs: (build_day_partials(self.files, day, files) for day, files in jobs))
         rebuilt: list[str] = []
         for day, new, sensors in run(work):
             if stop is not None and stop():
-                _remove_temporaries([f for p in new for f in p.paths(self.root)])
+                _remove_temporaries(self.files, [f for p in new for f in p.paths(self.root)])
                 break
             old = self._partials("day = ?", (day,))
             with self.transaction(cleanup=[f for p in new for f in p.paths(self.root)]):
@@ -737,8 +732,8 @@ class Store:
             self._collect_garbage()
             rebuilt.append(day)
         legacy = self.root / "daily"
-        if legacy.exists() and not self.days_without_partials():
-            shutil.rmtree(legacy, ignore_errors=True)  # the dailies of ledger version 1
+        if self.files.exists(legacy) and not self.days_without_partials():
+            self.files.remove_tree(legacy)  # the dailies of ledger version 1
         self.compact_days(rebuilt, stop, merge_runner)
         self.roll_up_months(stop)
         return rebuilt
@@ -747,29 +742,24 @@ class Store:
         """Delete the files a committed compaction replaced."""
         paths = [r[0] for r in self._db.execute("SELECT path FROM garbage").fetchall()]
         for rel in paths:
-            (self.root / rel).unlink(missing_ok=True)
+            self.files.remove(self.root / rel)
         if paths:
-            dirs = {(self.root / rel).parent for rel in paths}
-            for d in dirs:
-                if d.exists():
-                    fsync_dir(d)
+            self.files.sync_dirs((self.root / rel).parent for rel in paths)
             self._db.executemany("DELETE FROM garbage WHERE path = ?", [(p,) for p in paths])
 
     # -- recovery -----------------------------------------------------------
 
-    def _rename_unpublished(self, finals: list[Path]) -> int:
-        """Rename the committed `finals` still under their temporary names
+    def _rename_unpublished(self, finals: list[PurePath]) -> int:
+        """Move the committed `finals` still under their temporary names
         into place; return how many. Raises StoreError when one is under
         neither name (the store lost a committed file)."""
-        moved = [final for final in finals if not final.exists()]
+        moved = [final for final in finals if not self.files.exists(final)]
         for final in moved:
-            if not tmp_name(final).exists():
-                rel = final.relative_to(self.root)
-                raise StoreError(f"store {self.root} is damaged: committed file {rel} is missing")
+            if not self.files.exists(tmp_name(final)):
+                raise StoreError(f"store {self.files} is damaged: committed file {self.files.rel(final)} is missing")
         for final in moved:
-            os.replace(tmp_name(final), final)
-        for folder in {final.parent for final in moved}:
-            fsync_dir(folder)
+            self.files.move(tmp_name(final), final)
+        self.files.sync_dirs(final.parent for final in moved)
         return len(moved)
 
     def recover(self) -> int:
@@ -790,11 +780,9 @@ class Store:
             self._db.execute(f"UPDATE {table} SET pending = 0 WHERE pending = 1")
         self._collect_garbage()
         for top in (CONN_DIR, QUARANTINE_DIR, NOTICES_DIR, AGGREGATES_DIR, ROLLUPS_DIR, "daily"):
-            base = self.root / top
-            if base.exists():
-                for tmp in base.rglob(".*.tmp"):
-                    tmp.unlink()
-                    changed += 1
+            for path in self.files.temporaries(self.root / top):
+                self.files.remove(path)
+                changed += 1
         return changed
 
 
@@ -808,7 +796,7 @@ DayRunner = Callable[[DayJobs], Iterable[DayPartials]]
 MergeRunner = Callable[[list[list[Partial]]], Iterable[tuple[list[Partial], Partial]]]
 
 
-def build_day_partials(root: Path, day: str, files: list[tuple[str, str, int]]) -> DayPartials:
+def build_day_partials(store: StoreFS, day: str, files: list[tuple[str, str, int]]) -> DayPartials:
     """The partials of one day recomputed from its record `files` (path,
     source id, chunk), one file at a time, written under temporary names
     (no ledger: a worker runs it). Raises StoreError for a record file that
@@ -818,22 +806,22 @@ def build_day_partials(root: Path, day: str, files: list[tuple[str, str, int]]) 
     try:
         for path, source_id, chunk in files:
             try:
-                records = pq.read_table(root / path, columns=[*RECORD_COLUMNS])
+                records = store.read_table(store.root / path, columns=[*RECORD_COLUMNS])
             except (FileNotFoundError, pa.ArrowInvalid) as err:
-                _remove_temporaries([f for p in new for f in p.paths(root)])
+                _remove_temporaries(store, [f for p in new for f in p.paths(store.root)])
                 what = "is missing" if isinstance(err, FileNotFoundError) else "cannot be read"
-                raise StoreError(f"record file {root / path} {what}: run 'synack check' (and --repair)") from None
+                raise StoreError(f"record file {path} of {store} {what}: run 'synack check' (and --repair)") from None
             name = f"{source_id}-r{chunk:06d}"
-            new.append(write_partial(root, name, day, source_id, (chunk, chunk), records))
+            new.append(write_partial(store, name, day, source_id, (chunk, chunk), records))
             sensors.extend(sensor_counts(day, records))
     except OSError as err:
-        _remove_temporaries([f for p in new for f in p.paths(root)])
-        raise StoreError(f"cannot write to store {root}: {err.strerror}") from None
+        _remove_temporaries(store, [f for p in new for f in p.paths(store.root)])
+        raise StoreError(f"cannot write to store {store}: {err.strerror or err}") from None
     return day, new, sensors
 
 
 def write_chunk_files(
-    root: Path,
+    store: StoreFS,
     source_id: str,
     path: Path,
     chunk_no: int,
@@ -841,7 +829,7 @@ def write_chunk_files(
     quarantined: list[Quarantined],
     notices: pa.Table | None = None,
 ) -> ChunkFiles:
-    """Write a chunk's files into the store at `root` under temporary names
+    """Write a chunk's files into `store` under temporary names
     (step 1 of a commit): its records by day with their partial aggregates,
     its quarantined lines, and (a notice log's chunk) its sensor notices.
 
@@ -851,65 +839,100 @@ def write_chunk_files(
     once for different chunks. Raises StoreError (leaving nothing behind)
     when the store is unwritable.
     """
-    planned: list[tuple[Path, str | None, int]] = []
+    planned: list[tuple[PurePath, str | None, int]] = []
     partials: list[Partial] = []
+    root = store.root
     sensors: list[tuple[str, str, int, int]] = []
     name = f"{source_id}-{chunk_no:06d}"
     try:
         for one in days:
             day, part = one.day, one.records
             final = root / CONN_DIR / f"date={day}" / f"{name}.parquet"
-            _write_parquet(part, tmp_name(final))
+            _write_parquet(store, part, tmp_name(final))
             planned.append((final, day, len(part)))
             partials.append(
-                write_partial(root, name, day, source_id, (chunk_no, chunk_no), part, (one.servers, one.clients))
+                write_partial(store, name, day, source_id, (chunk_no, chunk_no), part, (one.servers, one.clients))
             )
             sensors.extend(sensor_counts(day, part))
         if quarantined:
             final = root / QUARANTINE_DIR / f"{name}.jsonl"
-            _write_quarantine(quarantined, path, tmp_name(final))
+            _write_quarantine(store, quarantined, path, tmp_name(final))
             planned.append((final, None, len(quarantined)))
         if notices is not None and len(notices):
             final = root / NOTICES_DIR / f"{name}.parquet"
-            _write_parquet(notices, tmp_name(final))
+            _write_parquet(store, notices, tmp_name(final))
             planned.append((final, None, len(notices)))
     except OSError as err:
-        _remove_temporaries([f for f, _, _ in planned] + [f for p in partials for f in p.paths(root)])
-        raise StoreError(f"cannot write to store {root}: {err.strerror}") from None
+        _remove_temporaries(store, [f for f, _, _ in planned] + [f for p in partials for f in p.paths(root)])
+        raise StoreError(f"cannot write to store {store}: {err.strerror or err}") from None
     newest = max((pc.max(d.records.column("ts")).as_py() for d in days), default=None)
     count = sum(len(d.records) for d in days)
     kept = len(notices) if notices is not None else 0
     return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors), kept)
 
 
-def _rename_into_place(finals: list[Path]) -> None:
-    """Rename committed files from their temporary names and make the renames durable."""
+def _rename_into_place(store: StoreFS, finals: list[PurePath]) -> None:
+    """Move committed files from their temporary names into place and make the moves durable."""
     for i, final in enumerate(finals):
-        os.replace(tmp_name(final), final)
+        store.move(tmp_name(final), final)
         if i == 0:
             _fault("first-rename")
-    for d in {f.parent for f in finals}:
-        fsync_dir(d)
+    store.sync_dirs(f.parent for f in finals)
 
 
-def _remove_temporaries(finals: list[Path]) -> None:
+def _remove_temporaries(store: StoreFS, finals: list[PurePath]) -> None:
     """Remove the temporary files of uncommitted `finals`."""
     for final in finals:
-        tmp_name(final).unlink(missing_ok=True)
+        store.remove(tmp_name(final))
 
 
-def _migrate(db: sqlite3.Connection, root: Path) -> None:
+def _check_location(files: StoreFS, create: bool) -> None:
+    """Raise StoreError unless `files` is a store (or, with `create`, may become one)."""
+    if files.local:
+        root = Path(files.root)
+        if not root.exists():
+            if not create:
+                raise StoreError(f"no synack store at {root}")
+            try:
+                root.mkdir(parents=True)
+            except OSError as err:
+                raise StoreError(f"cannot create store {root}: {err.strerror}") from None
+        if not root.is_dir():
+            raise StoreError(f"store path {root} is not a directory")
+        # A first run that failed (a full disk, say) may have left only the lock.
+        if any(p.name != LOCK for p in root.iterdir()) and not files.ledger.exists():
+            raise StoreError(f"{root} is not empty and holds no {LEDGER}: not a synack store")
+        return
+    assert files.fs is not None
+    bucket = files.root.parts[0]
+    try:
+        found = files.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+        if found and not files.ledger.exists():
+            if not create:
+                raise StoreError(f"no synack store at {files} (no ledger at {files.ledger}; pass --ledger)")
+            if files.files_under(files.root):
+                raise StoreError(
+                    f"{files} holds files but the ledger {files.ledger} does not exist: pass this store's ledger "
+                    "(--ledger)"
+                )
+    except OSError as err:
+        raise StoreError(f"cannot reach the store {files}: {err}") from None
+    if not found:
+        raise StoreError(f"cannot open the store {files}: its bucket {bucket!r} does not exist")
+
+
+def _migrate(db: sqlite3.Connection, files: StoreFS) -> None:
     """Bring the ledger to LEDGER_VERSION; refuse one written by a newer synack."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > LEDGER_VERSION:
         raise StoreError(
-            f"store {root} was written by a newer synack (ledger version {version}, this one reads up to "
+            f"store {files} was written by a newer synack (ledger version {version}, this one reads up to "
             f"{LEDGER_VERSION}): upgrade synack"
         )
     if version == LEDGER_VERSION:
         return
-    if version == 0 and not _has_table(db, "sources") and any((root / CONN_DIR).rglob("*.parquet")):
-        raise StoreError(damaged_ledger(root, "it is empty, but the store holds records"))
+    if version == 0 and not _has_table(db, "sources") and files.files_under(files.root / CONN_DIR):
+        raise StoreError(damaged_ledger(files, "it is empty, but the store holds records"))
     db.execute("BEGIN IMMEDIATE")
     try:
         for statement in _statements(_SCHEMA):
@@ -929,19 +952,19 @@ def _has_table(db: sqlite3.Connection, name: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
-def ledger_write_error(root: Path, err: sqlite3.OperationalError) -> str:
+def ledger_write_error(ledger: Path, err: sqlite3.OperationalError) -> str:
     """The one-line error for a ledger SQLite could not write: nothing was committed."""
     return (
-        f"cannot write to the ledger {root / LEDGER} ({err}): is the disk full or read-only? Nothing of this "
+        f"cannot write to the ledger {ledger} ({err}): is the disk full or read-only? Nothing of this "
         "run was committed past the last complete chunk; run again once there is room"
     )
 
 
-def damaged_ledger(root: Path, why: object) -> str:
+def damaged_ledger(files: StoreFS, why: object) -> str:
     """The one-line error for a ledger that cannot be read or trusted."""
     return (
-        f"the ledger {root / LEDGER} is damaged ({why}); synack will not write to or answer from this store. "
-        f"Move it aside and ingest the logs again (their records are in {root / CONN_DIR})"
+        f"the ledger {files.ledger} is damaged ({why}); synack will not write to or answer from this store. "
+        f"Move it aside and ingest the logs again (their records are in {files.root / CONN_DIR})"
     )
 
 
@@ -953,12 +976,11 @@ def _statements(script: str) -> list[str]:
 _STATISTICS = ["ts", "server_p", "resp_p", "orig_p"]
 
 
-def _write_parquet(table: pa.Table, tmp: Path) -> None:
-    tmp.parent.mkdir(parents=True, exist_ok=True)
+def _write_parquet(store: StoreFS, table: pa.Table, tmp: PurePath) -> None:
     # Parquet dictionary pages only where Arrow already has a dictionary:
     # trying them on unique columns (uid, ts) costs time and saves nothing.
     dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
-    write_parquet_synced(
+    store.write_parquet(
         table,
         tmp,
         compression=PARQUET_COMPRESSION,
@@ -969,16 +991,14 @@ def _write_parquet(table: pa.Table, tmp: Path) -> None:
     )
 
 
-def _write_quarantine(entries: list[Quarantined], source_path: Path, tmp: Path) -> None:
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as f:
-        for q in entries:
-            record = {
-                "file": str(source_path),
-                "line": q.line,
-                "reason": q.reason,
-                "text": q.text.decode("utf-8", "backslashreplace"),
-            }
-            f.write(json.dumps(record, ensure_ascii=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+def _write_quarantine(store: StoreFS, entries: list[Quarantined], source_path: Path, tmp: PurePath) -> None:
+    lines = []
+    for q in entries:
+        record = {
+            "file": str(source_path),
+            "line": q.line,
+            "reason": q.reason,
+            "text": q.text.decode("utf-8", "backslashreplace"),
+        }
+        lines.append(json.dumps(record, ensure_ascii=True) + "\n")
+    store.write_bytes(tmp, "".join(lines).encode("ascii"))

@@ -22,16 +22,13 @@ from the records that are left.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import pyarrow.parquet as pq
+from pathlib import PurePath
 
 from ingest.partials import AGGREGATES_DIR, KINDS, partial_path
 from ingest.rollups import ROLLUPS_DIR, rollup_path
 from ingest.store import CONN_DIR, QUARANTINE_DIR, Store
-from ingest.store_files import fsync_dir
+from ingest.store_files import StoreFS
 
 DAMAGED_DIR = "damaged"
 
@@ -51,35 +48,35 @@ class CheckReport:
 
 @dataclass
 class _Findings:
-    stray: list[Path] = field(default_factory=list)
+    stray: list[PurePath] = field(default_factory=list)
     bad_records: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # path -> (day, rows, why)
     bad_partial_days: set[str] = field(default_factory=set)
     bad_rollups: set[str] = field(default_factory=set)  # months
 
 
-def _verified_rows(path: Path) -> int:
+def _verified_rows(files: StoreFS, path: PurePath) -> int:
     """Rows in the Parquet file at `path`, read whole with every page's CRC32
     verified (files written before page checksums pass on their structure
     alone); raises OSError or an Arrow error for a damaged file."""
-    table = pq.read_table(path, page_checksum_verification=True)
+    table = files.read_table(path, page_checksum_verification=True)
     return table.num_rows
 
 
 def check_store(store: Store, *, repair: bool = False) -> CheckReport:
     """Check `store` (see the module); with `repair`, repair what can be."""
     report = CheckReport()
-    db, root = store.ledger, store.root
+    db, root, files = store.ledger, store.root, store.files
     verdict = db.execute("PRAGMA quick_check").fetchone()[0]
     if verdict != "ok":
         report.problems.append(f"the ledger fails SQLite's check: {verdict}")
         return report  # nothing else can be trusted
     found = _Findings()
-    listed: set[Path] = set()
+    listed: set[PurePath] = set()
     for rel, day, rows in db.execute("SELECT path, day, rows FROM files WHERE pending = 0"):
         path = root / rel
         listed.add(path)
         report.files_checked += 1
-        why = _file_problem(path, rows if day is not None else None)
+        why = _file_problem(files, path, rows if day is not None else None)
         if why:
             report.problems.append(f"{rel}: {why}")
             if day is not None:
@@ -94,14 +91,13 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
                 path = where(root, kind, period, name)
                 listed.add(path)
                 report.files_checked += 1
-                why = _file_problem(path, rows)
+                why = _file_problem(files, path, rows)
                 if why:
                     report.problems.append(f"{path.relative_to(root)}: {why}")
                     bad.add(period)
     for top in (CONN_DIR, AGGREGATES_DIR, ROLLUPS_DIR, QUARANTINE_DIR):
-        base = root / top
-        for path in sorted(base.rglob("*")) if base.exists() else []:
-            if path.is_file() and path not in listed and (path.suffix in (".parquet", ".jsonl", ".tmp")):
+        for path in files.files_under(root / top):
+            if path not in listed and (path.suffix in (".parquet", ".jsonl", ".tmp")):
                 found.stray.append(path)
                 report.problems.append(f"{path.relative_to(root)}: a file the ledger does not list")
     for day, recorded, summed in db.execute(
@@ -114,43 +110,43 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
     return report
 
 
-def _file_problem(path: Path, rows: int | None) -> str:
+def _file_problem(files: StoreFS, path: PurePath, rows: int | None) -> str:
     """Why the file at `path` is not as the ledger says ("" when it is);
     `rows` is the Parquet row count to expect (None: not a Parquet file)."""
-    if not path.exists():
+    if not files.exists(path):
         return "missing"
     if rows is None:
         return ""
     try:
-        found = _verified_rows(path)
+        found = _verified_rows(files, path)
     except Exception as err:  # noqa: BLE001 - any failure to read a footer is damage
         return f"unreadable ({' '.join(str(err).split())[:160]})"
     return "" if found == rows else f"holds {found} rows, the ledger says {rows}"
 
 
-def _move_aside(root: Path, path: Path) -> Path:
-    target = root / DAMAGED_DIR / path.relative_to(root)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target)
-    fsync_dir(path.parent)
+def _move_aside(files: StoreFS, path: PurePath) -> PurePath:
+    target = files.root / DAMAGED_DIR / files.rel(path)
+    files.move(path, target)
+    files.sync_dirs([path.parent, target.parent])
     return target
 
 
 def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
     root, db = store.root, store.ledger
     for path in found.stray:
-        target = _move_aside(root, path)
+        target = _move_aside(store.files, path)
         report.repaired.append(f"moved {path.relative_to(root)} to {target.relative_to(root)}")
     days = set(found.bad_partial_days)
     for month in sorted(found.bad_rollups):
         with store.transaction(cleanup=[]):
             db.execute("DELETE FROM rollups WHERE month = ?", (month,))
-        for path in (root / ROLLUPS_DIR).glob(f"*/month={month}/*.parquet"):
-            _move_aside(root, path)
+        for path in store.files.files_under(root / ROLLUPS_DIR):
+            if path.parent.name == f"month={month}" and path.suffix == ".parquet":
+                _move_aside(store.files, path)
         report.repaired.append(f"moved the roll-up of {month} aside; it is redone from its days")
     for rel, (day, rows, _why) in sorted(found.bad_records.items()):
-        if (root / rel).exists():
-            _move_aside(root, root / rel)
+        if store.files.exists(root / rel):
+            _move_aside(store.files, root / rel)
         with store.transaction(cleanup=[]):
             db.execute("DELETE FROM files WHERE path = ?", (rel,))
             db.execute("UPDATE days SET rows = rows - ? WHERE day = ?", (rows, day))

@@ -1,21 +1,43 @@
-"""Writing store files safely: temporary names, fsync, Parquet through Arrow's own stream.
+"""The store's files: where they live (a local directory or an object-storage
+prefix) and the only code that reads, writes, moves or deletes them.
+
+A store is its Parquet files plus its ledger (SQLite). The files may live on
+any file system pyarrow opens from a URL (`s3://bucket/prefix`, `gs://...`;
+a URL's query options pass through, e.g. `?endpoint_override=host:port&scheme=http`
+for an S3 API server other than AWS); the ledger always lives on local disk,
+where SQLite's atomic commit holds: `ledger` names it (default: beside a
+local store; a store on object storage needs one).
 
 Every store file is written under `tmp_name(final)` (a leading dot, so
-Parquet readers skip it), fsynced, and renamed into place only after the
-ledger has recorded it.
+Parquet readers, Spark and DuckDB's `*.parquet` globs skip it), made durable,
+and moved into place only after the ledger has recorded it. Locally the move
+is a rename and the directories are fsynced; on object storage it is a
+server-side copy, which makes the final object appear whole or not at all,
+then the delete of the temporary one.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from ingest.errors import StoreError
 
-def tmp_name(final: Path) -> Path:
+LEDGER = "ledger.sqlite"
+LOCK = "lock"
+
+
+def tmp_name(final: PurePath) -> PurePath:
     """The temporary name `final` is written under before it is committed."""
     return final.with_name("." + final.name + ".tmp")
 
@@ -30,7 +52,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_parquet_synced(table: pa.Table, path: Path, **options: Any) -> None:
-    """Write `table` to `path` with `pq.write_table(**options)` and fsync it.
+    """Write `table` to the local `path` with `pq.write_table(**options)` and fsync it.
 
     Every page carries a CRC32 checksum (Parquet's page checksum), which
     `synack check` verifies. Arrow writes through its own file stream: a
@@ -44,3 +66,195 @@ def write_parquet_synced(table: pa.Table, path: Path, **options: Any) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def is_url(location: str | PurePath) -> bool:
+    """Whether `location` is a URL (scheme://...) rather than a local path."""
+    return isinstance(location, str) and "://" in location.split("?", 1)[0]
+
+
+@dataclass(frozen=True, eq=False)
+class StoreFS:
+    """Where one store's files and ledger are, and every operation on its files.
+
+    `root` is a local `Path` for a store on disk, else the `PurePosixPath`
+    of its prefix in `fs` (`bucket/prefix`). Paths handed to the methods are
+    under `root` (`root / "conn" / ...`). Picklable: a worker process
+    re-opens the file system from `location` with its own credentials.
+    """
+
+    location: str
+    root: PurePath
+    ledger: Path
+    lock: Path
+    fs: pafs.FileSystem | None  # None: the local file system, written with fsync
+
+    @property
+    def local(self) -> bool:
+        return self.fs is None
+
+    def __str__(self) -> str:
+        """The store's location without a URL's query (which may carry options or keys)."""
+        return self.location.split("?", 1)[0]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoreFS) and (self.location, self.ledger) == (other.location, other.ledger)
+
+    def __hash__(self) -> int:
+        return hash((self.location, self.ledger))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return locate, (self.location, self.ledger if self._explicit_ledger else None)
+
+    @property
+    def _explicit_ledger(self) -> bool:
+        return not (self.local and self.ledger == Path(self.root) / LEDGER)
+
+    def resolved(self) -> StoreFS:
+        """This store with its local paths absolute (for a process in another directory)."""
+        if not self.local:
+            return self
+        return locate(str(Path(self.root).resolve()), self.ledger.resolve() if self._explicit_ledger else None)
+
+    def rel(self, path: PurePath) -> str:
+        """`path` relative to the root, as the ledger records it."""
+        return path.relative_to(self.root).as_posix()
+
+    # -- reading ------------------------------------------------------------
+
+    def exists(self, path: PurePath) -> bool:
+        if self.fs is None:
+            return os.path.exists(path)
+        return self.fs.get_file_info(str(path)).type != pafs.FileType.NotFound
+
+    def files_under(self, top: PurePath) -> list[PurePath]:
+        """Every file below directory `top`, recursively, sorted (none if it does not exist)."""
+        if self.fs is None:
+            base = Path(top)
+            return sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        infos = self.fs.get_file_info(pafs.FileSelector(str(top), recursive=True, allow_not_found=True))
+        return sorted(PurePosixPath(i.path) for i in infos if i.type == pafs.FileType.File)
+
+    def temporaries(self, top: PurePath) -> list[PurePath]:
+        """The temporary files (`tmp_name`) anywhere below directory `top`."""
+        if self.fs is None:
+            return sorted(Path(top).rglob(".*.tmp"))
+        return [p for p in self.files_under(top) if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+    def identity(self, path: PurePath) -> tuple[int, int, int]:
+        """What tells one version of a file from another (files are replaced, never rewritten)."""
+        if self.fs is None:
+            stat = os.stat(path)
+            return stat.st_ino, stat.st_mtime_ns, stat.st_size
+        info = self.fs.get_file_info(str(path))
+        if info.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(str(path))
+        return 0, info.mtime_ns or 0, info.size or 0
+
+    def read_table(self, path: PurePath, **options: Any) -> pa.Table:
+        """`pq.read_table` of one store file."""
+        return pq.read_table(str(path), filesystem=self.fs, **options)
+
+    def dataset(self, paths: Iterable[PurePath | str], **options: Any) -> ds.Dataset:
+        """A Parquet dataset over store files (`ds.dataset` options)."""
+        return ds.dataset([str(p) for p in paths], format="parquet", filesystem=self.fs, **options)
+
+    def read_bytes(self, path: PurePath) -> bytes:
+        if self.fs is None:
+            return Path(path).read_bytes()
+        with self.fs.open_input_stream(str(path)) as f:
+            return bytes(f.read())
+
+    # -- writing ------------------------------------------------------------
+
+    def write_parquet(self, table: pa.Table, path: PurePath, **options: Any) -> None:
+        """Write `table` to `path` durably (`pq.write_table` options), with page checksums."""
+        if self.fs is None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write_parquet_synced(table, Path(path), **options)
+            return
+        with self.fs.open_output_stream(str(path)) as sink:
+            pq.write_table(table, sink, write_page_checksum=True, **options)
+
+    def write_bytes(self, path: PurePath, data: bytes) -> None:
+        """Write `data` to `path` durably."""
+        if self.fs is None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            return
+        with self.fs.open_output_stream(str(path)) as sink:
+            sink.write(data)
+
+    def move(self, source: PurePath, target: PurePath) -> None:
+        """Move `source` over `target`: atomic for readers of `target`.
+        Call `sync_dirs` on the targets' directories once a batch is moved."""
+        if self.fs is None:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+        else:
+            self.fs.move(str(source), str(target))
+
+    def sync_dirs(self, folders: Iterable[PurePath]) -> None:
+        """Make moves and deletes in `folders` durable (object storage: already)."""
+        if self.fs is None:
+            for folder in set(folders):
+                if os.path.isdir(folder):
+                    fsync_dir(Path(folder))
+
+    def remove(self, path: PurePath) -> None:
+        """Delete `path` if it exists."""
+        if self.fs is None:
+            Path(path).unlink(missing_ok=True)
+            return
+        try:
+            self.fs.delete_file(str(path))
+        except FileNotFoundError:
+            pass
+
+    def remove_tree(self, top: PurePath) -> None:
+        """Delete directory `top` and all below it, if it exists."""
+        if self.fs is None:
+            shutil.rmtree(top, ignore_errors=True)
+        elif self.exists(top):
+            self.fs.delete_dir(str(top))
+
+
+def locate(store: StoreFS | str | PurePath, ledger: str | PurePath | None = None) -> StoreFS:
+    """The StoreFS of `store` (a local directory, a `file://` URL, or an
+    object-storage URL pyarrow opens) with its ledger at `ledger` (default:
+    `store/ledger.sqlite` for a local store). A StoreFS is returned as is
+    when no other ledger is asked for. Raises StoreError for a URL pyarrow
+    cannot open, or an object store without a ledger."""
+    if isinstance(store, StoreFS):
+        if ledger is None or Path(ledger) == store.ledger:
+            return store
+        store = store.location
+    location = str(store)
+    fs: pafs.FileSystem | None = None
+    if is_url(location) and not location.startswith("file://"):
+        try:
+            fs, prefix = pafs.FileSystem.from_uri(location)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+            raise StoreError(f"cannot open the store {location.split('?', 1)[0]}: {err}") from None
+        if isinstance(fs, pafs.LocalFileSystem):
+            fs, root = None, PurePath(Path(prefix))
+        else:
+            root = PurePosixPath(prefix.rstrip("/"))
+            if not root.parts:
+                raise StoreError(f"the store {location.split('?', 1)[0]} names no bucket")
+    else:
+        root = Path(urlsplit(location).path if location.startswith("file://") else location)
+    if ledger is None:
+        if fs is not None:
+            raise StoreError(
+                f"the store {location.split('?', 1)[0]} is on object storage: pass --ledger PATH (a local file "
+                "that keeps the store's ledger; env SYNACK_LEDGER)"
+            )
+        return StoreFS(str(root), root, Path(root) / LEDGER, Path(root) / LOCK, None)
+    ledger_path = Path(ledger)
+    if fs is None:
+        location = str(root)
+    return StoreFS(location, root, ledger_path, ledger_path.with_name(ledger_path.name + ".lock"), fs)

@@ -27,6 +27,7 @@ from ingest.conn_ingest import IngestSummary, ingest_into
 from ingest.log_files import find_conn_logs, is_conn_log_name, is_notice_log_name
 from ingest.log_source import DEFAULT_CHUNK_BYTES
 from ingest.store import Store
+from ingest.store_files import StoreFS
 from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 
 #: A pass with no file-system event runs at least this often (safety net for
@@ -113,7 +114,7 @@ def _wait_for_change(changed: threading.Event, stop: threading.Event, timeout: f
 
 def watch(
     logdir: Path,
-    store_root: Path,
+    store_root: StoreFS | Path,
     options: WatchOptions,
     *,
     stop: threading.Event,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +24,7 @@ from inventory.query_rows import (
     uint32,
     where,
 )
-from inventory.store_reader import DateLike, day_range
+from inventory.store_reader import DateLike, StoreLike, day_range
 
 _TIMES = ["first_seen", "last_seen", "connections"]
 PAIR_KEY = ["client_h", "server_h", "proto", "server_p"]
@@ -38,7 +36,7 @@ NEW_CLIENTS_COLUMNS = ["sensor", "client_h", "server_p", "proto", "port_name", "
 _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum")]
 
 
-def _client_rows(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+def _client_rows(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
                  columns: list[str]) -> tuple[pa.Table, pa.Table]:  # fmt: skip
     """(rows of IPv4 clients, rows of the others) of the client dailies in
     the range: the first with the hosts' numbers (client_v4, server_v4),
@@ -63,7 +61,7 @@ def _as_text(table: pa.Table) -> pa.Table:
     return plain(table)
 
 
-def _merge_clients(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
                    first_sensor: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per (client_h, proto, server_p): first/last seen, connections,
     distinct servers, and with `first_sensor` the sensor of the earliest."""
@@ -111,7 +109,7 @@ def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
 
 
 def clients(
-    store: Path | str, since: DateLike = None, until: DateLike = None, *,
+    store: StoreLike, since: DateLike = None, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Client ports in [since, until): which client spoke to which service port.
@@ -126,7 +124,7 @@ def clients(
 
 
 def client_pairs(
-    store: Path | str, since: DateLike = None, until: DateLike = None, *,
+    store: StoreLike, since: DateLike = None, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """The detail view: one row per (client_h, server_h, proto, server_p).
@@ -142,14 +140,14 @@ def client_pairs(
     return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 
-def client_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
+def client_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
     """Every client port of the store merged over all time, with its first
     use: what new_clients selects from (pass it as `sightings`)."""
     return _merge_clients(store, None, None, sensors, nets, first_sensor=True)
 
 
 def new_clients(
-    store: Path | str, since: DateLike, until: DateLike = None, *,
+    store: StoreLike, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
     sightings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:  # fmt: skip

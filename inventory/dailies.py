@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 
 import pyarrow as pa
@@ -44,7 +43,8 @@ from ingest.rollups import SELECT_ROLLUPS, Rollup, parse_rollups, rollup_path
 from ingest.schema import CORE_SCHEMA, TIMESTAMP
 from ingest.sensor_notices import NOTICES_DIR
 from ingest.store import LEDGER_VERSION
-from inventory.store_reader import CONN_DIR, LEDGER, InventoryError, days_between
+from ingest.store_files import StoreFS
+from inventory.store_reader import CONN_DIR, InventoryError, StoreLike, days_between, store_files
 
 __all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "sensor_days", "upgrade_needed"]
 
@@ -69,7 +69,7 @@ class PartialRef:
 class Catalog:
     """The ledger's view of the aggregates, read once per query."""
 
-    store: Path
+    store: StoreFS
     version: int = LEDGER_VERSION
     coarse: dict[str, list[PartialRef]] = field(default_factory=dict)
     fine: dict[str, list[PartialRef]] = field(default_factory=dict)
@@ -88,18 +88,21 @@ class Catalog:
                 "SELECT path FROM files WHERE day = ? AND source_id = ? AND chunk BETWEEN ? AND ?",
                 (day, partial.source_id, partial.chunk_lo, partial.chunk_hi),
             ).fetchall()
-        return [str(self.store / path) for (path,) in rows]
+        return [str(self.store.root / path) for (path,) in rows]
 
 
 @contextmanager
-def _ledger(store: Path) -> Iterator[sqlite3.Connection]:
+def _ledger(store: StoreFS) -> Iterator[sqlite3.Connection]:
     """The store's ledger, read-only. Raises InventoryError for no store, or
     a store whose records have lost their ledger."""
-    store = Path(store)
-    path = store / LEDGER
+    path = store.ledger
     if not path.exists():
-        if any((store / CONN_DIR).rglob("*.parquet")):
-            raise InventoryError(f"the store {store} holds records but no {LEDGER}: it is damaged")
+        try:
+            records = store.files_under(store.root / CONN_DIR)
+        except OSError as err:
+            raise InventoryError(f"cannot read the store {store}: {err}") from None
+        if records:
+            raise InventoryError(f"the store {store} holds records but no ledger {path}: it is damaged")
         raise InventoryError(f"no synack store at {store} (run 'synack ingest' first, or pass --store)")
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -111,10 +114,10 @@ def _ledger(store: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-def read_catalog(store: Path | str) -> Catalog:
+def read_catalog(store: StoreLike) -> Catalog:
     """What the ledger of `store` says the aggregates are. Raises InventoryError
     for no store, or a damaged one."""
-    catalog = Catalog(Path(store))
+    catalog = Catalog(store_files(store))
     with _ledger(catalog.store) as db:
         try:
             catalog.version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -125,7 +128,7 @@ def read_catalog(store: Path | str) -> Catalog:
                 )
             tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "days" not in tables:
-                if any((catalog.store / CONN_DIR).rglob("*.parquet")):
+                if catalog.store.files_under(catalog.store.root / CONN_DIR):
                     raise sqlite3.DatabaseError("it holds no tables, but the store holds records")
                 return catalog  # an empty ledger of a first run that wrote nothing
             catalog.generations = dict(db.execute("SELECT day, generation FROM days"))
@@ -144,25 +147,25 @@ def read_catalog(store: Path | str) -> Catalog:
             if catalog.version >= 3:
                 catalog.rollups = parse_rollups(db.execute(f"{SELECT_ROLLUPS} WHERE pending = 0"))
         except sqlite3.Error as err:
-            path = catalog.store / LEDGER
+            path = catalog.store.ledger
             raise InventoryError(f"the ledger {path} is damaged ({err}): synack cannot answer from it") from None
     return catalog
 
 
-def sensor_days(store: Path | str) -> list[tuple[str, str, int, int]]:
+def sensor_days(store: StoreLike) -> list[tuple[str, str, int, int]]:
     """(day, sensor, records, newest record µs) per day and sensor of the
     store, from the ledger ("" for records without a sensor)."""
-    with _ledger(Path(store)) as db:
+    with _ledger(store_files(store)) as db:
         try:
             return db.execute("SELECT day, sensor, rows, newest FROM day_sensors ORDER BY day, sensor").fetchall()
         except sqlite3.Error:
             return []  # a ledger older than version 2: no sensors recorded
 
 
-def sources_summary(store: Path | str) -> dict[str, Any]:
+def sources_summary(store: StoreLike) -> dict[str, Any]:
     """From the ledger: how many log sources were ingested, the lines they
     quarantined, and when the last ingest committed (UTC ISO text, or None)."""
-    with _ledger(Path(store)) as db:
+    with _ledger(store_files(store)) as db:
         try:
             count, quarantined, last = db.execute(
                 "SELECT count(*), COALESCE(sum(quarantined), 0), max(last_ingest) FROM sources"
@@ -172,14 +175,14 @@ def sources_summary(store: Path | str) -> dict[str, Any]:
     return {"sources": count, "quarantined_lines": quarantined, "last_ingest": last}
 
 
-def upgrade_needed(store: Path | str) -> bool:
+def upgrade_needed(store: StoreLike) -> bool:
     """True when some day of `store` has records but no aggregates (an older
     synack wrote it): queries then aggregate those days in memory."""
     return bool(read_catalog(store).legacy_days)
 
 
 def rows_in_range(
-    store: Path | str,
+    store: StoreLike,
     kind: str,
     start: dt.datetime | None,
     end: dt.datetime | None,
@@ -191,21 +194,21 @@ def rows_in_range(
     """Aggregate rows of `kind` ("servers" or "clients") of the records in
     [start, end) that satisfy `where`: several rows may share a key (one per
     partial), to be merged by the caller (min, max, sum, union)."""
-    store = Path(store)
+    files = store_files(store)
     failure: Exception | None = None
     for attempt in range(4):
-        current = catalog if catalog is not None and attempt == 0 else read_catalog(store)
+        current = catalog if catalog is not None and attempt == 0 else read_catalog(files)
         try:
-            return _rows(store, kind, start, end, where, columns, current)
+            return _rows(files, kind, start, end, where, columns, current)
         except FileNotFoundError as err:
             failure = err  # a compaction replaced a partial after the ledger was read: read it again
         except (pa.ArrowInvalid, OSError) as err:
             failure = err
             break
-    raise InventoryError(damaged_file(store, failure)) from None
+    raise InventoryError(damaged_file(files, failure)) from None
 
 
-def damaged_file(store: Path, err: Exception | None) -> str:
+def damaged_file(store: StoreFS, err: Exception | None) -> str:
     """The one-line error for a store file that the ledger lists but that cannot be read."""
     what = " ".join(str(err).split())[:300]
     return (
@@ -259,19 +262,23 @@ def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None)
     return chosen
 
 
-def _rows(store: Path, kind: str, start: dt.datetime | None, end: dt.datetime | None,
+def _rows(store: StoreFS, kind: str, start: dt.datetime | None, end: dt.datetime | None,
           where: pc.Expression | None, columns: list[str] | None, catalog: Catalog) -> pa.Table:  # fmt: skip
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
     chosen = select(catalog, start, end)
     files = [
-        str(rollup_path(store, kind, period, name) if folder == ROLLUPS else partial_path(store, kind, period, name))
+        str(
+            rollup_path(store.root, kind, period, name)
+            if folder == ROLLUPS
+            else partial_path(store.root, kind, period, name)
+        )  # fmt: skip
         for folder, period, name, _ in chosen.files
     ]
     parts = [_aggregate_records(store, kind, _day_record_files(store, day), lo, hi) for day in chosen.legacy_days]
     parts += [_aggregate_records(store, kind, catalog.record_files(day, p), lo, hi) for day, p in chosen.straddling]
-    tables = [_read_files(files, schema, where, columns)] if files else []
+    tables = [_read_files(store, files, schema, where, columns)] if files else []
     for part in parts:
         part = part.filter(where) if where is not None else part
         tables.append(part.select(columns) if columns is not None else part)
@@ -297,30 +304,26 @@ def _micros(when: dt.datetime) -> int:
     return (when - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def _read_files(files: list[str], schema: pa.Schema, where: pc.Expression | None,
+def _read_files(store: StoreFS, files: list[str], schema: pa.Schema, where: pc.Expression | None,
                 columns: list[str] | None) -> pa.Table:  # fmt: skip
-    stamp = tuple((path, *_identity(os.stat(path))) for path in files)
-    return _dataset(stamp, schema).to_table(columns=columns, filter=where, fragment_readahead=1, batch_readahead=1)
-
-
-def _identity(stat: os.stat_result) -> tuple[int, int, int]:
-    """What tells one version of a file from another: files are replaced, never rewritten."""
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+    stamp = tuple((path, *store.identity(PurePath(path))) for path in files)
+    return _dataset(store, stamp, schema).to_table(columns=columns, filter=where, fragment_readahead=1,
+                                                   batch_readahead=1)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=8)
-def _dataset(files: tuple[tuple[str, int, int, int], ...], schema: pa.Schema) -> ds.Dataset:
-    """A dataset over aggregate files, kept while none of them changes: the
-    scans of one query read each footer once."""
-    return ds.dataset([path for path, *_ in files], format="parquet", schema=schema)
+def _dataset(store: StoreFS, files: tuple[tuple[str, int, int, int], ...], schema: pa.Schema) -> ds.Dataset:
+    """A dataset over aggregate files, kept while none of them changes
+    (StoreFS.identity): the scans of one query read each footer once."""
+    return store.dataset([path for path, *_ in files], schema=schema)
 
 
-def _day_record_files(store: Path, day: str) -> list[str]:
-    folder = store / CONN_DIR / f"date={day}"
-    return sorted(str(p) for p in folder.glob("*.parquet")) if folder.exists() else []
+def _day_record_files(store: StoreFS, day: str) -> list[str]:
+    files = store.files_under(store.root / CONN_DIR / f"date={day}")
+    return [str(p) for p in files if p.suffix == ".parquet" and not p.name.startswith(".")]
 
 
-def _aggregate_records(store: Path, kind: str, paths: list[str], lo: int | None, hi: int | None) -> pa.Table:
+def _aggregate_records(store: StoreFS, kind: str, paths: list[str], lo: int | None, hi: int | None) -> pa.Table:
     """The `kind` aggregate of the records of `paths` in [lo, hi) µs, computed
     a batch at a time (memory follows the batch and the result)."""
     schema = pa.schema([CORE_SCHEMA.field(c) for c in RECORD_COLUMNS])
@@ -334,7 +337,7 @@ def _aggregate_records(store: Path, kind: str, paths: list[str], lo: int | None,
     if hi is not None:
         upper = ts < pa.scalar(hi, pa.int64()).cast(TIMESTAMP)
         condition = upper if condition is None else condition & upper
-    dataset = ds.dataset(paths, format="parquet", schema=schema)
+    dataset = store.dataset(paths, schema=schema)
     done: list[pa.Table] = []
     pending = 0
     for batch in dataset.to_batches(columns=RECORD_COLUMNS, filter=condition, batch_size=_BATCH):
@@ -347,9 +350,9 @@ def _aggregate_records(store: Path, kind: str, paths: list[str], lo: int | None,
     return merge(done)
 
 
-def notice_count(store: Path | str) -> int:
+def notice_count(store: StoreLike) -> int:
     """How many sensor notices the store keeps, from the ledger."""
-    with _ledger(Path(store)) as db:
+    with _ledger(store_files(store)) as db:
         try:
             return int(
                 db.execute(
@@ -360,14 +363,14 @@ def notice_count(store: Path | str) -> int:
             return 0  # a first run's empty ledger
 
 
-def notice_files(store: Path | str) -> list[str]:
-    """The committed sensor-notice files of `store` (absolute paths), from the ledger."""
-    store = Path(store)
-    with _ledger(store) as db:
+def notice_files(store: StoreLike) -> tuple[StoreFS, list[str]]:
+    """The store's files and its committed sensor-notice files (paths in them), from the ledger."""
+    files = store_files(store)
+    with _ledger(files) as db:
         try:
             rows = db.execute(
                 "SELECT path FROM files WHERE path LIKE ? AND pending = 0 ORDER BY path", (f"{NOTICES_DIR}/%",)
             ).fetchall()
         except sqlite3.Error:
-            return []  # a first run's empty ledger
-    return [str(store / path) for (path,) in rows]
+            return files, []  # a first run's empty ledger
+    return files, [str(files.root / path) for (path,) in rows]

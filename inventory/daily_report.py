@@ -23,7 +23,7 @@ from inventory.networks import DEFAULT_NETS
 from inventory.notices import first_notices
 from inventory.query_rows import Nets, Sensors
 from inventory.store_inventory import Inventory
-from inventory.store_reader import DateLike, InventoryError, as_timestamp
+from inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp
 
 TOP = 20
 HISTORY_DAYS = 30
@@ -201,7 +201,7 @@ def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime, gone: pd.Dat
 
 
 def build_report(
-    store: Path | str,
+    store: StoreLike,
     day: dt.date | str | None = None,
     *,
     since: str | None = None,
@@ -295,7 +295,7 @@ FIRST_CLIENTS = 3
 _KEY = ["server_h", "proto", "server_p"]
 
 
-def _explained(new: pd.DataFrame, period_servers: pd.DataFrame, store: Path | str, start: dt.datetime,
+def _explained(new: pd.DataFrame, period_servers: pd.DataFrame, store: StoreLike, start: dt.datetime,
                end: dt.datetime, sensors: Sensors) -> pd.DataFrame:  # fmt: skip
     """New server ports with what explains them: `first_clients` (the first
     FIRST_CLIENTS to connect, earliest first, from anywhere) and `connections`

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from ingest.sensor_notices import NOTICE_SCHEMA
 from inventory.dailies import notice_files
 from inventory.networks import Network, in_networks
+from inventory.store_reader import StoreLike
 
 KEY = ["server_h", "proto", "server_p"]
 
 
-def sensor_notices(store: Path | str, start: dt.datetime | None = None, end: dt.datetime | None = None, *,
+def sensor_notices(store: StoreLike, start: dt.datetime | None = None, end: dt.datetime | None = None, *,
                    nets: list[Network] | None = None, sensors: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
     """The SynAck notices raised in [start, end) (NOTICE_SCHEMA's columns),
     oldest first, of servers in `nets` seen by `sensors` (None: all)."""
-    files = notice_files(store)
-    table = (
-        ds.dataset(files, schema=NOTICE_SCHEMA, format="parquet").to_table() if files else NOTICE_SCHEMA.empty_table()
-    )
+    store_fs, files = notice_files(store)
+    table = store_fs.dataset(files, schema=NOTICE_SCHEMA).to_table() if files else NOTICE_SCHEMA.empty_table()
     keep = pa.array(in_networks(table.column("server_h").combine_chunks(), nets)) if nets is not None else None
     if sensors is not None:
         by_sensor = pc.fill_null(pc.is_in(table.column("sensor"), pa.array(sensors, pa.string())), False)

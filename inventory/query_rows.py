@@ -21,6 +21,7 @@ from inventory.allowlist import Allowed, allowed_mask, load_allowlist
 from inventory.dailies import rows_in_range
 from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
 from inventory.port_names import port_names
+from inventory.store_reader import StoreLike
 
 Nets = str | list[str] | None
 Sensors = str | list[str] | None
@@ -76,7 +77,7 @@ def uint32(value: int) -> pa.Scalar:
     return pa.scalar(value, pa.uint32())
 
 
-def state_rows(store: Path | str, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
+def state_rows(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
           sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
           columns: list[str] | None = None, extra: pc.Expression | None = None) -> pa.Table:  # fmt: skip
     """Daily rows of one state for the range (and `extra`), filtered exactly by sensor and network."""

@@ -9,7 +9,6 @@ dates may be `date`, `datetime`, ISO strings or ages like "7d".
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,7 @@ from inventory.query_rows import (
     state_rows,
     uint32,
 )
-from inventory.store_reader import DateLike, as_timestamp, day_range
+from inventory.store_reader import DateLike, StoreLike, as_timestamp, day_range
 
 KEY = ["server_h", "proto", "server_p"]
 SERVERS_COLUMNS = [
@@ -105,7 +104,7 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
 BAND_ROWS = 1_000_000
 
 
-def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
             count_clients: bool = True) -> pd.DataFrame:  # fmt: skip
     """Merged server rows; distinct clients (which need the client pairs) only when `count_clients`."""
     start, end = day_range(since, until)
@@ -119,7 +118,7 @@ def _served(store: Path | str, since: DateLike, until: DateLike, sensors: Sensor
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
-def _address_bands(store: Path | str, start: dt.datetime | None, end: dt.datetime | None,
+def _address_bands(store: StoreLike, start: dt.datetime | None, end: dt.datetime | None,
                    sensors: list[str] | None, nets: list[Network] | None) -> list[pc.Expression | None]:  # fmt: skip
     """Filters on server_v4 that split the range's served rows into bands of
     about BAND_ROWS rows, each server in one band; [None] when one band holds
@@ -195,7 +194,7 @@ def key_slices(keys: np.ndarray, lengths: np.ndarray, limit: int) -> list[slice]
 
 
 def servers(
-    store: Path | str, since: DateLike = None, until: DateLike = None, *,
+    store: StoreLike, since: DateLike = None, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports seen in [since, until).
@@ -211,7 +210,7 @@ def servers(
 
 
 def hosts_serving(
-    store: Path | str, since: DateLike = None, until: DateLike = None, *, nets: Nets = None, sensors: Sensors = None
+    store: StoreLike, since: DateLike = None, until: DateLike = None, *, nets: Nets = None, sensors: Sensors = None
 ) -> list[str]:
     """The distinct hosts that served in [since, until), in address order
     (servers() without counting clients)."""
@@ -219,7 +218,7 @@ def hosts_serving(
     return sorted(df["server_h"].unique().tolist(), key=address_key) if not df.empty else []
 
 
-def server_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
+def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
     """Every server port of the store merged over all time, with its first
     sighting: what new_servers selects from. Pass it to new_servers as
     `sightings` to ask about several periods for the price of one read."""
@@ -227,7 +226,7 @@ def server_sightings(store: Path | str, *, nets: Nets = None, sensors: Sensors =
 
 
 def new_servers(
-    store: Path | str, since: DateLike, until: DateLike = None, *,
+    store: StoreLike, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
     sightings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:  # fmt: skip
@@ -246,7 +245,7 @@ def new_servers(
 
 
 def gone_servers(
-    store: Path | str, until: DateLike = None, *, idle_days: float = 7,
+    store: StoreLike, until: DateLike = None, *, idle_days: float = 7,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports seen before `until` but not in the `idle_days` before it.
@@ -268,7 +267,7 @@ def gone_servers(
 
 
 def closed(
-    store: Path | str, since: DateLike = None, until: DateLike = None, *,
+    store: StoreLike, since: DateLike = None, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Ports that answered a SYN with RST in [since, until): scan targets.

@@ -25,11 +25,12 @@ from typing import Any
 
 import pandas as pd
 
+from ingest.store_files import StoreFS
 from inventory import client_ports, known_export, notices, server_ports
 from inventory.allowlist import Allowed, allowed_mask
 from inventory.dailies import notice_count, read_catalog, sensor_days, sources_summary
 from inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
-from inventory.store_reader import DateLike, InventoryError, as_timestamp
+from inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, store_files
 
 __all__ = ["NEWEST", "Inventory"]
 
@@ -40,10 +41,12 @@ NEWEST = "newest"
 class Inventory:
     """A synack store and the filters shared by its queries (see the module)."""
 
-    def __init__(self, store: Path | str, *, nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
-                 as_of: DateLike = None) -> None:  # fmt: skip
-        """Raises InventoryError for a bad network, allowlist or date (the store is read by the queries)."""
-        self.store = Path(store)
+    def __init__(self, store: StoreLike, *, nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+                 as_of: DateLike = None, ledger: Path | str | None = None) -> None:  # fmt: skip
+        """`store`: a directory, or an object-storage URL with its `ledger`
+        (ingest.store_files). Raises InventoryError for a bad network,
+        allowlist, date or store location (the store is read by the queries)."""
+        self.store: StoreFS = store_files(store, ledger)
         self.nets = nets
         self.sensors = sensors
         resolve_nets(nets)  # a bad network fails here, not in the first query

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
-from ingest.errors import SynackError
+from ingest.errors import StoreError, SynackError
+from ingest.store_files import StoreFS, locate
 
 DateLike = dt.date | dt.datetime | str | None
+#: A store: its directory or URL (ledger beside a local store), or a located StoreFS (ingest.store_files).
+StoreLike = StoreFS | Path | str
 
 CONN_DIR = "conn"
-LEDGER = "ledger.sqlite"
 _RELATIVE = re.compile(r"^(\d+)([dhw])$")
 #: Dates a query accepts: records never lie outside (ingest sets such lines
 #: aside), and a day's end stays representable.
@@ -25,6 +28,16 @@ LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 
 class InventoryError(SynackError, ValueError):
     """A bad argument (date, network, allowlist line) or an unusable store."""
+
+
+def store_files(store: StoreLike, ledger: Path | str | None = None) -> StoreFS:
+    """Where the files and ledger of `store` are (`ledger`: default beside a
+    local store); raises InventoryError for a URL that cannot be opened, or
+    an object store given without its ledger."""
+    try:
+        return locate(store, ledger)
+    except StoreError as err:
+        raise InventoryError(str(err)) from None
 
 
 def as_timestamp(value: DateLike, *, now: dt.datetime | None = None) -> dt.datetime | None:

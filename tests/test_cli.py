@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -538,8 +539,12 @@ def test_as_of_newest_makes_every_relative_time_count_from_the_newest_record(
 
 def test_shell_completion_is_offered() -> None:
     """--show-completion prints the completion script of the user's shell (--install-completion installs it)."""
-    result = runner.invoke(app, ["--show-completion"], prog_name="synack", env={"SHELL": "/bin/bash"})
-    assert result.exit_code == 0 and "_SYNACK_COMPLETE=complete_bash" in result.output, result.output
+    # Typer detects the shell from the process tree: run under a bash that
+    # stays the parent ("; true" keeps it from exec'ing the command).
+    command = f"{shlex.quote(sys.executable)} -c 'from cli import app; app(prog_name=\"synack\")' --show-completion"
+    result = subprocess.run(["bash", "-c", command + "; true"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent.parent, env={**os.environ, "SHELL": "/bin/bash"})  # fmt: skip
+    assert "_SYNACK_COMPLETE=complete_bash" in result.stdout, result.stdout + result.stderr
 
 
 def test_allow_on_servers_clients_and_closed_adds_an_allowed_column(sample_store: Path, tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_a_ledger_without_its_tables_is_one_line(tmp_path: Path) -> None:
 def test_a_store_whose_ledger_was_deleted_is_one_line(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     (store / "ledger.sqlite").unlink()
-    assert_one_line_error(run_synack("servers", "--store", str(store)), "no ledger.sqlite")
+    assert_one_line_error(run_synack("servers", "--store", str(store)), "holds records but no ledger", "ledger.sqlite")
 
 
 def test_no_store_at_all_is_one_line_not_an_empty_answer(tmp_path: Path) -> None:

@@ -6,22 +6,18 @@ for it without Dask is one line naming the extra.
 
 from __future__ import annotations
 
-import gzip
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 from typer.testing import CliRunner
 
-from bench.conn_gen import conn_table, header
 from cli import app
 from ingest.conn_ingest import ingest_paths
 from ingest.store import Store
+from tests.engine_answers import answers, generated_logs
 
 distributed = pytest.importorskip("dask.distributed")
 from ingest.dask_engine import ingest_dask, rebuild_dask  # noqa: E402
@@ -40,65 +36,6 @@ def client() -> Iterator[Any]:
             yield c
 
 
-def _generated(folder: Path) -> Path:
-    """Four days (2026-11-18 to 21), two sensors, plain and gzipped logs, several chunks each, one log twice."""
-    options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-    for day in range(3):
-        for n, sensor in enumerate(("edge-1", "core-2")):
-            table = conn_table(6_000, seed=day * 10 + n, start=1795000000.0 + day * 86400, span=80000.0)
-            table = table.set_column(table.schema.get_field_index("sensor"), "sensor",
-                                     pa.array([sensor] * len(table)))  # fmt: skip
-            sink = pa.BufferOutputStream()
-            pacsv.write_csv(table, sink, options)
-            data = header(f"2026-11-{21 + day}-00-00-00") + sink.getvalue().to_pybytes() + b"#close\tx\n"
-            path = folder / f"2026-11-{21 + day}" / f"conn.{sensor}.log"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if n:
-                path.with_suffix(".log.gz").write_bytes(gzip.compress(data))
-            else:
-                path.write_bytes(data)
-    # The same log under a second name (as the live conn.log and its archive):
-    # one source, read once, whichever task reaches it first.
-    again = folder / "archive" / "conn.edge-1.again.log.gz"
-    again.parent.mkdir()
-    again.write_bytes(gzip.compress((folder / "2026-11-21" / "conn.edge-1.log").read_bytes()))
-    return folder
-
-
-def _answers(store: Path, since: str, until: str) -> dict[str, str]:
-    """Every query's output as text (the report's JSON without its generation time)."""
-    out: dict[str, str] = {}
-    common = ["--store", str(store), "--nets", "all"]
-    for name, args in {
-        "servers": ["servers", "-f", "csv"],
-        "clients": ["clients", "--detail", "-f", "csv"],
-        "closed": ["closed", "-f", "csv"],
-        "new-ports": ["new-ports", "--since", since, "--until", until, "-f", "csv"],
-        "gone-ports": ["gone-ports", "--idle-days", "1", "-f", "csv", "--as-of", "newest"],
-        "status": ["status", "--json"],
-    }.items():
-        result = runner.invoke(app, [*args, *common[:2], *(common[2:] if name != "status" else [])])
-        assert result.exit_code == 0, result.output
-        out[name] = result.output
-    status = json.loads(out["status"])
-    status.pop("last_ingest")
-    status["settings"].pop("as_of")
-    status["store"] = ""
-    out["status"] = json.dumps(status, sort_keys=True)
-    reports = store.parent / f"{store.name}-report"
-    result = runner.invoke(app, ["report", *common, "--since", since, "--until", until, "-o", str(reports)])
-    assert result.exit_code in (0, 1), result.output
-    for path in sorted(reports.iterdir()):
-        text = path.read_text()
-        if path.suffix == ".json":
-            doc = json.loads(text)
-            doc.pop("generated")
-            text = json.dumps(doc, sort_keys=True)
-        if path.suffix != ".html":
-            out[path.name] = text
-    return out
-
-
 @pytest.mark.parametrize("which", ["samples", "zeek-corpus", "generated"])
 def test_the_dask_engine_answers_exactly_as_the_local_one(which: str, client: Any, tmp_path: Path) -> None:
     if which == "zeek-corpus":
@@ -109,7 +46,7 @@ def test_the_dask_engine_answers_exactly_as_the_local_one(which: str, client: An
     elif which == "samples":
         logs, since, until = [SAMPLES], "2026-11-19", "2026-11-22"
     else:
-        logs, since, until = [_generated(tmp_path / "logs")], "2026-11-19", "2026-11-21"
+        logs, since, until = [generated_logs(tmp_path / "logs")], "2026-11-19", "2026-11-21"
     local = ingest_paths(logs, tmp_path / "local", chunk_bytes=CHUNK)
     with Store.open(tmp_path / "dask") as store:
         distributed_run = ingest_dask(store, logs, client, chunk_bytes=CHUNK)
@@ -117,9 +54,9 @@ def test_the_dask_engine_answers_exactly_as_the_local_one(which: str, client: An
     if which == "generated":
         assert distributed_run.merges > 0  # partials were merged by tasks on the workers
     assert sorted(f.status for f in distributed_run.files) == sorted(f.status for f in local.files)
-    answers = _answers(tmp_path / "local", since, until)
-    assert all(answers[q].count("\n") > 1 for q in ("servers", "clients", "new-ports"))  # nothing compared empty
-    assert _answers(tmp_path / "dask", since, until) == answers
+    expected = answers(tmp_path / "local", since, until)
+    assert all(expected[q].count("\n") > 1 for q in ("servers", "clients", "new-ports"))  # nothing compared empty
+    assert answers(tmp_path / "dask", since, until) == expected
     with Store.open(tmp_path / "dask") as store:  # again: nothing new, however the work is split
         assert ingest_dask(store, logs, client, chunk_bytes=CHUNK).rows == 0
 
@@ -127,11 +64,11 @@ def test_the_dask_engine_answers_exactly_as_the_local_one(which: str, client: An
 def test_rebuild_on_the_cluster_changes_no_answer(client: Any, tmp_path: Path) -> None:
     """`synack rebuild --engine dask`: a task per day recomputes its partials
     from the records; every answer stays as the local engine's."""
-    logs = _generated(tmp_path / "logs")
+    logs = generated_logs(tmp_path / "logs")
     ingest_paths([logs], tmp_path / "local", chunk_bytes=CHUNK)
     ingest_paths([logs], tmp_path / "dask", chunk_bytes=CHUNK)
     assert sorted(rebuild_dask(tmp_path / "dask", client)) == ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]
-    assert _answers(tmp_path / "dask", "2026-11-19", "2026-11-21") == _answers(
+    assert answers(tmp_path / "dask", "2026-11-19", "2026-11-21") == answers(
         tmp_path / "local", "2026-11-19", "2026-11-21"
     )
     check = runner.invoke(app, ["check", "--store", str(tmp_path / "dask")])
@@ -142,7 +79,7 @@ def test_a_worker_killed_mid_task_loses_and_doubles_nothing(tmp_path: Path, monk
     """The first task kills its worker process (SIGKILL, as the OOM killer
     would); Dask runs it again on a fresh worker, and the store equals the
     local engine's."""
-    logs = _generated(tmp_path / "logs")
+    logs = generated_logs(tmp_path / "logs")
     marker = tmp_path / "killed-once"
     monkeypatch.setenv("SYNACK_DASK_FAULT", str(marker))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
@@ -152,7 +89,7 @@ def test_a_worker_killed_mid_task_loses_and_doubles_nothing(tmp_path: Path, monk
     monkeypatch.delenv("SYNACK_DASK_FAULT")
     local = ingest_paths([logs], tmp_path / "local", chunk_bytes=CHUNK)
     assert run.rows == local.rows
-    assert _answers(tmp_path / "dask", "2026-11-19", "2026-11-21") == _answers(
+    assert answers(tmp_path / "dask", "2026-11-19", "2026-11-21") == answers(
         tmp_path / "local", "2026-11-19", "2026-11-21"
     )
     assert not list((tmp_path / "dask").rglob(".*.tmp"))  # nothing half-written is left
