@@ -27,12 +27,12 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from ingest.conn_ingest import Engine, IngestSummary
-    from ingest.store_files import StoreFS
-    from inventory import Inventory
-from ingest.errors import SynackError
-from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
-from ingest.visible import visible
+    from synack.ingest.conn_ingest import Engine, IngestSummary
+    from synack.ingest.store_files import StoreFS
+    from synack.inventory import Inventory
+from synack.ingest.errors import SynackError
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
+from synack.ingest.visible import visible
 
 Answer = TypeVar("Answer")
 
@@ -158,7 +158,7 @@ LedgerOption = Annotated[
 def located(store: str | None, ledger: Path | None) -> StoreFS:
     """The store the settings name (option > environment > synack.toml >
     default); a location that cannot be opened is one error line."""
-    from ingest.store_files import locate
+    from synack.ingest.store_files import locate
 
     try:
         return locate(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE),
@@ -195,7 +195,7 @@ def _run_ingest(
     # Imported here: a query's start-up is part of its answer time.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ingest.conn_ingest import LOCAL, ingest_paths
+    from synack.ingest.conn_ingest import LOCAL, ingest_paths
 
     engine = engine or LOCAL
     if not show_progress:
@@ -233,7 +233,7 @@ WorkersOption = Annotated[
 
 def _engine(engine: str | None, scheduler: str | None, workers: int | None) -> Engine:
     """The engine the options, environment and synack.toml ask for."""
-    from ingest.conn_ingest import Engine
+    from synack.ingest.conn_ingest import Engine
 
     return Engine(setting(engine, "SYNACK_ENGINE", "engine", "local"),
                   setting(scheduler, "SYNACK_SCHEDULER", "scheduler", None), workers)  # fmt: skip
@@ -277,7 +277,7 @@ def ingest(
         store_dir = located(store, ledger)
         sensor_name = setting(sensor, "SYNACK_SENSOR", "sensor", None)
         if paths == [Path("-")]:
-            from ingest.conn_ingest import ingest_stdin
+            from synack.ingest.conn_ingest import ingest_stdin
 
             summary = ingest_stdin(sys.stdin.buffer, store_dir, sensor=sensor_name, clock_skew=clock_skew)
         else:
@@ -359,7 +359,7 @@ OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write
 
 def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty: Callable[[], str]) -> None:
     """Print or write an inventory DataFrame; `empty` says what a table shows for no rows (asked only then)."""
-    from inventory import export, text_table
+    from synack.inventory import export, text_table
 
     if fmt is Format.parquet and output is None:
         raise fail("--format parquet needs -o FILE")
@@ -418,7 +418,7 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
 def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor: str | None,
                allow: Path | None = None, as_of: str | None = None) -> Inventory:  # fmt: skip
     """The Inventory a query command asks (settings resolved, notes said); a bad setting is one error line."""
-    from inventory import Inventory
+    from synack.inventory import Inventory
 
     bound_memory()
     store_dir = located(store, ledger)
@@ -443,7 +443,7 @@ def _answer(query: Callable[[], Answer]) -> Answer:
 def _in_range(inv: Inventory, since: str | None, until: str | None) -> str:
     """'in this range', spelled out: the UTC range a query of `inv` used (ages
     like 7d count back from its as_of) and the store's newest record, for an empty answer."""
-    from inventory.dailies import sensor_days
+    from synack.inventory.dailies import sensor_days
 
     start, end = inv.when(since), inv.when(until)
     lo = f"{start:%Y-%m-%d %H:%M}" if start is not None else "the first record"
@@ -455,7 +455,7 @@ def _in_range(inv: Inventory, since: str | None, until: str | None) -> str:
 
 def _note_unknown_sensors(store_dir: StoreFS, sensors: str | None) -> None:
     """Say in one line when --sensor names a sensor the store has no records of (a typo answers nothing)."""
-    from inventory.dailies import sensor_days
+    from synack.inventory.dailies import sensor_days
 
     if not sensors:
         return
@@ -471,7 +471,7 @@ def _note_unknown_sensors(store_dir: StoreFS, sensors: str | None) -> None:
 
 def _note_upgrade(store_dir: StoreFS) -> None:
     """Say in one line when the store's aggregates are answered from memory."""
-    from inventory.dailies import upgrade_needed
+    from synack.inventory.dailies import upgrade_needed
 
     try:
         needed = upgrade_needed(store_dir)
@@ -491,7 +491,7 @@ def rebuild(
     workers: WorkersOption = None,
 ) -> None:  # fmt: skip
     """Recompute every partial aggregate from the stored records (after an upgrade, or to repair them)."""
-    from ingest.conn_ingest import rebuild_store
+    from synack.ingest.conn_ingest import rebuild_store
 
     bound_memory()
     store_dir = located(store, ledger)
@@ -541,8 +541,8 @@ def check(
     ] = False,
 ) -> None:
     """Verify that the store's ledger and files agree (exit 1 when they do not); --repair fixes what it can."""
-    from ingest.store import Store
-    from ingest.store_check import check_store
+    from synack.ingest.store import Store
+    from synack.ingest.store_check import check_store
 
     store_dir = located(store, ledger)
     _require_ledger(store_dir)
@@ -686,8 +686,8 @@ def report(
     """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON.
 
     Exits 1 (after writing the files) when the period holds no records or an expected sensor sent none."""
-    from inventory.daily_report import build_report
-    from inventory.report_files import write_report
+    from synack.inventory.daily_report import build_report
+    from synack.inventory.report_files import write_report
 
     bound_memory()
     if date is not None and (since is not None or until is not None):
@@ -740,9 +740,9 @@ def watch(
     import signal
     import threading
 
-    from ingest.log_source import DEFAULT_CHUNK_BYTES
-    from ingest.watch import WatchOptions
-    from ingest.watch import watch as follow
+    from synack.ingest.log_source import DEFAULT_CHUNK_BYTES
+    from synack.ingest.watch import WatchOptions
+    from synack.ingest.watch import watch as follow
 
     bound_memory()
     if not logdir.is_dir():
@@ -762,7 +762,7 @@ def watch(
     )  # fmt: skip
     after_pass = None
     if export_known is not None:
-        from inventory import Inventory
+        from synack.inventory import Inventory
 
         nets_setting = setting(nets, "SYNACK_NETS", "nets", None)
         allow_setting = setting(allow, "SYNACK_ALLOW", "allow", None)
@@ -787,14 +787,14 @@ def watch(
 
 def sample_dir() -> Path:
     """The bundled sample Zeek log directory."""
-    return Path(str(resources.files("samples") / "zeek"))
+    return Path(str(resources.files("synack.samples") / "zeek"))
 
 
 @app.command()
 def demo() -> None:
     """Ingest the bundled sample logs into a temporary store and show what they hold."""
-    import inventory
-    from samples.generate import DAYS
+    from synack import inventory
+    from synack.samples.generate import DAYS
 
     bound_memory()
     logs = sample_dir()

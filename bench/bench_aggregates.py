@@ -37,9 +37,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.conn_gen import write_conn_log  # noqa: E402
-from ingest.aggregates import merge_clients, merge_servers  # noqa: E402
-from ingest.partials import write_aggregate  # noqa: E402
-from ingest.store import Store  # noqa: E402
+from synack.ingest.aggregates import merge_clients, merge_servers  # noqa: E402
+from synack.ingest.partials import write_aggregate  # noqa: E402
+from synack.ingest.store import Store  # noqa: E402
 
 DAY = 1795046400.0  # 2026-11-19 00:00 UTC
 MEMORY_MB = 500
@@ -71,7 +71,7 @@ def timed(args: list[str]) -> tuple[float, float]:
 
 
 def synack(*args: str) -> list[str]:
-    return [sys.executable, "-m", "cli", *args]
+    return [sys.executable, "-m", "synack", *args]
 
 
 def year_of_aggregates(data: Path, work: Path) -> Path:

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.conn_gen import write_conn_log  # noqa: E402
-from ingest.conn_ingest import ingest_paths  # noqa: E402
+from synack.ingest.conn_ingest import ingest_paths  # noqa: E402
 
 
 def corrupt_every_other_ts(clean: Path, out: Path) -> None:

@@ -44,7 +44,7 @@ def timed_ingest(folder: Path, engine: list[str]) -> tuple[float, str]:
     """Wall seconds of one `synack ingest` into a fresh store, and its summary line."""
     with tempfile.TemporaryDirectory(prefix="synack-bench-", dir=HERE / "data") as tmp:
         started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "cli", "ingest", str(folder), "--store", f"{tmp}/store", "-q",
+        run = subprocess.run([sys.executable, "-m", "synack", "ingest", str(folder), "--store", f"{tmp}/store", "-q",
                               *engine], cwd=HERE.parent, capture_output=True, text=True)  # fmt: skip
         seconds = time.perf_counter() - started
     if run.returncode != 0:

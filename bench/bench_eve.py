@@ -24,8 +24,8 @@ CHILD = """
 import json, sys, time
 mode, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
 if mode == "synack":
-    from cli import bound_memory
-    from ingest.conn_ingest import ingest_paths
+    from synack.cli import bound_memory
+    from synack.ingest.conn_ingest import ingest_paths
     from pathlib import Path
     bound_memory()
     started = time.perf_counter()

@@ -45,8 +45,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=HERE / "data")
     args = parser.parse_args()
 
-    from cli import bound_memory
-    from ingest.conn_ingest import ingest_paths
+    from synack.cli import bound_memory
+    from synack.ingest.conn_ingest import ingest_paths
 
     bound_memory()
     logs = []
@@ -67,7 +67,7 @@ def main() -> int:
         compileall.compile_dir(HERE.parent / "inventory", quiet=1)
         compileall.compile_dir(HERE.parent / "ingest", quiet=1)
         compileall.compile_file(HERE.parent / "cli.py", quiet=1)
-        synack = [sys.executable, "-c", "from cli import app; app()"]
+        synack = [sys.executable, "-c", "from synack.cli import app; app()"]
         last_day = time.strftime("%Y-%m-%d", time.gmtime(DAY0 + (args.days - 1) * 86400))
         queries = {
             "servers": [*synack, "servers", "--store", str(store), "-f", "csv", "-o", str(store.parent / "s.csv")],

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ingest.schema import SYNACK_CONN_FIELDS, ZEEK_CONN_FIELDS
-from samples.generate import zeek_header
+from synack.ingest.schema import SYNACK_CONN_FIELDS, ZEEK_CONN_FIELDS
+from synack.samples.generate import zeek_header
 
 FIELDS = [*ZEEK_CONN_FIELDS, *SYNACK_CONN_FIELDS]
 

@@ -20,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from collections import deque  # noqa: E402
 from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
 
-from ingest.log_source import Chunk  # noqa: E402
+from synack.ingest.log_source import Chunk  # noqa: E402
 
 
 def synack(log: Path, out: Path) -> Callable[[], int]:
     """synack's ingest exactly as `synack ingest` runs it."""
-    from cli import bound_memory
-    from ingest.conn_ingest import ingest_paths
+    from synack.cli import bound_memory
+    from synack.ingest.conn_ingest import ingest_paths
 
     bound_memory()
     return lambda: ingest_paths([log], out).rows
@@ -36,9 +36,9 @@ def synack_read(log: Path, out: Path) -> Callable[[], int]:
     """synack's read path only (read, decode, outcome into Arrow; nothing
     written), on the same threads as an ingest: the like-for-like
     comparison with zat, which only reads."""
-    from cli import bound_memory
-    from ingest.conn_ingest import PARSE_AHEAD
-    from ingest.log_source import identify, parse_block, read_blocks
+    from synack.cli import bound_memory
+    from synack.ingest.conn_ingest import PARSE_AHEAD
+    from synack.ingest.log_source import identify, parse_block, read_blocks
 
     bound_memory()
 

@@ -17,10 +17,10 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
 
-from ingest.conn_ingest import ingest_paths  # noqa: E402
-from inventory.daily_report import build_report  # noqa: E402
-from inventory.report_files import write_report  # noqa: E402
-from samples.generate import OUT, PLANTED  # noqa: E402
+from synack.ingest.conn_ingest import ingest_paths  # noqa: E402
+from synack.inventory.daily_report import build_report  # noqa: E402
+from synack.inventory.report_files import write_report  # noqa: E402
+from synack.samples.generate import OUT, PLANTED  # noqa: E402
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--hide-scrollbars", "--window-size=1200,2200"]  # fmt: skip

@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.addresses import ipv4_numbers
-from ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
+from synack.ingest.addresses import ipv4_numbers
+from synack.ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
 
 SERVED = "served"
 CLOSED = "closed"

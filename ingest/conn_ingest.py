@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ingest.errors import NotAConnLog, NotAZeekLog, SynackError
-from ingest.log_files import find_conn_logs
-from ingest.log_source import (
+from synack.ingest.errors import NotAConnLog, NotAZeekLog, SynackError
+from synack.ingest.log_files import find_conn_logs
+from synack.ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
     NOTICE_KINDS,
     ZEEK_ASCII,
@@ -38,10 +38,10 @@ from ingest.log_source import (
     parse_block,
     read_blocks,
 )
-from ingest.partials import DayRecords, by_day
-from ingest.store import ChunkFiles, CommitResult, Store, write_chunk_files
-from ingest.store_files import StoreFS
-from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
+from synack.ingest.partials import DayRecords, by_day
+from synack.ingest.store import ChunkFiles, CommitResult, Store, write_chunk_files
+from synack.ingest.store_files import StoreFS
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
 PARSE_AHEAD = 2
@@ -142,7 +142,7 @@ def rebuild_store(store_root: StoreFS | Path, engine: Engine = LOCAL) -> list[st
     """Recompute every partial aggregate of the store from its records (on
     `engine`); return the days rebuilt. Raises SynackError for no store."""
     if engine.kind == "dask":
-        from ingest.dask_engine import dask_client, rebuild_dask
+        from synack.ingest.dask_engine import dask_client, rebuild_dask
 
         with dask_client(engine.scheduler, engine.workers) as client:
             return rebuild_dask(store_root, client)
@@ -169,7 +169,7 @@ def ingest_paths(
     a missing path or an unusable or locked store.
     """
     if engine.kind == "dask":
-        from ingest.dask_engine import dask_client, ingest_dask  # the local engine imports no Dask
+        from synack.ingest.dask_engine import dask_client, ingest_dask  # the local engine imports no Dask
 
         with dask_client(engine.scheduler, engine.workers) as client, Store.open(store_root) as store:
             return ingest_dask(store, paths, client, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,

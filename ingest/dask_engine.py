@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.conn_ingest import (
+from synack.ingest.conn_ingest import (
     MOVED_AWAY,
     FileResult,
     IngestSummary,
@@ -50,17 +50,17 @@ from ingest.conn_ingest import (
     parse_and_aggregate,
     write_parsed,
 )
-from ingest.errors import NotAConnLog, NotAZeekLog, SynackError
-from ingest.log_files import find_conn_logs
-from ingest.log_source import (
+from synack.ingest.errors import NotAConnLog, NotAZeekLog, SynackError
+from synack.ingest.log_files import find_conn_logs
+from synack.ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
     LogSource,
     ReadState,
     Span,
     read_blocks,
 )
-from ingest.partials import Partial, merge_partials
-from ingest.store import (
+from synack.ingest.partials import Partial, merge_partials
+from synack.ingest.store import (
     ChunkFiles,
     DayJobs,
     DayPartials,
@@ -69,8 +69,8 @@ from ingest.store import (
     Store,
     build_day_partials,
 )
-from ingest.store_files import StoreFS
-from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
+from synack.ingest.store_files import StoreFS
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
 #: What to install when the engine is asked for without Dask.
 EXTRA = "pip install 'synack[dask]'"

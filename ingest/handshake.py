@@ -34,8 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest import addresses
-from ingest.schema import ANSWERED, MIDSTREAM, NO_PORTS, OPEN, OUTCOMES, REJECTED, UNANSWERED
+from synack.ingest import addresses
+from synack.ingest.schema import ANSWERED, MIDSTREAM, NO_PORTS, OPEN, OUTCOMES, REJECTED, UNANSWERED
 
 _CODE = {name: i for i, name in enumerate(OUTCOMES)}
 _OUTCOME_DICTIONARY = pa.array(OUTCOMES, pa.string())

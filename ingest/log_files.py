@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import SynackError
+from synack.ingest.errors import SynackError
 
 _CONN_NAME = re.compile(r"^conn(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 #: Suricata: eve.json, per-thread eve.N.json, dated eve-%Y-%m-%d-%H:%M.json,

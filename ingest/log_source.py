@@ -22,13 +22,13 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from ingest import suricata_eve, zeek_ascii, zeek_json
-from ingest.errors import NotAConnLog, NotAZeekLog
-from ingest.line_parsing import Quarantined
-from ingest.normalize import missing_required, normalize
-from ingest.schema import CORE_SCHEMA
-from ingest.sensor_notices import normalize_notices
-from ingest.value_limits import ValueLimits
+from synack.ingest import suricata_eve, zeek_ascii, zeek_json
+from synack.ingest.errors import NotAConnLog, NotAZeekLog
+from synack.ingest.line_parsing import Quarantined
+from synack.ingest.normalize import missing_required, normalize
+from synack.ingest.schema import CORE_SCHEMA
+from synack.ingest.sensor_notices import normalize_notices
+from synack.ingest.value_limits import ValueLimits
 
 ZEEK_ASCII = "zeek-ascii"
 ZEEK_JSON = "zeek-json"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.errors import NotAConnLog
-from ingest.handshake import derive_outcome
-from ingest.schema import CORE_SCHEMA, DICT_STRING, REQUIRED, normalized_name
+from synack.ingest.errors import NotAConnLog
+from synack.ingest.handshake import derive_outcome
+from synack.ingest.schema import CORE_SCHEMA, DICT_STRING, REQUIRED, normalized_name
 
 #: Columns that can name the sensor, in order of preference; the ingest's
 #: `--sensor` fills the rows where none is set.

@@ -24,7 +24,7 @@ from pathlib import PurePath
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.aggregates import (
+from synack.ingest.aggregates import (
     DAILY_CLIENTS_SCHEMA,
     DAILY_SERVERS_SCHEMA,
     RECORD_COLUMNS,
@@ -32,7 +32,7 @@ from ingest.aggregates import (
     merge_clients,
     merge_servers,
 )
-from ingest.store_files import StoreFS, tmp_name
+from synack.ingest.store_files import StoreFS, tmp_name
 
 AGGREGATES_DIR = "aggregates"
 SERVERS = "servers"

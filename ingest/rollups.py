@@ -30,8 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from ingest.aggregates import merge_clients, merge_servers
-from ingest.partials import (
+from synack.ingest.aggregates import merge_clients, merge_servers
+from synack.ingest.partials import (
     CLIENTS,
     KINDS,
     MERGE_ROWS,
@@ -41,7 +41,7 @@ from ingest.partials import (
     read_aggregate,
     write_aggregate,
 )
-from ingest.store_files import StoreFS, tmp_name
+from synack.ingest.store_files import StoreFS, tmp_name
 
 ROLLUPS_DIR = "rollups"
 #: A day is rolled up once the newest day with records is this many days later.

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.errors import NotAZeekLog
-from ingest.normalize import DEFAULT_SENSOR
-from ingest.schema import TIMESTAMP
+from synack.ingest.errors import NotAZeekLog
+from synack.ingest.normalize import DEFAULT_SENSOR
+from synack.ingest.schema import TIMESTAMP
 
 NOTICES_DIR = "notices"
 #: The notes kept: those notice.zeek raises.

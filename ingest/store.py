@@ -56,10 +56,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from ingest.aggregates import RECORD_COLUMNS
-from ingest.errors import StoreError, StoreLocked
-from ingest.line_parsing import Quarantined
-from ingest.partials import (
+from synack.ingest.aggregates import RECORD_COLUMNS
+from synack.ingest.errors import StoreError, StoreLocked
+from synack.ingest.line_parsing import Quarantined
+from synack.ingest.partials import (
     AGGREGATES_DIR,
     DayRecords,
     Partial,
@@ -70,7 +70,7 @@ from ingest.partials import (
     sensor_counts,
     write_partial,
 )
-from ingest.rollups import (
+from synack.ingest.rollups import (
     ROLLUPS_DIR,
     SELECT_ROLLUPS,
     Rollup,
@@ -80,8 +80,8 @@ from ingest.rollups import (
     settled_before,
     write_rollup,
 )
-from ingest.sensor_notices import NOTICES_DIR
-from ingest.store_files import LEDGER, LOCK, StoreFS, locate, tmp_name
+from synack.ingest.sensor_notices import NOTICES_DIR
+from synack.ingest.store_files import LEDGER, LOCK, StoreFS, locate, tmp_name
 
 CONN_DIR = "conn"
 QUARANTINE_DIR = "quarantine"

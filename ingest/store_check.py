@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from ingest.partials import AGGREGATES_DIR, KINDS, partial_path
-from ingest.rollups import ROLLUPS_DIR, rollup_path
-from ingest.store import CONN_DIR, QUARANTINE_DIR, Store
-from ingest.store_files import StoreFS
+from synack.ingest.partials import AGGREGATES_DIR, KINDS, partial_path
+from synack.ingest.rollups import ROLLUPS_DIR, rollup_path
+from synack.ingest.store import CONN_DIR, QUARANTINE_DIR, Store
+from synack.ingest.store_files import StoreFS
 
 DAMAGED_DIR = "damaged"
 

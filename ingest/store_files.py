@@ -31,7 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from ingest.errors import StoreError
+from synack.ingest.errors import StoreError
 
 LEDGER = "ledger.sqlite"
 LOCK = "lock"

@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from ingest import addresses
-from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
-from ingest.normalize import valid_utf8
-from ingest.schema import DICT_STRING, TIMESTAMP
-from ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
+from synack.ingest import addresses
+from synack.ingest.line_parsing import ParsedRows, RowRejects, parse_lines
+from synack.ingest.normalize import valid_utf8
+from synack.ingest.schema import DICT_STRING, TIMESTAMP
+from synack.ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
 
 _FLOW_EVENT = r'"event_type"\s*:\s*"flow"'
 _NETFLOW_EVENT = r'"event_type"\s*:\s*"netflow"'

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.line_parsing import RowRejects
+from synack.ingest.line_parsing import RowRejects
 
 #: How far past the ingest's wall clock a record may lie, by default.
 DEFAULT_CLOCK_SKEW_SECONDS = 86_400.0

@@ -23,12 +23,12 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ingest.conn_ingest import IngestSummary, ingest_into
-from ingest.log_files import find_conn_logs, is_conn_log_name, is_notice_log_name
-from ingest.log_source import DEFAULT_CHUNK_BYTES
-from ingest.store import Store
-from ingest.store_files import StoreFS
-from ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
+from synack.ingest.conn_ingest import IngestSummary, ingest_into
+from synack.ingest.log_files import find_conn_logs, is_conn_log_name, is_notice_log_name
+from synack.ingest.log_source import DEFAULT_CHUNK_BYTES
+from synack.ingest.store import Store
+from synack.ingest.store_files import StoreFS
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 
 #: A pass with no file-system event runs at least this often (safety net for
 #: file systems that do not report events, e.g. some network mounts).

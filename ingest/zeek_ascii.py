@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ingest import addresses
-from ingest.lenient import cast_text
-from ingest.line_parsing import BLANK, ParsedRows, RowRejects, parse_lines, set_aside
-from ingest.normalize import missing_required
-from ingest.schema import BINARY_COLUMNS, CONN_FIELD_TYPES, SCALAR_TYPES, TIMESTAMP, arrow_type
-from ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
-from ingest.zeek_escapes import decode_escapes
+from synack.ingest import addresses
+from synack.ingest.lenient import cast_text
+from synack.ingest.line_parsing import BLANK, ParsedRows, RowRejects, parse_lines, set_aside
+from synack.ingest.normalize import missing_required
+from synack.ingest.schema import BINARY_COLUMNS, CONN_FIELD_TYPES, SCALAR_TYPES, TIMESTAMP, arrow_type
+from synack.ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
+from synack.ingest.zeek_escapes import decode_escapes
 
 #: Byte that replaces a multi-byte separator before parsing; Zeek escapes
 #: every non-printable byte in values, so it cannot occur in data.

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from ingest import addresses
-from ingest.line_parsing import ParsedRows, RowRejects, parse_lines
-from ingest.normalize import valid_utf8
-from ingest.schema import CONN_FIELD_TYPES, TIMESTAMP, arrow_type
-from ingest.value_limits import REQUIRED_FIELDS, ValueLimits, reject_unbelievable_times, reject_unset_required
-from ingest.zeek_ascii import float_seconds_to_timestamp
-from ingest.zeek_escapes import decode_escapes
+from synack.ingest import addresses
+from synack.ingest.line_parsing import ParsedRows, RowRejects, parse_lines
+from synack.ingest.normalize import valid_utf8
+from synack.ingest.schema import CONN_FIELD_TYPES, TIMESTAMP, arrow_type
+from synack.ingest.value_limits import REQUIRED_FIELDS, ValueLimits, reject_unbelievable_times, reject_unset_required
+from synack.ingest.zeek_ascii import float_seconds_to_timestamp
+from synack.ingest.zeek_escapes import decode_escapes
 
 #: Epoch values above this are milliseconds (year 5138 in seconds).
 _MILLIS_THRESHOLD = 1e11

@@ -1,6 +1,6 @@
 """Inventories over a synack store, as pandas DataFrames.
 
-    from inventory import Inventory
+    from synack.inventory import Inventory
     inv = Inventory("synack-store", nets="all")           # a store and its filters (see store_inventory)
     inv.servers()                                         # server ports
     inv.new_servers("2026-11-21")                         # first seen since then
@@ -14,12 +14,12 @@ Every function reads the partial aggregates that ingest keeps (never the
 records, never writing) and documents its columns and sort order.
 """
 
-from inventory.client_ports import client_pairs, client_sightings, clients, new_clients
-from inventory.dailies import upgrade_needed
-from inventory.networks import DEFAULT_NETS
-from inventory.server_ports import closed, gone_servers, hosts_serving, new_servers, server_sightings, servers
-from inventory.store_inventory import Inventory
-from inventory.store_reader import InventoryError
+from synack.inventory.client_ports import client_pairs, client_sightings, clients, new_clients
+from synack.inventory.dailies import upgrade_needed
+from synack.inventory.networks import DEFAULT_NETS
+from synack.inventory.server_ports import closed, gone_servers, hosts_serving, new_servers, server_sightings, servers
+from synack.inventory.store_inventory import Inventory
+from synack.inventory.store_reader import InventoryError
 
 __all__ = [
     "DEFAULT_NETS", "Inventory", "InventoryError", "client_pairs", "client_sightings", "clients", "closed",

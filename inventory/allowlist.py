@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inventory.networks import Network
-from inventory.store_reader import InventoryError
+from synack.inventory.networks import Network
+from synack.inventory.store_reader import InventoryError
 
 
 @dataclass(frozen=True)

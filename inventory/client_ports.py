@@ -7,10 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.aggregates import NOT_V4, SERVED
-from inventory.dailies import CLIENTS, rows_in_range
-from inventory.networks import ipv4_text
-from inventory.query_rows import (
+from synack.ingest.aggregates import NOT_V4, SERVED
+from synack.inventory.dailies import CLIENTS, rows_in_range
+from synack.inventory.networks import ipv4_text
+from synack.inventory.query_rows import (
     Allow,
     Nets,
     Sensors,
@@ -24,7 +24,7 @@ from inventory.query_rows import (
     uint32,
     where,
 )
-from inventory.store_reader import DateLike, StoreLike, day_range
+from synack.inventory.store_reader import DateLike, StoreLike, day_range
 
 _TIMES = ["first_seen", "last_seen", "connections"]
 PAIR_KEY = ["client_h", "server_h", "proto", "server_p"]

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from ingest.aggregates import (
+from synack.ingest.aggregates import (
     DAILY_CLIENTS_SCHEMA,
     DAILY_SERVERS_SCHEMA,
     RECORD_COLUMNS,
@@ -38,13 +38,13 @@ from ingest.aggregates import (
     merge_clients,
     merge_servers,
 )
-from ingest.partials import CLIENTS, SERVERS, partial_path
-from ingest.rollups import SELECT_ROLLUPS, Rollup, parse_rollups, rollup_path
-from ingest.schema import CORE_SCHEMA, TIMESTAMP
-from ingest.sensor_notices import NOTICES_DIR
-from ingest.store import LEDGER_VERSION
-from ingest.store_files import StoreFS
-from inventory.store_reader import CONN_DIR, InventoryError, StoreLike, days_between, store_files
+from synack.ingest.partials import CLIENTS, SERVERS, partial_path
+from synack.ingest.rollups import SELECT_ROLLUPS, Rollup, parse_rollups, rollup_path
+from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
+from synack.ingest.sensor_notices import NOTICES_DIR
+from synack.ingest.store import LEDGER_VERSION
+from synack.ingest.store_files import StoreFS
+from synack.inventory.store_reader import CONN_DIR, InventoryError, StoreLike, days_between, store_files
 
 __all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "sensor_days", "upgrade_needed"]
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inventory.allowlist import Allowed, allowed_mask
-from inventory.client_ports import client_pairs
-from inventory.dailies import sensor_days
-from inventory.networks import DEFAULT_NETS
-from inventory.notices import first_notices
-from inventory.query_rows import Nets, Sensors
-from inventory.store_inventory import Inventory
-from inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp
+from synack.inventory.allowlist import Allowed, allowed_mask
+from synack.inventory.client_ports import client_pairs
+from synack.inventory.dailies import sensor_days
+from synack.inventory.networks import DEFAULT_NETS
+from synack.inventory.notices import first_notices
+from synack.inventory.query_rows import Nets, Sensors
+from synack.inventory.store_inventory import Inventory
+from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp
 
 TOP = 20
 HISTORY_DAYS = 30

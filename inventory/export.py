@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ingest.visible import visible, visible_array
+from synack.ingest.visible import visible, visible_array
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: Each byte as it is shown: printable ASCII as itself, the rest (and the

@@ -26,8 +26,8 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from inventory.allowlist import Allowed
-from inventory.export import replacing
+from synack.inventory.allowlist import Allowed
+from synack.inventory.export import replacing
 
 FIELDS = ("net", "proto", "lo", "hi", "first_seen", "what")
 TYPES = ("subnet", "string", "count", "count", "time", "string")

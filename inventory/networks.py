@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.addresses import ipv4_numbers
-from inventory.store_reader import InventoryError
+from synack.ingest.addresses import ipv4_numbers
+from synack.inventory.store_reader import InventoryError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

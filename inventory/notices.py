@@ -8,10 +8,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.sensor_notices import NOTICE_SCHEMA
-from inventory.dailies import notice_files
-from inventory.networks import Network, in_networks
-from inventory.store_reader import StoreLike
+from synack.ingest.sensor_notices import NOTICE_SCHEMA
+from synack.inventory.dailies import notice_files
+from synack.inventory.networks import Network, in_networks
+from synack.inventory.store_reader import StoreLike
 
 KEY = ["server_h", "proto", "server_p"]
 

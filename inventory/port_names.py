@@ -13,7 +13,7 @@ import pandas as pd
 def _table() -> dict[tuple[int, str], str]:
     import pyarrow.csv as pacsv
 
-    path = resources.files("inventory") / "data" / "port_names.tsv"
+    path = resources.files("synack.inventory") / "data" / "port_names.tsv"
     with path.open("rb") as f:
         table = pacsv.read_csv(
             f,

@@ -16,12 +16,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.aggregates import NOT_V4
-from inventory.allowlist import Allowed, allowed_mask, load_allowlist
-from inventory.dailies import rows_in_range
-from inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
-from inventory.port_names import port_names
-from inventory.store_reader import StoreLike
+from synack.ingest.aggregates import NOT_V4
+from synack.inventory.allowlist import Allowed, allowed_mask, load_allowlist
+from synack.inventory.dailies import rows_in_range
+from synack.inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
+from synack.inventory.port_names import port_names
+from synack.inventory.store_reader import StoreLike
 
 Nets = str | list[str] | None
 Sensors = str | list[str] | None

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inventory import export
-from inventory.daily_report import REPORT_SCHEMA, Report
-from inventory.report_html import render_html
+from synack.inventory import export
+from synack.inventory.daily_report import REPORT_SCHEMA, Report
+from synack.inventory.report_html import render_html
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from inventory.daily_report import SECTIONS, Report, age_text
-from inventory.export import printable
+from synack.inventory.daily_report import SECTIONS, Report, age_text
+from synack.inventory.export import printable
 
 _LABELS = {
     "server_h": "server", "client_h": "client", "port_name": "IANA name", "services": "detected service",

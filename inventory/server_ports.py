@@ -15,10 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS
-from inventory.dailies import SERVERS, read_catalog, select
-from inventory.networks import Network
-from inventory.query_rows import (
+from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS
+from synack.inventory.dailies import SERVERS, read_catalog, select
+from synack.inventory.networks import Network
+from synack.inventory.query_rows import (
     Allow,
     Nets,
     Sensors,
@@ -32,7 +32,7 @@ from inventory.query_rows import (
     state_rows,
     uint32,
 )
-from inventory.store_reader import DateLike, StoreLike, as_timestamp, day_range
+from synack.inventory.store_reader import DateLike, StoreLike, as_timestamp, day_range
 
 KEY = ["server_h", "proto", "server_p"]
 SERVERS_COLUMNS = [

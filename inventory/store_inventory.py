@@ -1,6 +1,6 @@
 """One store and the filters its queries share: the way in for notebooks and the CLI.
 
-    from inventory import Inventory
+    from synack.inventory import Inventory
     inv = Inventory("synack-store", nets="all", sensors="edge-1", allow="allow.txt")
     inv.servers("7d")              # server ports of the last 7 days (before `as_of`)
     inv.new_servers("2026-11-21")  # first seen since then
@@ -25,12 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from ingest.store_files import StoreFS
-from inventory import client_ports, known_export, notices, server_ports
-from inventory.allowlist import Allowed, allowed_mask
-from inventory.dailies import notice_count, read_catalog, sensor_days, sources_summary
-from inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
-from inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, store_files
+from synack.ingest.store_files import StoreFS
+from synack.inventory import client_ports, known_export, notices, server_ports
+from synack.inventory.allowlist import Allowed, allowed_mask
+from synack.inventory.dailies import notice_count, read_catalog, sensor_days, sources_summary
+from synack.inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
+from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, store_files
 
 __all__ = ["NEWEST", "Inventory"]
 

@@ -11,8 +11,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from ingest.errors import StoreError, SynackError
-from ingest.store_files import StoreFS, locate
+from synack.ingest.errors import StoreError, SynackError
+from synack.ingest.store_files import StoreFS, locate
 
 DateLike = dt.date | dt.datetime | str | None
 #: A store: its directory or URL (ledger beside a local store), or a located StoreFS (ingest.store_files).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from inventory.export import printable
+from synack.inventory.export import printable
 
 #: Longest cell shown whole in a column that does not give way.
 KEY_WIDTH = 39

@@ -27,8 +27,9 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ingest.schema import SYNACK_CONN_FIELDS, ZEEK_CONN_FIELDS
+from synack.ingest.schema import SYNACK_CONN_FIELDS, ZEEK_CONN_FIELDS
 
 OUT = Path(__file__).resolve().parent / "zeek"
 DAYS = [dt.date(2026, 11, 18), dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
@@ -40,7 +41,7 @@ JSON_ARCHIVE = (dt.date(2026, 11, 19), (12, 13))
 CONN_FIELDS = [*ZEEK_CONN_FIELDS, *SYNACK_CONN_FIELDS]
 
 #: What the samples contain, for tests: (server_h, proto, server_p).
-PLANTED = {
+PLANTED: dict[str, Any] = {
     "tcp_servers": {
         ("10.1.0.10", "tcp", 80),
         ("10.1.0.10", "tcp", 443),

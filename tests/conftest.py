@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from ingest.log_source import identify, read_chunks
-from ingest.schema import ZEEK_CONN_FIELDS
-from samples.generate import zeek_header
+from synack.ingest.log_source import identify, read_chunks
+from synack.ingest.schema import ZEEK_CONN_FIELDS
+from synack.samples.generate import zeek_header
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ZEEK_CORPUS = SHARED / "zeek-corpus"
@@ -150,7 +150,7 @@ def read_records(path: Path) -> pa.Table:
 
 def run_synack(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `synack ARGS` (the entry point's code, cli.main) in a child process."""
-    code = "import sys, cli; sys.argv[0] = 'synack'; cli.main()"
+    code = "import sys; from synack import cli; sys.argv[0] = 'synack'; cli.main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 

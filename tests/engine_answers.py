@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 from typer.testing import CliRunner
 
 from bench.conn_gen import conn_table, header
-from cli import app
+from synack.cli import app
 
 runner = CliRunner()
 

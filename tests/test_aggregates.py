@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import inventory
 from bench.conn_gen import conn_table, header
-from ingest.aggregates import aggregate_day, merge_clients, merge_servers
-from ingest.conn_ingest import ingest_paths
-from ingest.schema import CORE_SCHEMA, TIMESTAMP
+from synack import inventory
+from synack.ingest.aggregates import aggregate_day, merge_clients, merge_servers
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
 
 UTC = dt.UTC
 START = 1795000000.0  # 2026-11-18 09:46:40 UTC

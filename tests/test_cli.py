@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from synack.cli import app
 from tests.conftest import conn_line
 
 runner = CliRunner()
@@ -78,7 +78,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, make_input: Callable[[
 
 
 def test_locked_store_is_one_line(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
-    from ingest.store import Store
+    from synack.ingest.store import Store
 
     log = make_conn_log("conn.log", [conn_line("A")])
     with Store.open(tmp_path / "s"):
@@ -99,7 +99,7 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
 
 def test_module_runs_without_console_script(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "from cli import app; app()", "--help"],
+        [sys.executable, "-c", "from synack.cli import app; app()", "--help"],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
@@ -110,7 +110,7 @@ def test_module_runs_without_console_script(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from samples.generate import OUT
+    from synack.samples.generate import OUT
 
     store = tmp_path_factory.mktemp("cli") / "store"
     result = runner.invoke(app, ["ingest", str(OUT), "--store", str(store), "-q"])
@@ -123,10 +123,10 @@ def test_a_query_loads_no_more_than_it_needs(sample_store: Path) -> None:
     ingest pipeline, its watcher, its progress bar nor pydantic (typer 0.29
     builds a pydantic adapter per option on each run, which cost 0.3 s)."""
     probe = (
-        "import sys\nfrom cli import app\n"
+        "import sys\nfrom synack.cli import app\n"
         "try:\n    app(['servers', '--store', sys.argv[1], '-f', 'csv'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('pydantic', 'watchdog', 'ingest.conn_ingest', 'rich.progress') if m in sys.modules),"
-        " file=sys.stderr)\n"
+        "heavy = ('pydantic', 'watchdog', 'synack.ingest.conn_ingest', 'rich.progress')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe, str(sample_store)], capture_output=True, text=True)
     assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
@@ -165,7 +165,7 @@ def test_every_inventory_command_in_every_format(
 
 
 def test_ingest_maintains_the_aggregates(sample_store: Path) -> None:
-    from inventory.dailies import read_catalog
+    from synack.inventory.dailies import read_catalog
 
     catalog = read_catalog(sample_store)
     assert sorted(catalog.coarse) == ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]
@@ -189,7 +189,7 @@ def test_csv_neutralizes_formulas_and_escapes_bytes(sample_store: Path) -> None:
 
 
 def test_formula_cells_get_a_quote() -> None:
-    from inventory.export import neutralize_formula
+    from synack.inventory.export import neutralize_formula
 
     assert neutralize_formula("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
     assert neutralize_formula("-1+2") == "'-1+2" and neutralize_formula("ok") == "ok"
@@ -201,7 +201,7 @@ def test_csv_round_trips_every_kind_of_cell() -> None:
 
     import pandas as pd
 
-    from inventory.export import write_csv
+    from synack.inventory.export import write_csv
 
     df = pd.DataFrame(
         {
@@ -226,7 +226,7 @@ def test_iso_times_equal_arrows_strftime(tz: str | None) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from inventory.export import iso_times
+    from synack.inventory.export import iso_times
 
     rng = np.random.default_rng(3)
     micros = np.concatenate([rng.integers(-(10**15), 3 * 10**15, 2000), [0, -1, 86_400_000_000 - 1]])
@@ -244,8 +244,8 @@ def test_iso_times_equal_arrows_strftime(tz: str | None) -> None:
 def test_csv_cells_are_neutralized_as_neutralize_formula_says() -> None:
     import pandas as pd
 
-    from ingest.visible import visible
-    from inventory.export import csv_table, neutralize_formula
+    from synack.ingest.visible import visible
+    from synack.inventory.export import csv_table, neutralize_formula
 
     cells = [c + "x" for c in "=+-@\t\r!#'a^]\\ "]
     got = csv_table(pd.DataFrame({"text": cells})).column("text").to_pylist()
@@ -261,7 +261,7 @@ def test_machine_output_in_batches_equals_one_batch(monkeypatch: pytest.MonkeyPa
 
     import pandas as pd
 
-    from inventory import export
+    from synack.inventory import export
 
     df = pd.DataFrame({"n": range(5), "text": ["a", "=b", None, "c,d", "e"], "reply": [b"\x00", None, b"x", b"", b"y"]})
     whole = {fmt: io.StringIO() for fmt in ("csv", "json")}
@@ -277,7 +277,7 @@ def test_machine_output_in_batches_equals_one_batch(monkeypatch: pytest.MonkeyPa
 
 
 def test_printable_escapes_every_byte_that_is_not_plain_ascii() -> None:
-    from inventory.export import printable
+    from synack.inventory.export import printable
 
     shown = printable(bytes(range(256)))
     assert shown.isascii() and shown.isprintable()
@@ -289,7 +289,7 @@ def test_printable_escapes_every_byte_that_is_not_plain_ascii() -> None:
 def test_machine_records_convert_each_kind_of_cell() -> None:
     import pandas as pd
 
-    from inventory.export import records
+    from synack.inventory.export import records
 
     df = pd.DataFrame(
         {
@@ -308,7 +308,7 @@ def test_machine_records_convert_each_kind_of_cell() -> None:
 def test_a_terminal_table_escapes_what_the_network_sent() -> None:
     import pandas as pd
 
-    from inventory.text_table import render, shown
+    from synack.inventory.text_table import render, shown
 
     assert shown("\x1b[31mred\x07") == "\\x1b[31mred\\x07" and shown("café") == "caf\\xe9" and shown("ok") == "ok"
     view = pd.DataFrame({"server": ["10.0.0.1", "10.0.0.2"], "service": ["\x1b]0;owned\x07", None], "conns": [7, 1234]})
@@ -384,7 +384,7 @@ def test_output_file_for_tables_is_written_whole_and_bad_targets_are_one_line(
 
 
 def test_clients_are_sorted_by_address_not_as_text(tmp_path: Path) -> None:
-    from ingest.conn_ingest import ingest_paths
+    from synack.ingest.conn_ingest import ingest_paths
     from tests.conftest import conn_header, write_log
 
     lines = [conn_line(f"C{i}", orig=client, resp="10.0.0.2") for i, client in enumerate(["10.0.0.18", "10.0.0.9"])]
@@ -519,7 +519,7 @@ def test_as_of_newest_makes_every_relative_time_count_from_the_newest_record(
     """Ages, default periods, 'gone' and the report's 'yesterday' count back
     from the wall clock by default and from the newest record with --as-of
     newest (the samples end on 2026-11-21 14:58 UTC, days before today)."""
-    from inventory import Inventory
+    from synack.inventory import Inventory
 
     newest = Inventory(sample_store, as_of="newest").as_of
     assert newest.strftime("%Y-%m-%d %H:%M") == "2026-11-21 14:58"
@@ -541,7 +541,8 @@ def test_shell_completion_is_offered() -> None:
     """--show-completion prints the completion script of the user's shell (--install-completion installs it)."""
     # Typer detects the shell from the process tree: run under a bash that
     # stays the parent ("; true" keeps it from exec'ing the command).
-    command = f"{shlex.quote(sys.executable)} -c 'from cli import app; app(prog_name=\"synack\")' --show-completion"
+    code = 'from synack.cli import app; app(prog_name="synack")'
+    command = f"{shlex.quote(sys.executable)} -c '{code}' --show-completion"
     result = subprocess.run(["bash", "-c", command + "; true"], capture_output=True, text=True,
                             cwd=Path(__file__).parent.parent, env={**os.environ, "SHELL": "/bin/bash"})  # fmt: skip
     assert "_SYNACK_COMPLETE=complete_bash" in result.stdout, result.stdout + result.stderr

@@ -12,11 +12,11 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from ingest import store as store_module
-from ingest.conn_ingest import ingest_paths
-from ingest.errors import StoreError, StoreLocked
-from ingest.schema import ZEEK_CONN_FIELDS
-from ingest.store import Store
+from synack.ingest import store as store_module
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.errors import StoreError, StoreLocked
+from synack.ingest.schema import ZEEK_CONN_FIELDS
+from synack.ingest.store import Store
 from tests.conftest import conn_header, conn_line, store_table
 
 MakeLog = Callable[..., Path]
@@ -233,7 +233,7 @@ def test_store_refuses_a_foreign_directory(tmp_path: Path, make_conn_log: MakeLo
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    from ingest.errors import StoreError
+    from synack.ingest.errors import StoreError
 
     with pytest.raises(StoreError, match="not a synack store"):
         ingest_paths([make_conn_log("conn.log", [conn_line("A")])], foreign)

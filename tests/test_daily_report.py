@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.conn_ingest import ingest_paths
-from inventory.daily_report import build_report
-from inventory.report_files import write_report
-from samples.generate import OUT, PLANTED
+from synack.ingest.conn_ingest import ingest_paths
+from synack.inventory.daily_report import build_report
+from synack.inventory.report_files import write_report
+from synack.samples.generate import OUT, PLANTED
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 

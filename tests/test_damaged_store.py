@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.conn_ingest import ingest_paths
+from synack.ingest.conn_ingest import ingest_paths
 from tests.conftest import conn_header, conn_line, run_synack, write_log
 
 STORE_LOG_LINES = 40
@@ -194,7 +194,7 @@ def test_check_catches_a_single_flipped_bit_by_the_page_checksums(tmp_path: Path
 
 
 def test_check_finds_a_damaged_rollup_and_repair_redoes_it(tmp_path: Path) -> None:
-    from samples.generate import OUT
+    from synack.samples.generate import OUT
 
     store = tmp_path / "store"
     ingest_paths([OUT], store)

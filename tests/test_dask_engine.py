@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
-from ingest.conn_ingest import ingest_paths
-from ingest.store import Store
+from synack.cli import app
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.store import Store
 from tests.engine_answers import answers, generated_logs
 
 distributed = pytest.importorskip("dask.distributed")
-from ingest.dask_engine import ingest_dask, rebuild_dask  # noqa: E402
+from synack.ingest.dask_engine import ingest_dask, rebuild_dask  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "zeek"

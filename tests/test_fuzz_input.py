@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import inventory
-from ingest.conn_ingest import ingest_paths
+from synack import inventory
+from synack.ingest.conn_ingest import ingest_paths
 from tests.conftest import CONN_HEADER_FIELDS, conn_header, conn_line, eve_flow_event
 
 EDGES = [

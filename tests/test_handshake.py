@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from ingest.handshake import derive_outcome
+from synack.ingest.handshake import derive_outcome
 
 
 def outcome_of(

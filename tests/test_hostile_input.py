@@ -11,11 +11,11 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-import inventory
-from ingest.conn_ingest import ingest_paths
-from ingest.line_parsing import BLANK
-from ingest.schema import ZEEK_CONN_FIELDS
-from ingest.zeek_ascii import ZeekHeader, read_rows
+from synack import inventory
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.line_parsing import BLANK
+from synack.ingest.schema import ZEEK_CONN_FIELDS
+from synack.ingest.zeek_ascii import ZeekHeader, read_rows
 from tests.conftest import conn_header, conn_line, eve_flow_event, run_synack, store_table, write_log
 
 GOOD_TS = "1795000000.000000"
@@ -45,7 +45,10 @@ def every_query_answers(store: Path) -> None:
         ["servers", "--format", "json"],
     ):
         run = subprocess.run(
-            [sys.executable, "-m", "cli", *command, "--store", str(store)], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "synack", *command, "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert run.returncode == 0 and "Traceback" not in run.stderr, (command, run.stderr[-1500:])
 
@@ -208,7 +211,7 @@ def test_csv_and_json_escape_control_and_bidi_characters(tmp_path: Path) -> None
 def test_an_unexpected_bug_is_one_line_naming_its_traceback_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import cli
+    from synack import cli
 
     def broken() -> None:
         raise RuntimeError("simulated bug")

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import inventory
-from ingest.conn_ingest import ingest_paths
-from ingest.schema import ANSWERED, OPEN
-from samples.generate import OUT, PLANTED
+from synack import inventory
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.schema import ANSWERED, OPEN
+from synack.samples.generate import OUT, PLANTED
 from tests.conftest import ZEEK_CORPUS, conn_header, conn_line
 
 UTC = dt.UTC
@@ -152,7 +152,7 @@ def test_a_daily_does_not_depend_on_the_order_of_its_records(store: Path) -> Non
     give the same tables, row for row (hosts numbered in address order)."""
     import numpy as np
 
-    from ingest.aggregates import daily_clients, daily_servers
+    from synack.ingest.aggregates import daily_clients, daily_servers
 
     rng = np.random.default_rng(7)
     for day in ("2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"):
@@ -169,8 +169,8 @@ def test_a_daily_does_not_depend_on_the_order_of_its_records(store: Path) -> Non
 def _day_records(store: Path, day: str) -> pa.Table:
     import pyarrow.dataset as ds
 
-    from ingest.aggregates import RECORD_COLUMNS
-    from ingest.schema import CORE_SCHEMA
+    from synack.ingest.aggregates import RECORD_COLUMNS
+    from synack.ingest.schema import CORE_SCHEMA
 
     schema = pa.schema([CORE_SCHEMA.field(c) for c in RECORD_COLUMNS])
     folder = store / "conn" / f"date={day}"
@@ -181,7 +181,7 @@ def test_distinct_counts_in_bounded_slices_equal_one_count() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from inventory.server_ports import client_counts, key_slices
+    from synack.inventory.server_ports import client_counts, key_slices
 
     rng = np.random.default_rng(5)
     n = 400
@@ -214,7 +214,7 @@ def test_sightings_answer_like_a_fresh_read(store: Path) -> None:
 
 
 def test_port_names_vector_equals_one_by_one() -> None:
-    from inventory.port_names import port_name, port_names
+    from synack.inventory.port_names import port_name, port_names
 
     ports = pd.Series([22, 53, 53, 443, 9, 65535, 22, 161, 0] * 3)
     protos = pd.Series(["tcp", "udp", "tcp", "tcp", "udp", "tcp", "udp", "udp", "icmp"] * 3)
@@ -365,7 +365,7 @@ def _compare_any(df: pd.DataFrame) -> list[tuple[object, ...]]:
 def test_a_range_merged_in_address_bands_answers_like_one_merge(
     store: Path, band_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import inventory.server_ports as server_ports
+    from synack.inventory import server_ports
 
     def answers() -> list[pd.DataFrame]:
         return [
@@ -386,8 +386,8 @@ def test_a_range_merged_in_address_bands_answers_like_one_merge(
 def test_an_inventory_holds_its_filters_and_answers_like_the_functions(
     store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inventory import Inventory
-    from inventory import server_ports as sp
+    from synack.inventory import Inventory
+    from synack.inventory import server_ports as sp
 
     inv = Inventory(store, nets="all", as_of="2026-11-22")
     pd.testing.assert_frame_equal(inv.servers("3d"), inventory.servers(store, "2026-11-19", nets="all"))
@@ -412,7 +412,7 @@ def test_an_inventory_holds_its_filters_and_answers_like_the_functions(
 
 
 def test_an_empty_answer_has_the_columns_and_dtypes_of_a_full_one(store: Path) -> None:
-    from inventory import Inventory
+    from synack.inventory import Inventory
 
     inv = Inventory(store, nets="all")
     queries = {

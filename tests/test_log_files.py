@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.log_files import is_conn_log_name
+from synack.ingest.log_files import is_conn_log_name
 
 
 @pytest.mark.parametrize(

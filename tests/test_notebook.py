@@ -46,7 +46,7 @@ def _run_notebook() -> str:
 
 
 def test_notebook_runs_on_another_store_with_its_own_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingest.conn_ingest import ingest_paths
+    from synack.ingest.conn_ingest import ingest_paths
     from tests.conftest import conn_header, conn_line, write_log
 
     october = 1791158400.0  # 2026-10-05 00:00 UTC: not a sample day
@@ -62,8 +62,8 @@ def test_notebook_runs_on_a_store_of_the_zeek_corpus(
     zeek_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The notebook on a store of real Zeek logs (the reference corpus's conn logs, many years apart)."""
-    from ingest.conn_ingest import ingest_paths
-    from inventory import Inventory
+    from synack.ingest.conn_ingest import ingest_paths
+    from synack.inventory import Inventory
 
     store = tmp_path / "store"
     assert not ingest_paths(sorted(zeek_corpus.glob("*/zeek8-conn.log")), store).errors

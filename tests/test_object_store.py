@@ -20,9 +20,9 @@ import pyarrow.fs as pafs
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
-from ingest.conn_ingest import ingest_paths
-from ingest.store_files import locate
+from synack.cli import app
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.store_files import locate
 from tests.engine_answers import answers, generated_logs
 from tests.s3_server import S3Server, s3_server
 
@@ -80,7 +80,7 @@ def test_a_crash_at_any_step_on_s3_loses_and_doubles_nothing(fault: str, s3: S3S
     ledger says) and the store answers as one never interrupted."""
     bucket = s3.new_bucket()
     url, ledger = s3.url(bucket, "store"), tmp_path / "ledger.sqlite"
-    command = [sys.executable, "-m", "cli", "ingest", str(SAMPLES), "--store", url, "--ledger", str(ledger), "-q"]
+    command = [sys.executable, "-m", "synack", "ingest", str(SAMPLES), "--store", url, "--ledger", str(ledger), "-q"]
     crashed = subprocess.run(command, cwd=ROOT, env={**os.environ, "SYNACK_FAULT": fault}, capture_output=True)
     assert crashed.returncode == -9, crashed.stderr  # the fault point was reached
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -99,8 +99,8 @@ def test_the_dask_engine_writes_an_s3_store_from_its_workers(
     (the driver commits); one worker is killed mid-task and its task retried;
     `synack rebuild --engine dask` on the bucket changes no answer."""
     distributed = pytest.importorskip("dask.distributed")
-    from ingest.dask_engine import ingest_dask, rebuild_dask
-    from ingest.store import Store
+    from synack.ingest.dask_engine import ingest_dask, rebuild_dask
+    from synack.ingest.store import Store
 
     logs = generated_logs(tmp_path / "logs")
     bucket = s3.new_bucket()

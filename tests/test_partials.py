@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import inventory
-from cli import app
-from ingest.conn_ingest import ingest_paths
-from ingest.errors import StoreError
-from ingest.partials import FANOUT, Partial, coarse_merges
-from ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
-from ingest.store import LEDGER_VERSION, Store
-from samples.generate import OUT
+from synack import inventory
+from synack.cli import app
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.errors import StoreError
+from synack.ingest.partials import FANOUT, Partial, coarse_merges
+from synack.ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
+from synack.ingest.store import LEDGER_VERSION, Store
+from synack.samples.generate import OUT
 
 ROOT = Path(__file__).resolve().parents[1]
 

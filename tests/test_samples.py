@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import inventory
-from ingest.conn_ingest import ingest_paths
-from samples.generate import OUT, PLANTED, generate
+from synack import inventory
+from synack.ingest.conn_ingest import ingest_paths
+from synack.samples.generate import OUT, PLANTED, generate
 from tests.conftest import store_table
 
 

@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
-from ingest.conn_ingest import ingest_paths
-from ingest.log_files import find_conn_logs
-from inventory import Inventory
-from inventory.allowlist import parse_allowlist
-from inventory.daily_report import build_report
-from inventory.known_export import FIELDS, TYPES
-from samples.generate import zeek_header
+from synack.cli import app
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.log_files import find_conn_logs
+from synack.inventory import Inventory
+from synack.inventory.allowlist import parse_allowlist
+from synack.inventory.daily_report import build_report
+from synack.inventory.known_export import FIELDS, TYPES
+from synack.samples.generate import zeek_header
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "zeek_scripts"
@@ -93,7 +93,7 @@ def test_export_known_replaces_the_file_whole(
         out.write("#separator \\x09\n")  # type: ignore[attr-defined]
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("inventory.known_export.write_known", broken)
+    monkeypatch.setattr("synack.inventory.known_export.write_known", broken)
     with pytest.raises(Exception, match="No space left"):
         inv.export_known(target)
     assert target.read_bytes() == before

@@ -9,8 +9,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from ingest.errors import StoreError
-from ingest.store_files import locate
+from synack.ingest.errors import StoreError
+from synack.ingest.store_files import locate
 
 S3 = "s3://bucket/some/prefix?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1"
 

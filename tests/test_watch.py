@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import StoreLocked
-from ingest.watch import WatchOptions, watch
+from synack.ingest.errors import StoreLocked
+from synack.ingest.watch import WatchOptions, watch
 from tests.conftest import store_table
 from tests.zeek_sim import ZeekSim
 
@@ -94,7 +94,7 @@ def test_a_second_watcher_is_refused(tmp_path: Path) -> None:
 
 def _spawn(logdir: Path, store: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from cli import app; app()", "watch", str(logdir), "--store", str(store),
+        [sys.executable, "-c", "from synack.cli import app; app()", "watch", str(logdir), "--store", str(store),
          "--interval", "0.3", "--chunk-bytes", "1500", *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -135,7 +135,7 @@ def test_a_crash_between_any_two_steps_of_a_commit_is_recovered(tmp_path: Path, 
             sim.rotate()
         env = {**os.environ, "SYNACK_FAULT": f"{fault}:{n}"}
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from cli import app; app()", "watch", str(sim.logdir), "--store", str(store),
+            [sys.executable, "-c", "from synack.cli import app; app()", "watch", str(sim.logdir), "--store", str(store),
              "--once", "--chunk-bytes", "1500"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -178,7 +178,7 @@ def test_late_start_on_a_day_of_archives(tmp_path: Path) -> None:
 def test_watch_cli_once_and_errors(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from cli import app
+    from synack.cli import app
 
     sim = ZeekSim(tmp_path / "logs")
     sim.write(5, partial=False)
@@ -240,7 +240,7 @@ def test_a_log_moved_between_listing_and_reading_is_not_an_error(
 ) -> None:
     """The CI failure of stop 18: the live log was renamed after it was identified
     and before it was opened; the pass raised FileNotFoundError and watch died."""
-    import ingest.conn_ingest as conn_ingest
+    from synack.ingest import conn_ingest
 
     sim, store = ZeekSim(tmp_path / "logs"), tmp_path / "store"
     sim.write(20, partial=False)

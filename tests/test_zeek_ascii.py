@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.zeek_ascii import HeaderBuilder, _find_line_starting, read_block
+from synack.ingest.zeek_ascii import HeaderBuilder, _find_line_starting, read_block
 
 UTC = dt.UTC
 MASKED_TS = b"XXXXXXXXXX.XXXXXX"

@@ -7,7 +7,7 @@ import re
 
 import pyarrow as pa
 
-from ingest.zeek_escapes import decode_escapes
+from synack.ingest.zeek_escapes import decode_escapes
 
 
 def reference(value: bytes) -> tuple[bytes, bool]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.zeek_json import read_rows
+from synack.ingest.zeek_json import read_rows
 
 UTC = dt.UTC
 BASE = {"uid": "C1", "id.orig_h": "10.0.0.1", "id.orig_p": 1, "id.resp_h": "10.0.0.2", "id.resp_p": 80, "proto": "tcp"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from ingest.handshake import derive_outcome
+from synack.ingest.handshake import derive_outcome
 from tests.conftest import ZEEK_CORPUS, read_records
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -81,7 +81,7 @@ def test_every_exported_option_and_field_is_documented() -> None:
 
 
 def test_handshake_values_match_what_the_ingester_reads() -> None:
-    from ingest.handshake import HANDSHAKE_VALUES
+    from synack.ingest.handshake import HANDSHAKE_VALUES
 
     main = (PACKAGE / "scripts" / "main.zeek").read_text()
     written = set(re.findall(r'"(open|open_orig|rejected|unanswered|midstream|answered)"', main))

@@ -1,0 +1,5 @@
+"""`python -m synack`: the `synack` command."""
+
+from synack.cli import main
+
+main()
