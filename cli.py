@@ -387,27 +387,30 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
     say(f"{len(df)} rows written to {output}")
 
 
+#: The one service column of a table: Zeek's detected services, else the port's IANA name marked "*".
+ZEEK_OR_IANA = "service (*IANA)"
 _SHORT_NAMES = {
-    "server_h": "server", "client_h": "client", "port_name": "service", "first_seen": "first seen",
+    "server_h": "server", "client_h": "client", "port_name": "service (IANA)", "first_seen": "first seen",
     "last_seen": "last seen", "connections": "conns", "server_reply": "reply", "also_served": "served",
 }  # fmt: skip
 
 
 #: Free-text columns are cut in a table (the CSV/JSON output has them whole).
-_MAX_WIDTHS = {"reply": 30, "service": 14}
+_MAX_WIDTHS = {"reply": 30, ZEEK_OR_IANA: 16, "service (IANA)": 16}
 
 
 def _table_view(df: pd.DataFrame) -> pd.DataFrame:
     """A view for a 100-column terminal: port/proto in one column, one
-    service column (Zeek's detected service, else the IANA name), dates
+    service column (Zeek's detected services, else the IANA name marked *), dates
     without times where a row spans a period, sensors left to CSV/JSON."""
     view = df.copy()
     if "server_p" in view and "proto" in view:
         view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
         view = view.drop(columns=["server_p", "proto"])
     if "services" in view and "port_name" in view:
-        view["port_name"] = view["services"].where(view["services"] != "", view["port_name"])
-        view = view.drop(columns=["services"])
+        iana = view["port_name"].fillna("").map(lambda name: f"{name}*" if name else "")
+        view["port_name"] = view["services"].where(view["services"] != "", iana)
+        view = view.drop(columns=["services"]).rename(columns={"port_name": ZEEK_OR_IANA})
     if "first_seen" in view and "last_seen" in view:
         for column in ("first_seen", "last_seen"):
             view[column] = view[column].dt.strftime("%Y-%m-%d").fillna("")

@@ -46,9 +46,12 @@ DAILY_SERVERS_SCHEMA = pa.schema(
 #: The columns of a server row without its client sets, for queries that
 #: do not count clients.
 SERVER_ROW_COLUMNS = [name for name in DAILY_SERVERS_SCHEMA.names if not name.startswith("clients_")]
+#: A client row's services are Zeek's detected services of that client's
+#: connections (null in a partial written before they were kept: empty in
+#: answers until `synack rebuild`).
 DAILY_CLIENTS_SCHEMA = pa.schema(
     [("sensor", _TEXT), ("client_h", _TEXT), ("server_h", _TEXT), ("proto", _TEXT), ("server_p", _PORT),
-     ("state", _TEXT), ("server_v4", _V4), ("client_v4", _V4), *_SEEN]
+     ("state", _TEXT), ("server_v4", _V4), ("client_v4", _V4), *_SEEN, ("services", pa.list_(_TEXT))]
 )  # fmt: skip
 
 
@@ -126,15 +129,21 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     when = records.column("ts").take(pa.array(rows)).cast(pa.int64()).to_numpy()
     (pair_key, client), pair_times = _runs((key, c_host), (when, when, np.ones(len(when), dtype=np.int64)))
     sensor_col, *server_cols = key_columns(pair_key)
+    service = _codes(records.column("service"), rows)
+    # A pair's number, ascending in (server key, client) order: the dense rank of its key, then its client.
+    key_rank = np.unique(pair_key)
+    pair_id = np.searchsorted(key_rank, pair_key) * len(hosts) + client
+    record_pair = np.searchsorted(key_rank, key) * len(hosts) + c_host
     daily_clients = pa.table(
-        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]), *_seen(pair_times)],
+        [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]), *_seen(pair_times),
+         _services(service, record_pair, pair_id)],
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
 
     (server_key,), server_times = _runs((pair_key,), pair_times)
     is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
-        [*key_columns(server_key), *_seen(server_times), _services(records, rows, key, server_key),
+        [*key_columns(server_key), *_seen(server_times), _services(service, key, server_key),
          *_first_reply(records, rows, when, key, server_key),
          _lists(pair_key[is_v4], pa.array(host_v4[client[is_v4]]), server_key),
          _lists(pair_key[~is_v4], _strings(client[~is_v4], hosts), server_key)],
@@ -203,16 +212,18 @@ def _lists(key: np.ndarray, values: pa.Array, server_key: np.ndarray) -> pa.Arra
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def _services(records: pa.Table, rows: np.ndarray, key: np.ndarray, server_key: np.ndarray) -> pa.Array:
-    """Per server key (sorted `server_key`), the sorted distinct Zeek services."""
-    service, service_dict = _codes(records.column("service"), rows)
-    names = service_dict.cast(pa.string())
-    seen = service >= 0
-    combos = pa.table({"key": key[seen], "service": service[seen]}).group_by(["key", "service"]).aggregate([])
+def _services(service: tuple[np.ndarray, pa.Array], key: np.ndarray, group_key: np.ndarray) -> pa.Array:
+    """Per group (sorted `group_key`), the sorted distinct Zeek services of
+    its records: `service` is the records' (codes, dictionary), `key` each
+    record's group."""
+    codes, dictionary = service
+    names = dictionary.cast(pa.string())
+    seen = codes >= 0
+    combos = pa.table({"key": key[seen], "service": codes[seen]}).group_by(["key", "service"]).aggregate([])
     combo_key, code = combos.column("key").to_numpy(), combos.column("service").to_numpy()
     rank = pc.rank(names, sort_keys="ascending").to_numpy().astype(np.int64)
     order = np.lexsort((rank[code], combo_key))
-    return _lists(combo_key[order], pc.take(names, pa.array(code[order])), server_key)
+    return _lists(combo_key[order], pc.take(names, pa.array(code[order])), group_key)
 
 
 def _first_reply(
@@ -274,10 +285,14 @@ def merge_servers(tables: list[pa.Table]) -> pa.Table:
 def merge_clients(tables: list[pa.Table]) -> pa.Table:
     """The client aggregate of the union of the record sets behind `tables`,
     one row per key, sorted by CLIENT_KEY (see merge_servers)."""
-    rows, at, _ = _sorted_runs(tables, DAILY_CLIENTS_SCHEMA, CLIENT_KEY)
+    rows, at, group = _sorted_runs(tables, DAILY_CLIENTS_SCHEMA, CLIENT_KEY)
     if not len(at):
         return DAILY_CLIENTS_SCHEMA.empty_table()
-    columns = {**{k: rows.column(k).take(pa.array(at)) for k in CLIENT_KEY}, **_merged_times(rows, at)}
+    columns = {
+        **{k: rows.column(k).take(pa.array(at)) for k in CLIENT_KEY},
+        **_merged_times(rows, at),
+        "services": _distinct_lists(rows.column("services"), group, len(at)),
+    }
     return pa.table([columns[name] for name in DAILY_CLIENTS_SCHEMA.names], schema=DAILY_CLIENTS_SCHEMA)
 
 

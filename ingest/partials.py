@@ -44,7 +44,7 @@ ROW_GROUP = {SERVERS: 2048, CLIENTS: 16384}
 _STATISTICS = ["sensor", "state", "server_v4", "first_seen"]
 FORMAT_KEY = b"synack.aggregate_format"
 #: Bumped whenever the aggregate files' layout changes (`synack rebuild` redoes them).
-AGGREGATE_FORMAT = b"5"
+AGGREGATE_FORMAT = b"6"
 
 #: Coarse partials of one size tier merged at once (tiered compaction: a
 #: row is rewritten about log_FANOUT(day's rows / TIER_BASE_ROWS) times).

@@ -15,6 +15,7 @@ from synack.inventory.query_rows import (
     Nets,
     Sensors,
     allow_entries,
+    distinct_joined,
     finish,
     new_rows,
     plain,
@@ -28,9 +29,13 @@ from synack.inventory.store_reader import DateLike, StoreLike, day_range
 
 _TIMES = ["first_seen", "last_seen", "connections"]
 PAIR_KEY = ["client_h", "server_h", "proto", "server_p"]
-CLIENTS_COLUMNS = ["client_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections", "servers"]
-PAIRS_COLUMNS = ["client_h", "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections"]
-NEW_CLIENTS_COLUMNS = ["sensor", "client_h", "server_p", "proto", "port_name", "first_seen", "servers"]
+CLIENTS_COLUMNS = [
+    "client_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "connections", "servers",
+]  # fmt: skip
+PAIRS_COLUMNS = [
+    "client_h", "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "connections",
+]  # fmt: skip
+NEW_CLIENTS_COLUMNS = ["sensor", "client_h", "server_p", "proto", "port_name", "services", "first_seen", "servers"]
 
 
 _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum")]
@@ -66,16 +71,25 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
     """One row per (client_h, proto, server_p): first/last seen, connections,
     distinct servers, and with `first_sensor` the sensor of the earliest."""
     extra = ["sensor"] if first_sensor else []
-    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES, *extra])
+    numeric, text = _client_rows(store, since, until, sensors, nets,
+                                 ["proto", "server_p", *_TIMES, "services", *extra])  # fmt: skip
     parts = []
     for rows, client, server in ((numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")):
         key = [client, "proto", "server_p"]
         merged = rows.group_by(key).aggregate([*_AGGREGATES, (server, "count_distinct")])
         merged = merged.rename_columns([*key, *_TIMES, "servers"])
+        merged = _with_services(merged, rows, key)
         if first_sensor:
             merged = merged.join(_first_sensors(rows, key), key)
         parts.append(_as_text(merged))
     return _together(parts)
+
+
+def _with_services(merged: pa.Table, rows: pa.Table, key: list[str]) -> pa.Table:
+    """`merged` (one row per `key`) with the Zeek services of its `rows`, comma-joined ("" for none)."""
+    joined = merged.join(distinct_joined(rows, key, "services"), key, join_type="left outer")
+    i = joined.schema.get_field_index("services")
+    return joined.set_column(i, "services", pc.fill_null(joined.column("services"), ""))
 
 
 def _together(parts: list[pa.Table]) -> pd.DataFrame:
@@ -114,8 +128,9 @@ def clients(
 ) -> pd.DataFrame:  # fmt: skip
     """Client ports in [since, until): which client spoke to which service port.
 
-    Columns: client_h, proto, server_p, port_name, first_seen, last_seen,
-    connections, servers (distinct). One row per (client_h, proto,
+    Columns: client_h, proto, server_p, port_name (IANA), services (Zeek's
+    detected services of these connections, comma-joined), first_seen,
+    last_seen, connections, servers (distinct). One row per (client_h, proto,
     server_p) for clients in `nets` (default: private ranges), however
     many connections; sorted by client address, proto, port.
     """
@@ -129,13 +144,13 @@ def client_pairs(
 ) -> pd.DataFrame:  # fmt: skip
     """The detail view: one row per (client_h, server_h, proto, server_p).
 
-    Columns: client_h, server_h, proto, server_p, port_name, first_seen,
-    last_seen, connections; sorted by client, server, proto, port.
+    Columns: client_h, server_h, proto, server_p, port_name, services,
+    first_seen, last_seen, connections; sorted by client, server, proto, port.
     """
-    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES])
+    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES, "services"])
     parts = []
     for rows, key in ((numeric, ["client_v4", "server_v4", "proto", "server_p"]), (text, PAIR_KEY)):
-        merged = rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES])
+        merged = _with_services(rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES]), rows, key)
         parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
     return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
@@ -154,8 +169,8 @@ def new_clients(
     """Client ports whose first use in the whole store falls in [since, until):
     which client started speaking which service.
 
-    Columns: sensor, client_h, server_p, proto, port_name, first_seen,
-    servers; plus `allowed` with `show_allowed`. The allowlist matches the
+    Columns: sensor, client_h, server_p, proto, port_name, services,
+    first_seen, servers; plus `allowed` with `show_allowed`. The allowlist matches the
     client address. Sorted by first_seen. `sightings` (from
     client_sightings, same nets and sensors) saves reading the store again.
     """

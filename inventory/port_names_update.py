@@ -1,6 +1,6 @@
 """Regenerate inventory/data/port_names.tsv from the IANA registry.
 
-    python -m inventory.port_names_update [SERVICES_FILE]
+    python -m synack.inventory.port_names_update [SERVICES_FILE]
 
 The IANA service-names-port-numbers registry is public domain. Debian's
 libwireshark-data ships it in services(5) form as

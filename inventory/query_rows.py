@@ -103,6 +103,21 @@ EMPTY_DTYPES: dict[str, object] = {
 }  # fmt: skip
 
 
+def distinct_joined(rows: pa.Table, key: list[str], column: str) -> pa.Table:
+    """Per key, the sorted distinct values of `column` (a string or list column), comma-joined."""
+    if pa.types.is_list(rows.schema.field(column).type):
+        values = rows.column(column).combine_chunks()
+        parents = pc.list_parent_indices(values)
+        flat = pa.table({**{k: pc.take(rows.column(k), parents) for k in key}, column: pc.list_flatten(values)})
+    else:
+        flat = rows.select([*key, column])
+    flat = flat.filter(pc.is_valid(flat.column(column))).group_by([*key, column]).aggregate([])
+    flat = flat.sort_by([(column, "ascending")])
+    joined = flat.group_by(key, use_threads=False).aggregate([(column, "list")])
+    texts = pc.binary_join(joined.column(f"{column}_list").cast(pa.list_(pa.string())), ",")
+    return joined.drop_columns([f"{column}_list"]).append_column(column, texts)
+
+
 def finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
     """`df` as a result: `columns` in order (with IANA port names), sorted by `sort`; typed columns when empty."""
     if df.empty:

@@ -24,6 +24,7 @@ from synack.inventory.query_rows import (
     Sensors,
     address_key,
     allow_entries,
+    distinct_joined,
     finish,
     new_rows,
     plain,
@@ -49,21 +50,6 @@ CLOSED_COLUMNS = [
 ]  # fmt: skip
 
 
-def _distinct_lists(rows: pa.Table, key: list[str], column: str) -> pa.Table:
-    """Per key, the sorted distinct values of `column` (a string or list column), comma-joined."""
-    if pa.types.is_list(rows.schema.field(column).type):
-        values = rows.column(column).combine_chunks()
-        parents = pc.list_parent_indices(values)
-        flat = pa.table({**{k: pc.take(rows.column(k), parents) for k in key}, column: pc.list_flatten(values)})
-    else:
-        flat = rows.select([*key, column])
-    flat = flat.filter(pc.is_valid(flat.column(column))).group_by([*key, column]).aggregate([])
-    flat = flat.sort_by([(column, "ascending")])
-    joined = flat.group_by(key, use_threads=False).aggregate([(column, "list")])
-    texts = [",".join(v) for v in joined.column(f"{column}_list").to_pylist()]
-    return joined.drop_columns([f"{column}_list"]).append_column(column, pa.array(texts, pa.string()))
-
-
 def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     """Merge daily server rows into one row per (server_h, proto, server_p),
     with the distinct client counts of `counted` (KEY + clients) beside."""
@@ -85,7 +71,7 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     )
     df = plain(g).to_pandas().merge(plain(first_reply).to_pandas(), on=KEY, how="left")
     df["server_reply"] = df["server_reply"].astype(object).where(df["server_reply"].notna(), None)
-    extras = [_distinct_lists(rows, KEY, "services"), _distinct_lists(rows, KEY, "sensor")]
+    extras = [distinct_joined(rows, KEY, "services"), distinct_joined(rows, KEY, "sensor")]
     if counted is not None:
         extras.insert(0, counted)
     else:

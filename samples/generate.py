@@ -14,7 +14,7 @@ Planted facts (the tests check them, see PLANTED):
   mid-stream pickups that never count as servers, multicast and ICMP
 * a server port first seen on the last day (in the live log)
 
-Run `python -m samples.generate` to rewrite the files; output is
+Run `python -m synack.samples.generate` to rewrite the files; output is
 byte-identical from run to run.
 """
 

@@ -22,6 +22,9 @@ from tests.engine_answers import answers, generated_logs
 distributed = pytest.importorskip("dask.distributed")
 from synack.ingest.dask_engine import ingest_dask, rebuild_dask  # noqa: E402
 
+#: End to end on real processes: `python -m pytest -m 'not slow'` leaves them out (CI runs them).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "zeek"
 runner = CliRunner()

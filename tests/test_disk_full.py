@@ -47,6 +47,7 @@ def fill(disk: Path, leave_kib: int) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_any_point_is_one_line_and_the_next_run_completes_once(small_disk: Path, tmp_path: Path) -> None:
     lines = (
         conn_line(f"C{i:07d}", ts=1795000000.0 + i, resp_p=1000 + i % 5000, orig=f"10.0.{i // 256 % 256}.{i % 256}")

@@ -118,14 +118,22 @@ def test_bad_dates_and_networks(store: Path) -> None:
 def test_clients_views(store: Path) -> None:
     df = inventory.clients(store)
     assert list(df.columns) == [
-        "client_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "connections", "servers",
+        "client_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "connections", "servers",
     ]  # fmt: skip
     web = df[(df.client_h == "10.1.0.101") & (df.server_p == 443)]
     assert len(web) == 1 and web["servers"].item() == 2  # 10.1.0.10 and 93.184.216.34: nets select clients here
+    # Zeek's detected service beside the IANA name, as servers show them.
+    assert (web["port_name"].item(), web["services"].item()) == ("https", "ssl")
     pairs = inventory.client_pairs(store)
-    assert len(pairs) >= len(df)
+    assert len(pairs) >= len(df) and "services" in pairs.columns
+    # A client port's services are the union of its pairs' services.
+    union = pairs.groupby(["client_h", "proto", "server_p"])["services"].agg(
+        lambda s: ",".join(sorted({v for text in s for v in text.split(",") if v}))
+    )
+    assert df.set_index(["client_h", "proto", "server_p"])["services"].sort_index().equals(union.sort_index())
+    assert set(df["services"]) >= {"ssl", "http", "ssh", "dns"}
     new = inventory.new_clients(store, PLANTED["last_day"])
-    assert set(new["server_p"]) == {8443}
+    assert set(new["server_p"]) == {8443} and set(new["services"]) == {""}  # the planted server's is unknown
 
 
 def test_sensor_filter(store: Path) -> None:

@@ -26,6 +26,9 @@ from synack.ingest.store_files import locate
 from tests.engine_answers import answers, generated_logs
 from tests.s3_server import S3Server, s3_server
 
+#: End to end on real processes: `python -m pytest -m 'not slow'` leaves them out (CI runs them).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "zeek"
 CHUNK = 192 << 10

@@ -24,6 +24,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     return zipfile.ZipFile(built)
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_no_top_level_name_but_synack(wheel: zipfile.ZipFile) -> None:
     names = wheel.namelist()
     top = {name.split("/", 1)[0] for name in names}

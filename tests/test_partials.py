@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -85,6 +86,26 @@ def test_rebuild_recomputes_the_same_aggregates(tmp_path: Path, sample_answers: 
     result = CliRunner().invoke(app, ["rebuild", "--store", str(store)])
     assert result.exit_code == 0 and "4 days" in result.stdout
     _same(_answers(store), sample_answers)
+
+
+def test_client_aggregates_written_before_services_answer_empty_until_rebuilt(
+    tmp_path: Path, sample_answers: list[pd.DataFrame]
+) -> None:
+    """Client partials and roll-ups of an older synack have no services
+    column: queries answer (services empty, nothing fails) and `synack
+    rebuild` brings the services back."""
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    for folder in ("aggregates", "rollups"):
+        for path in (store / folder / "clients").rglob("*.parquet"):
+            table = pq.read_table(path)
+            pq.write_table(table.drop_columns(["services"]), path)
+    old = inventory.client_pairs(store, nets="all")
+    assert len(old) == len(sample_answers[1]) and set(old["services"]) == {""}
+    assert set(inventory.clients(store, nets="all")["services"]) == {""}
+    assert CliRunner().invoke(app, ["rebuild", "--store", str(store)]).exit_code == 0
+    _same(_answers(store), sample_answers)
+    assert set(inventory.client_pairs(store, nets="all")["services"]) > {""}
 
 
 def test_a_newer_ledger_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -100,6 +100,7 @@ def _spawn(logdir: Path, store: Path, *extra: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
     sim, store = ZeekSim(tmp_path / "logs", seed=7), tmp_path / "store"
     rng = random.Random(7)

@@ -38,6 +38,7 @@ def _run_zeek(pcap: Path, workdir: Path, env: dict[str, str], *scripts: str, che
     return workdir / "conn.log"
 
 
+@pytest.mark.slow
 def test_btest_suite(zeek_env: dict[str, str]) -> None:
     """Every btest passes, and none skips where the reference corpus is present."""
     btest = shutil.which("btest", path=zeek_env["PATH"])
@@ -92,6 +93,7 @@ def test_replies_after_a_talkative_client(zeek_env: dict[str, str], tmp_path: Pa
     assert reply("client-first-65536.pcap", "-e", "redef dpd_match_only_beginning = F;").startswith(b"HTTP/1.1 200 OK")
 
 
+@pytest.mark.slow
 def test_zkg_installs_and_tests_a_clone(zeek_env: dict[str, str], tmp_path: Path) -> None:
     """`zkg install` of a clone of this repository (zkg.meta at its root) runs
     the package's tests, installs the scripts, and Zeek then loads them."""
