@@ -127,24 +127,25 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
         ]
 
     when = records.column("ts").take(pa.array(rows)).cast(pa.int64()).to_numpy()
-    (pair_key, client), pair_times = _runs((key, c_host), (when, when, np.ones(len(when), dtype=np.int64)))
+    ones = np.ones(len(when), dtype=np.int64)
+    (pair_key, client), pair_times, record_pair = _runs((key, c_host), (when, when, ones))
     sensor_col, *server_cols = key_columns(pair_key)
-    service = _codes(records.column("service"), rows)
-    # A pair's number, ascending in (server key, client) order: the dense rank of its key, then its client.
-    key_rank = np.unique(pair_key)
-    pair_id = np.searchsorted(key_rank, pair_key) * len(hosts) + client
-    record_pair = np.searchsorted(key_rank, key) * len(hosts) + c_host
+    # Services as (group * n + rank of the name) codes: distinct per pair, then per server from those.
+    seen, rank, by_rank = _service_ranks(_codes(records.column("service"), rows))
+    n = max(len(by_rank), 1)
+    pair_services = np.unique(record_pair[seen] * n + rank)
     daily_clients = pa.table(
         [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]), *_seen(pair_times),
-         _services(service, record_pair, pair_id)],
+         _name_lists(pair_services, n, by_rank, len(pair_key))],
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
 
-    (server_key,), server_times = _runs((pair_key,), pair_times)
+    (server_key,), server_times, pair_server = _runs((pair_key,), pair_times)
+    server_services = np.unique(pair_server[pair_services // n] * n + pair_services % n)
     is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
-        [*key_columns(server_key), *_seen(server_times), _services(service, key, server_key),
-         *_first_reply(records, rows, when, key, server_key),
+        [*key_columns(server_key), *_seen(server_times), _name_lists(server_services, n, by_rank, len(server_key)),
+         *_first_reply(records, rows, when, pair_server[record_pair], len(server_key)),
          _lists(pair_key[is_v4], pa.array(host_v4[client[is_v4]]), server_key),
          _lists(pair_key[~is_v4], _strings(client[~is_v4], hosts), server_key)],
         schema=DAILY_SERVERS_SCHEMA,
@@ -155,10 +156,11 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
 _Times = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _runs(keys: tuple[np.ndarray, ...], times: _Times) -> tuple[list[np.ndarray], _Times]:
+def _runs(keys: tuple[np.ndarray, ...], times: _Times) -> tuple[list[np.ndarray], _Times, np.ndarray]:
     """Group rows by `keys` (int64 arrays, most significant first): the
-    distinct keys in ascending order, and per key the earliest first seen,
-    the latest last seen (µs) and the sum of connections of `times`.
+    distinct keys in ascending order; per key the earliest first seen,
+    the latest last seen (µs) and the sum of connections of `times`; and
+    each row's group (the index of its key).
 
     A sort and reduceat instead of a hash aggregation, since the rows are
     wanted sorted anyway (storage order, and runs for the client lists).
@@ -170,7 +172,9 @@ def _runs(keys: tuple[np.ndarray, ...], times: _Times) -> tuple[list[np.ndarray]
     at = np.flatnonzero(starts)
     first, last, count = (t[order] for t in times)
     merged = (np.minimum.reduceat(first, at), np.maximum.reduceat(last, at), np.add.reduceat(count, at))
-    return [k[at] for k in ordered], merged
+    group = np.empty(len(order), dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    return [k[at] for k in ordered], merged, group
 
 
 def _seen(times: _Times) -> list[pa.Array]:
@@ -212,30 +216,33 @@ def _lists(key: np.ndarray, values: pa.Array, server_key: np.ndarray) -> pa.Arra
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def _services(service: tuple[np.ndarray, pa.Array], key: np.ndarray, group_key: np.ndarray) -> pa.Array:
-    """Per group (sorted `group_key`), the sorted distinct Zeek services of
-    its records: `service` is the records' (codes, dictionary), `key` each
-    record's group."""
+def _service_ranks(service: tuple[np.ndarray, pa.Array]) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Of the records' services (codes, dictionary): which records have one,
+    the rank of its name among the names, and the names in rank order."""
     codes, dictionary = service
     names = dictionary.cast(pa.string())
     seen = codes >= 0
-    combos = pa.table({"key": key[seen], "service": codes[seen]}).group_by(["key", "service"]).aggregate([])
-    combo_key, code = combos.column("key").to_numpy(), combos.column("service").to_numpy()
-    rank = pc.rank(names, sort_keys="ascending").to_numpy().astype(np.int64)
-    order = np.lexsort((rank[code], combo_key))
-    return _lists(combo_key[order], pc.take(names, pa.array(code[order])), group_key)
+    rank = pc.rank(names, sort_keys="ascending", tiebreaker="min").to_numpy().astype(np.int64) - 1
+    return seen, rank[codes[seen]], pc.take(names, pc.sort_indices(names))
+
+
+def _name_lists(combined: np.ndarray, n: int, by_rank: pa.Array, groups: int) -> pa.Array:
+    """Per group (0 to `groups` - 1), its names: `combined` holds sorted,
+    distinct group * n + rank codes, `by_rank` the names in rank order."""
+    return _lists(combined // n, pc.take(by_rank, pa.array(combined % n)), np.arange(groups))
 
 
 def _first_reply(
-    records: pa.Table, rows: np.ndarray, when: np.ndarray, key: np.ndarray, server_key: np.ndarray
+    records: pa.Table, rows: np.ndarray, when: np.ndarray, server: np.ndarray, servers: int
 ) -> tuple[pa.Array, pa.Array]:
-    """Per server key (sorted `server_key`), the non-empty server reply of its
-    earliest connection (the smallest bytes on a tie) and that connection's time."""
+    """Per server (0 to `servers` - 1; `server` is each record's), the
+    non-empty server reply of its earliest connection (the smallest bytes
+    on a tie) and that connection's time."""
     replies = records.column("server_reply").combine_chunks()
     length = pc.fill_null(pc.binary_length(replies), 0).to_numpy(zero_copy_only=False)
     candidates = np.flatnonzero(length[rows] > 0)
-    server = pc.index_in(pa.array(key[candidates]), pa.array(server_key)).to_numpy().astype(np.int64)
-    return _earliest_replies(server, when[candidates], pc.take(replies, pa.array(rows[candidates])), len(server_key))
+    return _earliest_replies(server[candidates], when[candidates], pc.take(replies, pa.array(rows[candidates])),
+                             servers)  # fmt: skip
 
 
 def daily_servers(records: pa.Table) -> pa.Table:
