@@ -408,7 +408,8 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
         view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
         view = view.drop(columns=["server_p", "proto"])
     if "services" in view and "port_name" in view:
-        iana = view["port_name"].fillna("").map(lambda name: f"{name}*" if name else "")
+        names = view["port_name"].fillna("")
+        iana = (names + "*").where(names != "", "")
         view["port_name"] = view["services"].where(view["services"] != "", iana)
         view = view.drop(columns=["services"]).rename(columns={"port_name": ZEEK_OR_IANA})
     if "first_seen" in view and "last_seen" in view:

@@ -170,11 +170,9 @@ def ingest_dask(
     started = time.perf_counter()
     found = find_conn_logs(paths)
     summary = IngestSummary(skipped=found.skipped)
-    merges = merge_runner(client, store.files)
-    summary.upgraded = store.rebuild_aggregates(
-        store.days_without_partials(), stop, day_runner(client, store.files), merges
-    )
     files = store.files.resolved()
+    merges = merge_runner(client, files)
+    summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop, day_runner(client, files), merges)
     waiting = list(found.sources)
     while waiting and not (stop is not None and stop()):
         # One task per source a round: a log seen under two names (the live
@@ -242,11 +240,12 @@ def _commit(store: Store, source: LogSource, prepared: PreparedSource, first_chu
 
 def day_runner(client: Any, store: StoreFS) -> DayRunner:
     """Runs Store.rebuild_aggregates' per-day work as one task per day on the
-    cluster of `client`, yielding each day as it is done."""
+    cluster of `client`, yielding each day as it is done. `store` as the
+    workers see it (StoreFS.resolved)."""
     from dask.distributed import as_completed
 
     def run(jobs: DayJobs) -> Iterator[DayPartials]:
-        futures = [client.submit(build_day_partials, store.resolved(), day, files, pure=False, retries=2)
+        futures = [client.submit(build_day_partials, store, day, files, pure=False, retries=2)
                    for day, files in jobs]  # fmt: skip
         for future in as_completed(futures):
             yield future.result()
@@ -256,11 +255,12 @@ def day_runner(client: Any, store: StoreFS) -> DayRunner:
 
 def merge_runner(client: Any, store: StoreFS) -> MergeRunner:
     """Runs Store.compact_days' merges as one task per group of partials on
-    the cluster of `client`, yielding (group, merged partial) as they finish."""
+    the cluster of `client`, yielding (group, merged partial) as they finish.
+    `store` as the workers see it (StoreFS.resolved)."""
     from dask.distributed import as_completed
 
     def run(groups: list[list[Partial]]) -> Iterator[tuple[list[Partial], Partial]]:
-        futures = {client.submit(merge_partials, store.resolved(), group, fine=False, pure=False, retries=2): group
+        futures = {client.submit(merge_partials, store, group, fine=False, pure=False, retries=2): group
                    for group in groups}  # fmt: skip
         for future in as_completed(list(futures)):
             yield futures[future], future.result()
@@ -273,5 +273,5 @@ def rebuild_dask(store_root: StoreFS | Path, client: Any) -> list[str]:
     recomputed from its records, a task per day, then merged, a task per
     merge; return the days rebuilt."""
     with Store.open(store_root, create=False) as store:
-        return store.rebuild_aggregates(runner=day_runner(client, store.files),
-                                        merge_runner=merge_runner(client, store.files))  # fmt: skip
+        files = store.files.resolved()
+        return store.rebuild_aggregates(runner=day_runner(client, files), merge_runner=merge_runner(client, files))

@@ -42,8 +42,8 @@ def tmp_name(final: PurePath) -> PurePath:
     return final.with_name("." + final.name + ".tmp")
 
 
-def fsync_dir(path: Path) -> None:
-    """Make the entries of directory `path` durable."""
+def _fsync(path: Path) -> None:
+    """Make the file `path`, or the entries of directory `path`, durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -61,16 +61,12 @@ def write_parquet_synced(table: pa.Table, path: Path, **options: Any) -> None:
     """
     with pa.OSFile(str(path), "wb") as sink:
         pq.write_table(table, sink, write_page_checksum=True, **options)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(path)
 
 
-def is_url(location: str | PurePath) -> bool:
-    """Whether `location` is a URL (scheme://...) rather than a local path."""
-    return isinstance(location, str) and "://" in location.split("?", 1)[0]
+def _shown(location: str) -> str:
+    """`location` as messages show it: without a URL's query (which may carry options or keys)."""
+    return location.split("?", 1)[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,8 +90,7 @@ class StoreFS:
         return self.fs is None
 
     def __str__(self) -> str:
-        """The store's location without a URL's query (which may carry options or keys)."""
-        return self.location.split("?", 1)[0]
+        return _shown(self.location)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, StoreFS) and (self.location, self.ledger) == (other.location, other.ledger)
@@ -159,12 +154,6 @@ class StoreFS:
         """A Parquet dataset over store files (`ds.dataset` options)."""
         return ds.dataset([str(p) for p in paths], format="parquet", filesystem=self.fs, **options)
 
-    def read_bytes(self, path: PurePath) -> bytes:
-        if self.fs is None:
-            return Path(path).read_bytes()
-        with self.fs.open_input_stream(str(path)) as f:
-            return bytes(f.read())
-
     # -- writing ------------------------------------------------------------
 
     def write_parquet(self, table: pa.Table, path: PurePath, **options: Any) -> None:
@@ -202,7 +191,7 @@ class StoreFS:
         if self.fs is None:
             for folder in set(folders):
                 if os.path.isdir(folder):
-                    fsync_dir(Path(folder))
+                    _fsync(Path(folder))
 
     def remove(self, path: PurePath) -> None:
         """Delete `path` if it exists."""
@@ -234,23 +223,23 @@ def locate(store: StoreFS | str | PurePath, ledger: str | PurePath | None = None
         store = store.location
     location = str(store)
     fs: pafs.FileSystem | None = None
-    if is_url(location) and not location.startswith("file://"):
+    if "://" in _shown(location) and not location.startswith("file://"):
         try:
             fs, prefix = pafs.FileSystem.from_uri(location)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
-            raise StoreError(f"cannot open the store {location.split('?', 1)[0]}: {err}") from None
+            raise StoreError(f"cannot open the store {_shown(location)}: {err}") from None
         if isinstance(fs, pafs.LocalFileSystem):
             fs, root = None, PurePath(Path(prefix))
         else:
             root = PurePosixPath(prefix.rstrip("/"))
             if not root.parts:
-                raise StoreError(f"the store {location.split('?', 1)[0]} names no bucket")
+                raise StoreError(f"the store {_shown(location)} names no bucket")
     else:
         root = Path(urlsplit(location).path if location.startswith("file://") else location)
     if ledger is None:
         if fs is not None:
             raise StoreError(
-                f"the store {location.split('?', 1)[0]} is on object storage: pass --ledger PATH (a local file "
+                f"the store {_shown(location)} is on object storage: pass --ledger PATH (a local file "
                 "that keeps the store's ledger; env SYNACK_LEDGER)"
             )
         return StoreFS(str(root), root, Path(root) / LEDGER, Path(root) / LOCK, None)
