@@ -269,11 +269,7 @@ def _rows(store: StoreFS, kind: str, start: dt.datetime | None, end: dt.datetime
     hi = _micros(end) if end is not None else None
     chosen = select(catalog, start, end)
     files = [
-        str(
-            rollup_path(store.root, kind, period, name)
-            if folder == ROLLUPS
-            else partial_path(store.root, kind, period, name)
-        )  # fmt: skip
+        str((rollup_path if folder == ROLLUPS else partial_path)(store.root, kind, period, name))
         for folder, period, name, _ in chosen.files
     ]
     parts = [_aggregate_records(store, kind, _day_record_files(store, day), lo, hi) for day in chosen.legacy_days]
