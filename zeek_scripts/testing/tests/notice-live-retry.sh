@@ -20,5 +20,6 @@ event Input::end_of_data(name: string, source: string)
 	}
 SITE
 (sleep 3; cp "$CAPTURES/known.tsv" known.tmp && mv known.tmp known.tsv) &
-timeout 30 zeek -i lo "$PACKAGE" "$PACKAGE/notice.zeek" site.zeek 2>/dev/null
+# -C: loopback packets carry offloaded (unfilled) checksums, which Zeek would warn about
+timeout 30 zeek -C -i lo "$PACKAGE" "$PACKAGE/notice.zeek" site.zeek 2>/dev/null
 zeek-cut level message < reporter.log | grep -v INFO | sed 's/ in [^ ]*notice.zeek, lines [0-9-]*//'
