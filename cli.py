@@ -21,12 +21,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import pandas as pd
 import pyarrow as pa
 import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from synack.ingest.conn_ingest import Engine, IngestSummary
     from synack.ingest.store_files import StoreFS
     from synack.inventory import Inventory

@@ -16,11 +16,14 @@ ingest's published contract); ingest computes them inside its commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.addresses import ipv4_numbers
+from synack.ingest.arrays import one_array
 from synack.ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
 
 SERVED = "served"
@@ -62,7 +65,8 @@ STATES = pa.array([CLOSED, SERVED])
 def _state_rows(records: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """(the records with one dictionary per column, the indices of those
     that make a server or closed-port row, the state code of each)."""
-    records = records.unify_dictionaries().combine_chunks()
+    if any(c.num_chunks > 1 for c in records.columns):  # combine_chunks copies even a single chunk
+        records = records.unify_dictionaries().combine_chunks()
     outcome = _plain(records.column("outcome"))
     served = _mask(pc.is_in(outcome, pa.array([OPEN, ANSWERED])))
     closed = _mask(pc.equal(outcome, REJECTED))
@@ -81,7 +85,7 @@ def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
 
 def _codes(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """(int64 dictionary indices of `rows`, -1 for null; dictionary values) of a column."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    array = one_array(column)
     if not pa.types.is_dictionary(array.type):
         array = array.dictionary_encode()
     indices = array.indices if array.null_count == 0 else pc.fill_null(array.indices, -1)
@@ -133,7 +137,7 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     # Services as (group * n + rank of the name) codes: distinct per pair, then per server from those.
     seen, rank, by_rank = _service_ranks(_codes(records.column("service"), rows))
     n = max(len(by_rank), 1)
-    pair_services = np.unique(record_pair[seen] * n + rank)
+    pair_services = sorted_distinct(record_pair[seen] * n + rank)
     daily_clients = pa.table(
         [sensor_col, _strings(client, hosts), *server_cols, pa.array(host_v4[client]), *_seen(pair_times),
          _name_lists(pair_services, n, by_rank, len(pair_key))],
@@ -141,7 +145,7 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     )  # fmt: skip
 
     (server_key,), server_times, pair_server = _runs((pair_key,), pair_times)
-    server_services = np.unique(pair_server[pair_services // n] * n + pair_services % n)
+    server_services = sorted_distinct(pair_server[pair_services // n] * n + pair_services % n)
     is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
         [*key_columns(server_key), *_seen(server_times), _name_lists(server_services, n, by_rank, len(server_key)),
@@ -238,7 +242,7 @@ def _first_reply(
     """Per server (0 to `servers` - 1; `server` is each record's), the
     non-empty server reply of its earliest connection (the smallest bytes
     on a tie) and that connection's time."""
-    replies = records.column("server_reply").combine_chunks()
+    replies = one_array(records.column("server_reply"))
     length = pc.fill_null(pc.binary_length(replies), 0).to_numpy(zero_copy_only=False)
     candidates = np.flatnonzero(length[rows] > 0)
     return _earliest_replies(server[candidates], when[candidates], pc.take(replies, pa.array(rows[candidates])),
@@ -271,20 +275,22 @@ def merge_servers(tables: list[pa.Table]) -> pa.Table:
     (server aggregates of disjoint record sets), one row per key, sorted by
     SERVER_KEY, lists sorted: the same table whatever the order or grouping
     of `tables`."""
-    rows, at, group = _sorted_runs(tables, DAILY_SERVERS_SCHEMA, SERVER_KEY)
-    if not len(at):
+    runs = _key_runs(tables, DAILY_SERVERS_SCHEMA, SERVER_KEY)
+    if not runs.count:
         return DAILY_SERVERS_SCHEMA.empty_table()
+    rows, group = runs.rows, runs.group
     has = _mask(pc.is_valid(rows.column("reply_ts")))
     when = rows.column("reply_ts").filter(pa.array(has)).cast(pa.int64()).to_numpy()
-    reply, reply_ts = _earliest_replies(group[has], when, rows.column("server_reply").filter(pa.array(has)), len(at))
+    reply, reply_ts = _earliest_replies(group[has], when, rows.column("server_reply").filter(pa.array(has)),
+                                        runs.count)  # fmt: skip
     columns = {
-        **{k: rows.column(k).take(pa.array(at)) for k in SERVER_KEY},
-        **_merged_times(rows, at),
-        "services": _distinct_lists(rows.column("services"), group, len(at)),
+        **runs.keys(),
+        **runs.merged_times(),
+        "services": _distinct_lists(rows.column("services"), group, runs.count),
         "server_reply": reply,
         "reply_ts": reply_ts,
-        "clients_v4": _distinct_lists(rows.column("clients_v4"), group, len(at)),
-        "clients_text": _distinct_lists(rows.column("clients_text"), group, len(at)),
+        "clients_v4": _distinct_lists(rows.column("clients_v4"), group, runs.count),
+        "clients_text": _distinct_lists(rows.column("clients_text"), group, runs.count),
     }
     return pa.table([columns[name] for name in DAILY_SERVERS_SCHEMA.names], schema=DAILY_SERVERS_SCHEMA)
 
@@ -292,66 +298,135 @@ def merge_servers(tables: list[pa.Table]) -> pa.Table:
 def merge_clients(tables: list[pa.Table]) -> pa.Table:
     """The client aggregate of the union of the record sets behind `tables`,
     one row per key, sorted by CLIENT_KEY (see merge_servers)."""
-    rows, at, group = _sorted_runs(tables, DAILY_CLIENTS_SCHEMA, CLIENT_KEY)
-    if not len(at):
+    runs = _key_runs(tables, DAILY_CLIENTS_SCHEMA, CLIENT_KEY)
+    if not runs.count:
         return DAILY_CLIENTS_SCHEMA.empty_table()
     columns = {
-        **{k: rows.column(k).take(pa.array(at)) for k in CLIENT_KEY},
-        **_merged_times(rows, at),
-        "services": _distinct_lists(rows.column("services"), group, len(at)),
+        **runs.keys(),
+        **runs.merged_times(),
+        "services": _distinct_lists(runs.rows.column("services"), runs.group, runs.count),
     }
     return pa.table([columns[name] for name in DAILY_CLIENTS_SCHEMA.names], schema=DAILY_CLIENTS_SCHEMA)
 
 
-def _sorted_runs(tables: list[pa.Table], schema: pa.Schema, key: list[str]) -> tuple[pa.Table, np.ndarray, np.ndarray]:
-    """(the rows of `tables` sorted by `key`, the index where each key's run
-    starts, the run number of each row)."""
+@dataclass(frozen=True)
+class _KeyRuns:
+    """The rows of several aggregates grouped by key without moving them:
+    `order` sorts them by key, `starts` are the sorted positions where each
+    key's run begins, `group` is each row's run (in key order); `coded`
+    holds the text key columns as (each row's code, the values coded)."""
+
+    rows: pa.Table
+    key: list[str]
+    order: np.ndarray
+    starts: np.ndarray
+    group: np.ndarray
+    coded: dict[str, tuple[np.ndarray, pa.Array]]
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
+
+    def keys(self) -> dict[str, pa.Array]:
+        """The key columns, one value per run, in key order (text ones
+        decoded from their codes: no gather over the rows' strings)."""
+        first = self.order[self.starts]
+        columns = {}
+        for name in self.key:
+            if name in self.coded:
+                codes, values = self.coded[name]
+                picked = codes[first]
+                columns[name] = _strings(np.where(picked < len(values), picked, -1), values)
+            else:
+                columns[name] = self.rows.column(name).take(pa.array(first))
+        return columns
+
+    def merged_times(self) -> dict[str, pa.Array]:
+        """first_seen (min), last_seen (max) and connections (sum) of each run."""
+        first, last, count = (
+            self.rows.column(name).cast(pa.int64()).to_numpy()[self.order]
+            for name in ("first_seen", "last_seen", "connections")
+        )
+        at = self.starts
+        merged = (np.minimum.reduceat(first, at), np.maximum.reduceat(last, at), np.add.reduceat(count, at))
+        return dict(zip(["first_seen", "last_seen", "connections"], _seen(merged)))
+
+
+def _key_runs(tables: list[pa.Table], schema: pa.Schema, key: list[str]) -> _KeyRuns:
+    """The rows of `tables` (as `schema`) grouped by `key` (SERVER_KEY or
+    CLIENT_KEY). The key columns become integer codes in value order, as in
+    aggregate_day (hosts in address order, so server_v4 and client_v4 need
+    no code of their own; nulls last, as Arrow sorts them), and one lexsort
+    of two int64 keys orders the rows; the other columns (lists, replies)
+    are read in place through `group`."""
     parts = [t.select(schema.names).cast(schema) for t in tables if len(t)]
     if not parts:
-        return schema.empty_table(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    rows = pa.concat_tables(parts).combine_chunks()
-    order = pc.sort_indices(rows.select(key), sort_keys=[(k, "ascending") for k in key])
-    rows = rows.take(order)
-    starts = np.ones(len(rows), dtype=bool)
-    if len(rows) > 1:
-        differs = np.zeros(len(rows) - 1, dtype=bool)
-        for name in key:
-            column = rows.column(name).combine_chunks()
-            head, tail = column.slice(1), column.slice(0, len(column) - 1)
-            changed = _mask(pc.not_equal(head, tail))
-            nulls = column.is_null().to_numpy(zero_copy_only=False)
-            differs |= changed | (nulls[1:] != nulls[:-1])
-        starts[1:] = differs
-    return rows, np.flatnonzero(starts), np.cumsum(starts) - 1
+        empty = np.zeros(0, dtype=np.int64)
+        return _KeyRuns(schema.empty_table(), key, empty, empty, empty, {})
+    rows = pa.concat_tables(parts)  # chunked: no copy of the inputs
+    host_columns = [name for name in ("server_h", "client_h") if name in key]
+    hosts, _ = _hosts_in_address_order(*(pc.unique(rows.column(name)) for name in host_columns))
+
+    coded: dict[str, tuple[np.ndarray, pa.Array]] = {}
+
+    def code(name: str, values: pa.Array) -> tuple[np.ndarray, int]:
+        """(each row's rank among `values`, null rows after all of them; how many codes)."""
+        found = pc.index_in(rows.column(name), value_set=values)
+        coded[name] = (pc.fill_null(found, len(values)).to_numpy().astype(np.int64), values)
+        return coded[name][0], len(values) + 1
+
+    server, n_host = code("server_h", hosts)
+    state, n_state = code("state", STATES)
+    proto, n_proto = code("proto", _in_order(rows.column("proto")))
+    sensor, n_sensor = code("sensor", _in_order(rows.column("sensor")))
+    port = pc.fill_null(rows.column("server_p").cast(pa.int64()), 65536).to_numpy()
+    major = (((state * n_host + server) * n_proto + proto) * 65537) + port
+    minor = sensor
+    if "client_h" in key:
+        client, _ = code("client_h", hosts)
+        minor = client * n_sensor + sensor
+    order = np.lexsort((minor, major))
+    major, minor = major[order], minor[order]
+    begins = np.ones(len(order), dtype=bool)
+    begins[1:] = (major[1:] != major[:-1]) | (minor[1:] != minor[:-1])
+    group = np.empty(len(order), dtype=np.int64)
+    group[order] = np.cumsum(begins) - 1
+    return _KeyRuns(rows, key, order, np.flatnonzero(begins), group, coded)
 
 
-def _merged_times(rows: pa.Table, at: np.ndarray) -> dict[str, pa.Array]:
-    """first_seen (min), last_seen (max) and connections (sum) of each run."""
-    first = rows.column("first_seen").cast(pa.int64()).to_numpy()
-    last = rows.column("last_seen").cast(pa.int64()).to_numpy()
-    count = rows.column("connections").to_numpy()
-    return dict(
-        zip(
-            ["first_seen", "last_seen", "connections"],
-            _seen((np.minimum.reduceat(first, at), np.maximum.reduceat(last, at), np.add.reduceat(count, at))),
-        )
-    )
+def _in_order(column: pa.ChunkedArray) -> pa.Array:
+    """The distinct non-null values of a text column, ascending."""
+    values = pc.drop_null(pc.unique(column))
+    return values.take(pc.sort_indices(values))
+
+
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer array, ascending: np.unique's
+    answer by a sort and a comparison (np.unique hashes first, which is
+    several times slower on arrays of this size)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _distinct_lists(lists: pa.ChunkedArray, group: np.ndarray, groups: int) -> pa.Array:
     """Per run, the sorted distinct values of the list column `lists`."""
-    values = lists.combine_chunks()
+    values = one_array(lists)
     flat = pc.list_flatten(values)
     owner = group[pc.list_parent_indices(values).to_numpy()]
     if pa.types.is_integer(flat.type):
-        combined = np.unique((owner.astype(np.int64) << 32) | flat.to_numpy().astype(np.int64))
+        combined = sorted_distinct((owner.astype(np.int64) << 32) | flat.to_numpy().astype(np.int64))
         owners, items = combined >> 32, pa.array((combined & 0xFFFFFFFF).astype(np.uint32))
     else:
         encoded = flat.dictionary_encode()
         names = encoded.dictionary
         rank = pc.rank(names, sort_keys="ascending").to_numpy().astype(np.int64) - 1
         n = max(len(names), 1)
-        combined = np.unique(owner.astype(np.int64) * n + rank[encoded.indices.to_numpy()])
+        combined = sorted_distinct(owner.astype(np.int64) * n + rank[encoded.indices.to_numpy()])
         by_rank = pc.take(names, pc.sort_indices(names))
         owners, items = combined // n, pc.take(by_rank, pa.array(combined % n))
     offsets = np.searchsorted(owners, np.arange(groups + 1)).astype(np.int32)

@@ -39,7 +39,7 @@ from synack.ingest.log_source import (
     read_blocks,
 )
 from synack.ingest.partials import DayRecords, by_day
-from synack.ingest.store import ChunkFiles, CommitResult, Store, write_chunk_files
+from synack.ingest.store import ChunkFiles, CommitResult, Store, threaded_merges, write_chunk_files
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
@@ -49,6 +49,9 @@ PARSE_AHEAD = 2
 COMMIT_AHEAD = 1
 #: Chunks whose Parquet files are written at once.
 WRITERS = 1
+#: Compaction merges run at once after a file (each holds up to MERGE_ROWS
+#: aggregate rows; the parse pipeline has drained by then).
+MERGERS = 2
 
 
 @dataclass
@@ -278,8 +281,10 @@ def ingest_into(
         ThreadPoolExecutor(PARSE_AHEAD, thread_name_prefix="parse") as parser,
         ThreadPoolExecutor(WRITERS, thread_name_prefix="write") as writer,
         ThreadPoolExecutor(1, thread_name_prefix="commit") as committer,
+        ThreadPoolExecutor(MERGERS, thread_name_prefix="merge") as merger,
     ):
         pools = Pools(parser, writer, committer)
+        merges = threaded_merges(store.files, merger, MERGERS)
         for path in found.sources:
             if stop is not None and stop():
                 break
@@ -289,7 +294,7 @@ def ingest_into(
             )  # fmt: skip
             summary.files.append(result)
             if result.rows:
-                summary.merges += store.compact_days(summary.days, stop)
+                summary.merges += store.compact_days(summary.days, stop, merges)
         if summary.days:
             summary.merges += store.roll_up_months(stop)
     summary.seconds = time.perf_counter() - started

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest import addresses
+from synack.ingest.arrays import one_array
 from synack.ingest.schema import ANSWERED, MIDSTREAM, NO_PORTS, OPEN, OUTCOMES, REJECTED, UNANSWERED
 
 _CODE = {name: i for i, name in enumerate(OUTCOMES)}
@@ -51,16 +52,20 @@ HANDSHAKE_VALUES: dict[str, tuple[str, bool]] = {
 }
 
 
-def _per_value(col: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
-    """Apply a boolean kernel to each distinct value of `col`; nulls -> False."""
-    if not pa.types.is_dictionary(col.type):
-        col = col.dictionary_encode()
-    flags = pc.fill_null(fn(col.dictionary), False).to_numpy(zero_copy_only=False)
-    indices = col.indices.to_numpy(zero_copy_only=False)
-    valid = ~np.asarray(pc.is_null(col.indices).to_numpy(zero_copy_only=False), dtype=bool)
-    out = np.zeros(len(col), dtype=bool)
-    out[valid] = flags[indices[valid].astype(np.int64)]
-    return out
+class _Distinct:
+    """A column's distinct values and each row's index into them (a null
+    row points one past the end), so a test runs once per distinct value."""
+
+    def __init__(self, col: pa.Array) -> None:
+        if not pa.types.is_dictionary(col.type):
+            col = col.dictionary_encode()
+        self.values = col.dictionary
+        self._index = pc.fill_null(col.indices, len(self.values)).to_numpy(zero_copy_only=False)
+
+    def test(self, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+        """Per row, `fn` (a boolean kernel) of its value; False for a null."""
+        flags = np.asarray(pc.fill_null(fn(self.values), False).to_numpy(zero_copy_only=False), dtype=bool)
+        return np.append(flags, False)[self._index]
 
 
 def _pick_hosts(
@@ -90,7 +95,7 @@ def _column(table: pa.Table, name: str) -> pa.Array | None:
     if name not in table.column_names:
         return None
     col = table.column(name)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return one_array(col)
 
 
 def _flag_bits(col: pa.Array | None, n: int) -> np.ndarray:
@@ -122,16 +127,15 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
     `table` (normalized names: proto, history, conn_state, resp_pkts,
     orig_h/orig_p/resp_h/resp_p, optionally handshake), one value per row."""
     n = len(table)
-    proto = _required(table, "proto")
-    is_tcp = _per_value(proto, lambda d: pc.equal(pc.utf8_lower(d), "tcp"))
-    is_udp = _per_value(proto, lambda d: pc.equal(pc.utf8_lower(d), "udp"))
+    proto = _Distinct(_required(table, "proto"))
+    is_tcp = proto.test(lambda d: pc.equal(pc.utf8_lower(d), "tcp"))
+    is_udp = proto.test(lambda d: pc.equal(pc.utf8_lower(d), "udp"))
 
-    history = _column(table, "history")
-    if history is None:
-        history = pa.nulls(n, pa.string())
-    has = {c: _per_value(history, functools.partial(pc.match_substring, pattern=c)) for c in "hHSr"}
+    history_column = _column(table, "history")
+    history = _Distinct(history_column if history_column is not None else pa.nulls(n, pa.string()))
+    has = {c: history.test(functools.partial(pc.match_substring, pattern=c)) for c in "hHSr"}
     state = _column(table, "conn_state")
-    rej = _per_value(state, lambda d: pc.equal(d, "REJ")) if state is not None else np.zeros(n, bool)
+    rej = _Distinct(state).test(lambda d: pc.equal(d, "REJ")) if state is not None else np.zeros(n, bool)
 
     open_resp = has["h"]
     open_orig = ~has["h"] & has["H"]
@@ -171,15 +175,16 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
         codes[is_tcp] = suricata[is_tcp]
         server_is_orig[:] = False
 
-    handshake = _column(table, "handshake")
-    if handshake is not None:
+    handshake_column = _column(table, "handshake")
+    if handshake_column is not None:
+        handshake = _Distinct(handshake_column)
         for value, (outcome, orig) in HANDSHAKE_VALUES.items():
-            hit = _per_value(handshake, functools.partial(pc.equal, value))
+            hit = handshake.test(functools.partial(pc.equal, value))
             codes[hit] = _CODE[outcome]
             server_is_orig[hit] = orig
 
     resp_h = _required(table, "resp_h")
-    resp_multicast = _per_value(resp_h, addresses.not_unicast)
+    resp_multicast = _Distinct(resp_h).test(addresses.not_unicast)
     has_server = (codes == _CODE[OPEN]) | (codes == _CODE[REJECTED]) | ((codes == _CODE[ANSWERED]) & ~resp_multicast)
     server_is_orig &= has_server
 

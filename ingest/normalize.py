@@ -9,6 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest.arrays import one_array
 from synack.ingest.errors import NotAConnLog
 from synack.ingest.handshake import derive_outcome
 from synack.ingest.schema import CORE_SCHEMA, DICT_STRING, REQUIRED, normalized_name
@@ -37,10 +38,7 @@ def normalize(table: pa.Table, sensor: str | None = None) -> pa.Table:
         raise NotAConnLog(f"not a conn log: no {', '.join(missing)} column")
     names = [normalized_name(n) for n in table.column_names]
     table = table.rename_columns(names)
-    columns: dict[str, pa.Array] = {
-        name: (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
-        for name, col in zip(table.column_names, table.columns)
-    }
+    columns: dict[str, pa.Array] = {name: one_array(col) for name, col in zip(table.column_names, table.columns)}
     n = len(table)
     proto = columns["proto"]
     if not pa.types.is_dictionary(proto.type):

@@ -39,14 +39,18 @@ at the committed offset, so nothing is lost or counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import signal
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -794,6 +798,33 @@ DayPartials = tuple[str, list[Partial], list[tuple[str, str, int, int]]]
 DayRunner = Callable[[DayJobs], Iterable[DayPartials]]
 #: Runs merge_partials (coarse) over groups of partials, yielding (group, merged partial) as they come.
 MergeRunner = Callable[[list[list[Partial]]], Iterable[tuple[list[Partial], Partial]]]
+
+
+def threaded_merges(store: StoreFS, pool: ThreadPoolExecutor, at_once: int) -> MergeRunner:
+    """Runs Store.compact_days' merges on `pool`, `at_once` of them at a
+    time (the merges of a round are independent: each reads its own
+    partials and writes a new one under temporary names), yielding them in
+    order. Abandoned early (a stop), it starts no more; those under way
+    finish and their files are removed."""
+
+    def run(groups: list[list[Partial]]) -> Iterator[tuple[list[Partial], Partial]]:
+        started: deque[tuple[list[Partial], Future[Partial]]] = deque()
+        waiting = iter(groups)
+        try:
+            while True:
+                for group in itertools.islice(waiting, at_once - len(started)):
+                    started.append((group, pool.submit(merge_partials, store, group, fine=False)))
+                if not started:
+                    return
+                group, future = started.popleft()
+                yield group, future.result()
+        finally:
+            for _, future in started:
+                if not future.cancel():
+                    with contextlib.suppress(Exception):  # it failed: it left nothing to commit
+                        _remove_temporaries(store, future.result().paths(store.root))
+
+    return run
 
 
 def build_day_partials(store: StoreFS, day: str, files: list[tuple[str, str, int]]) -> DayPartials:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from synack.ingest import addresses
+from synack.ingest.arrays import one_array
 from synack.ingest.lenient import cast_text
 from synack.ingest.line_parsing import BLANK, ParsedRows, RowRejects, parse_lines, set_aside
 from synack.ingest.normalize import missing_required
@@ -221,6 +222,11 @@ def read_rows(
     if len(header.separator) != 1:
         data = bytes(data).replace(header.separator, _SUBSTITUTE_SEPARATOR)
     read, parse, convert = _csv_options(header)
+    # One CSV block for the whole data: one chunk per column, which the
+    # decoding then uses without copying (the ingest parses several
+    # blocks at once on its own threads).
+    read = pacsv.ReadOptions(column_names=read.column_names, block_size=max(len(data) + 1, read.block_size),
+                             use_threads=False)  # fmt: skip
 
     def parse_block(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
         table = pacsv.read_csv(buf, read, parse, convert)
@@ -398,7 +404,7 @@ def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) ->
     columns = []
     for name, ztype, col in zip(header.fields, header.types, table.columns):
         target = arrow_type(ztype, name)
-        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        col = one_array(col)
         if pa.types.is_timestamp(target):
             col = float_seconds_to_timestamp(col)
             if name == "ts":
@@ -417,11 +423,9 @@ def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) ->
             col = pa.DictionaryArray.from_arrays(col.indices, decoded)
         elif pa.types.is_binary(target) or pa.types.is_string(target):
             as_text = pa.types.is_string(target)
-            col = pc.if_else(
-                pc.equal(col, pa.scalar(header.empty_field if not as_text else empty, col.type)),
-                pa.scalar(b"" if not as_text else "", col.type),
-                col,
-            )
+            is_empty = pc.equal(col, pa.scalar(header.empty_field if not as_text else empty, col.type))
+            if pc.any(is_empty).as_py():
+                col = pc.if_else(is_empty, pa.scalar(b"" if not as_text else "", col.type), col)
             col, bad = decode_escapes(col, as_text=as_text)
             reject(bad, f"{name}: bad escape")
         columns.append(col)
@@ -453,8 +457,7 @@ def _decode_set(col: pa.Array, header: ZeekHeader, target: pa.DataType) -> tuple
 
 def float_seconds_to_timestamp(col: pa.Array) -> pa.Array:
     """Epoch seconds (float64) -> timestamp[us, UTC], rounded to the microsecond."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+    col = one_array(col)
     seconds = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
         # Beyond +-1e11 s (year 5138) and infinities are clipped there: still

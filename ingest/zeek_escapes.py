@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest.arrays import one_array
+
 _BACKSLASH = 0x5C
 _X = 0x78
 
@@ -42,7 +44,7 @@ def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.
     offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
     base = int(offsets[0])
     data = (
-        np.frombuffer(buffers[2], dtype=np.uint8)[base : int(offsets[-1])].copy()
+        np.frombuffer(buffers[2], dtype=np.uint8)[base : int(offsets[-1])]
         if buffers[2] is not None
         else np.zeros(0, np.uint8)
     )
@@ -52,6 +54,7 @@ def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.
     slashes = np.flatnonzero(data == _BACKSLASH)
     if size == 0 or len(slashes) == 0:
         return values, bad
+    data = data.copy()  # decoded in place below
     value_of = np.searchsorted(offsets, slashes, side="right") - 1
     adjacent = slashes[1:] == slashes[:-1] + 1
     if backslash_escapes and adjacent.any():
@@ -108,10 +111,11 @@ def decode_escapes(
     string array; decoded bytes that are not valid UTF-8 are shown again as
     `\\xNN` so the text stays valid. Otherwise the result is binary.
     """
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+    values = one_array(values)
     binary = values.cast(pa.binary()) if not pa.types.is_binary(values.type) else values
     decoded, bad = _decode_binary(binary, backslash_escapes)
+    if decoded is binary and as_text == pa.types.is_string(values.type):
+        return values, pa.array(bad)  # nothing to decode: no copy, no second UTF-8 check
     if as_text:
         try:
             decoded = decoded.cast(pa.string())

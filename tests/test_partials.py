@@ -9,7 +9,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -20,9 +23,10 @@ from synack import inventory
 from synack.cli import app
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
-from synack.ingest.partials import FANOUT, Partial, coarse_merges
+from synack.ingest.partials import FANOUT, Partial, coarse_merges, merge_partials
 from synack.ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
-from synack.ingest.store import LEDGER_VERSION, Store
+from synack.ingest.store import LEDGER_VERSION, Store, threaded_merges
+from synack.ingest.store_files import locate, tmp_name
 from synack.samples.generate import OUT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +149,7 @@ def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() ->
 def test_a_kill_inside_a_merge_loses_nothing(tmp_path: Path, fault: str, sample_answers: list[pd.DataFrame]) -> None:
     store = tmp_path / "store"
     code = (
-        "from pathlib import Path; from ingest.conn_ingest import ingest_paths; "
+        "from pathlib import Path; from synack.ingest.conn_ingest import ingest_paths; "
         f"ingest_paths([Path({str(OUT)!r})], Path({str(store)!r}), chunk_bytes=800)"
     )
     env = {**os.environ, "SYNACK_FAULT": fault}
@@ -157,6 +161,61 @@ def test_a_kill_inside_a_merge_loses_nothing(tmp_path: Path, fault: str, sample_
     listed = {p for day in inventory.dailies.read_catalog(store).coarse.values() for p in day}
     on_disk = {p.stem for p in (store / "aggregates" / "servers").rglob("*.parquet")}
     assert {p.name for p in listed} <= on_disk
+
+
+def test_threaded_merges_give_the_serial_partials_and_stop_starting_when_abandoned(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths([OUT], store, chunk_bytes=800)
+    db = sqlite3.connect(store / "ledger.sqlite")
+    fine = [Partial(*row[:10], level=row[10], fine=bool(row[11]), coarse=bool(row[12])) for row in db.execute(
+        "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, server_rows, client_rows, records, level, "
+        "fine, coarse FROM partials WHERE fine = 1 AND day = '2026-11-21' ORDER BY chunk_lo")]  # fmt: skip
+    db.close()
+    groups = [fine[i : i + 2] for i in range(0, len(fine) - 1, 2)]
+    assert len(groups) >= 6
+    files = locate(store)
+
+    def temporaries() -> set[Path]:
+        return set(store.rglob(".*.tmp"))
+
+    serial = []
+    for group in groups:
+        serial.append(merge_partials(files, group, fine=False))
+        for path in serial[-1].paths(files.root):
+            Path(tmp_name(path)).unlink()
+    submitted: list[int] = []
+    running, most = 0, 0
+    guard = threading.Lock()
+
+    def counted(group: list[Partial]) -> Partial:
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        try:
+            return merge_partials(files, group, fine=False)
+        finally:
+            with guard:
+                running -= 1
+
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            submitted.append(len(submitted))
+            return super().submit(lambda: counted(args[1]))
+
+    with CountingPool(2) as pool:
+        assert [merged for _, merged in threaded_merges(files, pool, 2)(groups)] == serial
+        assert len(submitted) == len(groups) and most <= 2
+        for merged in serial:
+            for path in merged.paths(files.root):
+                Path(tmp_name(path)).unlink()
+        submitted.clear()
+        run = threaded_merges(files, pool, 2)(groups)
+        group, first = next(run)
+        run.close()  # abandoned (a stop): no more merges start; those under way leave nothing behind
+    assert (group, first) == (groups[0], serial[0])
+    assert len(submitted) <= 3
+    assert temporaries() == {Path(tmp_name(p)) for p in first.paths(files.root)}
 
 
 def _ledger_rollups(store: Path) -> list[tuple[str, str, str]]:
