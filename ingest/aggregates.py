@@ -206,9 +206,8 @@ def _hosts_in_address_order(*dictionaries: pa.Array) -> tuple[pa.Array, np.ndarr
 def _strings(indices: np.ndarray, values: pa.Array) -> pa.Array:
     """values[indices] as plain strings, null where an index is negative.
 
-    Daily files hold plain strings: Parquet dictionary-encodes them per
-    row group (an Arrow dictionary would be written whole into every row
-    group), and row-group statistics on them can prune.
+    Daily files hold plain strings (an Arrow dictionary would be written
+    whole into every row group), and row-group statistics on them can prune.
     """
     return pc.take(values.cast(pa.string()), pa.array(indices, mask=indices < 0))
 

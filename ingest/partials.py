@@ -93,8 +93,9 @@ def partial_path(root: PurePath, kind: str, day: str, name: str) -> PurePath:
 def write_aggregate(store: StoreFS, table: pa.Table, kind: str, path: PurePath) -> None:
     """Write one aggregate file at `path` of `store` (the caller picks a temporary name)."""
     table = table.replace_schema_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
-    dictionary = [f.name for f in table.schema if pa.types.is_string(f.type)]
-    store.write_parquet(table, path, compression="zstd", compression_level=1, use_dictionary=dictionary or False,
+    # No Parquet dictionaries: zstd takes the repeats as well (files within
+    # 1-3% of the dictionary-encoded size) for a fifth less writing time.
+    store.write_parquet(table, path, compression="zstd", compression_level=1, use_dictionary=False,
                          row_group_size=ROW_GROUP[kind], write_statistics=_STATISTICS)  # fmt: skip
 
 
