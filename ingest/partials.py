@@ -153,23 +153,40 @@ def merge_partials(store: StoreFS, members: list[Partial], *, fine: bool) -> Par
     """Merge `members` (partials of one day) into a new partial written under
     temporary names; return its ledger row: a fine one (members of one
     source, adjacent chunks) or a coarse one of the next level."""
-    day = members[0].day
+    name = merged_name(members, fine=fine)
+    rows = {kind: merge_kind(store, members, kind, name) for kind in KINDS}
+    return merged_partial(members, name, rows, fine=fine)
+
+
+def merged_name(members: list[Partial], *, fine: bool) -> str:
+    """The name of the partial that merges `members` (fixed by them, so a
+    retried merge writes the same files)."""
     lo, hi = min(p.chunk_lo for p in members), max(p.chunk_hi for p in members)
     if fine:
-        name, source, level = f"{members[0].source_id}-f{lo:06d}-{hi:06d}", members[0].source_id, 0
-    else:
-        digest = hashlib.sha256("\n".join(sorted(p.name for p in members)).encode()).hexdigest()[:12]
-        level = max(p.level for p in members) + 1
-        name, source = f"m{level}-{lo:06d}-{hi:06d}-{digest}", ""
-    sizes: dict[str, int] = {}
-    for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
-        merged = merge([read_aggregate(store, partial_path(store.root, kind, day, p.name), kind) for p in members])
-        sizes[kind] = len(merged)
-        write_aggregate(store, merged, kind, tmp_name(partial_path(store.root, kind, day, name)))
-        del merged
+        return f"{members[0].source_id}-f{lo:06d}-{hi:06d}"
+    digest = hashlib.sha256("\n".join(sorted(p.name for p in members)).encode()).hexdigest()[:12]
+    return f"m{max(p.level for p in members) + 1}-{lo:06d}-{hi:06d}-{digest}"
+
+
+def merge_kind(store: StoreFS, members: list[Partial], kind: str, name: str) -> int:
+    """Merge the `kind` ("servers" or "clients") files of `members` into the
+    `kind` file of the partial `name`, under its temporary name; return its rows.
+    The two kinds of a merge are independent: they may run at once."""
+    merge = merge_servers if kind == SERVERS else merge_clients
+    day = members[0].day
+    merged = merge([read_aggregate(store, partial_path(store.root, kind, day, p.name), kind) for p in members])
+    write_aggregate(store, merged, kind, tmp_name(partial_path(store.root, kind, day, name)))
+    return len(merged)
+
+
+def merged_partial(members: list[Partial], name: str, rows: dict[str, int], *, fine: bool) -> Partial:
+    """The ledger row of the partial `name` that merges `members`, whose
+    files hold `rows` rows of each kind."""
+    level = 0 if fine else max(p.level for p in members) + 1
     return Partial(
-        name, day, source, lo, hi, min(p.t_min for p in members), max(p.t_max for p in members),
-        sizes[SERVERS], sizes[CLIENTS], sum(p.records for p in members), level, fine=fine, coarse=not fine,
+        name, members[0].day, members[0].source_id if fine else "", min(p.chunk_lo for p in members),
+        max(p.chunk_hi for p in members), min(p.t_min for p in members), max(p.t_max for p in members),
+        rows[SERVERS], rows[CLIENTS], sum(p.records for p in members), level, fine=fine, coarse=not fine,
     )  # fmt: skip
 
 

@@ -39,7 +39,6 @@ at the committed offset, so nothing is lost or counted twice.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import fcntl
 import hashlib
@@ -50,7 +49,7 @@ import signal
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -65,12 +64,17 @@ from synack.ingest.errors import StoreError, StoreLocked
 from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import (
     AGGREGATES_DIR,
+    KINDS,
     DayRecords,
     Partial,
     by_day,
     coarse_merges,
     fine_merges,
+    merge_kind,
     merge_partials,
+    merged_name,
+    merged_partial,
+    partial_path,
     sensor_counts,
     write_partial,
 )
@@ -802,27 +806,32 @@ MergeRunner = Callable[[list[list[Partial]]], Iterable[tuple[list[Partial], Part
 
 def threaded_merges(store: StoreFS, pool: ThreadPoolExecutor, at_once: int) -> MergeRunner:
     """Runs Store.compact_days' merges on `pool`, `at_once` of them at a
-    time (the merges of a round are independent: each reads its own
-    partials and writes a new one under temporary names), yielding them in
-    order. Abandoned early (a stop), it starts no more; those under way
-    finish and their files are removed."""
+    time, each as two tasks (its servers and its clients files, so two
+    threads stay busy to the last merge), yielding them in order. The
+    merges of a round are independent: each reads its own partials and
+    writes a new one under temporary names. Abandoned early (a stop), it
+    starts no more; those under way finish and their files are removed."""
 
     def run(groups: list[list[Partial]]) -> Iterator[tuple[list[Partial], Partial]]:
-        started: deque[tuple[list[Partial], Future[Partial]]] = deque()
+        started: deque[tuple[list[Partial], str, dict[str, Future[int]]]] = deque()
         waiting = iter(groups)
         try:
             while True:
                 for group in itertools.islice(waiting, at_once - len(started)):
-                    started.append((group, pool.submit(merge_partials, store, group, fine=False)))
+                    name = merged_name(group, fine=False)
+                    tasks = {kind: pool.submit(merge_kind, store, group, kind, name) for kind in KINDS}
+                    started.append((group, name, tasks))
                 if not started:
                     return
-                group, future = started.popleft()
-                yield group, future.result()
+                group, name, tasks = started.popleft()
+                yield group, merged_partial(group, name, {kind: task.result() for kind, task in tasks.items()},
+                                            fine=False)  # fmt: skip
         finally:
-            for _, future in started:
-                if not future.cancel():
-                    with contextlib.suppress(Exception):  # it failed: it left nothing to commit
-                        _remove_temporaries(store, future.result().paths(store.root))
+            for group, name, tasks in started:
+                for task in tasks.values():
+                    task.cancel()
+                wait(tasks.values())
+                _remove_temporaries(store, [partial_path(store.root, kind, group[0].day, name) for kind in KINDS])
 
     return run
 
