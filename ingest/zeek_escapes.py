@@ -33,6 +33,15 @@ def _validity(values: pa.Array) -> pa.Buffer | None:
     return pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
+def _owners(offsets: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
+    """The value each of the sorted byte `positions` belongs to: from a map of
+    every byte's value when they are many (one pass over the bytes), by
+    binary search when they are few."""
+    if len(positions) * 16 < int(offsets[-1]):
+        return np.searchsorted(offsets, positions, side="right") - 1
+    return np.repeat(np.arange(n, dtype=np.int32), np.diff(offsets))[positions].astype(np.int64)
+
+
 def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.Array, np.ndarray]:
     """Decode every value of `values` (nulls are kept); return (decoded, bad_mask).
 
@@ -55,7 +64,7 @@ def _decode_binary(values: pa.BinaryArray, backslash_escapes: bool) -> tuple[pa.
     if size == 0 or len(slashes) == 0:
         return values, bad
     data = data.copy()  # decoded in place below
-    value_of = np.searchsorted(offsets, slashes, side="right") - 1
+    value_of = _owners(offsets, slashes, n)
     adjacent = slashes[1:] == slashes[:-1] + 1
     if backslash_escapes and adjacent.any():
         # In a run of backslashes, every other one (from the run's start)
