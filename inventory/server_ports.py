@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS
+from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, sorted_distinct
 from synack.inventory.dailies import SERVERS, read_catalog, select
 from synack.inventory.networks import Network
 from synack.inventory.query_rows import (
@@ -158,10 +158,15 @@ def client_counts(rows: pa.Table, limit: int | None = None) -> pa.Table:
         for part in key_slices(row_ids[order], lengths, limit or COUNT_ENTRIES):
             chosen = order[part]
             sub = pc.take(lists, pa.array(chosen))
-            flat = pa.table({"key_id": pc.take(pa.array(row_ids[chosen]), pc.list_parent_indices(sub)),
-                             "client": pc.list_flatten(sub)})  # fmt: skip
-            counted = flat.group_by("key_id", use_threads=False).aggregate([("client", "count_distinct")])
-            np.add.at(clients, counted.column(0).to_numpy(), counted.column(1).to_numpy())
+            owner = row_ids[chosen][pc.list_parent_indices(sub).to_numpy()].astype(np.int64)
+            values = pc.list_flatten(sub)
+            valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            # A client as a 32-bit code (its IPv4 number, or its text's
+            # dictionary index): distinct (key, client) pairs by one sort.
+            codes = values.to_numpy(zero_copy_only=False) if column == "clients_v4" else (
+                values.dictionary_encode().indices.to_numpy(zero_copy_only=False))  # fmt: skip
+            pairs = sorted_distinct((owner[valid] << 32) | codes[valid].astype(np.int64))
+            clients += np.bincount(pairs >> 32, minlength=len(keys))
     return keys.append_column("clients", pa.array(clients))
 
 
