@@ -62,19 +62,6 @@ writer.close()
 """
 
 
-#: `synack ingest` with the aggregate computation replaced by empty tables:
-#: what the ingest costs besides the aggregates (not a mode to use).
-WITHOUT_AGGREGATES = """
-import sys
-import synack.ingest.partials as partials
-from synack.ingest.aggregates import DAILY_CLIENTS_SCHEMA, DAILY_SERVERS_SCHEMA
-partials.aggregate_day = lambda records: (DAILY_SERVERS_SCHEMA.empty_table(), DAILY_CLIENTS_SCHEMA.empty_table())
-from synack.cli import main
-sys.argv = ["synack", "ingest", *sys.argv[1:]]
-main()
-"""
-
-
 def timed(args: list[str]) -> tuple[float, float]:
     """Run a command; return (wall seconds, peak RSS MB) of the whole process."""
     proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *args], cwd=ROOT, capture_output=True, text=True)
@@ -168,8 +155,9 @@ def main() -> int:
                   f"(floor 1.0x, goal 1.5x)")  # fmt: skip
             ok &= ratio >= 1.0
             if rows == args.rows[0]:
-                alone, _ = timed([sys.executable, "-c", WITHOUT_AGGREGATES, str(log), "--store", str(work / "alone"),
-                                  "-q"])  # fmt: skip
+                # bench/measure.py's ingest with the aggregate computation replaced by empty tables
+                alone, _ = timed([sys.executable, str(HERE / "measure.py"), "synack-no-aggregates", str(log),
+                                  str(work / "alone")])  # fmt: skip
                 shutil.rmtree(work / "alone")
                 print(f"{'':>11}  without the aggregates {alone:.2f} s: {bare_s / alone:.2f}x the bare pipeline; "
                       f"the aggregates are {1 - alone / seconds:.0%} of the ingest")  # fmt: skip

@@ -375,7 +375,7 @@ def _key_runs(tables: list[pa.Table], schema: pa.Schema, key: list[str]) -> _Key
         return coded[name][0], len(values) + 1
 
     server, n_host = code("server_h", hosts)
-    state, n_state = code("state", STATES)
+    state, _ = code("state", STATES)
     proto, n_proto = code("proto", _in_order(rows.column("proto")))
     sensor, n_sensor = code("sensor", _in_order(rows.column("sensor")))
     port = pc.fill_null(rows.column("server_p").cast(pa.int64()), 65536).to_numpy()

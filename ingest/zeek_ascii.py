@@ -161,9 +161,13 @@ def _reason(err: Exception, header: ZeekHeader) -> str:
     return msg[:300]
 
 
-def _csv_options(header: ZeekHeader) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+def _csv_options(header: ZeekHeader, size: int) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """The CSV reader's options for `size` bytes of data lines under `header`:
+    one CSV block for the whole data, so each column comes as one chunk,
+    which the decoding then uses without copying (the ingest parses
+    several blocks at once on its own threads)."""
     delimiter = header.separator if len(header.separator) == 1 else _SUBSTITUTE_SEPARATOR
-    read = pacsv.ReadOptions(column_names=list(header.fields), block_size=4 << 20)
+    read = pacsv.ReadOptions(column_names=list(header.fields), block_size=max(size + 1, 1 << 20), use_threads=False)
     parse = pacsv.ParseOptions(
         delimiter=delimiter.decode("latin-1"),
         quote_char=False,
@@ -221,12 +225,7 @@ def read_rows(
         data = bytes(data).replace(b"\r\n", b"\n").replace(b"\r", b"\\x0d")
     if len(header.separator) != 1:
         data = bytes(data).replace(header.separator, _SUBSTITUTE_SEPARATOR)
-    read, parse, convert = _csv_options(header)
-    # One CSV block for the whole data: one chunk per column, which the
-    # decoding then uses without copying (the ingest parses several
-    # blocks at once on its own threads).
-    read = pacsv.ReadOptions(column_names=read.column_names, block_size=max(len(data) + 1, read.block_size),
-                             use_threads=False)  # fmt: skip
+    read, parse, convert = _csv_options(header, len(data))
 
     def parse_block(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
         table = pacsv.read_csv(buf, read, parse, convert)
@@ -275,8 +274,7 @@ def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) ->
             )
         return "skip"
 
-    read, parse, convert = _csv_options(header)
-    read = pacsv.ReadOptions(column_names=read.column_names, block_size=read.block_size, use_threads=False)
+    read, parse, convert = _csv_options(header, len(buf))
     parse = pacsv.ParseOptions(
         delimiter=parse.delimiter, quote_char=False, double_quote=False, escape_char=False,
         newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=wrong_width,
