@@ -16,6 +16,7 @@ ingest's published contract); ingest computes them inside its commits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,7 +133,8 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
 
     when = records.column("ts").take(pa.array(rows)).cast(pa.int64()).to_numpy()
     ones = np.ones(len(when), dtype=np.int64)
-    (pair_key, client), pair_times, record_pair = _runs((key, c_host), (when, when, ones))
+    key_span = 2 * n_host * n_proto * 65536 * n_sensor
+    (pair_key, client), pair_times, record_pair = _runs((key, c_host), (key_span, n_host), (when, when, ones))
     sensor_col, *server_cols = key_columns(pair_key)
     # Services as (group * n + rank of the name) codes: distinct per pair, then per server from those.
     seen, rank, by_rank = _service_ranks(_codes(records.column("service"), rows))
@@ -144,7 +146,7 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
         schema=DAILY_CLIENTS_SCHEMA,
     )  # fmt: skip
 
-    (server_key,), server_times, pair_server = _runs((pair_key,), pair_times)
+    (server_key,), server_times, pair_server = _runs((pair_key,), (key_span,), pair_times)
     server_services = sorted_distinct(pair_server[pair_services // n] * n + pair_services % n)
     is_v4 = host_v4[client] != NOT_V4
     daily_servers = pa.table(
@@ -160,16 +162,17 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
 _Times = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _runs(keys: tuple[np.ndarray, ...], times: _Times) -> tuple[list[np.ndarray], _Times, np.ndarray]:
-    """Group rows by `keys` (int64 arrays, most significant first): the
-    distinct keys in ascending order; per key the earliest first seen,
-    the latest last seen (µs) and the sum of connections of `times`; and
-    each row's group (the index of its key).
+def _runs(keys: tuple[np.ndarray, ...], spans: tuple[int, ...],
+          times: _Times) -> tuple[list[np.ndarray], _Times, np.ndarray]:  # fmt: skip
+    """Group rows by `keys` (int64 arrays in [0, span), most significant
+    first): the distinct keys in ascending order; per key the earliest first
+    seen, the latest last seen (µs) and the sum of connections of `times`;
+    and each row's group (the index of its key).
 
     A sort and reduceat instead of a hash aggregation, since the rows are
     wanted sorted anyway (storage order, and runs for the client lists).
     """
-    order = np.lexsort(keys[::-1])
+    order = key_order(keys, spans)
     ordered = [k[order] for k in keys]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in ordered])
@@ -179,6 +182,21 @@ def _runs(keys: tuple[np.ndarray, ...], times: _Times) -> tuple[list[np.ndarray]
     group = np.empty(len(order), dtype=np.int64)
     group[order] = np.cumsum(starts) - 1
     return [k[at] for k in ordered], merged, group
+
+
+def key_order(keys: tuple[np.ndarray, ...], spans: tuple[int, ...]) -> np.ndarray:
+    """The permutation that sorts rows by `keys` (non-negative int64 arrays,
+    each below its span, most significant first); rows with equal keys in
+    any order. One argsort of the keys packed into one int64 when their
+    spans allow (several times faster than np.lexsort), else a lexsort."""
+    if len(keys) == 1:
+        return np.argsort(keys[0])
+    if math.prod(spans) < 2**63:
+        packed = keys[0]
+        for k, span in zip(keys[1:], spans[1:]):
+            packed = packed * span + k
+        return np.argsort(packed)
+    return np.lexsort(keys[::-1])
 
 
 def _seen(times: _Times) -> list[pa.Array]:
@@ -375,16 +393,16 @@ def _key_runs(tables: list[pa.Table], schema: pa.Schema, key: list[str]) -> _Key
         return coded[name][0], len(values) + 1
 
     server, n_host = code("server_h", hosts)
-    state, _ = code("state", STATES)
+    state, n_state = code("state", STATES)
     proto, n_proto = code("proto", _in_order(rows.column("proto")))
     sensor, n_sensor = code("sensor", _in_order(rows.column("sensor")))
     port = pc.fill_null(rows.column("server_p").cast(pa.int64()), 65536).to_numpy()
     major = (((state * n_host + server) * n_proto + proto) * 65537) + port
-    minor = sensor
+    minor, minor_span = sensor, n_sensor
     if "client_h" in key:
         client, _ = code("client_h", hosts)
-        minor = client * n_sensor + sensor
-    order = np.lexsort((minor, major))
+        minor, minor_span = client * n_sensor + sensor, n_host * n_sensor
+    order = key_order((major, minor), (n_state * n_host * n_proto * 65537, minor_span))
     major, minor = major[order], minor[order]
     begins = np.ones(len(order), dtype=bool)
     begins[1:] = (major[1:] != major[:-1]) | (minor[1:] != minor[:-1])

@@ -122,6 +122,28 @@ def decode_escapes(
     """
     values = one_array(values)
     binary = values.cast(pa.binary()) if not pa.types.is_binary(values.type) else values
+    if len(binary) >= REPEATS_FROM and _has_backslash(binary):
+        encoded = binary.dictionary_encode()
+        if len(encoded.dictionary) * 2 <= len(binary):
+            # Values repeat (banners, replies): each distinct one is decoded once.
+            decoded, bad = _decoded(encoded.dictionary, encoded.dictionary, backslash_escapes, as_text)
+            return pc.take(decoded, encoded.indices), pc.fill_null(pc.take(bad, encoded.indices), False)
+    return _decoded(values, binary, backslash_escapes, as_text)
+
+
+#: Values decoded one by one below this many; from it, distinct values are
+#: decoded once when they are at most half of the values.
+REPEATS_FROM = 256
+
+
+def _has_backslash(values: pa.BinaryArray) -> bool:
+    data = values.buffers()[2]
+    return data is not None and data.to_pybytes().find(b"\\") >= 0
+
+
+def _decoded(values: pa.Array, binary: pa.BinaryArray, backslash_escapes: bool,
+             as_text: bool) -> tuple[pa.Array, pa.Array]:  # fmt: skip
+    """decode_escapes of `values` (`binary` is them as binary)."""
     decoded, bad = _decode_binary(binary, backslash_escapes)
     if decoded is binary and as_text == pa.types.is_string(values.type):
         return values, pa.array(bad)  # nothing to decode: no copy, no second UTF-8 check

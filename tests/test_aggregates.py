@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from bench.conn_gen import conn_table, header
 from synack import inventory
-from synack.ingest.aggregates import aggregate_day, merge_clients, merge_servers
+from synack.ingest.aggregates import aggregate_day, key_order, merge_clients, merge_servers
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
 
@@ -158,3 +158,14 @@ def test_any_cut_and_commit_order_answers_like_one_ingest(
     ingest_paths([_write_log(folder / "inside.log", table.take(pa.array(inside)))], only)
     _same(_answers(only), _answers(cut, since, until))
     _same(_answers(only), _answers(one, since, until))
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 2**40 - 1), st.integers(0, 4)), max_size=60))
+def test_key_order_sorts_by_the_keys_packed_or_not(rows: list[tuple[int, int, int]]) -> None:
+    """Keys whose spans multiply below 2**63 are packed into one argsort,
+    larger ones lexsorted: both orders sort the rows by the keys."""
+    keys = tuple(np.array([r[i] for r in rows], dtype=np.int64) for i in range(3))
+    wanted = sorted(rows)
+    for spans in ((7, 2**40, 5), (7, 2**60, 5)):  # the second overflows: lexsort
+        order = key_order(keys, spans)
+        assert [tuple(int(k[i]) for k in keys) for i in order] == wanted

@@ -8,7 +8,7 @@ import re
 import pyarrow as pa
 import pytest
 
-from synack.ingest.zeek_escapes import decode_escapes
+from synack.ingest.zeek_escapes import REPEATS_FROM, decode_escapes
 
 
 def reference(value: bytes) -> tuple[bytes, bool]:
@@ -71,3 +71,19 @@ def test_sliced_input_arrays() -> None:
     values = pa.array(["zz", "a\\x42", "\\\\x", "q"]).slice(1, 2)
     decoded, _ = decode_escapes(values)
     assert decoded.to_pylist() == ["aB", "\\x"]
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_repeated_values_decode_as_each_one_alone(as_text: bool) -> None:
+    """A column of few distinct values (a reply column's banners) is decoded
+    once per distinct value: the same answers, nulls and bad escapes in place."""
+    rng = random.Random(11)
+    distinct = [b"".join(rng.choice(DENSE + ESCAPES) for _ in range(rng.randrange(0, 12))) for _ in range(40)]
+    values = [rng.choice(distinct) if rng.random() > 0.1 else None for _ in range(4 * REPEATS_FROM)]
+    column = pa.array(values, pa.binary()) if not as_text else pa.array([v and v.decode() for v in values])
+    decoded, bad = decode_escapes(column, as_text=as_text)
+    one_by_one = [decode_escapes(column.slice(i, 1), as_text=as_text) for i in range(len(values))]
+    assert decoded.type == (pa.string() if as_text else pa.binary())
+    assert decoded.to_pylist() == [d[0].to_pylist()[0] for d in one_by_one]
+    assert bad.to_pylist() == [b[1].to_pylist()[0] for b in one_by_one]
+    assert any(bad.to_pylist()) and decoded.null_count == values.count(None) > 0
