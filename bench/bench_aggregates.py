@@ -26,6 +26,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.conn_gen import write_conn_log  # noqa: E402
 from synack.ingest.aggregates import merge_clients, merge_servers  # noqa: E402
-from synack.ingest.partials import write_aggregate  # noqa: E402
+from synack.ingest.partials import COARSE, COARSE_FLAG, write_aggregate  # noqa: E402
 from synack.ingest.store import Store  # noqa: E402
 from synack.ingest.store_files import locate  # noqa: E402
 
@@ -84,20 +85,23 @@ def year_of_aggregates(data: Path, work: Path) -> Path:
     one = work / "one-day"
     subprocess.run(synack("ingest", str(log), "--store", str(one), "-q"), cwd=ROOT, check=True, capture_output=True)
     db = sqlite3.connect(one / "ledger.sqlite")
-    parts = db.execute("SELECT * FROM partials WHERE coarse = 1").fetchall()
+    parts = db.execute("SELECT * FROM partials WHERE coarse != 0").fetchall()
     db.close()
     store = work / "year"
     files = locate(store)
     shutil.copytree(one, store, ignore=shutil.ignore_patterns("aggregates", "conn"))
     # The day's coarse partials merged into one, as a settled day holds.
     day = parts[0][1]
-    tables = {
-        kind: merge([pq.read_table(one / "aggregates" / kind / f"date={day}" / f"{p[0]}.parquet") for p in parts])
-        for kind, merge in (("servers", merge_servers), ("clients", merge_clients))
-    }
+    folder = one / "aggregates"
+
+    def merged(kind: str, merge: Callable[[list[pa.Table]], pa.Table]) -> pa.Table:
+        flag = COARSE_FLAG[kind]
+        return merge([pq.read_table(folder / kind / f"date={day}" / f"{p[0]}.parquet") for p in parts if p[12] & flag])
+
+    tables = {"servers": merged("servers", merge_servers), "clients": merged("clients", merge_clients)}
     name = "m9-year"
     rest = ["", 0, 0, min(p[5] for p in parts), max(p[6] for p in parts), len(tables["servers"]),
-            len(tables["clients"]), sum(p[9] for p in parts), 9, 0, 1, 0]  # fmt: skip
+            len(tables["clients"]), sum(p[9] for p in parts), 9, 0, COARSE, 0]  # fmt: skip
     db = sqlite3.connect(store / "ledger.sqlite")
     db.execute("DELETE FROM partials")
     db.execute("DELETE FROM files")

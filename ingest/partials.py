@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -55,12 +55,18 @@ TIER_BASE_ROWS = 1000
 #: bounds its memory (~300 bytes a row at its peak): a larger day keeps
 #: several coarse partials, merged when read.
 MERGE_ROWS = 800_000
-#: A coarse partial of this many rows is left as it is: opening a file costs
-#: about what reading 500 of its rows does (0.5 ms against ~1 µs a row,
-#: measured on local disk), so merging large partials would rewrite them for
-#: a few percent of read time. Only smaller ones (a watcher's passes, a
-#: quiet network's chunks, whose rows also repeat the most) are merged.
-LARGE_ROWS = 32_000
+#: A partial's client rows are merged no more from this many on: client pairs
+#: that many rarely repeat in other chunks (merging eight such partials
+#: saved a quarter of their rows on the bench's network, against 5x for the
+#: server rows), and their merge was most of an ingest's compaction work.
+#: Its server rows go on being merged (a "servers merge"), so whole-day
+#: server queries still read few rows.
+LARGE_CLIENT_ROWS = 32_000
+#: Which kinds of whole-day reads (the coarse layer) use a partial's files: flags.
+COARSE_SERVERS, COARSE_CLIENTS = 1, 2
+COARSE = COARSE_SERVERS | COARSE_CLIENTS
+#: The flag of each kind.
+COARSE_FLAG = {SERVERS: COARSE_SERVERS, CLIENTS: COARSE_CLIENTS}
 #: Fine partials of a finished source are merged when they average fewer records.
 FINE_BELOW_RECORDS = 20_000
 
@@ -81,7 +87,7 @@ class Partial:
     records: int
     level: int = 0
     fine: bool = True
-    coarse: bool = True
+    coarse: int = COARSE  # COARSE_SERVERS | COARSE_CLIENTS: the kinds whole-day reads take from it
 
     @property
     def rows(self) -> int:
@@ -162,10 +168,21 @@ def read_aggregate(store: StoreFS, path: PurePath, kind: str) -> pa.Table:
 def merge_partials(store: StoreFS, members: list[Partial], *, fine: bool) -> Partial:
     """Merge `members` (partials of one day) into a new partial written under
     temporary names; return its ledger row: a fine one (members of one
-    source, adjacent chunks) or a coarse one of the next level."""
+    source, adjacent chunks) or a coarse one of the next level (of the
+    kinds merged_kinds says)."""
     name = merged_name(members, fine=fine)
-    rows = {kind: merge_kind(store, members, kind, name) for kind in KINDS}
+    rows = {kind: merge_kind(store, members, kind, name, fine=fine) for kind in KINDS}
     return merged_partial(members, name, rows, fine=fine)
+
+
+def merged_kinds(members: list[Partial], *, fine: bool) -> tuple[str, ...]:
+    """The kinds a merge of `members` merges: both, but only the servers of
+    coarse partials whose clients are left as they are (a servers merge:
+    any member not coarse for both kinds, or with LARGE_CLIENT_ROWS client
+    rows; coarse_merges never mixes the two)."""
+    if fine or all(p.coarse == COARSE and p.client_rows < LARGE_CLIENT_ROWS for p in members):
+        return KINDS
+    return (SERVERS,)
 
 
 def merged_name(members: list[Partial], *, fine: bool) -> str:
@@ -175,34 +192,52 @@ def merged_name(members: list[Partial], *, fine: bool) -> str:
     if fine:
         return f"{members[0].source_id}-f{lo:06d}-{hi:06d}"
     digest = hashlib.sha256("\n".join(sorted(p.name for p in members)).encode()).hexdigest()[:12]
-    return f"m{max(p.level for p in members) + 1}-{lo:06d}-{hi:06d}-{digest}"
+    prefix = "m" if len(merged_kinds(members, fine=False)) == len(KINDS) else "s"
+    return f"{prefix}{max(p.level for p in members) + 1}-{lo:06d}-{hi:06d}-{digest}"
 
 
-def merge_kind(store: StoreFS, members: list[Partial], kind: str, name: str) -> int:
+def merge_kind(store: StoreFS, members: list[Partial], kind: str, name: str, *, fine: bool = False) -> int:
     """Merge the `kind` ("servers" or "clients") files of `members` into the
-    `kind` file of the partial `name`, under its temporary name; return its rows.
-    The two kinds of a merge are independent: they may run at once."""
+    `kind` file of the partial `name`, under its temporary name; return its
+    rows. A kind that merged_kinds leaves out gets an empty file (a partial
+    always has both; whole-day reads take that kind from the members). The
+    two kinds of a merge are independent: they may run at once."""
     merge = merge_servers if kind == SERVERS else merge_clients
     day = members[0].day
-    merged = merge([read_aggregate(store, partial_path(store.root, kind, day, p.name), kind) for p in members])
+    merged = merge(
+        [read_aggregate(store, partial_path(store.root, kind, day, p.name), kind) for p in members]
+        if kind in merged_kinds(members, fine=fine)
+        else []
+    )
     write_aggregate(store, merged, kind, tmp_name(partial_path(store.root, kind, day, name)))
     return len(merged)
 
 
 def merged_partial(members: list[Partial], name: str, rows: dict[str, int], *, fine: bool) -> Partial:
     """The ledger row of the partial `name` that merges `members`, whose
-    files hold `rows` rows of each kind."""
+    files hold `rows` rows of each kind: a fine one, or a coarse one for the
+    kinds merged."""
     level = 0 if fine else max(p.level for p in members) + 1
+    coarse = 0 if fine else sum(COARSE_FLAG[kind] for kind in merged_kinds(members, fine=False))
     return Partial(
         name, members[0].day, members[0].source_id if fine else "", min(p.chunk_lo for p in members),
         max(p.chunk_hi for p in members), min(p.t_min for p in members), max(p.t_max for p in members),
-        rows[SERVERS], rows[CLIENTS], sum(p.records for p in members), level, fine=fine, coarse=not fine,
+        rows[SERVERS], rows[CLIENTS], sum(p.records for p in members), level, fine=fine, coarse=coarse,
     )  # fmt: skip
 
 
-def size_tier(partial: Partial) -> int:
-    """A partial's size class: FANOUT partials of one tier make one of a higher tier."""
-    return max(0, math.floor(math.log(max(partial.rows, 1) / TIER_BASE_ROWS, FANOUT)))
+def size_tier(partial: Partial, rows: int | None = None) -> int:
+    """A partial's size class (by its rows, or `rows`): FANOUT partials of one tier make one of a higher tier."""
+    rows = partial.rows if rows is None else rows
+    return max(0, math.floor(math.log(max(rows, 1) / TIER_BASE_ROWS, FANOUT)))
+
+
+def _server_rows(partial: Partial) -> int:
+    return partial.server_rows
+
+
+def _all_rows(partial: Partial) -> int:
+    return partial.rows
 
 
 def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Partial]]:
@@ -213,28 +248,38 @@ def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Parti
     small append is merged with other small ones, never with a large
     partial, so its cost follows its size. A `settled` day (no more records
     expected) is merged as far as MERGE_ROWS allows, whatever the tiers, so
-    a finished day is read from as few files as its size allows. Partials of
-    LARGE_ROWS rows and more are never merged.
+    a finished day is read from as few files as its size allows.
+
+    Partials coarse for both kinds with fewer than LARGE_CLIENT_ROWS client
+    rows are merged whole; the server rows of the others are merged apart
+    (servers merges, sized by their server rows; see merged_kinds).
     """
-    coarse = sorted((p for p in partials if p.coarse and p.rows < LARGE_ROWS), key=lambda p: (p.t_min, p.name))
+    coarse = sorted((p for p in partials if p.coarse), key=lambda p: (p.t_min, p.name))
+    whole = [p for p in coarse if merged_kinds([p], fine=False) == KINDS]
+    servers = [p for p in coarse if p.coarse & COARSE_SERVERS and merged_kinds([p], fine=False) != KINDS]
+    return _tiered(whole, settled, _all_rows) + _tiered(servers, settled, _server_rows)
+
+
+def _tiered(partials: list[Partial], settled: bool, rows: Callable[[Partial], int]) -> list[list[Partial]]:
+    """coarse_merges of `partials` (oldest first), sized by `rows`."""
     if settled:
-        return _greedy(coarse)
+        return _greedy(partials, rows)
     plans: list[list[Partial]] = []
-    for tier in sorted({size_tier(p) for p in coarse}):
-        same = [p for p in coarse if size_tier(p) == tier]
+    for tier in sorted({size_tier(p, rows(p)) for p in partials}):
+        same = [p for p in partials if size_tier(p, rows(p)) == tier]
         while len(same) >= FANOUT:
             group, same = same[:FANOUT], same[FANOUT:]
-            if sum(p.rows for p in group) <= MERGE_ROWS:
+            if sum(rows(p) for p in group) <= MERGE_ROWS:
                 plans.append(group)
     return plans
 
 
-def _greedy(partials: list[Partial]) -> list[list[Partial]]:
+def _greedy(partials: list[Partial], rows: Callable[[Partial], int] = _all_rows) -> list[list[Partial]]:
     """Consecutive groups of at least two partials, each under MERGE_ROWS rows."""
     plans: list[list[Partial]] = []
     group: list[Partial] = []
     for p in partials:
-        if group and sum(q.rows for q in group) + p.rows > MERGE_ROWS:
+        if group and sum(rows(q) for q in group) + rows(p) > MERGE_ROWS:
             if len(group) > 1:
                 plans.append(group)
             group = []

@@ -33,6 +33,7 @@ from pathlib import PurePath
 from synack.ingest.aggregates import merge_clients, merge_servers
 from synack.ingest.partials import (
     CLIENTS,
+    COARSE_FLAG,
     KINDS,
     MERGE_ROWS,
     SERVERS,
@@ -137,7 +138,8 @@ def write_rollup(store: StoreFS, step: RollupStep) -> Rollup:
     root = store.root
     for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
         base = [rollup_path(root, kind, step.base.month, step.base.name)] if step.base is not None else []
-        added = [partial_path(root, kind, p.day, p.name) for parts in step.add.values() for p in parts]
+        added = [partial_path(root, kind, p.day, p.name) for parts in step.add.values() for p in parts
+                 if p.coarse & COARSE_FLAG[kind]]  # fmt: skip
         tables = [read_aggregate(store, path, kind) for path in base + added]
         merged = merge(tables)
         del tables

@@ -64,6 +64,7 @@ from synack.ingest.errors import StoreError, StoreLocked
 from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import (
     AGGREGATES_DIR,
+    COARSE,
     KINDS,
     DayRecords,
     Partial,
@@ -95,7 +96,7 @@ CONN_DIR = "conn"
 QUARANTINE_DIR = "quarantine"
 # LEDGER's tables: sources, chunks, files, days, day_sensors, partials, rollups
 #: The ledger's schema version (PRAGMA user_version); see _MIGRATIONS.
-LEDGER_VERSION = 3
+LEDGER_VERSION = 4
 PARQUET_COMPRESSION = "zstd"
 #: zstd's fastest level: on conn records it writes files as small as Arrow's default level, 20% faster.
 PARQUET_COMPRESSION_LEVEL = 1
@@ -194,6 +195,11 @@ CREATE TABLE IF NOT EXISTS rollups (
     client_rows INTEGER NOT NULL,
     pending INTEGER NOT NULL
 );
+""",
+    # 3 -> 4: a partial's coarse flag says which kinds whole-day reads take
+    # from it (1 servers, 2 clients: ingest.partials.COARSE_*); 1 meant both.
+    3: """
+UPDATE partials SET coarse = 3 WHERE coarse = 1;
 """,
 }
 
@@ -581,7 +587,7 @@ class Store:
         while todo:
             plans: list[list[Partial]] = []
             for day in todo:
-                coarse = self._partials("day = ? AND coarse = 1 AND pending = 0", (day,))
+                coarse = self._partials("day = ? AND coarse != 0 AND pending = 0", (day,))
                 plans.extend(coarse_merges(coarse, settled=newest is not None and day < newest))
             if not plans:
                 break
@@ -590,7 +596,7 @@ class Store:
                     _remove_temporaries(self.files, merged.paths(self.root))
                     return done
                 with self.transaction(cleanup=merged.paths(self.root)):
-                    self._retire(group, "coarse")
+                    self._retire(group, "coarse", merged.coarse)
                     self._insert_partials([merged])
                 _fault("merge-committed")
                 self._publish_partials([merged])
@@ -612,7 +618,7 @@ class Store:
             current = self._rollups()
             generations = dict(self._db.execute("SELECT day, generation FROM days WHERE day < ?", (settled,)))
             coarse: dict[str, list[Partial]] = {}
-            for p in self._partials("day < ? AND coarse = 1 AND pending = 0", (settled,)):
+            for p in self._partials("day < ? AND coarse != 0 AND pending = 0", (settled,)):
                 coarse.setdefault(p.day, []).append(p)
             steps = plan_steps(current, generations, coarse, settled)
             if not steps:
@@ -655,16 +661,20 @@ class Store:
         ).fetchall()
         return [
             Partial(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], level=r[10], fine=bool(r[11]),
-                    coarse=bool(r[12]))
+                    coarse=int(r[12]))
             for r in rows
         ]  # fmt: skip
 
-    def _retire(self, partials: list[Partial], layer: str) -> None:
-        """Take `partials` out of `layer` ("fine" or "coarse"); those in no
-        layer any more are deleted once the transaction commits."""
+    def _retire(self, partials: list[Partial], layer: str, kinds: int = COARSE) -> None:
+        """Take `partials` out of `layer` ("fine", or "coarse" for the `kinds`
+        flags); those in no layer any more are deleted once the transaction commits."""
         keys = [(p.day, p.name) for p in partials]
-        self._db.executemany(f"UPDATE partials SET {layer} = 0 WHERE day = ? AND name = ?", keys)
-        gone = [p for p in partials if not (p.coarse if layer == "fine" else p.fine)]
+        if layer == "fine":
+            self._db.executemany("UPDATE partials SET fine = 0 WHERE day = ? AND name = ?", keys)
+            gone = [p for p in partials if not p.coarse]
+        else:
+            self._db.executemany(f"UPDATE partials SET coarse = coarse & {~kinds} WHERE day = ? AND name = ?", keys)
+            gone = [p for p in partials if not p.fine and not p.coarse & ~kinds]
         self._db.executemany("DELETE FROM partials WHERE day = ? AND name = ?", [(p.day, p.name) for p in gone])
         self._garbage([f for p in gone for f in p.paths(self.root)])
 
@@ -1020,6 +1030,9 @@ def _write_parquet(store: StoreFS, table: pa.Table, tmp: PurePath) -> None:
     # Parquet dictionary pages only where Arrow already has a dictionary:
     # trying them on unique columns (uid, ts) costs time and saves nothing.
     dictionary = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    # Integers and times delta-encoded: a fifth less writing time than plain
+    # pages through zstd, and slightly smaller files.
+    delta = {f.name: "DELTA_BINARY_PACKED" for f in table.schema if _delta_encoded(f.type)}
     store.write_parquet(
         table,
         tmp,
@@ -1027,8 +1040,13 @@ def _write_parquet(store: StoreFS, table: pa.Table, tmp: PurePath) -> None:
         compression_level=PARQUET_COMPRESSION_LEVEL,
         row_group_size=1 << 20,
         use_dictionary=dictionary,
+        column_encoding=delta,
         write_statistics=[c for c in _STATISTICS if c in table.column_names],
     )
+
+
+def _delta_encoded(column: pa.DataType) -> bool:
+    return pa.types.is_integer(column) or pa.types.is_timestamp(column)
 
 
 def _write_quarantine(store: StoreFS, entries: list[Quarantined], source_path: Path, tmp: PurePath) -> None:

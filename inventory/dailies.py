@@ -38,7 +38,7 @@ from synack.ingest.aggregates import (
     merge_clients,
     merge_servers,
 )
-from synack.ingest.partials import CLIENTS, SERVERS, partial_path
+from synack.ingest.partials import CLIENTS, COARSE, COARSE_FLAG, SERVERS, partial_path
 from synack.ingest.rollups import SELECT_ROLLUPS, Rollup, parse_rollups, rollup_path
 from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
 from synack.ingest.sensor_notices import NOTICES_DIR
@@ -63,6 +63,7 @@ class PartialRef:
     t_min: int
     t_max: int
     server_rows: int = 0
+    coarse: int = COARSE  # the kinds whole-day reads take from it (ingest.partials.COARSE_*)
 
 
 @dataclass
@@ -138,7 +139,8 @@ def read_catalog(store: StoreLike) -> Catalog:
                     "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, fine, coarse, server_rows "
                     "FROM partials"
                 ):
-                    ref = PartialRef(name, source, lo, hi, t0, t1, server_rows)
+                    flags = coarse if catalog.version >= 4 else COARSE if coarse else 0  # 1 meant both before 4
+                    ref = PartialRef(name, source, lo, hi, t0, t1, server_rows, flags)
                     if coarse:
                         catalog.coarse.setdefault(day, []).append(ref)
                     if fine:
@@ -234,8 +236,8 @@ class Selection:
         return sum(rows for *_, rows in self.files) + sum(p.server_rows for _, p in self.straddling)
 
 
-def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None) -> Selection:
-    """The files and partials that hold the aggregates of [start, end)."""
+def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None, kind: str = SERVERS) -> Selection:
+    """The files and partials that hold the `kind` aggregates of [start, end)."""
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
     chosen = Selection()
@@ -252,7 +254,8 @@ def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None)
         if day in catalog.legacy_days:
             chosen.legacy_days.append(day)
         elif day in whole_days:
-            chosen.files.extend((PARTIALS, day, p.name, p.server_rows) for p in catalog.coarse.get(day, []))
+            chosen.files.extend((PARTIALS, day, p.name, p.server_rows) for p in catalog.coarse.get(day, [])
+                                if p.coarse & COARSE_FLAG[kind])  # fmt: skip
         else:
             for p in catalog.fine.get(day, []):
                 if (lo is None or p.t_min >= lo) and (hi is None or p.t_max < hi):
@@ -267,7 +270,7 @@ def _rows(store: StoreFS, kind: str, start: dt.datetime | None, end: dt.datetime
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
-    chosen = select(catalog, start, end)
+    chosen = select(catalog, start, end, kind)
     files = [
         str((rollup_path if folder == ROLLUPS else partial_path)(store.root, kind, period, name))
         for folder, period, name, _ in chosen.files

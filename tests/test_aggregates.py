@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 
 from bench.conn_gen import conn_table, header
 from synack import inventory
+from synack.ingest import partials
 from synack.ingest.aggregates import aggregate_day, key_order, merge_clients, merge_servers
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
@@ -132,11 +134,19 @@ def _same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 1000), files=st.integers(1, 4), chunk=st.sampled_from([600, 2500, 1 << 20]),
-       edges=st.tuples(st.floats(0.05, 0.7), st.floats(0.05, 0.7)))  # fmt: skip
+       edges=st.tuples(st.floats(0.05, 0.7), st.floats(0.05, 0.7)),
+       large=st.sampled_from([partials.LARGE_CLIENT_ROWS, 1, 40]))  # fmt: skip
 def test_any_cut_and_commit_order_answers_like_one_ingest(
-    tmp_path_factory: pytest.TempPathFactory, seed: int, files: int, chunk: int, edges: tuple[float, float]
-) -> None:
-    folder = tmp_path_factory.mktemp("cut")
+    tmp_path_factory: pytest.TempPathFactory, seed: int, files: int, chunk: int, edges: tuple[float, float],
+    large: int,
+) -> None:  # fmt: skip
+    """`large` (LARGE_CLIENT_ROWS) small makes the tiered merges servers
+    merges (client rows left as they are), or a mix of both kinds."""
+    with mock.patch.object(partials, "LARGE_CLIENT_ROWS", large):
+        _cut_and_commit(tmp_path_factory.mktemp("cut"), seed, files, chunk, edges)
+
+
+def _cut_and_commit(folder: Path, seed: int, files: int, chunk: int, edges: tuple[float, float]) -> None:
     table = _generated(600, seed)
     one = folder / "one"
     ingest_paths([_write_log(folder / "all.log", table)], one)

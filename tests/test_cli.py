@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synack.cli import app
+from synack.ingest.store import LEDGER_VERSION
 from tests.conftest import conn_line
 
 runner = CliRunner()
@@ -431,7 +432,7 @@ def test_status_says_what_the_store_holds(sample_store: Path) -> None:
     result = runner.invoke(app, ["status", "--store", str(sample_store)])
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert "4 days, 2026-11-18 to 2026-11-21" in lines[0] and "(ledger version 3" in lines[0]
+    assert "4 days, 2026-11-18 to 2026-11-21" in lines[0] and f"(ledger version {LEDGER_VERSION}" in lines[0]
     assert any(line.startswith("  sensor edge-1: ") and "newest 2026-11-21 14:58" in line for line in lines)
     assert any(line.startswith("  ") and "log sources, last ingest 20" in line for line in lines)
     assert "  settings: nets 10.0.0.0/8, 172.16.0.0/12" in result.stdout

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,22 @@ from synack import inventory
 from synack.cli import app
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
-from synack.ingest.partials import FANOUT, LARGE_ROWS, Partial, coarse_merges, merge_partials
+from synack.ingest.partials import (
+    CLIENTS,
+    COARSE,
+    COARSE_CLIENTS,
+    COARSE_SERVERS,
+    FANOUT,
+    KINDS,
+    LARGE_CLIENT_ROWS,
+    SERVERS,
+    Partial,
+    coarse_merges,
+    merge_partials,
+    merged_kinds,
+    merged_name,
+    merged_partial,
+)
 from synack.ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
 from synack.ingest.store import LEDGER_VERSION, Store, threaded_merges
 from synack.ingest.store_files import locate, tmp_name
@@ -82,6 +98,26 @@ def test_an_older_store_is_answered_from_memory_then_upgraded(
     )
 
 
+def test_a_version_3_ledger_answers_then_migrates_its_coarse_flags(
+    tmp_path: Path, sample_answers: list[pd.DataFrame]
+) -> None:
+    """Before version 4 a partial's coarse flag was 1 for both kinds: read
+    as both, then rewritten as COARSE by the next ingest."""
+    store = tmp_path / "store"
+    ingest_paths([OUT], store, chunk_bytes=800)
+    db = sqlite3.connect(store / "ledger.sqlite")
+    assert db.execute("SELECT count(*) FROM partials WHERE coarse = ?", (COARSE,)).fetchone()[0] > 0
+    db.executescript(f"UPDATE partials SET coarse = 1 WHERE coarse = {COARSE}; PRAGMA user_version = 3;")
+    db.close()
+    _same(_answers(store), sample_answers)
+    ingest_paths([OUT], store)
+    db = sqlite3.connect(store / "ledger.sqlite")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION == 4
+    assert db.execute("SELECT count(*) FROM partials WHERE coarse = 1").fetchone()[0] == 0
+    db.close()
+    _same(_answers(store), sample_answers)
+
+
 def test_rebuild_recomputes_the_same_aggregates(tmp_path: Path, sample_answers: list[pd.DataFrame]) -> None:
     store = tmp_path / "store"
     ingest_paths([OUT], store)
@@ -128,7 +164,7 @@ def test_a_newer_ledger_is_refused_in_one_line(tmp_path: Path) -> None:
 
 
 def _partial(name: str, level: int, rows: int, t: int) -> Partial:
-    return Partial(name, "2026-11-21", "s", 0, 0, t, t, rows // 2, rows - rows // 2, rows, level, True, True)
+    return Partial(name, "2026-11-21", "s", 0, 0, t, t, rows // 2, rows - rows // 2, rows, level, True, COARSE)
 
 
 def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() -> None:
@@ -137,24 +173,44 @@ def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() ->
     assert [len(p) for p in plans] == [FANOUT, FANOUT]
     assert [p.name for p in plans[0]] == [f"p{i}" for i in range(FANOUT)]  # the oldest first
     assert coarse_merges(small[: FANOUT - 1], settled=False) == []
-    medium = [_partial(f"m{i}", 0, LARGE_ROWS - 1, 50 + i) for i in range(FANOUT * 2)]
-    assert [len(p) for p in coarse_merges(medium, settled=False)] == [FANOUT, FANOUT]
-    assert coarse_merges(medium[:7] + small[:3], settled=True) == [small[:3] + medium[:7]]  # greedy, oldest first
-    assert [len(p) for p in coarse_merges(medium * 4, settled=True)] == [25, 25, 14]  # each under MERGE_ROWS
-    large = [_partial(f"l{i}", 0, LARGE_ROWS, 100 + i) for i in range(FANOUT)]
-    assert coarse_merges(large, settled=False) == coarse_merges(large, settled=True) == []  # left as they are
-    settled = coarse_merges(small[:3] + large[:2], settled=True)
-    assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2"]]
+    huge = [_partial(f"h{i}", 0, 600_000, 100 + i) for i in range(FANOUT)]
+    assert coarse_merges(huge, settled=False) == []  # a merge never reads more than MERGE_ROWS
+    settled = coarse_merges(small[:3] + huge[:2], settled=True)
+    # Their client rows are large: only their server rows are merged, apart from the small partials.
+    assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2"], ["h0", "h1"]]
+    assert [merged_kinds(group, fine=False) for group in settled] == [(SERVERS, CLIENTS), (SERVERS,)]
+
+
+def test_large_client_rows_are_left_while_their_server_rows_merge() -> None:
+    """A batch ingest's chunks of many distinct client pairs: their server
+    rows merge (sized by server rows), their client rows stay; the servers
+    merge's partial then serves whole-day server reads only."""
+    wide = [replace(_partial(f"w{i}", 0, 0, i), server_rows=5_000, client_rows=LARGE_CLIENT_ROWS) for i in
+            range(FANOUT + 1)]  # fmt: skip
+    (group,) = coarse_merges(wide, settled=False)
+    assert group == wide[:FANOUT] and merged_kinds(group, fine=False) == (SERVERS,)
+    assert merged_name(group, fine=False).startswith("s1-")
+    merged = merged_partial(group, merged_name(group, fine=False), {SERVERS: 30_000, CLIENTS: 0}, fine=False)
+    assert merged.coarse == COARSE_SERVERS and merged.level == 1
+    left = [replace(p, coarse=COARSE_CLIENTS) for p in group] + [merged, wide[FANOUT]]
+    assert coarse_merges(left, settled=True) == [[merged, wide[FANOUT]]]  # servers only; the client rows stay
+    narrow = [replace(p, client_rows=LARGE_CLIENT_ROWS - 1) for p in wide]
+    assert merged_kinds(coarse_merges(narrow, settled=False)[0], fine=False) == KINDS
 
 
 @pytest.mark.parametrize(
-    "fault", ["merge-committed:2", "compaction-committed:1", "ledger-committed:40", "rollup-committed:1"]
-)
-def test_a_kill_inside_a_merge_loses_nothing(tmp_path: Path, fault: str, sample_answers: list[pd.DataFrame]) -> None:
+    ("fault", "large"),
+    [("merge-committed:2", None), ("merge-committed:2", 1), ("compaction-committed:1", None),
+     ("ledger-committed:40", None), ("rollup-committed:1", None), ("rollup-committed:1", 1)],
+)  # fmt: skip
+def test_a_kill_inside_a_merge_loses_nothing(tmp_path: Path, fault: str, large: int | None,
+                                             sample_answers: list[pd.DataFrame]) -> None:  # fmt: skip
+    """`large`: LARGE_CLIENT_ROWS in the killed run (1: its merges are servers merges)."""
     store = tmp_path / "store"
     code = (
         "from pathlib import Path; from synack.ingest.conn_ingest import ingest_paths; "
-        f"ingest_paths([Path({str(OUT)!r})], Path({str(store)!r}), chunk_bytes=800)"
+        + (f"import synack.ingest.partials as p; p.LARGE_CLIENT_ROWS = {large}; " if large else "")
+        + f"ingest_paths([Path({str(OUT)!r})], Path({str(store)!r}), chunk_bytes=800)"
     )
     env = {**os.environ, "SYNACK_FAULT": fault}
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True)
@@ -171,7 +227,7 @@ def test_threaded_merges_give_the_serial_partials_and_stop_starting_when_abandon
     store = tmp_path / "store"
     ingest_paths([OUT], store, chunk_bytes=800)
     db = sqlite3.connect(store / "ledger.sqlite")
-    fine = [Partial(*row[:10], level=row[10], fine=bool(row[11]), coarse=bool(row[12])) for row in db.execute(
+    fine = [Partial(*row[:10], level=row[10], fine=bool(row[11]), coarse=int(row[12])) for row in db.execute(
         "SELECT name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, server_rows, client_rows, records, level, "
         "fine, coarse FROM partials WHERE fine = 1 AND day = '2026-11-21' ORDER BY chunk_lo")]  # fmt: skip
     db.close()
