@@ -232,8 +232,10 @@ def size_tier(partial: Partial, rows: int | None = None) -> int:
     return max(0, math.floor(math.log(max(rows, 1) / TIER_BASE_ROWS, FANOUT)))
 
 
-def _server_rows(partial: Partial) -> int:
-    return partial.server_rows
+def _server_weight(partial: Partial) -> int:
+    """What a servers merge reads of a partial, bounded: its server rows and
+    their client lists (an entry per client pair, at most one per record)."""
+    return partial.server_rows + partial.records
 
 
 def _all_rows(partial: Partial) -> int:
@@ -252,12 +254,13 @@ def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Parti
 
     Partials coarse for both kinds with fewer than LARGE_CLIENT_ROWS client
     rows are merged whole; the server rows of the others are merged apart
-    (servers merges, sized by their server rows; see merged_kinds).
+    (servers merges, sized by their server rows and client lists; see
+    merged_kinds).
     """
     coarse = sorted((p for p in partials if p.coarse), key=lambda p: (p.t_min, p.name))
     whole = [p for p in coarse if merged_kinds([p], fine=False) == KINDS]
     servers = [p for p in coarse if p.coarse & COARSE_SERVERS and merged_kinds([p], fine=False) != KINDS]
-    return _tiered(whole, settled, _all_rows) + _tiered(servers, settled, _server_rows)
+    return _tiered(whole, settled, _all_rows) + _tiered(servers, settled, _server_weight)
 
 
 def _tiered(partials: list[Partial], settled: bool, rows: Callable[[Partial], int]) -> list[list[Partial]]:

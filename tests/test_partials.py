@@ -32,6 +32,7 @@ from synack.ingest.partials import (
     FANOUT,
     KINDS,
     LARGE_CLIENT_ROWS,
+    MERGE_ROWS,
     SERVERS,
     Partial,
     coarse_merges,
@@ -176,17 +177,18 @@ def test_tiered_plans_merge_fanout_partials_of_a_level_within_the_row_bound() ->
     huge = [_partial(f"h{i}", 0, 600_000, 100 + i) for i in range(FANOUT)]
     assert coarse_merges(huge, settled=False) == []  # a merge never reads more than MERGE_ROWS
     settled = coarse_merges(small[:3] + huge[:2], settled=True)
-    # Their client rows are large: only their server rows are merged, apart from the small partials.
-    assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2"], ["h0", "h1"]]
-    assert [merged_kinds(group, fine=False) for group in settled] == [(SERVERS, CLIENTS), (SERVERS,)]
+    # Their client rows are large: only their server rows could merge, apart
+    # from the small partials, and those with their lists exceed MERGE_ROWS.
+    assert [[p.name for p in group] for group in settled] == [["p0", "p1", "p2"]]
+    assert merged_kinds(settled[0], fine=False) == (SERVERS, CLIENTS)
 
 
 def test_large_client_rows_are_left_while_their_server_rows_merge() -> None:
     """A batch ingest's chunks of many distinct client pairs: their server
     rows merge (sized by server rows), their client rows stay; the servers
     merge's partial then serves whole-day server reads only."""
-    wide = [replace(_partial(f"w{i}", 0, 0, i), server_rows=5_000, client_rows=LARGE_CLIENT_ROWS) for i in
-            range(FANOUT + 1)]  # fmt: skip
+    wide = [replace(_partial(f"w{i}", 0, 0, i), server_rows=5_000, client_rows=LARGE_CLIENT_ROWS, records=40_000)
+            for i in range(FANOUT + 1)]  # fmt: skip
     (group,) = coarse_merges(wide, settled=False)
     assert group == wide[:FANOUT] and merged_kinds(group, fine=False) == (SERVERS,)
     assert merged_name(group, fine=False).startswith("s1-")
@@ -194,6 +196,9 @@ def test_large_client_rows_are_left_while_their_server_rows_merge() -> None:
     assert merged.coarse == COARSE_SERVERS and merged.level == 1
     left = [replace(p, coarse=COARSE_CLIENTS) for p in group] + [merged, wide[FANOUT]]
     assert coarse_merges(left, settled=True) == [[merged, wide[FANOUT]]]  # servers only; the client rows stay
+    # Sized by server rows plus records (their client lists): at most MERGE_ROWS of those.
+    heavy = [replace(p, records=MERGE_ROWS // 4) for p in wide]
+    assert coarse_merges(heavy, settled=False) == [] and len(coarse_merges(heavy, settled=True)[0]) == 3
     narrow = [replace(p, client_rows=LARGE_CLIENT_ROWS - 1) for p in wide]
     assert merged_kinds(coarse_merges(narrow, settled=False)[0], fine=False) == KINDS
 
