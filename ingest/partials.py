@@ -192,7 +192,7 @@ def merged_name(members: list[Partial], *, fine: bool) -> str:
     if fine:
         return f"{members[0].source_id}-f{lo:06d}-{hi:06d}"
     digest = hashlib.sha256("\n".join(sorted(p.name for p in members)).encode()).hexdigest()[:12]
-    prefix = "m" if len(merged_kinds(members, fine=False)) == len(KINDS) else "s"
+    prefix = "m" if merged_kinds(members, fine=False) == KINDS else "s"
     return f"{prefix}{max(p.level for p in members) + 1}-{lo:06d}-{hi:06d}-{digest}"
 
 
@@ -226,9 +226,8 @@ def merged_partial(members: list[Partial], name: str, rows: dict[str, int], *, f
     )  # fmt: skip
 
 
-def size_tier(partial: Partial, rows: int | None = None) -> int:
-    """A partial's size class (by its rows, or `rows`): FANOUT partials of one tier make one of a higher tier."""
-    rows = partial.rows if rows is None else rows
+def size_tier(rows: int) -> int:
+    """The size class of a partial of `rows` rows: FANOUT partials of one tier make one of a higher tier."""
     return max(0, math.floor(math.log(max(rows, 1) / TIER_BASE_ROWS, FANOUT)))
 
 
@@ -258,8 +257,13 @@ def coarse_merges(partials: Iterable[Partial], settled: bool) -> list[list[Parti
     merged_kinds).
     """
     coarse = sorted((p for p in partials if p.coarse), key=lambda p: (p.t_min, p.name))
-    whole = [p for p in coarse if merged_kinds([p], fine=False) == KINDS]
-    servers = [p for p in coarse if p.coarse & COARSE_SERVERS and merged_kinds([p], fine=False) != KINDS]
+    whole: list[Partial] = []
+    servers: list[Partial] = []
+    for p in coarse:
+        if merged_kinds([p], fine=False) == KINDS:
+            whole.append(p)
+        elif p.coarse & COARSE_SERVERS:
+            servers.append(p)
     return _tiered(whole, settled, _all_rows) + _tiered(servers, settled, _server_weight)
 
 
@@ -268,8 +272,8 @@ def _tiered(partials: list[Partial], settled: bool, rows: Callable[[Partial], in
     if settled:
         return _greedy(partials, rows)
     plans: list[list[Partial]] = []
-    for tier in sorted({size_tier(p, rows(p)) for p in partials}):
-        same = [p for p in partials if size_tier(p, rows(p)) == tier]
+    for tier in sorted({size_tier(rows(p)) for p in partials}):
+        same = [p for p in partials if size_tier(rows(p)) == tier]
         while len(same) >= FANOUT:
             group, same = same[:FANOUT], same[FANOUT:]
             if sum(rows(p) for p in group) <= MERGE_ROWS:

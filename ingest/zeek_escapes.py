@@ -122,13 +122,17 @@ def decode_escapes(
     """
     values = one_array(values)
     binary = values.cast(pa.binary()) if not pa.types.is_binary(values.type) else values
-    if len(binary) >= REPEATS_FROM and _has_backslash(binary):
+    if not _has_backslash(binary):  # one memchr over the column; most columns hold no escape
+        return _as_asked(values, binary, as_text, unchanged=True), pa.array(np.zeros(len(values), dtype=bool))
+    if len(binary) >= REPEATS_FROM:
         encoded = binary.dictionary_encode()
         if len(encoded.dictionary) * 2 <= len(binary):
             # Values repeat (banners, replies): each distinct one is decoded once.
-            decoded, bad = _decoded(encoded.dictionary, encoded.dictionary, backslash_escapes, as_text)
-            return pc.take(decoded, encoded.indices), pc.fill_null(pc.take(bad, encoded.indices), False)
-    return _decoded(values, binary, backslash_escapes, as_text)
+            distinct, bad = _decode_binary(encoded.dictionary, backslash_escapes)
+            decoded = _as_asked(encoded.dictionary, distinct, as_text, unchanged=distinct is encoded.dictionary)
+            return pc.take(decoded, encoded.indices), pc.fill_null(pc.take(pa.array(bad), encoded.indices), False)
+    decoded, bad = _decode_binary(binary, backslash_escapes)
+    return _as_asked(values, decoded, as_text, unchanged=decoded is binary), pa.array(bad)
 
 
 #: Values decoded one by one below this many; from it, distinct values are
@@ -137,22 +141,25 @@ REPEATS_FROM = 256
 
 
 def _has_backslash(values: pa.BinaryArray) -> bool:
+    """Whether the data buffer behind `values` holds a backslash (the whole
+    buffer of a slice: a false alarm only costs the exact scan)."""
     data = values.buffers()[2]
     return data is not None and data.to_pybytes().find(b"\\") >= 0
 
 
-def _decoded(values: pa.Array, binary: pa.BinaryArray, backslash_escapes: bool,
-             as_text: bool) -> tuple[pa.Array, pa.Array]:  # fmt: skip
-    """decode_escapes of `values` (`binary` is them as binary)."""
-    decoded, bad = _decode_binary(binary, backslash_escapes)
-    if decoded is binary and as_text == pa.types.is_string(values.type):
-        return values, pa.array(bad)  # nothing to decode: no copy, no second UTF-8 check
-    if as_text:
-        try:
-            decoded = decoded.cast(pa.string())
-        except pa.ArrowInvalid:
-            decoded = pa.array(
-                [v.decode("utf-8", "backslashreplace") if v is not None else None for v in decoded.to_pylist()],
-                pa.string(),
-            )
-    return decoded, pa.array(bad)
+def _as_asked(values: pa.Array, decoded: pa.BinaryArray, as_text: bool, *, unchanged: bool) -> pa.Array:
+    """`decoded` (the binary decoding of `values`) as text or binary, as asked:
+    `values` itself when nothing changed and it has that type already (no
+    copy, no second UTF-8 check). Decoded bytes that are not valid UTF-8 are
+    shown again as `\\xNN` in text."""
+    if unchanged and as_text == pa.types.is_string(values.type):
+        return values
+    if not as_text:
+        return decoded
+    try:
+        return decoded.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array(
+            [v.decode("utf-8", "backslashreplace") if v is not None else None for v in decoded.to_pylist()],
+            pa.string(),
+        )
