@@ -28,7 +28,9 @@ from rich.console import Console
 if TYPE_CHECKING:
     import pandas as pd
 
-    from synack.ingest.conn_ingest import Engine, IngestSummary
+    from synack.ingest.conn_ingest import IngestSummary
+    from synack.ingest.engines import Engine
+    from synack.ingest.snapshot import Snapshot
     from synack.ingest.store_files import StoreFS
     from synack.inventory import Inventory
 from synack.ingest.errors import SynackError
@@ -196,7 +198,7 @@ def _run_ingest(
     # Imported here: a query's start-up is part of its answer time.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from synack.ingest.conn_ingest import LOCAL, ingest_paths
+    from synack.ingest.engines import LOCAL, ingest_paths
 
     engine = engine or LOCAL
     if not show_progress:
@@ -234,7 +236,7 @@ WorkersOption = Annotated[
 
 def _engine(engine: str | None, scheduler: str | None, workers: int | None) -> Engine:
     """The engine the options, environment and synack.toml ask for."""
-    from synack.ingest.conn_ingest import Engine
+    from synack.ingest.engines import Engine
 
     return Engine(setting(engine, "SYNACK_ENGINE", "engine", "local"),
                   setting(scheduler, "SYNACK_SCHEDULER", "scheduler", None), workers)  # fmt: skip
@@ -424,13 +426,17 @@ def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor:
                allow: Path | None = None, as_of: str | None = None) -> Inventory:  # fmt: skip
     """The Inventory a query command asks (settings resolved, notes said); a bad setting is one error line."""
     from synack.inventory import Inventory
+    from synack.inventory.store_reader import snapshot_of
 
     bound_memory()
-    store_dir = located(store, ledger)
-    _note_upgrade(store_dir)
-    _note_unknown_sensors(store_dir, sensor)
     try:
-        return Inventory(store_dir, nets=setting(nets, "SYNACK_NETS", "nets", None), sensors=sensor,
+        snap = snapshot_of(located(store, ledger))  # the one read of the ledger behind this command's answer
+    except SynackError as e:
+        raise fail(str(e)) from None
+    _note_upgrade(snap)
+    _note_unknown_sensors(snap, sensor)
+    try:
+        return Inventory(snap, nets=setting(nets, "SYNACK_NETS", "nets", None), sensors=sensor,
                          allow=setting(allow, "SYNACK_ALLOW", "allow", None),
                          as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None))  # fmt: skip
     except SynackError as e:
@@ -458,7 +464,7 @@ def _in_range(inv: Inventory, since: str | None, until: str | None) -> str:
     return f"from {lo} to {hi} UTC (the store's newest record: {when})"
 
 
-def _note_unknown_sensors(store_dir: StoreFS, sensors: str | None) -> None:
+def _note_unknown_sensors(store_dir: Snapshot, sensors: str | None) -> None:
     """Say in one line when --sensor names a sensor the store has no records of (a typo answers nothing)."""
     from synack.inventory.dailies import sensor_days
 
@@ -474,7 +480,7 @@ def _note_unknown_sensors(store_dir: StoreFS, sensors: str | None) -> None:
         say(f"note: the store holds no records from sensor {', '.join(map(repr, unknown))} (its sensors: {names})")
 
 
-def _note_upgrade(store_dir: StoreFS) -> None:
+def _note_upgrade(store_dir: Snapshot) -> None:
     """Say in one line when the store's aggregates are answered from memory."""
     from synack.inventory.dailies import upgrade_needed
 
@@ -496,7 +502,7 @@ def rebuild(
     workers: WorkersOption = None,
 ) -> None:  # fmt: skip
     """Recompute every partial aggregate from the stored records (after an upgrade, or to repair them)."""
-    from synack.ingest.conn_ingest import rebuild_store
+    from synack.ingest.engines import rebuild_store
 
     bound_memory()
     store_dir = located(store, ledger)
@@ -697,11 +703,14 @@ def report(
     bound_memory()
     if date is not None and (since is not None or until is not None):
         raise typer.BadParameter("give either --date or --since/--until, not both", param_hint="'--date'")
+    from synack.inventory.store_reader import snapshot_of
+
     store_dir = located(store, ledger)
     try:
-        _note_upgrade(store_dir)
+        snap = snapshot_of(store_dir)  # every table of the report from one state of the store
+        _note_upgrade(snap)
         built = build_report(
-            store_dir, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
+            snap, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
             nets=setting(nets, "SYNACK_NETS", "nets", None), allow=setting(allow, "SYNACK_ALLOW", "allow", None),
             expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()], max_rows=max_rows,
             as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None),

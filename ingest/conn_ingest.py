@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from synack.ingest.compaction import threaded_merges
 from synack.ingest.errors import NotAConnLog, NotAZeekLog, SynackError
 from synack.ingest.log_files import find_conn_logs
 from synack.ingest.log_source import (
@@ -39,7 +40,7 @@ from synack.ingest.log_source import (
     read_blocks,
 )
 from synack.ingest.partials import DayRecords, by_day
-from synack.ingest.store import ChunkFiles, CommitResult, Store, threaded_merges, write_chunk_files
+from synack.ingest.store import ChunkFiles, CommitResult, Store, write_chunk_files
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 
@@ -122,37 +123,6 @@ class IngestSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-@dataclass(frozen=True)
-class Engine:
-    """Where the parsing runs: "local" (threads of this process) or "dask"
-    (the cluster at `scheduler`, or a local cluster of `workers` processes
-    started for the run; see ingest.dask_engine)."""
-
-    kind: str = "local"
-    scheduler: str | None = None
-    workers: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ENGINES:
-            raise SynackError(f"unknown engine {self.kind!r}: choose {' or '.join(ENGINES)}")
-
-
-ENGINES = ("local", "dask")
-LOCAL = Engine()
-
-
-def rebuild_store(store_root: StoreFS | Path, engine: Engine = LOCAL) -> list[str]:
-    """Recompute every partial aggregate of the store from its records (on
-    `engine`); return the days rebuilt. Raises SynackError for no store."""
-    if engine.kind == "dask":
-        from synack.ingest.dask_engine import dask_client, rebuild_dask
-
-        with dask_client(engine.scheduler, engine.workers) as client:
-            return rebuild_dask(store_root, client)
-    with Store.open(store_root, create=False) as store:
-        return store.rebuild_aggregates()
-
-
 def ingest_paths(
     paths: list[Path],
     store_root: StoreFS | Path,
@@ -161,9 +131,10 @@ def ingest_paths(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
-    engine: Engine = LOCAL,
 ) -> IngestSummary:
-    """Ingest the conn logs found in `paths` into the store at `store_root` (see ingest.store_files).
+    """Ingest the conn logs found in `paths` into the store at `store_root`
+    (see ingest.store_files) on this machine's threads (ingest.engines runs
+    other engines).
 
     Re-running is a no-op for what was already committed. A file that is
     not a conn log is reported in the summary (status "error") and the run
@@ -171,12 +142,6 @@ def ingest_paths(
     machine's clock (or before 1970) is quarantined. Raises SynackError for
     a missing path or an unusable or locked store.
     """
-    if engine.kind == "dask":
-        from synack.ingest.dask_engine import dask_client, ingest_dask  # the local engine imports no Dask
-
-        with dask_client(engine.scheduler, engine.workers) as client, Store.open(store_root) as store:
-            return ingest_dask(store, paths, client, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,
-                               clock_skew=clock_skew)  # fmt: skip
     with Store.open(store_root) as store:
         return ingest_into(
             store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, clock_skew=clock_skew

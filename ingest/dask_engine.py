@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synack.ingest.compaction import DayJobs, DayPartials, DayRunner, MergeRunner, build_day_partials
 from synack.ingest.conn_ingest import (
     MOVED_AWAY,
     FileResult,
@@ -60,15 +61,7 @@ from synack.ingest.log_source import (
     read_blocks,
 )
 from synack.ingest.partials import Partial, merge_partials
-from synack.ingest.store import (
-    ChunkFiles,
-    DayJobs,
-    DayPartials,
-    DayRunner,
-    MergeRunner,
-    Store,
-    build_day_partials,
-)
+from synack.ingest.store import ChunkFiles, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 

@@ -32,7 +32,7 @@ from synack.ingest.aggregates import (
     merge_clients,
     merge_servers,
 )
-from synack.ingest.store_files import StoreFS, tmp_name
+from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
 AGGREGATES_DIR = "aggregates"
 SERVERS = "servers"
@@ -71,8 +71,31 @@ COARSE_FLAG = {SERVERS: COARSE_SERVERS, CLIENTS: COARSE_CLIENTS}
 FINE_BELOW_RECORDS = 20_000
 
 
+class TwoFiles:
+    """What a partial and a roll-up share: a servers and a clients file, with their rows and stamps."""
+
+    server_rows: int
+    client_rows: int
+    server_stamp: FileStamp | None
+    client_stamp: FileStamp | None
+
+    @property
+    def rows(self) -> int:
+        return self.server_rows + self.client_rows
+
+    def stamps(self) -> list[FileStamp | None]:
+        """The stamps of its servers and clients files."""
+        return [self.server_stamp, self.client_stamp]
+
+    def stamp(self, kind: str) -> FileStamp | None:
+        return self.server_stamp if kind == SERVERS else self.client_stamp
+
+    def kind_rows(self, kind: str) -> int:
+        return self.server_rows if kind == SERVERS else self.client_rows
+
+
 @dataclass(frozen=True)
-class Partial:
+class Partial(TwoFiles):
     """One partial aggregate, as the ledger's `partials` table records it."""
 
     name: str
@@ -88,10 +111,8 @@ class Partial:
     level: int = 0
     fine: bool = True
     coarse: int = COARSE  # COARSE_SERVERS | COARSE_CLIENTS: the kinds whole-day reads take from it
-
-    @property
-    def rows(self) -> int:
-        return self.server_rows + self.client_rows
+    server_stamp: FileStamp | None = None  # its files' stamps (None: written before stamps)
+    client_stamp: FileStamp | None = None
 
     def paths(self, root: PurePath) -> list[PurePath]:
         """Its servers and clients files."""
@@ -103,16 +124,16 @@ def partial_path(root: PurePath, kind: str, day: str, name: str) -> PurePath:
     return root / AGGREGATES_DIR / kind / f"date={day}" / f"{name}.parquet"
 
 
-def write_aggregate(store: StoreFS, table: pa.Table, kind: str, path: PurePath) -> None:
-    """Write one aggregate file at `path` of `store` (the caller picks a temporary name)."""
+def write_aggregate(store: StoreFS, table: pa.Table, kind: str, path: PurePath) -> FileStamp:
+    """Write one aggregate file at `path` of `store` (the caller picks a temporary name); return its stamp."""
     table = table.replace_schema_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
     # No Parquet dictionaries: zstd takes the repeats as well (files within
     # 1-3% of the dictionary-encoded size) for a fifth less writing time.
     # Times delta-encoded: 15% smaller client files, written 8% faster.
     times = {name: "DELTA_BINARY_PACKED" for name in _TIMES if name in table.column_names}
-    store.write_parquet(table, path, compression="zstd", compression_level=1, use_dictionary=False,
-                        column_encoding=times, row_group_size=ROW_GROUP[kind],
-                        write_statistics=_STATISTICS)  # fmt: skip
+    return store.write_parquet(table, path, compression="zstd", compression_level=1, use_dictionary=False,
+                               column_encoding=times, row_group_size=ROW_GROUP[kind],
+                               write_statistics=_STATISTICS)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -148,11 +169,10 @@ def write_partial(
     under temporary names: `aggregates` (servers, clients) when computed
     already, else aggregated here. Return its ledger row (fine and coarse)."""
     servers, clients = aggregates if aggregates is not None else aggregate_day(records.select(RECORD_COLUMNS))
-    partial = Partial(name, day, source_id, chunks[0], chunks[1], *_time_bounds(records), len(servers),
-                      len(clients), len(records))  # fmt: skip
-    for table, kind in ((servers, SERVERS), (clients, CLIENTS)):
-        write_aggregate(store, table, kind, tmp_name(partial_path(store.root, kind, day, name)))
-    return partial
+    stamps = [write_aggregate(store, table, kind, tmp_name(partial_path(store.root, kind, day, name)))
+              for table, kind in ((servers, SERVERS), (clients, CLIENTS))]  # fmt: skip
+    return Partial(name, day, source_id, chunks[0], chunks[1], *_time_bounds(records), len(servers),
+                   len(clients), len(records), server_stamp=stamps[0], client_stamp=stamps[1])  # fmt: skip
 
 
 def _time_bounds(records: pa.Table) -> tuple[int, int]:
@@ -160,9 +180,18 @@ def _time_bounds(records: pa.Table) -> tuple[int, int]:
     return int(bounds["min"].as_py() or 0), int(bounds["max"].as_py() or 0)
 
 
-def read_aggregate(store: StoreFS, path: PurePath, kind: str) -> pa.Table:
-    """One `kind` aggregate file (of a partial or a roll-up), whole."""
-    return store.read_table(path, schema=DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA)
+def read_aggregate(store: StoreFS, path: PurePath, kind: str, stamp: FileStamp | None, rows: int) -> pa.Table:
+    """One `kind` aggregate file (of a partial or a roll-up), whole, verified
+    against its `stamp` and `rows` (StoreFS.read_verified: raises
+    FileNotFoundError or FileDamaged)."""
+    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    return store.read_verified(path, stamp, rows, schema=schema)
+
+
+def read_partial(store: StoreFS, partial: Partial, kind: str) -> pa.Table:
+    """The `kind` file of `partial`, whole and verified (read_aggregate)."""
+    path = partial_path(store.root, kind, partial.day, partial.name)
+    return read_aggregate(store, path, kind, partial.stamp(kind), partial.kind_rows(kind))
 
 
 def merge_partials(store: StoreFS, members: list[Partial], *, fine: bool) -> Partial:
@@ -171,8 +200,8 @@ def merge_partials(store: StoreFS, members: list[Partial], *, fine: bool) -> Par
     source, adjacent chunks) or a coarse one of the next level (of the
     kinds merged_kinds says)."""
     name = merged_name(members, fine=fine)
-    rows = {kind: merge_kind(store, members, kind, name, fine=fine) for kind in KINDS}
-    return merged_partial(members, name, rows, fine=fine)
+    written = {kind: merge_kind(store, members, kind, name, fine=fine) for kind in KINDS}
+    return merged_partial(members, name, written, fine=fine)
 
 
 def merged_kinds(members: list[Partial], *, fine: bool) -> tuple[str, ...]:
@@ -196,33 +225,32 @@ def merged_name(members: list[Partial], *, fine: bool) -> str:
     return f"{prefix}{max(p.level for p in members) + 1}-{lo:06d}-{hi:06d}-{digest}"
 
 
-def merge_kind(store: StoreFS, members: list[Partial], kind: str, name: str, *, fine: bool = False) -> int:
+def merge_kind(store: StoreFS, members: list[Partial], kind: str, name: str, *, fine: bool = False
+               ) -> tuple[int, FileStamp]:  # fmt: skip
     """Merge the `kind` ("servers" or "clients") files of `members` into the
     `kind` file of the partial `name`, under its temporary name; return its
-    rows. A kind that merged_kinds leaves out gets an empty file (a partial
+    rows and stamp. A kind that merged_kinds leaves out gets an empty file (a partial
     always has both; whole-day reads take that kind from the members). The
     two kinds of a merge are independent: they may run at once."""
     merge = merge_servers if kind == SERVERS else merge_clients
     day = members[0].day
-    merged = merge(
-        [read_aggregate(store, partial_path(store.root, kind, day, p.name), kind) for p in members]
-        if kind in merged_kinds(members, fine=fine)
-        else []
-    )
-    write_aggregate(store, merged, kind, tmp_name(partial_path(store.root, kind, day, name)))
-    return len(merged)
+    merged = merge([read_partial(store, p, kind) for p in members] if kind in merged_kinds(members, fine=fine) else [])
+    stamp = write_aggregate(store, merged, kind, tmp_name(partial_path(store.root, kind, day, name)))
+    return len(merged), stamp
 
 
-def merged_partial(members: list[Partial], name: str, rows: dict[str, int], *, fine: bool) -> Partial:
+def merged_partial(members: list[Partial], name: str, written: dict[str, tuple[int, FileStamp]], *,
+                   fine: bool) -> Partial:  # fmt: skip
     """The ledger row of the partial `name` that merges `members`, whose
-    files hold `rows` rows of each kind: a fine one, or a coarse one for the
-    kinds merged."""
+    files were `written` (rows and stamp of each kind): a fine one, or a
+    coarse one for the kinds merged."""
     level = 0 if fine else max(p.level for p in members) + 1
     coarse = 0 if fine else sum(COARSE_FLAG[kind] for kind in merged_kinds(members, fine=False))
     return Partial(
         name, members[0].day, members[0].source_id if fine else "", min(p.chunk_lo for p in members),
         max(p.chunk_hi for p in members), min(p.t_min for p in members), max(p.t_max for p in members),
-        rows[SERVERS], rows[CLIENTS], sum(p.records for p in members), level, fine=fine, coarse=coarse,
+        written[SERVERS][0], written[CLIENTS][0], sum(p.records for p in members), level, fine=fine, coarse=coarse,
+        server_stamp=written[SERVERS][1], client_stamp=written[CLIENTS][1],
     )  # fmt: skip
 
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
+
+import pyarrow as pa
 
 from synack.ingest.aggregates import merge_clients, merge_servers
 from synack.ingest.partials import (
@@ -38,11 +39,12 @@ from synack.ingest.partials import (
     MERGE_ROWS,
     SERVERS,
     Partial,
-    partial_path,
+    TwoFiles,
     read_aggregate,
+    read_partial,
     write_aggregate,
 )
-from synack.ingest.store_files import StoreFS, tmp_name
+from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
 ROLLUPS_DIR = "rollups"
 #: A day is rolled up once the newest day with records is this many days later.
@@ -52,7 +54,7 @@ ROLLUP_MERGE_ROWS = MERGE_ROWS
 
 
 @dataclass(frozen=True)
-class Rollup:
+class Rollup(TwoFiles):
     """One month's roll-up, as the ledger's `rollups` table records it."""
 
     month: str  # YYYY-MM
@@ -60,14 +62,17 @@ class Rollup:
     days: dict[str, int]  # day -> the generation it had when rolled up
     server_rows: int
     client_rows: int
-
-    @property
-    def rows(self) -> int:
-        return self.server_rows + self.client_rows
+    server_stamp: FileStamp | None = None  # its files' stamps (None: written before stamps)
+    client_stamp: FileStamp | None = None
 
     def paths(self, root: PurePath) -> list[PurePath]:
         """Its servers and clients files."""
         return [rollup_path(root, kind, self.month, self.name) for kind in KINDS]
+
+    def read(self, store: StoreFS, kind: str) -> pa.Table:
+        """Its `kind` file, whole and verified (partials.read_aggregate)."""
+        path = rollup_path(store.root, kind, self.month, self.name)
+        return read_aggregate(store, path, kind, self.stamp(kind), self.kind_rows(kind))
 
     def days_json(self) -> str:
         return json.dumps(self.days, sort_keys=True)
@@ -135,24 +140,15 @@ def write_rollup(store: StoreFS, step: RollupStep) -> Rollup:
     digest = hashlib.sha256(json.dumps(days, sort_keys=True).encode()).hexdigest()[:12]
     name = f"r-{digest}"
     sizes: dict[str, int] = {}
+    stamps: dict[str, FileStamp] = {}
     root = store.root
     for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
-        base = [rollup_path(root, kind, step.base.month, step.base.name)] if step.base is not None else []
-        added = [partial_path(root, kind, p.day, p.name) for parts in step.add.values() for p in parts
-                 if p.coarse & COARSE_FLAG[kind]]  # fmt: skip
-        tables = [read_aggregate(store, path, kind) for path in base + added]
+        tables = [step.base.read(store, kind)] if step.base is not None else []
+        tables += [read_partial(store, p, kind) for parts in step.add.values() for p in parts
+                   if p.coarse & COARSE_FLAG[kind]]  # fmt: skip
         merged = merge(tables)
         del tables
         sizes[kind] = len(merged)
-        write_aggregate(store, merged, kind, tmp_name(rollup_path(root, kind, step.month, name)))
+        stamps[kind] = write_aggregate(store, merged, kind, tmp_name(rollup_path(root, kind, step.month, name)))
         del merged
-    return Rollup(step.month, name, days, sizes[SERVERS], sizes[CLIENTS])
-
-
-#: The ledger query whose rows parse_rollups reads (add a WHERE clause).
-SELECT_ROLLUPS = "SELECT month, name, days, server_rows, client_rows FROM rollups"
-
-
-def parse_rollups(rows: Iterable[tuple[str, str, str, int, int]]) -> dict[str, Rollup]:
-    """Roll-ups from the ledger's rows of SELECT_ROLLUPS."""
-    return {month: Rollup(month, name, json.loads(days), s, c) for month, name, days, s, c in rows}
+    return Rollup(step.month, name, days, sizes[SERVERS], sizes[CLIENTS], stamps[SERVERS], stamps[CLIENTS])

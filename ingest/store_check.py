@@ -3,13 +3,14 @@
 Checked, for an open (locked, recovered) store:
 
 * the ledger itself (SQLite's quick_check);
-* every record and quarantine file the ledger lists exists; a record file
-  reads whole with every page's CRC32 checksum verified and holds the row
-  count the ledger recorded;
-* every partial aggregate's and monthly roll-up's two files exist, are
-  readable and hold the rows the ledger recorded;
+* every file the ledger lists (records, quarantine, notices, partial
+  aggregates, monthly roll-ups) exists and holds the bytes the ledger
+  recorded (size and CRC, for files written since ledger version 5); a
+  Parquet file reads whole with every page's CRC32 checksum verified and
+  holds the row count the ledger recorded;
 * no stray file: a Parquet file under conn/, aggregates/ or rollups/ that the ledger
-  does not list (a copy, a leftover), or a temporary file;
+  does not list (a copy, a leftover), a temporary file, or a retired one
+  the ledger no longer keeps;
 * each day's row count equals the sum of its record files'.
 
 Repair (`repair=True`) never deletes data: strays and damaged files are
@@ -25,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from synack.ingest.partials import AGGREGATES_DIR, KINDS, partial_path
-from synack.ingest.rollups import ROLLUPS_DIR, rollup_path
+from synack.ingest.partials import AGGREGATES_DIR
+from synack.ingest.rollups import ROLLUPS_DIR
 from synack.ingest.store import CONN_DIR, QUARANTINE_DIR, Store
-from synack.ingest.store_files import StoreFS
+from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, retired_name
 
 DAMAGED_DIR = "damaged"
 
@@ -54,74 +55,68 @@ class _Findings:
     bad_rollups: set[str] = field(default_factory=set)  # months
 
 
-def _verified_rows(files: StoreFS, path: PurePath) -> int:
-    """Rows in the Parquet file at `path`, read whole with every page's CRC32
-    verified (files written before page checksums pass on their structure
-    alone); raises OSError or an Arrow error for a damaged file."""
-    table = files.read_table(path, page_checksum_verification=True)
-    return table.num_rows
-
-
 def check_store(store: Store, *, repair: bool = False) -> CheckReport:
     """Check `store` (see the module); with `repair`, repair what can be."""
     report = CheckReport()
-    db, root, files = store.ledger, store.root, store.files
-    verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+    book, root, files = store.ledger, store.root, store.files
+    verdict = book.quick_check()
     if verdict != "ok":
         report.problems.append(f"the ledger fails SQLite's check: {verdict}")
         return report  # nothing else can be trusted
     found = _Findings()
     listed: set[PurePath] = set()
-    for rel, day, rows in db.execute("SELECT path, day, rows FROM files WHERE pending = 0"):
-        path = root / rel
+    for f in book.file_rows(pending=False):
+        path = root / f.path
         listed.add(path)
         report.files_checked += 1
-        why = _file_problem(files, path, rows if day is not None else None)
+        why = _file_problem(files, path, f.stamp, f.rows if path.suffix == ".parquet" else None)
         if why:
-            report.problems.append(f"{rel}: {why}")
-            if day is not None:
-                found.bad_records[rel] = (day, rows, why)
-    pairs = [
-        (partial_path, found.bad_partial_days, "SELECT day, name, server_rows, client_rows FROM partials"),
-        (rollup_path, found.bad_rollups, "SELECT month, name, server_rows, client_rows FROM rollups"),
-    ]
-    for where, bad, query in pairs:
-        for period, name, server_rows, client_rows in db.execute(query + " WHERE pending = 0"):
-            for kind, rows in zip(KINDS, (server_rows, client_rows)):
-                path = where(root, kind, period, name)
-                listed.add(path)
-                report.files_checked += 1
-                why = _file_problem(files, path, rows)
-                if why:
-                    report.problems.append(f"{path.relative_to(root)}: {why}")
-                    bad.add(period)
+            report.problems.append(f"{f.path}: {why}")
+            if f.day is not None:
+                found.bad_records[f.path] = (f.day, f.rows, why)
+    aggregates = [(p.day, p.paths(root), p.stamps(), (p.server_rows, p.client_rows), found.bad_partial_days)
+                  for p in book.partials(pending=False)]  # fmt: skip
+    aggregates += [(r.month, r.paths(root), r.stamps(), (r.server_rows, r.client_rows), found.bad_rollups)
+                   for r in book.rollups().values()]  # fmt: skip
+    for period, paths, stamps, rows, bad in aggregates:
+        for path, stamp, count in zip(paths, stamps, rows):
+            listed.add(path)
+            report.files_checked += 1
+            why = _file_problem(files, path, stamp, count)
+            if why:
+                report.problems.append(f"{files.rel(path)}: {why}")
+                bad.add(period)
+    retired = {retired_name(root / rel) for rel in book.retired()}
     for top in (CONN_DIR, AGGREGATES_DIR, ROLLUPS_DIR, QUARANTINE_DIR):
         for path in files.files_under(root / top):
-            if path not in listed and (path.suffix in (".parquet", ".jsonl", ".tmp")):
+            if path in listed or path in retired:
+                continue
+            if path.suffix in (".parquet", ".jsonl", ".tmp", ".retired"):
                 found.stray.append(path)
-                report.problems.append(f"{path.relative_to(root)}: a file the ledger does not list")
-    for day, recorded, summed in db.execute(
-        "SELECT d.day, d.rows, COALESCE((SELECT SUM(rows) FROM files f WHERE f.day = d.day), 0) FROM days d"
-    ):
-        if recorded != summed:
-            report.problems.append(f"day {day}: the ledger counts {recorded} records, its files {summed}")
+                report.problems.append(f"{files.rel(path)}: a file the ledger does not list")
+    for day, recorded, summed in book.miscounted_days():
+        report.problems.append(f"day {day}: the ledger counts {recorded} records, its files {summed}")
     if repair and report.problems:
         _repair(store, found, report)
     return report
 
 
-def _file_problem(files: StoreFS, path: PurePath, rows: int | None) -> str:
-    """Why the file at `path` is not as the ledger says ("" when it is);
-    `rows` is the Parquet row count to expect (None: not a Parquet file)."""
-    if not files.exists(path):
-        return "missing"
-    if rows is None:
-        return ""
+def _file_problem(files: StoreFS, path: PurePath, stamp: FileStamp | None, rows: int | None) -> str:
+    """Why the file at `path` is not as the ledger says ("" when it is):
+    its bytes against `stamp`, and (a Parquet file, `rows` given) every
+    page's checksum and its row count."""
     try:
-        found = _verified_rows(files, path)
-    except Exception as err:  # noqa: BLE001 - any failure to read a footer is damage
-        return f"unreadable ({' '.join(str(err).split())[:160]})"
-    return "" if found == rows else f"holds {found} rows, the ledger says {rows}"
+        if rows is None:
+            files.verified_bytes(path, stamp)
+        else:
+            files.read_verified(path, stamp, rows)
+    except FileNotFoundError:
+        return "missing"
+    except FileDamaged as err:
+        return err.why
+    except OSError as err:
+        return f"unreadable ({err})"
+    return ""
 
 
 def _move_aside(files: StoreFS, path: PurePath) -> PurePath:
@@ -132,38 +127,33 @@ def _move_aside(files: StoreFS, path: PurePath) -> PurePath:
 
 
 def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
-    root, db = store.root, store.ledger
+    root, book = store.root, store.ledger
     for path in found.stray:
         target = _move_aside(store.files, path)
-        report.repaired.append(f"moved {path.relative_to(root)} to {target.relative_to(root)}")
+        report.repaired.append(f"moved {store.files.rel(path)} to {store.files.rel(target)}")
     days = set(found.bad_partial_days)
     for month in sorted(found.bad_rollups):
+        rollup = book.rollups(month=month).get(month)
         with store.transaction(cleanup=[]):
-            db.execute("DELETE FROM rollups WHERE month = ?", (month,))
-        for path in store.files.files_under(root / ROLLUPS_DIR):
-            if path.parent.name == f"month={month}" and path.suffix == ".parquet":
+            book.delete_rollup(month)
+        for path in rollup.paths(root) if rollup is not None else []:
+            if store.files.exists(path):
                 _move_aside(store.files, path)
         report.repaired.append(f"moved the roll-up of {month} aside; it is redone from its days")
     for rel, (day, rows, _why) in sorted(found.bad_records.items()):
         if store.files.exists(root / rel):
             _move_aside(store.files, root / rel)
         with store.transaction(cleanup=[]):
-            db.execute("DELETE FROM files WHERE path = ?", (rel,))
-            db.execute("UPDATE days SET rows = rows - ? WHERE day = ?", (rows, day))
+            book.remove_files([rel])
+            book.lose_day_rows(day, rows)
         report.repaired.append(
             f"lost the {rows} records of {rel} (moved aside, out of the ledger); the rest of day {day} is kept"
         )
         days.add(day)
-    recount = db.execute(
-        "SELECT d.day FROM days d WHERE d.rows != COALESCE((SELECT SUM(rows) FROM files f WHERE f.day = d.day), 0)"
-    ).fetchall()
+    recount = [day for day, _, _ in book.miscounted_days()]
     if recount:
         with store.transaction(cleanup=[]):
-            db.executemany(
-                "UPDATE days SET rows = COALESCE((SELECT SUM(rows) FROM files f WHERE f.day = days.day), 0) "
-                "WHERE day = ?",
-                recount,
-            )
+            book.recount_days(recount)
         report.repaired.append(f"recounted the records of {len(recount)} days from their files")
     if days:
         rebuilt = store.rebuild_aggregates(sorted(days))

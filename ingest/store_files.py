@@ -19,7 +19,9 @@ then the delete of the temporary one.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
@@ -35,11 +37,41 @@ from synack.ingest.errors import StoreError
 
 LEDGER = "ledger.sqlite"
 LOCK = "lock"
+#: A location with a URL scheme (`s3://`, `gs://`, `file://`); anything else is a path, whatever it holds.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def tmp_name(final: PurePath) -> PurePath:
     """The temporary name `final` is written under before it is committed."""
     return final.with_name("." + final.name + ".tmp")
+
+
+def retired_name(final: PurePath) -> PurePath:
+    """The hidden name a replaced file keeps until its grace period ends (see Store.retire):
+    readers that list the store's folders (pyarrow, DuckDB's `*.parquet`, Spark) skip it."""
+    return final.with_name("." + final.name + ".retired")
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What the ledger records of a written file to verify it on every read:
+    its size and the CRC32 of all its bytes."""
+
+    size: int
+    crc: int
+
+    @classmethod
+    def of(cls, data: pa.Buffer | bytes) -> FileStamp:
+        return cls(len(data), zlib.crc32(memoryview(data)))
+
+
+class FileDamaged(StoreError):
+    """A store file whose bytes are not those the ledger recorded (or that cannot be parsed)."""
+
+    def __init__(self, path: PurePath, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
+        self.why = why
 
 
 def _fsync(path: Path) -> None:
@@ -51,17 +83,26 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_parquet_synced(table: pa.Table, path: Path, **options: Any) -> None:
-    """Write `table` to the local `path` with `pq.write_table(**options)` and fsync it.
+def parquet_bytes(table: pa.Table, **options: Any) -> pa.Buffer:
+    """`table` as a Parquet file in memory (`pq.write_table(**options)`).
 
     Every page carries a CRC32 checksum (Parquet's page checksum), which
-    `synack check` verifies. Arrow writes through its own file stream: a
-    Python file object would take the GIL for every page, stalling the
-    threads that parse meanwhile.
+    readers verify. Arrow writes into its own buffer: a Python file object
+    would take the GIL for every page, stalling the threads that parse
+    meanwhile.
     """
-    with pa.OSFile(str(path), "wb") as sink:
-        pq.write_table(table, sink, write_page_checksum=True, **options)
-    _fsync(path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, write_page_checksum=True, **options)
+    return sink.getvalue()
+
+
+def _write_local(path: Path, data: pa.Buffer | bytes) -> None:
+    """Write `data` to the local `path` and fsync it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(memoryview(data))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _shown(location: str) -> str:
@@ -147,8 +188,59 @@ class StoreFS:
         return 0, info.mtime_ns or 0, info.size or 0
 
     def read_table(self, path: PurePath, **options: Any) -> pa.Table:
-        """`pq.read_table` of one store file."""
+        """`pq.read_table` of one store file, unverified (`synack check`'s
+        stray files; everything the ledger lists is read by `read_verified`)."""
         return pq.read_table(str(path), filesystem=self.fs, **options)
+
+    def read_bytes(self, path: PurePath) -> pa.Buffer:
+        """All the bytes of one store file. Raises FileNotFoundError when it does not exist."""
+        if self.fs is None:
+            with open(path, "rb") as f:
+                return pa.py_buffer(f.read())
+        with self.fs.open_input_file(str(path)) as f:
+            return f.read_buffer()
+
+    def verified_bytes(self, path: PurePath, stamp: FileStamp | None) -> pa.Buffer:
+        """The bytes of the committed file `path`, checked against `stamp`.
+
+        A file committed but not yet moved into place is read under its
+        temporary name, one a compaction replaced under its retired name
+        (a reader's snapshot may be older than the compaction), so a reader
+        never misses a file a writer moves. Raises FileNotFoundError when
+        the file is under none of its names, FileDamaged when no name holds
+        the recorded bytes. Without a stamp (a file written before stamps)
+        the file at `path` is returned as it is (its pages' checksums and
+        rows are checked when it is parsed).
+        """
+        if stamp is None:
+            return self.read_bytes(path)
+        found: list[str] = []
+        for name in (path, tmp_name(path), retired_name(path)):
+            try:
+                data = self.read_bytes(name)
+            except FileNotFoundError:
+                continue
+            if len(data) == stamp.size and zlib.crc32(memoryview(data)) == stamp.crc:
+                return data
+            found.append(f"{len(data)} bytes" if len(data) != stamp.size else "a different checksum")
+        if not found:
+            raise FileNotFoundError(str(path))
+        raise FileDamaged(path, f"holds {found[0]} where the ledger recorded {stamp.size} bytes, CRC {stamp.crc:08x}")
+
+    def read_verified(self, path: PurePath, stamp: FileStamp | None, rows: int | None = None,
+                      **options: Any) -> pa.Table:  # fmt: skip
+        """`pq.read_table(**options)` of the committed file `path`, its bytes
+        checked against `stamp` (verified_bytes), every page's checksum
+        verified, and (without a filter) its row count checked against `rows`.
+        Raises FileNotFoundError or FileDamaged."""
+        data = self.verified_bytes(path, stamp)
+        try:
+            table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True, **options)
+        except (pa.ArrowException, OSError, ValueError) as err:
+            raise FileDamaged(path, f"unreadable ({' '.join(str(err).split())[:160]})") from None
+        if rows is not None and options.get("filters") is None and table.num_rows != rows:
+            raise FileDamaged(path, f"holds {table.num_rows} rows, the ledger says {rows}")
+        return table
 
     def dataset(self, paths: Iterable[PurePath | str], **options: Any) -> ds.Dataset:
         """A Parquet dataset over store files (`ds.dataset` options)."""
@@ -156,26 +248,19 @@ class StoreFS:
 
     # -- writing ------------------------------------------------------------
 
-    def write_parquet(self, table: pa.Table, path: PurePath, **options: Any) -> None:
-        """Write `table` to `path` durably (`pq.write_table` options), with page checksums."""
-        if self.fs is None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            write_parquet_synced(table, Path(path), **options)
-            return
-        with self.fs.open_output_stream(str(path)) as sink:
-            pq.write_table(table, sink, write_page_checksum=True, **options)
+    def write_parquet(self, table: pa.Table, path: PurePath, **options: Any) -> FileStamp:
+        """Write `table` to `path` durably (`pq.write_table` options), with
+        page checksums; return the file's stamp for the ledger."""
+        return self.write_bytes(path, parquet_bytes(table, **options))
 
-    def write_bytes(self, path: PurePath, data: bytes) -> None:
-        """Write `data` to `path` durably."""
+    def write_bytes(self, path: PurePath, data: pa.Buffer | bytes) -> FileStamp:
+        """Write `data` to `path` durably; return its stamp."""
         if self.fs is None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            return
-        with self.fs.open_output_stream(str(path)) as sink:
-            sink.write(data)
+            _write_local(Path(path), data)
+        else:
+            with self.fs.open_output_stream(str(path)) as sink:
+                sink.write(data)
+        return FileStamp.of(data)
 
     def move(self, source: PurePath, target: PurePath) -> None:
         """Move `source` over `target`: atomic for readers of `target`.
@@ -223,7 +308,7 @@ def locate(store: StoreFS | str | PurePath, ledger: str | PurePath | None = None
         store = store.location
     location = str(store)
     fs: pafs.FileSystem | None = None
-    if "://" in _shown(location) and not location.startswith("file://"):
+    if _URL.match(location) and not location.startswith("file://"):
         try:
             fs, prefix = pafs.FileSystem.from_uri(location)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
@@ -244,6 +329,6 @@ def locate(store: StoreFS | str | PurePath, ledger: str | PurePath | None = None
             )
         return StoreFS(str(root), root, Path(root) / LEDGER, Path(root) / LOCK, None)
     ledger_path = Path(ledger)
-    if fs is None:
-        location = str(root)
+    if fs is None:  # the lock guards the store's directory, whichever ledger is named
+        return StoreFS(str(root), root, ledger_path, Path(root) / LOCK, None)
     return StoreFS(location, root, ledger_path, ledger_path.with_name(ledger_path.name + ".lock"), fs)

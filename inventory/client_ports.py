@@ -25,7 +25,7 @@ from synack.inventory.query_rows import (
     uint32,
     where,
 )
-from synack.inventory.store_reader import DateLike, StoreLike, day_range
+from synack.inventory.store_reader import DateLike, StoreLike, day_range, snapshot_of
 
 _TIMES = ["first_seen", "last_seen", "connections"]
 PAIR_KEY = ["client_h", "server_h", "proto", "server_p"]
@@ -47,6 +47,7 @@ def _client_rows(store: StoreLike, since: DateLike, until: DateLike, sensors: Se
     the range: the first with the hosts' numbers (client_v4, server_v4),
     cheap to read and to hash; the second with their text (client_h,
     server_h). `columns` are the other columns wanted."""
+    store = snapshot_of(store)  # one state of the store for both reads
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < uint32(NOT_V4)

@@ -23,7 +23,7 @@ from synack.inventory.networks import DEFAULT_NETS
 from synack.inventory.notices import first_notices
 from synack.inventory.query_rows import Nets, Sensors
 from synack.inventory.store_inventory import Inventory
-from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp
+from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, snapshot_of
 
 TOP = 20
 HISTORY_DAYS = 30
@@ -224,6 +224,7 @@ def build_report(
     `idle_days` without records during the period. Raises InventoryError
     for a bad date, network or allowlist.
     """
+    store = snapshot_of(store)  # every table of the report from one state of the store
     inv = Inventory(store, nets=nets, sensors=sensors, allow=allow, as_of=as_of)
     today = today or inv.as_of.date()
     start, end = _period(day, since, until, today, inv.as_of)

@@ -9,9 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.sensor_notices import NOTICE_SCHEMA
-from synack.inventory.dailies import notice_files
 from synack.inventory.networks import Network, in_networks
-from synack.inventory.store_reader import StoreLike
+from synack.inventory.store_reader import StoreLike, snapshot_of
 
 KEY = ["server_h", "proto", "server_p"]
 
@@ -20,8 +19,7 @@ def sensor_notices(store: StoreLike, start: dt.datetime | None = None, end: dt.d
                    nets: list[Network] | None = None, sensors: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
     """The SynAck notices raised in [start, end) (NOTICE_SCHEMA's columns),
     oldest first, of servers in `nets` seen by `sensors` (None: all)."""
-    store_fs, files = notice_files(store)
-    table = store_fs.dataset(files, schema=NOTICE_SCHEMA).to_table() if files else NOTICE_SCHEMA.empty_table()
+    table = snapshot_of(store).read_notices(NOTICE_SCHEMA)
     keep = pa.array(in_networks(table.column("server_h").combine_chunks(), nets)) if nets is not None else None
     if sensors is not None:
         by_sensor = pc.fill_null(pc.is_in(table.column("sensor"), pa.array(sensors, pa.string())), False)

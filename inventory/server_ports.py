@@ -33,7 +33,7 @@ from synack.inventory.query_rows import (
     state_rows,
     uint32,
 )
-from synack.inventory.store_reader import DateLike, StoreLike, as_timestamp, day_range
+from synack.inventory.store_reader import DateLike, StoreLike, as_timestamp, day_range, snapshot_of
 
 KEY = ["server_h", "proto", "server_p"]
 SERVERS_COLUMNS = [
@@ -93,6 +93,7 @@ BAND_ROWS = 1_000_000
 def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
             count_clients: bool = True) -> pd.DataFrame:  # fmt: skip
     """Merged server rows; distinct clients (which need the client pairs) only when `count_clients`."""
+    store = snapshot_of(store)  # one state of the store for every read below
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     columns = None if count_clients else SERVER_ROW_COLUMNS
@@ -268,6 +269,7 @@ def closed(
     also_served (the port also answered with a SYN-ACK in the range).
     Sorted by probes, most first.
     """
+    store = snapshot_of(store)
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     rows = state_rows(store, SERVERS, start, end, CLOSED, names, net_list)

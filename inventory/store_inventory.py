@@ -13,8 +13,12 @@ default periods and "gone" count back from (default: when the Inventory
 was made, so every query of one object means the same "now"; "newest":
 the end of the store's newest record, for archived logs). What several queries share (the all-time
 sightings behind new_servers and new_clients) is read once and kept.
-Queries only read; an Inventory over a store being written sees the
-aggregates as they were when each query started.
+Queries only read. Each query of an Inventory reads the store's ledger
+once (a Snapshot, ingest.snapshot) and answers from that state, whatever a
+writer does meanwhile; `pinned()` gives an Inventory whose every query
+answers from one snapshot (several answers that must agree: a report,
+a notebook's comparison), and an Inventory made over a Snapshot is pinned
+to it.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from typing import Any
 
 import pandas as pd
 
+from synack.ingest.snapshot import Snapshot
 from synack.ingest.store_files import StoreFS
 from synack.inventory import client_ports, known_export, notices, server_ports
 from synack.inventory.allowlist import Allowed, allowed_mask
-from synack.inventory.dailies import notice_count, read_catalog, sensor_days, sources_summary
+from synack.inventory.dailies import read_catalog
 from synack.inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
-from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, store_files
+from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, snapshot_of, store_files
 
 __all__ = ["NEWEST", "Inventory"]
 
@@ -44,9 +49,10 @@ class Inventory:
     def __init__(self, store: StoreLike, *, nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
                  as_of: DateLike = None, ledger: Path | str | None = None) -> None:  # fmt: skip
         """`store`: a directory, or an object-storage URL with its `ledger`
-        (ingest.store_files). Raises InventoryError for a bad network,
-        allowlist, date or store location (the store is read by the queries)."""
-        self.store: StoreFS = store_files(store, ledger)
+        (ingest.store_files), or a Snapshot (every query answers from it).
+        Raises InventoryError for a bad network, allowlist, date or store
+        location (the store is read by the queries)."""
+        self.store: StoreFS | Snapshot = store if isinstance(store, Snapshot) else store_files(store, ledger)
         self.nets = nets
         self.sensors = sensors
         resolve_nets(nets)  # a bad network fails here, not in the first query
@@ -59,10 +65,21 @@ class Inventory:
     def __repr__(self) -> str:
         return f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, as_of={self.as_of})"
 
+    def pinned(self) -> Inventory:
+        """This Inventory (same settings and `as_of`) answering every query from one snapshot, taken now."""
+        pinned = Inventory(snapshot_of(self.store), nets=self.nets, sensors=self.sensors, allow=self.allowed,
+                           as_of=self.as_of)  # fmt: skip
+        return pinned
+
+    def snapshot(self) -> Snapshot:
+        """The state of the store a query of this Inventory would answer from now."""
+        return snapshot_of(self.store)
+
     def _newest_record(self) -> dt.datetime:
         """The end of the newest record of these sensors (the wall clock for a store without records)."""
         names = sensor_list(self.sensors)
-        newest = [n for _, sensor, rows, n in sensor_days(self.store) if rows and (names is None or sensor in names)]
+        day_rows = snapshot_of(self.store).day_sensors()
+        newest = [n for _, sensor, rows, n in day_rows if rows and (names is None or sensor in names)]
         if not newest:
             return dt.datetime.now(dt.UTC)
         return dt.datetime.fromtimestamp(max(newest) / 1e6, dt.UTC) + dt.timedelta(microseconds=1)
@@ -167,9 +184,10 @@ class Inventory:
         lines quarantined, the sensor notices kept and the last ingest; whether an older synack wrote
         it (queries then aggregate its records in memory); and the settings
         of this Inventory."""
-        catalog = read_catalog(self.store)
+        snap = snapshot_of(self.store)
+        catalog = read_catalog(snap)
         per_sensor: dict[str, dict[str, Any]] = {}
-        for _day, sensor, rows, newest in sensor_days(self.store):
+        for _day, sensor, rows, newest in snap.day_sensors():
             entry = per_sensor.setdefault(sensor, {"records": 0, "newest": None})
             entry["records"] += rows
             when = dt.datetime.fromtimestamp(newest / 1e6, dt.UTC)
@@ -178,13 +196,14 @@ class Inventory:
         return {
             "store": str(self.store),
             "ledger_version": catalog.version,
+            "generation": snap.generation,
             "days": len(days),
             "first_day": days[0] if days else None,
             "last_day": days[-1] if days else None,
             "records": sum(s["records"] for s in per_sensor.values()),
             "sensors": per_sensor,
-            **sources_summary(self.store),
-            "sensor_notices": notice_count(self.store),
+            **snap.sources_summary(),
+            "sensor_notices": snap.notice_count(),
             "monthly_rollups": len(catalog.rollups),
             "upgrade_needed": bool(catalog.legacy_days),
             "settings": {

@@ -1,8 +1,9 @@
-"""Reading a store: dates, ranges, days, and the inventory's error.
+"""Reading a store: its snapshot, dates, ranges, days, and the inventory's error.
 
-The inventory reads the store as files (Parquet partitions, the SQLite
-ledger opened read-only); of `ingest` it uses only its published contract:
-schema constants, store paths, the aggregate row schemas and the error base.
+The inventory reads a store through one Snapshot per answer
+(ingest.snapshot: the ledger read once, every file read verified); of
+`ingest` it uses only that, the layout constants, the aggregate row
+schemas and the error base.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import re
 from pathlib import Path
 
 from synack.ingest.errors import StoreError, SynackError
+from synack.ingest.snapshot import Snapshot, take_snapshot
 from synack.ingest.store_files import StoreFS, locate
 
 DateLike = dt.date | dt.datetime | str | None
-#: A store: its directory or URL (ledger beside a local store), or a located StoreFS (ingest.store_files).
-StoreLike = StoreFS | Path | str
+#: A store: its directory or URL (ledger beside a local store), a located
+#: StoreFS (ingest.store_files), or a Snapshot of it (answers from that state).
+StoreLike = Snapshot | StoreFS | Path | str
 
 CONN_DIR = "conn"
 _RELATIVE = re.compile(r"^(\d+)([dhw])$")
@@ -34,8 +37,23 @@ def store_files(store: StoreLike, ledger: Path | str | None = None) -> StoreFS:
     """Where the files and ledger of `store` are (`ledger`: default beside a
     local store); raises InventoryError for a URL that cannot be opened, or
     an object store given without its ledger."""
+    if isinstance(store, Snapshot):
+        return store.files
     try:
         return locate(store, ledger)
+    except StoreError as err:
+        raise InventoryError(str(err)) from None
+
+
+def snapshot_of(store: StoreLike) -> Snapshot:
+    """`store` as a Snapshot: itself when it is one, else its ledger read now
+    (one read per call: a caller answering several questions from one state
+    takes one and passes it). Raises InventoryError for no store or a
+    ledger that cannot be used."""
+    if isinstance(store, Snapshot):
+        return store
+    try:
+        return take_snapshot(store_files(store))
     except StoreError as err:
         raise InventoryError(str(err)) from None
 

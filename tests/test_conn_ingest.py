@@ -165,7 +165,11 @@ def test_crash_between_ledger_commit_and_rename_is_rolled_forward(
     log = make_conn_log("conn.log", [conn_line(f"C{i}") for i in range(4)])
     store = tmp_path / "store"
 
+    replace = store_module.os.replace
+
     def crash(src: object, dst: object) -> None:
+        if "/conn/" not in str(dst):
+            return replace(src, dst)  # type: ignore[arg-type]
         raise KeyboardInterrupt("power loss")
 
     monkeypatch.setattr(store_module.os, "replace", crash)
@@ -205,8 +209,11 @@ def test_crash_before_ledger_commit_leaves_nothing_and_rerun_ingests_once(
         def in_transaction(self) -> bool:
             return self.db.in_transaction
 
+        def close(self) -> None:
+            self.db.close()
+
     def commit_fails(self: Store, *args: object, **kwargs: object) -> object:
-        self._db = FailingCommit(self._db)  # type: ignore[assignment]
+        self.ledger._db = FailingCommit(self.ledger._db)  # type: ignore[assignment]
         return original_commit(self, *args, **kwargs)
 
     monkeypatch.setattr(Store, "commit_chunk_files", commit_fails)
@@ -283,12 +290,13 @@ def test_a_crash_inside_compaction_is_finished_by_recovery(tmp_path: Path) -> No
     log.write_text(conn_header() + "".join(lines) + "#close\tx\n")
     store = tmp_path / "store"
     code = (
-        "import sys; from pathlib import Path; from ingest.conn_ingest import ingest_paths; "
+        "import sys; from pathlib import Path; from synack.ingest.conn_ingest import ingest_paths; "
         f"ingest_paths([Path({str(log)!r})], Path({str(store)!r}), chunk_bytes=1024)"
     )
-    env = {**os.environ, "SYNACK_FAULT": "compaction-committed:1"}
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True)
+    crash = root / "tests" / "crash_entry.py"
+    proc = subprocess.run([sys.executable, str(crash), "compaction-committed:1", "-c", code], cwd=root,
+                          capture_output=True)  # fmt: skip
     assert proc.returncode == -9
     mid_swap = uids(store)
     assert len(mid_swap) == len(set(mid_swap))  # mid-swap: maybe missing for an instant, never twice

@@ -149,7 +149,7 @@ def test_check_finds_a_damaged_partial_and_repair_rebuilds_it(tmp_path: Path) ->
     victim = sorted((store / "aggregates" / "clients").rglob("*.parquet"))[0]
     victim.write_bytes(victim.read_bytes()[:100])
     run = run_synack("check", "--store", str(store))
-    assert run.returncode == 1 and "unreadable" in run.stderr
+    assert run.returncode == 1 and "where the ledger recorded" in run.stderr
     assert run_synack("check", "--repair", "--store", str(store)).returncode == 0
     assert run_synack("servers", "--store", str(store), "--format", "csv").stdout == before
 
@@ -203,7 +203,8 @@ def test_check_finds_a_damaged_rollup_and_repair_redoes_it(tmp_path: Path) -> No
     victim.write_bytes(victim.read_bytes()[:100])
     assert_one_line_error(run_synack("servers", "--store", str(store)), "damaged", "synack check")
     run = run_synack("check", "--store", str(store))
-    assert run.returncode == 1 and "rollups/servers/month=2026-11" in run.stderr and "unreadable" in run.stderr
+    assert run.returncode == 1 and "rollups/servers/month=2026-11" in run.stderr
+    assert "where the ledger recorded" in run.stderr
     repaired = run_synack("check", "--repair", "--store", str(store))
     assert repaired.returncode == 0 and "roll-up of 2026-11" in repaired.stderr, repaired.stderr
     assert (store / "damaged" / victim.relative_to(store)).exists()

@@ -8,7 +8,6 @@ one line.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -83,8 +82,10 @@ def test_a_crash_at_any_step_on_s3_loses_and_doubles_nothing(fault: str, s3: S3S
     ledger says) and the store answers as one never interrupted."""
     bucket = s3.new_bucket()
     url, ledger = s3.url(bucket, "store"), tmp_path / "ledger.sqlite"
-    command = [sys.executable, "-m", "synack", "ingest", str(SAMPLES), "--store", url, "--ledger", str(ledger), "-q"]
-    crashed = subprocess.run(command, cwd=ROOT, env={**os.environ, "SYNACK_FAULT": fault}, capture_output=True)
+    args = ["ingest", str(SAMPLES), "--store", url, "--ledger", str(ledger), "-q"]
+    command = [sys.executable, "-m", "synack", *args]
+    crashed = subprocess.run([sys.executable, str(ROOT / "tests" / "crash_entry.py"), fault, *args], cwd=ROOT,
+                             capture_output=True)  # fmt: skip
     assert crashed.returncode == -9, crashed.stderr  # the fault point was reached
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr

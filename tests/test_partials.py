@@ -4,7 +4,6 @@ refusal, tiered compaction and crashes inside it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 
 from synack import inventory
 from synack.cli import app
+from synack.ingest.compaction import threaded_merges
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
 from synack.ingest.partials import (
@@ -42,11 +42,12 @@ from synack.ingest.partials import (
     merged_partial,
 )
 from synack.ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
-from synack.ingest.store import LEDGER_VERSION, Store, threaded_merges
-from synack.ingest.store_files import locate, tmp_name
+from synack.ingest.store import LEDGER_VERSION, Store
+from synack.ingest.store_files import FileStamp, locate, tmp_name
 from synack.samples.generate import OUT
 
 ROOT = Path(__file__).resolve().parents[1]
+CRASH = Path(__file__).resolve().parent / "crash_entry.py"
 
 
 def _answers(store: Path) -> list[pd.DataFrame]:
@@ -69,8 +70,9 @@ def sample_answers(tmp_path_factory: pytest.TempPathFactory) -> list[pd.DataFram
 def _make_version_1(store: Path) -> None:
     """Turn a store into what synack wrote before partials: ledger version 0/1, dailies under daily/."""
     db = sqlite3.connect(store / "ledger.sqlite")
-    db.executescript("DROP TABLE partials; DROP TABLE day_sensors; PRAGMA user_version = 0;")
+    db.executescript("DROP TABLE partials; DROP TABLE day_sensors; DROP TABLE meta; PRAGMA user_version = 0;")
     db.close()
+    (store / "synack-store.json").unlink()  # stores had no marker then
     shutil.rmtree(store / "aggregates")
     (store / "daily" / "servers" / "date=2026-11-18").mkdir(parents=True)
     (store / "daily" / "servers" / "date=2026-11-18" / "part.parquet").write_bytes(b"old")
@@ -108,12 +110,15 @@ def test_a_version_3_ledger_answers_then_migrates_its_coarse_flags(
     ingest_paths([OUT], store, chunk_bytes=800)
     db = sqlite3.connect(store / "ledger.sqlite")
     assert db.execute("SELECT count(*) FROM partials WHERE coarse = ?", (COARSE,)).fetchone()[0] > 0
-    db.executescript(f"UPDATE partials SET coarse = 1 WHERE coarse = {COARSE}; PRAGMA user_version = 3;")
+    db.executescript(
+        f"UPDATE partials SET coarse = 1 WHERE coarse = {COARSE}; DROP TABLE meta; PRAGMA user_version = 3;"
+    )
     db.close()
+    (store / "synack-store.json").unlink()  # stores had no marker then
     _same(_answers(store), sample_answers)
     ingest_paths([OUT], store)
     db = sqlite3.connect(store / "ledger.sqlite")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION
     assert db.execute("SELECT count(*) FROM partials WHERE coarse = 1").fetchone()[0] == 0
     db.close()
     _same(_answers(store), sample_answers)
@@ -141,6 +146,9 @@ def test_client_aggregates_written_before_services_answer_empty_until_rebuilt(
         for path in (store / folder / "clients").rglob("*.parquet"):
             table = pq.read_table(path)
             pq.write_table(table.drop_columns(["services"]), path)
+    with sqlite3.connect(store / "ledger.sqlite") as db:  # files of an older synack carry no stamps
+        db.execute("UPDATE partials SET client_size = NULL, client_crc = NULL")
+        db.execute("UPDATE rollups SET client_size = NULL, client_crc = NULL")
     old = inventory.client_pairs(store, nets="all")
     assert len(old) == len(sample_answers[1]) and set(old["services"]) == {""}
     assert set(inventory.clients(store, nets="all")["services"]) == {""}
@@ -192,7 +200,8 @@ def test_large_client_rows_are_left_while_their_server_rows_merge() -> None:
     (group,) = coarse_merges(wide, settled=False)
     assert group == wide[:FANOUT] and merged_kinds(group, fine=False) == (SERVERS,)
     assert merged_name(group, fine=False).startswith("s1-")
-    merged = merged_partial(group, merged_name(group, fine=False), {SERVERS: 30_000, CLIENTS: 0}, fine=False)
+    written = {SERVERS: (30_000, FileStamp(1, 1)), CLIENTS: (0, FileStamp(1, 1))}
+    merged = merged_partial(group, merged_name(group, fine=False), written, fine=False)
     assert merged.coarse == COARSE_SERVERS and merged.level == 1
     left = [replace(p, coarse=COARSE_CLIENTS) for p in group] + [merged, wide[FANOUT]]
     assert coarse_merges(left, settled=True) == [[merged, wide[FANOUT]]]  # servers only; the client rows stay
@@ -217,8 +226,7 @@ def test_a_kill_inside_a_merge_loses_nothing(tmp_path: Path, fault: str, large: 
         + (f"import synack.ingest.partials as p; p.LARGE_CLIENT_ROWS = {large}; " if large else "")
         + f"ingest_paths([Path({str(OUT)!r})], Path({str(store)!r}), chunk_bytes=800)"
     )
-    env = {**os.environ, "SYNACK_FAULT": fault}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True)
+    proc = subprocess.run([sys.executable, str(CRASH), fault, "-c", code], cwd=ROOT, capture_output=True)
     assert proc.returncode == -9, proc.stderr.decode()[-500:]
     ingest_paths([OUT], store, chunk_bytes=800)  # recovery, then the rest
     assert not list(store.rglob(".*.tmp"))
@@ -314,7 +322,7 @@ def test_settled_days_are_read_from_their_months_rollup(tmp_path: Path, sample_a
             path.write_bytes(b"not read")
     _same(_answers(store), sample_answers)
     # ... and a range that cuts the month short of a covered day does not use it.
-    with pytest.raises(inventory.InventoryError, match="damaged or missing"):
+    with pytest.raises(StoreError, match="is damaged .*synack check --repair"):
         inventory.servers(store, since="2026-11-19", nets="all")
 
 

@@ -134,11 +134,10 @@ def test_a_crash_between_any_two_steps_of_a_commit_is_recovered(tmp_path: Path, 
         sim.write(40)
         if n == 2:
             sim.rotate()
-        env = {**os.environ, "SYNACK_FAULT": f"{fault}:{n}"}
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from synack.cli import app; app()", "watch", str(sim.logdir), "--store", str(store),
-             "--once", "--chunk-bytes", "1500"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, str(ROOT / "tests" / "crash_entry.py"), f"{fault}:{n}", "watch", str(sim.logdir),
+             "--store", str(store), "--once", "--chunk-bytes", "1500"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         assert proc.wait(timeout=60) == -signal.SIGKILL  # it died exactly at the fault point
     sim.finish()

@@ -1,0 +1,179 @@
+"""A read-only snapshot of a store: what every answer is computed from.
+
+`take_snapshot` reads the store's marker (ingest.store_identity) and then
+its ledger, once, in one transaction; the Snapshot holds what the ledger
+said (days, partials per layer, roll-ups, sensors, sources, record and
+notice files, with their stamps) and reads the files it names, each one
+verified against the size and CRC the ledger recorded and every Parquet
+page against its checksum. This module (with the layout constants and the
+aggregate schemas) is everything the inventory uses of `ingest`.
+
+A writer never deletes a file a snapshot may name at once: a file it
+replaces is retired (moved to a hidden name, deleted after a grace
+period), and a file committed but not yet moved into place is read under
+its temporary name. So a file a snapshot cannot read means one of two
+things, which the reader tells apart by asking the ledger again: the store
+changed under a long query (StoreChanged: "run it again"), or the file is
+damaged (DamagedFile: "synack check --repair"). Neither is ever answered
+with a wrong result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+import pyarrow as pa
+
+from synack.ingest.errors import StoreError
+from synack.ingest.ledger import LedgerState, listed_now, read_state
+from synack.ingest.partials import Partial, partial_path
+from synack.ingest.rollups import Rollup, rollup_path
+from synack.ingest.sensor_notices import NOTICES_DIR
+from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS
+from synack.ingest.store_identity import check_ledger, read_marker
+
+__all__ = ["DamagedFile", "NoStore", "Snapshot", "StoreChanged", "take_snapshot"]
+
+
+class StoreChanged(StoreError):
+    """A file the snapshot names was replaced and its grace period is over: the query must run again."""
+
+
+class DamagedFile(StoreError):
+    """A file the ledger lists is missing or does not hold what the ledger recorded."""
+
+
+class NoStore(StoreError):
+    """No store (or no ledger) at the location."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One state of a store's ledger, and verified reads of the files it names."""
+
+    state: LedgerState
+
+    @property
+    def files(self) -> StoreFS:
+        return self.state.files
+
+    def __str__(self) -> str:
+        return str(self.files)
+
+    # -- what the ledger said -------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.state.version
+
+    @property
+    def generation(self) -> int:
+        return self.state.generation
+
+    @property
+    def generations(self) -> dict[str, int]:
+        """Each day's generation."""
+        return {day: g for day, (g, _) in self.state.days.items()}
+
+    @property
+    def partials(self) -> tuple[Partial, ...]:
+        return self.state.partials
+
+    @property
+    def rollups(self) -> dict[str, Rollup]:
+        return self.state.rollups
+
+    def day_sensors(self) -> list[tuple[str, str, int, int]]:
+        """(day, sensor, records, newest record µs) per day and sensor ("" for records without a sensor)."""
+        return [(s.day, s.sensor, s.rows, s.newest) for s in self.state.day_sensors]
+
+    def sources_summary(self) -> dict[str, Any]:
+        """How many log sources were ingested, the lines they quarantined, and the last ingest (UTC ISO text)."""
+        s = self.state.sources
+        return {"sources": s.sources, "quarantined_lines": s.quarantined_lines, "last_ingest": s.last_ingest}
+
+    def notice_count(self) -> int:
+        """How many sensor notices the store keeps."""
+        return sum(f.rows for f in self.state.notice_files)
+
+    def record_days(self) -> list[str]:
+        """Every day with record files."""
+        return sorted({f.day for f in self.state.record_files if f.day is not None})
+
+    def record_files(self, day: str, source_id: str | None = None, chunks: tuple[int, int] | None = None
+                     ) -> list[tuple[str, FileStamp | None, int]]:  # fmt: skip
+        """(path, stamp, rows) of a day's record files (of one source's `chunks`, when given)."""
+        return [
+            (f.path, f.stamp, f.rows) for f in self.state.record_files
+            if f.day == day and (source_id is None or f.source_id == source_id)
+            and (chunks is None or chunks[0] <= f.chunk <= chunks[1])
+        ]  # fmt: skip
+
+    # -- verified reads -------------------------------------------------------
+
+    def read(self, rel: str, stamp: FileStamp | None, rows: int | None, **options: Any) -> pa.Table:
+        """`pq.read_table(**options)` of the file `rel` (relative to the root)
+        as this snapshot knows it, verified. Raises StoreChanged or DamagedFile."""
+        path = self.files.root / rel
+        try:
+            return self.files.read_verified(path, stamp, rows, **options)
+        except FileNotFoundError:
+            raise self._unreadable(path, stamp, "missing") from None
+        except FileDamaged as err:
+            raise self._unreadable(path, stamp, err.why) from None
+        except OSError as err:
+            raise DamagedFile(f"cannot read {rel} of store {self.files}: {err.strerror or err}") from None
+
+    def read_partial(self, kind: str, partial: Partial, **options: Any) -> pa.Table:
+        """The `kind` file of one partial, verified (see `read`)."""
+        path = partial_path(self.files.root, kind, partial.day, partial.name)
+        return self.read(self.files.rel(path), partial.stamp(kind), partial.kind_rows(kind), **options)
+
+    def read_rollup(self, kind: str, rollup: Rollup, **options: Any) -> pa.Table:
+        """The `kind` file of one roll-up, verified (see `read`)."""
+        path = rollup_path(self.files.root, kind, rollup.month, rollup.name)
+        return self.read(self.files.rel(path), rollup.stamp(kind), rollup.kind_rows(kind), **options)
+
+    def read_notices(self, schema: pa.Schema) -> pa.Table:
+        """Every sensor-notice file, verified, as one table of `schema`."""
+        tables = [self.read(f.path, f.stamp, f.rows, schema=schema) for f in self.state.notice_files
+                  if f.path.endswith(".parquet")]  # fmt: skip
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def _unreadable(self, path: PurePath, stamp: FileStamp | None, why: str) -> StoreError:
+        """The error for a file this snapshot names but cannot read: the
+        store changed under the query when the ledger no longer lists it
+        with this stamp, else the file is damaged."""
+        rel = self.files.rel(path)
+        now = listed_now(self.files, NOTICES_DIR)
+        if now is not None and (rel not in now or now[rel] != stamp):
+            return StoreChanged(f"the store {self.files} changed under this query ({rel} was replaced); run it again")
+        return DamagedFile(
+            f"{rel} of store {self.files} is damaged ({why}); synack will not answer from it: run "
+            "`synack check --repair`"
+        )
+
+
+def take_snapshot(files: StoreFS) -> Snapshot:
+    """The store `files` as its ledger says it is now, read once.
+
+    Raises NoStore when there is no store (or no ledger beside records),
+    StoreError when the ledger cannot be read, is not this store's or is
+    behind it (ingest.store_identity)."""
+    if not files.ledger.exists():
+        try:
+            records = files.files_under(files.root / "conn")
+        except OSError as err:
+            raise NoStore(f"cannot read the store {files}: {err}") from None
+        if records:
+            raise NoStore(f"the store {files} holds records but no ledger {files.ledger}: it is damaged")
+        raise NoStore(f"no synack store at {files} (run 'synack ingest' first, or pass --store)")
+    try:
+        marker = read_marker(files)  # before the ledger: a marker is never ahead of the ledger it follows
+    except OSError as err:
+        raise StoreError(f"cannot read the store {files}: {err}") from None
+    state = read_state(files, NOTICES_DIR)
+    check_ledger(files, state.store_id, state.generation, marker, writing=False)
+    return Snapshot(state)
