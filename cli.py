@@ -737,6 +737,10 @@ def watch(
         str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
     ] = None,
     interval: Annotated[float, typer.Option(help="New lines are in the store within this many seconds.")] = 30,
+    retire_grace: Annotated[float, typer.Option(
+        min=0, envvar="SYNACK_RETIRE_GRACE",
+        help="Seconds a file that compaction replaced stays readable for queries that started before it "
+             "(env SYNACK_RETIRE_GRACE).")] = 900,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Tail the live conn.log, not only archives.")] = True,
     once: Annotated[bool, typer.Option("--once", help="One backfill pass, then exit (for cron).")] = False,
     chunk_bytes: Annotated[int, typer.Option(hidden=True, help="Bytes per committed chunk (tuning, tests).")] = 0,
@@ -772,7 +776,7 @@ def watch(
 
     options = WatchOptions(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
-        chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES, clock_skew=clock_skew,
+        chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES, clock_skew=clock_skew, retire_grace=retire_grace,
     )  # fmt: skip
     after_pass = None
     if export_known is not None:

@@ -86,7 +86,7 @@ def year_of_aggregates(data: Path, work: Path) -> Path:
     one = work / "one-day"
     subprocess.run(synack("ingest", str(log), "--store", str(one), "-q"), cwd=ROOT, check=True, capture_output=True)
     db = sqlite3.connect(one / "ledger.sqlite")
-    parts = db.execute("SELECT * FROM partials WHERE coarse != 0").fetchall()
+    parts = db.execute("SELECT name, day, t_min, t_max, records, coarse FROM partials WHERE coarse != 0").fetchall()
     db.close()
     store = work / "year"
     files = locate(store)
@@ -97,18 +97,18 @@ def year_of_aggregates(data: Path, work: Path) -> Path:
 
     def merged(kind: str, merge: Callable[[list[pa.Table]], pa.Table]) -> pa.Table:
         flag = COARSE_FLAG[kind]
-        return merge([pq.read_table(folder / kind / f"date={day}" / f"{p[0]}.parquet") for p in parts if p[12] & flag])
+        return merge([pq.read_table(folder / kind / f"date={day}" / f"{p[0]}.parquet") for p in parts if p[5] & flag])
 
     tables = {"servers": merged("servers", merge_servers), "clients": merged("clients", merge_clients)}
     name = "m9-year"
-    rest = ["", 0, 0, min(p[5] for p in parts), max(p[6] for p in parts), len(tables["servers"]),
-            len(tables["clients"]), sum(p[9] for p in parts), 9, 0, COARSE, 0]  # fmt: skip
+    t_min, t_max, records = min(p[2] for p in parts), max(p[3] for p in parts), sum(p[4] for p in parts)
     db = sqlite3.connect(store / "ledger.sqlite")
     db.execute("DELETE FROM partials")
     db.execute("DELETE FROM files")
     for i in range(365):
         shift = pa.scalar(i * 86_400_000_000, pa.int64())
         new_day = f"{dt.datetime.fromtimestamp(DAY + i * 86400, dt.UTC):%Y-%m-%d}"
+        stamps = {}
         for kind, table in tables.items():
             for column in ("first_seen", "last_seen", "reply_ts"):
                 if column in table.column_names:
@@ -116,14 +116,18 @@ def year_of_aggregates(data: Path, work: Path) -> Path:
                     table = table.set_column(table.schema.get_field_index(column), column, moved)
             path = store / "aggregates" / kind / f"date={new_day}" / f"{name}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_aggregate(files, table, kind, path)
+            stamps[kind] = write_aggregate(files, table, kind, path)
         db.execute(
-            "INSERT INTO partials VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, new_day, *rest[:3], rest[3] + i * 86_400_000_000, rest[4] + i * 86_400_000_000, *rest[5:]),
-        )
-
-        db.execute("INSERT INTO files VALUES (?,?,?,?,?,0)", (f"conn/date={new_day}/x.parquet", "s", 0, new_day, 1))
-        db.execute("INSERT OR REPLACE INTO days VALUES (?,1,?)", (new_day, rest[7]))
+            "INSERT INTO partials (name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, server_rows, client_rows, "
+            "records, level, fine, coarse, pending, server_size, server_crc, client_size, client_crc) "
+            "VALUES (?,?,'',0,0,?,?,?,?,?,9,0,?,0,?,?,?,?)",
+            (name, new_day, t_min + i * 86_400_000_000, t_max + i * 86_400_000_000, len(tables["servers"]),
+             len(tables["clients"]), records, COARSE, stamps["servers"].size, stamps["servers"].crc,
+             stamps["clients"].size, stamps["clients"].crc),
+        )  # fmt: skip
+        db.execute("INSERT INTO files (path, source_id, chunk, day, rows, pending) VALUES (?,?,?,?,?,0)",
+                   (f"conn/date={new_day}/x.parquet", "s", 0, new_day, 1))  # fmt: skip
+        db.execute("INSERT OR REPLACE INTO days (day, generation, rows) VALUES (?,1,?)", (new_day, records))
     db.commit()
     db.close()
     # The monthly roll-ups, as ingest and watch make them day after day.

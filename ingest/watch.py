@@ -26,7 +26,7 @@ from watchdog.observers import Observer
 from synack.ingest.conn_ingest import IngestSummary, ingest_into
 from synack.ingest.log_files import find_conn_logs, is_conn_log_name, is_notice_log_name
 from synack.ingest.log_source import DEFAULT_CHUNK_BYTES
-from synack.ingest.store import Store
+from synack.ingest.store import DEFAULT_RETIRE_GRACE, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 
@@ -52,6 +52,8 @@ class WatchOptions:
     sensor: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
+    #: Seconds a file compaction replaced stays readable for queries that started before it.
+    retire_grace: float = DEFAULT_RETIRE_GRACE
 
 
 class _ConnLogEvents(FileSystemEventHandler):
@@ -128,7 +130,7 @@ def watch(
     Raises SynackError when
     the store is locked (another watcher or ingest) or unusable.
     """
-    with Store.open(store_root) as store:
+    with Store.open(store_root, grace=options.retire_grace) as store:
         log({"event": "start", "logdir": str(logdir), "store": str(store_root), "interval": options.interval})
         summary = run_pass(store, logdir, options, stop, log)
         if after_pass is not None:
