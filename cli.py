@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 
     from synack.ingest.conn_ingest import IngestSummary
     from synack.ingest.engines import Engine
-    from synack.ingest.snapshot import Snapshot
-    from synack.ingest.store_files import StoreFS
+    from synack.ingest.snapshot import Snapshot, StoreFS
     from synack.inventory import Inventory
 from synack.ingest.errors import SynackError
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
@@ -161,7 +160,7 @@ LedgerOption = Annotated[
 def located(store: str | None, ledger: Path | None) -> StoreFS:
     """The store the settings name (option > environment > synack.toml >
     default); a location that cannot be opened is one error line."""
-    from synack.ingest.store_files import locate
+    from synack.ingest.snapshot import locate
 
     try:
         return locate(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE),

@@ -5,8 +5,12 @@ its ledger, once, in one transaction; the Snapshot holds what the ledger
 said (days, partials per layer, roll-ups, sensors, sources, record and
 notice files, with their stamps) and reads the files it names, each one
 verified against the size and CRC the ledger recorded and every Parquet
-page against its checksum. This module (with the layout constants and the
-aggregate schemas) is everything the inventory uses of `ingest`.
+page against its checksum. This module is the store's published contract:
+with ingest.aggregates (the aggregate rows' schemas and merges) it is
+everything the inventory uses of `ingest` (besides the error base and the
+text-escaping and address helpers every output shares); it re-exports the
+layout names a reader needs (`locate`, `StoreFS`, `Partial`, `Rollup`,
+`FileStamp`, the aggregate kinds, the record and notice schemas).
 
 A writer never deletes a file a snapshot may name at once: a file it
 replaces is retired (moved to a hidden name, deleted after a grace
@@ -28,13 +32,17 @@ import pyarrow as pa
 
 from synack.ingest.errors import StoreError
 from synack.ingest.ledger import LedgerState, listed_now, read_state
-from synack.ingest.partials import Partial, partial_path
+from synack.ingest.partials import CLIENTS, COARSE_FLAG, SERVERS, Partial, partial_path
 from synack.ingest.rollups import Rollup, rollup_path
-from synack.ingest.sensor_notices import NOTICES_DIR
-from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS
+from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
+from synack.ingest.sensor_notices import NOTICE_SCHEMA, NOTICES_DIR
+from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, locate
 from synack.ingest.store_identity import check_ledger, read_marker
 
-__all__ = ["DamagedFile", "NoStore", "Snapshot", "StoreChanged", "take_snapshot"]
+__all__ = [
+    "CLIENTS", "COARSE_FLAG", "CORE_SCHEMA", "NOTICE_SCHEMA", "SERVERS", "TIMESTAMP", "DamagedFile", "FileStamp",
+    "NoStore", "Partial", "Rollup", "Snapshot", "StoreChanged", "StoreFS", "locate", "take_snapshot",
+]  # fmt: skip
 
 
 class StoreChanged(StoreError):

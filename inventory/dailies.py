@@ -33,11 +33,17 @@ from synack.ingest.aggregates import (
     merge_clients,
     merge_servers,
 )
-from synack.ingest.partials import CLIENTS, COARSE_FLAG, SERVERS, Partial
-from synack.ingest.rollups import Rollup
-from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
-from synack.ingest.snapshot import Snapshot
-from synack.ingest.store_files import FileStamp
+from synack.ingest.snapshot import (
+    CLIENTS,
+    COARSE_FLAG,
+    CORE_SCHEMA,
+    SERVERS,
+    TIMESTAMP,
+    FileStamp,
+    Partial,
+    Rollup,
+    Snapshot,
+)
 from synack.inventory.store_reader import StoreLike, days_between, snapshot_of
 
 __all__ = ["CLIENTS", "SERVERS", "Catalog", "read_catalog", "rows_in_range", "sensor_days", "upgrade_needed"]

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.sensor_notices import NOTICE_SCHEMA
+from synack.ingest.snapshot import NOTICE_SCHEMA
 from synack.inventory.networks import Network, in_networks
 from synack.inventory.store_reader import StoreLike, snapshot_of
 

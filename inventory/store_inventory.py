@@ -29,8 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from synack.ingest.snapshot import Snapshot
-from synack.ingest.store_files import StoreFS
+from synack.ingest.snapshot import Snapshot, StoreFS
 from synack.inventory import client_ports, known_export, notices, server_ports
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import read_catalog

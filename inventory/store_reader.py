@@ -13,8 +13,7 @@ import re
 from pathlib import Path
 
 from synack.ingest.errors import StoreError, SynackError
-from synack.ingest.snapshot import Snapshot, take_snapshot
-from synack.ingest.store_files import StoreFS, locate
+from synack.ingest.snapshot import Snapshot, StoreFS, locate, take_snapshot
 
 DateLike = dt.date | dt.datetime | str | None
 #: A store: its directory or URL (ledger beside a local store), a located

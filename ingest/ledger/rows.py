@@ -1,0 +1,114 @@
+"""The ledger's rows, decoded into dataclasses in one place (ingest.ledger)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from synack.ingest.partials import Partial
+from synack.ingest.rollups import Rollup
+from synack.ingest.store_files import FileStamp
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the ledger says of one source."""
+
+    source_id: str
+    committed_bytes: int
+    next_line: int
+    chunks: int
+    rows: int
+    quarantined: int
+    header: bytes
+    complete: bool
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One committed record, quarantine or notice file (`path` relative to the store's root)."""
+
+    path: str
+    source_id: str
+    chunk: int
+    day: str | None  # None: a quarantine or notice file
+    rows: int
+    stamp: FileStamp | None = None  # None: written before stamps
+    pending: bool = False  # committed, maybe not yet moved into place
+
+
+@dataclass(frozen=True)
+class DaySensor:
+    """Records and the newest record (µs) of one sensor on one day ("" for no sensor)."""
+
+    day: str
+    sensor: str
+    rows: int
+    newest: int
+
+
+@dataclass(frozen=True)
+class SourcesSummary:
+    """How many sources were ingested, the lines they quarantined, and the last ingest (UTC ISO text)."""
+
+    sources: int = 0
+    quarantined_lines: int = 0
+    last_ingest: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk to commit: what it covers of its source."""
+
+    source_id: str
+    kind: str
+    path: str
+    chunk: int
+    byte_start: int
+    byte_end: int
+    line_start: int
+    line_end: int
+    rows: int
+    quarantined: int
+    header: bytes
+    complete: bool
+
+
+def stamp_of(size: int | None, crc: int | None) -> FileStamp | None:
+    return None if size is None or crc is None else FileStamp(size, crc)
+
+
+def stamp_columns(stamp: FileStamp | None) -> tuple[int | None, int | None]:
+    return (None, None) if stamp is None else (stamp.size, stamp.crc)
+
+
+PARTIAL_COLUMNS = (
+    "name, day, source_id, chunk_lo, chunk_hi, t_min, t_max, server_rows, client_rows, records, level, fine, "
+    "coarse, server_size, server_crc, client_size, client_crc, pending"
+)
+
+
+def decode_partial(r: sqlite3.Row) -> Partial:
+    return Partial(
+        r["name"], r["day"], r["source_id"], r["chunk_lo"], r["chunk_hi"], r["t_min"], r["t_max"],
+        r["server_rows"], r["client_rows"], r["records"], level=r["level"], fine=bool(r["fine"]),
+        coarse=int(r["coarse"]), server_stamp=stamp_of(r["server_size"], r["server_crc"]),
+        client_stamp=stamp_of(r["client_size"], r["client_crc"]),
+    )  # fmt: skip
+
+
+ROLLUP_COLUMNS = "month, name, days, server_rows, client_rows, server_size, server_crc, client_size, client_crc"
+
+
+def decode_rollup(r: sqlite3.Row) -> Rollup:
+    return Rollup(r["month"], r["name"], json.loads(r["days"]), r["server_rows"], r["client_rows"],
+                  stamp_of(r["server_size"], r["server_crc"]), stamp_of(r["client_size"], r["client_crc"]))  # fmt: skip
+
+
+FILE_COLUMNS = "path, source_id, chunk, day, rows, size, crc, pending"
+
+
+def decode_file(r: sqlite3.Row) -> FileRow:
+    return FileRow(r["path"], r["source_id"], r["chunk"], r["day"], r["rows"], stamp_of(r["size"], r["crc"]),
+                   bool(r["pending"]))  # fmt: skip

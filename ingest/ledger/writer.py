@@ -1,0 +1,424 @@
+"""A writer's connection to the ledger: named reads and writes (ingest.ledger)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from synack.ingest.errors import StoreError
+from synack.ingest.ledger.migrations import (
+    LEDGER_VERSION,
+    LedgerConnection,
+    connect,
+    damaged_ledger,
+    has_table,
+    ledger_write_error,
+    migrate,
+    too_new,
+    version_of,
+)
+from synack.ingest.ledger.rows import (
+    FILE_COLUMNS,
+    PARTIAL_COLUMNS,
+    ROLLUP_COLUMNS,
+    ChunkRow,
+    DaySensor,
+    FileRow,
+    SourceState,
+    decode_file,
+    decode_partial,
+    decode_rollup,
+    stamp_columns,
+)
+from synack.ingest.partials import COARSE, Partial
+from synack.ingest.rollups import Rollup
+from synack.ingest.store_files import StoreFS
+
+
+class Ledger:
+    """A writer's connection to a ledger (the store holds the lock). Reads
+    and writes are named; writes run inside `transaction()`."""
+
+    def __init__(self, db: LedgerConnection, files: StoreFS) -> None:
+        self._db = db
+        self.files = files
+        #: Called after each transaction that bumped the generation (the store writes its marker).
+        self.on_commit: Callable[[], None] | None = None
+
+    @classmethod
+    def open(cls, files: StoreFS, *, records_exist: bool) -> Ledger:
+        """Open (creating or migrating) the ledger of `files` for writing.
+        `records_exist`: the store already holds record files (an empty
+        ledger then is a lost one). Raises StoreError."""
+        try:
+            db = connect(str(files.ledger))
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open the ledger {files.ledger}: {err}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            version = version_of(db)
+            if version > LEDGER_VERSION:
+                raise too_new(version, files)
+            if version == 0 and not has_table(db, "sources") and records_exist:
+                raise StoreError(damaged_ledger(files, "it is empty, but the store holds records"))
+            migrate(db)
+        except sqlite3.OperationalError as err:
+            db.close()
+            raise StoreError(ledger_write_error(files.ledger, err)) from None
+        except sqlite3.DatabaseError as err:
+            db.close()
+            raise StoreError(damaged_ledger(files, err)) from None
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, files)
+
+    def close(self) -> None:
+        """Leave WAL mode (a read-only reader then needs no -wal/-shm files) and close."""
+        try:
+            self._db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error:
+            pass  # another connection still reads it; WAL stays, which is as safe
+        self._db.close()
+
+    @contextmanager
+    def transaction(self, *, bump: bool = True) -> Iterator[None]:
+        """One write transaction; with `bump` (a change of what the store
+        holds) it bumps the ledger's generation and calls `on_commit` once
+        committed. Rolled back on any failure; a SQLite failure becomes StoreError."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise StoreError(ledger_write_error(self.files.ledger, err)) from None
+        try:
+            yield
+            if bump:
+                db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            db.execute("COMMIT")
+        except BaseException as err:
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk)
+                db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                raise StoreError(ledger_write_error(self.files.ledger, err)) from None
+            raise
+        if bump and self.on_commit is not None:
+            self.on_commit()
+
+    # -- identity ---------------------------------------------------------
+
+    def meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def store_id(self) -> str:
+        return str(self.meta("store_id"))
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta("generation"))
+
+    def set_store_id(self, store_id: str) -> None:
+        with self.transaction():
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'store_id'", (store_id,))
+
+    # -- sources ------------------------------------------------------------
+
+    def source_state(self, source_id: str) -> SourceState | None:
+        """The ledger's record of `source_id`, or None if never ingested."""
+        r = self._db.execute(
+            "SELECT source_id, committed_bytes, next_line, chunks, rows, quarantined, header, complete "
+            "FROM sources WHERE source_id = ?",
+            (source_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return SourceState(r["source_id"], r["committed_bytes"], r["next_line"], r["chunks"], r["rows"],
+                           r["quarantined"], bytes(r["header"]), bool(r["complete"]))  # fmt: skip
+
+    def add_chunk(self, chunk: ChunkRow, files: list[FileRow], partials: Iterable[Partial],
+                  sensors: Iterable[DaySensor]) -> None:  # fmt: skip
+        """Record one committed chunk (inside a transaction): its row, its
+        files (pending), the days it adds to (their generations bumped), its
+        partials (pending), its sensor counts and the source's new offset.
+        Raises StoreError when the source's offset is not the chunk's start
+        (another writer got there first)."""
+        db = self._db
+        current = db.execute("SELECT committed_bytes FROM sources WHERE source_id = ?", (chunk.source_id,)).fetchone()
+        if (current[0] if current else 0) != chunk.byte_start:
+            raise StoreError(f"ledger offset of source {chunk.source_id} moved; chunk not committed")
+        now = _now()
+        db.execute(
+            "INSERT INTO chunks (source_id, chunk, byte_start, byte_end, line_start, line_end, rows, quarantined, "
+            "committed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (chunk.source_id, chunk.chunk, chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end,
+             chunk.rows, chunk.quarantined, now),
+        )  # fmt: skip
+        # Each commit that adds records to a day bumps the day's generation:
+        # roll-ups compare it to the one they were built from.
+        db.executemany(
+            "INSERT INTO days (day, generation, rows) VALUES (?, 1, ?) ON CONFLICT(day) DO UPDATE "
+            "SET generation = generation + 1, rows = rows + excluded.rows",
+            [(f.day, f.rows) for f in files if f.day is not None],
+        )
+        self.add_files(files)
+        self.insert_partials(partials)
+        self.add_day_sensors(sensors)
+        if current is None:
+            db.execute(
+                "INSERT INTO sources (source_id, kind, first_path, last_path, committed_bytes, next_line, chunks, "
+                "rows, quarantined, header, complete, first_ingest, last_ingest) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?)",
+                (chunk.source_id, chunk.kind, chunk.path, chunk.path, chunk.byte_end, chunk.line_end, chunk.rows,
+                 chunk.quarantined, chunk.header, int(chunk.complete), now, now),
+            )  # fmt: skip
+        else:
+            db.execute(
+                "UPDATE sources SET last_path = ?, committed_bytes = ?, next_line = ?, chunks = chunks + 1, "
+                "rows = rows + ?, quarantined = quarantined + ?, header = ?, complete = ?, last_ingest = ? "
+                "WHERE source_id = ?",
+                (chunk.path, chunk.byte_end, chunk.line_end, chunk.rows, chunk.quarantined, chunk.header,
+                 int(chunk.complete), now, chunk.source_id),
+            )  # fmt: skip
+
+    def mark_complete(self, source_id: str) -> None:
+        """Record that `source_id` was read to its end (nothing more will come)."""
+        with self.transaction():
+            self._db.execute("UPDATE sources SET complete = 1 WHERE source_id = ?", (source_id,))
+
+    def file_unchanged(self, path: str, size: int, mtime_ns: int) -> bool:
+        """True when the log file `path` was read to its end at exactly this size and mtime."""
+        row = self._db.execute(
+            "SELECT 1 FROM files_seen WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns)
+        ).fetchone()
+        return row is not None
+
+    def remember_file(self, path: str, size: int, mtime_ns: int, source_id: str) -> None:
+        """Record that the log file `path` (this size and mtime) holds nothing more to read."""
+        with self.transaction(bump=False):
+            self._db.execute(
+                "INSERT OR REPLACE INTO files_seen (path, size, mtime_ns, source_id) VALUES (?, ?, ?, ?)",
+                (path, size, mtime_ns, source_id),
+            )
+
+    # -- files ----------------------------------------------------------------
+
+    def file_rows(self, *, day: str | None = None, source_id: str | None = None, records_only: bool = False,
+              pending: bool | None = None) -> list[FileRow]:  # fmt: skip
+        """Committed files, by path, narrowed by day, source, records only (with a day) and pending state."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if day is not None:
+            where.append("day = ?")
+            args.append(day)
+        if source_id is not None:
+            where.append("source_id = ?")
+            args.append(source_id)
+        if records_only:
+            where.append("day IS NOT NULL")
+        if pending is not None:
+            where.append("pending = ?")
+            args.append(int(pending))
+        rows = self._db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE {' AND '.join(where)} ORDER BY path", args)
+        return [decode_file(r) for r in rows]
+
+    def add_files(self, files: Iterable[FileRow]) -> None:
+        """Record files as pending (inside a transaction)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO files (path, source_id, chunk, day, rows, pending, size, crc) "
+            "VALUES (?,?,?,?,?,1,?,?)",
+            [(f.path, f.source_id, f.chunk, f.day, f.rows, *stamp_columns(f.stamp)) for f in files],
+        )
+
+    def remove_files(self, paths: Iterable[str]) -> None:
+        """Forget files (inside a transaction)."""
+        self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    def published_files(self, paths: Iterable[str]) -> None:
+        """Clear the pending flag of files moved into place."""
+        self._db.executemany("UPDATE files SET pending = 0 WHERE path = ?", [(p,) for p in paths])
+
+    def record_days(self) -> list[str]:
+        """Every day with record files."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT day FROM files WHERE day IS NOT NULL ORDER BY day")]
+
+    def days_without_partials(self) -> list[str]:
+        """Days whose records have no partials (a store written before them)."""
+        rows = self._db.execute(
+            "SELECT DISTINCT day FROM files WHERE day IS NOT NULL AND day NOT IN (SELECT day FROM partials) "
+            "ORDER BY day"
+        )
+        return [r[0] for r in rows]
+
+    def lose_day_rows(self, day: str, rows: int) -> None:
+        """Take `rows` records off a day's count (inside a transaction): their file was lost."""
+        self._db.execute("UPDATE days SET rows = rows - ? WHERE day = ?", (rows, day))
+
+    def miscounted_days(self) -> list[tuple[str, int, int]]:
+        """(day, rows the ledger counts, rows its files hold) of every day where the two differ."""
+        rows = self._db.execute(
+            "SELECT d.day, d.rows, COALESCE((SELECT SUM(rows) FROM files f WHERE f.day = d.day), 0) AS summed "
+            "FROM days d"
+        )
+        return [(r[0], r[1], r[2]) for r in rows if r[1] != r[2]]
+
+    def recount_days(self, days: Iterable[str]) -> None:
+        """Set each day's count to what its files hold (inside a transaction)."""
+        self._db.executemany(
+            "UPDATE days SET rows = COALESCE((SELECT SUM(rows) FROM files f WHERE f.day = days.day), 0) WHERE day = ?",
+            [(d,) for d in days],
+        )
+
+    def generations(self, before: str | None = None) -> dict[str, int]:
+        """Each day's generation (of the days before `before`, when given)."""
+        rows = self._db.execute("SELECT day, generation FROM days WHERE day < ?", (before or "9999",))
+        return {r[0]: r[1] for r in rows}
+
+    # -- partials -------------------------------------------------------------
+
+    def partials(self, *, day: str | None = None, source_id: str | None = None, fine: bool = False,
+                 coarse: bool = False, before: str | None = None,
+                 pending: bool | None = False) -> list[Partial]:  # fmt: skip
+        """Partials oldest first (by t_min, name), narrowed by day, source,
+        layer (`fine`, `coarse`), days before `before` and pending state."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        for column, value in (("day = ?", day), ("source_id = ?", source_id), ("day < ?", before)):
+            if value is not None:
+                where.append(column)
+                args.append(value)
+        if fine:
+            where.append("fine = 1")
+        if coarse:
+            where.append("coarse != 0")
+        if pending is not None:
+            where.append("pending = ?")
+            args.append(int(pending))
+        rows = self._db.execute(
+            f"SELECT {PARTIAL_COLUMNS} FROM partials WHERE {' AND '.join(where)} ORDER BY t_min, name", args
+        )
+        return [decode_partial(r) for r in rows]
+
+    def newest_partial_day(self) -> str | None:
+        return self._db.execute("SELECT max(day) FROM partials").fetchone()[0]
+
+    def insert_partials(self, partials: Iterable[Partial]) -> None:
+        """Record partials as pending (inside a transaction)."""
+        self._db.executemany(
+            f"INSERT OR REPLACE INTO partials ({PARTIAL_COLUMNS}) VALUES ({','.join('?' * 18)})",
+            [(p.name, p.day, p.source_id, p.chunk_lo, p.chunk_hi, p.t_min, p.t_max, p.server_rows, p.client_rows,
+              p.records, p.level, int(p.fine), int(p.coarse), *stamp_columns(p.server_stamp),
+              *stamp_columns(p.client_stamp), 1)
+             for p in partials],
+        )  # fmt: skip
+
+    def published_partials(self, partials: Iterable[Partial]) -> None:
+        """Clear the pending flag of partials moved into place."""
+        self._db.executemany(
+            "UPDATE partials SET pending = 0 WHERE day = ? AND name = ?", [(p.day, p.name) for p in partials]
+        )
+
+    def leave_layer(self, partials: list[Partial], layer: str, kinds: int = COARSE) -> list[Partial]:
+        """Take `partials` out of `layer` ("fine", or "coarse" for the `kinds`
+        flags) inside a transaction; return those now in no layer (deleted
+        from the ledger: the caller retires their files)."""
+        keys = [(p.day, p.name) for p in partials]
+        if layer == "fine":
+            self._db.executemany("UPDATE partials SET fine = 0 WHERE day = ? AND name = ?", keys)
+            gone = [p for p in partials if not p.coarse]
+        else:
+            self._db.executemany(f"UPDATE partials SET coarse = coarse & {~kinds} WHERE day = ? AND name = ?", keys)
+            gone = [p for p in partials if not p.fine and not p.coarse & ~kinds]
+        self.delete_partials(gone)
+        return gone
+
+    def delete_partials(self, partials: Iterable[Partial]) -> None:
+        self._db.executemany("DELETE FROM partials WHERE day = ? AND name = ?", [(p.day, p.name) for p in partials])
+
+    def delete_day_partials(self, day: str) -> None:
+        self._db.execute("DELETE FROM partials WHERE day = ?", (day,))
+
+    # -- sensors ----------------------------------------------------------------
+
+    def add_day_sensors(self, sensors: Iterable[DaySensor]) -> None:
+        """Add (day, sensor) counts (inside a transaction)."""
+        self._db.executemany(
+            "INSERT INTO day_sensors (day, sensor, rows, newest) VALUES (?,?,?,?) ON CONFLICT(day, sensor) "
+            "DO UPDATE SET rows = rows + excluded.rows, newest = max(newest, excluded.newest)",
+            [(s.day, s.sensor, s.rows, s.newest) for s in sensors],
+        )
+
+    def replace_day_sensors(self, day: str, sensors: Iterable[DaySensor]) -> None:
+        self._db.execute("DELETE FROM day_sensors WHERE day = ?", (day,))
+        self.add_day_sensors(sensors)
+
+    # -- roll-ups -------------------------------------------------------------
+
+    def rollups(self, *, month: str | None = None, pending: bool | None = False) -> dict[str, Rollup]:
+        """Roll-ups by month, narrowed by month and pending state."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if month is not None:
+            where.append("month = ?")
+            args.append(month)
+        if pending is not None:
+            where.append("pending = ?")
+            args.append(int(pending))
+        rows = self._db.execute(f"SELECT {ROLLUP_COLUMNS} FROM rollups WHERE {' AND '.join(where)}", args)
+        return {r["month"]: decode_rollup(r) for r in rows}
+
+    def put_rollup(self, rollup: Rollup) -> None:
+        """Record a month's new roll-up as pending (inside a transaction)."""
+        self._db.execute(
+            f"INSERT OR REPLACE INTO rollups ({ROLLUP_COLUMNS}, pending) VALUES (?,?,?,?,?,?,?,?,?,1)",
+            (rollup.month, rollup.name, rollup.days_json(), rollup.server_rows, rollup.client_rows,
+             *stamp_columns(rollup.server_stamp), *stamp_columns(rollup.client_stamp)),
+        )  # fmt: skip
+
+    def published_rollup(self, rollup: Rollup) -> None:
+        self._db.execute("UPDATE rollups SET pending = 0 WHERE month = ?", (rollup.month,))
+
+    def delete_rollup(self, month: str) -> None:
+        self._db.execute("DELETE FROM rollups WHERE month = ?", (month,))
+
+    # -- retired files ----------------------------------------------------------
+
+    def retire(self, paths: Iterable[str], at: float) -> None:
+        """Record replaced files as retired at `at` (epoch seconds; inside a transaction)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO retired (path, retired_at) VALUES (?, ?)", [(p, at) for p in paths]
+        )
+
+    def retired(self, *, before: float | None = None) -> list[str]:
+        """Retired files (those retired before `before`, when given)."""
+        rows = self._db.execute("SELECT path FROM retired WHERE retired_at < ? ORDER BY path", (before or 1e300,))
+        return [r[0] for r in rows]
+
+    def forget_retired(self, paths: Iterable[str]) -> None:
+        """Forget retired files once deleted (its own transaction)."""
+        with self.transaction(bump=False):
+            self._db.executemany("DELETE FROM retired WHERE path = ?", [(p,) for p in paths])
+
+    def publish_all(self) -> None:
+        """Clear every pending flag (recovery, once every committed file is in place)."""
+        with self.transaction(bump=False):
+            for table in ("files", "partials", "rollups"):
+                self._db.execute(f"UPDATE {table} SET pending = 0 WHERE pending = 1")
+
+    def quick_check(self) -> str:
+        """SQLite's quick_check verdict ("ok" when the file is sound)."""
+        return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def now_seconds() -> float:
+    """The time retirements are recorded in (epoch seconds)."""
+    return time.time()
