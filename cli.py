@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import gc
+import io
 import os
 import sys
 import tempfile
@@ -159,14 +160,60 @@ LedgerOption = Annotated[
 
 def located(store: str | None, ledger: Path | None) -> StoreFS:
     """The store the settings name (option > environment > synack.toml >
-    default); a location that cannot be opened is one error line."""
+    default); a location that cannot be opened is one error line. A
+    location's credentials are scrubbed from everything this process prints
+    from here on (the library shows locations redacted already; this also
+    catches a credential that a file system library quotes in its errors)."""
     from synack.ingest.snapshot import locate
 
+    location = setting(store, "SYNACK_STORE", "store", DEFAULT_STORE)
+    keep_secret(location)
     try:
-        return locate(setting(store, "SYNACK_STORE", "store", DEFAULT_STORE),
-                      setting(ledger, "SYNACK_LEDGER", "ledger", None))  # fmt: skip
+        return locate(location, setting(ledger, "SYNACK_LEDGER", "ledger", None))
     except SynackError as e:
         raise fail(str(e)) from None
+
+
+class _Scrubbing(io.TextIOBase):
+    """A text stream that writes to `stream` with every secret replaced by `***`."""
+
+    def __init__(self, stream: Any, secrets: list[str]) -> None:
+        self.stream, self.secrets = stream, secrets
+
+    def write(self, text: str) -> int:
+        from synack.ingest.store_files import scrubbed
+
+        self.stream.write(scrubbed(text, self.secrets))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self.stream.fileno())
+
+
+#: Credentials of the store location this process was given: never printed.
+_SECRETS: list[str] = []
+
+
+def keep_secret(location: str) -> None:
+    """Scrub the credentials `location` carries from standard output and
+    error (and crash files) for the rest of this process."""
+    from synack.ingest.store_files import location_secrets
+
+    found = [v for v in location_secrets(location) if v not in _SECRETS]
+    if not found:
+        return
+    _SECRETS.extend(found)
+    _SECRETS.sort(key=len, reverse=True)
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, _Scrubbing):
+            setattr(sys, name, _Scrubbing(stream, _SECRETS))
 
 
 def _require_ledger(files: StoreFS) -> None:
@@ -862,7 +909,17 @@ def main() -> None:
 
 def write_crash_report(text: str) -> Path | str:
     """Write `text` under the store named on the command line (if it exists
-    and is writable), else the user's state directory; return its path."""
+    and is writable), else the user's state directory; return its path.
+    Credentials of a store location (given on the command line, in the
+    environment or seen by this process) are scrubbed from it."""
+    from synack.ingest.file_modes import PRIVATE, PRIVATE_DIRECTORY, make_dirs, open_new
+    from synack.ingest.store_files import location_secrets, scrubbed
+
+    secrets = _SECRETS + [v for arg in [*sys.argv, os.environ.get("SYNACK_STORE", "")] for v in location_secrets(arg)]
+    for arg in sys.argv:
+        if arg.startswith("--store="):
+            secrets += location_secrets(arg.split("=", 1)[1])
+    text = scrubbed(text, sorted(set(secrets), key=len, reverse=True))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "synack"
     places = [state]
@@ -876,9 +933,10 @@ def write_crash_report(text: str) -> Path | str:
         try:
             if folder.name == "crash" and not folder.parent.is_dir():
                 continue
-            folder.mkdir(parents=True, exist_ok=True)
+            make_dirs(folder, PRIVATE_DIRECTORY)
             path = folder / f"crash-{stamp}.txt"
-            path.write_text(text)
+            with open(open_new(path, PRIVATE), "w") as f:  # tracebacks carry paths and values
+                f.write(text)
             return path
         except OSError:
             continue

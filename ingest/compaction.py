@@ -43,7 +43,7 @@ from synack.ingest.partials import (
 )
 from synack.ingest.rollups import month_of, plan_steps, settled_before, write_rollup
 from synack.ingest.store import CONN_DIR, Store, _remove_temporaries, write_record_file
-from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, tmp_name
+from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, io_error, tmp_name
 
 #: (day, its record files) for each day to rebuild.
 DayJobs = list[tuple[str, list[FileRow]]]
@@ -275,5 +275,5 @@ def build_day_partials(store: StoreFS, day: str, files: list[FileRow]) -> DayPar
             sensors.extend(DaySensor(*counts) for counts in sensor_counts(day, records))
     except OSError as err:
         _remove_temporaries(store, [p for part in new for p in part.paths(store.root)])
-        raise StoreError(f"cannot write to store {store}: {err.strerror or err}") from None
+        raise StoreError(io_error(err, store)) from None
     return day, new, sensors

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from synack.ingest.compaction import threaded_merges
 from synack.ingest.errors import NotAConnLog, NotAZeekLog, SynackError
+from synack.ingest.file_modes import PRIVATE, open_new
 from synack.ingest.log_files import find_conn_logs
 from synack.ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
@@ -190,7 +191,7 @@ def _spool(stream: BinaryIO, spool: Path) -> None:
         source = gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")  # type: ignore[assignment]
         head = b""
     last = head[-1:] or b"\n"
-    with open(spool, "wb") as out:
+    with open(open_new(spool, PRIVATE), "wb") as out:  # raw lines from the network
         out.write(head)
         try:
             while block := source.read(8 << 20):

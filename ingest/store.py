@@ -55,6 +55,7 @@ import pyarrow.fs as pafs
 
 from synack.ingest import fault_points
 from synack.ingest.errors import StoreError, StoreLocked
+from synack.ingest.file_modes import FILE, PRIVATE, make_dirs
 from synack.ingest.ledger import (
     LEDGER_VERSION,
     ChunkRow,
@@ -70,7 +71,7 @@ from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import AGGREGATES_DIR, DayRecords, Partial, sensor_counts, write_partial
 from synack.ingest.rollups import ROLLUPS_DIR, Rollup
 from synack.ingest.sensor_notices import NOTICES_DIR
-from synack.ingest.store_files import LEDGER, LOCK, FileStamp, StoreFS, locate, retired_name, tmp_name
+from synack.ingest.store_files import LEDGER, LOCK, FileStamp, StoreFS, io_error, locate, retired_name, tmp_name
 from synack.ingest.store_identity import MARKER, Marker, check_ledger, read_marker, write_marker
 
 __all__ = ["CONN_DIR", "LEDGER_VERSION", "QUARANTINE_DIR", "SourceState", "Store"]
@@ -156,7 +157,7 @@ class Store:
                 store.recover()
                 yield store
             except OSError as err:
-                raise StoreError(f"cannot read or write store {files}: {err.strerror or err}") from None
+                raise StoreError(io_error(err, files)) from None
             finally:
                 book.close()
 
@@ -165,7 +166,7 @@ class Store:
         try:
             write_marker(self.files, Marker(self.ledger.store_id, self.ledger.generation))
         except OSError as err:
-            raise StoreError(f"cannot write {MARKER} into store {self.files}: {err.strerror or err}") from None
+            raise StoreError(io_error(err, self.files)) from None
 
     # -- reading the ledger -------------------------------------------------
 
@@ -372,8 +373,8 @@ def _store_lock(files: StoreFS) -> Iterator[None]:
     """Hold the store's single-writer lock (a local store's lock is in its
     directory, whichever ledger is named). Raises StoreLocked or StoreError."""
     try:
-        files.lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        make_dirs(files.lock.parent)
+        fd = os.open(files.lock, os.O_RDWR | os.O_CREAT, FILE)
     except OSError as err:
         raise StoreError(f"cannot open store {files}: {err.strerror}") from None
     try:
@@ -385,8 +386,11 @@ def _store_lock(files: StoreFS) -> Iterator[None]:
             f"store {files} is in use by another synack process (pid {holder}); wait for it to finish"
         ) from None
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as err:
+            raise StoreError(io_error(OSError(err.errno, err.strerror, str(files.lock)), files)) from None
         yield
     finally:
         os.ftruncate(fd, 0)
@@ -443,7 +447,7 @@ def write_chunk_files(
             planned.append((final, None, len(notices), write_record_file(store, notices, tmp_name(final))))
     except OSError as err:
         _remove_temporaries(store, [f for f, *_ in planned] + [f for p in partials for f in p.paths(root)])
-        raise StoreError(f"cannot write to store {store}: {err.strerror or err}") from None
+        raise StoreError(io_error(err, store)) from None
     newest = max((pc.max(d.records.column("ts")).as_py() for d in days), default=None)
     count = sum(len(d.records) for d in days)
     kept = len(notices) if notices is not None else 0
@@ -473,7 +477,7 @@ def _check_location(files: StoreFS, create: bool) -> None:
             if not create:
                 raise StoreError(f"no synack store at {root}")
             try:
-                root.mkdir(parents=True)
+                make_dirs(root)
             except OSError as err:
                 raise StoreError(f"cannot create store {root}: {err.strerror}") from None
         if not root.is_dir():
@@ -542,4 +546,4 @@ def _write_quarantine(store: StoreFS, entries: list[Quarantined], source_path: P
             "text": q.text.decode("utf-8", "backslashreplace"),
         }
         lines.append(json.dumps(record, ensure_ascii=True) + "\n")
-    return store.write_bytes(tmp, "".join(lines).encode("ascii"))
+    return store.write_bytes(tmp, "".join(lines).encode("ascii"), PRIVATE)  # raw lines from the network

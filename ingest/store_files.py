@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -34,9 +34,18 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from synack.ingest.errors import StoreError
+from synack.ingest.file_modes import FILE, make_dirs, open_new
 
 LEDGER = "ledger.sqlite"
 LOCK = "lock"
+
+
+def io_error(err: OSError, store: object) -> str:
+    """The one line for a failed read or write of a store file: the file, the store, what went wrong."""
+    where = f"{err.filename}" if err.filename else "a file"
+    return f"cannot write or read {where} of store {store}: {err.strerror or err}"
+
+
 #: A location with a URL scheme (`s3://`, `gs://`, `file://`); anything else is a path, whatever it holds.
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -96,18 +105,58 @@ def parquet_bytes(table: pa.Table, **options: Any) -> pa.Buffer:
     return sink.getvalue()
 
 
-def _write_local(path: Path, data: pa.Buffer | bytes) -> None:
-    """Write `data` to the local `path` and fsync it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(memoryview(data))
-        f.flush()
-        os.fsync(f.fileno())
+def _write_local(path: Path, data: pa.Buffer | bytes, mode: int) -> None:
+    """Write `data` to the local `path` (created with `mode`) and fsync it.
+    Raises OSError naming `path`."""
+    try:
+        make_dirs(path.parent)
+        fd = open_new(path, mode)
+        with open(fd, "wb", closefd=True) as f:
+            f.write(memoryview(data))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        if err.filename is None:  # a full disk says so on write(), naming no file
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
 
 
-def _shown(location: str) -> str:
-    """`location` as messages show it: without a URL's query (which may carry options or keys)."""
-    return location.split("?", 1)[0]
+#: Query options of a location whose values are credentials (secret_key, session_token, access_key, password...).
+_CREDENTIAL_OPTION = re.compile(r"secret|token|passw|key|credential|signature", re.IGNORECASE)
+
+
+def shown_location(location: str) -> str:
+    """`location` as it may be shown anywhere (messages, tables, JSON, logs,
+    crash files): a URL without its user info (`KEY:SECRET@` becomes
+    `***@`) and without its query (options, keys among them). A path is
+    shown as it is."""
+    if not _URL.match(location):
+        return location
+    parts = urlsplit(location.split("?", 1)[0])
+    netloc = parts.netloc if "@" not in parts.netloc else "***@" + parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def location_secrets(location: str) -> list[str]:
+    """The credentials a location carries (its user info, the values of its
+    credential options), to be scrubbed from any text that might quote it."""
+    if not _URL.match(location):
+        return []
+    parts = urlsplit(location)
+    found = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        found += [userinfo, *[unquote(p) for p in userinfo.split(":")]]
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _CREDENTIAL_OPTION.search(k)]
+    found += [quote(v, safe="") for v in found]
+    return sorted({v for v in found if len(v) >= 4}, key=len, reverse=True)
+
+
+def scrubbed(text: str, secrets: list[str]) -> str:
+    """`text` with every one of `secrets` replaced by `***`."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +180,10 @@ class StoreFS:
         return self.fs is None
 
     def __str__(self) -> str:
-        return _shown(self.location)
+        return shown_location(self.location)
+
+    def __repr__(self) -> str:
+        return f"StoreFS({shown_location(self.location)!r}, ledger={str(self.ledger)!r})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, StoreFS) and (self.location, self.ledger) == (other.location, other.ledger)
@@ -253,10 +305,11 @@ class StoreFS:
         page checksums; return the file's stamp for the ledger."""
         return self.write_bytes(path, parquet_bytes(table, **options))
 
-    def write_bytes(self, path: PurePath, data: pa.Buffer | bytes) -> FileStamp:
-        """Write `data` to `path` durably; return its stamp."""
+    def write_bytes(self, path: PurePath, data: pa.Buffer | bytes, mode: int = FILE) -> FileStamp:
+        """Write `data` to `path` durably (a local file gets `mode`, see
+        ingest.file_modes); return its stamp. Raises OSError naming the file."""
         if self.fs is None:
-            _write_local(Path(path), data)
+            _write_local(Path(path), data, mode)
         else:
             with self.fs.open_output_stream(str(path)) as sink:
                 sink.write(data)
@@ -266,7 +319,7 @@ class StoreFS:
         """Move `source` over `target`: atomic for readers of `target`.
         Call `sync_dirs` on the targets' directories once a batch is moved."""
         if self.fs is None:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(Path(target).parent)
             os.replace(source, target)
         else:
             self.fs.move(str(source), str(target))
@@ -312,19 +365,20 @@ def locate(store: StoreFS | str | PurePath, ledger: str | PurePath | None = None
         try:
             fs, prefix = pafs.FileSystem.from_uri(location)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
-            raise StoreError(f"cannot open the store {_shown(location)}: {err}") from None
+            why = scrubbed(str(err), location_secrets(location))
+            raise StoreError(f"cannot open the store {shown_location(location)}: {why}") from None
         if isinstance(fs, pafs.LocalFileSystem):
             fs, root = None, PurePath(Path(prefix))
         else:
             root = PurePosixPath(prefix.rstrip("/"))
             if not root.parts:
-                raise StoreError(f"the store {_shown(location)} names no bucket")
+                raise StoreError(f"the store {shown_location(location)} names no bucket")
     else:
         root = Path(urlsplit(location).path if location.startswith("file://") else location)
     if ledger is None:
         if fs is not None:
             raise StoreError(
-                f"the store {_shown(location)} is on object storage: pass --ledger PATH (a local file "
+                f"the store {shown_location(location)} is on object storage: pass --ledger PATH (a local file "
                 "that keeps the store's ledger; env SYNACK_LEDGER)"
             )
         return StoreFS(str(root), root, Path(root) / LEDGER, Path(root) / LOCK, None)

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from synack.ingest.file_modes import FILE, mode_to_keep, open_new
 from synack.ingest.visible import visible, visible_array
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -181,7 +182,10 @@ def replacing(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
         raise IsADirectoryError(21, "is a directory", str(path))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="") as f:
+        fd = open_new(tmp, FILE)
+        if path.exists():
+            os.fchmod(fd, mode_to_keep(path))  # the replaced file's mode, whatever the umask would take
+        with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from synack.ingest.file_modes import make_dirs
 from synack.inventory import export
 from synack.inventory.daily_report import REPORT_SCHEMA, Report
 from synack.inventory.report_html import render_html
@@ -64,7 +65,7 @@ def write_report(report: Report, out_dir: Path | str) -> list[Path]:
     """Write report-LABEL.html, report-LABEL-SECTION.csv and report-LABEL.json
     into `out_dir` (created if needed); return the paths written."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     base = f"report-{report.label}"
     written = []
     html_path = out / f"{base}.html"

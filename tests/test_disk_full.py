@@ -65,6 +65,8 @@ def test_a_full_disk_at_any_point_is_one_line_and_the_next_run_completes_once(sm
         assert "damaged" not in first.stderr, (leave, first.stderr)  # a full disk is not damage
         errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
         assert (first.returncode, len(errors)) in ((0, 0), (2, 1)), (leave, first.stderr)
+        for line in errors:  # every error names the file (under the store) it could not write
+            assert f"{store}/" in line or str(store / "ledger.sqlite") in line, (leave, line)
         outcomes.add(first.returncode)
         filler.unlink()
         second = synack("ingest", str(log), "--store", str(store))

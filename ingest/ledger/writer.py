@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from synack.ingest.errors import StoreError
+from synack.ingest.file_modes import FILE, make_dirs, open_new
 from synack.ingest.ledger.migrations import (
     LEDGER_VERSION,
     LedgerConnection,
@@ -55,8 +57,11 @@ class Ledger:
         `records_exist`: the store already holds record files (an empty
         ledger then is a lost one). Raises StoreError."""
         try:
+            if not files.ledger.exists():  # SQLite gives its -wal and -shm files the ledger's mode
+                make_dirs(files.ledger.parent)
+                os.close(open_new(files.ledger, FILE))
             db = connect(str(files.ledger))
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             raise StoreError(f"cannot open the ledger {files.ledger}: {err}") from None
         try:
             db.execute("PRAGMA journal_mode=WAL")
