@@ -469,7 +469,8 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor: str | None,
-               allow: Path | None = None, as_of: str | None = None) -> Inventory:  # fmt: skip
+               allow: Path | None = None, as_of: str | None = None, *, note_sensors: bool = True
+               ) -> Inventory:  # fmt: skip
     """The Inventory a query command asks (settings resolved, notes said); a bad setting is one error line."""
     from synack.inventory import Inventory
     from synack.inventory.store_reader import snapshot_of
@@ -480,7 +481,8 @@ def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor:
     except SynackError as e:
         raise fail(str(e)) from None
     _note_upgrade(snap)
-    _note_unknown_sensors(snap, sensor)
+    if note_sensors:
+        _note_unknown_sensors(snap, sensor)
     try:
         return Inventory(snap, nets=setting(nets, "SYNACK_NETS", "nets", None), sensors=sensor,
                          allow=setting(allow, "SYNACK_ALLOW", "allow", None),
@@ -522,8 +524,11 @@ def _note_unknown_sensors(store_dir: Snapshot, sensors: str | None) -> None:
         raise fail(str(e)) from None
     unknown = [s for s in (s.strip() for s in sensors.split(",")) if s and s not in known]
     if unknown:
-        names = ", ".join(repr(s) for s in sorted(known) if s) or "none named"
-        say(f"note: the store holds no records from sensor {', '.join(map(repr, unknown))} (its sensors: {names})")
+        import difflib
+
+        close = sorted({m for u in unknown for m in difflib.get_close_matches(u, sorted(k for k in known if k))})[:3]
+        hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"it has {len(known)} sensors"
+        say(f"note: the store holds no records from sensor {', '.join(map(repr, unknown))} ({hint})")
 
 
 def _note_upgrade(store_dir: Snapshot) -> None:
@@ -714,10 +719,15 @@ def export_known(
     output: Annotated[Path, typer.Option("--output", "-o", help="The baseline file to write (replaced whole).")],
     store: StoreOption = None, ledger: LedgerOption = None,
     sensor: SensorOption = None, nets: NetsOption = None, allow: AllowOption = None,
+    force: Annotated[bool, typer.Option(help="Write the baseline even when it is empty or drops more than half "
+                                        "of the current file's server ports.")] = False,
 ) -> None:  # fmt: skip
-    """Write the known server ports and the allowlist as the Zeek table the package's notice.zeek reads."""
-    inv = _inventory(store, ledger, nets, sensor, allow)
-    done = _answer(lambda: inv.export_known(output))
+    """Write the known server ports and the allowlist as the Zeek table the package's notice.zeek reads.
+
+    A sensor or network that matches nothing, or a baseline that would drop more than half of the current
+    file's server ports, is refused (exit 2, the file untouched) unless --force."""
+    inv = _inventory(store, ledger, nets, sensor, allow, note_sensors=False)  # an unknown sensor is an error here
+    done = _answer(lambda: inv.export_known(output, force=force))
     say(f"{done.known} known server ports and {done.expected} expected port ranges written to {output}")
 
 

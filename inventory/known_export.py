@@ -15,10 +15,18 @@ range of the allowlist (its network, tcp, udp or any). The writer's
 header is Zeek's own (`#separator`, `#unset_field`, ...), so `zeek-cut`
 reads it too. The file is replaced whole (a temporary file renamed over
 it), so a Zeek re-reading it never sees half of it.
+
+A baseline is never silently emptied: `check_baseline` refuses an export
+whose selection (sensors, networks) matches nothing the store holds, and
+one that drops more than MAX_DROP of the current file's known rows,
+unless forced; temporary files that killed exports left beside the file
+are removed by the next one.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -28,6 +36,10 @@ import pandas as pd
 
 from synack.inventory.allowlist import Allowed
 from synack.inventory.export import replacing
+from synack.inventory.store_reader import InventoryError
+
+#: The share of the current baseline's known rows an export may drop without --force.
+MAX_DROP = 0.5
 
 FIELDS = ("net", "proto", "lo", "hi", "first_seen", "what")
 TYPES = ("subnet", "string", "count", "count", "time", "string")
@@ -80,9 +92,62 @@ def write_known(out: IO[str], servers: pd.DataFrame, allowed: list[Allowed]) -> 
     return len(known), len(expected)
 
 
-def export_known(path: Path | str, servers: pd.DataFrame, allowed: list[Allowed]) -> KnownExport:
-    """Replace `path` with the baseline (see the module); raises OSError when it cannot be written."""
+def export_known(path: Path | str, servers: pd.DataFrame, allowed: list[Allowed], *, force: bool = False
+                 ) -> KnownExport:  # fmt: skip
+    """Replace `path` with the baseline (see the module). Raises
+    InventoryError, leaving `path` as it was, when the new baseline would
+    drop more than MAX_DROP of the current one's known rows (unless
+    `force`); OSError when it cannot be written."""
     path = Path(path)
+    remove_leftovers(path)
+    new = len(known_rows(servers))
+    old = known_count(path)
+    if not force and old and new < old * (1 - MAX_DROP):
+        raise InventoryError(
+            f"refusing to replace {path}: the new baseline has {new:,} known server ports, the current one {old:,} "
+            f"(more than {MAX_DROP:.0%} would go, and notice.zeek would raise a notice for each); check the "
+            "sensors and networks, or pass --force"
+        )
     with replacing(path) as out:
         known, expected = write_known(out, servers, allowed)
     return KnownExport(path, known, expected)
+
+
+def known_count(path: Path) -> int:
+    """How many `known` rows the baseline at `path` holds (0 when there is none)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return sum(1 for line in f if line.rstrip("\n").endswith("\tknown"))
+    except (FileNotFoundError, IsADirectoryError):
+        return 0
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove the temporary files of earlier exports to `path` whose process is gone; return them."""
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_selection(asked: list[str] | None, known: list[str], what: str) -> None:
+    """Raise InventoryError when none of the `asked` names (sensors) is among
+    `known`, naming at most three close matches."""
+    if not asked or any(name in known for name in asked):
+        return
+    close = sorted({m for name in asked for m in difflib.get_close_matches(name, known, n=3)})[:3]
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else f" ({len(known)} {what}s known)"
+    raise InventoryError(f"the store holds no records from {what} {', '.join(repr(a) for a in asked)}{hint}")

@@ -166,14 +166,28 @@ class Inventory:
         return notices.sensor_notices(self.store, self.when(since), self.when(until),
                                       nets=resolve_nets(self.nets), sensors=sensor_list(self.sensors))  # fmt: skip
 
-    def export_known(self, path: Path | str) -> known_export.KnownExport:
+    def export_known(self, path: Path | str, *, force: bool = False) -> known_export.KnownExport:
         """Replace `path` with the sensor's baseline: every server port seen
         (within these networks and sensors, all time) and the allowlist's
         port ranges, as the Zeek table notice.zeek reads (see
-        inventory.known_export). Raises InventoryError when it cannot be written."""
-        servers = self.servers()
+        inventory.known_export). Raises InventoryError, leaving `path` as it
+        was, when the sensors name none the store knows, when the selection
+        holds no server port while the store has some, or when more than
+        known_export.MAX_DROP of the current file's rows would go (unless
+        `force`); and when it cannot be written."""
+        snap = snapshot_of(self.store)
+        known_sensors = sorted({sensor for _, sensor, rows, _ in snap.day_sensors() if rows and sensor})
+        known_export.check_selection(sensor_list(self.sensors), known_sensors, "sensor")
+        servers = server_ports.servers(snap, nets=self.nets, sensors=self.sensors)
+        if servers.empty and not force and snap.day_sensors():
+            everywhere = server_ports.servers(snap, nets="all")
+            if not everywhere.empty:
+                raise InventoryError(
+                    f"no server port of the store is within these networks and sensors (the store has "
+                    f"{len(everywhere):,} in all): refusing to write an empty baseline to {path} (--force writes it)"
+                )
         try:
-            return known_export.export_known(path, servers, self.allowed)
+            return known_export.export_known(path, servers, self.allowed, force=force)
         except OSError as err:
             raise InventoryError(f"cannot write {path}: {err.strerror or err}") from None
 
