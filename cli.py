@@ -342,6 +342,8 @@ def ingest(
     for f in summary.files:
         if f.status != "error" and f.message and not quiet:
             say(f"note: {f.path}: {f.message}")
+    for repair in summary.repairs:
+        say(f"note: {repair}")
     if summary.upgraded and not quiet:
         say(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack")
     if summary.quarantined and not quiet:

@@ -102,6 +102,7 @@ class IngestSummary:
     newest: dt.datetime | None = None  # the latest record time committed
     upgraded: list[str] = field(default_factory=list)  # days whose partials were built from their records
     merges: int = 0  # compactions of partial aggregates done
+    repairs: list[str] = field(default_factory=list)  # damaged aggregates set aside and redone, one line each
 
     @property
     def rows(self) -> int:
@@ -239,6 +240,7 @@ def ingest_into(
     it returns True the run commits what it parsed and returns early.
     """
     started = time.perf_counter()
+    repairs_before = len(store.repairs)
     found = find_conn_logs(paths)
     summary = IngestSummary(skipped=found.skipped)
     # A store written before partial aggregates existed is upgraded first.
@@ -263,6 +265,7 @@ def ingest_into(
                 summary.merges += store.compact_days(summary.days, stop, merges)
         if summary.days:
             summary.merges += store.roll_up_months(stop)
+    summary.repairs = store.repairs[repairs_before:]
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -192,6 +192,7 @@ def ingest_dask(
         _commit_round(store, tasks, summary, progress, stop, merges)
     if summary.days:
         summary.merges += store.roll_up_months(stop)
+    summary.repairs = list(store.repairs)
     summary.seconds = time.perf_counter() - started
     return summary
 

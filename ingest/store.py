@@ -71,7 +71,17 @@ from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import AGGREGATES_DIR, DayRecords, Partial, sensor_counts, write_partial
 from synack.ingest.rollups import ROLLUPS_DIR, Rollup
 from synack.ingest.sensor_notices import NOTICES_DIR
-from synack.ingest.store_files import LEDGER, LOCK, FileStamp, StoreFS, io_error, locate, retired_name, tmp_name
+from synack.ingest.store_files import (
+    LEDGER,
+    LOCK,
+    FileDamaged,
+    FileStamp,
+    StoreFS,
+    io_error,
+    locate,
+    retired_name,
+    tmp_name,
+)
 from synack.ingest.store_identity import MARKER, Marker, check_ledger, read_marker, write_marker
 
 __all__ = ["CONN_DIR", "LEDGER_VERSION", "QUARANTINE_DIR", "SourceState", "Store"]
@@ -81,6 +91,10 @@ QUARANTINE_DIR = "quarantine"
 PARQUET_COMPRESSION = "zstd"
 #: zstd's fastest level: on conn records it writes files as small as Arrow's default level, 20% faster.
 PARQUET_COMPRESSION_LEVEL = 1
+#: Damaged files set aside by one compaction run before it gives up.
+_MENDS = 8
+#: Where damaged files are set aside (their path below it is their path in the store).
+DAMAGED_DIR = "damaged"
 #: Seconds a retired file stays readable (under its hidden name) for readers whose snapshot names it.
 DEFAULT_RETIRE_GRACE = 15 * 60.0
 
@@ -120,6 +134,8 @@ class Store:
         self.root = files.root
         self.ledger = ledger
         self.grace = grace
+        #: What this writer set aside and redid (a damaged aggregate met by a compaction), one line each.
+        self.repairs: list[str] = []
 
     @classmethod
     @contextmanager
@@ -311,18 +327,61 @@ class Store:
     def compact_days(self, days: Iterable[str], stop: Callable[[], bool] | None = None, runner: Any = None) -> int:
         from synack.ingest.compaction import compact_days
 
-        return compact_days(self, days, stop, runner)
+        days = list(days)
+        return self._mending(lambda: compact_days(self, days, stop, runner))
 
     def roll_up_months(self, stop: Callable[[], bool] | None = None) -> int:
         from synack.ingest.compaction import roll_up_months
 
-        return roll_up_months(self, stop)
+        return self._mending(lambda: roll_up_months(self, stop))
 
     def rebuild_aggregates(self, days: list[str] | None = None, stop: Callable[[], bool] | None = None,
                            runner: Any = None, merge_runner: Any = None) -> list[str]:  # fmt: skip
         from synack.ingest.compaction import rebuild_aggregates
 
         return rebuild_aggregates(self, days, stop, runner, merge_runner)
+
+    def _mending(self, work: Callable[[], int]) -> int:
+        """Run a compaction; when it meets a damaged or missing aggregate
+        file, set the file aside (under damaged/), redo what it covered (a
+        day's partials from its records, a month's roll-up from its days),
+        note it in `repairs`, and run the compaction again."""
+        done = 0
+        for _ in range(_MENDS):
+            try:
+                return done + work()
+            except (FileDamaged, FileNotFoundError) as err:
+                path = err.path if isinstance(err, FileDamaged) else PurePath(str(err.filename))
+                if not self._mend(path):
+                    raise
+        return done + work()
+
+    def _mend(self, path: PurePath) -> bool:
+        """Set the damaged aggregate file `path` aside and redo what it covered; False when it is no aggregate."""
+        from synack.ingest.compaction import rebuild_aggregates
+
+        rel = self.files.rel(path) if str(path).startswith(str(self.root)) else str(path)
+        parts = rel.split("/")
+        if len(parts) != 4 or parts[0] not in (AGGREGATES_DIR, ROLLUPS_DIR):
+            return False
+        period = parts[2].split("=", 1)[-1]
+        aside = self.root / DAMAGED_DIR / rel
+        if self.files.exists(self.root / rel):
+            self.files.move(self.root / rel, aside)
+            self.files.sync_dirs([aside.parent, (self.root / rel).parent])
+        if parts[0] == ROLLUPS_DIR:
+            rollup = self.ledger.rollups(month=period, pending=None).get(period)
+            with self.transaction(cleanup=[]):
+                retired = self.retire(rollup.paths(self.root)) if rollup is not None else []
+                self.ledger.delete_rollup(period)
+            self.hide(retired)
+            self.repairs.append(f"set the damaged roll-up {rel} aside (in {DAMAGED_DIR}/); month {period} is "
+                                "rolled up again from its days")  # fmt: skip
+        else:
+            rebuild_aggregates(self, [period])
+            self.repairs.append(f"set the damaged aggregate {rel} aside (in {DAMAGED_DIR}/) and rebuilt day "
+                                f"{period}'s aggregates from its records")  # fmt: skip
+        return True
 
     # -- recovery -----------------------------------------------------------
 

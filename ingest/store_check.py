@@ -28,10 +28,8 @@ from pathlib import PurePath
 
 from synack.ingest.partials import AGGREGATES_DIR
 from synack.ingest.rollups import ROLLUPS_DIR
-from synack.ingest.store import CONN_DIR, QUARANTINE_DIR, Store
+from synack.ingest.store import CONN_DIR, DAMAGED_DIR, QUARANTINE_DIR, Store
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, retired_name
-
-DAMAGED_DIR = "damaged"
 
 
 @dataclass

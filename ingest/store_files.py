@@ -18,6 +18,7 @@ then the delete of the temporary one.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -276,7 +277,7 @@ class StoreFS:
                 return data
             found.append(f"{len(data)} bytes" if len(data) != stamp.size else "a different checksum")
         if not found:
-            raise FileNotFoundError(str(path))
+            raise FileNotFoundError(errno.ENOENT, "missing", str(path))
         raise FileDamaged(path, f"holds {found[0]} where the ledger recorded {stamp.size} bytes, CRC {stamp.crc:08x}")
 
     def read_verified(self, path: PurePath, stamp: FileStamp | None, rows: int | None = None,

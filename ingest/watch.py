@@ -89,6 +89,8 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
                  "quarantined": f.quarantined})  # fmt: skip
         elif f.status == "error":
             log({"event": "error", "file": str(f.path), "message": f.message})
+    for repair in summary.repairs:
+        log({"event": "repaired", "message": repair})
     if summary.rows or summary.quarantined:
         lag = (dt.datetime.now(dt.UTC) - summary.newest).total_seconds() if summary.newest else None
         log({"event": "pass", "rows": summary.rows, "quarantined": summary.quarantined,

@@ -21,6 +21,9 @@ from typer.testing import CliRunner
 
 from synack.cli import app
 from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.partials import COARSE_CLIENTS
+from synack.ingest.snapshot import take_snapshot
+from synack.ingest.store_files import locate
 from synack.inventory import Inventory
 from synack.inventory.known_export import known_count
 from synack.inventory.store_reader import InventoryError
@@ -104,3 +107,33 @@ def test_an_unknown_sensor_is_named_with_close_matches_not_every_sensor(store: P
     result = runner.invoke(app, ["servers", "--store", str(store), "--sensor", "edge-2"])
     note = [line for line in result.output.splitlines() if line.startswith("note:")]
     assert note == ["note: the store holds no records from sensor 'edge-2' (did you mean 'edge-1'?)"]
+
+
+@pytest.mark.parametrize("victim", ["partial", "roll-up"])
+def test_an_ingest_that_meets_a_damaged_aggregate_sets_it_aside_and_goes_on(tmp_path: Path, victim: str) -> None:
+    """The next day's logs make 2026-11-19 settled: rolling it up reads its
+    coarse partials and the month's roll-up. Before: 'internal error
+    (ArrowInvalid ...)', exit 2, nothing ingested until `check --repair`."""
+    days = sorted(p for p in SAMPLES.iterdir() if p.name.startswith("2026"))
+    store, reference = tmp_path / "store", tmp_path / "reference"
+    ingest_paths(days[:2] + [days[2]], store, chunk_bytes=3000)
+    ingest_paths(list(SAMPLES.iterdir()), reference, chunk_bytes=3000)
+    snap = take_snapshot(locate(store))
+    if victim == "partial":
+        coarse = [p for p in snap.partials if p.day == "2026-11-19" and p.coarse & COARSE_CLIENTS]
+        path = coarse[-1].paths(store)[1]
+    else:
+        (rollup,) = snap.rollups.values()
+        path = rollup.paths(store)[0]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated
+    result = runner.invoke(app, ["ingest", *map(str, SAMPLES.iterdir()), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note: set the damaged")]
+    assert len(notes) == 1 and path.name in notes[0], result.output
+    assert (store / "damaged" / path.relative_to(store)).exists()
+    for query in ("servers", "clients", "closed"):
+        args = ["--nets", "all", "-f", "csv"]
+        ours = runner.invoke(app, [query, "--store", str(store), *args])
+        theirs = runner.invoke(app, [query, "--store", str(reference), *args])
+        assert ours.exit_code == 0 and ours.output == theirs.output, query
+    assert runner.invoke(app, ["check", "--store", str(store)]).exit_code == 0
