@@ -528,8 +528,14 @@ def _note_unknown_sensors(store_dir: Snapshot, sensors: str | None) -> None:
     if unknown:
         import difflib
 
-        close = sorted({m for u in unknown for m in difflib.get_close_matches(u, sorted(k for k in known if k))})[:3]
-        hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"it has {len(known)} sensors"
+        names = sorted(k for k in known if k)
+        close = sorted({m for u in unknown for m in difflib.get_close_matches(u, names)})[:3]
+        if close:
+            hint = f"did you mean {', '.join(map(repr, close))}?"
+        elif 0 < len(names) <= 5:
+            hint = f"its sensors: {', '.join(map(repr, names))}"
+        else:
+            hint = f"it has {len(names)} named sensors"
         say(f"note: the store holds no records from sensor {', '.join(map(repr, unknown))} ({hint})")
 
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from synack.ingest import fault_points
 from synack.ingest.aggregates import RECORD_COLUMNS
+from synack.ingest.chunk_files import CONN_DIR, remove_temporaries, write_record_file
 from synack.ingest.errors import StoreError
 from synack.ingest.ledger import DaySensor, FileRow
 from synack.ingest.partials import (
@@ -42,7 +43,7 @@ from synack.ingest.partials import (
     write_partial,
 )
 from synack.ingest.rollups import month_of, plan_steps, settled_before, write_rollup
-from synack.ingest.store import CONN_DIR, Store, _remove_temporaries, write_record_file
+from synack.ingest.store import Store
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, io_error, tmp_name
 
 #: (day, its record files) for each day to rebuild.
@@ -128,7 +129,7 @@ def compact_days(store: Store, days: Iterable[str], stop: Callable[[], bool] | N
             break
         for group, merged in run(plans):
             if stop is not None and stop():
-                _remove_temporaries(store.files, merged.paths(root))
+                remove_temporaries(store.files, merged.paths(root))
                 return done
             with store.transaction(cleanup=merged.paths(root)):
                 gone = book.leave_layer(group, "coarse", merged.coarse)
@@ -199,7 +200,7 @@ def rebuild_aggregates(
     rebuilt: list[str] = []
     for day, new, sensors in run(work):
         if stop is not None and stop():
-            _remove_temporaries(store.files, [f for p in new for f in p.paths(root)])
+            remove_temporaries(store.files, [f for p in new for f in p.paths(root)])
             break
         old = book.partials(day=day, pending=None)
         new_paths = [f for p in new for f in p.paths(root)]
@@ -250,7 +251,7 @@ def threaded_merges(store: StoreFS, pool: ThreadPoolExecutor, at_once: int) -> M
                 for task in tasks.values():
                     task.cancel()
                 wait(tasks.values())
-                _remove_temporaries(store, [partial_path(store.root, kind, group[0].day, name) for kind in KINDS])
+                remove_temporaries(store, [partial_path(store.root, kind, group[0].day, name) for kind in KINDS])
 
     return run
 
@@ -267,13 +268,13 @@ def build_day_partials(store: StoreFS, day: str, files: list[FileRow]) -> DayPar
             try:
                 records = store.read_verified(store.root / f.path, f.stamp, f.rows, columns=[*RECORD_COLUMNS])
             except (FileNotFoundError, FileDamaged) as err:
-                _remove_temporaries(store, [p for part in new for p in part.paths(store.root)])
+                remove_temporaries(store, [p for part in new for p in part.paths(store.root)])
                 what = "is missing" if isinstance(err, FileNotFoundError) else f"is damaged ({err.why})"
                 raise StoreError(f"record file {f.path} of {store} {what}: run 'synack check' (and --repair)") from None
             name = f"{f.source_id}-r{f.chunk:06d}"
             new.append(write_partial(store, name, day, f.source_id, (f.chunk, f.chunk), records))
             sensors.extend(DaySensor(*counts) for counts in sensor_counts(day, records))
     except OSError as err:
-        _remove_temporaries(store, [p for part in new for p in part.paths(store.root)])
+        remove_temporaries(store, [p for part in new for p in part.paths(store.root)])
         raise StoreError(io_error(err, store)) from None
     return day, new, sensors

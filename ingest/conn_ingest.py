@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from synack.ingest.chunk_files import ChunkFiles, write_chunk_files
 from synack.ingest.compaction import threaded_merges
 from synack.ingest.errors import NotAConnLog, NotAZeekLog, SynackError
 from synack.ingest.file_modes import PRIVATE, open_new
@@ -41,7 +42,7 @@ from synack.ingest.log_source import (
     read_blocks,
 )
 from synack.ingest.partials import DayRecords, by_day
-from synack.ingest.store import ChunkFiles, CommitResult, Store, write_chunk_files
+from synack.ingest.store import CommitResult, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 

@@ -7,7 +7,7 @@ and a reduce per day, never a shuffle of rows:
   offset the ledger committed, parse, normalize, split by day and
   aggregate each chunk, and write its records, partial aggregates,
   quarantined lines and notices under temporary names
-  (`ingest.store.write_chunk_files`: no ledger, no lock). The task returns what
+  (`ingest.chunk_files.write_chunk_files`: no ledger, no lock). The task returns what
   it wrote: a few hundred bytes per chunk, never rows.
 * **commit** (the driver, the single writer): as each source's task
   finishes, its chunks are committed in their order through the ledger
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synack.ingest.chunk_files import ChunkFiles
 from synack.ingest.compaction import DayJobs, DayPartials, DayRunner, MergeRunner, build_day_partials
 from synack.ingest.conn_ingest import (
     MOVED_AWAY,
@@ -61,7 +62,7 @@ from synack.ingest.log_source import (
     read_blocks,
 )
 from synack.ingest.partials import Partial, merge_partials
-from synack.ingest.store import ChunkFiles, Store
+from synack.ingest.store import Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
 

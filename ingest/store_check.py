@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from synack.ingest.chunk_files import CONN_DIR, QUARANTINE_DIR
 from synack.ingest.partials import AGGREGATES_DIR
 from synack.ingest.rollups import ROLLUPS_DIR
-from synack.ingest.store import CONN_DIR, DAMAGED_DIR, QUARANTINE_DIR, Store
+from synack.ingest.store import DAMAGED_DIR, Store
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, retired_name
 
 

@@ -209,7 +209,6 @@ class Inventory:
         return {
             "store": str(self.store),
             "ledger_version": catalog.version,
-            "generation": snap.generation,
             "days": len(days),
             "first_day": days[0] if days else None,
             "last_day": days[-1] if days else None,
