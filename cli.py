@@ -827,14 +827,19 @@ def watch(
     from synack.ingest.watch import watch as follow
 
     bound_memory()
+    if not interval > 0:
+        raise typer.BadParameter(f"must be more than 0 seconds, not {interval}", param_hint="'--interval'")
     if not logdir.is_dir():
         raise fail(f"not a directory: {logdir}")
     store_dir = located(store, ledger)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    errors: list[dict[str, Any]] = []
 
     def log(record: dict[str, Any]) -> None:
+        if record.get("event") == "error":
+            errors.append(record)
         stamped = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **record}
         say(json.dumps(stamped))
 
@@ -865,6 +870,8 @@ def watch(
         follow(logdir, store_dir, options, stop=stop, log=log, after_pass=after_pass)
     except SynackError as e:
         raise fail(str(e)) from None
+    if once and errors:  # cron sees a failed pass: an export that failed, a file that could not be read
+        raise typer.Exit(code=EXIT_ERROR)
 
 
 def sample_dir() -> Path:

@@ -18,7 +18,7 @@ from synack.ingest.conn_ingest import IngestSummary, Progress
 from synack.ingest.errors import SynackError
 from synack.ingest.log_source import DEFAULT_CHUNK_BYTES
 from synack.ingest.store import Store
-from synack.ingest.store_files import StoreFS
+from synack.ingest.store_files import StoreFS, locate
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 
 ENGINES = ("local", "dask")
@@ -49,7 +49,7 @@ def rebuild_store(store_root: StoreFS | Path, engine: Engine = LOCAL) -> list[st
         from synack.ingest.dask_engine import dask_client, rebuild_dask
 
         with dask_client(engine.scheduler, engine.workers) as client:
-            return rebuild_dask(store_root, client)
+            return rebuild_dask(locate(store_root).resolved(), client)
     with Store.open(store_root, create=False) as store:
         return store.rebuild_aggregates()
 
@@ -69,6 +69,7 @@ def ingest_paths(
     if engine.kind == "dask":
         from synack.ingest.dask_engine import dask_client, ingest_dask
 
+        store_root = locate(store_root).resolved()  # the workers run elsewhere: a relative path means nothing there
         with dask_client(engine.scheduler, engine.workers) as client, Store.open(store_root) as store:
             return ingest_dask(store, paths, client, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,
                                clock_skew=clock_skew)  # fmt: skip

@@ -113,3 +113,24 @@ def test_the_cli_runs_the_engine_and_says_what_is_missing(tmp_path: Path, monkey
     result = runner.invoke(app, ["ingest", str(SAMPLES), "--store", str(tmp_path / "u")])
     assert result.exit_code == 2
     assert result.output.strip() == "error: the dask engine needs Dask: pip install 'synack[dask]'"
+
+
+def test_a_relative_store_works_and_the_local_cluster_listens_on_loopback_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a relative --store (the default ./synack-store) failed with "internal error (ValueError: ...
+    is not in the subpath of ...)", and the dashboard of the run's local cluster listened on 0.0.0.0."""
+    from synack.ingest.dask_engine import dask_client
+
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["ingest", str(SAMPLES), "--store", "rel-store", "--engine", "dask",
+                                 "--workers", "1", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "919 rows" in result.output and (tmp_path / "rel-store" / "ledger.sqlite").exists()
+    with dask_client(None, 1) as client:
+        assert client.dashboard_link.startswith("http://127.0.0.1:")
+        hosts = client.run_on_scheduler(
+            lambda dask_scheduler: sorted({s.getsockname()[0] for s in dask_scheduler.http_server._sockets.values()})
+        )
+        assert hosts == ["127.0.0.1"]
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")

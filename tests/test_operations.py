@@ -137,3 +137,22 @@ def test_an_ingest_that_meets_a_damaged_aggregate_sets_it_aside_and_goes_on(tmp_
         theirs = runner.invoke(app, [query, "--store", str(reference), *args])
         assert ours.exit_code == 0 and ours.output == theirs.output, query
     assert runner.invoke(app, ["check", "--store", str(store)]).exit_code == 0
+
+
+@pytest.mark.parametrize("interval", ["0", "-5"])
+def test_watch_refuses_an_interval_that_is_not_positive(tmp_path: Path, interval: str) -> None:
+    """Before: accepted, and an idle watch busy-looped at ~85% of a core."""
+    result = runner.invoke(app, ["watch", str(SAMPLES), "--store", str(tmp_path / "s"), "--interval", interval])
+    assert result.exit_code == 2 and "--interval" in result.output and not (tmp_path / "s").exists()
+
+
+def test_watch_once_fails_when_its_export_fails(tmp_path: Path) -> None:
+    """Before: `watch --once --export-known FILE` exited 0 when the export failed: cron never saw it."""
+    missing = tmp_path / "no-such-dir" / "known.tsv"
+    result = runner.invoke(app, ["watch", str(SAMPLES), "--store", str(tmp_path / "s"), "--once", "--nets", "all",
+                                 "--export-known", str(missing)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert '"event": "error"' in result.output and not missing.exists()
+    ok = runner.invoke(app, ["watch", str(SAMPLES), "--store", str(tmp_path / "s"), "--once", "--nets", "all",
+                             "--export-known", str(tmp_path / "known.tsv")])  # fmt: skip
+    assert ok.exit_code == 0 and known_count(tmp_path / "known.tsv") > 5
