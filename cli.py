@@ -205,10 +205,9 @@ def keep_secret(location: str) -> None:
     error (and crash files) for the rest of this process."""
     from synack.ingest.store_files import location_secrets
 
-    found = [v for v in location_secrets(location) if v not in _SECRETS]
-    if not found:
+    _SECRETS.extend(v for v in location_secrets(location) if v not in _SECRETS)
+    if not _SECRETS:
         return
-    _SECRETS.extend(found)
     _SECRETS.sort(key=len, reverse=True)
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
@@ -915,6 +914,8 @@ def main() -> None:
     naming a file) and prints as one line. Anything else is a bug in
     synack: one line says so and where its full traceback was written.
     """
+    for location in _store_arguments():  # scrubbed from the first line printed, whatever fails first
+        keep_secret(location)
     try:
         app()
     except SynackError as e:
@@ -932,6 +933,21 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
 
 
+def _store_arguments() -> list[str]:
+    """Every store location this process may have been given: --store values, SYNACK_STORE, and any argument
+    that is a URL (a location passed positionally to a library entry point)."""
+    found = [os.environ.get("SYNACK_STORE", "")]
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--store" and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--store="):
+            found.append(arg.split("=", 1)[1])
+        elif "://" in arg:
+            found.append(arg)
+    return [f for f in found if f]
+
+
 def write_crash_report(text: str) -> Path | str:
     """Write `text` under the store named on the command line (if it exists
     and is writable), else the user's state directory; return its path.
@@ -940,10 +956,7 @@ def write_crash_report(text: str) -> Path | str:
     from synack.ingest.file_modes import PRIVATE, PRIVATE_DIRECTORY, make_dirs, open_new
     from synack.ingest.store_files import location_secrets, scrubbed
 
-    secrets = _SECRETS + [v for arg in [*sys.argv, os.environ.get("SYNACK_STORE", "")] for v in location_secrets(arg)]
-    for arg in sys.argv:
-        if arg.startswith("--store="):
-            secrets += location_secrets(arg.split("=", 1)[1])
+    secrets = _SECRETS + [v for location in _store_arguments() for v in location_secrets(location)]
     text = scrubbed(text, sorted(set(secrets), key=len, reverse=True))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "synack"

@@ -80,3 +80,21 @@ def test_no_command_prints_or_writes_a_credential_of_the_store_url(s3: S3Server,
     for path in written:
         data = path.read_bytes()
         assert SECRET.encode() not in data and KEY.encode() not in data, path
+
+
+def test_a_crash_file_never_holds_the_credentials_of_the_store_url(tmp_path: Path) -> None:
+    url = f"s3://{KEY}:{SECRET}@bkt/prefix?endpoint_override=127.0.0.1:9&scheme=http"
+    code = (
+        "import sys\n"
+        "from synack import cli\n"
+        "def boom():\n"
+        "    raise RuntimeError('failed on ' + sys.argv[2])\n"
+        "cli.app = boom\n"
+        "cli.main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, "--store", url], capture_output=True, text=True,
+                          env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})  # fmt: skip
+    assert proc.returncode == 2 and "internal error" in proc.stderr
+    (crash,) = (tmp_path / "state" / "synack").iterdir()
+    text = crash.read_text() + proc.stderr
+    assert "failed on s3://" in text and SECRET not in text and KEY not in text
