@@ -178,12 +178,12 @@ class _Scrubbing(io.TextIOBase):
     """A text stream that writes to `stream` with every secret replaced by `***`."""
 
     def __init__(self, stream: Any, secrets: list[str]) -> None:
-        self.stream, self.secrets = stream, secrets
-
-    def write(self, text: str) -> int:
         from synack.ingest.store_files import scrubbed
 
-        self.stream.write(scrubbed(text, self.secrets))
+        self.stream, self.secrets, self._scrubbed = stream, secrets, scrubbed
+
+    def write(self, text: str) -> int:
+        self.stream.write(self._scrubbed(text, self.secrets))
         return len(text)
 
     def flush(self) -> None:

@@ -204,9 +204,10 @@ def rebuild_aggregates(
             break
         old = book.partials(day=day, pending=None)
         new_paths = [f for p in new for f in p.paths(root)]
+        kept = set(new_paths)
         with store.transaction(cleanup=new_paths):
             book.delete_day_partials(day)
-            retired = store.retire(f for p in old for f in p.paths(root) if f not in set(new_paths))
+            retired = store.retire(f for p in old for f in p.paths(root) if f not in kept)
             book.insert_partials(new)
             book.replace_day_sensors(day, sensors)
             month = month_of(day)

@@ -66,8 +66,6 @@ from synack.ingest.ledger import (
     FileRow,
     Ledger,
     SourceState,
-    damaged_ledger,
-    ledger_write_error,
     now_seconds,
 )
 from synack.ingest.line_parsing import Quarantined
@@ -330,15 +328,14 @@ class Store:
         file, set the file aside (under damaged/), redo what it covered (a
         day's partials from its records, a month's roll-up from its days),
         note it in `repairs`, and run the compaction again."""
-        done = 0
         for _ in range(_MENDS):
             try:
-                return done + work()
+                return work()
             except (FileDamaged, FileNotFoundError) as err:
                 path = err.path if isinstance(err, FileDamaged) else PurePath(str(err.filename))
                 if not self._mend(path):
                     raise
-        return done + work()
+        return work()
 
     def _mend(self, path: PurePath) -> bool:
         """Set the damaged aggregate file `path` aside and redo what it covered; False when it is no aggregate."""
@@ -491,6 +488,3 @@ def _check_location(files: StoreFS, create: bool) -> None:
         raise StoreError(f"cannot reach the store {files}: {err}") from None
     if not found:
         raise StoreError(f"cannot open the store {files}: its bucket {bucket!r} does not exist")
-
-
-__all__ += ["damaged_ledger", "ledger_write_error"]

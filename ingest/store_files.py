@@ -240,11 +240,6 @@ class StoreFS:
             raise FileNotFoundError(str(path))
         return 0, info.mtime_ns or 0, info.size or 0
 
-    def read_table(self, path: PurePath, **options: Any) -> pa.Table:
-        """`pq.read_table` of one store file, unverified (`synack check`'s
-        stray files; everything the ledger lists is read by `read_verified`)."""
-        return pq.read_table(str(path), filesystem=self.fs, **options)
-
     def read_bytes(self, path: PurePath) -> pa.Buffer:
         """All the bytes of one store file. Raises FileNotFoundError when it does not exist."""
         if self.fs is None:

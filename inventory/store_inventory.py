@@ -66,9 +66,8 @@ class Inventory:
 
     def pinned(self) -> Inventory:
         """This Inventory (same settings and `as_of`) answering every query from one snapshot, taken now."""
-        pinned = Inventory(snapshot_of(self.store), nets=self.nets, sensors=self.sensors, allow=self.allowed,
-                           as_of=self.as_of)  # fmt: skip
-        return pinned
+        return Inventory(snapshot_of(self.store), nets=self.nets, sensors=self.sensors, allow=self.allowed,
+                         as_of=self.as_of)  # fmt: skip
 
     def snapshot(self) -> Snapshot:
         """The state of the store a query of this Inventory would answer from now."""

@@ -129,10 +129,6 @@ class Ledger:
     def generation(self) -> int:
         return int(self.meta("generation"))
 
-    def set_store_id(self, store_id: str) -> None:
-        with self.transaction():
-            self._db.execute("UPDATE meta SET value = ? WHERE key = 'store_id'", (store_id,))
-
     # -- sources ------------------------------------------------------------
 
     def source_state(self, source_id: str) -> SourceState | None:
@@ -216,20 +212,9 @@ class Ledger:
     def file_rows(self, *, day: str | None = None, source_id: str | None = None, records_only: bool = False,
               pending: bool | None = None) -> list[FileRow]:  # fmt: skip
         """Committed files, by path, narrowed by day, source, records only (with a day) and pending state."""
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        if day is not None:
-            where.append("day = ?")
-            args.append(day)
-        if source_id is not None:
-            where.append("source_id = ?")
-            args.append(source_id)
-        if records_only:
-            where.append("day IS NOT NULL")
-        if pending is not None:
-            where.append("pending = ?")
-            args.append(int(pending))
-        rows = self._db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE {' AND '.join(where)} ORDER BY path", args)
+        where, args = _where(("day = ?", day), ("source_id = ?", source_id), ("day IS NOT NULL", records_only),
+                             ("pending = ?", None if pending is None else int(pending)))  # fmt: skip
+        rows = self._db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE {where} ORDER BY path", args)
         return [decode_file(r) for r in rows]
 
     def add_files(self, files: Iterable[FileRow]) -> None:
@@ -291,22 +276,10 @@ class Ledger:
                  pending: bool | None = False) -> list[Partial]:  # fmt: skip
         """Partials oldest first (by t_min, name), narrowed by day, source,
         layer (`fine`, `coarse`), days before `before` and pending state."""
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        for column, value in (("day = ?", day), ("source_id = ?", source_id), ("day < ?", before)):
-            if value is not None:
-                where.append(column)
-                args.append(value)
-        if fine:
-            where.append("fine = 1")
-        if coarse:
-            where.append("coarse != 0")
-        if pending is not None:
-            where.append("pending = ?")
-            args.append(int(pending))
-        rows = self._db.execute(
-            f"SELECT {PARTIAL_COLUMNS} FROM partials WHERE {' AND '.join(where)} ORDER BY t_min, name", args
-        )
+        where, args = _where(("day = ?", day), ("source_id = ?", source_id), ("day < ?", before),
+                             ("fine = 1", fine), ("coarse != 0", coarse),
+                             ("pending = ?", None if pending is None else int(pending)))  # fmt: skip
+        rows = self._db.execute(f"SELECT {PARTIAL_COLUMNS} FROM partials WHERE {where} ORDER BY t_min, name", args)
         return [decode_partial(r) for r in rows]
 
     def newest_partial_day(self) -> str | None:
@@ -366,15 +339,8 @@ class Ledger:
 
     def rollups(self, *, month: str | None = None, pending: bool | None = False) -> dict[str, Rollup]:
         """Roll-ups by month, narrowed by month and pending state."""
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        if month is not None:
-            where.append("month = ?")
-            args.append(month)
-        if pending is not None:
-            where.append("pending = ?")
-            args.append(int(pending))
-        rows = self._db.execute(f"SELECT {ROLLUP_COLUMNS} FROM rollups WHERE {' AND '.join(where)}", args)
+        where, args = _where(("month = ?", month), ("pending = ?", None if pending is None else int(pending)))
+        rows = self._db.execute(f"SELECT {ROLLUP_COLUMNS} FROM rollups WHERE {where}", args)
         return {r["month"]: decode_rollup(r) for r in rows}
 
     def put_rollup(self, rollup: Rollup) -> None:
@@ -418,6 +384,20 @@ class Ledger:
     def quick_check(self) -> str:
         """SQLite's quick_check verdict ("ok" when the file is sound)."""
         return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
+
+
+def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause joining the conditions whose value is neither None nor
+    False, and its arguments: a value for each condition with a `?` (a
+    bool as 0/1); a condition without `?` is a flag (True includes it)."""
+    clauses, args = ["1"], []
+    for clause, value in conditions:
+        if value is None or value is False:
+            continue
+        clauses.append(clause)
+        if "?" in clause:
+            args.append(int(value) if isinstance(value, bool) else value)
+    return " AND ".join(clauses), args
 
 
 def _now() -> str:
