@@ -400,6 +400,14 @@ AsOfOption = Annotated[
                  "or 'newest', the store's newest record, for archived logs (env SYNACK_AS_OF; synack.toml "
                  "'as_of'; default: the wall clock)."),
 ]  # fmt: skip
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Count only servers whose SYN-ACK the sensor saw (leave out servers inferred "
+        "from their data after a SYN-ACK the sensor missed).",
+    ),
+]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 ExitCodeOption = Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the answer is not empty.")]
 #: Tables written to a file (-o) are laid out for this many columns.
@@ -470,8 +478,8 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor: str | None,
-               allow: Path | None = None, as_of: str | None = None, *, note_sensors: bool = True
-               ) -> Inventory:  # fmt: skip
+               allow: Path | None = None, as_of: str | None = None, *, note_sensors: bool = True,
+               strict: bool = False) -> Inventory:  # fmt: skip
     """The Inventory a query command asks (settings resolved, notes said); a bad setting is one error line."""
     from synack.inventory import Inventory
     from synack.inventory.store_reader import snapshot_of
@@ -487,7 +495,7 @@ def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor:
     try:
         return Inventory(snap, nets=setting(nets, "SYNACK_NETS", "nets", None), sensors=sensor,
                          allow=setting(allow, "SYNACK_ALLOW", "allow", None),
-                         as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None))  # fmt: skip
+                         as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None), strict=strict)  # fmt: skip
     except SynackError as e:
         raise fail(str(e)) from None
 
@@ -592,6 +600,9 @@ def status(
     for sensor, entry in sorted(info["sensors"].items()):
         out.print(visible(f"  sensor {sensor or '(unnamed)'}: {entry['records']:,} records, newest "
                           f"{entry['newest']:%Y-%m-%d %H:%M:%S} UTC"), markup=False, soft_wrap=True)  # fmt: skip
+    for host, ports in info["hosts_answering_all"].items():
+        out.print(visible(f"  host {host} answered on {ports:,} TCP ports on {info['last_day']}, most without data "
+                          "(a SYN proxy, tarpit or honeypot?)"), markup=False, soft_wrap=True)  # fmt: skip
     out.print(f"  {info['sources']} log sources, last ingest {info['last_ingest'] or 'never'}; "
               f"{info['quarantined_lines']:,} lines quarantined; {info['sensor_notices']:,} sensor notices",
               markup=False, soft_wrap=True)  # fmt: skip
@@ -638,10 +649,10 @@ def servers(
     store: StoreOption = None, ledger: LedgerOption = None,
     since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
-    allow: AllowOption = None,
+    allow: AllowOption = None, strict: StrictOption = False,
 ) -> None:  # fmt: skip
     """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
-    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
     df = _answer(lambda: inv.servers(since, until))
     _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
 
@@ -651,11 +662,11 @@ def clients(
     store: StoreOption = None, ledger: LedgerOption = None,
     since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
-    allow: AllowOption = None,
+    allow: AllowOption = None, strict: StrictOption = False,
     detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
 ) -> None:  # fmt: skip
     """Client ports: which host speaks which service port, one row per client and port."""
-    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
     df = _answer(lambda: (inv.client_pairs if detail else inv.clients)(since, until))
     _emit(df, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
 
@@ -665,10 +676,10 @@ def closed(
     store: StoreOption = None, ledger: LedgerOption = None,
     since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
-    allow: AllowOption = None,
+    allow: AllowOption = None, strict: StrictOption = False,
 ) -> None:  # fmt: skip
     """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
-    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
     df = _answer(lambda: inv.closed(since, until))
     _emit(df, fmt, output, "Closed ports", lambda: f"no closed ports probed {_in_range(inv, since, until)}")
 
@@ -680,10 +691,10 @@ def new_ports(
     nets: NetsOption = None, allow: AllowOption = None, fmt: FormatOption = Format.table, output: OutputOption = None,
     client_ports: Annotated[bool, typer.Option("--clients", help="New client ports instead of server ports.")] = False,
     show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
-    exit_code: ExitCodeOption = False, as_of: AsOfOption = None,
+    exit_code: ExitCodeOption = False, as_of: AsOfOption = None, strict: StrictOption = False,
 ) -> None:  # fmt: skip
     """New server ports: first seen in the whole store within [since, until) (default: the last day)."""
-    inv = _inventory(store, ledger, nets, sensor, allow, as_of)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
     start = since if since is not None else "1d"
     query = inv.new_clients if client_ports else inv.new_servers
     df = _answer(lambda: query(start, until, show_allowed=show_allowed))
@@ -699,10 +710,10 @@ def gone_ports(
     until: UntilOption = None, sensor: SensorOption = None, nets: NetsOption = None,
     fmt: FormatOption = Format.table, output: OutputOption = None,
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
-    exit_code: ExitCodeOption = False, as_of: AsOfOption = None,
+    exit_code: ExitCodeOption = False, as_of: AsOfOption = None, strict: StrictOption = False,
 ) -> None:  # fmt: skip
     """Gone server ports: seen before, silent for --idle-days at --until (default: now, or --as-of)."""
-    inv = _inventory(store, ledger, nets, sensor, as_of=as_of)
+    inv = _inventory(store, ledger, nets, sensor, as_of=as_of, strict=strict)
     df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days))
     _emit(df, fmt, output, "Gone server ports", lambda: "no gone server ports")
     if exit_code and not df.empty:
@@ -728,12 +739,13 @@ def export_known(
     sensor: SensorOption = None, nets: NetsOption = None, allow: AllowOption = None,
     force: Annotated[bool, typer.Option(help="Write the baseline even when it is empty or drops more than half "
                                         "of the current file's server ports.")] = False,
+    strict: StrictOption = False,
 ) -> None:  # fmt: skip
     """Write the known server ports and the allowlist as the Zeek table the package's notice.zeek reads.
 
     A sensor or network that matches nothing, or a baseline that would drop more than half of the current
     file's server ports, is refused (exit 2, the file untouched) unless --force."""
-    inv = _inventory(store, ledger, nets, sensor, allow, note_sensors=False)  # an unknown sensor is an error here
+    inv = _inventory(store, ledger, nets, sensor, allow, note_sensors=False, strict=strict)  # unknown sensor: error
     done = _answer(lambda: inv.export_known(output, force=force))
     say(f"{done.known} known server ports and {done.expected} expected port ranges written to {output}")
 
@@ -756,6 +768,7 @@ def report(
     ] = None,
     max_rows: Annotated[int, typer.Option(min=1, help="Rows of a table shown on the page (the CSV has all).")] = 50,
     as_of: AsOfOption = None,
+    strict: StrictOption = False,
 ) -> None:  # fmt: skip
     """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON.
 
@@ -776,7 +789,7 @@ def report(
             snap, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
             nets=setting(nets, "SYNACK_NETS", "nets", None), allow=setting(allow, "SYNACK_ALLOW", "allow", None),
             expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()], max_rows=max_rows,
-            as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None),
+            as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None), strict=strict,
         )  # fmt: skip
         written = write_report(built, output)
     except SynackError as e:

@@ -26,9 +26,15 @@ import pyarrow.compute as pc
 from synack.ingest.addresses import ipv4_numbers
 from synack.ingest.arrays import one_array
 from synack.ingest.schema import ANSWERED, OPEN, REJECTED, TIMESTAMP
+from synack.ingest.schema import INFERRED as INFERRED_OUTCOME
 
 SERVED = "served"
 CLOSED = "closed"
+#: Served, but the sensor never saw this key's SYN-ACK that day (outcome
+#: `inferred`): counted as a server unless a query is strict.
+INFERRED = "inferred"
+#: The states a server port is counted from; strict queries take SERVED only.
+SERVING = (INFERRED, SERVED)
 #: The record columns a day's aggregation reads.
 RECORD_COLUMNS = ["ts", "sensor", "proto", "service", "server_reply", "outcome", "server_h", "server_p", "client_h"]
 
@@ -60,7 +66,7 @@ DAILY_CLIENTS_SCHEMA = pa.schema(
 
 
 #: State codes; code order is value order, which storage sorts by.
-STATES = pa.array([CLOSED, SERVED])
+STATES = pa.array([CLOSED, INFERRED, SERVED])
 
 
 def _state_rows(records: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
@@ -70,10 +76,11 @@ def _state_rows(records: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
         records = records.unify_dictionaries().combine_chunks()
     outcome = _plain(records.column("outcome"))
     served = _mask(pc.is_in(outcome, pa.array([OPEN, ANSWERED])))
+    inferred = _mask(pc.equal(outcome, INFERRED_OUTCOME))
     closed = _mask(pc.equal(outcome, REJECTED))
     placed = _mask(pc.is_valid(records.column("server_h"))) & _mask(pc.is_valid(records.column("ts")))
-    rows = np.flatnonzero((served | closed) & placed)
-    return records, rows, served[rows].astype(np.int64)
+    rows = np.flatnonzero((served | inferred | closed) & placed)
+    return records, rows, (2 * served[rows] + inferred[rows]).astype(np.int64)
 
 
 def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -133,7 +140,7 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
 
     when = records.column("ts").take(pa.array(rows)).cast(pa.int64()).to_numpy()
     ones = np.ones(len(when), dtype=np.int64)
-    key_span = 2 * n_host * n_proto * 65536 * n_sensor
+    key_span = len(STATES) * n_host * n_proto * 65536 * n_sensor
     (pair_key, client), pair_times, record_pair = _runs((key, c_host), (key_span, n_host), (when, when, ones))
     sensor_col, *server_cols = key_columns(pair_key)
     # Services as (group * n + rank of the name) codes: distinct per pair, then per server from those.

@@ -6,7 +6,9 @@
   (planned in ingest.partials);
 * `roll_up_months`: settled days merged into one roll-up per month
   (planned in ingest.rollups);
-* `rebuild_aggregates`: a day's partials recomputed from its records.
+* `rebuild_aggregates`: a day's partials recomputed from its records,
+  after `rederive_outcomes` has brought each record's outcome up to the
+  current handshake rules (a store written by an older synack).
 
 Each merge is written under temporary names, swapped in by one ledger
 transaction (the files it replaces retired, Store.retire), then published;
@@ -28,6 +30,7 @@ from synack.ingest import fault_points
 from synack.ingest.aggregates import RECORD_COLUMNS
 from synack.ingest.chunk_files import CONN_DIR, remove_temporaries, write_record_file
 from synack.ingest.errors import StoreError
+from synack.ingest.handshake import derive_outcome
 from synack.ingest.ledger import DaySensor, FileRow
 from synack.ingest.partials import (
     KINDS,
@@ -175,6 +178,60 @@ def roll_up_months(store: Store, stop: Callable[[], bool] | None = None) -> int:
             done += 1
 
 
+#: The columns derive_outcome writes into a record.
+DERIVED = ("outcome", "server_h", "server_p", "client_h")
+
+
+def rederive_outcomes(store: Store, days: list[str], stop: Callable[[], bool] | None = None) -> int:
+    """Re-derive the outcome (and server and client) of every record of
+    `days` from its stored history, conn_state, flags and packets, by the
+    current rules (ingest.handshake); rewrite the record files where any
+    row changes (same name, one transaction each, as a compaction swaps
+    files) and return how many were rewritten. A store written before a
+    rule changed (e.g. `unanswered` for a missed SYN-ACK) then says what
+    the current synack would say."""
+    book, files, root = store.ledger, store.files, store.root
+    rewritten = 0
+    for day in sorted(days):
+        for f in book.file_rows(day=day, pending=False):
+            if stop is not None and stop():
+                return rewritten
+            if not f.path.startswith(f"{CONN_DIR}/"):
+                continue
+            final = root / f.path
+            try:
+                records = files.read_verified(final, f.stamp, f.rows)
+            except (FileNotFoundError, FileDamaged) as err:
+                what = "is missing" if isinstance(err, FileNotFoundError) else f"is damaged ({err.why})"
+                raise StoreError(f"record file {f.path} of {files} {what}: run 'synack check' (and --repair)") from None
+            if "proto" not in records.column_names or not len(records):
+                continue
+            derived = derive_outcome(records)
+            if all(_same(records.column(name), derived[name]) for name in DERIVED if name in records.column_names):
+                continue
+            for name in DERIVED:
+                column = derived[name].cast(records.schema.field(name).type) if name in records.column_names else None
+                i = records.schema.get_field_index(name)
+                records = records.set_column(i, name, column) if i >= 0 else records.append_column(name, derived[name])
+            stamp = write_record_file(files, records, tmp_name(final))
+            row = FileRow(f.path, f.source_id, f.chunk, f.day, len(records), stamp)
+            del records
+            with store.transaction(cleanup=[final]):
+                book.remove_files([f.path])
+                book.add_files([row])
+            store.publish([final])
+            rewritten += 1
+    return rewritten
+
+
+def _same(stored: pa.ChunkedArray, derived: pa.Array) -> bool:
+    """Whether a stored column holds the derived values (nulls alike), whatever their encodings."""
+    plain = stored.type.value_type if pa.types.is_dictionary(stored.type) else stored.type
+    left = stored.cast(plain)
+    right = derived.cast(plain)
+    return bool(left.equals(pa.chunked_array([right])))
+
+
 def rebuild_aggregates(
     store: Store,
     days: list[str] | None = None,
@@ -195,6 +252,7 @@ def rebuild_aggregates(
     book, root = store.ledger, store.root
     if days is None:
         days = book.record_days()
+    rederive_outcomes(store, days, stop)
     work = [(day, book.file_rows(day=day, pending=False)) for day in sorted(days)]
     run = runner or (lambda jobs: (build_day_partials(store.files, day, files) for day, files in jobs))
     rebuilt: list[str] = []

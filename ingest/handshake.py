@@ -2,27 +2,40 @@
 
 One place for DESIGN.md's "Outcome of a TCP handshake", vectorized: the
 letter tests run once per distinct `history` value (a dictionary), the
-per-row work is numpy selection over those results.
+per-row work is numpy selection over those results. The README's outcome
+table is this module's contract (tests/test_handshake.py checks each row).
 
 TCP, from Zeek's history (upper case: originator, lower case: responder):
 
 * `h` (responder sent SYN-ACK) -> open, server = responder
 * `H` without `h` (originator sent the SYN-ACK) -> open, server = originator
-* conn_state REJ, or a SYN answered only by a responder RST -> rejected;
-  the refusing host:port is recorded in server_h/server_p
-* `S` with no SYN-ACK and no RST from the responder -> unanswered
-* anything else (no SYN, no SYN-ACK: mid-stream pickup) -> midstream
+* `S`, no SYN-ACK seen, and the responder then sent data (`d` before any
+  `r` of its own) or acknowledged in a state Zeek calls established (`a`
+  with S1, SF, S2, S3, RSTO, RSTR) -> inferred: the sensor missed the
+  SYN-ACK (a SPAN port dropping packets); server = responder
+* `S`, no SYN-ACK, the responder's first answer a reset (`r` before any
+  `d`) -> rejected; the refusing host:port is recorded in server_h/server_p
+  (conn_state REJ decides only where there is no history to read)
+* `S` and nothing at all from the responder (no lower-case letter, no
+  packet) -> unanswered
+* `S` and something from the responder that is none of the above (a bare
+  `a` Zeek calls S0, a FIN, a bad checksum) -> ambiguous: not a server
+* no SYN, no SYN-ACK (mid-stream pickup) -> midstream
 
-Suricata flow events (a `tcp_flags_tc` column): a SYN among the flags the
-server side sent -> open, server = dest; a RST without SYN from it ->
-rejected; a client SYN and no packet back -> unanswered; else midstream.
+Suricata flow events (a `tcp_flags_tc` column, the flags the server side
+sent, OR-ed): SYN -> open, server = dest; PSH without SYN after a client
+SYN -> inferred; RST without SYN or PSH -> rejected; a client SYN and no
+packet back -> unanswered; a client SYN and other packets back ->
+ambiguous; else midstream.
 
 UDP: answered when the responder sent packets, else unanswered; an answer
 "from" a multicast or broadcast address is no service (no server).
 Other transports (ICMP type/code in the port fields) -> none.
 
-When the log has synack's own `handshake` column (zeek_scripts/), its value
-decides the outcome and the history rules are the fallback.
+synack's Zeek package writes a `handshake` column by the same rules. Where
+a row has a history, the history decides (so logs of older package
+versions, which said `unanswered` for a missed SYN-ACK, read right); the
+column decides only rows without one.
 """
 
 from __future__ import annotations
@@ -36,10 +49,35 @@ import pyarrow.compute as pc
 
 from synack.ingest import addresses
 from synack.ingest.arrays import one_array
-from synack.ingest.schema import ANSWERED, MIDSTREAM, NO_PORTS, OPEN, OUTCOMES, REJECTED, UNANSWERED
+from synack.ingest.schema import (
+    AMBIGUOUS,
+    ANSWERED,
+    INFERRED,
+    MIDSTREAM,
+    NO_PORTS,
+    OPEN,
+    OUTCOMES,
+    REJECTED,
+    UNANSWERED,
+)
 
 _CODE = {name: i for i, name in enumerate(OUTCOMES)}
 _OUTCOME_DICTIONARY = pa.array(OUTCOMES, pa.string())
+
+#: Regular expressions over a history, each tested once per distinct value.
+_HISTORY_TESTS = {
+    "syn": "S",
+    "synack": "h",
+    "synack_orig": "H",
+    # The responder's first data or reset after the originator's first SYN.
+    "data_first": "^[^S]*S[^dr]*d",
+    "reset_first": "^[^S]*S[^dr]*r",
+    "ack": "^[^S]*S.*a",
+    "responder": "[a-z]",
+}
+#: The conn_states Zeek gives a connection it saw established.
+_ESTABLISHED = pa.array(["S1", "SF", "S2", "S3", "RSTO", "RSTR"])
+_SYN, _RST, _PSH = 0x02, 0x04, 0x08
 
 #: synack's Zeek `handshake` values -> (outcome, server is the originator).
 HANDSHAKE_VALUES: dict[str, tuple[str, bool]] = {
@@ -47,6 +85,8 @@ HANDSHAKE_VALUES: dict[str, tuple[str, bool]] = {
     "open_orig": (OPEN, True),
     "rejected": (REJECTED, False),
     "unanswered": (UNANSWERED, False),
+    "inferred": (INFERRED, False),
+    "ambiguous": (AMBIGUOUS, False),
     "midstream": (MIDSTREAM, False),
     "answered": (ANSWERED, False),
 }
@@ -133,15 +173,13 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
 
     history_column = _column(table, "history")
     history = _Distinct(history_column if history_column is not None else pa.nulls(n, pa.string()))
-    has = {c: history.test(functools.partial(pc.match_substring, pattern=c)) for c in "hHSr"}
-    state = _column(table, "conn_state")
-    rej = _Distinct(state).test(lambda d: pc.equal(d, "REJ")) if state is not None else np.zeros(n, bool)
-
-    open_resp = has["h"]
-    open_orig = ~has["h"] & has["H"]
-    no_synack = ~has["h"] & ~has["H"]
-    rejected = no_synack & (rej | (has["S"] & has["r"]))
-    unanswered = no_synack & ~rejected & has["S"]
+    has_history = history.test(pc.is_valid)
+    letters = {name: history.test(functools.partial(pc.match_substring_regex, pattern=rx))
+               for name, rx in _HISTORY_TESTS.items()}  # fmt: skip
+    state_column = _column(table, "conn_state")
+    state = _Distinct(state_column if state_column is not None else pa.nulls(n, pa.string()))
+    rej = state.test(lambda d: pc.equal(d, "REJ"))
+    established = state.test(lambda d: pc.is_in(d, _ESTABLISHED))
 
     resp_pkts = _column(table, "resp_pkts")
     answered = (
@@ -153,25 +191,33 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
         else np.zeros(n, bool)
     )
 
+    syn = letters["syn"] & ~letters["synack"] & ~letters["synack_orig"]
+    inferred = syn & (letters["data_first"] | (letters["ack"] & established))
+    rejected = ~inferred & ((syn & letters["reset_first"]) | (rej & ~has_history))
+    unanswered = syn & ~letters["responder"] & ~answered
+
     codes = np.full(n, _CODE[NO_PORTS], dtype=np.int8)
     codes[is_tcp] = _CODE[MIDSTREAM]
+    codes[is_tcp & syn] = _CODE[AMBIGUOUS]
     codes[is_tcp & unanswered] = _CODE[UNANSWERED]
     codes[is_tcp & rejected] = _CODE[REJECTED]
-    codes[is_tcp & (open_resp | open_orig)] = _CODE[OPEN]
+    codes[is_tcp & inferred] = _CODE[INFERRED]
+    codes[is_tcp & (letters["synack"] | letters["synack_orig"])] = _CODE[OPEN]
     codes[is_udp] = np.where(answered[is_udp], _CODE[ANSWERED], _CODE[UNANSWERED])
-    server_is_orig = is_tcp & open_orig
+    server_is_orig = is_tcp & letters["synack_orig"] & ~letters["synack"]
 
     flags_tc = _column(table, "tcp_flags_tc")
     if flags_tc is not None:
         # Suricata: the flags each side sent decide; a SYN from the server
         # side is its SYN-ACK (Suricata orients the flow so dest = server).
         tc = _flag_bits(flags_tc, n)
-        ts = _flag_bits(_column(table, "tcp_flags_ts"), n)
-        no_reply = ~answered
+        client_syn = _flag_bits(_column(table, "tcp_flags_ts"), n) & _SYN != 0
+        server_syn, server_push, server_reset = tc & _SYN != 0, tc & _PSH != 0, tc & _RST != 0
         suricata = np.full(n, _CODE[MIDSTREAM], dtype=np.int8)
-        suricata[(ts & 0x02 != 0) & no_reply] = _CODE[UNANSWERED]
-        suricata[(tc & 0x04 != 0) & (tc & 0x02 == 0)] = _CODE[REJECTED]
-        suricata[tc & 0x02 != 0] = _CODE[OPEN]
+        suricata[client_syn] = np.where(answered[client_syn], _CODE[AMBIGUOUS], _CODE[UNANSWERED])
+        suricata[server_reset & ~server_push] = _CODE[REJECTED]
+        suricata[client_syn & server_push] = _CODE[INFERRED]
+        suricata[server_syn] = _CODE[OPEN]
         codes[is_tcp] = suricata[is_tcp]
         server_is_orig[:] = False
 
@@ -179,13 +225,14 @@ def derive_outcome(table: pa.Table) -> dict[str, pa.Array]:
     if handshake_column is not None:
         handshake = _Distinct(handshake_column)
         for value, (outcome, orig) in HANDSHAKE_VALUES.items():
-            hit = handshake.test(functools.partial(pc.equal, value))
+            hit = handshake.test(functools.partial(pc.equal, value)) & ~has_history
             codes[hit] = _CODE[outcome]
             server_is_orig[hit] = orig
 
     resp_h = _required(table, "resp_h")
     resp_multicast = _Distinct(resp_h).test(addresses.not_unicast)
-    has_server = (codes == _CODE[OPEN]) | (codes == _CODE[REJECTED]) | ((codes == _CODE[ANSWERED]) & ~resp_multicast)
+    placed = np.isin(codes, [_CODE[OPEN], _CODE[INFERRED], _CODE[REJECTED]])
+    has_server = placed | ((codes == _CODE[ANSWERED]) & ~resp_multicast)
     server_is_orig &= has_server
 
     server_h, client_h = _pick_hosts(_required(table, "orig_h"), resp_h, server_is_orig, has_server)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -114,9 +115,13 @@ def identify(path: Path) -> LogSource | None:
     if stripped[:1] == b"{":
         return _identify_json(path, stripped, compressed)
     first_line = stripped.split(b"\n", 1)[0]
-    prefix_end = first_line.find(b"separator ")
+    prefix_end = _separator_at(first_line)
     if prefix_end < 1 or prefix_end > 16:
-        raise NotAZeekLog(f"{path} is not a Zeek log (it starts with neither a Zeek header nor JSON)")
+        line_no = head[: len(head) - len(stripped)].count(b"\n") + 1
+        raise NotAZeekLog(
+            f"{path} is not a Zeek log: line {line_no} starts with neither a Zeek header ('#separator' and a space"
+            " or tab, then the separator) nor a JSON object ('{')"
+        )
     prefix = first_line[:prefix_end]
     builder = zeek_ascii.HeaderBuilder(meta_prefix=prefix)
     first: zeek_ascii.ZeekHeader | None = None  # the first complete header block names the log
@@ -147,6 +152,16 @@ def identify(path: Path) -> LogSource | None:
         raise NotAConnLog(f"{path} is not a conn log (no {', '.join(missing)} field)")
     digest = hashlib.sha256(ZEEK_ASCII.encode() + b"\0" + stripped[: end + 1]).hexdigest()[:24]
     return LogSource(path, ZEEK_ASCII, digest, compressed, prefix)
+
+
+def _separator_at(line: bytes) -> int:
+    """Where `separator` begins in a Zeek header's first line (after the meta
+    prefix, followed by a space or, as zeek-cut accepts, a tab); -1 if not."""
+    for gap in (b" ", b"\t"):
+        found = line.find(b"separator" + gap)
+        if found >= 0:
+            return found
+    return -1
 
 
 def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | None:
@@ -226,13 +241,18 @@ def read_blocks(
     header: bytes = b"",
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     state: ReadState | None = None,
+    finished: bool | None = None,
 ) -> Iterator[RawBlock]:
     """Yield blocks of complete lines of `source`, starting after the
     `byte_start` bytes (and `line_start - 1` lines) already committed.
 
     `header` is the ASCII header block in force at `byte_start` (from the
     ledger). Only complete lines are consumed: a partly written last line
-    is left for a later read and reported in `state.partial_line`.
+    is left for a later read and reported in `state.partial_line`, unless
+    the file is finished: a gzip stream that ended whole, or (`finished`
+    None) a file nobody wrote to for FINISHED_AFTER_SECONDS (see
+    is_finished). Then its unterminated last line is the file's last
+    record, read as if a newline ended it (offsets count the file's bytes).
     """
     state = state if state is not None else ReadState()
     json_lines = source.kind in (ZEEK_JSON, SURICATA_EVE, ZEEK_NOTICE_JSON)
@@ -249,7 +269,11 @@ def read_blocks(
             buf = bytearray(len(pending) + chunk_bytes)
             buf[: len(pending)] = pending
             filled = len(pending) + _fill(stream, memoryview(buf)[len(pending) :], state)
-            if filled == len(pending):
+            virtual = 0
+            if 0 < filled < len(buf) and buf[filled - 1] != 0x0A and _whole(source, state, finished):
+                buf[filled] = 0x0A  # the finished file's last line, ended here (not in the file: no offset)
+                filled, virtual = filled + 1, 1
+            if filled == len(pending) and not virtual:
                 state.at_eof = not state.truncated_gzip
                 state.partial_line = bool(pending)
                 return
@@ -260,7 +284,7 @@ def read_blocks(
             pending = bytes(buf[cut + 1 : filled])
             block = memoryview(buf)[: cut + 1]
             lines = int(np.count_nonzero(np.frombuffer(buf, np.uint8, cut + 1) == 0x0A))  # 2x bytearray.count
-            raw = RawBlock(offset, offset + cut + 1, line_no, line_no + lines, b"", False)
+            raw = RawBlock(offset, offset + cut + 1 - virtual, line_no, line_no + lines, b"", False)
             if json_lines:
                 raw.data = block
             else:
@@ -268,6 +292,28 @@ def read_blocks(
                 raw.header, raw.closed = builder.current.raw, builder.closed
             offset, line_no = raw.byte_end, raw.line_end
             yield raw
+
+
+#: A plain file not modified for this long is finished: its unterminated
+#: last line is read as its last record (a sensor's writer flushes whole
+#: lines within seconds; a file written by hand or cut by a dataset that
+#: ends without a newline would otherwise hold its last record forever).
+FINISHED_AFTER_SECONDS = 300.0
+
+
+def is_finished(path: Path) -> bool:
+    """True when `path` was last modified FINISHED_AFTER_SECONDS ago or more (False if it is gone)."""
+    try:
+        return time.time() - path.stat().st_mtime >= FINISHED_AFTER_SECONDS
+    except OSError:
+        return False
+
+
+def _whole(source: LogSource, state: ReadState, finished: bool | None) -> bool:
+    """Whether a source that ended without a newline is finished (see read_blocks)."""
+    if source.compressed and not state.truncated_gzip:
+        return True
+    return finished if finished is not None else is_finished(source.path)
 
 
 def _fill(stream: BinaryIO, target: memoryview, state: ReadState) -> int:

@@ -20,9 +20,15 @@ REJECTED = "rejected"
 UNANSWERED = "unanswered"
 MIDSTREAM = "midstream"
 ANSWERED = "answered"
+#: TCP: the responder answered (data, or an ACK Zeek calls established) but
+#: the sensor missed its SYN-ACK: a server, marked (see INFERRED_STATE).
+INFERRED = "inferred"
+#: TCP: the responder sent something after the SYN, but neither a SYN-ACK,
+#: data, an established ACK nor a reset: not a server, not unanswered.
+AMBIGUOUS = "ambiguous"
 #: Transports without ports (ICMP, unknown_transport): never a server.
 NO_PORTS = "none"
-OUTCOMES = (OPEN, REJECTED, UNANSWERED, MIDSTREAM, ANSWERED, NO_PORTS)
+OUTCOMES = (OPEN, REJECTED, UNANSWERED, MIDSTREAM, ANSWERED, NO_PORTS, INFERRED, AMBIGUOUS)
 
 #: Zeek's dotted id fields, and the names sites give them with
 #: `Log::default_field_name_map`, mapped to the normalized names.

@@ -90,7 +90,8 @@ class HeaderBuilder:
         h = self.current
         body = line[len(self.meta_prefix) :]
         if body.startswith(b"separator"):
-            rest = body[len(b"separator") :].strip(b" ")
+            rest = body[len(b"separator") :]
+            rest = rest[1:] if rest[:1] == b"\t" else rest.strip(b" ")  # a tab after it, as zeek-cut accepts
             sep = _unescape_meta(rest)
             problem = "" if sep else "empty #separator"
             self.current = ZeekHeader(separator=sep or b"\t", raw=line + b"\n", problem=problem)

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.aggregates import NOT_V4, SERVED
+from synack.ingest.aggregates import NOT_V4
 from synack.inventory.dailies import CLIENTS, rows_in_range
 from synack.inventory.networks import ipv4_text
 from synack.inventory.query_rows import (
@@ -21,6 +21,7 @@ from synack.inventory.query_rows import (
     plain,
     resolve_nets,
     sensor_list,
+    serving,
     state_rows,
     uint32,
     where,
@@ -42,18 +43,19 @@ _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum
 
 
 def _client_rows(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                 columns: list[str]) -> tuple[pa.Table, pa.Table]:  # fmt: skip
+                 columns: list[str], strict: bool) -> tuple[pa.Table, pa.Table]:  # fmt: skip
     """(rows of IPv4 clients, rows of the others) of the client dailies in
     the range: the first with the hosts' numbers (client_v4, server_v4),
     cheap to read and to hash; the second with their text (client_h,
-    server_h). `columns` are the other columns wanted."""
+    server_h). `columns` are the other columns wanted; servers whose
+    SYN-ACK the sensor missed count unless `strict`."""
     store = snapshot_of(store)  # one state of the store for both reads
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < uint32(NOT_V4)
-    numeric = rows_in_range(store, CLIENTS, start, end, where=where(SERVED, names, net_list, "client_h") & v4,
+    numeric = rows_in_range(store, CLIENTS, start, end, where=where(serving(strict), names, net_list, "client_h") & v4,
                             columns=["client_v4", "server_v4", *columns])  # fmt: skip
-    text = state_rows(store, CLIENTS, start, end, SERVED, names, net_list, host="client_h",
+    text = state_rows(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
                  columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
     return numeric, text
 
@@ -68,12 +70,12 @@ def _as_text(table: pa.Table) -> pa.Table:
 
 
 def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                   first_sensor: bool = False) -> pd.DataFrame:  # fmt: skip
+                   first_sensor: bool = False, strict: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per (client_h, proto, server_p): first/last seen, connections,
     distinct servers, and with `first_sensor` the sensor of the earliest."""
     extra = ["sensor"] if first_sensor else []
     numeric, text = _client_rows(store, since, until, sensors, nets,
-                                 ["proto", "server_p", *_TIMES, "services", *extra])  # fmt: skip
+                                 ["proto", "server_p", *_TIMES, "services", *extra], strict)  # fmt: skip
     parts = []
     for rows, client, server in ((numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")):
         key = [client, "proto", "server_p"]
@@ -125,7 +127,7 @@ def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
 
 def clients(
     store: StoreLike, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None,
+    nets: Nets = None, sensors: Sensors = None, strict: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """Client ports in [since, until): which client spoke to which service port.
 
@@ -135,20 +137,21 @@ def clients(
     server_p) for clients in `nets` (default: private ranges), however
     many connections; sorted by client address, proto, port.
     """
-    df = _merge_clients(store, since, until, sensors, nets)
+    df = _merge_clients(store, since, until, sensors, nets, strict=strict)
     return finish(df, CLIENTS_COLUMNS, ["client_h", "proto", "server_p"])
 
 
 def client_pairs(
     store: StoreLike, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None,
+    nets: Nets = None, sensors: Sensors = None, strict: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """The detail view: one row per (client_h, server_h, proto, server_p).
 
     Columns: client_h, server_h, proto, server_p, port_name, services,
     first_seen, last_seen, connections; sorted by client, server, proto, port.
     """
-    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES, "services"])
+    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES, "services"],
+                                 strict)  # fmt: skip
     parts = []
     for rows, key in ((numeric, ["client_v4", "server_v4", "proto", "server_p"]), (text, PAIR_KEY)):
         merged = _with_services(rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES]), rows, key)
@@ -156,16 +159,17 @@ def client_pairs(
     return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 
-def client_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
+def client_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None,
+                     strict: bool = False) -> pd.DataFrame:  # fmt: skip
     """Every client port of the store merged over all time, with its first
     use: what new_clients selects from (pass it as `sightings`)."""
-    return _merge_clients(store, None, None, sensors, nets, first_sensor=True)
+    return _merge_clients(store, None, None, sensors, nets, first_sensor=True, strict=strict)
 
 
 def new_clients(
     store: StoreLike, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
-    sightings: pd.DataFrame | None = None,
+    sightings: pd.DataFrame | None = None, strict: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """Client ports whose first use in the whole store falls in [since, until):
     which client started speaking which service.
@@ -176,5 +180,8 @@ def new_clients(
     client_sightings, same nets and sensors) saves reading the store again.
     """
     start, end = day_range(since, until)
-    everything = client_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
+    if sightings is None:
+        everything = client_sightings(store, nets=nets, sensors=sensors, strict=strict)
+    else:
+        everything = sightings
     return new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

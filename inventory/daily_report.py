@@ -22,6 +22,7 @@ from synack.inventory.dailies import sensor_days
 from synack.inventory.networks import DEFAULT_NETS
 from synack.inventory.notices import first_notices
 from synack.inventory.query_rows import Nets, Sensors
+from synack.inventory.server_ports import answering_all
 from synack.inventory.store_inventory import Inventory
 from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, snapshot_of
 
@@ -148,6 +149,7 @@ class Report:
     health: DataHealth
     suppressed_by: list[str] = field(default_factory=list)  # the allowlist entries that matched
     baseline_day: str | None = None  # the first day with data, when the chart shows it: all its ports are new
+    answering_all: pd.DataFrame | None = None  # hosts that answered every port in the period (answering_all)
     max_rows: int = MAX_ROWS
     generated: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
@@ -214,6 +216,7 @@ def build_report(
     expect_sensors: list[str] | None = None,
     max_rows: int = MAX_ROWS,
     as_of: DateLike = None,
+    strict: bool = False,
 ) -> Report:
     """Gather the report of `day` (default: yesterday, UTC: the day before
     `today`, by default the day of `as_of`, see Inventory) or of [since, until).
@@ -222,10 +225,10 @@ def build_report(
     over those of the 7 periods of the same length before it that had data
     (None when none had). Gone server ports are those that crossed
     `idle_days` without records during the period. Raises InventoryError
-    for a bad date, network or allowlist.
+    for a bad date, network or allowlist. `strict`: see Inventory.
     """
     store = snapshot_of(store)  # every table of the report from one state of the store
-    inv = Inventory(store, nets=nets, sensors=sensors, allow=allow, as_of=as_of)
+    inv = Inventory(store, nets=nets, sensors=sensors, allow=allow, as_of=as_of, strict=strict)
     today = today or inv.as_of.date()
     start, end = _period(day, since, until, today, inv.as_of)
     allowed = inv.allowed
@@ -248,6 +251,7 @@ def build_report(
     allowed_rows = shown["allowed"].astype(bool)
     suppressed = int(allowed_rows.sum())
     period_servers = inv.servers(start, end)
+    answering = answering_all(period_servers, inv.answers_all_ports)
     top = period_servers
     if not top.empty:
         top = top.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
@@ -288,7 +292,32 @@ def build_report(
         suppressed_by=suppressed_by,
         max_rows=max_rows,
         baseline_day=min(with_data) if with_data else None,
+        answering_all=answering.reset_index(drop=True),
     )
+
+
+def collapsed(new: pd.DataFrame) -> pd.DataFrame:
+    """The new-port table as the page shows it: the rows of each host that
+    answers every port (`answers_all`) become one, whose `port` says how
+    many TCP ports (the CSV and JSON keep every row); other rows get their
+    `port` as PORT/PROTO. Without server_p/proto, which `port` replaces."""
+    if new.empty or "answers_all" not in new:
+        return new
+    view = new.copy()
+    view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
+    many = view["answers_all"] & (view["proto"] == "tcp")
+    if many.any():
+        counts = view[many].groupby("server_h")["server_p"].nunique()
+        lowest = view[many].groupby("server_h")["server_p"].min()
+        first = view[many].drop_duplicates("server_h").copy()
+        first["port"] = [
+            f"{counts[h]:,} TCP ports ({lowest[h]} up): answers every port" for h in first["server_h"]
+        ]  # fmt: skip
+        for column in ("server_reply", "services"):
+            if column in first:
+                first[column] = None if column == "server_reply" else ""
+        view = pd.concat([view[~many], first]).sort_values("first_seen", kind="stable")
+    return view.drop(columns=["server_p", "proto", "answers_all"]).reset_index(drop=True)
 
 
 #: First clients named per new server port.

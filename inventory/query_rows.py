@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.aggregates import NOT_V4
+from synack.ingest.aggregates import NOT_V4, SERVED, SERVING
 from synack.inventory.allowlist import Allowed, allowed_mask, load_allowlist
 from synack.inventory.dailies import rows_in_range
 from synack.inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
@@ -48,12 +48,13 @@ def allow_entries(allow: Allow) -> list[Allowed]:
     return load_allowlist(allow)
 
 
-def where(state: str, sensors: list[str] | None, nets: list[Network] | None, host: str) -> pc.Expression:
-    """A filter the daily files can prune row groups with: the state, the
+def where(state: str | tuple[str, ...], sensors: list[str] | None, nets: list[Network] | None,
+          host: str) -> pc.Expression:  # fmt: skip
+    """A filter the daily files can prune row groups with: the state (or states), the
     sensors, and the IPv4 ranges of `nets` on the numeric column of `host`
     (server_v4 or client_v4). Rows of other addresses carry NOT_V4 there
     and pass to the exact test after."""
-    expr = pc.field("state") == state
+    expr = pc.field("state") == state if isinstance(state, str) else pc.field("state").isin(list(state))
     if sensors is not None:
         expr = expr & pc.field("sensor").isin(sensors)
     if nets is not None:
@@ -72,15 +73,22 @@ def where(state: str, sensors: list[str] | None, nets: list[Network] | None, hos
     return expr
 
 
+def serving(strict: bool) -> tuple[str, ...]:
+    """The states a server port is counted from: seen SYN-ACKs only when
+    `strict`, inferred servers (SYN-ACK missed by the sensor) too otherwise."""
+    return (SERVED,) if strict else SERVING
+
+
 def uint32(value: int) -> pa.Scalar:
     """`value` as a uint32 scalar (the type of the numeric address columns)."""
     return pa.scalar(value, pa.uint32())
 
 
-def state_rows(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None, state: str,
+def state_rows(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None,
+          state: str | tuple[str, ...],
           sensors: list[str] | None, nets: list[Network] | None, host: str = "server_h",
           columns: list[str] | None = None, extra: pc.Expression | None = None) -> pa.Table:  # fmt: skip
-    """Daily rows of one state for the range (and `extra`), filtered exactly by sensor and network."""
+    """Daily rows of one state (or several) for the range (and `extra`), filtered exactly by sensor and network."""
     expr = where(state, sensors, nets, host)
     found = rows_in_range(store, kind, start, end, where=expr if extra is None else expr & extra, columns=columns)
     if nets is not None and len(found):
@@ -99,7 +107,8 @@ def plain(table: pa.Table) -> pa.Table:
 EMPTY_DTYPES: dict[str, object] = {
     "server_p": "int64", "connections": "int64", "clients": "int64", "servers": "int64", "probes": "int64",
     "idle_days": "float64", "first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]",
-    "also_served": "bool", "allowed": "bool", "port_name": object, "server_reply": object,
+    "also_served": "bool", "allowed": "bool", "synack_seen": "bool", "answers_all": "bool",
+    "port_name": object, "server_reply": object,
 }  # fmt: skip
 
 

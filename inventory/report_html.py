@@ -13,14 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from synack.inventory.daily_report import SECTIONS, Report, age_text
+from synack.inventory.daily_report import SECTIONS, Report, age_text, collapsed
 from synack.inventory.export import printable
 
 _LABELS = {
     "server_h": "server", "client_h": "client", "port_name": "IANA name", "services": "detected service",
     "first_seen": "first seen (UTC)", "last_seen": "last seen (UTC)", "connections": "connections",
     "server_reply": "server reply", "idle_days": "idle days", "also_served": "also served",
-    "first_clients": "first clients", "notice_ts": "sensor notice (UTC)",
+    "first_clients": "first clients", "notice_ts": "sensor notice (UTC)", "synack_seen": "SYN-ACK",
 }  # fmt: skip
 
 _STYLE = """
@@ -83,6 +83,8 @@ def _cell(column: str, value: Any) -> str:
         return "<td></td>"
     if isinstance(value, bytes):
         return f"<td><code>{_e(printable(value))}</code></td>"
+    if column == "synack_seen":
+        return "<td>seen</td>" if value else '<td class="warn">SYN-ACK not seen</td>'
     if isinstance(value, pd.Timestamp):
         return f'<td data-v="{_e(value.isoformat())}">{value:%Y-%m-%d %H:%M:%S}</td>'
     if isinstance(value, bool):
@@ -194,6 +196,21 @@ def _cards(report: Report) -> str:
     return f'<div class="cards">{"".join(out)}</div>'
 
 
+def _answering(report: Report) -> str:
+    """A line per host that answered every port in the period (its new ports are one row below)."""
+    hosts = report.answering_all
+    if hosts is None or hosts.empty:
+        return ""
+    lines = "".join(
+        f"<li><code>{_e(h)}</code> answered on {n:,} TCP ports ({lo} to {hi}), {q:,} of them without a detected"
+        " service or a reply: a SYN proxy, tarpit or honeypot answers every port</li>"
+        for h, n, q, lo, hi in zip(
+            hosts["server_h"], hosts["ports"], hosts["quiet_ports"], hosts["lowest_port"], hosts["highest_port"]
+        )  # fmt: skip
+    )
+    return f'<div class="alert"><p>Hosts that answer every port:</p><ul>{lines}</ul></div>'
+
+
 def render_html(report: Report) -> str:
     """The report page as one string of HTML."""
     last = report.end - pd.Timedelta(microseconds=1)
@@ -202,7 +219,13 @@ def render_html(report: Report) -> str:
         else f"{report.start:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
     )  # fmt: skip
     sections = "".join(
-        f"<h2>{_e(title)}</h2>" + _table(report.tables[name], report.max_rows, report.csv_name(name))
+        f"<h2>{_e(title)}</h2>"
+        + (_answering(report) if name == "new_servers" else "")
+        + _table(
+            collapsed(report.tables[name]) if name == "new_servers" else report.tables[name],
+            report.max_rows,
+            report.csv_name(name),
+        )  # fmt: skip
         for name, title in SECTIONS.items()
     )
     entries = "".join(f"<li><code>{_e(e)}</code></li>" for e in report.suppressed_by)

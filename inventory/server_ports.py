@@ -30,6 +30,7 @@ from synack.inventory.query_rows import (
     plain,
     resolve_nets,
     sensor_list,
+    serving,
     state_rows,
     uint32,
 )
@@ -38,12 +39,21 @@ from synack.inventory.store_reader import DateLike, StoreLike, as_timestamp, day
 KEY = ["server_h", "proto", "server_p"]
 SERVERS_COLUMNS = [
     "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen",
-    "connections", "clients", "sensors", "server_reply",
+    "connections", "clients", "sensors", "server_reply", "synack_seen", "answers_all",
 ]  # fmt: skip
-NEW_SERVERS_COLUMNS = ["sensor", "server_h", "server_p", "proto", "port_name", "services", "first_seen", "server_reply"]
+NEW_SERVERS_COLUMNS = [
+    "sensor", "server_h", "server_p", "proto", "port_name", "services", "first_seen", "server_reply", "synack_seen",
+    "answers_all",
+]  # fmt: skip
+#: The columns of hosts_answering_all.
+ANSWERING_ALL_COLUMNS = ["server_h", "ports", "quiet_ports", "lowest_port", "highest_port", "first_seen"]
+#: A host serving at least this many TCP ports in a query's range, most of
+#: them without a detected service or a reply, answers every port (a SYN
+#: proxy, a tarpit, a honeypot): flagged, and collapsed in the report.
+ANSWERS_ALL_PORTS = 200
 GONE_COLUMNS = [
     "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "idle_days", "connections",
-    "sensors",
+    "sensors", "synack_seen",
 ]  # fmt: skip
 CLOSED_COLUMNS = [
     "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "probes", "clients", "also_served",
@@ -55,13 +65,16 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     with the distinct client counts of `counted` (KEY + clients) beside."""
     if len(rows) == 0:
         return pd.DataFrame(columns=[c for c in SERVERS_COLUMNS if c != "port_name"] + ["first_sensor"])
+    seen = pc.equal(rows.column("state"), SERVED) if "state" in rows.column_names else pa.nulls(len(rows), pa.bool_())
+    rows = rows.append_column("synack_seen", pc.fill_null(seen, True))
     # Ties go by value, never by position: the first sensor is the smallest
     # name among the earliest, the first reply the smallest bytes among the earliest.
     rows = rows.set_column(rows.schema.get_field_index("sensor"), "sensor", rows.column("sensor").cast(pa.string()))
     g = rows.sort_by([("first_seen", "ascending"), ("sensor", "ascending")]).group_by(KEY, use_threads=False).aggregate(
-        [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first")]
+        [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first"),
+         ("synack_seen", "any")]
     )  # fmt: skip
-    g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor"])
+    g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor", "synack_seen"])
     replies = rows.filter(pc.is_valid(rows.column("reply_ts"))).select([*KEY, "reply_ts", "server_reply"])
     first_reply = (
         replies.sort_by([("reply_ts", "ascending"), ("server_reply", "ascending")])
@@ -91,29 +104,32 @@ BAND_ROWS = 1_000_000
 
 
 def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-            count_clients: bool = True) -> pd.DataFrame:  # fmt: skip
-    """Merged server rows; distinct clients (which need the client pairs) only when `count_clients`."""
+            count_clients: bool = True, strict: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Merged server rows (inferred servers too unless `strict`); distinct
+    clients (which need the client pairs) only when `count_clients`."""
     store = snapshot_of(store)  # one state of the store for every read below
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     columns = None if count_clients else SERVER_ROW_COLUMNS
     parts = []
-    for band in _address_bands(store, start, end, names, net_list):
-        rows = state_rows(store, SERVERS, start, end, SERVED, names, net_list, columns=columns, extra=band)
+    states = serving(strict)
+    for band in _address_bands(store, start, end, names, net_list, states):
+        rows = state_rows(store, SERVERS, start, end, states, names, net_list, columns=columns, extra=band)
         parts.append(merge_servers(rows, client_counts(rows) if count_clients else None))
         del rows
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def _address_bands(store: StoreLike, start: dt.datetime | None, end: dt.datetime | None,
-                   sensors: list[str] | None, nets: list[Network] | None) -> list[pc.Expression | None]:  # fmt: skip
+                   sensors: list[str] | None, nets: list[Network] | None,
+                   states: tuple[str, ...]) -> list[pc.Expression | None]:  # fmt: skip
     """Filters on server_v4 that split the range's served rows into bands of
     about BAND_ROWS rows, each server in one band; [None] when one band holds
     them all (known from the ledger's row counts without reading a file)."""
     bound = select(read_catalog(store), start, end).server_rows()
     if bound is not None and bound <= BAND_ROWS:
         return [None]
-    v4 = state_rows(store, SERVERS, start, end, SERVED, sensors, nets, columns=["server_v4", "server_h"]).column(
+    v4 = state_rows(store, SERVERS, start, end, states, sensors, nets, columns=["server_v4", "server_h"]).column(
         "server_v4"
     )
     if len(v4) <= BAND_ROWS:
@@ -185,60 +201,104 @@ def key_slices(keys: np.ndarray, lengths: np.ndarray, limit: int) -> list[slice]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
+def answering_all(found: pd.DataFrame, threshold: int = ANSWERS_ALL_PORTS) -> pd.DataFrame:
+    """The hosts of `found` (server rows: server_h, proto, server_p,
+    services, server_reply, first_seen) that serve at least `threshold` TCP
+    ports, more than half of them quiet (no detected service, no reply):
+    ANSWERING_ALL_COLUMNS, one row per host, most ports first."""
+    if found.empty:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c != "server_h" else object) for c in ANSWERING_ALL_COLUMNS})
+    tcp = found[found["proto"] == "tcp"]
+    quiet = (tcp["services"].fillna("") == "") & tcp["server_reply"].isna()
+    per_host = tcp.assign(quiet=quiet).groupby("server_h", sort=False).agg(
+        ports=("server_p", "nunique"), quiet_ports=("quiet", "sum"), lowest_port=("server_p", "min"),
+        highest_port=("server_p", "max"), first_seen=("first_seen", "min"),
+    )  # fmt: skip
+    flagged = per_host[(per_host["ports"] >= threshold) & (per_host["quiet_ports"] * 2 > per_host["ports"])]
+    flagged = flagged.reset_index().astype({"quiet_ports": "int64", "lowest_port": "int64", "highest_port": "int64"})
+    return flagged.sort_values(["ports", "server_h"], ascending=[False, True], kind="stable")[ANSWERING_ALL_COLUMNS]
+
+
+def _with_answers_all(found: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """`found` with `answers_all`: its host answers every port (see answering_all) in these rows."""
+    hosts = set(answering_all(found, threshold)["server_h"]) if not found.empty else set()
+    return found.assign(answers_all=found["server_h"].isin(hosts) if not found.empty else pd.Series(dtype=bool))
+
+
 def servers(
     store: StoreLike, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None,
+    nets: Nets = None, sensors: Sensors = None, strict: bool = False, answers_all_ports: int = ANSWERS_ALL_PORTS,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports seen in [since, until).
 
     Columns: server_h, proto, server_p, port_name (IANA), services (Zeek's
     detected services, comma-joined), first_seen, last_seen (UTC),
     connections, clients (distinct), sensors (comma-joined), server_reply
-    (bytes of the earliest reply). One row per (server_h, proto,
-    server_p) whose server is in `nets` (default: private ranges; "all"
-    for every address), sorted by address, proto, port.
+    (bytes of the earliest reply), synack_seen (False: the sensor never saw
+    this port's SYN-ACK, its server is inferred from the data it sent; left
+    out when `strict`), answers_all (the host serves `answers_all_ports`
+    TCP ports or more in the range, most of them quiet: see
+    answering_all). One row per (server_h, proto, server_p) whose server is
+    in `nets` (default: private ranges; "all" for every address), sorted by
+    address, proto, port.
     """
-    return finish(_served(store, since, until, sensors, nets), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
+    found = _served(store, since, until, sensors, nets, strict=strict)
+    return finish(_with_answers_all(found, answers_all_ports), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
 
 
 def hosts_serving(
-    store: StoreLike, since: DateLike = None, until: DateLike = None, *, nets: Nets = None, sensors: Sensors = None
+    store: StoreLike,
+    since: DateLike = None,
+    until: DateLike = None,
+    *,
+    nets: Nets = None,
+    sensors: Sensors = None,
+    strict: bool = False,
 ) -> list[str]:
     """The distinct hosts that served in [since, until), in address order
     (servers() without counting clients)."""
-    df = _served(store, since, until, sensors, nets, count_clients=False)
+    df = _served(store, since, until, sensors, nets, count_clients=False, strict=strict)
     return sorted(df["server_h"].unique().tolist(), key=address_key) if not df.empty else []
 
 
-def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None) -> pd.DataFrame:
+def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None,
+                     strict: bool = False) -> pd.DataFrame:  # fmt: skip
     """Every server port of the store merged over all time, with its first
     sighting: what new_servers selects from. Pass it to new_servers as
     `sightings` to ask about several periods for the price of one read."""
-    return _served(store, None, None, sensors, nets, count_clients=False)
+    return _served(store, None, None, sensors, nets, count_clients=False, strict=strict)
 
 
 def new_servers(
     store: StoreLike, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
-    sightings: pd.DataFrame | None = None,
+    sightings: pd.DataFrame | None = None, strict: bool = False, answers_all_ports: int = ANSWERS_ALL_PORTS,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports whose first sighting in the whole store falls in [since, until).
 
     LANGuardian's "New Server Ports" report. Columns: sensor (the one that
     saw it first), server_h, server_p, proto, port_name, services,
-    first_seen ("when detected"), server_reply; plus `allowed` when
+    first_seen ("when detected"), server_reply, synack_seen, answers_all
+    (the host has `answers_all_ports` new TCP ports or more in the range,
+    most of them quiet: see answering_all); plus `allowed` when
     `show_allowed` (otherwise allowed ports are left out). Sorted by
     first_seen. `sightings` (from server_sightings, with the same nets and
     sensors) saves reading the store again.
     """
     start, end = day_range(since, until)
-    everything = server_sightings(store, nets=nets, sensors=sensors) if sightings is None else sightings
-    return new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_SERVERS_COLUMNS, "server_h")
+    if sightings is None:
+        everything = server_sightings(store, nets=nets, sensors=sensors, strict=strict)
+    else:
+        everything = sightings
+    columns = [c for c in NEW_SERVERS_COLUMNS if c != "answers_all"]
+    found = new_rows(everything, start, end, allow_entries(allow), show_allowed, columns, "server_h")
+    flagged = _with_answers_all(found, answers_all_ports).astype({"answers_all": bool})
+    return flagged[NEW_SERVERS_COLUMNS + (["allowed"] if show_allowed else [])]
 
 
 def gone_servers(
     store: StoreLike, until: DateLike = None, *, idle_days: float = 7,
-    nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
+    nets: Nets = None, sensors: Sensors = None, allow: Allow = None, strict: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports seen before `until` but not in the `idle_days` before it.
 
@@ -248,7 +308,7 @@ def gone_servers(
     `servers` has them), first_seen, last_seen, idle_days (since last seen,
     at `until`), connections, sensors (comma-joined); sorted by last_seen.
     """
-    everything = _served(store, None, until, sensors, nets, count_clients=False)
+    everything = _served(store, None, until, sensors, nets, count_clients=False, strict=strict)
     if everything.empty:
         return finish(everything, GONE_COLUMNS, ["last_seen"])
     as_of = pd.Timestamp(as_timestamp(until)) if until is not None else everything["last_seen"].max()
@@ -260,13 +320,14 @@ def gone_servers(
 
 def closed(
     store: StoreLike, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None,
+    nets: Nets = None, sensors: Sensors = None, strict: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """Ports that answered a SYN with RST in [since, until): scan targets.
 
     Columns: server_h, proto, server_p, port_name, first_seen, last_seen,
     probes (connection attempts refused), clients (distinct probers),
-    also_served (the port also answered with a SYN-ACK in the range).
+    also_served (the port also served in the range: a SYN-ACK, or, unless
+    `strict`, data after a SYN-ACK the sensor missed).
     Sorted by probes, most first.
     """
     store = snapshot_of(store)
@@ -276,7 +337,7 @@ def closed(
     df = merge_servers(rows, client_counts(rows))
     if df.empty:
         return finish(df, CLOSED_COLUMNS, ["probes"])
-    served_rows = state_rows(store, SERVERS, start, end, SERVED, names, net_list, columns=KEY)
+    served_rows = state_rows(store, SERVERS, start, end, serving(strict), names, net_list, columns=KEY)
     served = plain(served_rows).to_pandas().drop_duplicates()
     served["also_served"] = True
     df = df.merge(served, on=KEY, how="left").rename(columns={"connections": "probes"})

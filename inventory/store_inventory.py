@@ -46,14 +46,22 @@ class Inventory:
     """A synack store and the filters shared by its queries (see the module)."""
 
     def __init__(self, store: StoreLike, *, nets: Nets = None, sensors: Sensors = None, allow: Allow = None,
-                 as_of: DateLike = None, ledger: Path | str | None = None) -> None:  # fmt: skip
+                 as_of: DateLike = None, ledger: Path | str | None = None, strict: bool = False,
+                 answers_all_ports: int = server_ports.ANSWERS_ALL_PORTS) -> None:  # fmt: skip
         """`store`: a directory, or an object-storage URL with its `ledger`
         (ingest.store_files), or a Snapshot (every query answers from it).
+        `strict`: count only servers whose SYN-ACK the sensor saw (by
+        default a server whose SYN-ACK was missed but whose data was seen
+        counts, marked `synack_seen` False). `answers_all_ports`: how many
+        TCP ports, most of them quiet, make a host one that answers every
+        port (see server_ports.answering_all).
         Raises InventoryError for a bad network, allowlist, date or store
         location (the store is read by the queries)."""
         self.store: StoreFS | Snapshot = store if isinstance(store, Snapshot) else store_files(store, ledger)
         self.nets = nets
         self.sensors = sensors
+        self.strict = strict
+        self.answers_all_ports = answers_all_ports
         resolve_nets(nets)  # a bad network fails here, not in the first query
         self.allowed: list[Allowed] = allow_entries(allow)
         self.as_of: dt.datetime = (
@@ -62,12 +70,13 @@ class Inventory:
         self._sightings: dict[str, pd.DataFrame] = {}
 
     def __repr__(self) -> str:
-        return f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, as_of={self.as_of})"
+        return (f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, "
+                f"strict={self.strict}, as_of={self.as_of})")  # fmt: skip
 
     def pinned(self) -> Inventory:
         """This Inventory (same settings and `as_of`) answering every query from one snapshot, taken now."""
         return Inventory(snapshot_of(self.store), nets=self.nets, sensors=self.sensors, allow=self.allowed,
-                         as_of=self.as_of)  # fmt: skip
+                         as_of=self.as_of, strict=self.strict, answers_all_ports=self.answers_all_ports)  # fmt: skip
 
     def snapshot(self) -> Snapshot:
         """The state of the store a query of this Inventory would answer from now."""
@@ -87,7 +96,7 @@ class Inventory:
         return as_timestamp(value, now=self.as_of)
 
     def _filters(self) -> dict[str, Any]:
-        return {"nets": self.nets, "sensors": self.sensors}
+        return {"nets": self.nets, "sensors": self.sensors, "strict": self.strict}
 
     def _marked(self, df: pd.DataFrame, host: str) -> pd.DataFrame:
         """`df` with an `allowed` column (the allowlist matches `host`, proto
@@ -99,8 +108,16 @@ class Inventory:
     def servers(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
         """Server ports seen in [since, until) (see inventory.server_ports.servers);
         with an allowlist, an `allowed` column marks the expected ones."""
-        found = server_ports.servers(self.store, self.when(since), self.when(until), **self._filters())
+        found = server_ports.servers(self.store, self.when(since), self.when(until),
+                                     answers_all_ports=self.answers_all_ports, **self._filters())  # fmt: skip
         return self._marked(found, "server_h")
+
+    def hosts_answering_all(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+        """Hosts that serve `answers_all_ports` TCP ports or more in [since,
+        until), most of them quiet (a SYN proxy, tarpit or honeypot): see
+        inventory.server_ports.answering_all for the columns."""
+        found = server_ports.servers(self.store, self.when(since), self.when(until), **self._filters())
+        return server_ports.answering_all(found, self.answers_all_ports).reset_index(drop=True)
 
     def clients(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
         """Client ports in [since, until) (see inventory.client_ports.clients);
@@ -142,7 +159,7 @@ class Inventory:
         """Server ports first seen in [since, until), allowlisted ones left out (or marked)."""
         return server_ports.new_servers(
             self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
-            sightings=self.server_sightings(), **self._filters(),
+            sightings=self.server_sightings(), answers_all_ports=self.answers_all_ports, **self._filters(),
         )  # fmt: skip
 
     def new_clients(
@@ -177,7 +194,7 @@ class Inventory:
         snap = snapshot_of(self.store)
         known_sensors = sorted({sensor for _, sensor, rows, _ in snap.day_sensors() if rows and sensor})
         known_export.check_selection(sensor_list(self.sensors), known_sensors, "sensor")
-        servers = server_ports.servers(snap, nets=self.nets, sensors=self.sensors)
+        servers = server_ports.servers(snap, nets=self.nets, sensors=self.sensors, strict=self.strict)
         if servers.empty and not force and snap.day_sensors():
             everywhere = server_ports.servers(snap, nets="all")
             if not everywhere.empty:
@@ -193,7 +210,8 @@ class Inventory:
     def status(self) -> dict[str, Any]:
         """What the store holds: ledger version, days, records and, per
         sensor, records and newest record (UTC); the sources ingested, the
-        lines quarantined, the sensor notices kept and the last ingest; whether an older synack wrote
+        lines quarantined, the sensor notices kept and the last ingest; the
+        hosts that answered every port on the newest day (host -> ports); whether an older synack wrote
         it (queries then aggregate its records in memory); and the settings
         of this Inventory."""
         snap = snapshot_of(self.store)
@@ -205,6 +223,11 @@ class Inventory:
             when = dt.datetime.fromtimestamp(newest / 1e6, dt.UTC)
             entry["newest"] = max(entry["newest"], when) if entry["newest"] else when
         days = catalog.days
+        answering = (
+            self.hosts_answering_all(days[-1], dt.date.fromisoformat(days[-1]) + dt.timedelta(days=1))
+            if days
+            else pd.DataFrame(columns=server_ports.ANSWERING_ALL_COLUMNS)
+        )
         return {
             "store": str(self.store),
             "ledger_version": catalog.version,
@@ -217,10 +240,12 @@ class Inventory:
             "sensor_notices": snap.notice_count(),
             "monthly_rollups": len(catalog.rollups),
             "upgrade_needed": bool(catalog.legacy_days),
+            "hosts_answering_all": {h: int(n) for h, n in zip(answering["server_h"], answering["ports"])},
             "settings": {
                 "nets": [str(n) for n in resolve_nets(self.nets) or []] or "all",
                 "sensors": self.sensors or "all",
                 "allowlist_entries": len(self.allowed),
+                "strict": self.strict,
                 "as_of": self.as_of.isoformat(timespec="seconds"),
             },
         }

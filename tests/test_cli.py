@@ -486,7 +486,10 @@ def test_many_files_failing_for_one_reason_are_one_line(tmp_path: Path) -> None:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.exit_code == 2 and len(errors) == 2, result.stderr
     first = tmp_path / "logs" / "d00" / "conn.log"
-    reason = "not a Zeek log (it starts with neither a Zeek header nor JSON)"
+    reason = (
+        "not a Zeek log: line 1 starts with neither a Zeek header ('#separator' and a space or tab, then the"
+        " separator) nor a JSON object ('{')"
+    )
     assert errors[0] == f"error: 27 files: {reason} (first: {first})"
     assert str(tmp_path / "logs" / "other" / "conn.log") in errors[1]
 

@@ -65,6 +65,46 @@ def test_live_file_partial_line_waits_then_rotation_counts_once(tmp_path: Path) 
     assert ingest_paths([logs], store).rows == 0
 
 
+def test_a_finished_file_without_a_final_newline_gives_its_last_record_once(tmp_path: Path) -> None:
+    """A dataset's log that ends without a newline (IoT-23): once nobody has
+    written it for FINISHED_AFTER_SECONDS, its last line is its last record."""
+    from synack.ingest.log_source import FINISHED_AFTER_SECONDS
+
+    store = tmp_path / "store"
+    lines = [conn_line(f"C{i}", ts=1795000000.0 + i) for i in range(4)]
+    log = tmp_path / "conn.log"
+    log.write_text(conn_header() + "".join(lines)[:-1])  # no newline after C3
+    first = ingest_paths([log], store)
+    assert first.rows == 3 and "incomplete" in first.files[0].message  # just written: it may grow
+    old = os.stat(log).st_mtime - FINISHED_AFTER_SECONDS - 1
+    os.utime(log, (old, old))
+    second = ingest_paths([log], store)
+    assert second.rows == 1 and not second.files[0].message
+    assert ingest_paths([log], store).rows == 0
+    assert uids(store) == [f"C{i}" for i in range(4)]
+
+    # A whole gzip stream is finished whatever its age.
+    archive = tmp_path / "other" / "conn.log.gz"
+    archive.parent.mkdir()
+    body = conn_header(opened="2026-11-22-10-00-00") + "".join(conn_line(f"G{i}") for i in range(2))
+    archive.write_bytes(gzip.compress(body[:-1].encode()))
+    assert ingest_paths([archive], tmp_path / "store2").rows == 2
+
+
+def test_separator_with_a_tab_and_a_clear_error_for_other_files(tmp_path: Path) -> None:
+    """zeek-cut reads '#separator<TAB>\\x09' (a hand-edited header); so does synack."""
+    log = tmp_path / "conn.log"
+    log.write_text(conn_header().replace("#separator \\x09", "#separator\t\\x09", 1) + conn_line("C1"))
+    assert log.read_text().startswith("#separator\t\\x09\n")
+    assert ingest_paths([log], tmp_path / "store").rows == 1
+    other = tmp_path / "x" / "conn.log"
+    other.parent.mkdir()
+    other.write_text("\n\nhello\n")
+    summary = ingest_paths([other], tmp_path / "store")
+    assert summary.files[0].status == "error"
+    assert "line 3 starts with neither a Zeek header" in summary.files[0].message
+
+
 def test_archive_of_a_partly_ingested_live_log_adds_only_the_rest(tmp_path: Path) -> None:
     store = tmp_path / "store"
     header = conn_header()

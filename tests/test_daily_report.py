@@ -273,3 +273,47 @@ def test_the_gone_headline_counts_the_gone_table(tmp_path: Path) -> None:
         report = build_report(store, day, idle_days=1)
         assert report.headline["gone server ports"][0] == len(report.tables["gone_servers"]), day
     assert build_report(store, "2026-11-19", idle_days=1).headline["gone server ports"][0] == 1
+
+
+def test_a_host_that_answers_every_port_is_one_row_a_status_line_and_its_ports_in_the_csv(tmp_path: Path) -> None:
+    """A tarpit answers a SYN on every port: 300 new ports of one host are one
+    row of the page's new-port table (the CSV has them all), flagged in
+    `servers`, `new-ports` and `status`; a host under the threshold is not."""
+    from typer.testing import CliRunner
+
+    from synack.cli import app
+    from synack.inventory import Inventory
+    from tests.conftest import conn_header, conn_line
+
+    base = 1795046400.0 - 2 * 86400  # 2026-11-17 00:00 UTC
+    lines = [conn_line("B1", ts=base - 86400 + 5, resp="10.6.0.2", resp_p=22)]  # a baseline day
+    lines += [conn_line(f"T{p}", ts=base + p, resp="10.6.0.1", resp_p=1000 + p, history="ShAFf") for p in range(300)]
+    lines += [conn_line(f"N{p}", ts=base + 400 + p, resp="10.6.0.3", resp_p=8000 + p) for p in range(3)]
+    log = tmp_path / "conn.log"
+    log.write_text(conn_header() + "".join(lines))
+    store = tmp_path / "store"
+    ingest_paths([log], store)
+
+    inv = Inventory(store, as_of="2026-11-18")
+    hosts = inv.hosts_answering_all("2026-11-17", "2026-11-18")
+    assert hosts[["server_h", "ports", "quiet_ports", "lowest_port", "highest_port"]].values.tolist() == [
+        ["10.6.0.1", 300, 300, 1000, 1299]
+    ]
+    servers = inv.servers("2026-11-17", "2026-11-18")
+    assert set(servers.loc[servers["answers_all"], "server_h"]) == {"10.6.0.1"}
+    new = inv.new_servers("2026-11-17", "2026-11-18")
+    assert len(new) == 303 and new["answers_all"].sum() == 300
+    assert Inventory(store, as_of="2026-11-18", answers_all_ports=301).hosts_answering_all("2026-11-17").empty
+
+    report = build_report(store, "2026-11-17", as_of="2026-11-18")
+    written = write_report(report, tmp_path / "out")
+    page = written[0].read_text()
+    assert page.count("answers every port") >= 2  # the line above the table and the collapsed row
+    assert "300 TCP ports (1000 up): answers every port" in page
+    section = page[page.index("<h2>New server ports</h2>") : page.index("<h2>New client ports</h2>")]
+    assert section.count("<td>10.6.0.1</td>") == 1 and section.count("<td>10.6.0.3</td>") == 3  # one row
+    with open(tmp_path / "out" / report.csv_name("new_servers")) as f:
+        assert sum(1 for row in csv.DictReader(f) if row["server_h"] == "10.6.0.1") == 300
+
+    status = CliRunner().invoke(app, ["status", "--store", str(store)])
+    assert status.exit_code == 0 and "host 10.6.0.1 answered on 300 TCP ports on 2026-11-17" in status.stdout

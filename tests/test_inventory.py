@@ -39,8 +39,10 @@ def test_servers_have_documented_columns_and_sort(store: Path) -> None:
     df = inventory.servers(store)
     assert list(df.columns) == [
         "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen",
-        "connections", "clients", "sensors", "server_reply",
+        "connections", "clients", "sensors", "server_reply", "synack_seen", "answers_all",
     ]  # fmt: skip
+    assert df["synack_seen"].all()  # the samples' handshakes are whole
+    assert not df["answers_all"].any()
     assert df["server_h"].tolist()[:2] == ["10.1.0.10", "10.1.0.10"] and df["server_h"].iloc[-1] == "fd00:10::5"
     assert df.loc[df.server_p == 22, "port_name"].item() == "ssh"
 
@@ -385,7 +387,7 @@ def test_a_range_merged_in_address_bands_answers_like_one_merge(
 
     whole = answers()
     monkeypatch.setattr(server_ports, "BAND_ROWS", band_rows)
-    bands = server_ports._address_bands(store, None, None, None, None)
+    bands = server_ports._address_bands(store, None, None, None, None, server_ports.serving(False))
     assert len(bands) > 3  # really split
     for banded, one in zip(answers(), whole):
         pd.testing.assert_frame_equal(banded, one)
@@ -437,3 +439,35 @@ def test_an_empty_answer_has_the_columns_and_dtypes_of_a_full_one(store: Path) -
         empty = query("2026-11-18T00:00:01" if name == "gone_servers" else "2030-01-01")
         assert len(full) and empty.empty, name
         assert dict(empty.dtypes) == dict(full.dtypes), name
+
+
+def test_inferred_servers_are_counted_marked_and_left_out_when_strict(tmp_path: Path) -> None:
+    """A SPAN port that dropped the SYN-ACK: the server's data still makes it a server, marked."""
+    from synack.inventory import Inventory
+    from tests.conftest import conn_header, conn_line
+
+    log = tmp_path / "conn.log"
+    log.write_text(
+        conn_header()
+        + conn_line("C1", resp="10.5.0.1", resp_p=443, history="SADdafF", state="SF")  # SYN-ACK missed
+        + conn_line("C2", ts=1795000100.0, resp="10.5.0.2", resp_p=22, history="ShADadFf")  # seen
+        + conn_line("C3", ts=1795000000.0, resp="10.5.0.3", resp_p=80, history="SADdaf", state="S3")  # missed...
+        + conn_line("C4", ts=1795000200.0, resp="10.5.0.3", resp_p=80)  # ...then seen
+        + conn_line("C5", resp="10.5.0.4", resp_p=25, history="Sa", state="S0")  # a bare ACK: no server
+        + conn_line("C6", resp="10.5.0.5", resp_p=23, history="SdcADFr", state="RSTR")  # data, then reset
+    )
+    ingest_paths([log], tmp_path / "store")
+    inv = Inventory(tmp_path / "store", nets="all", as_of="2026-12-01")
+    seen = inv.servers().set_index("server_h")["synack_seen"].to_dict()
+    assert seen == {"10.5.0.1": False, "10.5.0.2": True, "10.5.0.3": True, "10.5.0.5": False}
+    first = inv.servers().set_index("server_h")["first_seen"]
+    assert first["10.5.0.3"].timestamp() == 1795000000.0  # the inferred sighting is the first
+    assert set(inv.new_servers("2026-11-01")["server_h"]) == set(seen)
+    assert set(inv.clients()["server_p"]) == {443, 22, 80, 23}
+    assert inv.closed().empty  # data before the reset: not a closed port
+
+    strict = Inventory(tmp_path / "store", nets="all", as_of="2026-12-01", strict=True)
+    assert set(strict.servers()["server_h"]) == {"10.5.0.2", "10.5.0.3"}
+    assert strict.servers().set_index("server_h")["first_seen"]["10.5.0.3"].timestamp() == 1795000200.0
+    assert set(strict.new_servers("2026-11-01")["server_h"]) == {"10.5.0.2", "10.5.0.3"}
+    assert set(strict.clients()["server_p"]) == {22, 80}

@@ -368,3 +368,41 @@ def test_rollup_steps_add_settled_days_within_the_row_bound() -> None:
     months = {"2026-10-31": 1, "2026-11-01": 1}
     both = plan_steps({}, months, {d: [_day_partial(d, 1)] for d in months}, settled="2026-11-05")
     assert [s.month for s in both] == ["2026-10", "2026-11"]
+
+
+def test_rebuild_rederives_the_outcomes_an_older_synack_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before `inferred` existed keeps its labels until `synack rebuild`,
+    which re-derives each record's outcome from its stored history and rebuilds the aggregates."""
+    from synack.ingest import handshake
+    from synack.ingest.engines import rebuild_store
+    from synack.inventory import Inventory
+    from tests.conftest import conn_header, conn_line, store_table
+
+    log = tmp_path / "conn.log"
+    log.write_text(
+        conn_header()
+        + conn_line("C1", resp="10.5.0.1", resp_p=443, history="SADdafF", state="SF")
+        + conn_line("C2", resp="10.5.0.2", resp_p=22)
+        + conn_line("C3", resp="10.5.0.3", resp_p=25, history="S", state="S0", resp_pkts="0")
+    )
+    store = tmp_path / "store"
+    with monkeypatch.context() as old_rules:  # the rules before a missed SYN-ACK was recognized
+        old_rules.setitem(handshake._HISTORY_TESTS, "data_first", "^$x")
+        old_rules.setitem(handshake._HISTORY_TESTS, "ack", "^$x")
+        ingest_paths([log], store)
+
+    def outcomes() -> dict[str, str]:
+        table = store_table(store)
+        return dict(zip(table.column("uid").to_pylist(), table.column("outcome").cast("string").to_pylist()))
+
+    assert outcomes() == {"C1": "ambiguous", "C2": "open", "C3": "unanswered"}
+    assert set(Inventory(store, nets="all").servers()["server_h"]) == {"10.5.0.2"}
+
+    rebuild_store(store)
+    assert outcomes() == {"C1": "inferred", "C2": "open", "C3": "unanswered"}
+    servers = Inventory(store, nets="all").servers().set_index("server_h")["synack_seen"].to_dict()
+    assert servers == {"10.5.0.1": False, "10.5.0.2": True}
+    files_before = sorted(p.name for p in (store / "conn").rglob("*.parquet"))
+    rebuild_store(store)  # nothing left to re-derive: the record files stay as they are
+    assert sorted(p.name for p in (store / "conn").rglob("*.parquet")) == files_before
+    assert outcomes()["C1"] == "inferred"

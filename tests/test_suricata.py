@@ -98,10 +98,12 @@ def implied_outcome(flow: dict[str, Any]) -> str:
     tc, ts = int(flow["tcp"]["tcp_flags_tc"], 16), int(flow["tcp"]["tcp_flags_ts"], 16)
     if tc & 0x02:
         return "open"
-    if tc & 0x04:
+    if ts & 0x02 and tc & 0x08:
+        return "inferred"  # the server pushed data, its SYN-ACK not seen
+    if tc & 0x04 and not tc & 0x08:
         return "rejected"
-    if ts & 0x02 and flow["flow"]["pkts_toclient"] == 0:
-        return "unanswered"
+    if ts & 0x02:
+        return "unanswered" if flow["flow"]["pkts_toclient"] == 0 else "ambiguous"
     return "midstream"
 
 

@@ -84,5 +84,5 @@ def test_handshake_values_match_what_the_ingester_reads() -> None:
     from synack.ingest.handshake import HANDSHAKE_VALUES
 
     main = (PACKAGE / "scripts" / "main.zeek").read_text()
-    written = set(re.findall(r'"(open|open_orig|rejected|unanswered|midstream|answered)"', main))
+    written = set(re.findall(r'"(open|open_orig|inferred|rejected|unanswered|ambiguous|midstream|answered)"', main))
     assert written == set(HANDSHAKE_VALUES)

@@ -67,8 +67,12 @@ export {
 		## How the connection's handshake ended, as the sensor saw it.
 		## TCP: ``open`` (the responder sent a SYN-ACK), ``open_orig``
 		## (the originator sent the SYN-ACK: Zeek saw it first and did
-		## not flip the endpoints), ``rejected`` (the SYN was answered by
-		## a RST), ``unanswered`` (SYN, no answer), ``midstream`` (neither
+		## not flip the endpoints), ``inferred`` (no SYN-ACK seen, but
+		## the responder sent data, or an ACK in an established state:
+		## the sensor missed the SYN-ACK), ``rejected`` (the responder's
+		## first answer to the SYN was a RST), ``unanswered`` (SYN, nothing
+		## at all from the responder), ``ambiguous`` (SYN, something from
+		## the responder that is none of these), ``midstream`` (neither
 		## SYN nor SYN-ACK seen). UDP: ``answered`` (the responder sent
 		## packets) or ``unanswered``. Unset for other protocols.
 		handshake: string &log &optional;
@@ -104,6 +108,9 @@ redef record connection += {
 	synack_reply: string &optional;
 };
 
+# The conn_states Zeek gives a connection it saw established.
+const established_states: set[string] = { "S1", "SF", "S2", "S3", "RSTO", "RSTR" };
+
 # The host name, looked up once.
 global host_name = "";
 
@@ -138,10 +145,12 @@ event connection_established(c: connection)
 
 # The outcome from the history letters (upper case: originator, lower
 # case: responder) and conn_state: the rules synack's ingester applies to
-# stock conn.logs (ingest/handshake.py), so the two never disagree.
+# stock conn.logs (ingest/handshake.py, the README's outcome table), so the
+# two never disagree.
 function handshake_from_history(c: connection): string
 	{
 	local h = c$history;
+	local state = c$conn?$conn_state ? c$conn$conn_state : "";
 
 	if ( /h/ in h )
 		return "open";
@@ -149,13 +158,25 @@ function handshake_from_history(c: connection): string
 	if ( /H/ in h )
 		return "open_orig";
 
-	if ( ( /S/ in h && /r/ in h ) || ( c$conn?$conn_state && c$conn$conn_state == "REJ" ) )
+	if ( /S/ !in h )
+		return state == "REJ" && h == "" ? "rejected" : "midstream";
+
+	# A SYN and no SYN-ACK seen: the responder's data before any reset of
+	# its own, or its ACK in a state Zeek calls established, says the
+	# SYN-ACK was sent and the sensor missed it.
+	if ( /^[^S]*S[^dr]*d/ in h )
+		return "inferred";
+
+	if ( /^[^S]*S.*a/ in h && state in established_states )
+		return "inferred";
+
+	if ( /^[^S]*S[^dr]*r/ in h )
 		return "rejected";
 
-	if ( /S/ in h )
+	if ( /[a-z]/ !in h && c$resp$num_pkts == 0 )
 		return "unanswered";
 
-	return "midstream";
+	return "ambiguous";
 	}
 
 # After Conn::set_conn (priority 5), before the conn.log write (priority -5).

@@ -41,12 +41,36 @@ module SynAck;
 export {
 	redef enum Notice::Type += {
 		## A host in Site::local_nets answered a TCP SYN with a SYN-ACK on
-		## a port that is neither in the baseline nor expected by it.
+		## a port that is neither in the baseline nor expected by it (or
+		## answered it with data after a SYN-ACK the sensor missed: the
+		## message says so).
 		New_Server_Port,
 		## A UDP port of a host in Site::local_nets answered, and is
 		## neither in the baseline nor expected by it.
 		New_UDP_Service,
+		## A host raised :zeek:see:`SynAck::notices_per_host` new-port
+		## notices within :zeek:see:`SynAck::host_window` and answered on
+		## yet another new port: it answers every port (a SYN proxy, a
+		## tarpit, a honeypot). Its further new ports raise no notice
+		## until the window ends.
+		Host_Answers_Everything,
 	};
+
+	## New-port notices one host raises within :zeek:see:`SynAck::host_window`
+	## (per Zeek process) before one Host_Answers_Everything replaces the rest.
+	option notices_per_host: count = 5;
+
+	## The window of :zeek:see:`SynAck::notices_per_host`.
+	const host_window: interval = 1day &redef;
+
+	## At most this many host:port pairs are kept in
+	## :zeek:see:`SynAck::learned`; beyond, new ones are not remembered
+	## (notice suppression still stops repeats) and reporter.log says so once.
+	option max_learned: count = 1000000;
+
+	## How long a learned port is remembered (the next baseline export
+	## knows it by then).
+	const learned_expire: interval = 1day &redef;
 
 	## The baseline written by ``synack export-known``; empty: no notices.
 	const known_servers_file = "" &redef;
@@ -84,7 +108,7 @@ export {
 
 	## Ports that raised a notice (or were found expected) while Zeek runs;
 	## a re-read baseline does not forget them.
-	global learned: set[addr, port] = set();
+	global learned: set[addr, port] = set() &create_expire=learned_expire;
 
 	## Shares a port learned on one worker with the others (through the
 	## manager), as known-services does.
@@ -110,9 +134,12 @@ redef record connection += {
 	synack_note: Notice::Type &optional;
 };
 
-# Rows that are not one host and one port (networks, ranges, "any"):
-# scanned only for a port the exact lookup and `learned` do not cover.
-global wide: set[subnet, string, count, count] = set();
+# Rows that are not one host and one port (networks, ranges, "any"), by
+# network and then by block of port_block ports a range touches: a check
+# looks only at the networks that hold the address (a prefix-tree lookup)
+# and the ranges of the port's block, however many ranges there are.
+global wide: table[subnet] of table[count] of set[string, count, count] = table();
+const port_block = 1024;
 
 const stream_name = "synack-known";
 const wait_name = "synack-known-wait";
@@ -139,10 +166,39 @@ event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event, i: K
 	if ( ! is_wide(i) )
 		return;
 
-	if ( tpe == Input::EVENT_REMOVED )
-		delete wide[i$net, i$proto, i$lo, i$hi];
-	else
-		add wide[i$net, i$proto, i$lo, i$hi];
+	if ( i$net !in wide )
+		{
+		if ( tpe == Input::EVENT_REMOVED )
+			return;
+
+		wide[i$net] = table();
+		}
+
+	local blocks = wide[i$net];
+	local b = i$lo / port_block;
+	while ( b <= i$hi / port_block && b <= 65535 / port_block )
+		{
+		if ( tpe == Input::EVENT_REMOVED )
+			{
+			if ( b in blocks )
+				{
+				delete blocks[b][i$proto, i$lo, i$hi];
+				if ( |blocks[b]| == 0 )
+					delete blocks[b];
+				}
+			}
+		else
+			{
+			if ( b !in blocks )
+				blocks[b] = set();
+
+			add blocks[b][i$proto, i$lo, i$hi];
+			}
+		++b;
+		}
+
+	if ( |blocks| == 0 )
+		delete wide[i$net];
 	}
 
 function resume()
@@ -262,11 +318,60 @@ function exact(h: addr): subnet
 
 function expected(h: addr, proto: string, n: count): bool
 	{
-	for ( [net, p, lo, hi] in wide )
-		if ( ( p == "any" || p == proto ) && lo <= n && n <= hi && h in net )
-			return T;
+	local b = n / port_block;
+	local nets = matching_subnets(exact(h), wide);
+	for ( i in nets )
+		{
+		local blocks = wide[nets[i]];
+		if ( b !in blocks )
+			next;
+
+		for ( [p, lo, hi] in blocks[b] )
+			if ( ( p == "any" || p == proto ) && lo <= n && n <= hi )
+				return T;
+		}
 
 	return F;
+	}
+
+# New-port notices per host within host_window (this process's).
+global host_notices: table[addr] of count &default=0 &create_expire=host_window;
+global learned_full = F;
+
+function remember(h: addr, p: port)
+	{
+	if ( [h, p] in learned )
+		return;
+
+	if ( |learned| >= max_learned )
+		{
+		if ( ! learned_full )
+			Reporter::warning(fmt("SynAck: %d learned ports (SynAck::max_learned): new ones are no longer remembered",
+			                      max_learned));
+		learned_full = T;
+		return;
+		}
+
+	add learned[h, p];
+	}
+
+# The notice's host has raised its share within host_window: say once that
+# it answers everything (T: no port notice for it now).
+function host_over_share(c: connection, server: addr, client: addr): bool
+	{
+	host_notices[server] += 1;
+	local n = host_notices[server];
+	if ( n <= notices_per_host )
+		return F;
+
+	if ( n == notices_per_host + 1 )
+		NOTICE([$note=Host_Answers_Everything,
+		        $msg=fmt("%s answered on more than %d new ports within %s: it answers every port (a SYN proxy, "
+		                 + "tarpit or honeypot?); its further new ports raise no notice", addr_to_uri(server),
+		                 notices_per_host, host_window),
+		        $conn=c, $src=client, $dst=server, $sensor=sensor_name != "" ? sensor_name : host_name,
+		        $identifier=addr_to_uri(server), $suppress_for=host_window]);
+	return T;
 	}
 
 function is_new(h: addr, p: port): bool
@@ -279,7 +384,7 @@ function is_new(h: addr, p: port): bool
 
 	if ( [exact(h), proto, n, n] in baseline || expected(h, proto, n) )
 		{
-		add learned[h, p];  # expected: the ranges are not scanned again for it
+		remember(h, p);  # expected: the ranges are not scanned again for it
 		return F;
 		}
 
@@ -288,7 +393,7 @@ function is_new(h: addr, p: port): bool
 
 function learn(h: addr, p: port)
 	{
-	add learned[h, p];
+	remember(h, p);
 @if ( Cluster::is_enabled() )
 	Cluster::publish(Cluster::manager_topic, SynAck::port_learned, h, p);
 @endif
@@ -296,7 +401,7 @@ function learn(h: addr, p: port)
 
 event SynAck::port_learned(host: addr, p: port)
 	{
-	add learned[host, p];
+	remember(host, p);
 @if ( Cluster::is_enabled() && Cluster::local_node_type() == Cluster::MANAGER )
 	Cluster::publish(Cluster::worker_topic, SynAck::port_learned, host, p);
 @endif
@@ -308,7 +413,12 @@ function raise_notice(c: connection, note: Notice::Type, server: addr, p: port, 
 		return;
 
 	c$synack_notice = 2;
-	local what = note == New_Server_Port ? "answered a SYN with a SYN-ACK" : "answered over UDP";
+	if ( note != New_UDP_Service && host_over_share(c, server, client) )
+		return;
+
+	local what = note == New_UDP_Service ? "answered over UDP" :
+	             /[hH]/ in c$history ? "answered a SYN with a SYN-ACK" :
+	                                   "answered a SYN (SYN-ACK not seen: inferred from the server's data)";
 	local msg = fmt("%s:%s %s: a server port not in synack's baseline", addr_to_uri(server), p, what);
 	if ( c?$synack_reply )
 		msg = fmt("%s; reply: %s", msg, c$synack_reply);
@@ -370,8 +480,19 @@ event ConnThreshold::packets_threshold_crossed(c: connection, threshold: count, 
 		answered(c, New_UDP_Service);
 	}
 
+# A SYN-ACK the sensor missed (a lossy mirror port): no
+# connection_established, but the server's data after the client's SYN
+# says it answered. The reply hook sees that data first.
+function synack_missed(c: connection): bool
+	{
+	return get_port_transport_proto(c$id$resp_p) == tcp && /^[^S]*S[^dr]*d/ in c$history && /[hH]/ !in c$history;
+	}
+
 hook SynAck::reply_captured(c: connection)
 	{
+	if ( c$synack_notice == 0 && synack_missed(c) && is_new(c$id$resp_h, c$id$resp_p) )
+		answered(c, New_Server_Port);
+
 	raise_pending(c);
 	}
 
@@ -387,6 +508,13 @@ event connection_state_remove(c: connection) &priority=-1
 		# Zeek saw the SYN-ACK first and kept the server as originator.
 		learn(c$id$orig_h, c$id$orig_p);
 		raise_notice(c, New_Server_Port, c$id$orig_h, c$id$orig_p, c$id$resp_h);
+		}
+	else if ( c$conn$handshake == "inferred" && is_new(c$id$resp_h, c$id$resp_p) )
+		{
+		# Inferred at the end (an ACK in an established state, or a
+		# reply not captured): the SYN-ACK was missed.
+		learn(c$id$resp_h, c$id$resp_p);
+		raise_notice(c, New_Server_Port, c$id$resp_h, c$id$resp_p, c$id$orig_h);
 		}
 	else if ( c$conn$handshake == "answered" && answering_udp_service(c$id$resp_h) &&
 	          is_new(c$id$resp_h, c$id$resp_p) )

@@ -4,12 +4,15 @@
 # 64 KB (no reply by default: see reply-after-64k.zeek), a SYN-ACK carrying
 # data, a UDP service answering the third request, an IPv6 server, RSTs
 # after the SYN-ACK from either side, RSTs without a SYN (REJ without S:
-# rejected, as ingest/handshake.py says), and an originator's SYN-ACK.
+# midstream, as ingest/handshake.py says), an originator's SYN-ACK, and
+# SYN-ACKs a lossy mirror port dropped (inferred; a bare ACK: ambiguous).
 # @TEST-REQUIRES: which zeek
 # @TEST-EXEC: bash %INPUT > out
 # @TEST-EXEC: btest-diff out
 
 for f in "$CAPTURES"/*.pcap; do
+	# 300 identical handshakes: notice-answers-everything.zeek checks them.
+	[ "$(basename "$f")" = answers-everything.pcap ] && continue
 	rm -f conn.log
 	zeek -C -r "$f" "$PACKAGE" 2>/dev/null || exit 1
 	echo "# $(basename "$f")"

@@ -17,7 +17,8 @@ run() {
 	zeek -C -r "$CAPTURES/new-ports.pcap" "$PACKAGE" "$PACKAGE/notice.zeek" site.zeek 2>/dev/null
 	echo "# $2"
 	echo "notices: $( ( [ -f notice.log ] && zeek-cut dst p < notice.log ) | tr '\t\n' ': ')"
-	zeek-cut level message < reporter.log | grep -v INFO | sed 's/ in [^ ]*notice.zeek, lines [0-9-]*//' || true
+	# Sorted: the input thread's warning and the script's race to reporter.log.
+	zeek-cut level message < reporter.log | grep -v INFO | sed 's/ in [^ ]*notice.zeek, lines [0-9-]*//' | sort || true
 }
 
 run missing.tsv "missing"

@@ -145,7 +145,8 @@ def rst_after_synack() -> list[Packet]:
 
 def rst_without_syn() -> list[Packet]:
     """Only RSTs from both sides, no SYN seen (a stale connection torn down):
-    Zeek's conn_state is REJ though the history has no S; both sides call it rejected."""
+    Zeek's conn_state is REJ though the history has no S; no SYN was refused,
+    so both sides call it midstream (the letters decide, not conn_state)."""
     conn = Tcp(CLIENT, SERVER, 40_011, 23)
     return conn.send(True, "R").send(False, "R").packets
 
@@ -160,6 +161,36 @@ def synack_after_data() -> list[Packet]:
     conn.send(False, "A", b"hello from 40123\r\n")
     conn.sseq -= 1 + len(b"hello from 40123\r\n")
     return conn.send(False, "SA").send(True, "A").packets
+
+
+def synack_dropped() -> list[Packet]:
+    """A mirror port that drops packets: the server's SYN-ACK never reaches
+    the sensor, the rest of each connection does (history SADdafF and the
+    like; the servers are inferred, 10.1.0.1:2200, :2201 and :2202), and,
+    for contrast, a SYN answered by a bare ACK only (not a server, :2203)."""
+    banner = b"SSH-2.0-OpenSSH_9.6 behind a lossy tap\r\n"
+
+    def missed(sport: int, dport: int, second: float) -> Tcp:
+        conn = Tcp(CLIENT, SERVER, sport, dport, clock=START + second).send(True, "S")
+        conn.sseq += 1  # the SYN-ACK the sensor did not see
+        return conn.send(True, "A")
+
+    talk = missed(40_020, 2200, 0).stream(False, banner).stream(True, b"SSH-2.0-client\r\n").close()
+    quiet = missed(40_021, 2201, 1).send(False, "A").stream(True, b"hello\r\n").close()
+    reset = missed(40_022, 2202, 2).stream(False, b"220 going away\r\n").send(False, "R")
+    bare = Tcp(CLIENT, SERVER, 40_023, 2203, clock=START + 3).send(True, "S").send(False, "A")
+    return sorted(talk.packets + quiet.packets + reset.packets + bare.packets, key=lambda p: float(p.time))
+
+
+def answers_everything(ports: int = 300, first_port: int = 1) -> list[Packet]:
+    """A half-open scan of a host that answers a SYN on every port (a SYN
+    proxy, a tarpit, a honeypot): 10.1.0.9 sends a SYN-ACK to each of
+    `ports` ports from `first_port` on, the scanner resets, no data."""
+    packets: list[Packet] = []
+    for i in range(ports):
+        conn = Tcp(CLIENT, "10.1.0.9", 30_000 + i % 30_000, first_port + i, clock=START + i * 0.01)
+        packets += conn.send(True, "S").send(False, "SA").send(True, "R").packets
+    return packets
 
 
 def new_ports() -> list[Packet]:
@@ -215,6 +246,8 @@ SCENARIOS: dict[str, Callable[[], list[Packet]]] = {
     "synack-after-data.pcap": synack_after_data,
     "rst-without-syn.pcap": rst_without_syn,
     "new-ports.pcap": new_ports,
+    "synack-dropped.pcap": synack_dropped,
+    "answers-everything.pcap": answers_everything,
 }
 
 
