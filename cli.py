@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from synack.ingest.engines import Engine
     from synack.ingest.snapshot import Snapshot, StoreFS
     from synack.inventory import Inventory
+    from synack.inventory.store_inventory import Filters
 from synack.ingest.errors import SynackError
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
 from synack.ingest.visible import visible
@@ -109,9 +110,21 @@ def _config() -> dict[str, Any]:
         return {}
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            config = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise SynackError(f"cannot read {path}: {e}") from None
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        import difflib
+
+        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, CONFIG_KEYS, 1)) else repr(k)
+                 for k in unknown]  # fmt: skip
+        raise SynackError(f"{path}: unknown setting {', '.join(hints)}; the settings: {', '.join(CONFIG_KEYS)}")
+    return config
+
+
+#: The keys synack.toml may hold (each also an option and a SYNACK_* variable).
+CONFIG_KEYS = ("allow", "as_of", "engine", "ledger", "nets", "scheduler", "sensor", "store")
 
 
 def setting(value: Any, env: str, key: str, default: Any) -> Any:
@@ -222,13 +235,18 @@ def _require_ledger(files: StoreFS) -> None:
                    "--store and --ledger)")  # fmt: skip
 
 
+def plural(count: int, noun: str) -> str:
+    """`count` with thousands separators and `noun`, plural unless one: "1 file", "2,000 rows"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _summary_line(s: IngestSummary) -> str:
     done = [f for f in s.files if f.status != "error"]
     skipped = f", {len(s.skipped)} other logs skipped" if s.skipped else ""
     notices = f", {s.notices:,} sensor notices" if s.notices else ""
     return (
-        f"ingested {len(done)} files{skipped}: {s.rows:,} rows{notices}, {s.quarantined:,} quarantined, "
-        f"{s.seconds:.2f} s, {s.rows_per_second:,.0f} rows/s"
+        f"ingested {plural(len(done), 'file')}{skipped}: {plural(s.rows, 'row')}{notices}, "
+        f"{s.quarantined:,} quarantined, {s.seconds:.2f} s, {s.rows_per_second:,.0f} rows/s"
     )
 
 
@@ -267,7 +285,7 @@ def _run_ingest(
 EngineOption = Annotated[
     str | None,
     typer.Option(help="Where logs are parsed and aggregated: local (this process) or dask (a Dask cluster; needs "
-                 "pip install 'synack[dask]') (env SYNACK_ENGINE; synack.toml 'engine'; default local)."),
+                 "pip install 'synack\\[dask]') (env SYNACK_ENGINE; synack.toml 'engine'; default local)."),
 ]  # fmt: skip
 SchedulerOption = Annotated[
     str | None,
@@ -283,10 +301,22 @@ def _engine(engine: str | None, scheduler: str | None, workers: int | None) -> E
     """The engine the options, environment and synack.toml ask for."""
     from synack.ingest.engines import Engine
 
-    return Engine(setting(engine, "SYNACK_ENGINE", "engine", "local"),
-                  setting(scheduler, "SYNACK_SCHEDULER", "scheduler", None), workers)  # fmt: skip
+    kind = setting(engine, "SYNACK_ENGINE", "engine", "local")
+    if kind != "dask" and workers is not None:
+        raise typer.BadParameter(
+            "--workers sizes a local Dask cluster: it needs --engine dask", param_hint="'--workers'"
+        )
+    if kind != "dask" and scheduler is not None:
+        raise typer.BadParameter("--scheduler names a Dask cluster: it needs --engine dask", param_hint="'--scheduler'")
+    return Engine(kind, setting(scheduler, "SYNACK_SCHEDULER", "scheduler", None), workers)
 
 
+SensorNameOption = Annotated[
+    str | None,
+    typer.Option("--sensor-name", "--sensor", envvar="SYNACK_SENSOR",
+                 help="Sensor name for records whose log does not name one (--sensor: the old name, until the "
+                 "next release)."),
+]  # fmt: skip
 ClockSkewOption = Annotated[
     float,
     typer.Option(
@@ -308,16 +338,16 @@ def ingest(
     ],
     store: StoreOption = None,
     ledger: LedgerOption = None,
-    sensor: Annotated[
-        str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
-    ] = None,
+    sensor: SensorNameOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
     clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
     engine: EngineOption = None,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
 ) -> None:
-    """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing)."""
+    """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing).
+
+    Example: synack ingest /opt/zeek/logs --store /var/lib/synack"""
     bound_memory()
     if Path("-") in paths and len(paths) > 1:
         raise fail("'-' (standard input) is read alone, not with files")
@@ -400,6 +430,27 @@ AsOfOption = Annotated[
                  "or 'newest', the store's newest record, for archived logs (env SYNACK_AS_OF; synack.toml "
                  "'as_of'; default: the wall clock)."),
 ]  # fmt: skip
+HostOption = Annotated[
+    list[str] | None, typer.Option("--host", help="Only this address or network (CIDR); repeatable.")
+]
+PortOption = Annotated[
+    list[str] | None, typer.Option("--port", help="Only this port or range (1000-2000); repeatable.")
+]
+ProtoOption = Annotated[str | None, typer.Option("--proto", help="Only this protocol (tcp, udp).")]
+ServiceOption = Annotated[
+    list[str] | None,
+    typer.Option("--service", help="Only ports with this Zeek service or IANA name (ssh, http); repeatable."),
+]
+SortOption = Annotated[str | None, typer.Option("--sort", help="Sort by these columns (comma-separated).")]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=0, help="At most this many rows.")]
+
+
+def _filters(host: list[str] | None, port: list[str] | None, proto: str | None, service: list[str] | None,
+             sort: str | None, limit: int | None) -> Filters:  # fmt: skip
+    """The query filters of the command line, as Inventory's keyword arguments."""
+    return {"host": host, "port": port, "proto": proto, "service": service, "sort": sort, "limit": limit}
+
+
 StrictOption = Annotated[
     bool,
     typer.Option(
@@ -412,6 +463,8 @@ FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output for
 ExitCodeOption = Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the answer is not empty.")]
 #: Tables written to a file (-o) are laid out for this many columns.
 FILE_TABLE_WIDTH = 160
+#: A table piped to another program is not cut: every column whole.
+PIPE_TABLE_WIDTH = 1_000_000
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
 
 
@@ -429,13 +482,15 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
             if df.empty:
                 f.write(empty() + "\n")
             else:
-                lines = text_table.render(_table_view(df), f"{title} ({len(df)})", width, _MAX_WIDTHS)
+                flexible = _MAX_WIDTHS if width < PIPE_TABLE_WIDTH else {}  # a pipe gets replies whole
+                lines = text_table.render(_table_view(df), f"{title} ({len(df)})", width, flexible)
                 f.write("\n".join(lines) + "\n\n")
         else:
             {Format.csv: export.write_csv, Format.json: export.write_json, Format.jsonl: export.write_jsonl}[fmt](df, f)
 
     if output is None:
-        write(out.file if fmt is Format.table else sys.stdout, out.width)
+        # A terminal gets its width; a pipe every column, whole (a program reads it).
+        write(out.file if fmt is Format.table else sys.stdout, out.width if out.is_terminal else PIPE_TABLE_WIDTH)
         return
     try:
         with export.replacing(output, binary=fmt is Format.parquet) as f:
@@ -457,6 +512,13 @@ _SHORT_NAMES = {
 _MAX_WIDTHS = {"reply": 30, ZEEK_OR_IANA: 16, "service (IANA)": 16}
 
 
+def _mark(view: pd.DataFrame, column: str, when: bool, text: str) -> list[str] | None:
+    """Per row, `text` where the flag `column` equals `when` ("" elsewhere); None when no row is marked."""
+    if column not in view or not (view[column] == when).any():
+        return None
+    return [text if flag == when else "" for flag in view[column]]
+
+
 def _table_view(df: pd.DataFrame) -> pd.DataFrame:
     """A view for a 100-column terminal: port/proto in one column, one
     service column (Zeek's detected services, else the IANA name marked *), dates
@@ -470,6 +532,11 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
         iana = (names + "*").where(names != "", "")
         view["port_name"] = view["services"].where(view["services"] != "", iana)
         view = view.drop(columns=["services"]).rename(columns={"port_name": ZEEK_OR_IANA})
+    marks = [m for m in (_mark(view, "synack_seen", False, "no SYN-ACK"),
+                         _mark(view, "answers_all", True, "answers all")) if m is not None]  # fmt: skip
+    view = view.drop(columns=[c for c in ("synack_seen", "answers_all") if c in view])
+    if marks:
+        view["note"] = [", ".join(t for t in texts if t) for texts in zip(*marks)]
     if "first_seen" in view and "last_seen" in view:
         for column in ("first_seen", "last_seen"):
             view[column] = view[column].dt.strftime("%Y-%m-%d").fillna("")
@@ -515,10 +582,11 @@ def _in_range(inv: Inventory, since: str | None, until: str | None) -> str:
 
     start, end = inv.when(since), inv.when(until)
     lo = f"{start:%Y-%m-%d %H:%M}" if start is not None else "the first record"
-    hi = f"{end:%Y-%m-%d %H:%M}" if end is not None else "now"
+    hi = f"{end if end is not None else inv.as_of:%Y-%m-%d %H:%M}"
+    as_of = "" if end is not None else "the query's as-of time; "
     newest = max((t for *_, t in sensor_days(inv.store)), default=None)
     when = dt.datetime.fromtimestamp(newest / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M") if newest else "none"
-    return f"from {lo} to {hi} UTC (the store's newest record: {when})"
+    return f"from {lo} to {hi} UTC ({as_of}the store's newest record: {when})"
 
 
 def _note_unknown_sensors(store_dir: Snapshot, sensors: str | None) -> None:
@@ -567,7 +635,9 @@ def rebuild(
     engine: EngineOption = None, scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
 ) -> None:  # fmt: skip
-    """Recompute every partial aggregate from the stored records (after an upgrade, or to repair them)."""
+    """Recompute every partial aggregate from the stored records (after an upgrade, or to repair them).
+
+    Example: synack rebuild --store /var/lib/synack"""
     from synack.ingest.engines import rebuild_store
 
     bound_memory()
@@ -580,19 +650,28 @@ def rebuild(
     out.print(f"rebuilt the aggregates of {len(days)} days", markup=False)
 
 
+def _json_value(value: Any) -> str:
+    """A value JSON has no type for: a time as ISO 8601 (the one time format of --json), else its text."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds" if not value.microsecond else "microseconds")
+    return str(value)
+
+
 @app.command()
 def status(
     store: StoreOption = None,
     ledger: LedgerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead of lines.")] = False,
 ) -> None:
-    """What the store holds: days, records, and per sensor its records and newest record."""
+    """What the store holds: days, records, and per sensor its records and newest record.
+
+    Example: synack status --json"""
     import json
 
     inv = _inventory(store, ledger, None, None)
     info = _answer(inv.status)
     if as_json:
-        out.file.write(json.dumps(info, default=str, indent=1) + "\n")
+        out.file.write(json.dumps(info, default=_json_value, indent=1) + "\n")
         return
     days = f"{info['days']} days, {info['first_day']} to {info['last_day']}" if info["days"] else "no days"
     out.print(f"{info['store']}: {days}, {info['records']:,} records (ledger version {info['ledger_version']}, "
@@ -620,7 +699,9 @@ def check(
         bool, typer.Option("--repair", help="Move stray and damaged files aside, rebuild what can be rebuilt.")
     ] = False,
 ) -> None:
-    """Verify that the store's ledger and files agree (exit 1 when they do not); --repair fixes what it can."""
+    """Verify that the store's ledger and files agree (exit 1 when they do not); --repair fixes what it can.
+
+    Example: synack check --repair"""
     from synack.ingest.store import Store
     from synack.ingest.store_check import check_store
 
@@ -650,10 +731,14 @@ def servers(
     since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     allow: AllowOption = None, strict: StrictOption = False,
+    host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
+    sort: SortOption = None, limit: LimitOption = None,
 ) -> None:  # fmt: skip
-    """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts."""
+    """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts.
+
+    Example: synack servers --since 7d --port 3389 --nets all   (who serves RDP)"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
-    df = _answer(lambda: inv.servers(since, until))
+    df = _answer(lambda: inv.servers(since, until, **_filters(host, port, proto, service, sort, limit)))
     _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
 
 
@@ -664,10 +749,15 @@ def clients(
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     allow: AllowOption = None, strict: StrictOption = False,
     detail: Annotated[bool, typer.Option("--detail", help="One row per client, server and port.")] = False,
+    host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
+    sort: SortOption = None, limit: LimitOption = None,
 ) -> None:  # fmt: skip
-    """Client ports: which host speaks which service port, one row per client and port."""
+    """Client ports: which host speaks which service port, one row per client and port.
+
+    Example: synack clients --host 10.1.0.11 --detail   (what one host connects to)"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
-    df = _answer(lambda: (inv.client_pairs if detail else inv.clients)(since, until))
+    query = inv.client_pairs if detail else inv.clients
+    df = _answer(lambda: query(since, until, **_filters(host, port, proto, service, sort, limit)))
     _emit(df, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
 
 
@@ -677,10 +767,14 @@ def closed(
     since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     allow: AllowOption = None, strict: StrictOption = False,
+    host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
+    sort: SortOption = None, limit: LimitOption = None,
 ) -> None:  # fmt: skip
-    """Closed ports: SYNs answered with RST (what scanners probe), most probed first."""
+    """Closed ports: SYNs answered with RST (what scanners probe), most probed first.
+
+    Example: synack closed --since 1d --limit 20"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
-    df = _answer(lambda: inv.closed(since, until))
+    df = _answer(lambda: inv.closed(since, until, **_filters(host, port, proto, service, sort, limit)))
     _emit(df, fmt, output, "Closed ports", lambda: f"no closed ports probed {_in_range(inv, since, until)}")
 
 
@@ -692,12 +786,17 @@ def new_ports(
     client_ports: Annotated[bool, typer.Option("--clients", help="New client ports instead of server ports.")] = False,
     show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
     exit_code: ExitCodeOption = False, as_of: AsOfOption = None, strict: StrictOption = False,
+    host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
+    sort: SortOption = None, limit: LimitOption = None,
 ) -> None:  # fmt: skip
-    """New server ports: first seen in the whole store within [since, until) (default: the last day)."""
+    """New server ports: first seen in the whole store within [since, until) (default: the last day).
+
+    Example: synack new-ports --since 2026-11-21 --allow allow.txt --exit-code"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
     start = since if since is not None else "1d"
     query = inv.new_clients if client_ports else inv.new_servers
-    df = _answer(lambda: query(start, until, show_allowed=show_allowed))
+    filters = _filters(host, port, proto, service, sort, limit)
+    df = _answer(lambda: query(start, until, show_allowed=show_allowed, **filters))
     what = "client" if client_ports else "server"
     _emit(df, fmt, output, f"New {what} ports", lambda: f"no new {what} ports {_in_range(inv, start, until)}")
     if exit_code and not df.empty:
@@ -711,10 +810,15 @@ def gone_ports(
     fmt: FormatOption = Format.table, output: OutputOption = None,
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
     exit_code: ExitCodeOption = False, as_of: AsOfOption = None, strict: StrictOption = False,
+    host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
+    sort: SortOption = None, limit: LimitOption = None,
 ) -> None:  # fmt: skip
-    """Gone server ports: seen before, silent for --idle-days at --until (default: now, or --as-of)."""
+    """Gone server ports: seen before, silent for --idle-days at --until (default: now, or --as-of).
+
+    Example: synack gone-ports --idle-days 14 --as-of newest"""
     inv = _inventory(store, ledger, nets, sensor, as_of=as_of, strict=strict)
-    df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days))
+    filters = _filters(host, port, proto, service, sort, limit)
+    df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days, **filters))
     _emit(df, fmt, output, "Gone server ports", lambda: "no gone server ports")
     if exit_code and not df.empty:
         raise typer.Exit(code=EXIT_ATTENTION)
@@ -725,11 +829,60 @@ def notices(
     store: StoreOption = None, ledger: LedgerOption = None,
     since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
+    host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
+    sort: SortOption = None, limit: LimitOption = None,
 ) -> None:  # fmt: skip
-    """The sensor's own notices of new server ports (notice.zeek's, read from notice.log), oldest first."""
+    """The sensor's own notices of new server ports (notice.zeek's, read from notice.log), oldest first.
+
+    Example: synack notices --since 7d --host 10.1.0.0/24"""
     inv = _inventory(store, ledger, nets, sensor, as_of=as_of)
-    df = _answer(lambda: inv.notices(since, until))
+    df = _answer(lambda: inv.notices(since, until, **_filters(host, port, proto, service, sort, limit)))
     _emit(df, fmt, output, "Sensor notices", lambda: f"no sensor notices {_in_range(inv, since, until)}")
+
+
+class HostFormat(StrEnum):
+    table = "table"
+    json = "json"
+    html = "html"
+
+
+@app.command()
+def host(
+    address: Annotated[str, typer.Argument(help="The host's IP address.")],
+    store: StoreOption = None, ledger: LedgerOption = None,
+    since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    fmt: Annotated[HostFormat, typer.Option("--format", "-f", help="Output format.")] = HostFormat.table,
+    output: OutputOption = None, as_of: AsOfOption = None, allow: AllowOption = None, strict: StrictOption = False,
+) -> None:  # fmt: skip
+    """Everything the store knows of one host: ports served and refused, what it connects to, new and gone ports.
+
+    Example: synack host 10.1.0.11 --since 30d -f html -o host.html"""
+    import json
+
+    inv = _inventory(store, ledger, None, sensor, allow, as_of, strict=strict)
+    view = _answer(lambda: inv.host(address, since, until))
+    if fmt == HostFormat.table:
+        from synack.inventory.host_view import SECTIONS
+
+        if output is not None:
+            raise typer.BadParameter("a table goes to the terminal; use -f json or -f html with -o", param_hint="'-o'")
+        say_line = f"host {view.address}: sensors {', '.join(view.sensors) or 'none'}"
+        out.print(visible(say_line), markup=False, soft_wrap=True)
+        for name, title in SECTIONS.items():
+            _emit(view.tables[name], Format.table, None, title, lambda: "none")
+        return
+    text = json.dumps(view.to_json(), indent=1) + "\n" if fmt == HostFormat.json else view.to_html()
+    if output is None:
+        out.file.write(text)
+        return
+    from synack.inventory import export
+
+    try:
+        with export.replacing(output) as f:
+            f.write(text)
+    except OSError as e:
+        raise fail(f"cannot write {output}: {e.strerror or e}") from None
+    say(f"host {view.address} written to {output}")
 
 
 @app.command("export-known")
@@ -744,10 +897,23 @@ def export_known(
     """Write the known server ports and the allowlist as the Zeek table the package's notice.zeek reads.
 
     A sensor or network that matches nothing, or a baseline that would drop more than half of the current
-    file's server ports, is refused (exit 2, the file untouched) unless --force."""
+    file's server ports, is refused (exit 2, the file untouched) unless --force.
+
+    Example: synack export-known -o /opt/zeek/share/synack-known.tsv --allow allow.txt"""
     inv = _inventory(store, ledger, nets, sensor, allow, note_sensors=False, strict=strict)  # unknown sensor: error
     done = _answer(lambda: inv.export_known(output, force=force))
     say(f"{done.known} known server ports and {done.expected} expected port ranges written to {output}")
+
+
+#: The report's headline names (plural) in the singular, for a figure of one.
+_SINGULAR = {"new server ports": "new server port", "new client ports": "new client port",
+             "gone server ports": "gone server port", "hosts serving": "host serving",
+             "ports closed but probed": "port closed but probed"}  # fmt: skip
+
+
+def _figure(value: int, name: str) -> str:
+    """One headline figure: "1 new server port", "2,000 hosts serving"."""
+    return f"{value:,} {_SINGULAR.get(name, name) if value == 1 else name}"
 
 
 @app.command()
@@ -772,7 +938,9 @@ def report(
 ) -> None:  # fmt: skip
     """Write the daily report: report-DATE.html (one self-contained page), CSV per table, and JSON.
 
-    Exits 1 (after writing the files) when the period holds no records or an expected sensor sent none."""
+    Exits 1 (after writing the files) when the period holds no records or an expected sensor sent none.
+
+    Example: synack report --date 2026-11-21 -o /var/www/synack"""
     from synack.inventory.daily_report import build_report
     from synack.inventory.report_files import write_report
 
@@ -791,13 +959,15 @@ def report(
             expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()], max_rows=max_rows,
             as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None), strict=strict,
         )  # fmt: skip
+        if not output.is_dir():
+            raise fail(f"{output} is not a directory: create it first (the report writes several files there)")
         written = write_report(built, output)
     except SynackError as e:
         raise fail(str(e)) from None
     except OSError as e:
         raise fail(f"cannot write the report to {output}: {e.strerror}") from None
     problems = built.health.problems(built.end)
-    figures = "; ".join(problems) if problems else ", ".join(f"{v} {k}" for k, (v, _) in built.headline.items())
+    figures = "; ".join(problems) if problems else ", ".join(_figure(v, k) for k, (v, _) in built.headline.items())
     # One line each, whatever the width: the journal keeps lines whole.
     out.print(f"report {built.label}: {figures}", markup=False, soft_wrap=True)
     out.print(f"wrote {written[0]} and {len(written) - 1} CSV/JSON files", markup=False, soft_wrap=True)
@@ -809,9 +979,7 @@ def report(
 def watch(
     logdir: Annotated[Path, typer.Argument(help="Zeek log directory (zeekctl's logs/: current/, dated archives).")],
     store: StoreOption = None, ledger: LedgerOption = None,
-    sensor: Annotated[
-        str | None, typer.Option(help="Sensor name for records whose log does not name one (env SYNACK_SENSOR).")
-    ] = None,
+    sensor: SensorNameOption = None,
     interval: Annotated[float, typer.Option(help="New lines are in the store within this many seconds.")] = 30,
     retire_grace: Annotated[float, typer.Option(
         min=0, envvar="SYNACK_RETIRE_GRACE",
@@ -829,7 +997,9 @@ def watch(
     nets: NetsOption = None,
     allow: AllowOption = None,
 ) -> None:  # fmt: skip
-    """Follow a live Zeek log directory: backfill, then ingest new lines and rotated archives, exactly once."""
+    """Follow a live Zeek log directory: backfill, then ingest new lines and rotated archives, exactly once.
+
+    Example: synack watch /opt/zeek/logs --store /var/lib/synack --export-known /opt/zeek/share/known.tsv"""
     import json
     import signal
     import threading
@@ -893,7 +1063,9 @@ def sample_dir() -> Path:
 
 @app.command()
 def demo() -> None:
-    """Ingest the bundled sample logs into a temporary store and show what they hold."""
+    """Ingest the bundled sample logs into a temporary store and show what they hold.
+
+    Example: synack demo"""
     from synack import inventory
     from synack.samples.generate import DAYS
 

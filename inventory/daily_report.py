@@ -61,6 +61,7 @@ class DataHealth:
     sensors: list[SensorHealth]
     baseline: bool
     new_sensors: list[str] = field(default_factory=list)  # first data in this period (their ports are all new)
+    store_newest: dt.datetime | None = None  # the store's newest record, whenever it is (these sensors)
 
     @property
     def silent(self) -> list[SensorHealth]:
@@ -76,8 +77,13 @@ class DataHealth:
         lines = []
         if self.records == 0:
             lag = f", {age_text(end - self.newest)} before the period's end" if self.newest is not None else ""
-            newest = f"{self.newest:%Y-%m-%d %H:%M} UTC{lag}" if self.newest is not None else "none at all"
-            lines.append(f"no data: no records in this period (newest record: {newest})")
+            if self.newest is not None:
+                newest = f"newest record: {self.newest:%Y-%m-%d %H:%M} UTC{lag}"
+            elif self.store_newest is not None:
+                newest = f"none before it; the store's newest record: {self.store_newest:%Y-%m-%d %H:%M} UTC"
+            else:
+                newest = "the store holds no records"
+            lines.append(f"no data: no records in this period ({newest})")
         for s in self.silent if self.records else []:
             since = f"since {s.last_record:%Y-%m-%d %H:%M} UTC" if s.last_record is not None else "ever"
             lines.append(f"sensor {s.sensor or '(unnamed)'} sent no records in this period (none {since})")
@@ -117,6 +123,7 @@ def _health(day_rows: list[tuple[str, str, int, int]], start: dt.datetime, end: 
         sensors=[SensorHealth(s, records(start, end, s), newest(s)) for s in expected],
         baseline=not any(day < start for day, _, _, _ in rows) and records(start, end) > 0,
         new_sensors=sorted(sending - earlier) if earlier else [],
+        store_newest=max((dt.datetime.fromtimestamp(t / 1e6, dt.UTC) for _, _, n, t in rows if n), default=None),
     )
     before = [records(start - length * (i + 1), end - length * (i + 1)) for i in range(COMPARE_DAYS)]
     return health, before
@@ -243,7 +250,13 @@ def build_report(
     gone = gone_in(start, end)
     now = _headline(inv, start, end, gone)
     length = end - start
-    periods = [(start - length * (i + 1), end - length * (i + 1)) for i in range(COMPARE_DAYS) if records_before[i]]
+    first_day = min((dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC) for d, s, n, _ in day_rows
+                     if n and (not sensor_list or s in sensor_list)), default=None)  # fmt: skip
+    periods = [
+        (lo, hi) for i in range(COMPARE_DAYS) if records_before[i]
+        for lo, hi in [(start - length * (i + 1), end - length * (i + 1))]
+        if first_day is None or lo >= first_day + _DAY  # the baseline day: every port of it is "new"
+    ]  # fmt: skip
     before = [_headline(inv, lo, hi, gone_in(lo, hi)) for lo, hi in periods]
     headline = {k: (v, sum(b[k] for b in before) / len(before) if before else None) for k, v in now.items()}
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from synack.ingest.file_modes import FILE, mode_to_keep, open_new
 from synack.ingest.visible import visible, visible_array
@@ -162,9 +163,30 @@ def csv_table(df: pd.DataFrame) -> pa.Table:
     return pa.table(columns)
 
 
+#: The Arrow type of every column an answer can have that is not plain
+#: text: a column has its type whatever the data (an answer without replies
+#: still writes `server_reply` as binary), so daily exports concatenate.
+COLUMN_TYPES: dict[str, pa.DataType] = {
+    **{c: pa.int64() for c in ("server_p", "connections", "clients", "servers", "probes", "ports", "quiet_ports",
+                               "lowest_port", "highest_port")},
+    **{c: pa.timestamp("us", tz="UTC") for c in ("first_seen", "last_seen", "notice_ts", "ts")},
+    **{c: pa.bool_() for c in ("synack_seen", "answers_all", "allowed", "also_served")},
+    "idle_days": pa.float64(),
+    "server_reply": pa.binary(),
+}  # fmt: skip
+
+
 def write_parquet(df: pd.DataFrame, path: Path | IO[bytes]) -> None:
-    """Parquet keeps the real types (bytes, timestamps)."""
-    df.to_parquet(path, index=False)
+    """Parquet keeps the real types (bytes, timestamps), each column of
+    COLUMN_TYPES with its type whatever the rows hold; other columns text."""
+    df = df.copy(deep=False)
+    df.attrs = {}  # what the answer covers is for the caller, not the file's pandas metadata
+    schema = pa.schema([(str(c), COLUMN_TYPES.get(str(c), pa.string())) for c in df.columns])
+    try:
+        table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        table = pa.Table.from_pandas(df, preserve_index=False)  # a column of another kind: as pandas has it
+    pq.write_table(table, path)
 
 
 @contextmanager

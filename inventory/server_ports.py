@@ -298,7 +298,7 @@ def new_servers(
 
 def gone_servers(
     store: StoreLike, until: DateLike = None, *, idle_days: float = 7,
-    nets: Nets = None, sensors: Sensors = None, allow: Allow = None, strict: bool = False,
+    nets: Nets = None, sensors: Sensors = None, strict: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports seen before `until` but not in the `idle_days` before it.
 

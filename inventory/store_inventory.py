@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pandas as pd
 
@@ -33,13 +33,26 @@ from synack.ingest.snapshot import Snapshot, StoreFS
 from synack.inventory import client_ports, known_export, notices, server_ports
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import read_catalog
+from synack.inventory.host_view import HostView, host_view
 from synack.inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
+from synack.inventory.row_filters import Many, RowFilter
 from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, snapshot_of, store_files
 
 __all__ = ["NEWEST", "Inventory"]
 
 #: `as_of` meaning "the end of the store's newest record" (archived logs), not the wall clock.
 NEWEST = "newest"
+
+
+class Filters(TypedDict, total=False):
+    """The keyword filters every query takes (see inventory.row_filters.RowFilter)."""
+
+    host: Many  # addresses or networks (CIDR); matches the answer's host columns
+    port: Many  # port numbers or ranges ("1000-2000")
+    proto: Many  # tcp, udp
+    service: Many  # Zeek's detected service or the port's IANA name
+    sort: Many  # columns to sort by, in order
+    limit: int | None  # at most this many rows
 
 
 class Inventory:
@@ -98,6 +111,18 @@ class Inventory:
     def _filters(self) -> dict[str, Any]:
         return {"nets": self.nets, "sensors": self.sensors, "strict": self.strict}
 
+    def _answer(self, df: pd.DataFrame, since: DateLike, until: DateLike, filters: Filters,
+                hosts: tuple[str, ...] = ("server_h",)) -> pd.DataFrame:  # fmt: skip
+        """`df` narrowed by `filters` (on its `hosts` columns), with what it
+        answers in `df.attrs`: the UTC range (None: open), as_of, networks,
+        sensors and strictness, for a caller to print rather than recompute."""
+        out = RowFilter.of(**filters).apply(df, hosts)
+        out.attrs.update(
+            since=self.when(since), until=self.when(until), as_of=self.as_of, strict=self.strict,
+            nets=[str(n) for n in resolve_nets(self.nets) or []] or "all", sensors=sensor_list(self.sensors) or "all",
+        )  # fmt: skip
+        return out
+
     def _marked(self, df: pd.DataFrame, host: str) -> pd.DataFrame:
         """`df` with an `allowed` column (the allowlist matches `host`, proto
         and server_p) when this Inventory has an allowlist; as it is otherwise."""
@@ -105,12 +130,13 @@ class Inventory:
             return df
         return df.assign(allowed=allowed_mask(df, self.allowed, host))
 
-    def servers(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+    def servers(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
         """Server ports seen in [since, until) (see inventory.server_ports.servers);
-        with an allowlist, an `allowed` column marks the expected ones."""
+        with an allowlist, an `allowed` column marks the expected ones.
+        `filters` (host, port, proto, service, sort, limit) narrow the answer."""
         found = server_ports.servers(self.store, self.when(since), self.when(until),
                                      answers_all_ports=self.answers_all_ports, **self._filters())  # fmt: skip
-        return self._marked(found, "server_h")
+        return self._answer(self._marked(found, "server_h"), since, until, filters)
 
     def hosts_answering_all(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
         """Hosts that serve `answers_all_ports` TCP ports or more in [since,
@@ -119,23 +145,26 @@ class Inventory:
         found = server_ports.servers(self.store, self.when(since), self.when(until), **self._filters())
         return server_ports.answering_all(found, self.answers_all_ports).reset_index(drop=True)
 
-    def clients(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+    def clients(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
         """Client ports in [since, until) (see inventory.client_ports.clients);
-        with an allowlist, `allowed` marks those it matches (by client, as new_clients does)."""
+        with an allowlist, `allowed` marks those it matches (by client, as
+        new_clients does). `host` matches the client."""
         found = client_ports.clients(self.store, self.when(since), self.when(until), **self._filters())
-        return self._marked(found, "client_h")
+        return self._answer(self._marked(found, "client_h"), since, until, filters, ("client_h",))
 
-    def client_pairs(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+    def client_pairs(self, since: DateLike = None, until: DateLike = None,
+                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """One row per client, server and port (see inventory.client_ports.client_pairs);
-        with an allowlist, `allowed` marks the pairs whose server it matches."""
+        with an allowlist, `allowed` marks the pairs whose server it matches.
+        `host` matches the client or the server."""
         found = client_ports.client_pairs(self.store, self.when(since), self.when(until), **self._filters())
-        return self._marked(found, "server_h")
+        return self._answer(self._marked(found, "server_h"), since, until, filters, ("client_h", "server_h"))
 
-    def closed(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+    def closed(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
         """Ports that answered SYNs with RST (see inventory.server_ports.closed);
         with an allowlist, `allowed` marks the ports it expects."""
         found = server_ports.closed(self.store, self.when(since), self.when(until), **self._filters())
-        return self._marked(found, "server_h")
+        return self._answer(self._marked(found, "server_h"), since, until, filters)
 
     def hosts_serving(self, since: DateLike = None, until: DateLike = None) -> list[str]:
         """The addresses that served in [since, until), in address order."""
@@ -153,34 +182,44 @@ class Inventory:
             self._sightings["clients"] = client_ports.client_sightings(self.store, **self._filters())
         return self._sightings["clients"]
 
-    def new_servers(
-        self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False
-    ) -> pd.DataFrame:
+    def new_servers(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
+                    **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Server ports first seen in [since, until), allowlisted ones left out (or marked)."""
-        return server_ports.new_servers(
+        found = server_ports.new_servers(
             self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
             sightings=self.server_sightings(), answers_all_ports=self.answers_all_ports, **self._filters(),
         )  # fmt: skip
+        return self._answer(found, since, until, filters)
 
-    def new_clients(
-        self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False
-    ) -> pd.DataFrame:
+    def new_clients(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
+                    **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Client ports first seen in [since, until), allowlisted services left out (or marked)."""
-        return client_ports.new_clients(
+        found = client_ports.new_clients(
             self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
             sightings=self.client_sightings(), **self._filters(),
         )  # fmt: skip
+        return self._answer(found, since, until, filters, ("client_h",))
 
-    def gone_servers(self, until: DateLike = None, *, idle_days: float = 7) -> pd.DataFrame:
-        """Server ports idle for `idle_days` at `until` (default: `as_of`)."""
+    def gone_servers(self, until: DateLike = None, *, idle_days: float = 7,
+                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
+        """Server ports idle for `idle_days` at `until` (default: `as_of`);
+        with an allowlist, `allowed` marks the expected ones."""
         at = self.when(until) or self.as_of
-        return server_ports.gone_servers(self.store, at, idle_days=idle_days, **self._filters())
+        found = server_ports.gone_servers(self.store, at, idle_days=idle_days, **self._filters())
+        return self._answer(self._marked(found, "server_h"), None, at, filters)
 
-    def notices(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
+    def notices(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
         """The sensor's SynAck notices raised in [since, until), oldest first
         (see inventory.notices; notice.zeek raises them, ingest keeps them)."""
-        return notices.sensor_notices(self.store, self.when(since), self.when(until),
-                                      nets=resolve_nets(self.nets), sensors=sensor_list(self.sensors))  # fmt: skip
+        found = notices.sensor_notices(self.store, self.when(since), self.when(until),
+                                       nets=resolve_nets(self.nets), sensors=sensor_list(self.sensors))  # fmt: skip
+        return self._answer(found, since, until, filters)
+
+    def host(self, address: str, since: DateLike = None, until: DateLike = None) -> HostView:
+        """Everything the store knows of one host in [since, until): the
+        ports it served and refused, what it connects to, its sensors, new
+        and gone ports and the sensor's notices (see inventory.host_view)."""
+        return host_view(self, address, since, until)
 
     def export_known(self, path: Path | str, *, force: bool = False) -> known_export.KnownExport:
         """Replace `path` with the sensor's baseline: every server port seen

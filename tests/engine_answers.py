@@ -68,6 +68,7 @@ def answers(store: Path | str, since: str, until: str, *, ledger: Path | None = 
     out["status"] = json.dumps(status, sort_keys=True)
     if reports is None:
         reports = Path(store).parent / f"{Path(store).name}-report"
+    reports.mkdir(exist_ok=True)
     result = runner.invoke(app, ["report", *common, "--since", since, "--until", until, "-o", str(reports)])
     assert result.exit_code in (0, 1), result.output
     for path in sorted(reports.iterdir()):

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -40,7 +41,7 @@ def test_ingest_prints_a_one_line_summary(tmp_path: Path, make_conn_log: Callabl
     log = make_conn_log("conn.log", [conn_line("A"), conn_line("B")])
     result = runner.invoke(app, ["ingest", str(log), "--store", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
-    assert "ingested 1 files" in result.stdout and "2 rows" in result.stdout and "rows/s" in result.stdout
+    assert "ingested 1 file:" in result.stdout and "2 rows" in result.stdout and "rows/s" in result.stdout
 
 
 def test_store_from_environment(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
@@ -320,9 +321,20 @@ def test_a_terminal_table_escapes_what_the_network_sent() -> None:
     assert "…" in lines[3] and max(len(line) for line in lines) <= 40  # the long service cut to fit
 
 
-def test_table_fits_100_columns(sample_store: Path) -> None:
-    result = runner.invoke(app, ["servers", "--store", str(sample_store)], env={"COLUMNS": "100"})
+def test_table_fits_a_100_column_terminal_and_a_pipe_gets_every_column(
+    sample_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synack import cli
+
+    piped = runner.invoke(app, ["servers", "--store", str(sample_store), "--nets", "all"])
+    header = piped.stdout.splitlines()[1]
+    assert all(name in header for name in ("server", "port", "clients", "reply")) and "fd00:10::5" in piped.stdout
+    assert not header.endswith("…")  # no column dropped
+    monkeypatch.setattr(cli.out, "_force_terminal", True)
+    monkeypatch.setattr(cli.out, "_width", 100)
+    result = runner.invoke(app, ["servers", "--store", str(sample_store), "--nets", "all"])
     assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    assert max(len(line) for line in piped.stdout.splitlines()) > 100  # the IPv6 server and its reply, whole
 
 
 @pytest.mark.parametrize(
@@ -423,7 +435,11 @@ def test_an_empty_answer_names_the_range_it_used_and_the_newest_record(sample_st
         "no server ports from 2026-11-25 00:00 to 2026-11-26 00:00 UTC (the store's newest record: 2026-11-21 14:58)"
     )
     result = runner.invoke(app, ["new-ports", "--store", str(sample_store)])  # the last day before now: none
-    assert "to now UTC (the store's newest record: 2026-11-21 14:58)" in result.stdout
+    assert "UTC (the query's as-of time; the store's newest record: 2026-11-21 14:58)" in result.stdout
+    late = runner.invoke(
+        app, ["servers", "--store", str(sample_store), "--since", "2026-11-25", "--as-of", "2026-11-26"]
+    )
+    assert "from 2026-11-25 00:00 to 2026-11-26 00:00 UTC (the query's as-of" in late.stdout  # not "now"
 
 
 def test_status_says_what_the_store_holds(sample_store: Path) -> None:
@@ -597,3 +613,62 @@ def test_ingest_from_standard_input(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".stdin")]  # the spool is gone
     mixed = runner.invoke(app, ["ingest", "-", str(tmp_path), "--store", store])
     assert mixed.exit_code == 2 and "read alone" in mixed.output
+
+
+def _example(name: str) -> list[str]:
+    """The arguments of the `Example:` line of a command's help (after `synack NAME`)."""
+    import typer.main
+
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    line = next(line for line in (command.help or "").splitlines() if line.strip().startswith("Example:"))
+    words = shlex.split(line.split("Example:", 1)[1].split("(")[0])
+    assert words[:2] == ["synack", name], line
+    return words[2:]
+
+
+@pytest.mark.parametrize("name", commands())
+def test_every_command_has_an_example_and_the_query_examples_run(name: str, sample_store: Path, tmp_path: Path) -> None:
+    args = _example(name)
+    if name in ("servers", "clients", "closed", "gone-ports", "notices", "host", "status", "check"):
+        result = runner.invoke(app, [name, *args, "--store", str(sample_store)])
+        assert result.exit_code == 0, (name, result.output)
+    elif name == "new-ports":
+        allow = tmp_path / "allow.txt"
+        allow.write_text("10.1.0.0/16 tcp 22\n")
+        args = [str(allow) if a == "allow.txt" else a for a in args]
+        result = runner.invoke(app, [name, *args, "--store", str(sample_store), "--as-of", "2026-11-22"])
+        assert result.exit_code == 1 and "10.1.0.11" in result.stdout, result.output  # the planted new port
+
+
+def test_parquet_answers_have_one_schema_whatever_the_data(
+    sample_store: Path, tmp_path: Path, make_conn_log: Callable[..., Path]
+) -> None:
+    """Daily exports concatenate: a store without replies writes server_reply as binary too."""
+    import pyarrow.parquet as pq
+
+    plain = tmp_path / "plain"
+    runner.invoke(app, ["ingest", str(make_conn_log("conn.log", [conn_line("A")])), "--store", str(plain)])
+    schemas = []
+    for store in (plain, sample_store):
+        out = tmp_path / f"{store.name}.parquet"
+        done = runner.invoke(app, ["servers", "--store", str(store), "--nets", "all", "-f", "parquet", "-o", str(out)])
+        assert done.exit_code == 0, done.output
+        schemas.append(pq.read_schema(out).remove_metadata())
+    assert schemas[0] == schemas[1] and schemas[0].field("server_reply").type == pa.binary()
+    assert schemas[0].field("synack_seen").type == pa.bool_()
+
+
+def test_settings_that_do_nothing_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              make_conn_log: Callable[..., Path]) -> None:  # fmt: skip
+    """An unknown synack.toml key, or --workers without the Dask engine, is one error line (exit 2)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synack.toml").write_text('net = "all"\n')
+    result = runner.invoke(app, ["servers"])
+    assert result.exit_code == 2 and "unknown setting 'net' (did you mean 'nets'?)" in result.stderr
+    (tmp_path / "synack.toml").unlink()
+    log = make_conn_log("conn.log", [conn_line("A")])
+    result = runner.invoke(app, ["ingest", str(log), "--workers", "2"])
+    assert result.exit_code == 2 and "needs --engine dask" in result.output
+    named = runner.invoke(app, ["ingest", str(log), "--sensor-name", "edge-9", "--store", str(tmp_path / "s")])
+    assert named.exit_code == 0, named.output
+    assert "edge-9" in runner.invoke(app, ["status", "--store", str(tmp_path / "s")]).stdout

@@ -141,6 +141,7 @@ def test_a_stalled_sensor_is_named_first_on_the_page_and_the_command_fails(tmp_p
     report = build_report(store, "2026-11-21")
     assert [s.sensor for s in report.health.silent] == ["core"] and report.health.records == 1
     assert report.health.silent[0].last_record is not None and report.health.silent[0].last_record.day == 20
+    (tmp_path / "out").mkdir()
     run = run_synack("report", "--store", str(store), "--date", "2026-11-21", "-o", str(tmp_path / "out"))
     assert run.returncode == 1 and "sensor core sent no records" in run.stdout and "2026-11-20 20:00" in run.stdout
     assert len(run.stdout.splitlines()) == 2  # the summary and the files written: one line each
@@ -163,7 +164,7 @@ def test_a_day_without_records_says_no_data_and_days_without_data_are_not_averag
     page = write_report(empty, tmp_path / "out")[0].read_text()
     assert "No data: no records in this period" in page
     day4 = build_report(store, "2026-11-22")
-    assert day4.compared == 2  # of the 7 days before, only 11-18 and 11-20 had records
+    assert day4.compared == 1  # of the 7 days before, only 11-18 and 11-20 had records, and 11-18 is the baseline
     assert day4.headline["new server ports"] == (1, 1.0)  # not 2/7 = 0.29
     assert [v for _, v in day4.new_per_day[-5:]] == [1, None, 1, None, 1]  # gaps, not zeros
 
@@ -317,3 +318,17 @@ def test_a_host_that_answers_every_port_is_one_row_a_status_line_and_its_ports_i
 
     status = CliRunner().invoke(app, ["status", "--store", str(store)])
     assert status.exit_code == 0 and "host 10.6.0.1 answered on 300 TCP ports on 2026-11-17" in status.stdout
+
+
+def test_averages_leave_out_the_baseline_day_and_no_data_names_the_newest_record(tmp_path: Path) -> None:
+    """The demo's bug: one new port on day 4 was "below the average (3.0)", the
+    baseline day's 9 ports / 3. The first day is not a day of new ports."""
+    lines = {"edge": [_line(f"B{p}", 0, port=1000 + p) for p in range(9)]  # the baseline: 9 ports
+             + [_line("D1", 1, port=2000), _line("D2", 2, port=2001), _line("D3", 3, port=2002)]}  # fmt: skip
+    store = _store_of(tmp_path, lines)
+    report = build_report(store, "2026-11-21")
+    value, average = report.headline["new server ports"]
+    assert value == 1 and report.compared == 2 and average == 1.0  # days 2 and 3, not the baseline
+    before = build_report(store, "2026-11-10")  # a day before any record
+    problems = before.health.problems(before.end)
+    assert problems and "none before it; the store's newest record: 2026-11-21" in problems[0]

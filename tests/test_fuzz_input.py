@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
+from synack.inventory import server_ports
 from tests.conftest import CONN_HEADER_FIELDS, conn_header, conn_line, eve_flow_event
 
 EDGES = [
@@ -50,7 +51,7 @@ def _assert_store_is_whole(store: Path, lines: int, rows: int, quarantined: int)
         inventory.closed(store)
         inventory.new_servers(store, "2026-01-01")
         inventory.gone_servers(store)
-        inventory.hosts_serving(store)
+        server_ports.hosts_serving(store)
 
 
 def _ingest(name: str, data: bytes) -> tuple[Path, int, int, tempfile.TemporaryDirectory[str]]:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.schema import ANSWERED, OPEN
+from synack.inventory import client_ports, server_ports
 from synack.samples.generate import OUT, PLANTED
 from tests.conftest import ZEEK_CORPUS, conn_header, conn_line
 
@@ -77,7 +78,7 @@ def test_flipped_originator_and_midstream(store: Path) -> None:
 
 
 def test_gone_servers(store: Path) -> None:
-    gone = inventory.gone_servers(store, idle_days=1)
+    gone = inventory.gone_servers(store, idle_days=1, as_of="newest")
     assert keys(gone) == PLANTED["gone_after_day_2"]
     assert gone["idle_days"].iloc[0] > 1
 
@@ -212,14 +213,14 @@ def test_distinct_counts_in_bounded_slices_equal_one_count() -> None:
 
 
 def test_sightings_answer_like_a_fresh_read(store: Path) -> None:
-    seen_servers = inventory.server_sightings(store, nets="all")
-    seen_clients = inventory.client_sightings(store, nets="all")
+    seen_servers = server_ports.server_sightings(store, nets="all")
+    seen_clients = client_ports.client_sightings(store, nets="all")
     for day in ("2026-11-19", "2026-11-20", "2026-11-21"):
         fresh = inventory.new_servers(store, day, nets="all")
-        assert fresh.equals(inventory.new_servers(store, day, nets="all", sightings=seen_servers))
+        assert fresh.equals(server_ports.new_servers(store, day, nets="all", sightings=seen_servers))
         fresh = inventory.new_clients(store, day, nets="all")
-        assert fresh.equals(inventory.new_clients(store, day, nets="all", sightings=seen_clients))
-    numeric = [(ip.version, int(ip)) for ip in map(ipaddress.ip_address, inventory.hosts_serving(store, nets="all"))]
+        assert fresh.equals(client_ports.new_clients(store, day, nets="all", sightings=seen_clients))
+    numeric = [(ip.version, int(ip)) for ip in map(ipaddress.ip_address, server_ports.hosts_serving(store, nets="all"))]
     assert numeric == sorted(numeric) and len(numeric) == inventory.servers(store, nets="all")["server_h"].nunique()
 
 
@@ -382,7 +383,7 @@ def test_a_range_merged_in_address_bands_answers_like_one_merge(
             inventory.servers(store, nets="all"),
             inventory.servers(store, "2026-11-19T06:00", nets="all"),
             inventory.new_servers(store, "2026-11-20", nets="all"),
-            inventory.gone_servers(store, idle_days=1),
+            inventory.gone_servers(store, idle_days=1, as_of="newest"),
         ]
 
     whole = answers()
@@ -405,7 +406,8 @@ def test_an_inventory_holds_its_filters_and_answers_like_the_functions(
     days = ("2026-11-19", "2026-11-20", "2026-11-21")
     expected = [inventory.new_servers(store, day, nets="all") for day in days]
     reads = []
-    monkeypatch.setattr(sp, "server_sightings", lambda *a, **k: reads.append(1) or inventory.server_sightings(*a, **k))
+    real = sp.server_sightings
+    monkeypatch.setattr(sp, "server_sightings", lambda *a, **k: reads.append(1) or real(*a, **k))
     for day, want in zip(days, expected):
         pd.testing.assert_frame_equal(inv.new_servers(day), want)
     assert len(reads) == 1  # the all-time sightings are read once per Inventory

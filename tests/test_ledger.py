@@ -183,6 +183,7 @@ def test_one_ledger_read_per_answer(sample_store: Path, tmp_path: Path) -> None:
     assert _opens("servers", "--store", str(sample_store), "--nets", "all") == 1
     assert _opens("new-ports", "--store", str(sample_store), "--since", "2026-11-20", "--clients") == 1
     assert _opens("status", "--store", str(sample_store)) == 1
+    (tmp_path / "r").mkdir()
     assert _opens("report", "--store", str(sample_store), "--date", "2026-11-21", "-o", str(tmp_path / "r")) == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,10 @@ def test_notebook_executes_without_errors(tmp_path: Path) -> None:
     pytest.importorskip("ipykernel")
     pytest.importorskip("matplotlib")
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    assert "synack.ingest." not in code and "synack.inventory." not in code  # the public API only
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.glob("synack-notebook-*"))
     env_store = os.environ.pop("SYNACK_STORE", None)
     try:
         client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
@@ -29,6 +34,7 @@ def test_notebook_executes_without_errors(tmp_path: Path) -> None:
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
     assert "10.1.0.11" in text and "8443" in text  # the new port of the last day
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the per-day plot
+    assert set(temp.glob("synack-notebook-*")) == before  # its store went with the kernel
 
 
 def _run_notebook() -> str:

@@ -98,3 +98,19 @@ def test_the_notebook_snippet_runs(demo_store: Path, tmp_path: Path, monkeypatch
     assert len(frames) >= 6 and any(len(f) for f in frames)
     status = next(a for a in answers if isinstance(a, dict))
     assert status["days"] == 4 and status["records"] > 0
+
+
+def test_the_next_question_examples_run_as_written(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filters and `synack host` block of "Inventories" runs and answers."""
+    monkeypatch.setenv("SYNACK_STORE", str(demo_store))
+    section = README.split("\n## Inventories\n", 1)[1].split("**The next question.**", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    promises = {"servers": "Server ports (", "clients": "Client ports (", "host": "host 10.1.0.11: sensors",
+                "new-ports": "new server ports"}  # fmt: skip
+    ran = set()
+    for args, comment in _commands(block):
+        result = runner.invoke(app, args[1:])
+        assert result.exit_code == 0 and comment, (args, result.output)
+        assert promises[args[1]] in result.output, (args, result.output)
+        ran.add(args[1])
+    assert ran == set(promises)

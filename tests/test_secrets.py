@@ -60,6 +60,7 @@ def test_no_command_prints_or_writes_a_credential_of_the_store_url(s3: S3Server,
         out = tmp_path / f"servers.{fmt}"
         outputs[f"servers -f {fmt}"] = _run("servers", *store, "--nets", "all", "-f", fmt, "-o", str(out),
                                             cwd=tmp_path)  # fmt: skip
+    (tmp_path / "report").mkdir()
     for command in (["clients"], ["new-ports", "--since", "2026-11-20"], ["gone-ports"], ["closed"], ["status"],
                     ["status", "--json"], ["check"], ["rebuild"], ["watch", str(SAMPLES), "--once"],
                     ["report", "--date", "2026-11-21", "-o", str(tmp_path / "report")],
