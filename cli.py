@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import functools
 import gc
 import io
 import os
@@ -105,9 +106,18 @@ _M_MMAP_THRESHOLD = -3
 
 
 def _config() -> dict[str, Any]:
-    path = Path(os.environ.get("SYNACK_CONFIG", "synack.toml"))
-    if not path.is_file():
-        return {}
+    """synack.toml (or SYNACK_CONFIG), read once per process and checked: every key a known setting."""
+    path = Path(os.environ.get("SYNACK_CONFIG", "synack.toml")).resolve()
+    try:
+        version = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
+    except OSError:
+        version = None
+    return _read_config(path, version) if version is not None else {}
+
+
+@functools.lru_cache(maxsize=4)
+def _read_config(path: Path, version: tuple[int, int]) -> dict[str, Any]:
+    """The settings of `path` as it is at `version` (its mtime and size): read once per version."""
     try:
         with open(path, "rb") as f:
             config = tomllib.load(f)
@@ -267,7 +277,7 @@ def _run_ingest(
     if not show_progress:
         return ingest_paths(paths, store, sensor=sensor, clock_skew=clock_skew, engine=engine)
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a file name is data: no Rich markup
         BarColumn(),
         TextColumn("{task.fields[rows]:,} rows"),
         TimeElapsedColumn(),
@@ -277,7 +287,7 @@ def _run_ingest(
         task = bar.add_task("ingest", total=None, rows=0)
 
         def progress(path: Path, rows: int) -> None:
-            bar.update(task, description=path.name[:40], rows=rows)
+            bar.update(task, description=visible(path.name[:40]), rows=rows)  # no escape reaches the terminal
 
         return ingest_paths(paths, store, sensor=sensor, progress=progress, clock_skew=clock_skew, engine=engine)
 
@@ -532,9 +542,11 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
         iana = (names + "*").where(names != "", "")
         view["port_name"] = view["services"].where(view["services"] != "", iana)
         view = view.drop(columns=["services"]).rename(columns={"port_name": ZEEK_OR_IANA})
-    marks = [m for m in (_mark(view, "synack_seen", False, "no SYN-ACK"),
+    ranged = df.attrs.get("since") is not None  # "new" says something only within a range that has a start
+    marks = [m for m in (_mark(view, "new", True, "new") if ranged else None,
+                         _mark(view, "synack_seen", False, "no SYN-ACK"),
                          _mark(view, "answers_all", True, "answers all")) if m is not None]  # fmt: skip
-    view = view.drop(columns=[c for c in ("synack_seen", "answers_all") if c in view])
+    view = view.drop(columns=[c for c in ("synack_seen", "answers_all", "new", "first_in_range") if c in view])
     if marks:
         view["note"] = [", ".join(t for t in texts if t) for texts in zip(*marks)]
     if "first_seen" in view and "last_seen" in view:
@@ -947,17 +959,11 @@ def report(
     bound_memory()
     if date is not None and (since is not None or until is not None):
         raise typer.BadParameter("give either --date or --since/--until, not both", param_hint="'--date'")
-    from synack.inventory.store_reader import snapshot_of
-
-    store_dir = located(store, ledger)
+    inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)  # one snapshot for the report
     try:
-        snap = snapshot_of(store_dir)  # every table of the report from one state of the store
-        _note_upgrade(snap)
         built = build_report(
-            snap, date, since=since, until=until, sensors=sensor, idle_days=idle_days,
-            nets=setting(nets, "SYNACK_NETS", "nets", None), allow=setting(allow, "SYNACK_ALLOW", "allow", None),
-            expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()], max_rows=max_rows,
-            as_of=setting(as_of, "SYNACK_AS_OF", "as_of", None), strict=strict,
+            inv, date, since=since, until=until, idle_days=idle_days, max_rows=max_rows,
+            expect_sensors=[s.strip() for s in (expect_sensor or "").split(",") if s.strip()],
         )  # fmt: skip
         if not output.is_dir():
             raise fail(f"{output} is not a directory: create it first (the report writes several files there)")

@@ -3,7 +3,10 @@
     python docs/make_screenshots.py
 
 Writes docs/report-demo.png (the demo's last day) and docs/report-no-data.png
-(a day after the samples end: the no-data banner), with headless Chromium.
+(a day after the samples end: the no-data banner), with headless Chromium,
+and docs/report-columns.txt: the demo page's sections and columns, which a
+test compares with the page the current code writes (a page whose columns
+changed needs new screenshots).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ sys.path.insert(0, str(DOCS.parent))
 from synack.ingest.conn_ingest import ingest_paths  # noqa: E402
 from synack.inventory.daily_report import build_report  # noqa: E402
 from synack.inventory.report_files import write_report  # noqa: E402
+from synack.inventory.report_html import page_columns  # noqa: E402
 from synack.samples.generate import OUT, PLANTED  # noqa: E402
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -35,7 +39,9 @@ def main() -> int:
         store = Path(tmp) / "store"
         ingest_paths([OUT], store)
         for day, name in ((PLANTED["last_day"], "report-demo.png"), ("2026-11-25", "report-no-data.png")):
-            page = write_report(build_report(store, day), Path(tmp) / "out")[0]
+            page = write_report(build_report(store, day, as_of="2026-11-26"), Path(tmp) / "out")[0]
+            if name == "report-demo.png":
+                (DOCS / "report-columns.txt").write_text(page_columns(page.read_text()))
             shot = DOCS / name
             subprocess.run([browser, *FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}", f"--screenshot={shot}",
                             page.as_uri()], check=True, capture_output=True, timeout=120)  # fmt: skip

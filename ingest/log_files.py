@@ -77,13 +77,23 @@ def find_conn_logs(paths: list[Path]) -> FoundLogs:
     return FoundLogs(unique, skipped, [p for p in notices if p.resolve() not in seen])
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: Path, visited: set[tuple[int, int]] | None = None) -> list[Path]:
+    """The files under `root`, following symlinks (zeekctl's `current` is one)
+    but visiting each real directory once, so a link loop (`a -> .`) ends at once."""
+    visited = set() if visited is None else visited
+    try:
+        real = root.stat()
+    except OSError:
+        return []
+    if (real.st_dev, real.st_ino) in visited:
+        return []
+    visited.add((real.st_dev, real.st_ino))
     out: list[Path] = []
-    for p in root.iterdir():
+    for p in sorted(root.iterdir()):
         if p.name.startswith("."):
             continue
         if p.is_dir():
-            out.extend(_walk(p))
+            out.extend(_walk(p, visited))
         elif p.is_file():
             out.append(p)
     return out

@@ -210,7 +210,7 @@ def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime, gone: pd.Dat
 
 
 def build_report(
-    store: StoreLike,
+    store: Inventory | StoreLike,
     day: dt.date | str | None = None,
     *,
     since: str | None = None,
@@ -228,14 +228,22 @@ def build_report(
     """Gather the report of `day` (default: yesterday, UTC: the day before
     `today`, by default the day of `as_of`, see Inventory) or of [since, until).
 
+    `store` is an Inventory (its networks, sensors, allowlist, as_of and
+    strictness are the report's; the keyword settings below are then
+    ignored) or a store, with those settings as keywords.
+
     The headline holds, per figure, the value for the period and the average
     over those of the 7 periods of the same length before it that had data
     (None when none had). Gone server ports are those that crossed
     `idle_days` without records during the period. Raises InventoryError
     for a bad date, network or allowlist. `strict`: see Inventory.
     """
-    store = snapshot_of(store)  # every table of the report from one state of the store
-    inv = Inventory(store, nets=nets, sensors=sensors, allow=allow, as_of=as_of, strict=strict)
+    if isinstance(store, Inventory):
+        nets, sensors = store.nets, store.sensors
+        inv = store.pinned()  # every table of the report from one state of the store
+    else:
+        inv = Inventory(snapshot_of(store), nets=nets, sensors=sensors, allow=allow, as_of=as_of, strict=strict)
+    store = inv.snapshot()
     today = today or inv.as_of.date()
     start, end = _period(day, since, until, today, inv.as_of)
     allowed = inv.allowed

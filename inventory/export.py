@@ -181,12 +181,15 @@ def write_parquet(df: pd.DataFrame, path: Path | IO[bytes]) -> None:
     COLUMN_TYPES with its type whatever the rows hold; other columns text."""
     df = df.copy(deep=False)
     df.attrs = {}  # what the answer covers is for the caller, not the file's pandas metadata
-    schema = pa.schema([(str(c), COLUMN_TYPES.get(str(c), pa.string())) for c in df.columns])
-    try:
-        table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        table = pa.Table.from_pandas(df, preserve_index=False)  # a column of another kind: as pandas has it
-    pq.write_table(table, path)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    columns = []
+    for name, column in zip(table.column_names, table.columns):
+        wanted = COLUMN_TYPES.get(name, pa.string())
+        try:
+            columns.append(column.cast(wanted))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            columns.append(column)  # a column of another kind (a list): as pandas has it
+    pq.write_table(pa.table(columns, names=table.column_names), path)
 
 
 @contextmanager

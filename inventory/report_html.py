@@ -274,3 +274,18 @@ text with \\xNN escapes.</footer>
 <script>{_SCRIPT}</script>
 </body></html>
 """
+
+
+def page_columns(page: str) -> str:
+    """The section titles and column headings of a report page, one line per
+    section ("title: heading, heading, ..."): what a screenshot of it shows,
+    kept beside the README's screenshot so a test sees when they part."""
+    import re
+
+    lines = []
+    for part in page.split("<h2>")[1:]:
+        title = html.unescape(part.split("</h2>", 1)[0])
+        table = part.split("</table>", 1)[0] if "<table" in part.split("<h2>", 1)[0] else ""
+        heads = [html.unescape(h) for h in re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", table)]
+        lines.append(f"{title}: {', '.join(heads)}" if heads else title)
+    return "\n".join(lines) + "\n"

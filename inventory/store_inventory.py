@@ -24,6 +24,7 @@ to it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
@@ -131,12 +132,35 @@ class Inventory:
         return df.assign(allowed=allowed_mask(df, self.allowed, host))
 
     def servers(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
-        """Server ports seen in [since, until) (see inventory.server_ports.servers);
+        """Server ports seen in [since, until) (see inventory.server_ports.servers),
+        `first_seen` their all-time first sighting, `first_in_range` the first
+        in the range and `new` true for those first seen in it;
         with an allowlist, an `allowed` column marks the expected ones.
         `filters` (host, port, proto, service, sort, limit) narrow the answer."""
         found = server_ports.servers(self.store, self.when(since), self.when(until),
                                      answers_all_ports=self.answers_all_ports, **self._filters())  # fmt: skip
+        found = self._first_sightings(found, since, until, self.server_sightings, server_ports.KEY)
         return self._answer(self._marked(found, "server_h"), since, until, filters)
+
+    def _first_sightings(self, found: pd.DataFrame, since: DateLike, until: DateLike,
+                         sightings: Callable[[], pd.DataFrame], key: list[str]) -> pd.DataFrame:  # fmt: skip
+        """`found` (rows of a range) with `first_seen` the all-time first
+        sighting (what makes a port new), `first_in_range` the first inside
+        [since, until), and `new`: first seen in the range. Without `since`
+        the range starts at the first record: the two are the same."""
+        found = found.copy()
+        found.insert(list(found.columns).index("first_seen") + 1, "first_in_range", found["first_seen"])
+        if since is not None and not found.empty:
+            first = sightings()[[*key, "first_seen"]].astype({"server_p": found["server_p"].dtype})
+            found = found.drop(columns="first_seen").merge(first, on=key, how="left")
+            found.insert(list(found.columns).index("first_in_range"), "first_seen", found.pop("first_seen"))
+        start, end = self.when(since), self.when(until)
+        new = pd.Series(True, index=found.index)
+        if start is not None:
+            new &= found["first_seen"] >= pd.Timestamp(start)
+        if end is not None:
+            new &= found["first_seen"] < pd.Timestamp(end)
+        return found.assign(new=new.astype(bool))
 
     def hosts_answering_all(self, since: DateLike = None, until: DateLike = None) -> pd.DataFrame:
         """Hosts that serve `answers_all_ports` TCP ports or more in [since,
@@ -146,10 +170,12 @@ class Inventory:
         return server_ports.answering_all(found, self.answers_all_ports).reset_index(drop=True)
 
     def clients(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
-        """Client ports in [since, until) (see inventory.client_ports.clients);
+        """Client ports in [since, until) (see inventory.client_ports.clients),
+        with first_seen, first_in_range and new as `servers` has them;
         with an allowlist, `allowed` marks those it matches (by client, as
         new_clients does). `host` matches the client."""
         found = client_ports.clients(self.store, self.when(since), self.when(until), **self._filters())
+        found = self._first_sightings(found, since, until, self.client_sightings, ["client_h", "proto", "server_p"])
         return self._answer(self._marked(found, "client_h"), since, until, filters, ("client_h",))
 
     def client_pairs(self, since: DateLike = None, until: DateLike = None,

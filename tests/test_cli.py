@@ -638,6 +638,27 @@ def test_every_command_has_an_example_and_the_query_examples_run(name: str, samp
         args = [str(allow) if a == "allow.txt" else a for a in args]
         result = runner.invoke(app, [name, *args, "--store", str(sample_store), "--as-of", "2026-11-22"])
         assert result.exit_code == 1 and "10.1.0.11" in result.stdout, result.output  # the planted new port
+    else:
+        # The others name a deployment's paths: run them on the samples and this test's folder.
+        from synack.samples.generate import OUT
+
+        (tmp_path / "www").mkdir()
+        (tmp_path / "allow.txt").write_text("10.1.0.0/16 tcp 22\n")
+        store = tmp_path / "store"
+        if name in ("rebuild", "report", "export-known"):
+            shutil.copytree(sample_store, store)
+        places = {"/opt/zeek/logs": OUT, "/var/lib/synack": store, "/var/www/synack": tmp_path / "www",
+                  "/opt/zeek/share/synack-known.tsv": tmp_path / "known.tsv",
+                  "/opt/zeek/share/known.tsv": tmp_path / "known.tsv", "allow.txt": tmp_path / "allow.txt"}  # fmt: skip
+        args = [str(places.get(a, a)) for a in args]
+        if "--store" not in args and name != "demo":
+            args += ["--store", str(store)]
+        result = runner.invoke(app, [name, *args, *(["--once"] if name == "watch" else [])])
+        assert result.exit_code in ((0, 1) if name == "report" else (0,)), (name, args, result.output)
+        if name in ("export-known", "watch"):
+            assert "10.1.0.11\ttcp\t22" in (tmp_path / "known.tsv").read_text().replace("/32", "")
+        if name == "report":
+            assert any(p.suffix == ".html" for p in (tmp_path / "www").iterdir())
 
 
 def test_parquet_answers_have_one_schema_whatever_the_data(

@@ -332,3 +332,18 @@ def test_averages_leave_out_the_baseline_day_and_no_data_names_the_newest_record
     before = build_report(store, "2026-11-10")  # a day before any record
     problems = before.health.problems(before.end)
     assert problems and "none before it; the store's newest record: 2026-11-21" in problems[0]
+
+
+def test_the_readme_screenshot_shows_the_columns_the_page_has(tmp_path: Path) -> None:
+    """docs/make_screenshots.py writes the screenshots and the columns they
+    show; a page whose sections or columns changed fails here until they are
+    made again."""
+    from synack.inventory.report_html import page_columns
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    page = write_report(build_report(store, PLANTED["last_day"], as_of="2026-11-26"), tmp_path / "out")[0]
+    assert page_columns(page.read_text()) == (docs / "report-columns.txt").read_text(), (
+        "the report page's columns changed: run python docs/make_screenshots.py"
+    )

@@ -6,8 +6,10 @@ import gzip
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -102,3 +104,29 @@ def test_filters_are_the_same_on_every_query_and_in_the_cli(store: Path) -> None
                       (["--sort", "nope"], "no such column")):  # fmt: skip
         result = runner.invoke(app, ["servers", "--store", str(store), *bad])
         assert result.exit_code == 2 and says in result.stderr, result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "method"),
+    [
+        (["servers", "--since", "2026-11-20"], lambda inv: inv.servers("2026-11-20")),
+        (["clients"], lambda inv: inv.clients()),
+        (["clients", "--detail", "--port", "443"], lambda inv: inv.client_pairs(port=443)),
+        (["closed"], lambda inv: inv.closed()),
+        (["new-ports", "--since", "2026-11-21"], lambda inv: inv.new_servers("2026-11-21")),
+        (["new-ports", "--since", "2026-11-21", "--clients"], lambda inv: inv.new_clients("2026-11-21")),
+        (["gone-ports", "--idle-days", "1"], lambda inv: inv.gone_servers(idle_days=1)),
+        (["notices"], lambda inv: inv.notices()),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_every_query_command_answers_what_its_inventory_method_does(
+    store: Path, command: list[str], method: Callable[[Inventory], pd.DataFrame]
+) -> None:
+    """One API: the CLI prints exactly the rows of the Inventory method, as JSON."""
+    from synack.inventory import export
+
+    result = runner.invoke(app, [*command, "--store", str(store), "--nets", "all", "--as-of", "newest", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    expected = export.records(method(Inventory(store, nets="all", as_of="newest")))
+    assert json.loads(result.stdout) == json.loads(json.dumps(expected))

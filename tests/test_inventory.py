@@ -39,8 +39,8 @@ def keys(df: pd.DataFrame, host: str = "server_h") -> set[tuple[str, str, int]]:
 def test_servers_have_documented_columns_and_sort(store: Path) -> None:
     df = inventory.servers(store)
     assert list(df.columns) == [
-        "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen",
-        "connections", "clients", "sensors", "server_reply", "synack_seen", "answers_all",
+        "server_h", "proto", "server_p", "port_name", "services", "first_seen", "first_in_range", "last_seen",
+        "connections", "clients", "sensors", "server_reply", "synack_seen", "answers_all", "new",
     ]  # fmt: skip
     assert df["synack_seen"].all()  # the samples' handshakes are whole
     assert not df["answers_all"].any()
@@ -121,7 +121,8 @@ def test_bad_dates_and_networks(store: Path) -> None:
 def test_clients_views(store: Path) -> None:
     df = inventory.clients(store)
     assert list(df.columns) == [
-        "client_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "connections", "servers",
+        "client_h", "proto", "server_p", "port_name", "services", "first_seen", "first_in_range", "last_seen",
+        "connections", "servers", "new",
     ]  # fmt: skip
     web = df[(df.client_h == "10.1.0.101") & (df.server_p == 443)]
     assert len(web) == 1 and web["servers"].item() == 2  # 10.1.0.10 and 93.184.216.34: nets select clients here
@@ -400,17 +401,19 @@ def test_an_inventory_holds_its_filters_and_answers_like_the_functions(
     from synack.inventory import Inventory
     from synack.inventory import server_ports as sp
 
-    inv = Inventory(store, nets="all", as_of="2026-11-22")
-    pd.testing.assert_frame_equal(inv.servers("3d"), inventory.servers(store, "2026-11-19", nets="all"))
-    pd.testing.assert_frame_equal(inv.clients(), inventory.clients(store, nets="all"))
-    days = ("2026-11-19", "2026-11-20", "2026-11-21")
-    expected = [inventory.new_servers(store, day, nets="all") for day in days]
     reads = []
     real = sp.server_sightings
     monkeypatch.setattr(sp, "server_sightings", lambda *a, **k: reads.append(1) or real(*a, **k))
+    inv = Inventory(store, nets="all", as_of="2026-11-22")
+    pd.testing.assert_frame_equal(inv.servers("3d"), inventory.servers(store, "2026-11-19", nets="all"))
+    reads.clear()  # the shorthand reads its own
+    pd.testing.assert_frame_equal(inv.clients(), inventory.clients(store, nets="all"))
+    days = ("2026-11-19", "2026-11-20", "2026-11-21")
+    expected = [inventory.new_servers(store, day, nets="all") for day in days]
+    reads.clear()
     for day, want in zip(days, expected):
         pd.testing.assert_frame_equal(inv.new_servers(day), want)
-    assert len(reads) == 1  # the all-time sightings are read once per Inventory
+    assert reads == []  # the all-time sightings were read once per Inventory (by servers("3d") above)
     status = inv.status()
     assert status["days"] == 4 and status["first_day"] == "2026-11-18" and status["last_day"] == "2026-11-21"
     assert status["records"] == sum(s["records"] for s in status["sensors"].values()) > 0
@@ -473,3 +476,21 @@ def test_inferred_servers_are_counted_marked_and_left_out_when_strict(tmp_path: 
     assert strict.servers().set_index("server_h")["first_seen"]["10.5.0.3"].timestamp() == 1795000200.0
     assert set(strict.new_servers("2026-11-01")["server_h"]) == {"10.5.0.2", "10.5.0.3"}
     assert set(strict.clients()["server_p"]) == {22, 80}
+
+
+def test_first_seen_is_the_first_sighting_whatever_the_range(store: Path) -> None:
+    """A range-limited inventory still says which servers are new: first_seen
+    is all-time, first_in_range is the range's, `new` marks the first seen in it."""
+    from synack.inventory import Inventory
+
+    inv = Inventory(store, as_of="newest")
+    last = dt.date.fromisoformat(PLANTED["last_day"])
+    day = inv.servers(last, last + dt.timedelta(days=1)).set_index(["server_h", "proto", "server_p"])
+    everything = inv.servers().set_index(["server_h", "proto", "server_p"])
+    ssh = day.loc[("10.1.0.11", "tcp", 22)]
+    assert ssh["first_seen"] == everything.loc[("10.1.0.11", "tcp", 22), "first_seen"] < pd.Timestamp(last, tz="UTC")
+    assert ssh["first_in_range"] >= pd.Timestamp(last, tz="UTC") and not ssh["new"]
+    assert set(day.index[day["new"]]) == PLANTED["new_on_last_day"]
+    clients = inv.clients(last, last + dt.timedelta(days=1))
+    assert (clients["first_seen"] <= clients["first_in_range"]).all()
+    assert set(clients.loc[clients["new"], "server_p"]) == {8443}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from synack.ingest.log_files import is_conn_log_name
@@ -24,3 +26,25 @@ def test_connection_logs_are_taken(name: str) -> None:
 )
 def test_other_logs_are_not(name: str) -> None:
     assert not is_conn_log_name(name)
+
+
+def test_symlink_loops_end_at_once_and_a_linked_current_is_followed(tmp_path: Path) -> None:
+    """zeekctl's logs/current links into its spool (outside the tree): followed; `a -> .` loops: visited once."""
+    import time
+
+    from synack.ingest.log_files import find_conn_logs
+
+    logs, spool = tmp_path / "logs", tmp_path / "spool" / "zeek"
+    (logs / "2026-11-21").mkdir(parents=True)
+    spool.mkdir(parents=True)
+    (logs / "2026-11-21" / "conn.10:00:00-11:00:00.log").write_text("x")
+    (spool / "conn.log").write_text("x")
+    (logs / "current").symlink_to(spool)
+    (logs / "a").symlink_to(logs)
+    (logs / "2026-11-21" / "b").symlink_to(logs)
+    started = time.monotonic()
+    found = find_conn_logs([logs]).conn
+    assert time.monotonic() - started < 2
+    assert sorted(p.resolve() for p in found) == sorted(
+        [(logs / "2026-11-21" / "conn.10:00:00-11:00:00.log").resolve(), (spool / "conn.log").resolve()]
+    )
