@@ -202,17 +202,18 @@ def rederive_outcomes(store: Store, days: list[str], stop: Callable[[], bool] | 
             try:
                 records = files.read_verified(final, f.stamp, f.rows)
             except (FileNotFoundError, FileDamaged) as err:
-                what = "is missing" if isinstance(err, FileNotFoundError) else f"is damaged ({err.why})"
-                raise StoreError(f"record file {f.path} of {files} {what}: run 'synack check' (and --repair)") from None
-            if "proto" not in records.column_names or not len(records):
+                raise _unreadable(files, f, err) from None
+            if not len(records):
                 continue
             derived = derive_outcome(records)
             if all(_same(records.column(name), derived[name]) for name in DERIVED if name in records.column_names):
                 continue
             for name in DERIVED:
-                column = derived[name].cast(records.schema.field(name).type) if name in records.column_names else None
                 i = records.schema.get_field_index(name)
-                records = records.set_column(i, name, column) if i >= 0 else records.append_column(name, derived[name])
+                if i >= 0:
+                    records = records.set_column(i, name, derived[name].cast(records.schema.field(i).type))
+                else:
+                    records = records.append_column(name, derived[name])
             stamp = write_record_file(files, records, tmp_name(final))
             row = FileRow(f.path, f.source_id, f.chunk, f.day, len(records), stamp)
             del records
@@ -222,6 +223,12 @@ def rederive_outcomes(store: Store, days: list[str], stop: Callable[[], bool] | 
             store.publish([final])
             rewritten += 1
     return rewritten
+
+
+def _unreadable(store: StoreFS, f: FileRow, err: FileNotFoundError | FileDamaged) -> StoreError:
+    """The one-line error of a record file that is missing or damaged."""
+    what = "is missing" if isinstance(err, FileNotFoundError) else f"is damaged ({err.why})"
+    return StoreError(f"record file {f.path} of {store} {what}: run 'synack check' (and --repair)")
 
 
 def _same(stored: pa.ChunkedArray, derived: pa.Array) -> bool:
@@ -328,8 +335,7 @@ def build_day_partials(store: StoreFS, day: str, files: list[FileRow]) -> DayPar
                 records = store.read_verified(store.root / f.path, f.stamp, f.rows, columns=[*RECORD_COLUMNS])
             except (FileNotFoundError, FileDamaged) as err:
                 remove_temporaries(store, [p for part in new for p in part.paths(store.root)])
-                what = "is missing" if isinstance(err, FileNotFoundError) else f"is damaged ({err.why})"
-                raise StoreError(f"record file {f.path} of {store} {what}: run 'synack check' (and --repair)") from None
+                raise _unreadable(store, f, err) from None
             name = f"{f.source_id}-r{f.chunk:06d}"
             new.append(write_partial(store, name, day, f.source_id, (f.chunk, f.chunk), records))
             sensors.extend(DaySensor(*counts) for counts in sensor_counts(day, records))

@@ -21,6 +21,7 @@ records, never writing) and documents its columns and sort order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -28,61 +29,36 @@ import pandas as pd
 from synack.inventory.dailies import upgrade_needed
 from synack.inventory.networks import DEFAULT_NETS
 from synack.inventory.store_inventory import NEWEST, Inventory
-from synack.inventory.store_reader import DateLike, InventoryError, StoreLike
+from synack.inventory.store_reader import InventoryError, StoreLike
 
 __all__ = [
     "DEFAULT_NETS", "NEWEST", "Inventory", "InventoryError", "client_pairs", "clients", "closed", "gone_servers",
     "new_clients", "new_servers", "servers", "upgrade_needed",
 ]  # fmt: skip
 
+#: The keyword arguments of a shorthand that are the Inventory's settings (the rest go to the query).
 _SETTINGS = ("nets", "sensors", "allow", "as_of", "strict")
 
 
-def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the Inventory's settings, the query's own arguments) of shorthand keyword arguments."""
-    settings = {k: kwargs.pop(k) for k in _SETTINGS if k in kwargs}
-    return settings, kwargs
+def _shorthand(method: str) -> Callable[..., pd.DataFrame]:
+    """The package function `method(store, *args, **kwargs)`: one query of a
+    fresh Inventory, `Inventory(store, **settings).method(*args, **query)`."""
+
+    def query(store: StoreLike, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        settings = {k: kwargs.pop(k) for k in _SETTINGS if k in kwargs}
+        answer: pd.DataFrame = getattr(Inventory(store, **settings), method)(*args, **kwargs)
+        return answer
+
+    query.__name__ = query.__qualname__ = method
+    query.__doc__ = f"Inventory(store, **settings).{method}(*args, **query): see Inventory.{method}."
+    return query
 
 
-def servers(store: StoreLike, since: DateLike = None, until: DateLike = None, **kwargs: Any) -> pd.DataFrame:
-    """Inventory(store, **settings).servers(since, until, **filters)."""
-    settings, query = _split(kwargs)
-    return Inventory(store, **settings).servers(since, until, **query)
-
-
-def clients(store: StoreLike, since: DateLike = None, until: DateLike = None, **kwargs: Any) -> pd.DataFrame:
-    """Inventory(store, **settings).clients(since, until, **filters)."""
-    settings, query = _split(kwargs)
-    return Inventory(store, **settings).clients(since, until, **query)
-
-
-def client_pairs(store: StoreLike, since: DateLike = None, until: DateLike = None, **kwargs: Any) -> pd.DataFrame:
-    """Inventory(store, **settings).client_pairs(since, until, **filters)."""
-    settings, query = _split(kwargs)
-    return Inventory(store, **settings).client_pairs(since, until, **query)
-
-
-def closed(store: StoreLike, since: DateLike = None, until: DateLike = None, **kwargs: Any) -> pd.DataFrame:
-    """Inventory(store, **settings).closed(since, until, **filters)."""
-    settings, query = _split(kwargs)
-    return Inventory(store, **settings).closed(since, until, **query)
-
-
-def new_servers(store: StoreLike, since: DateLike = "1d", until: DateLike = None, **kwargs: Any) -> pd.DataFrame:
-    """Inventory(store, **settings).new_servers(since, until, **query)."""
-    settings, query = _split(kwargs)
-    return Inventory(store, **settings).new_servers(since, until, **query)
-
-
-def new_clients(store: StoreLike, since: DateLike = "1d", until: DateLike = None, **kwargs: Any) -> pd.DataFrame:
-    """Inventory(store, **settings).new_clients(since, until, **query)."""
-    settings, query = _split(kwargs)
-    return Inventory(store, **settings).new_clients(since, until, **query)
-
-
-def gone_servers(store: StoreLike, until: DateLike = None, **kwargs: Any) -> pd.DataFrame:
-    """Inventory(store, **settings).gone_servers(until, **query): `until`
-    defaults to the Inventory's as_of (the wall clock; as_of="newest" for
-    archived logs)."""
-    settings, query = _split(kwargs)
-    return Inventory(store, **settings).gone_servers(until, **query)
+servers = _shorthand("servers")
+clients = _shorthand("clients")
+client_pairs = _shorthand("client_pairs")
+closed = _shorthand("closed")
+new_servers = _shorthand("new_servers")
+new_clients = _shorthand("new_clients")
+#: `until` defaults to the Inventory's as_of (the wall clock; as_of="newest" for archived logs).
+gone_servers = _shorthand("gone_servers")

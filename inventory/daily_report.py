@@ -328,11 +328,11 @@ def collapsed(new: pd.DataFrame) -> pd.DataFrame:
     view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
     many = view["answers_all"] & (view["proto"] == "tcp")
     if many.any():
-        counts = view[many].groupby("server_h")["server_p"].nunique()
-        lowest = view[many].groupby("server_h")["server_p"].min()
+        ports = view[many].groupby("server_h")["server_p"].agg(["nunique", "min"])
         first = view[many].drop_duplicates("server_h").copy()
         first["port"] = [
-            f"{counts[h]:,} TCP ports ({lowest[h]} up): answers every port" for h in first["server_h"]
+            f"{ports.at[h, 'nunique']:,} TCP ports ({ports.at[h, 'min']} up): answers every port"
+            for h in first["server_h"]
         ]  # fmt: skip
         for column in ("server_reply", "services"):
             if column in first:
