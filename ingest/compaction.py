@@ -5,7 +5,8 @@
 * `compact_days`: tiered merges of each day's coarse partials
   (planned in ingest.partials);
 * `roll_up_months`: settled days merged into one roll-up per month
-  (planned in ingest.rollups);
+  (planned in ingest.rollups), then into their year's first and last
+  sightings (ingest.sightings);
 * `rebuild_aggregates`: a day's partials recomputed from its records,
   after `rederive_outcomes` has brought each record's outcome up to the
   current handshake rules (a store written by an older synack).
@@ -45,7 +46,8 @@ from synack.ingest.partials import (
     sensor_counts,
     write_partial,
 )
-from synack.ingest.rollups import month_of, plan_steps, settled_before, write_rollup
+from synack.ingest.rollups import Rollup, month_of, plan_steps, settled_before, write_rollup
+from synack.ingest.sightings import plan_sightings, write_sightings, year_of
 from synack.ingest.store import Store
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, io_error, tmp_name
 
@@ -148,34 +150,42 @@ def compact_days(store: Store, days: Iterable[str], stop: Callable[[], bool] | N
 
 def roll_up_months(store: Store, stop: Callable[[], bool] | None = None) -> int:
     """Bring the monthly roll-ups up to the settled days (see
-    ingest.rollups); return the roll-up merges done. Each merge is its
-    own transaction, so `stop` (asked between merges) ends it promptly."""
-    book, root = store.ledger, store.root
+    ingest.rollups), then each year's sightings (ingest.sightings); return
+    the merges done. Each merge is its own transaction, so `stop` (asked
+    between merges) ends it promptly."""
+    book = store.ledger
     newest = book.newest_partial_day()
     if newest is None:
         return 0
     settled = settled_before(newest)
     done = 0
-    while True:
-        current = book.rollups()
-        coarse: dict[str, list[Partial]] = {}
-        for p in book.partials(coarse=True, before=settled):
-            coarse.setdefault(p.day, []).append(p)
-        steps = plan_steps(current, book.generations(before=settled), coarse, settled)
-        if not steps:
-            return done
-        for step in steps:
-            if stop is not None and stop():
-                return done
-            rollup = write_rollup(store.files, step)
-            old = current.get(step.month)
-            with store.transaction(cleanup=rollup.paths(root)):
-                retired = store.retire(old.paths(root)) if old is not None else []
-                book.put_rollup(rollup)
-            fault_points.reached("rollup-committed")
-            store.hide(retired, keep=rollup.paths(root))
-            store.publish_rollup(rollup)
-            done += 1
+    for plan, write in ((plan_steps, write_rollup), (plan_sightings, write_sightings)):
+        while True:
+            current = book.rollups()
+            coarse: dict[str, list[Partial]] = {}
+            for p in book.partials(coarse=True, before=settled):
+                coarse.setdefault(p.day, []).append(p)
+            steps = plan(current, book.generations(before=settled), coarse, settled)
+            if not steps:
+                break
+            for step in steps:
+                if stop is not None and stop():
+                    return done
+                _swap_rollup(store, current, write(store.files, step))
+                done += 1
+    return done
+
+
+def _swap_rollup(store: Store, current: dict[str, Rollup], rollup: Rollup) -> None:
+    """Commit a new roll-up (or year's sightings) in place of the period's current one, then publish it."""
+    root = store.root
+    old = current.get(rollup.month)
+    with store.transaction(cleanup=rollup.paths(root)):
+        retired = store.retire(old.paths(root)) if old is not None else []
+        store.ledger.put_rollup(rollup)
+    fault_points.reached("rollup-committed")
+    store.hide(retired, keep=rollup.paths(root))
+    store.publish_rollup(rollup)
 
 
 #: The columns derive_outcome writes into a record.
@@ -275,10 +285,10 @@ def rebuild_aggregates(
             retired = store.retire(f for p in old for f in p.paths(root) if f not in kept)
             book.insert_partials(new)
             book.replace_day_sensors(day, sensors)
-            month = month_of(day)
-            for rollup in book.rollups(month=month, pending=None).values():
-                retired += store.retire(rollup.paths(root))
-                book.delete_rollup(month)
+            for period in (month_of(day), year_of(day)):
+                for rollup in book.rollups(month=period, pending=None).values():
+                    retired += store.retire(rollup.paths(root))
+                    book.delete_rollup(period)
         store.hide(retired, keep=new_paths)
         store.publish_partials(new)
         rebuilt.append(day)

@@ -19,6 +19,12 @@ roll-up). A month's roll-up grows a day at a time: the old roll-up merged
 with the newly settled days, never more than ROLLUP_MERGE_ROWS rows read at
 once, which bounds its memory; a month too large for that keeps no roll-up
 and is read day by day. This module plans and writes; the store commits.
+
+The same table holds the tier above (ingest.sightings): a year's first
+and last sightings, keyed by the year (YYYY) instead of a month, written as
+
+    sightings/servers/year=YYYY/<name>.parquet
+    sightings/clients/year=YYYY/<name>.parquet
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ from synack.ingest.partials import (
 from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
 ROLLUPS_DIR = "rollups"
+#: Where the year tier of first and last sightings lives (ingest.sightings).
+SIGHTINGS_DIR = "sightings"
 #: A day is rolled up once the newest day with records is this many days later.
 SETTLE_DAYS = 2
 #: A roll-up step reads at most this many aggregate rows (the old roll-up's and the added days').
@@ -55,9 +63,9 @@ ROLLUP_MERGE_ROWS = MERGE_ROWS
 
 @dataclass(frozen=True)
 class Rollup(TwoFiles):
-    """One month's roll-up, as the ledger's `rollups` table records it."""
+    """One month's roll-up (or one year's sightings), as the ledger's `rollups` table records it."""
 
-    month: str  # YYYY-MM
+    month: str  # YYYY-MM; YYYY for a year's sightings (ingest.sightings)
     name: str
     days: dict[str, int]  # day -> the generation it had when rolled up
     server_rows: int
@@ -77,9 +85,21 @@ class Rollup(TwoFiles):
     def days_json(self) -> str:
         return json.dumps(self.days, sort_keys=True)
 
+    @property
+    def is_sightings(self) -> bool:
+        """Whether this is a year's sightings (ingest.sightings), not a month's roll-up."""
+        return is_year(self.month)
+
+
+def is_year(period: str) -> bool:
+    """Whether a roll-up period (YYYY-MM or YYYY) names a year's sightings."""
+    return len(period) == 4
+
 
 def rollup_path(root: PurePath, kind: str, month: str, name: str) -> PurePath:
-    """Where the `kind` ("servers" or "clients") file of a roll-up lives."""
+    """Where the `kind` ("servers" or "clients") file of a roll-up (or of a year's sightings) lives."""
+    if is_year(month):
+        return root / SIGHTINGS_DIR / kind / f"year={month}" / f"{name}.parquet"
     return root / ROLLUPS_DIR / kind / f"month={month}" / f"{name}.parquet"
 
 

@@ -36,12 +36,13 @@ from synack.ingest.partials import CLIENTS, COARSE_FLAG, SERVERS, Partial, parti
 from synack.ingest.rollups import Rollup, rollup_path
 from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
 from synack.ingest.sensor_notices import NOTICE_SCHEMA, NOTICES_DIR
+from synack.ingest.sightings import RANGE_ONLY
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, locate
 from synack.ingest.store_identity import check_ledger, read_marker
 
 __all__ = [
     "CLIENTS", "COARSE_FLAG", "CORE_SCHEMA", "NOTICE_SCHEMA", "SERVERS", "TIMESTAMP", "DamagedFile", "FileStamp",
-    "NoStore", "Partial", "Rollup", "Snapshot", "StoreChanged", "StoreFS", "locate", "take_snapshot",
+    "NoStore", "Partial", "RANGE_ONLY", "Rollup", "Snapshot", "StoreChanged", "StoreFS", "locate", "take_snapshot",
 ]  # fmt: skip
 
 

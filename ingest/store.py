@@ -70,7 +70,7 @@ from synack.ingest.ledger import (
 )
 from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import AGGREGATES_DIR, Partial
-from synack.ingest.rollups import ROLLUPS_DIR, Rollup
+from synack.ingest.rollups import ROLLUPS_DIR, SIGHTINGS_DIR, Rollup
 from synack.ingest.sensor_notices import NOTICES_DIR
 from synack.ingest.store_files import (
     LEDGER,
@@ -343,20 +343,20 @@ class Store:
 
         rel = self.files.rel(path) if str(path).startswith(str(self.root)) else str(path)
         parts = rel.split("/")
-        if len(parts) != 4 or parts[0] not in (AGGREGATES_DIR, ROLLUPS_DIR):
+        if len(parts) != 4 or parts[0] not in (AGGREGATES_DIR, ROLLUPS_DIR, SIGHTINGS_DIR):
             return False
         period = parts[2].split("=", 1)[-1]
         aside = self.root / DAMAGED_DIR / rel
         if self.files.exists(self.root / rel):
             self.files.move(self.root / rel, aside)
             self.files.sync_dirs([aside.parent, (self.root / rel).parent])
-        if parts[0] == ROLLUPS_DIR:
+        if parts[0] in (ROLLUPS_DIR, SIGHTINGS_DIR):
             rollup = self.ledger.rollups(month=period, pending=None).get(period)
             with self.transaction(cleanup=[]):
                 retired = self.retire(rollup.paths(self.root)) if rollup is not None else []
                 self.ledger.delete_rollup(period)
             self.hide(retired)
-            self.repairs.append(f"set the damaged roll-up {rel} aside (in {DAMAGED_DIR}/); month {period} is "
+            self.repairs.append(f"set the damaged roll-up {rel} aside (in {DAMAGED_DIR}/); {period} is "
                                 "rolled up again from its days")  # fmt: skip
         else:
             rebuild_aggregates(self, [period])
@@ -401,7 +401,7 @@ class Store:
         live |= {f for p in book.partials(pending=None) for f in p.paths(self.root)}
         live |= {f for r in book.rollups(pending=None).values() for f in r.paths(self.root)}
         self.hide([self.root / rel for rel in book.retired()], keep=live)
-        for top in (CONN_DIR, QUARANTINE_DIR, NOTICES_DIR, AGGREGATES_DIR, ROLLUPS_DIR, "daily"):
+        for top in (CONN_DIR, QUARANTINE_DIR, NOTICES_DIR, AGGREGATES_DIR, ROLLUPS_DIR, SIGHTINGS_DIR, "daily"):
             for path in self.files.temporaries(self.root / top):
                 self.files.remove(path)
                 changed += 1

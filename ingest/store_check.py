@@ -28,7 +28,7 @@ from pathlib import PurePath
 
 from synack.ingest.chunk_files import CONN_DIR, QUARANTINE_DIR
 from synack.ingest.partials import AGGREGATES_DIR
-from synack.ingest.rollups import ROLLUPS_DIR
+from synack.ingest.rollups import ROLLUPS_DIR, SIGHTINGS_DIR
 from synack.ingest.store import DAMAGED_DIR, Store
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, retired_name
 
@@ -86,7 +86,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
                 report.problems.append(f"{files.rel(path)}: {why}")
                 bad.add(period)
     retired = {retired_name(root / rel) for rel in book.retired()}
-    for top in (CONN_DIR, AGGREGATES_DIR, ROLLUPS_DIR, QUARANTINE_DIR):
+    for top in (CONN_DIR, AGGREGATES_DIR, ROLLUPS_DIR, SIGHTINGS_DIR, QUARANTINE_DIR):
         for path in files.files_under(root / top):
             if path in listed or path in retired:
                 continue

@@ -11,6 +11,7 @@ from synack.ingest.aggregates import NOT_V4
 from synack.inventory.dailies import CLIENTS, rows_in_range
 from synack.inventory.networks import ipv4_text
 from synack.inventory.query_rows import (
+    EMPTY_DTYPES,
     Allow,
     Nets,
     Sensors,
@@ -22,6 +23,7 @@ from synack.inventory.query_rows import (
     resolve_nets,
     sensor_list,
     serving,
+    sort_by_address,
     state_rows,
     uint32,
     where,
@@ -159,11 +161,28 @@ def client_pairs(
     return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 
+#: The columns of client_sightings.
+SIGHTINGS_COLUMNS = ["client_h", "proto", "server_p", "first_seen", "last_seen", "connections", "services",
+                     "first_sensor"]  # fmt: skip
+
+
 def client_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None,
                      strict: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Every client port of the store merged over all time, with its first
-    use: what new_clients selects from (pass it as `sightings`)."""
-    return _merge_clients(store, None, None, sensors, nets, first_sensor=True, strict=strict)
+    """Every client port of the store merged over all time (SIGHTINGS_COLUMNS:
+    first and last use, connections, services, the sensor that saw it first),
+    read from the years' sightings (ingest.sightings) and the days they do
+    not cover: what new_clients tells new keys by (pass it as `sightings`)."""
+    store = snapshot_of(store)
+    names, net_list = sensor_list(sensors), resolve_nets(nets)
+    key = ["client_h", "proto", "server_p"]
+    rows = state_rows(store, CLIENTS, None, None, serving(strict), names, net_list, host="client_h",
+                      columns=[*key, "sensor", *_TIMES, "services"])  # fmt: skip
+    if not len(rows):
+        return pd.DataFrame({c: pd.Series(dtype=EMPTY_DTYPES.get(c, object)) for c in SIGHTINGS_COLUMNS})
+    rows = plain(rows)
+    merged = rows.group_by(key, use_threads=False).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES])
+    merged = _with_services(merged, rows, key).join(_first_sensors(rows, key), key)
+    return sort_by_address(merged.to_pandas(), key)[SIGHTINGS_COLUMNS].reset_index(drop=True)
 
 
 def new_clients(
@@ -174,14 +193,21 @@ def new_clients(
     """Client ports whose first use in the whole store falls in [since, until):
     which client started speaking which service.
 
-    Columns: sensor, client_h, server_p, proto, port_name, services,
-    first_seen, servers; plus `allowed` with `show_allowed`. The allowlist matches the
-    client address. Sorted by first_seen. `sightings` (from
-    client_sightings, same nets and sensors) saves reading the store again.
+    Columns: sensor (the one that saw it first), client_h, server_p, proto,
+    port_name, services, first_seen, servers (distinct, in the range); plus
+    `allowed` with `show_allowed`. The allowlist matches the client
+    address. Sorted by first_seen. The range's client rows are merged and
+    told new by their all-time first use (`sightings`, from
+    client_sightings with the same nets and sensors, or read here): the
+    history is read as sightings, never as client pairs.
     """
+    store = snapshot_of(store)
     start, end = day_range(since, until)
-    if sightings is None:
-        everything = client_sightings(store, nets=nets, sensors=sensors, strict=strict)
-    else:
-        everything = sightings
-    return new_rows(everything, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")
+    found = _merge_clients(store, start, end, sensors, nets, first_sensor=True, strict=strict)
+    if not found.empty:
+        first = sightings if sightings is not None else client_sightings(store, nets=nets, sensors=sensors,
+                                                                          strict=strict)  # fmt: skip
+        key = ["client_h", "proto", "server_p"]
+        first = first[[*key, "first_seen"]].astype({"server_p": found["server_p"].dtype})
+        found = found.drop(columns="first_seen").merge(first, on=key, how="left")
+    return new_rows(found, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

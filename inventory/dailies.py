@@ -37,6 +37,7 @@ from synack.ingest.snapshot import (
     CLIENTS,
     COARSE_FLAG,
     CORE_SCHEMA,
+    RANGE_ONLY,
     SERVERS,
     TIMESTAMP,
     FileStamp,
@@ -67,7 +68,13 @@ class Catalog:
 
     @property
     def rollups(self) -> dict[str, Rollup]:
-        return self.snapshot.rollups
+        """The monthly roll-ups."""
+        return {m: r for m, r in self.snapshot.rollups.items() if not r.is_sightings}
+
+    @property
+    def sightings(self) -> dict[str, Rollup]:
+        """Each year's sightings (ingest.sightings)."""
+        return {y: r for y, r in self.snapshot.rollups.items() if r.is_sightings}
 
     @property
     def generations(self) -> dict[str, int]:
@@ -117,13 +124,18 @@ def rows_in_range(
     """Aggregate rows of `kind` ("servers" or "clients") of the records in
     [start, end) that satisfy `where`: several rows may share a key (one per
     partial), to be merged by the caller (min, max, sum, union). Every file
-    is read verified (ingest.snapshot: raises StoreChanged or DamagedFile)."""
+    is read verified (ingest.snapshot: raises StoreChanged or DamagedFile).
+
+    When `columns` leave out what only a range needs (the client lists of
+    server rows; the server of client rows: see ingest.sightings), the
+    years' sightings stand in for the whole days they cover, and client
+    rows may have no server."""
     current = catalog if catalog is not None else read_catalog(store)
     snap = current.snapshot
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
-    chosen = select(current, start, end, kind)
+    chosen = select(current, start, end, kind, sightings=sightings_answer(kind, columns))
     options = {"schema": schema, "columns": columns, "filters": where}
     tables = [snap.read_rollup(kind, r, **options) for r in chosen.rollups]
     tables += [snap.read_partial(kind, p, **options) for p in chosen.partials]
@@ -137,6 +149,11 @@ def rows_in_range(
         empty = schema.empty_table()
         return empty.select(columns) if columns is not None else empty
     return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
+
+
+def sightings_answer(kind: str, columns: list[str] | None) -> bool:
+    """Whether rows of only `columns` of `kind` can come from the years' sightings."""
+    return columns is not None and not set(columns) & set(RANGE_ONLY[kind])
 
 
 @dataclass
@@ -158,8 +175,10 @@ class Selection:
                 + sum(p.server_rows for _, p in self.straddling))  # fmt: skip
 
 
-def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None, kind: str = SERVERS) -> Selection:
-    """The files and partials that hold the `kind` aggregates of [start, end)."""
+def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None, kind: str = SERVERS, *,
+           sightings: bool = False) -> Selection:  # fmt: skip
+    """The files and partials that hold the `kind` aggregates of [start, end);
+    with `sightings`, the years' sightings first (see rows_in_range)."""
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
     chosen = Selection()
@@ -167,8 +186,14 @@ def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None,
     whole_days = {day for day in days if _whole(day, lo, hi)}
     generations = catalog.generations
     rolled_up: set[str] = set()
+    for year in catalog.sightings.values() if sightings else ():
+        if all(day in whole_days and generations.get(day) == g for day, g in year.days.items()):
+            chosen.rollups.append(year)
+            rolled_up.update(year.days)
     for rollup in catalog.rollups.values():
-        if all(day in whole_days and generations.get(day) == g for day, g in rollup.days.items()):
+        if rolled_up.isdisjoint(rollup.days) and all(
+            day in whole_days and generations.get(day) == g for day, g in rollup.days.items()
+        ):
             chosen.rollups.append(rollup)
             rolled_up.update(rollup.days)
     for day in days:

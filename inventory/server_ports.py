@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, sorted_distinct
-from synack.inventory.dailies import SERVERS, read_catalog, select
+from synack.inventory.dailies import SERVERS, read_catalog, select, sightings_answer
 from synack.inventory.networks import Network
 from synack.inventory.query_rows import (
     Allow,
@@ -31,6 +31,7 @@ from synack.inventory.query_rows import (
     resolve_nets,
     sensor_list,
     serving,
+    sort_by_address,
     state_rows,
     uint32,
 )
@@ -113,7 +114,7 @@ def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors
     columns = None if count_clients else SERVER_ROW_COLUMNS
     parts = []
     states = serving(strict)
-    for band in _address_bands(store, start, end, names, net_list, states):
+    for band in _address_bands(store, start, end, names, net_list, states, columns):
         rows = state_rows(store, SERVERS, start, end, states, names, net_list, columns=columns, extra=band)
         parts.append(merge_servers(rows, client_counts(rows) if count_clients else None))
         del rows
@@ -122,11 +123,13 @@ def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors
 
 def _address_bands(store: StoreLike, start: dt.datetime | None, end: dt.datetime | None,
                    sensors: list[str] | None, nets: list[Network] | None,
-                   states: tuple[str, ...]) -> list[pc.Expression | None]:  # fmt: skip
-    """Filters on server_v4 that split the range's served rows into bands of
-    about BAND_ROWS rows, each server in one band; [None] when one band holds
-    them all (known from the ledger's row counts without reading a file)."""
-    bound = select(read_catalog(store), start, end).server_rows()
+                   states: tuple[str, ...],
+                   columns: list[str] | None = None) -> list[pc.Expression | None]:  # fmt: skip
+    """Filters on server_v4 that split the range's served rows (of
+    `columns`) into bands of about BAND_ROWS rows, each server in one band;
+    [None] when one band holds them all (known from the ledger's row counts
+    without reading a file)."""
+    bound = select(read_catalog(store), start, end, sightings=sightings_answer(SERVERS, columns)).server_rows()
     if bound is not None and bound <= BAND_ROWS:
         return [None]
     v4 = state_rows(store, SERVERS, start, end, states, sensors, nets, columns=["server_v4", "server_h"]).column(
@@ -265,8 +268,10 @@ def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = 
                      strict: bool = False) -> pd.DataFrame:  # fmt: skip
     """Every server port of the store merged over all time, with its first
     sighting: what new_servers selects from. Pass it to new_servers as
-    `sightings` to ask about several periods for the price of one read."""
-    return _served(store, None, None, sensors, nets, count_clients=False, strict=strict)
+    `sightings` to ask about several periods for the price of one read.
+    Sorted by address, proto, port."""
+    found = _served(store, None, None, sensors, nets, count_clients=False, strict=strict)
+    return sort_by_address(found, KEY).reset_index(drop=True) if not found.empty else found
 
 
 def new_servers(

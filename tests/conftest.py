@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -165,3 +166,13 @@ def eve_flow_event() -> dict[str, Any]:
                  "state": "closed", "reason": "timeout", "alerted": False},
         "tcp": {"tcp_flags": "1b", "tcp_flags_ts": "1b", "tcp_flags_tc": "1b", "syn": True},
     }  # fmt: skip
+
+
+def without_rollups(store: Path, copy: Path) -> Path:
+    """A copy of `store` without roll-ups or years' sightings: every answer a plain merge of the days' partials."""
+    shutil.copytree(store, copy)
+    db = sqlite3.connect(copy / "ledger.sqlite")
+    db.execute("DELETE FROM rollups")
+    db.commit()
+    db.close()
+    return copy

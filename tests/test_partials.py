@@ -45,6 +45,7 @@ from synack.ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
 from synack.ingest.store import LEDGER_VERSION, Store
 from synack.ingest.store_files import FileStamp, locate, tmp_name
 from synack.samples.generate import OUT
+from tests.conftest import without_rollups
 
 ROOT = Path(__file__).resolve().parents[1]
 CRASH = Path(__file__).resolve().parent / "crash_entry.py"
@@ -293,18 +294,9 @@ def test_threaded_merges_give_the_serial_partials_and_stop_starting_when_abandon
 
 def _ledger_rollups(store: Path) -> list[tuple[str, str, str]]:
     db = sqlite3.connect(store / "ledger.sqlite")
-    rows = db.execute("SELECT month, name, days FROM rollups ORDER BY month").fetchall()
+    rows = db.execute("SELECT month, name, days FROM rollups WHERE length(month) = 7 ORDER BY month").fetchall()
     db.close()
     return rows
-
-
-def _without_rollups(store: Path, copy: Path) -> Path:
-    shutil.copytree(store, copy)
-    db = sqlite3.connect(copy / "ledger.sqlite")
-    db.execute("DELETE FROM rollups")
-    db.commit()
-    db.close()
-    return copy
 
 
 def test_settled_days_are_read_from_their_months_rollup(tmp_path: Path, sample_answers: list[pd.DataFrame]) -> None:
@@ -315,7 +307,7 @@ def test_settled_days_are_read_from_their_months_rollup(tmp_path: Path, sample_a
     # The samples run 2026-11-18 .. 11-21: the days two or more before the newest are settled.
     assert month == "2026-11" and sorted(json.loads(days)) == ["2026-11-18", "2026-11-19"]
     assert (store / "rollups" / "servers" / "month=2026-11" / f"{name}.parquet").exists()
-    _same(_answers(_without_rollups(store, tmp_path / "plain")), sample_answers)
+    _same(_answers(without_rollups(store, tmp_path / "plain")), sample_answers)
     # Whole-range queries read the roll-up, not the days it covers ...
     for day in ("2026-11-18", "2026-11-19"):
         for path in (store / "aggregates").glob(f"*/date={day}/*.parquet"):
@@ -339,7 +331,7 @@ def test_a_rollup_whose_days_changed_is_not_read_then_redone(tmp_path: Path) -> 
         path.write_bytes(b"stale")
     pd.testing.assert_frame_equal(inventory.servers(store, nets="all"), before)  # read from the days
     with Store.open(store) as opened:
-        assert opened.roll_up_months() == 1
+        assert opened.roll_up_months() == 2  # the month's roll-up, and the year's sightings afresh
     ((_, _, days),) = _ledger_rollups(store)
     assert json.loads(days)["2026-11-18"] == generation
     assert not list((store / "rollups").rglob(".*.tmp"))

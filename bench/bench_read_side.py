@@ -1,0 +1,168 @@
+"""The read side over a year: every query and the daily report as whole processes.
+
+    python bench/bench_read_side.py [--days 365] [--rows-per-day 40000] [--store DIR]
+
+Generates one conn.log per day (cached in bench/data/year-<rows>/),
+ingests them into a store (kept at --store when given, so a second run
+measures again without ingesting; its roll-ups and sightings are brought
+up to date first, as the next ingest would), then runs each question as a whole `synack`
+process, start-up included, and prints its seconds and peak resident
+memory (wait4's maxrss of that process) against the floors of the read
+side: servers, new-ports and gone-ports < 1 s, clients and new-ports
+--clients < 2 s, the report of the newest day < 5 s, every one < 500 MB.
+`servers --nets all` is compared with DuckDB SQL over the store's own
+record files (the same answer, whole processes) at 90 days and at the
+whole history, when DuckDB is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DAY0 = 1764547200.0  # 2025-12-01 00:00 UTC
+MB = 1024  # ru_maxrss is in KiB
+LIMITS = {  # question -> (seconds, MB)
+    "servers": (1.0, 500), "new-ports": (1.0, 500), "gone-ports": (1.0, 500), "clients": (2.0, 500),
+    "new-ports --clients": (2.0, 500), "report": (5.0, 500), "servers --nets all": (None, 500),
+    "host": (1.0, 500),
+}  # fmt: skip
+SYNACK = [sys.executable, "-c", "from synack.cli import app; app()"]
+DUCKDB_SERVERS = """
+SELECT server_h, proto, server_p, min(ts), max(ts), count(*), count(DISTINCT client_h)
+FROM read_parquet('{root}/conn/*/*.parquet', hive_partitioning = true)
+WHERE outcome IN ('open', 'answered', 'inferred') AND server_h IS NOT NULL {since}
+GROUP BY ALL
+"""
+
+
+def measured(args: list[str]) -> tuple[float, float]:
+    """(seconds, peak MB) of one whole process; exits when it fails."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.read().strip() if proc.stderr else ''}")
+    return elapsed, usage.ru_maxrss / MB
+
+
+def best(args: list[str], repeat: int) -> tuple[float, float]:
+    runs = [measured(args) for _ in range(repeat)]
+    return min(s for s, _ in runs), max(m for _, m in runs)
+
+
+def build(store: Path, data: Path, days: int, rows: int) -> None:
+    """Generate the day logs (cached) and ingest them, in child processes."""
+    day = lambda i: data / f"conn-day{i:03d}.log"  # noqa: E731
+    missing = [i for i in range(days) if not day(i).exists()]
+    if missing:
+        code = "\n".join([
+            f"import sys; sys.path.insert(0, {str(HERE.parent)!r})",
+            "from bench.conn_gen import write_conn_log",
+            "from pathlib import Path",
+            f"for i in {missing!r}:",
+            f"    write_conn_log(Path({str(data)!r}) / f'conn-day{{i:03d}}.log', {rows}, seed=5000 + i,"
+            f" start={DAY0!r} + i * 86400, span=86400)",
+        ])  # fmt: skip
+        data.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-c", code], check=True)
+    started = time.perf_counter()
+    subprocess.run([*SYNACK, "ingest", "--store", str(store), "-q", *[str(day(i)) for i in range(days)]], check=True)
+    print(f"ingested {days} days x {rows:,} records in {time.perf_counter() - started:.0f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--rows-per-day", type=int, default=40_000)
+    parser.add_argument("--store", type=Path, help="keep the store here (reused by the next run)")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    temporary = args.store is None
+    store = args.store or Path(tempfile.mkdtemp(prefix="bench-read-")) / "store"
+    try:
+        if not (store / "ledger.sqlite").exists():
+            build(store, HERE / "data" / f"year-{args.rows_per_day}", args.days, args.rows_per_day)
+        else:  # a store of an earlier run (maybe of an older synack): its roll-ups and sightings brought up to date
+            started = time.perf_counter()
+            code = f"from synack.ingest.store import Store\nwith Store.open({str(store)!r}) as s:\n"
+            code += "    print(s.roll_up_months())"
+            done = subprocess.run(
+                [sys.executable, "-c", code], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            print(f"roll-ups and sightings brought up to date: {done} merges, {time.perf_counter() - started:.1f} s")
+        files = sum(1 for p in store.rglob("*") if p.is_file())
+        print(f"store: {files:,} files")
+        newest = time.strftime("%Y-%m-%d", time.gmtime(DAY0 + (args.days - 1) * 86400))
+        month_ago = time.strftime("%Y-%m-%d", time.gmtime(DAY0 + (args.days - 30) * 86400))
+        out = store.parent / "answer"
+        s = ["--store", str(store)]
+        questions = {
+            "servers": ["servers", *s, "-f", "csv", "-o", f"{out}.csv"],
+            "new-ports": ["new-ports", "--since", month_ago, *s, "-f", "csv", "-o", f"{out}.csv"],
+            "gone-ports": ["gone-ports", *s, "--as-of", "newest", "-f", "csv", "-o", f"{out}.csv"],
+            "clients": ["clients", *s, "-f", "csv", "-o", f"{out}.csv"],
+            "new-ports --clients": [
+                "new-ports",
+                "--clients",
+                "--since",
+                month_ago,
+                *s,
+                "-f",
+                "csv",
+                "-o",
+                f"{out}.csv",
+            ],
+            "host": ["host", "10.1.0.5", *s, "-f", "json", "-o", f"{out}.json"],
+            "report": ["report", "--date", newest, *s, "-o", str(store.parent)],
+            "servers --nets all": ["servers", "--nets", "all", *s, "-f", "csv", "-o", f"{out}.csv"],
+        }
+        ok = True
+        for name, command in questions.items():
+            seconds, peak = best([*SYNACK, *command], args.repeat)
+            limit_s, limit_mb = LIMITS[name]
+            good = (limit_s is None or seconds < limit_s) and peak < limit_mb
+            ok &= good
+            floor = f"< {limit_s:.0f} s, " if limit_s else ""
+            print(
+                f"{name:22} {seconds:6.2f} s {peak:6.0f} MB   (floor {floor}< {limit_mb} MB) {'ok' if good else 'OVER'}"
+            )
+        ok &= duckdb_ratio(store, questions["servers --nets all"], args.days, args.repeat)
+        print("PASS" if ok else "FAIL")
+        return 0 if ok else 1
+    finally:
+        if temporary:
+            shutil.rmtree(store.parent, ignore_errors=True)
+
+
+def duckdb_ratio(store: Path, command: list[str], days: int, repeat: int) -> bool:
+    """servers --nets all against DuckDB SQL over the record files, at 90 days and the whole history."""
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        print("DuckDB not installed: the comparison with SQL over the record files is skipped")
+        return True
+    good = True
+    for span in sorted({min(90, days), days}):
+        since = time.strftime("%Y-%m-%d", time.gmtime(DAY0 + (days - span) * 86400))
+        sql = DUCKDB_SERVERS.format(root=store, since=f"AND date >= '{since}'" if span < days else "")
+        duck = [sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r}).fetchall()"]
+        ours = [*SYNACK, *command, "--since", since] if span < days else [*SYNACK, *command]
+        d, _ = best(duck, repeat)
+        o, _ = best(ours, repeat)
+        ratio = d / o
+        good &= span < days or ratio >= 3.0
+        print(f"servers --nets all over {span} days: synack {o:.2f} s, DuckDB {d:.2f} s: {ratio:.1f}x (floor 3x)")
+    return good
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

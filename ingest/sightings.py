@@ -1,0 +1,159 @@
+"""First and last sightings: the tier above the monthly roll-ups.
+
+"Is this port new?" and "has it gone quiet?" need, for every key of the
+whole history, its first and last sighting, not its clients. A year's
+sightings are the aggregates of its settled days with what only a range
+needs taken out, so they stay as small as the distinct keys:
+
+* servers: the rows of the servers aggregate (ingest.aggregates) with
+  empty client lists: per (sensor, server, proto, port, state) first and
+  last seen, connections, services and the first reply;
+* clients: the rows of the clients aggregate with the server left out
+  (server_h null, server_v4 NOT_V4): per (sensor, client, proto, port,
+  state) first and last seen, connections and services.
+
+Both merge with merge_servers / merge_clients like any aggregate, so a
+query reads a year's sightings beside the roll-ups and partials of the
+days they do not cover and merges them alike. A year's sightings are a
+roll-up of the `rollups` table keyed by the year (ingest.rollups), with
+the generation of every day they cover: a day that changes later (a
+backfill) makes them unused until the next pass starts them afresh from
+the year's roll-ups, which is how late data moves a first sighting
+earlier. A pass adds the newly settled days to the year's sightings (the
+old file merged with those days' partials: the work of a day, not of
+the year) in the writer's commit, like a roll-up step; this module plans
+and writes, the store commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from synack.ingest.aggregates import NOT_V4, merge_clients, merge_servers
+from synack.ingest.partials import (
+    CLIENTS,
+    COARSE_FLAG,
+    KINDS,
+    MERGE_ROWS,
+    SERVERS,
+    Partial,
+    read_partial,
+    write_aggregate,
+)
+from synack.ingest.rollups import Rollup, rollup_path
+from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
+
+#: The aggregate columns a reduced row empties: what only a range's answer needs.
+RANGE_ONLY = {SERVERS: ("clients_v4", "clients_text"), CLIENTS: ("server_h", "server_v4")}
+
+
+def year_of(day: str) -> str:
+    """The year (YYYY) of a day (YYYY-MM-DD): the key of its sightings."""
+    return day[:4]
+
+
+def reduced(table: pa.Table, kind: str) -> pa.Table:
+    """Aggregate rows of `kind` as sightings: merged by the key without
+    what only a range needs (see the module), one row per key."""
+    if kind == SERVERS:
+        empty = pa.array([[]] * len(table), table.schema.field("clients_v4").type)
+        out = table.set_column(table.schema.get_field_index("clients_v4"), "clients_v4", empty)
+        empty_text = pa.array([[]] * len(table), table.schema.field("clients_text").type)
+        out = out.set_column(out.schema.get_field_index("clients_text"), "clients_text", empty_text)
+        return merge_servers([out])
+    server = table.schema.get_field_index("server_h")
+    out = table.set_column(server, "server_h", pa.nulls(len(table), pa.string()))
+    v4 = out.schema.get_field_index("server_v4")
+    out = out.set_column(v4, "server_v4", pa.array([NOT_V4] * len(table), pa.uint32()))
+    return merge_clients([out])
+
+
+@dataclass(frozen=True)
+class SightingsStep:
+    """One year's sightings to write: `base` (its current sightings, or None
+    to start afresh) merged with the `rollups` and `partials` of days it
+    lacks; `generations` of every day the result covers."""
+
+    year: str
+    base: Rollup | None
+    rollups: list[Rollup]
+    partials: list[Partial]
+    generations: dict[str, int]
+
+
+def plan_sightings(current: dict[str, Rollup], generations: dict[str, int], coarse: dict[str, list[Partial]],
+                   settled: str) -> list[SightingsStep]:  # fmt: skip
+    """The step of each year whose sightings lack settled days (before
+    `settled`; `coarse`: their coarse partials by day). Sightings whose
+    days changed since are started afresh, from the year's current
+    month roll-ups (those whose days are all unchanged) and the partials of
+    the days no roll-up covers. `current` holds the roll-ups of both tiers."""
+    months = [r for r in current.values() if not r.is_sightings and _current(r, generations)]
+    by_year: dict[str, list[str]] = {}
+    for day in sorted(generations):
+        if day < settled and coarse.get(day):
+            by_year.setdefault(year_of(day), []).append(day)
+    steps = []
+    for year, days in sorted(by_year.items()):
+        base = current.get(year)
+        if base is not None and not _current(base, generations):
+            base = None
+        todo = [d for d in days if base is None or d not in base.days]
+        if not todo:
+            continue
+        rollups = []
+        if base is None:
+            rollups = [r for r in months if year_of(r.month) == year and set(r.days) <= set(todo)]
+        covered = {d for r in rollups for d in r.days}
+        partials = [p for d in todo if d not in covered for p in coarse[d]]
+        gens = {d: generations[d] for d in todo}
+        steps.append(SightingsStep(year, base, rollups, partials, gens))
+    return steps
+
+
+def _current(rollup: Rollup, generations: dict[str, int]) -> bool:
+    return all(generations.get(d) == g for d, g in rollup.days.items())
+
+
+def write_sightings(store: StoreFS, step: SightingsStep) -> Rollup:
+    """Merge one step into a year's new sightings written under temporary
+    names; return its ledger row. Inputs are read and reduced one file at a
+    time, merged whenever MERGE_ROWS reduced rows wait: memory follows the
+    year's distinct keys and one input file, not the days."""
+    days = {**(step.base.days if step.base is not None else {}), **step.generations}
+    digest = hashlib.sha256(json.dumps(days, sort_keys=True).encode()).hexdigest()[:12]
+    name = f"s-{digest}"
+    sizes: dict[str, int] = {}
+    stamps: dict[str, FileStamp] = {}
+    for kind in KINDS:
+        merge = merge_servers if kind == SERVERS else merge_clients
+        done: list[pa.Table] = []
+        waiting = 0
+        for table in _inputs(store, step, kind):
+            done.append(table)
+            waiting += len(table)
+            if waiting > MERGE_ROWS and len(done) > 1:
+                done = [merge(done)]
+                waiting = len(done[0])
+        merged = merge(done)
+        del done
+        sizes[kind] = len(merged)
+        stamps[kind] = write_aggregate(store, merged, kind, tmp_name(rollup_path(store.root, kind, step.year, name)))
+        del merged
+    return Rollup(step.year, name, days, sizes[SERVERS], sizes[CLIENTS], stamps[SERVERS], stamps[CLIENTS])
+
+
+def _inputs(store: StoreFS, step: SightingsStep, kind: str) -> Iterator[pa.Table]:
+    """The step's `kind` inputs, each read whole and verified, reduced (the base already is)."""
+    if step.base is not None:
+        yield step.base.read(store, kind)
+    for rollup in step.rollups:
+        yield reduced(rollup.read(store, kind), kind)
+    for p in step.partials:
+        if p.coarse & COARSE_FLAG[kind]:
+            yield reduced(read_partial(store, p, kind), kind)

@@ -1,0 +1,157 @@
+"""The years' first and last sightings (ingest.sightings): kept by every
+ingest, answering "new" and "gone" like a plain merge of the days, never
+reading the history's client pairs, and moved earlier by a backfill."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from synack import inventory
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.errors import StoreError
+from synack.ingest.store import Store
+from synack.ingest.store_check import check_store
+from synack.inventory import client_ports, server_ports
+from synack.inventory.daily_report import build_report
+from synack.samples.generate import OUT
+from tests.conftest import conn_header, conn_line, without_rollups
+
+DAY = 86400.0
+START = 1793491200.0  # 2026-11-01 00:00 UTC
+YEAR_END = 1766188800.0  # 2025-12-20 00:00 UTC
+
+
+def _sightings(store: Path) -> dict[str, dict[str, int]]:
+    """The ledger's years' sightings: year -> the days (and generations) they cover."""
+    db = sqlite3.connect(store / "ledger.sqlite")
+    rows = db.execute("SELECT month, days FROM rollups WHERE length(month) = 4").fetchall()
+    db.close()
+    return {year: json.loads(days) for year, days in rows}
+
+
+def _history_answers(store: Path, since: str) -> list[pd.DataFrame]:
+    inv = inventory.Inventory(store, nets="all", as_of="newest")
+    return [
+        server_ports.server_sightings(store, nets="all"),
+        client_ports.client_sightings(store, nets="all"),
+        inv.new_servers(since),
+        inv.new_clients(since),
+        inv.gone_servers(idle_days=1),
+        pd.DataFrame({"host": inv.hosts_serving()}),
+        inv.servers(since),
+        inv.clients(since),
+    ]
+
+
+def _same(a: list[pd.DataFrame], b: list[pd.DataFrame]) -> None:
+    for x, y in zip(a, b, strict=True):
+        pd.testing.assert_frame_equal(x.reset_index(drop=True), y.reset_index(drop=True))
+
+
+def test_sample_store_keeps_its_years_sightings_and_they_answer_like_a_plain_merge(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    # The samples run 2026-11-18 .. 11-21: the settled days are in 2026's sightings.
+    (year,) = _sightings(store).items()
+    assert year[0] == "2026" and sorted(year[1]) == ["2026-11-18", "2026-11-19"]
+    assert list((store / "sightings" / "servers" / "year=2026").glob("*.parquet"))
+    plain = without_rollups(store, tmp_path / "plain")
+    _same(_history_answers(store, "2026-11-20"), _history_answers(plain, "2026-11-20"))
+    _same(_history_answers(store, "2026-11-19"), _history_answers(plain, "2026-11-19"))
+
+
+def test_history_questions_read_the_sightings_not_the_days_or_their_client_pairs(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    expected = _history_answers(store, "2026-11-20")
+    # The covered days' partials and the month's roll-up made unreadable:
+    # every question about the history still answers (from the sightings) ...
+    for top in ("aggregates", "rollups"):
+        for path in (store / top).rglob("*.parquet"):
+            if "2026-11-2" not in str(path):
+                path.write_bytes(b"not read")
+    _same(_history_answers(store, "2026-11-20")[:6], expected[:6])
+    # ... while a question that needs the covered days' clients reads them (and stops with one line).
+    with pytest.raises(StoreError, match="damaged"):
+        inventory.servers(store, nets="all")
+
+
+def _random_log(path: Path, rng: random.Random, days: int, rows: int, start: float = START) -> Path:
+    """A conn.log of `rows` random connections over `days` days from `start`."""
+    histories = [("SF", "ShADadFf"), ("S0", "S"), ("REJ", "Sr"), ("SF", "SADdaF"), ("OTH", "DdA")]
+    lines = []
+    for i in range(rows):
+        state, history = rng.choice(histories)
+        client = f"10.0.{rng.randrange(3)}.{rng.randrange(9)}"
+        server = rng.choice(["10.1.0.1", "10.1.0.2", "192.0.2.7", "2001:db8::5"])
+        lines.append(conn_line(
+            f"C{path.stem}{i}", ts=start + rng.random() * days * DAY, orig=client, resp=server,
+            resp_p=rng.choice([22, 80, 443, 8443]), proto=rng.choice(["tcp", "tcp", "udp"]), state=state,
+            history=history,
+        ))  # fmt: skip
+    lines.sort(key=lambda line: float(line.split("\t", 1)[0]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(conn_header() + "".join(lines) + "#close\t2026-12-31-00-00-00\n")
+    return path
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_stores_answer_from_sightings_like_a_plain_merge(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    # Two logs (two sources), across a year's end: 2025's and 2026's sightings.
+    logs = [_random_log(tmp_path / "logs" / f"conn.{n}.log", rng, 12, 300, YEAR_END + n * 3 * DAY)
+            for n in range(2)]  # fmt: skip
+    store = tmp_path / "store"
+    ingest_paths(logs, store)
+    assert set(_sightings(store)) == {"2025", "2026"}
+    plain = without_rollups(store, tmp_path / "plain")
+    for since in ("2025-12-26", "2026-01-02", "2026-01-05"):
+        _same(_history_answers(store, since), _history_answers(plain, since))
+
+
+def test_a_backfill_moves_first_sightings_earlier_and_the_report_changes(
+    tmp_path: Path, make_conn_log: Callable[..., Path]
+) -> None:
+    days = [make_conn_log(f"day{d}.log", [conn_line(f"Cd{d}", ts=START + d * DAY + 60, resp_p=80)]) for d in range(8)]
+    late = make_conn_log("late.log", [conn_line("Cnew", ts=START + 6 * DAY + 60, resp_p=8443)])
+    store = tmp_path / "store"
+    ingest_paths([*days, late], store)
+    covered = _sightings(store)["2026"]
+    assert "2026-11-02" in covered  # day 1 is settled and in the year's sightings
+    new_on_day_6 = inventory.new_servers(store, "2026-11-07", "2026-11-08", nets="all")
+    assert new_on_day_6["server_p"].tolist() == [8443]
+    report = build_report(store, "2026-11-07", nets="all")
+    assert report.tables["new_servers"]["server_p"].tolist() == [8443]
+    # A backfill of an older log: port 8443 was served on day 1 already.
+    backfill = make_conn_log("backfill.log", [conn_line("Cold", ts=START + 1 * DAY + 60, resp_p=8443)])
+    ingest_paths([backfill], store)
+    assert _sightings(store)["2026"]["2026-11-02"] == covered["2026-11-02"] + 1  # started afresh
+    assert inventory.new_servers(store, "2026-11-07", "2026-11-08", nets="all").empty
+    assert build_report(store, "2026-11-07", nets="all").tables["new_servers"].empty
+    moved = inventory.new_servers(store, "2026-11-02", "2026-11-03", nets="all")
+    assert moved["server_p"].tolist() == [8443]
+    plain = without_rollups(store, tmp_path / "plain")
+    _same(_history_answers(store, "2026-11-02"), _history_answers(plain, "2026-11-02"))
+
+
+def test_a_damaged_sightings_file_is_set_aside_and_redone(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_paths([OUT], store)
+    expected = _history_answers(store, "2026-11-20")
+    (damaged,) = (store / "sightings" / "clients").rglob("*.parquet")
+    damaged.write_bytes(b"damaged")
+    with pytest.raises(StoreError, match="damaged"):
+        inventory.new_clients(store, "2026-11-20", nets="all")
+    with Store.open(store) as opened:
+        report = check_store(opened, repair=True)
+        assert any(str(damaged.relative_to(store)) in line for line in report.problems)
+        assert not check_store(opened).problems
+    assert (store / "damaged" / damaged.relative_to(store)).exists()
+    _same(_history_answers(store, "2026-11-20"), expected)
