@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -124,6 +125,29 @@ class RollupStep:
     generations: dict[str, int]  # of the added days
 
 
+def missing_days(
+    current: dict[str, Rollup], generations: dict[str, int], coarse: dict[str, list[Partial]], settled: str,
+    period_of: Callable[[str], str],
+) -> list[tuple[str, Rollup | None, list[str]]]:  # fmt: skip
+    """Per period (`period_of` a day) with settled days (before `settled`,
+    with coarse partials): (the period, its current roll-up in `current`
+    or None when it has none or some of its days changed since, the settled
+    days it lacks, oldest first); periods that lack none are left out."""
+    by_period: dict[str, list[str]] = {}
+    for day in sorted(generations):
+        if day < settled and coarse.get(day):
+            by_period.setdefault(period_of(day), []).append(day)
+    out = []
+    for period, days in sorted(by_period.items()):
+        base = current.get(period)
+        if base is not None and any(generations.get(d) != g for d, g in base.days.items()):
+            base = None
+        todo = [d for d in days if base is None or d not in base.days]
+        if todo:
+            out.append((period, base, todo))
+    return out
+
+
 def plan_steps(
     current: dict[str, Rollup], generations: dict[str, int], coarse: dict[str, list[Partial]], settled: str
 ) -> list[RollupStep]:
@@ -132,16 +156,8 @@ def plan_steps(
     started afresh. Days of a month are added oldest first, as many per step
     as ROLLUP_MERGE_ROWS allows; a month whose next day does not fit gets no
     step (it is read day by day)."""
-    by_month: dict[str, list[str]] = {}
-    for day in sorted(generations):
-        if day < settled and coarse.get(day):
-            by_month.setdefault(month_of(day), []).append(day)
     steps = []
-    for month, days in sorted(by_month.items()):
-        base = current.get(month)
-        if base is not None and any(generations.get(d) != g for d, g in base.days.items()):
-            base = None
-        todo = [d for d in days if base is None or d not in base.days]
+    for month, base, todo in missing_days(current, generations, coarse, settled, month_of):
         budget = ROLLUP_MERGE_ROWS - (base.rows if base is not None else 0)
         add: dict[str, list[Partial]] = {}
         for day in todo:

@@ -45,7 +45,7 @@ from synack.ingest.partials import (
     read_partial,
     write_aggregate,
 )
-from synack.ingest.rollups import Rollup, rollup_path
+from synack.ingest.rollups import Rollup, missing_days, rollup_path
 from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
 #: The aggregate columns a reduced row empties: what only a range's answer needs.
@@ -94,18 +94,8 @@ def plan_sightings(current: dict[str, Rollup], generations: dict[str, int], coar
     month roll-ups (those whose days are all unchanged) and the partials of
     the days no roll-up covers. `current` holds the roll-ups of both tiers."""
     months = [r for r in current.values() if not r.is_sightings and _current(r, generations)]
-    by_year: dict[str, list[str]] = {}
-    for day in sorted(generations):
-        if day < settled and coarse.get(day):
-            by_year.setdefault(year_of(day), []).append(day)
     steps = []
-    for year, days in sorted(by_year.items()):
-        base = current.get(year)
-        if base is not None and not _current(base, generations):
-            base = None
-        todo = [d for d in days if base is None or d not in base.days]
-        if not todo:
-            continue
+    for year, base, todo in missing_days(current, generations, coarse, settled, year_of):
         rollups = []
         if base is None:
             rollups = [r for r in months if year_of(r.month) == year and set(r.days) <= set(todo)]
