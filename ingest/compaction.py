@@ -47,7 +47,7 @@ from synack.ingest.partials import (
     write_partial,
 )
 from synack.ingest.rollups import Rollup, month_of, plan_steps, settled_before, write_rollup
-from synack.ingest.sightings import plan_sightings, write_sightings, year_of
+from synack.ingest.sightings import plan_sightings, sightings_before, write_sightings, year_of
 from synack.ingest.store import Store
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, io_error, tmp_name
 
@@ -157,9 +157,11 @@ def roll_up_months(store: Store, stop: Callable[[], bool] | None = None) -> int:
     newest = book.newest_partial_day()
     if newest is None:
         return 0
-    settled = settled_before(newest)
     done = 0
-    for plan, write in ((plan_steps, write_rollup), (plan_sightings, write_sightings)):
+    for plan, write, settled in (
+        (plan_steps, write_rollup, settled_before(newest)),
+        (plan_sightings, write_sightings, sightings_before(newest)),
+    ):
         while True:
             current = book.rollups()
             coarse: dict[str, list[Partial]] = {}

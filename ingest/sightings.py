@@ -27,6 +27,7 @@ and writes, the store commits.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -48,8 +49,20 @@ from synack.ingest.partials import (
 from synack.ingest.rollups import Rollup, missing_days, rollup_path
 from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
+#: Days join their year's sightings this long after the newest day with
+#: records: a question whose range ends in these days (the daily report
+#: compares its day with each of the seven before) reads the sightings
+#: and the days after them, which a range ending inside the sightings
+#: could not (they cannot be cut). A week's margin besides.
+LAG_DAYS = 15
 #: The aggregate columns a reduced row empties: what only a range's answer needs.
 RANGE_ONLY = {SERVERS: ("clients_v4", "clients_text"), CLIENTS: ("server_h", "server_v4")}
+
+
+def sightings_before(newest_day: str) -> str:
+    """Days before the returned day (YYYY-MM-DD) belong in their year's
+    sightings when `newest_day` is the newest with records (LAG_DAYS)."""
+    return (dt.date.fromisoformat(newest_day) - dt.timedelta(days=LAG_DAYS)).isoformat()
 
 
 def year_of(day: str) -> str:
@@ -89,7 +102,7 @@ class SightingsStep:
 def plan_sightings(current: dict[str, Rollup], generations: dict[str, int], coarse: dict[str, list[Partial]],
                    settled: str) -> list[SightingsStep]:  # fmt: skip
     """The step of each year whose sightings lack settled days (before
-    `settled`; `coarse`: their coarse partials by day). Sightings whose
+    `settled`, see sightings_before; `coarse`: their coarse partials by day). Sightings whose
     days changed since are started afresh, from the year's current
     month roll-ups (those whose days are all unchanged) and the partials of
     the days no roll-up covers. `current` holds the roll-ups of both tiers."""

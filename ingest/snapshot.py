@@ -24,7 +24,8 @@ with a wrong result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
@@ -58,11 +59,46 @@ class NoStore(StoreError):
     """No store (or no ledger) at the location."""
 
 
+#: Bytes of aggregate tables a snapshot keeps after reading them: the
+#: questions of one answer (a report asks about each of eight days, and
+#: each of them reads the days after the years' sightings again) read the
+#: same few files many times; a table larger than a quarter of this is
+#: never kept, so the memory a query streams through stays its own.
+READ_CACHE_BYTES = 64 << 20
+
+
+class _ReadCache:
+    """The aggregate tables a snapshot read last, up to READ_CACHE_BYTES (least recently used out first)."""
+
+    def __init__(self) -> None:
+        self.tables: OrderedDict[tuple[str, ...], pa.Table] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+
+    def get(self, key: tuple[str, ...]) -> pa.Table | None:
+        table = self.tables.get(key)
+        if table is not None:
+            self.tables.move_to_end(key)
+            self.hits += 1
+        return table
+
+    def put(self, key: tuple[str, ...], table: pa.Table) -> None:
+        size = table.nbytes
+        if size * 4 > READ_CACHE_BYTES:
+            return
+        self.tables[key] = table
+        self.bytes += size
+        while self.bytes > READ_CACHE_BYTES:
+            _, old = self.tables.popitem(last=False)
+            self.bytes -= old.nbytes
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One state of a store's ledger, and verified reads of the files it names."""
 
     state: LedgerState
+    cache: _ReadCache = field(default_factory=_ReadCache, compare=False, repr=False)
 
     @property
     def files(self) -> StoreFS:
@@ -136,14 +172,24 @@ class Snapshot:
             raise DamagedFile(f"cannot read {rel} of store {self.files}: {err.strerror or err}") from None
 
     def read_partial(self, kind: str, partial: Partial, **options: Any) -> pa.Table:
-        """The `kind` file of one partial, verified (see `read`)."""
+        """The `kind` file of one partial, verified (see `read`; kept a while, see READ_CACHE_BYTES)."""
         path = partial_path(self.files.root, kind, partial.day, partial.name)
-        return self.read(self.files.rel(path), partial.stamp(kind), partial.kind_rows(kind), **options)
+        return self._kept(self.files.rel(path), partial.stamp(kind), partial.kind_rows(kind), options)
 
     def read_rollup(self, kind: str, rollup: Rollup, **options: Any) -> pa.Table:
-        """The `kind` file of one roll-up, verified (see `read`)."""
+        """The `kind` file of one roll-up (or year's sightings), verified (see `read_partial`)."""
         path = rollup_path(self.files.root, kind, rollup.month, rollup.name)
-        return self.read(self.files.rel(path), rollup.stamp(kind), rollup.kind_rows(kind), **options)
+        return self._kept(self.files.rel(path), rollup.stamp(kind), rollup.kind_rows(kind), options)
+
+    def _kept(self, rel: str, stamp: FileStamp | None, rows: int | None, options: dict[str, Any]) -> pa.Table:
+        """`read` of an aggregate file, answered from the snapshot's cache when
+        the same read was made lately (the files a snapshot names never change)."""
+        key = (rel, *(f"{name}={_option_key(value)}" for name, value in sorted(options.items())))
+        table = self.cache.get(key)
+        if table is None:
+            table = self.read(rel, stamp, rows, **options)
+            self.cache.put(key, table)
+        return table
 
     def read_notices(self, schema: pa.Schema) -> pa.Table:
         """Every sensor-notice file, verified, as one table of `schema`."""
@@ -163,6 +209,11 @@ class Snapshot:
             f"{rel} of store {self.files} is damaged ({why}); synack will not answer from it: run "
             "`synack check --repair`"
         )
+
+
+def _option_key(value: Any) -> str:
+    """A read option (columns, filters, a schema) as part of a cache key: its text."""
+    return str(value)
 
 
 def take_snapshot(files: StoreFS) -> Snapshot:

@@ -96,7 +96,9 @@ def host_view(inv: Inventory, address: str, since: DateLike = None, until: DateL
     everywhere = Inventory(inv.snapshot(), nets="all", sensors=inv.sensors, allow=inv.allowed, as_of=inv.as_of,
                            strict=inv.strict, answers_all_ports=inv.answers_all_ports)  # fmt: skip
     served = everywhere.servers(since, until, host=host)
-    pairs = everywhere.client_pairs(since, until, host=host)
+    as_client = Inventory(inv.snapshot(), nets=host, sensors=inv.sensors, allow=inv.allowed, as_of=inv.as_of,
+                          strict=inv.strict)  # fmt: skip
+    pairs = as_client.client_pairs(since, until)
     tables = {
         "served": served,
         "refused": everywhere.closed(since, until, host=host),

@@ -73,3 +73,20 @@ def in_networks(addresses: pa.Array, nets: list[Network] | None) -> np.ndarray:
     lookup = np.append(flags, False)
     idx = pc.fill_null(encoded.indices, len(flags)).to_numpy(zero_copy_only=False)
     return lookup[idx]
+
+
+#: A network no server or client is ever in (the IPv4 broadcast address):
+#: the answer to narrowing networks to none.
+NOWHERE = ipaddress.ip_network("255.255.255.255/32")
+
+
+def narrowed(nets: list[Network] | None, hosts: list[Network]) -> list[Network] | None:
+    """The part of `nets` (None: every address) inside `hosts` (none: no
+    narrowing), as networks: [NOWHERE] when they do not meet."""
+    if not hosts:
+        return nets
+    if nets is None:
+        return list(hosts)
+    inside = [h for h in hosts for n in nets if h.version == n.version and h.subnet_of(n)]  # type: ignore[arg-type]
+    inside += [n for n in nets for h in hosts if n.version == h.version and n.subnet_of(h) and n not in inside]  # type: ignore[arg-type]
+    return inside or [NOWHERE]

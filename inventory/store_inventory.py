@@ -35,6 +35,7 @@ from synack.inventory import client_ports, known_export, notices, server_ports
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import read_catalog
 from synack.inventory.host_view import HostView, host_view
+from synack.inventory.networks import narrowed
 from synack.inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
 from synack.inventory.row_filters import Many, RowFilter
 from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, snapshot_of, store_files
@@ -109,8 +110,15 @@ class Inventory:
         """A date, time or age ("7d") as a UTC datetime; ages count back from `as_of`."""
         return as_timestamp(value, now=self.as_of)
 
-    def _filters(self) -> dict[str, Any]:
-        return {"nets": self.nets, "sensors": self.sensors, "strict": self.strict}
+    def _filters(self, host: Many = None) -> dict[str, Any]:
+        """The query's networks, sensors and strictness; with `host`, the
+        networks narrowed to those hosts (the filter pushed down to the read:
+        only the aggregate rows of those addresses are read)."""
+        nets: Nets = self.nets
+        if host is not None:
+            inside = narrowed(resolve_nets(self.nets), list(RowFilter.of(host=host).hosts))
+            nets = "all" if inside is None else [str(n) for n in inside]
+        return {"nets": nets, "sensors": self.sensors, "strict": self.strict}
 
     def _answer(self, df: pd.DataFrame, since: DateLike, until: DateLike, filters: Filters,
                 hosts: tuple[str, ...] = ("server_h",)) -> pd.DataFrame:  # fmt: skip
@@ -137,9 +145,10 @@ class Inventory:
         in the range and `new` true for those first seen in it;
         with an allowlist, an `allowed` column marks the expected ones.
         `filters` (host, port, proto, service, sort, limit) narrow the answer."""
+        host = filters.get("host")
         found = server_ports.servers(self.store, self.when(since), self.when(until),
-                                     answers_all_ports=self.answers_all_ports, **self._filters())  # fmt: skip
-        found = self._first_sightings(found, since, until, self.server_sightings, server_ports.KEY)
+                                     answers_all_ports=self.answers_all_ports, **self._filters(host))  # fmt: skip
+        found = self._first_sightings(found, since, until, lambda: self.server_sightings(host), server_ports.KEY)
         return self._answer(self._marked(found, "server_h"), since, until, filters)
 
     def _first_sightings(self, found: pd.DataFrame, since: DateLike, until: DateLike,
@@ -174,8 +183,10 @@ class Inventory:
         with first_seen, first_in_range and new as `servers` has them;
         with an allowlist, `allowed` marks those it matches (by client, as
         new_clients does). `host` matches the client."""
-        found = client_ports.clients(self.store, self.when(since), self.when(until), **self._filters())
-        found = self._first_sightings(found, since, until, self.client_sightings, ["client_h", "proto", "server_p"])
+        host = filters.get("host")
+        found = client_ports.clients(self.store, self.when(since), self.when(until), **self._filters(host))
+        found = self._first_sightings(found, since, until, lambda: self.client_sightings(host),
+                                      ["client_h", "proto", "server_p"])  # fmt: skip
         return self._answer(self._marked(found, "client_h"), since, until, filters, ("client_h",))
 
     def client_pairs(self, since: DateLike = None, until: DateLike = None,
@@ -189,31 +200,38 @@ class Inventory:
     def closed(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
         """Ports that answered SYNs with RST (see inventory.server_ports.closed);
         with an allowlist, `allowed` marks the ports it expects."""
-        found = server_ports.closed(self.store, self.when(since), self.when(until), **self._filters())
+        found = server_ports.closed(
+            self.store, self.when(since), self.when(until), **self._filters(filters.get("host"))
+        )
         return self._answer(self._marked(found, "server_h"), since, until, filters)
 
     def hosts_serving(self, since: DateLike = None, until: DateLike = None) -> list[str]:
         """The addresses that served in [since, until), in address order."""
         return server_ports.hosts_serving(self.store, self.when(since), self.when(until), **self._filters())
 
-    def server_sightings(self) -> pd.DataFrame:
-        """Every server port merged over all time (read once per Inventory)."""
-        if "servers" not in self._sightings:
-            self._sightings["servers"] = server_ports.server_sightings(self.store, **self._filters())
-        return self._sightings["servers"]
+    def server_sightings(self, host: Many = None) -> pd.DataFrame:
+        """Every server port (of the servers `host` names, when given)
+        merged over all time (read once per Inventory)."""
+        key = f"servers {host}"
+        if key not in self._sightings:
+            self._sightings[key] = server_ports.server_sightings(self.store, **self._filters(host))
+        return self._sightings[key]
 
-    def client_sightings(self) -> pd.DataFrame:
-        """Every client port merged over all time (read once per Inventory)."""
-        if "clients" not in self._sightings:
-            self._sightings["clients"] = client_ports.client_sightings(self.store, **self._filters())
-        return self._sightings["clients"]
+    def client_sightings(self, host: Many = None) -> pd.DataFrame:
+        """Every client port (of the clients `host` names, when given)
+        merged over all time (read once per Inventory)."""
+        key = f"clients {host}"
+        if key not in self._sightings:
+            self._sightings[key] = client_ports.client_sightings(self.store, **self._filters(host))
+        return self._sightings[key]
 
     def new_servers(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Server ports first seen in [since, until), allowlisted ones left out (or marked)."""
         found = server_ports.new_servers(
             self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
-            sightings=self.server_sightings(), answers_all_ports=self.answers_all_ports, **self._filters(),
+            sightings=self.server_sightings(filters.get("host")), answers_all_ports=self.answers_all_ports,
+            **self._filters(filters.get("host")),
         )  # fmt: skip
         return self._answer(found, since, until, filters)
 
@@ -222,7 +240,7 @@ class Inventory:
         """Client ports first seen in [since, until), allowlisted services left out (or marked)."""
         found = client_ports.new_clients(
             self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
-            sightings=self.client_sightings(), **self._filters(),
+            sightings=self.client_sightings(filters.get("host")), **self._filters(filters.get("host")),
         )  # fmt: skip
         return self._answer(found, since, until, filters, ("client_h",))
 
@@ -231,7 +249,7 @@ class Inventory:
         """Server ports idle for `idle_days` at `until` (default: `as_of`);
         with an allowlist, `allowed` marks the expected ones."""
         at = self.when(until) or self.as_of
-        found = server_ports.gone_servers(self.store, at, idle_days=idle_days, **self._filters())
+        found = server_ports.gone_servers(self.store, at, idle_days=idle_days, **self._filters(filters.get("host")))
         return self._answer(self._marked(found, "server_h"), None, at, filters)
 
     def notices(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:

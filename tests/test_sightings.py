@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 
 from synack import inventory
+from synack.ingest import sightings
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
+from synack.ingest.rollups import SETTLE_DAYS
 from synack.ingest.store import Store
 from synack.ingest.store_check import check_store
 from synack.inventory import client_ports, server_ports
@@ -26,6 +28,14 @@ from tests.conftest import conn_header, conn_line, without_rollups
 DAY = 86400.0
 START = 1793491200.0  # 2026-11-01 00:00 UTC
 YEAR_END = 1766188800.0  # 2025-12-20 00:00 UTC
+
+
+@pytest.fixture(autouse=True)
+def no_lag(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settled days join their year's sightings as they join the month's
+    roll-up (the samples span four days), unless a test keeps the lag."""
+    if "keeps_lag" not in request.keywords:
+        monkeypatch.setattr(sightings, "LAG_DAYS", SETTLE_DAYS - 1)
 
 
 def _sightings(store: Path) -> dict[str, dict[str, int]]:
@@ -155,3 +165,25 @@ def test_a_damaged_sightings_file_is_set_aside_and_redone(tmp_path: Path) -> Non
         assert not check_store(opened).problems
     assert (store / "damaged" / damaged.relative_to(store)).exists()
     _same(_history_answers(store, "2026-11-20"), expected)
+
+
+@pytest.mark.keeps_lag
+def test_days_join_the_sightings_a_lag_after_the_newest_so_recent_ranges_still_use_them(
+    tmp_path: Path, make_conn_log: Callable[..., Path]
+) -> None:
+    days = [make_conn_log(f"day{d}.log", [conn_line(f"Cd{d}", ts=START + d * DAY + 60, resp_p=80 + d % 3)])
+            for d in range(20)]  # fmt: skip
+    store = tmp_path / "store"
+    ingest_paths(days, store)
+    covered = sorted(_sightings(store)["2026"])
+    assert sightings.sightings_before("2026-11-20") == "2026-11-05"  # the newest day less LAG_DAYS
+    assert covered == [f"2026-11-{d:02d}" for d in range(1, 5)]
+    # A gone-ports question at each of the report's comparison days reads the sightings, not the days they cover.
+    expected = [inventory.gone_servers(store, f"2026-11-{d}", idle_days=1, nets="all") for d in range(13, 21)]
+    for path in (store / "aggregates").rglob("*.parquet"):
+        if any(f"date={day}" in str(path) for day in covered):
+            path.write_bytes(b"not read")
+    for path in (store / "rollups").rglob("*.parquet"):
+        path.write_bytes(b"not read")
+    for d, answer in zip(range(13, 21), expected, strict=True):
+        pd.testing.assert_frame_equal(inventory.gone_servers(store, f"2026-11-{d}", idle_days=1, nets="all"), answer)
