@@ -13,6 +13,7 @@ import functools
 import gc
 import io
 import os
+import re
 import sys
 import tempfile
 import tomllib
@@ -484,6 +485,10 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
 
     if fmt is Format.parquet and output is None:
         raise fail("--format parquet needs -o FILE")
+    if df.attrs.get("whole_days"):
+        days = df.attrs["whole_days"]
+        which = "that day is" if len(days) == 1 else "those days are"
+        say(f"note: the records of {', '.join(days)} were pruned: {which} answered whole, not cut at the range's edge")
 
     def write(f: Any, width: int) -> None:
         if fmt is Format.parquet:
@@ -735,6 +740,43 @@ def check(
     hint = "" if repair else "; 'synack check --repair' fixes what can be fixed"
     say(f"{len(after.problems)} problems left{hint}")
     raise typer.Exit(code=EXIT_ATTENTION)
+
+
+@app.command()
+def prune(
+    records_older_than: Annotated[
+        str, typer.Option("--records-older-than", help="Delete the records of days older than this age (30d, 12w).")
+    ],
+    store: StoreOption = None,
+    ledger: LedgerOption = None,
+) -> None:
+    """Delete old days' connection records, keeping their aggregates: every inventory, first sighting and
+    new or gone port stays exact (ranges that cut a pruned day are answered to the whole day).
+
+    Example: synack prune --records-older-than 90d"""
+    from synack.ingest.retention import prune_records
+    from synack.ingest.store import Store
+    from synack.inventory.store_reader import as_timestamp
+
+    if not re.fullmatch(r"\d+[dw]", records_older_than.strip()):
+        raise fail(f"--records-older-than {records_older_than!r}: give an age in days or weeks (30d, 12w)")
+    try:
+        cut = as_timestamp(records_older_than)
+    except SynackError as e:
+        raise fail(str(e)) from None
+    assert cut is not None
+    store_dir = located(store, ledger)
+    _require_ledger(store_dir)
+    try:
+        with Store.open(store_dir, create=False) as opened:
+            done = prune_records(opened, f"{cut:%Y-%m-%d}")
+    except SynackError as e:
+        raise fail(str(e)) from None
+    if done.kept_without_aggregates:
+        say(f"kept the records of {len(done.kept_without_aggregates)} days without aggregates: run 'synack rebuild' "
+            "first")  # fmt: skip
+    out.print(f"pruned the records of {plural(len(done.days), 'day')} before {cut:%Y-%m-%d} ({done.records:,} records, "
+              f"{plural(done.files, 'file')}); their aggregates are kept", markup=False, soft_wrap=True)  # fmt: skip
 
 
 @app.command()

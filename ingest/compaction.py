@@ -24,6 +24,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -157,25 +158,38 @@ def roll_up_months(store: Store, stop: Callable[[], bool] | None = None) -> int:
     newest = book.newest_partial_day()
     if newest is None:
         return 0
+    done = _run_steps(store, plan_steps, write_rollup, settled_before(newest), stop)
+    if stop is not None and stop():
+        return done
+    return done + _run_steps(store, plan_sightings, write_sightings, sightings_before(newest), stop)
+
+
+Step = TypeVar("Step")
+
+
+#: plan_steps or plan_sightings: (current roll-ups, generations, coarse partials by day, settled) -> steps.
+Planner = Callable[[dict[str, Rollup], dict[str, int], dict[str, list[Partial]], str], list[Step]]
+
+
+def _run_steps(store: Store, plan: Planner[Step], write: Callable[[StoreFS, Step], Rollup], settled: str,
+               stop: Callable[[], bool] | None) -> int:  # fmt: skip
+    """Plan and write roll-up steps (of months or years) until none is left
+    for the days before `settled`; return how many were committed."""
+    book = store.ledger
     done = 0
-    for plan, write, settled in (
-        (plan_steps, write_rollup, settled_before(newest)),
-        (plan_sightings, write_sightings, sightings_before(newest)),
-    ):
-        while True:
-            current = book.rollups()
-            coarse: dict[str, list[Partial]] = {}
-            for p in book.partials(coarse=True, before=settled):
-                coarse.setdefault(p.day, []).append(p)
-            steps = plan(current, book.generations(before=settled), coarse, settled)
-            if not steps:
-                break
-            for step in steps:
-                if stop is not None and stop():
-                    return done
-                _swap_rollup(store, current, write(store.files, step))
-                done += 1
-    return done
+    while True:
+        current = book.rollups()
+        coarse: dict[str, list[Partial]] = {}
+        for p in book.partials(coarse=True, before=settled):
+            coarse.setdefault(p.day, []).append(p)
+        steps = plan(current, book.generations(before=settled), coarse, settled)
+        if not steps:
+            return done
+        for step in steps:
+            if stop is not None and stop():
+                return done
+            _swap_rollup(store, current, write(store.files, step))
+            done += 1
 
 
 def _swap_rollup(store: Store, current: dict[str, Rollup], rollup: Rollup) -> None:
@@ -258,8 +272,8 @@ def rebuild_aggregates(
     runner: DayRunner | None = None,
     merge_runner: MergeRunner | None = None,
 ) -> list[str]:
-    """Recompute the partials of `days` (default: every day) from their
-    records, one record file at a time, and swap each day's set in one
+    """Recompute the partials of `days` (default: every day with records;
+    never a pruned day) from their records, one record file at a time, and swap each day's set in one
     transaction; then compact them. Return the days rebuilt (a `stop`
     asked between days ends it early; what was done stays done).
 
@@ -271,6 +285,8 @@ def rebuild_aggregates(
     book, root = store.ledger, store.root
     if days is None:
         days = book.record_days()
+    pruned = set(book.pruned_days())  # no records to rebuild from: their aggregates stay (ingest.retention)
+    days = [day for day in days if day not in pruned]
     rederive_outcomes(store, days, stop)
     work = [(day, book.file_rows(day=day, pending=False)) for day in sorted(days)]
     run = runner or (lambda jobs: (build_day_partials(store.files, day, files) for day, files in jobs))

@@ -72,6 +72,11 @@ class Catalog:
         return {m: r for m, r in self.snapshot.rollups.items() if not r.is_sightings}
 
     @property
+    def pruned(self) -> frozenset[str]:
+        """The days whose records were pruned: a range cutting one reads it whole."""
+        return self.snapshot.state.pruned_days
+
+    @property
     def sightings(self) -> dict[str, Rollup]:
         """Each year's sightings (ingest.sightings)."""
         return {y: r for y, r in self.snapshot.rollups.items() if r.is_sightings}
@@ -183,7 +188,7 @@ def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None,
     hi = _micros(end) if end is not None else None
     chosen = Selection()
     days = days_between(catalog.days, start, end)
-    whole_days = {day for day in days if _whole(day, lo, hi)}
+    whole_days = {day for day in days if _whole(day, lo, hi) or day in catalog.pruned}
     generations = catalog.generations
     rolled_up: set[str] = set()
     for year in catalog.sightings.values() if sightings else ():
@@ -213,6 +218,13 @@ def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None,
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def widened_days(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None) -> list[str]:
+    """The pruned days [start, end) cuts: answered whole (their records are gone)."""
+    lo = _micros(start) if start is not None else None
+    hi = _micros(end) if end is not None else None
+    return [day for day in days_between(sorted(catalog.pruned), start, end) if not _whole(day, lo, hi)]
 
 
 def _whole(day: str, lo: int | None, hi: int | None) -> bool:

@@ -33,7 +33,7 @@ import pandas as pd
 from synack.ingest.snapshot import Snapshot, StoreFS
 from synack.inventory import client_ports, known_export, notices, server_ports
 from synack.inventory.allowlist import Allowed, allowed_mask
-from synack.inventory.dailies import read_catalog
+from synack.inventory.dailies import read_catalog, widened_days
 from synack.inventory.host_view import HostView, host_view
 from synack.inventory.networks import narrowed
 from synack.inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
@@ -124,12 +124,18 @@ class Inventory:
                 hosts: tuple[str, ...] = ("server_h",)) -> pd.DataFrame:  # fmt: skip
         """`df` narrowed by `filters` (on its `hosts` columns), with what it
         answers in `df.attrs`: the UTC range (None: open), as_of, networks,
-        sensors and strictness, for a caller to print rather than recompute."""
+        sensors and strictness, for a caller to print rather than recompute;
+        `whole_days` when the range cuts days whose records were pruned
+        (those are answered whole)."""
         out = RowFilter.of(**filters).apply(df, hosts)
         out.attrs.update(
             since=self.when(since), until=self.when(until), as_of=self.as_of, strict=self.strict,
             nets=[str(n) for n in resolve_nets(self.nets) or []] or "all", sensors=sensor_list(self.sensors) or "all",
         )  # fmt: skip
+        if self.when(since) is not None or self.when(until) is not None:
+            widened = widened_days(read_catalog(self.store), self.when(since), self.when(until))
+            if widened:
+                out.attrs["whole_days"] = widened
         return out
 
     def _marked(self, df: pd.DataFrame, host: str) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from synack.ingest.ledger import (
 from synack.ingest.partials import COARSE, COARSE_SERVERS, Partial
 from synack.ingest.rollups import Rollup
 from synack.ingest.sensor_notices import NOTICES_DIR
-from synack.ingest.snapshot import StoreChanged, take_snapshot
+from synack.ingest.snapshot import Snapshot, StoreChanged, take_snapshot
 from synack.ingest.store import Store
 from synack.ingest.store_files import FileStamp, locate, retired_name
 from synack.ingest.store_identity import MARKER
@@ -117,7 +117,8 @@ def test_every_earlier_ledger_migrates_and_decodes_the_same(tmp_path: Path, vers
     assert state.record_files[0].stamp is None  # written before stamps
     book = Ledger.open(files, records_exist=False)
     try:
-        assert int(sqlite3.connect(store / "ledger.sqlite").execute("PRAGMA user_version").fetchone()[0]) == 5
+        version_now = sqlite3.connect(store / "ledger.sqlite").execute("PRAGMA user_version").fetchone()[0]
+        assert int(version_now) == LEDGER_VERSION
         assert len(book.store_id) == 32 and book.generation == 0
         assert book.retired() == ["aggregates/servers/date=2026-11-20/old.parquet"]  # past its grace
         partials = book.partials()
@@ -210,8 +211,11 @@ def test_a_snapshot_stays_what_it_was_while_a_writer_commits_and_compacts(tmp_pa
     with Store.open(store, grace=0) as opened:  # the grace is over: the retired files go
         opened.collect_retired()
     assert not list(store.rglob(".*.retired"))
+    # The snapshot answers again from the tables it keeps (READ_CACHE_BYTES) ...
+    pd.testing.assert_frame_equal(inventory.servers(before, nets="all"), answer)
+    # ... and a read of that state that needs the deleted files says the store changed.
     with pytest.raises(StoreChanged, match="changed under this query .*; run it again"):
-        inventory.servers(before, nets="all")
+        inventory.servers(Snapshot(before.state), nets="all")
 
 
 @pytest.mark.parametrize("name", ["st#ore", "st?ore", "st%41ore", "my store", "a%2Fb"])

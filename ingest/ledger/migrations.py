@@ -16,7 +16,7 @@ from synack.ingest.partials import COARSE
 from synack.ingest.store_files import StoreFS
 
 #: The ledger's schema version (PRAGMA user_version); see MIGRATIONS.
-LEDGER_VERSION = 5
+LEDGER_VERSION = 6
 #: How many times this process opened a ledger (tests count the opens an answer takes).
 OPENS = {"count": 0}
 
@@ -110,6 +110,14 @@ def _v5_stamps_identity(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
 
 
+def _v6_pruned_days(db: sqlite3.Connection) -> None:
+    """Version 6: a day whose records were pruned (retention) keeps its
+    aggregates and its count; `pruned` says its records are gone on purpose."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(days)")}
+    if "pruned" not in have:
+        db.execute("ALTER TABLE days ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0")
+
+
 #: (version produced, migration); applied in order from the ledger's version.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _v1_base),
@@ -117,6 +125,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (3, _v3_rollups),
     (4, _v4_coarse_kinds),
     (5, _v5_stamps_identity),
+    (6, _v6_pruned_days),
 ]
 assert MIGRATIONS[-1][0] == LEDGER_VERSION
 

@@ -49,6 +49,7 @@ class LedgerState:
     record_files: tuple[FileRow, ...] = ()  # conn/ files, by path
     notice_files: tuple[FileRow, ...] = ()
     sources: SourcesSummary = SourcesSummary()
+    pruned_days: frozenset[str] = frozenset()  # days whose records were pruned (their aggregates kept)
 
 
 def reader_uri(path: Path) -> str:
@@ -114,6 +115,7 @@ def _state(db: sqlite3.Connection, files: StoreFS, version: int, notices_dir: st
         tuple(f for f in listed if f.day is not None),
         tuple(f for f in listed if f.path.startswith(notices_dir + "/")),
         SourcesSummary(count, quarantined, last),
+        frozenset(r[0] for r in db.execute("SELECT day FROM days WHERE pruned = 1")) if version >= 6 else frozenset(),
     )  # fmt: skip
 
 

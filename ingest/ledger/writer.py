@@ -250,10 +250,11 @@ class Ledger:
         self._db.execute("UPDATE days SET rows = rows - ? WHERE day = ?", (rows, day))
 
     def miscounted_days(self) -> list[tuple[str, int, int]]:
-        """(day, rows the ledger counts, rows its files hold) of every day where the two differ."""
+        """(day, rows the ledger counts, rows its files hold) of every day
+        where the two differ (a pruned day holds no files on purpose)."""
         rows = self._db.execute(
             "SELECT d.day, d.rows, COALESCE((SELECT SUM(rows) FROM files f WHERE f.day = d.day), 0) AS summed "
-            "FROM days d"
+            "FROM days d WHERE d.pruned = 0"
         )
         return [(r[0], r[1], r[2]) for r in rows if r[1] != r[2]]
 
@@ -263,6 +264,14 @@ class Ledger:
             "UPDATE days SET rows = COALESCE((SELECT SUM(rows) FROM files f WHERE f.day = days.day), 0) WHERE day = ?",
             [(d,) for d in days],
         )
+
+    def pruned_days(self) -> list[str]:
+        """The days whose records were pruned (their aggregates kept)."""
+        return [r[0] for r in self._db.execute("SELECT day FROM days WHERE pruned = 1 ORDER BY day")]
+
+    def mark_pruned(self, day: str) -> None:
+        """Record that `day`'s records were pruned on purpose (inside a transaction)."""
+        self._db.execute("UPDATE days SET pruned = 1 WHERE day = ?", (day,))
 
     def generations(self, before: str | None = None) -> dict[str, int]:
         """Each day's generation (of the days before `before`, when given)."""
