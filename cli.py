@@ -498,13 +498,18 @@ def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty:
                 f.write(empty() + "\n")
             else:
                 flexible = _MAX_WIDTHS if width < PIPE_TABLE_WIDTH else {}  # a pipe gets replies whole
-                lines = text_table.render(_table_view(df), f"{title} ({len(df)})", width, flexible)
+                shown = df.head(TERMINAL_ROWS) if to_terminal else df
+                lines = text_table.render(_table_view(shown), f"{title} ({len(df)})", width, flexible)
+                if len(shown) < len(df):
+                    lines.append(f"... {plural(len(df) - len(shown), 'more row')} not shown: narrow the question "
+                                 "(--host, --port, --limit) or write them all (-f csv -o FILE, or a pipe)")  # fmt: skip
                 f.write("\n".join(lines) + "\n\n")
         else:
             {Format.csv: export.write_csv, Format.json: export.write_json, Format.jsonl: export.write_jsonl}[fmt](df, f)
 
+    to_terminal = output is None and out.is_terminal
     if output is None:
-        # A terminal gets its width; a pipe every column, whole (a program reads it).
+        # A terminal gets its width and TERMINAL_ROWS rows; a pipe every row and column, whole (a program reads it).
         write(out.file if fmt is Format.table else sys.stdout, out.width if out.is_terminal else PIPE_TABLE_WIDTH)
         return
     try:
@@ -523,6 +528,8 @@ _SHORT_NAMES = {
 }  # fmt: skip
 
 
+#: Rows a table shows on a terminal (a pipe or a file gets them all).
+TERMINAL_ROWS = 1000
 #: Free-text columns are cut in a table (the CSV/JSON output has them whole).
 _MAX_WIDTHS = {"reply": 30, ZEEK_OR_IANA: 16, "service (IANA)": 16}
 

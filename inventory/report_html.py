@@ -74,15 +74,28 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
+#: Characters of text a report cell shows (the CSV beside it has the whole
+#: value): one port with 200k clients naming 20 services each must not
+#: make a page of tens of megabytes.
+CELL_CHARS = 300
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _capped(text: str) -> str:
+    """`text` cut to CELL_CHARS characters, saying how many it left out."""
+    if len(text) <= CELL_CHARS:
+        return text
+    return f"{text[:CELL_CHARS]}… ({len(text) - CELL_CHARS:,} more characters in the CSV)"
 
 
 def _cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return "<td></td>"
     if isinstance(value, bytes):
-        return f"<td><code>{_e(printable(value))}</code></td>"
+        return f"<td><code>{_e(_capped(printable(value)))}</code></td>"
     if column == "synack_seen":
         return "<td>seen</td>" if value else '<td class="warn">SYN-ACK not seen</td>'
     if isinstance(value, pd.Timestamp):
@@ -91,7 +104,7 @@ def _cell(column: str, value: Any) -> str:
         return f"<td>{'yes' if value else 'no'}</td>"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f'<td class="num">{_e(value)}</td>'
-    return f"<td>{_e(value)}</td>"
+    return f"<td>{_e(_capped(str(value)))}</td>"
 
 
 def _table(df: pd.DataFrame, max_rows: int, csv_name: str) -> str:

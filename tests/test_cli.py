@@ -337,6 +337,22 @@ def test_table_fits_a_100_column_terminal_and_a_pipe_gets_every_column(
     assert max(len(line) for line in piped.stdout.splitlines()) > 100  # the IPv6 server and its reply, whole
 
 
+def test_a_terminal_table_is_capped_and_says_how_to_get_every_row(
+    sample_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synack import cli
+
+    piped = runner.invoke(app, ["servers", "--store", str(sample_store), "--nets", "all"])
+    rows = int(piped.stdout.splitlines()[0].rsplit("(", 1)[1].rstrip(")"))
+    monkeypatch.setattr(cli, "TERMINAL_ROWS", 3)
+    assert "not shown" not in runner.invoke(app, ["servers", "--store", str(sample_store), "--nets", "all"]).stdout
+    monkeypatch.setattr(cli.out, "_force_terminal", True)
+    monkeypatch.setattr(cli.out, "_width", 100)
+    shown = runner.invoke(app, ["servers", "--store", str(sample_store), "--nets", "all"]).stdout
+    assert f"... {rows - 3} more rows not shown" in shown and "-f csv -o FILE" in shown
+    assert f"Server ports ({rows})" in shown  # the title counts them all
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from synack.ingest.conn_ingest import ingest_paths
@@ -347,3 +348,15 @@ def test_the_readme_screenshot_shows_the_columns_the_page_has(tmp_path: Path) ->
     assert page_columns(page.read_text()) == (docs / "report-columns.txt").read_text(), (
         "the report page's columns changed: run python docs/make_screenshots.py"
     )
+
+
+def test_a_report_cell_is_capped_whatever_the_value() -> None:
+    from synack.inventory import report_html
+
+    services = ",".join(f"svc{i:05d}" for i in range(20_000))  # 20k names: 160k characters
+    df = pd.DataFrame({"server_h": ["10.1.0.5"], "proto": ["tcp"], "server_p": [80], "services": [services],
+                       "server_reply": [b"<script>" * 10_000]})  # fmt: skip
+    page = report_html._table(df, 10, "new_servers.csv")
+    assert len(page) < 4 * report_html.CELL_CHARS + 1000
+    assert f"{len(services) - report_html.CELL_CHARS:,} more characters in the CSV" in page
+    assert "<script>" not in page  # still escaped after the cut
