@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.aggregates import NOT_V4
-from synack.inventory.dailies import CLIENTS, rows_in_range
+from synack.ingest.aggregates import NOT_V4, sorted_distinct
+from synack.inventory.dailies import CLIENTS, tables_in_range
 from synack.inventory.networks import ipv4_text
 from synack.inventory.query_rows import (
     EMPTY_DTYPES,
@@ -25,6 +28,7 @@ from synack.inventory.query_rows import (
     serving,
     sort_by_address,
     state_rows,
+    state_tables,
     uint32,
     where,
 )
@@ -44,22 +48,23 @@ NEW_CLIENTS_COLUMNS = ["sensor", "client_h", "server_p", "proto", "port_name", "
 _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum")]
 
 
-def _client_rows(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                 columns: list[str], strict: bool) -> tuple[pa.Table, pa.Table]:  # fmt: skip
-    """(rows of IPv4 clients, rows of the others) of the client dailies in
-    the range: the first with the hosts' numbers (client_v4, server_v4),
-    cheap to read and to hash; the second with their text (client_h,
-    server_h). `columns` are the other columns wanted; servers whose
-    SYN-ACK the sensor missed count unless `strict`."""
+def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+                   columns: list[str], strict: bool) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
+    """Two streams of the client dailies in the range, one file at a time,
+    each with its client and server columns: the rows of IPv4 clients with
+    the hosts' numbers (client_v4, server_v4), cheap to read and to hash,
+    and the others with their text (client_h, server_h). `columns` are the
+    other columns wanted; servers whose SYN-ACK the sensor missed count
+    unless `strict`."""
     store = snapshot_of(store)  # one state of the store for both reads
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < uint32(NOT_V4)
-    numeric = rows_in_range(store, CLIENTS, start, end, where=where(serving(strict), names, net_list, "client_h") & v4,
-                            columns=["client_v4", "server_v4", *columns])  # fmt: skip
-    text = state_rows(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
-                 columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
-    return numeric, text
+    numbers = where(serving(strict), names, net_list, "client_h") & v4
+    numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=["client_v4", "server_v4", *columns])
+    text = state_tables(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
+                        columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
+    return [(numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")]
 
 
 def _as_text(table: pa.Table) -> pa.Table:
@@ -71,27 +76,173 @@ def _as_text(table: pa.Table) -> pa.Table:
     return plain(table)
 
 
+#: Merged rows a streaming merge holds before merging them again: its
+#: memory follows the distinct keys of the answer, not the rows of the range.
+STREAM_ROWS = 1 << 21
+
+
+@dataclass
+class _Merging:
+    """A group-by of many tables read one after another: per `key` the
+    first and last seen and connections, the distinct services, with
+    `first_sensor` each sensor's earliest row (what _first_sensors needs),
+    and with `distinct` the number of distinct values of that column. Each
+    table is merged as it comes; the (key, distinct) pairs are kept as key
+    columns only and de-duplicated whenever they double: memory follows
+    the distinct keys and pairs, time stays linear in the rows read."""
+
+    key: list[str]
+    distinct: str | None = None
+    first_sensor: bool = False
+    packed: bool = False  # the key's hosts are numbers (client_v4, server_v4): merged as two integers
+    protos: list[str] = field(default_factory=list)
+    times: list[pa.Table] = field(default_factory=list)
+    services: list[pa.Table] = field(default_factory=list)
+    sensors: list[pa.Table] = field(default_factory=list)
+    pairs: list[pa.Table] = field(default_factory=list)
+    held: int = 0
+    limit: int = STREAM_ROWS
+
+    @property
+    def by(self) -> list[str]:
+        """The columns rows are grouped by: the key, or its two packed integers."""
+        return ["k_hosts", "k_port"] if self.packed else self.key
+
+    def _pack(self, rows: pa.Table) -> pa.Table:
+        """`rows` with the key replaced by two integers: the host numbers
+        (the first in the high 32 bits) and the proto's number << 16 | port."""
+        names = pc.unique(rows.column("proto")).to_pylist()
+        self.protos += [n for n in names if n not in self.protos]
+        proto = pc.index_in(rows.column("proto"), pa.array(self.protos, pa.string())).to_numpy().astype(np.int64)
+        hosts = [rows.column(c).to_numpy().astype(np.uint64) for c in self.key if c.endswith("_v4")]
+        packed_hosts = hosts[0] << np.uint64(32) | (hosts[1] if len(hosts) > 1 else np.uint64(0))
+        port = (proto << 16) | rows.column("server_p").to_numpy().astype(np.int64)
+        rest = [c for c in rows.column_names if c not in self.key]
+        return (
+            rows.select(rest).append_column("k_hosts", pa.array(packed_hosts)).append_column("k_port", pa.array(port))
+        )
+
+    def _unpack(self, table: pa.Table) -> pa.Table:
+        """A result with the key columns back in place of the packed integers."""
+        if not self.packed:
+            return table
+        hosts = table.column("k_hosts").to_numpy()
+        port = table.column("k_port").to_numpy()
+        values = {"proto": pc.take(pa.array(self.protos, pa.string()), pa.array(port >> 16)),
+                  "server_p": pa.array((port & 0xFFFF).astype(np.uint16))}  # fmt: skip
+        v4 = [c for c in self.key if c.endswith("_v4")]
+        values[v4[0]] = pa.array((hosts >> np.uint64(32)).astype(np.uint32))
+        if len(v4) > 1:
+            values[v4[1]] = pa.array((hosts & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        rest = [c for c in table.column_names if c not in ("k_hosts", "k_port")]
+        return pa.table({**{k: values[k] for k in self.key}, **{c: table.column(c) for c in rest}})
+
+    def add(self, rows: pa.Table) -> None:
+        if not len(rows):
+            return
+        rows = self._pack(plain(rows)) if self.packed else plain(rows)
+        self.times.append(self._times(rows))
+        self.services.append(_service_rows(rows, self.by))
+        if self.first_sensor:
+            self.sensors.append(self._sensors(rows))
+        if self.distinct is not None:
+            self.pairs.append(rows.select([*self.by, self.distinct]))
+            if self.packed:  # one number per key (the client's high 32 bits, proto and port low) and the server
+                code = pc.bit_wise_or(rows.column("k_hosts"), rows.column("k_port").cast(pa.uint64()))
+                self.pairs[-1] = pa.table({"code": code, "value": rows.column(self.distinct)})
+        self.held += sum(len(t[-1]) for t in (self.times, self.services, self.sensors, self.pairs) if t)
+        if self.held > self.limit:
+            self.times = [self._times(pa.concat_tables(self.times))]
+            self.services = [pa.concat_tables(self.services).group_by([*self.by, "services"]).aggregate([])]
+            self.sensors = [self._sensors(pa.concat_tables(self.sensors))] if self.sensors else []
+            self.pairs = [self._pairs()] if self.pairs else []
+            self.held = sum(len(t[0]) for t in (self.times, self.services, self.sensors, self.pairs) if t)
+            self.limit = max(self.limit, 2 * self.held)
+
+    def _times(self, rows: pa.Table) -> pa.Table:
+        return rows.group_by(self.by).aggregate(_AGGREGATES).rename_columns([*self.by, *_TIMES])
+
+    def _sensors(self, rows: pa.Table) -> pa.Table:
+        key = [*self.by, "sensor"]
+        return rows.group_by(key).aggregate([("first_seen", "min")]).rename_columns([*key, "first_seen"])
+
+    def _pairs(self) -> pa.Table:
+        """The distinct (key, distinct) pairs held (packed: code and value, by one sort)."""
+        assert self.distinct is not None
+        held = pa.concat_tables(self.pairs)
+        if not self.packed:
+            return held.group_by([*self.by, self.distinct]).aggregate([])
+        # Keys numbered densely (by hashing), each pair one 64-bit number (id << 32 | value), distinct by one more sort.
+        code = held.column("code").combine_chunks()
+        codes = pc.unique(code)
+        ids = pc.index_in(code, value_set=codes).to_numpy()
+        codes = codes.to_numpy()
+        pairs = sorted_distinct(
+            (ids.astype(np.uint64) << np.uint64(32)) | held.column("value").to_numpy().astype(np.uint64)
+        )
+        return pa.table({"code": codes[(pairs >> np.uint64(32)).astype(np.int64)],
+                         "value": (pairs & np.uint64(0xFFFFFFFF)).astype(np.uint32)})  # fmt: skip
+
+    def _counts(self) -> pa.Table:
+        """Per key (the grouping columns), how many distinct values of `distinct` it has."""
+        assert self.distinct is not None
+        if not self.packed:
+            counted = self._pairs().group_by(self.by).aggregate([(self.distinct, "count")])
+            return counted.rename_columns([*self.by, f"{self.distinct}_count"])
+        code = self._pairs().column("code").to_numpy()  # sorted
+        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.zeros(0, np.int64)
+        keys = code[starts]
+        counts = np.diff(np.r_[starts, len(code)])
+        return pa.table({"k_hosts": pa.array(keys & np.uint64(0xFFFFFFFF00000000)),
+                         "k_port": pa.array((keys & np.uint64(0xFFFFFFFF)).astype(np.int64)),
+                         f"{self.distinct}_count": pa.array(counts.astype(np.int64))})  # fmt: skip
+
+    def result(self) -> pa.Table | None:
+        """One row per key: the key, first_seen, last_seen, connections,
+        services (comma-joined), with `distinct` its count (named after the
+        column) and with `first_sensor` first_sensor; None when nothing was added."""
+        if not self.times:
+            return None
+        by = self.by
+        merged = _with_services(self._times(pa.concat_tables(self.times)), pa.concat_tables(self.services), by)
+        if self.distinct is not None:
+            merged = merged.join(self._counts(), by)
+        if self.first_sensor:
+            merged = merged.join(_first_sensors(pa.concat_tables(self.sensors), by), by)
+        return self._unpack(merged)
+
+
+def _service_rows(rows: pa.Table, key: list[str]) -> pa.Table:
+    """The distinct (key, service) pairs of `rows` (their `services` lists flattened)."""
+    values = rows.column("services").combine_chunks()
+    parents = pc.list_parent_indices(values)
+    flat = pa.table({**{k: pc.take(rows.column(k), parents) for k in key}, "services": pc.list_flatten(values)})
+    return flat.filter(pc.is_valid(flat.column("services"))).group_by([*key, "services"]).aggregate([])
+
+
 def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
                    first_sensor: bool = False, strict: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per (client_h, proto, server_p): first/last seen, connections,
-    distinct servers, and with `first_sensor` the sensor of the earliest."""
-    extra = ["sensor"] if first_sensor else []
-    numeric, text = _client_rows(store, since, until, sensors, nets,
-                                 ["proto", "server_p", *_TIMES, "services", *extra], strict)  # fmt: skip
+    distinct servers, and with `first_sensor` the sensor of the earliest;
+    merged a file at a time (_Merging)."""
+    columns = ["proto", "server_p", *_TIMES, "services", *(["sensor"] if first_sensor else [])]
     parts = []
-    for rows, client, server in ((numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")):
-        key = [client, "proto", "server_p"]
-        merged = rows.group_by(key).aggregate([*_AGGREGATES, (server, "count_distinct")])
-        merged = merged.rename_columns([*key, *_TIMES, "servers"])
-        merged = _with_services(merged, rows, key)
-        if first_sensor:
-            merged = merged.join(_first_sensors(rows, key), key)
-        parts.append(_as_text(merged))
+    for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict):
+        merging = _Merging([client, "proto", "server_p"], distinct=server, first_sensor=first_sensor,
+                           packed=client == "client_v4")  # fmt: skip
+        for rows in tables:
+            merging.add(rows)
+        merged = merging.result()
+        if merged is not None:
+            order = [client, "proto", "server_p", *_TIMES, "servers", "services"]
+            merged = merged.rename_columns([c if c != f"{server}_count" else "servers" for c in merged.column_names])
+            parts.append(_as_text(merged.select(order + (["first_sensor"] if first_sensor else []))))
     return _together(parts)
 
 
 def _with_services(merged: pa.Table, rows: pa.Table, key: list[str]) -> pa.Table:
-    """`merged` (one row per `key`) with the Zeek services of its `rows`, comma-joined ("" for none)."""
+    """`merged` (one row per `key`) with the Zeek services of `rows` (a list
+    column, or distinct (key, services) text rows), comma-joined ("" for none)."""
     joined = merged.join(distinct_joined(rows, key, "services"), key, join_type="left outer")
     i = joined.schema.get_field_index("services")
     return joined.set_column(i, "services", pc.fill_null(joined.column("services"), ""))
@@ -99,9 +250,10 @@ def _with_services(merged: pa.Table, rows: pa.Table, key: list[str]) -> pa.Table
 
 def _together(parts: list[pa.Table]) -> pd.DataFrame:
     """The IPv4 and the other part of a result as one DataFrame (empty, with no columns, when both are)."""
-    if not len(parts[0]) and not len(parts[1]):
+    parts = [p for p in parts if len(p)]
+    if not parts:
         return pd.DataFrame()
-    return pa.concat_tables([parts[0], parts[1].cast(parts[0].schema)]).to_pandas()
+    return pa.concat_tables([parts[0], *(p.cast(parts[0].schema) for p in parts[1:])]).to_pandas()
 
 
 def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
@@ -152,12 +304,16 @@ def client_pairs(
     Columns: client_h, server_h, proto, server_p, port_name, services,
     first_seen, last_seen, connections; sorted by client, server, proto, port.
     """
-    numeric, text = _client_rows(store, since, until, sensors, nets, ["proto", "server_p", *_TIMES, "services"],
-                                 strict)  # fmt: skip
     parts = []
-    for rows, key in ((numeric, ["client_v4", "server_v4", "proto", "server_p"]), (text, PAIR_KEY)):
-        merged = _with_services(rows.group_by(key).aggregate(_AGGREGATES).rename_columns([*key, *_TIMES]), rows, key)
-        parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
+    for tables, client, server in _client_tables(store, since, until, sensors, nets,
+                                                 ["proto", "server_p", *_TIMES, "services"], strict):  # fmt: skip
+        key = [client, server, "proto", "server_p"]
+        merging = _Merging(key, packed=client == "client_v4")
+        for rows in tables:
+            merging.add(rows)
+        merged = merging.result()
+        if merged is not None:
+            parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
     return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
 
 

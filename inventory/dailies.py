@@ -20,6 +20,7 @@ says so, and the next ingest, watch or `synack rebuild` upgrades it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -135,6 +136,20 @@ def rows_in_range(
     server rows; the server of client rows: see ingest.sightings), the
     years' sightings stand in for the whole days they cover, and client
     rows may have no server."""
+    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    tables = list(tables_in_range(store, kind, start, end, where=where, columns=columns, catalog=catalog))
+    if not tables:
+        empty = schema.empty_table()
+        return empty.select(columns) if columns is not None else empty
+    return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
+
+
+def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None, *,
+                    where: pc.Expression | None = None, columns: list[str] | None = None,
+                    catalog: Catalog | None = None) -> Iterator[pa.Table]:  # fmt: skip
+    """rows_in_range's rows one file (or one re-aggregated partial) at a
+    time, for a caller that merges as it reads: its memory then follows
+    what it keeps, not the range."""
     current = catalog if catalog is not None else read_catalog(store)
     snap = current.snapshot
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
@@ -142,18 +157,16 @@ def rows_in_range(
     hi = _micros(end) if end is not None else None
     chosen = select(current, start, end, kind, sightings=sightings_answer(kind, columns))
     options = {"schema": schema, "columns": columns, "filters": where}
-    tables = [snap.read_rollup(kind, r, **options) for r in chosen.rollups]
-    tables += [snap.read_partial(kind, p, **options) for p in chosen.partials]
-    parts = [_aggregate_records(snap, kind, snap.record_files(day), lo, hi) for day in chosen.legacy_days]
-    parts += [_aggregate_records(snap, kind, snap.record_files(day, p.source_id, (p.chunk_lo, p.chunk_hi)), lo, hi)
-              for day, p in chosen.straddling]  # fmt: skip
-    for part in parts:
+    for rollup in chosen.rollups:
+        yield snap.read_rollup(kind, rollup, **options)
+    for p in chosen.partials:
+        yield snap.read_partial(kind, p, **options)
+    jobs = [snap.record_files(day) for day in chosen.legacy_days]
+    jobs += [snap.record_files(day, p.source_id, (p.chunk_lo, p.chunk_hi)) for day, p in chosen.straddling]
+    for files in jobs:
+        part = _aggregate_records(snap, kind, files, lo, hi)
         part = part.filter(where) if where is not None else part
-        tables.append(part.select(columns) if columns is not None else part)
-    if not tables:
-        empty = schema.empty_table()
-        return empty.select(columns) if columns is not None else empty
-    return pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
+        yield part.select(columns) if columns is not None else part
 
 
 def sightings_answer(kind: str, columns: list[str] | None) -> bool:

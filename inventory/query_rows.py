@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 
 from synack.ingest.aggregates import NOT_V4, SERVED, SERVING
 from synack.inventory.allowlist import Allowed, allowed_mask, load_allowlist
-from synack.inventory.dailies import rows_in_range
+from synack.inventory.dailies import rows_in_range, tables_in_range
 from synack.inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
 from synack.inventory.port_names import port_names
 from synack.inventory.store_reader import StoreLike
@@ -94,6 +95,19 @@ def state_rows(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.d
     if nets is not None and len(found):
         found = found.filter(pa.array(in_networks(found.column(host).combine_chunks(), nets)))
     return found
+
+
+def state_tables(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None,
+                 state: str | tuple[str, ...], sensors: list[str] | None, nets: list[Network] | None,
+                 host: str = "server_h", columns: list[str] | None = None,
+                 extra: pc.Expression | None = None) -> Iterator[pa.Table]:  # fmt: skip
+    """state_rows one file at a time (dailies.tables_in_range)."""
+    expr = where(state, sensors, nets, host)
+    for found in tables_in_range(store, kind, start, end, where=expr if extra is None else expr & extra,
+                                 columns=columns):  # fmt: skip
+        if nets is not None and len(found):
+            found = found.filter(pa.array(in_networks(found.column(host).combine_chunks(), nets)))
+        yield found
 
 
 def plain(table: pa.Table) -> pa.Table:

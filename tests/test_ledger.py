@@ -312,3 +312,18 @@ def test_retired_files_are_hidden_from_folder_readers_at_once(tmp_path: Path) ->
 
 def test_ledger_version_is_the_last_migration() -> None:
     assert [v for v, _ in MIGRATIONS] == list(range(1, LEDGER_VERSION + 1))
+
+
+def test_a_store_the_previous_synack_wrote_answers_before_any_writer_migrates_it(tmp_path: Path) -> None:
+    """A version-5 ledger (with its identity) is read as it is: queries answer at once after an upgrade."""
+    store = tmp_path / "store"
+    ingest_paths([SAMPLES], store)
+    before = inventory.servers(store, nets="all")
+    db = sqlite3.connect(store / "ledger.sqlite")
+    db.executescript("ALTER TABLE days DROP COLUMN pruned; PRAGMA user_version = 5;")
+    db.close()
+    pd.testing.assert_frame_equal(inventory.servers(store, nets="all"), before)
+    assert sqlite3.connect(store / "ledger.sqlite").execute("PRAGMA user_version").fetchone()[0] == 5  # read only
+    with Store.open(store) as opened:
+        assert opened.ledger.pruned_days() == []  # a writer migrates it
+    assert sqlite3.connect(store / "ledger.sqlite").execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION

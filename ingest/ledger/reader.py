@@ -74,6 +74,8 @@ def read_state(files: StoreFS, notices_dir: str) -> LedgerState:
         if version > LEDGER_VERSION:
             raise too_new(version, files)
         db = source
+        # A ledger keeps its identity from version 5 on (the meta table).
+        has_identity = has_table(source, "meta")
         if version < LEDGER_VERSION:
             if not has_table(source, "sources"):
                 return LedgerState(files)
@@ -84,7 +86,7 @@ def read_state(files: StoreFS, notices_dir: str) -> LedgerState:
         try:
             state = _state(db, files, version, notices_dir)
             # An identity made up by the in-memory migration is no identity.
-            return state if version == LEDGER_VERSION else replace(state, store_id=None)
+            return state if has_identity else replace(state, store_id=None)
         finally:
             if db is not source:
                 db.close()
