@@ -4,6 +4,8 @@
   fine partials, merged per day into one of each per MERGE_ROWS run;
 * `compact_days`: tiered merges of each day's coarse partials
   (planned in ingest.partials);
+* `compact_small_days`: a settled day's many small record files (and
+  their fine partials) merged into one, whatever their sources;
 * `roll_up_months`: settled days merged into one roll-up per month
   (planned in ingest.rollups), then into their year's first and last
   sightings (ingest.sightings);
@@ -20,10 +22,12 @@ only the store's writer commits.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import TypeVar
 
 import pyarrow as pa
@@ -36,6 +40,7 @@ from synack.ingest.handshake import derive_outcome
 from synack.ingest.ledger import DaySensor, FileRow
 from synack.ingest.partials import (
     KINDS,
+    MERGE_ROWS,
     Partial,
     coarse_merges,
     fine_merges,
@@ -94,18 +99,73 @@ def compact_source(store: Store, source_id: str) -> int:
             partial = merge_partials(files, group, fine=True)
             row = FileRow(files.rel(final), source_id, hi, day, len(merged), stamp)
             del merged
-            with store.transaction(cleanup=[final, *partial.paths(root)]):
-                book.remove_files(f.path for f in old)
-                retired = store.retire(root / f.path for f in old if f.path != row.path)
-                book.add_files([row])
-                retired += store.retire(f for p in book.leave_layer(group, "fine") for f in p.paths(root))
-                book.insert_partials([partial])
-            fault_points.reached("compaction-committed")
-            store.hide(retired, keep=[final, *partial.paths(root)])
-            store.publish([final])
-            store.publish_partials([partial])
+            _swap_records(store, old, row, group, partial, "compaction-committed")
             replaced += len(old)
     return replaced
+
+
+def _swap_records(store: Store, old: list[FileRow], row: FileRow, fine: list[Partial], partial: Partial,
+                  point: str) -> None:  # fmt: skip
+    """Commit the merged record file `row` and fine partial `partial` (both
+    written under temporary names) in place of the record files `old` and
+    the fine partials `fine`, in one transaction; then publish them."""
+    book, root = store.ledger, store.root
+    final = root / row.path
+    with store.transaction(cleanup=[final, *partial.paths(root)]):
+        book.remove_files(f.path for f in old)
+        retired = store.retire(root / f.path for f in old if f.path != row.path)
+        book.add_files([row])
+        retired += store.retire(f for p in book.leave_layer(fine, "fine") for f in p.paths(root))
+        book.insert_partials([partial])
+    fault_points.reached(point)
+    store.hide(retired, keep=[final, *partial.paths(root)])
+    store.publish([final])
+    store.publish_partials([partial])
+
+
+#: A settled day with at least this many record files (hourly archives of a
+#: quiet sensor, a backfill of many small logs, one file per `watch` pass of
+#: a log never rotated) has them merged into one, whatever their sources.
+SMALL_DAY_FILES = 8
+
+
+def compact_small_days(store: Store, stop: Callable[[], bool] | None = None) -> int:
+    """Merge the record files of each settled day that has SMALL_DAY_FILES
+    or more, holding MERGE_ROWS records or fewer in all, into one file, and
+    its fine partials into one; return the days merged.
+
+    The merged file belongs to the day (its source is `day-<date>`, chunk
+    0), and so does the merged fine partial (the whole day's time bounds):
+    a range that cuts the day re-aggregates that one file's records in the
+    range, as it would a source's. A store's file count then follows its
+    days, not the number of source files or passes. Each day is one ledger
+    transaction, the replaced files retired, so a reader never counts a
+    record twice."""
+    book, files, root = store.ledger, store.files, store.root
+    newest = book.newest_partial_day()
+    if newest is None:
+        return 0
+    done = 0
+    for day in book.crowded_days(settled_before(newest), SMALL_DAY_FILES, MERGE_ROWS):
+        if stop is not None and stop():
+            break
+        records = book.file_rows(day=day, records_only=True, pending=False)
+        fine = book.partials(day=day, fine=True)
+        source = f"day-{day}"
+        digest = hashlib.sha256("\n".join(sorted(f.path for f in records)).encode()).hexdigest()[:12]
+        final = root / CONN_DIR / f"date={day}" / f"{source}-{digest}.parquet"
+        merged = pa.concat_tables(
+            [files.read_verified(root / f.path, f.stamp, f.rows) for f in records], promote_options="permissive"
+        ).unify_dictionaries().combine_chunks()  # fmt: skip
+        stamp = write_record_file(files, merged, tmp_name(final))
+        row = FileRow(files.rel(final), source, 0, day, len(merged), stamp)
+        del merged
+        name = f"{source}-f{digest}"
+        written = {kind: merge_kind(files, fine, kind, name, fine=True) for kind in KINDS}
+        partial = replace(merged_partial(fine, name, written, fine=True), source_id=source, chunk_lo=0, chunk_hi=0)
+        _swap_records(store, records, row, fine, partial, "day-compaction-committed")
+        done += 1
+    return done
 
 
 def compact_days(store: Store, days: Iterable[str], stop: Callable[[], bool] | None = None,
@@ -150,14 +210,16 @@ def compact_days(store: Store, days: Iterable[str], stop: Callable[[], bool] | N
 
 
 def roll_up_months(store: Store, stop: Callable[[], bool] | None = None) -> int:
-    """Bring the monthly roll-ups up to the settled days (see
-    ingest.rollups), then each year's sightings (ingest.sightings); return
-    the merges done. Each merge is its own transaction, so `stop` (asked
+    """Merge the small record files of settled days (compact_small_days),
+    bring the monthly roll-ups up to the settled days (see ingest.rollups),
+    then each year's sightings (ingest.sightings); return the roll-up and
+    sightings merges done. Each merge is its own transaction, so `stop` (asked
     between merges) ends it promptly."""
     book = store.ledger
     newest = book.newest_partial_day()
     if newest is None:
         return 0
+    compact_small_days(store, stop)
     done = _run_steps(store, plan_steps, write_rollup, settled_before(newest), stop)
     if stop is not None and stop():
         return done

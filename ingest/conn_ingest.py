@@ -253,6 +253,7 @@ def ingest_into(
         ThreadPoolExecutor(MERGERS, thread_name_prefix="merge") as merger,
     ):
         pools = Pools(parser, writer, committer)
+        compacted = time.perf_counter()
         merges = threaded_merges(store.files, merger, MERGERS)
         for path in found.sources:
             if stop is not None and stop():
@@ -262,13 +263,21 @@ def ingest_into(
                 stop=stop, clock_skew=clock_skew,
             )  # fmt: skip
             summary.files.append(result)
-            if result.rows:
+            if result.rows and time.perf_counter() - compacted >= COMPACT_EVERY_SECONDS:
                 summary.merges += store.compact_days(summary.days, stop, merges)
+                compacted = time.perf_counter()
         if summary.days:
+            summary.merges += store.compact_days(summary.days, stop, merges)
             summary.merges += store.roll_up_months(stop)
     summary.repairs = store.repairs[repairs_before:]
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+#: Between files, a day's partials are compacted at most this often (and
+#: once after the last file): many small files (hourly archives, a backfill)
+#: do not plan a merge each, while a long run keeps its partials few.
+COMPACT_EVERY_SECONDS = 5.0
 
 
 def ingest_file(

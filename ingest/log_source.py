@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import time
 import zlib
 from collections.abc import Iterator
@@ -44,6 +45,8 @@ NOTICE_KINDS = (ZEEK_NOTICE, ZEEK_NOTICE_JSON)
 #: day (fewer, larger partials), peak memory 410 MB; 24 MB nears 500 MB.
 DEFAULT_CHUNK_BYTES = 16 << 20
 _IDENTIFY_BYTES = 1 << 20
+#: The smallest read buffer of a plain file (see read_blocks).
+_SMALL_BUFFER = 1 << 16
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -262,11 +265,17 @@ def read_blocks(
     offset, line_no = byte_start, line_start
     with open_stream(source.path) as stream:
         _skip(stream, byte_start, source)
+        # A plain file's buffer is no larger than what it holds (a small
+        # log costs no 16 MB buffer to zero): a file that grew meanwhile
+        # fills it and is read on in the next pass of the loop.
+        plain = not isinstance(stream, gzip.GzipFile)
+        left = os.fstat(stream.fileno()).st_size - byte_start if plain else chunk_bytes
         pending = b""
         while True:
             # One buffer per block, filled in place: the partial line left
             # over from the previous read goes first, no block is copied.
-            buf = bytearray(len(pending) + chunk_bytes)
+            size = min(chunk_bytes, max(left + 1, _SMALL_BUFFER)) if plain else chunk_bytes
+            buf = bytearray(len(pending) + size)
             buf[: len(pending)] = pending
             filled = len(pending) + _fill(stream, memoryview(buf)[len(pending) :], state)
             virtual = 0
@@ -282,6 +291,7 @@ def read_blocks(
                 pending = bytes(buf[:filled])
                 continue
             pending = bytes(buf[cut + 1 : filled])
+            left -= cut + 1
             block = memoryview(buf)[: cut + 1]
             lines = int(np.count_nonzero(np.frombuffer(buf, np.uint8, cut + 1) == 0x0A))  # 2x bytearray.count
             raw = RawBlock(offset, offset + cut + 1 - virtual, line_no, line_no + lines, b"", False)

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +44,7 @@ from synack.ingest.partials import (
 )
 from synack.ingest.rollups import ROLLUP_MERGE_ROWS, Rollup, plan_steps
 from synack.ingest.store import LEDGER_VERSION, Store
+from synack.ingest.store_check import check_store
 from synack.ingest.store_files import FileStamp, locate, tmp_name
 from synack.samples.generate import OUT
 from tests.conftest import without_rollups
@@ -398,3 +400,65 @@ def test_rebuild_rederives_the_outcomes_an_older_synack_stored(tmp_path: Path, m
     rebuild_store(store)  # nothing left to re-derive: the record files stay as they are
     assert sorted(p.name for p in (store / "conn").rglob("*.parquet")) == files_before
     assert outcomes()["C1"] == "inferred"
+
+
+def test_a_settled_days_many_small_record_files_become_one_and_answers_stay(
+    tmp_path: Path, make_conn_log: Callable[..., Path]
+) -> None:
+    """Hourly archives of a quiet sensor: a file per hour, then one file per settled day."""
+    from synack.ingest.compaction import SMALL_DAY_FILES
+    from tests.conftest import conn_line
+
+    start = 1793491200.0  # 2026-11-01
+    logs = [make_conn_log(f"conn.{h:03d}.log", [conn_line(f"C{h}x{i}", ts=start + h * 3600 + i, orig=f"10.0.0.{i + 1}",
+                                                          resp_p=80 + h % 5) for i in range(3)])
+            for h in range(4 * 24)]  # fmt: skip
+    store = tmp_path / "store"
+    ingest_paths(logs[: 2 * 24], store)
+    plain = without_rollups(store, tmp_path / "plain-before")
+    expected = [inventory.servers(plain, nets="all"), inventory.servers(plain, "2026-11-01T06:30", "2026-11-01T18:00",
+                                                                        nets="all")]  # fmt: skip
+    ingest_paths(logs[2 * 24 :], store)  # days 1 and 2 settle: each of their 24 files is merged into one
+    with Store.open(store) as opened:
+        for day in ("2026-11-01", "2026-11-02"):
+            assert len(list((store / "conn" / f"date={day}").glob("*.parquet"))) == 1
+            assert [p.source_id for p in opened.ledger.partials(day=day, fine=True)] == [f"day-{day}"]
+    assert len(list((store / "conn" / "date=2026-11-04").glob("*.parquet"))) == 24 >= SMALL_DAY_FILES  # not settled
+    pd.testing.assert_frame_equal(
+        inventory.servers(store, "2026-11-01T06:30", "2026-11-01T18:00", nets="all"), expected[1]
+    )  # a range cutting the merged day: re-aggregated from its one file
+    assert len(inventory.servers(store, nets="all")) >= len(expected[0])
+    with Store.open(store) as opened:
+        assert check_store(opened).ok
+        assert opened.rebuild_aggregates(["2026-11-01"]) == ["2026-11-01"]
+    pd.testing.assert_frame_equal(inventory.servers(store, "2026-11-01T06:30", "2026-11-01T18:00", nets="all"),
+                                  expected[1])  # fmt: skip
+    assert len(inventory.client_pairs(store, nets="all")) == len(inventory.client_pairs(
+        without_rollups(store, tmp_path / "plain-after"), nets="all"))  # fmt: skip
+
+
+def test_a_kill_inside_a_day_compaction_loses_nothing(tmp_path: Path, make_conn_log: Callable[..., Path]) -> None:
+    from tests.conftest import conn_line
+
+    start = 1793491200.0  # 2026-11-01
+    logs = [make_conn_log(f"hourly/conn.{h:03d}.log", [conn_line(f"C{h}k{i}", ts=start + h * 3600 + i,
+                                                                 orig=f"10.0.0.{i + 1}", resp_p=80 + h % 5)
+                                                       for i in range(3)]) for h in range(3 * 24)]  # fmt: skip
+    reference = tmp_path / "reference"
+    ingest_paths(logs, reference)
+    store = tmp_path / "store"
+    code = (
+        "from pathlib import Path; from synack.ingest.conn_ingest import ingest_paths; "
+        f"ingest_paths([Path({str(tmp_path / 'hourly')!r})], Path({str(store)!r}))"
+    )
+    proc = subprocess.run([sys.executable, str(CRASH), "day-compaction-committed:1", "-c", code], cwd=ROOT,
+                          capture_output=True)  # fmt: skip
+    assert proc.returncode == -9, proc.stderr.decode()[-500:]
+    ingest_paths(logs, store)  # recovery, then the rest
+    assert not list(store.rglob(".*.tmp"))
+    assert len(list((store / "conn" / "date=2026-11-01").glob("*.parquet"))) == 1
+    for query in (lambda s: inventory.servers(s, nets="all"), lambda s: inventory.client_pairs(s, nets="all"),
+                  lambda s: inventory.servers(s, "2026-11-01T05:00", "2026-11-01T07:30", nets="all")):  # fmt: skip
+        pd.testing.assert_frame_equal(query(store), query(reference))
+    with Store.open(store) as opened:
+        assert check_store(opened).ok

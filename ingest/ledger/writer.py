@@ -265,6 +265,16 @@ class Ledger:
             [(d,) for d in days],
         )
 
+    def crowded_days(self, before: str, min_files: int, max_rows: int) -> list[str]:
+        """Days before `before` with at least `min_files` record files (in
+        place) holding at most `max_rows` records in all."""
+        rows = self._db.execute(
+            "SELECT day FROM files WHERE day IS NOT NULL AND day < ? AND pending = 0 GROUP BY day "
+            "HAVING count(*) >= ? AND sum(rows) <= ? ORDER BY day",
+            (before, min_files, max_rows),
+        )
+        return [r[0] for r in rows]
+
     def pruned_days(self) -> list[str]:
         """The days whose records were pruned (their aggregates kept)."""
         return [r[0] for r in self._db.execute("SELECT day FROM days WHERE pruned = 1 ORDER BY day")]
