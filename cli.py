@@ -749,6 +749,14 @@ def check(
     raise typer.Exit(code=EXIT_ATTENTION)
 
 
+def _age_days(text: str, option: str) -> int:
+    """An age in days or weeks ("30d", "12w") as days; a one-line error for anything else."""
+    m = re.fullmatch(r"(\d+)([dw])", text.strip())
+    if m is None:
+        raise fail(f"{option} {text!r}: give an age in days or weeks (30d, 12w)")
+    return int(m.group(1)) * (7 if m.group(2) == "w" else 1)
+
+
 @app.command()
 def prune(
     records_older_than: Annotated[
@@ -765,10 +773,9 @@ def prune(
     from synack.ingest.store import Store
     from synack.inventory.store_reader import as_timestamp
 
-    if not re.fullmatch(r"\d+[dw]", records_older_than.strip()):
-        raise fail(f"--records-older-than {records_older_than!r}: give an age in days or weeks (30d, 12w)")
+    days = _age_days(records_older_than, "--records-older-than")
     try:
-        cut = as_timestamp(records_older_than)
+        cut = as_timestamp(f"{days}d")
     except SynackError as e:
         raise fail(str(e)) from None
     assert cut is not None
@@ -1044,6 +1051,13 @@ def watch(
     once: Annotated[bool, typer.Option("--once", help="One backfill pass, then exit (for cron).")] = False,
     chunk_bytes: Annotated[int, typer.Option(hidden=True, help="Bytes per committed chunk (tuning, tests).")] = 0,
     clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
+    prune_records_older_than: Annotated[
+        str | None,
+        typer.Option(
+            help="After each pass that committed records, delete the records of days older than this (30d, 12w), "
+            "keeping their aggregates (as 'synack prune')."
+        ),
+    ] = None,
     export_known: Annotated[
         Path | None,
         typer.Option(help="Keep this baseline for the sensor's notice.zeek current (as 'synack export-known' "
@@ -1083,6 +1097,8 @@ def watch(
     options = WatchOptions(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
         chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES, clock_skew=clock_skew, retire_grace=retire_grace,
+        prune_records_days=None if prune_records_older_than is None else _age_days(
+            prune_records_older_than, "--prune-records-older-than"),
     )  # fmt: skip
     after_pass = None
     if export_known is not None:

@@ -85,6 +85,7 @@ def main() -> int:
     parser.add_argument("--rows-per-day", type=int, default=40_000)
     parser.add_argument("--store", type=Path, help="keep the store here (reused by the next run)")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--hourly", type=int, default=8760, help="one-hour archives of a small sensor to ingest")
     args = parser.parse_args()
     temporary = args.store is None
     store = args.store or Path(tempfile.mkdtemp(prefix="bench-read-")) / "store"
@@ -136,11 +137,42 @@ def main() -> int:
                 f"{name:22} {seconds:6.2f} s {peak:6.0f} MB   (floor {floor}< {limit_mb} MB) {'ok' if good else 'OVER'}"
             )
         ok &= duckdb_ratio(store, questions["servers --nets all"], args.days, args.repeat)
+        ok &= hourly_archives(store.parent / "hourly", args.hourly)
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
     finally:
         if temporary:
             shutil.rmtree(store.parent, ignore_errors=True)
+
+
+def hourly_archives(work: Path, count: int) -> bool:
+    """`count` one-hour gzip archives of a quiet sensor (5 records each)
+    ingested by one `synack ingest` (floor: 2 minutes for a year's 8,760),
+    with the store's file count after (retired files left out)."""
+    if count <= 0:
+        return True
+    logs = work / "logs"
+    code = "\n".join([
+        f"import gzip, sys; sys.path.insert(0, {str(HERE.parent)!r})",
+        "from pathlib import Path",
+        "from tests.conftest import conn_header, conn_line",
+        f"out = Path({str(logs)!r}); out.mkdir(parents=True, exist_ok=True)",
+        f"for h in range({count}):",
+        "    lines = ''.join(conn_line(f'C{h}x{i}', ts=1764547200.0 + h * 3600 + i * 600, orig=f'10.0.0.{i + 1}',"
+        " resp_p=80 + h % 7) for i in range(5))",
+        "    (out / f'conn.{h:05d}.log.gz').write_bytes(gzip.compress((conn_header() + lines + '#close\\tx\\n')"
+        ".encode(), mtime=0))",
+    ])  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+    store = work / "store"
+    seconds, peak = measured([*SYNACK, "ingest", str(logs), "--store", str(store), "-q"])
+    files = sum(1 for p in store.rglob("*") if p.is_file() and not p.name.startswith("."))
+    good = seconds < 120 * count / 8760
+    print(
+        f"{count:,} one-hour archives: {seconds:.1f} s ({1000 * seconds / count:.1f} ms a file), {peak:.0f} MB, "
+        f"{files:,} store files (floor: 2 minutes for 8,760) {'ok' if good else 'OVER'}"
+    )
+    return good
 
 
 def duckdb_ratio(store: Path, command: list[str], days: int, repeat: int) -> bool:

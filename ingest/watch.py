@@ -26,6 +26,7 @@ from watchdog.observers import Observer
 from synack.ingest.conn_ingest import IngestSummary, ingest_into
 from synack.ingest.log_files import find_conn_logs, is_conn_log_name, is_notice_log_name
 from synack.ingest.log_source import DEFAULT_CHUNK_BYTES
+from synack.ingest.retention import prune_records
 from synack.ingest.store import DEFAULT_RETIRE_GRACE, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
@@ -54,6 +55,8 @@ class WatchOptions:
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
     #: Seconds a file compaction replaced stays readable for queries that started before it.
     retire_grace: float = DEFAULT_RETIRE_GRACE
+    #: After a pass that committed records, prune the records of days older than this many days (ingest.retention).
+    prune_records_days: int | None = None
 
 
 class _ConnLogEvents(FileSystemEventHandler):
@@ -91,6 +94,11 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
             log({"event": "error", "file": str(f.path), "message": f.message})
     for repair in summary.repairs:
         log({"event": "repaired", "message": repair})
+    if options.prune_records_days is not None and summary.days and not stop.is_set():
+        cut = (dt.datetime.now(dt.UTC) - dt.timedelta(days=options.prune_records_days)).date().isoformat()
+        pruned = prune_records(store, cut, stop.is_set)
+        if pruned.days:
+            log({"event": "pruned", "days": pruned.days, "records": pruned.records, "files": pruned.files})
     if summary.rows or summary.quarantined:
         lag = (dt.datetime.now(dt.UTC) - summary.newest).total_seconds() if summary.newest else None
         log({"event": "pass", "rows": summary.rows, "quarantined": summary.quarantined,

@@ -3,6 +3,7 @@ their aggregates kept, every whole-day answer unchanged."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -84,3 +85,18 @@ def test_prune_command_prunes_by_age_and_refuses_a_bad_one(sample_store: Path, t
     cut = run_synack("servers", "--nets", "all", "--since", "2026-11-19T12:00", "--store", str(store), "-f", "csv")
     assert cut.returncode == 0 and "2026-11-19 were pruned" in cut.stderr
     assert run_synack("check", "--store", str(store)).returncode == 0
+
+
+def test_watch_prunes_after_a_pass_that_committed_records(sample_store: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    run = run_synack("watch", str(OUT), "--store", str(store), "--once", "--prune-records-older-than", "1d")
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    (pruned,) = [e for e in events if e["event"] == "pruned"]
+    assert pruned["days"] == ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"] and pruned["records"] > 0
+    assert not list((store / "conn").rglob("*.parquet"))
+    _same(_answers(store), _answers(sample_store))
+    again = run_synack("watch", str(OUT), "--store", str(store), "--once", "--prune-records-older-than", "1d")
+    assert again.returncode == 0 and "pruned" not in again.stderr  # nothing new, nothing pruned
+    bad = run_synack("watch", str(OUT), "--store", str(store), "--once", "--prune-records-older-than", "1y")
+    assert bad.returncode == 2 and "30d" in bad.stderr
