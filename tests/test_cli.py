@@ -643,7 +643,10 @@ def _example(name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", commands())
-def test_every_command_has_an_example_and_the_query_examples_run(name: str, sample_store: Path, tmp_path: Path) -> None:
+def test_every_command_has_an_example_and_the_query_examples_run(
+    name: str, sample_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # an example's relative output (host.html) lands here, not in the checkout
     args = _example(name)
     if name in ("servers", "clients", "closed", "gone-ports", "notices", "host", "status", "check"):
         result = runner.invoke(app, [name, *args, "--store", str(sample_store)])
