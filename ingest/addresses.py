@@ -8,6 +8,7 @@ only the other values (IPv6, or something odd) go through Python's
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,8 @@ _CANONICAL_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _MULTICAST_V4 = r"^2(2[4-9]|3[0-9])\."
 _MULTICAST_V6 = r"^ff[0-9a-f]{0,2}:"
 _BROADCAST_V4 = "255.255.255.255"
+#: An IPv6 zone id (fe80::1%eth0): an interface name or number, nothing else.
+_ZONE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def canonical(values: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -36,7 +39,10 @@ def canonical(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     invalid = np.zeros(len(values), dtype=bool)
     for i, v in zip(idx, others):
         try:
-            fixed.append(ipaddress.ip_address(v).compressed)
+            address = ipaddress.ip_address(v)
+            if getattr(address, "scope_id", None) is not None and not _ZONE.fullmatch(address.scope_id or ""):
+                raise ValueError("not a zone id")  # a TAB or an escape would reach terminals and Zeek's tables
+            fixed.append(address.compressed)
         except ValueError:
             fixed.append(v)
             invalid[i] = True

@@ -137,9 +137,16 @@ def arrow_type(zeek_type: str, column: str = "") -> pa.DataType:
     return pa.string()
 
 
+#: The store's partition keys (conn/date=YYYY-MM-DD/): a log column of that
+#: name is renamed (log_date), or Hive readers of conn/ (pandas, DuckDB)
+#: would fail on the whole store for one such log.
+PARTITION_KEYS = ("date",)
+
+
 def normalized_name(zeek_name: str) -> str:
     """Return the normalized column name of a Zeek field name."""
-    return RENAMES.get(zeek_name, zeek_name.replace(".", "_"))
+    name = RENAMES.get(zeek_name, zeek_name.replace(".", "_"))
+    return f"log_{name}" if name in PARTITION_KEYS else name
 
 
 #: The fixed leading columns of a normalized record, in order (DESIGN.md).

@@ -257,26 +257,13 @@ def _together(parts: list[pa.Table]) -> pd.DataFrame:
 
 
 def _first_sensors(rows: pa.Table, key: list[str]) -> pa.Table:
-    """Per key, the sensor of its earliest row (key + first_sensor).
-
-    One hash aggregation, no sort: the minimum of first_seen (µs) * n +
-    sensor code carries the earliest time and its sensor together.
-    """
-    encoded = rows.column("sensor").combine_chunks().dictionary_encode()
-    # Codes in name order: on a tie of times the smallest sensor name wins, whatever the row order.
-    order = pc.sort_indices(encoded.dictionary).to_numpy()
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    names = encoded.dictionary.take(pa.array(order))
-    n = max(len(names), 1)
-    seen = pc.fill_null(rows.column("first_seen").cast(pa.int64()), 0).to_numpy()
-    if len(seen) and int(seen.max()) >= (2**63 - 1) // n:
-        raise ValueError("too many sensors to rank first sightings")  # beyond 5,000 sensors
-    code = rank[pc.fill_null(encoded.indices, 0).to_numpy()] if len(order) else np.zeros(len(seen), dtype=np.int64)
-    stamp = seen * n + code
-    earliest = rows.select(key).append_column("stamp", pa.array(stamp)).group_by(key).aggregate([("stamp", "min")])
-    first = pc.take(names, pa.array(earliest.column("stamp_min").to_numpy() % n))
-    return earliest.drop_columns(["stamp_min"]).append_column("first_sensor", first)
+    """Per key, the sensor of its earliest row (key + first_sensor); on a
+    tie of times the smallest sensor name, whatever the row order or the
+    number of sensors: the rows sorted by time and name, the first per key."""
+    ordered = rows.select([*key, "first_seen", "sensor"]).sort_by([("first_seen", "ascending"),
+                                                                   ("sensor", "ascending")])  # fmt: skip
+    first = ordered.group_by(key, use_threads=False).aggregate([("sensor", "first")])
+    return first.rename_columns([*key, "first_sensor"])
 
 
 def clients(

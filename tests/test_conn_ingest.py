@@ -17,7 +17,7 @@ from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError, StoreLocked
 from synack.ingest.schema import ZEEK_CONN_FIELDS
 from synack.ingest.store import Store
-from tests.conftest import conn_header, conn_line, store_table
+from tests.conftest import CONN_HEADER_FIELDS, conn_header, conn_line, store_table, write_log
 
 MakeLog = Callable[..., Path]
 
@@ -344,3 +344,27 @@ def test_a_crash_inside_compaction_is_finished_by_recovery(tmp_path: Path) -> No
     (day,) = (store / "conn").iterdir()
     assert len(list(day.glob("*.parquet"))) == 1 and not list(day.glob(".*.tmp"))
     assert uids(store) == [f"C{i:03d}" for i in range(40)]
+
+
+def test_a_log_column_named_like_a_partition_key_is_renamed_and_the_store_reads_as_a_dataset(tmp_path: Path) -> None:
+    """A `date` column (a partition key of conn/) becomes `log_date`: pandas reads the whole store as before."""
+    import pandas as pd
+
+    fields = [*CONN_HEADER_FIELDS, ("date", "string")]
+    lines = [conn_line(f"Cdate{i}", ts=1795000000.0 + i).rstrip("\n") + "\t2026-01-01\n" for i in range(3)]
+    log = write_log(tmp_path / "conn.log", conn_header(fields) + "".join(lines) + "#close\t2026-11-21-11-00-00\n")
+    store = tmp_path / "store"
+    assert ingest_paths([log], store).rows == 3
+    records = pd.read_parquet(store / "conn")
+    assert len(records) == 3 and records["log_date"].tolist() == ["2026-01-01"] * 3
+    assert {str(d) for d in records["date"]} == {"2026-11-18"}
+
+
+def test_an_ipv6_zone_id_that_is_no_interface_name_is_quarantined(tmp_path: Path) -> None:
+    """fe80::2%a<TAB>b would be stored, then written raw into the export-known table Zeek reads."""
+    lines = [conn_line("Cgood", resp="fe80::2%eth0"), conn_line("Cbad", ts=1795000001.0, resp="fe80::2%a\\x09b")]
+    log = write_log(tmp_path / "conn.log", conn_header() + "".join(lines) + "#close\t2026-11-21-11-00-00\n")
+    summary = ingest_paths([log], tmp_path / "store")
+    assert summary.rows == 1 and summary.quarantined == 1
+    records = store_table(tmp_path / "store")
+    assert records.column("resp_h").to_pylist() == ["fe80::2%eth0"]

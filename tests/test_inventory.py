@@ -494,3 +494,18 @@ def test_first_seen_is_the_first_sighting_whatever_the_range(store: Path) -> Non
     clients = inv.clients(last, last + dt.timedelta(days=1))
     assert (clients["first_seen"] <= clients["first_in_range"]).all()
     assert set(clients.loc[clients["new"], "server_p"]) == {8443}
+
+
+def test_first_sensors_rank_any_number_of_sensors_and_break_ties_by_name() -> None:
+    """10,000 sensors in one store made new client ports fail ("too many sensors to rank first sightings")."""
+    import pyarrow as pa
+
+    from synack.inventory.client_ports import _first_sensors
+
+    n = 10_000
+    when = pa.array([1_795_000_000_000_000 + (i % 7) for i in range(n)], pa.int64()).cast(pa.timestamp("us", "UTC"))
+    rows = pa.table({"client_h": ["10.0.0.1"] * n, "proto": ["tcp"] * n, "server_p": [443] * n, "first_seen": when,
+                     "sensor": [f"s{n - i:05d}" for i in range(n)]})  # fmt: skip
+    (first,) = _first_sensors(rows, ["client_h", "proto", "server_p"]).to_pylist()
+    earliest = [f"s{n - i:05d}" for i in range(n) if i % 7 == 0]
+    assert first["first_sensor"] == min(earliest)  # the earliest time, then the smallest name
