@@ -38,6 +38,7 @@ from synack.ingest.log_source import (
     ReadState,
     Span,
     identify,
+    is_finished,
     parse_block,
     read_blocks,
 )
@@ -356,14 +357,22 @@ def finish_source(store: Store, source: LogSource, stat: os.stat_result, result:
     its end; return `result` with its final status and message."""
     read_state = result.read_state
     finished = read_state.at_eof and not read_state.partial_line and not result.stopped
-    if source.compressed and finished and result.source_chunks > 0:
+    # A truncated archive nobody has written to for a while is damaged, not being written: what it held
+    # before the damage is read, and it is not tried again until it changes.
+    damaged = read_state.truncated_gzip and not result.stopped and is_finished(source.path)
+    if source.compressed and (finished or damaged) and result.source_chunks > 0:
         store.mark_complete(source.source_id)
     final = store.source_state(source.source_id)
     if final is not None and final.complete and final.chunks > 1:
         store.compact_source(source.source_id)
     if result.rows or result.quarantined or result.notices:
         result.status = "ingested"
-    if read_state.truncated_gzip:
+    if damaged:
+        result.status = "ingested" if result.rows or result.quarantined else "unchanged"
+        read = final.next_line - 1 if final is not None else 0
+        result.message = (f"damaged gzip archive: its stream ends early; its {read:,} lines before the damage are "
+                          "read, the rest is lost")  # fmt: skip
+    elif read_state.truncated_gzip:
         result.status = "waiting" if not result.rows else result.status
         result.message = "gzip stream ends early (still being written?); the rest is read on a later run"
     elif read_state.partial_line:

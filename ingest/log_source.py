@@ -47,6 +47,8 @@ DEFAULT_CHUNK_BYTES = 16 << 20
 _IDENTIFY_BYTES = 1 << 20
 #: The smallest read buffer of a plain file (see read_blocks).
 _SMALL_BUFFER = 1 << 16
+#: Decompressed bytes one read of a gzip stream asks for (see _fill).
+_GZIP_SLICE = 1 << 16
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -329,9 +331,13 @@ def _whole(source: LogSource, state: ReadState, finished: bool | None) -> bool:
 def _fill(stream: BinaryIO, target: memoryview, state: ReadState) -> int:
     """Read into `target` until it is full or the stream ends; return the count."""
     total = 0
+    # A gzip stream is read in slices: a read that meets the end of a
+    # truncated archive raises and loses what it decompressed, so only the
+    # last slice is lost, not the whole buffer.
+    step = _GZIP_SLICE if isinstance(stream, gzip.GzipFile) else len(target)
     while total < len(target):
         try:
-            got = stream.readinto(target[total:])  # type: ignore[attr-defined]
+            got = stream.readinto(target[total : total + step])  # type: ignore[attr-defined]
         except EOFError:
             state.truncated_gzip = True
             return total

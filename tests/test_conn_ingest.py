@@ -368,3 +368,30 @@ def test_an_ipv6_zone_id_that_is_no_interface_name_is_quarantined(tmp_path: Path
     assert summary.rows == 1 and summary.quarantined == 1
     records = store_table(tmp_path / "store")
     assert records.column("resp_h").to_pylist() == ["fe80::2%eth0"]
+
+
+def test_a_truncated_gzip_archive_gives_its_lines_before_the_damage_and_is_not_retried_once_finished(
+    tmp_path: Path,
+) -> None:
+    """Today: 0 rows and 'still being written?' forever."""
+    import gzip
+    import os
+    import time
+
+    text = conn_header() + "".join(conn_line(f"C{i}", ts=1795000000.0 + i) for i in range(20_000))
+    data = gzip.compress((text + "#close\t2026-11-21-11-00-00\n").encode())
+    archive = tmp_path / "logs" / "conn.10:00:00-11:00:00.log.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(data[: len(data) * 6 // 10])
+    store = tmp_path / "store"
+    first = ingest_paths([archive.parent], store)  # maybe still being written: what is there is read
+    assert 10_000 < first.rows < 20_000 and first.files[0].message.startswith("gzip stream ends early")
+    old = time.time() - 3600
+    os.utime(archive, (old, old))  # nobody wrote to it for an hour: it is damaged
+    second = ingest_paths([archive.parent], store)
+    assert second.rows == 0 and "damaged gzip archive" in second.files[0].message
+    assert f"its {first.rows + 8:,} lines before the damage" in second.files[0].message  # 8 header lines
+    third = ingest_paths([archive.parent], store)
+    assert third.rows == 0 and third.files[0].message == ""  # not tried again
+    records = store_table(store)
+    assert len(records) == first.rows == len(set(records.column("uid").to_pylist()))
