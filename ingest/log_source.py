@@ -16,7 +16,7 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -172,7 +172,7 @@ def _separator_at(line: bytes) -> int:
 def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | None:
     end = head.find(b"\n")
     if end < 0:
-        return None
+        return _identify_past_long_line(path, compressed) if len(head) >= _IDENTIFY_BYTES else None
     line = head[:end]
     try:
         # Invalid UTF-8 in a value does not make the log unreadable (it is replaced when read).
@@ -194,6 +194,36 @@ def _identify_json(path: Path, head: bytes, compressed: bool) -> LogSource | Non
         raise NotAConnLog(f"{path} is not a conn log (no {', '.join(missing)} field)")
     digest = hashlib.sha256(ZEEK_JSON.encode() + b"\0" + line).hexdigest()[:24]
     return LogSource(path, ZEEK_JSON, digest, compressed)
+
+
+def _identify_past_long_line(path: Path, compressed: bool) -> LogSource | None:
+    """A JSON log whose first line is longer than the identification window:
+    its kind from the first line after it, its identity a digest of that
+    long line (hashed as it streams by, never held); None while no line
+    after it is complete."""
+    digest = hashlib.sha256()
+    with open_stream(path) as stream:
+        try:
+            while True:
+                part = stream.read(64 << 10)
+                if not part:
+                    return None  # the long line is still being written
+                cut = part.find(b"\n")
+                if cut >= 0:
+                    digest.update(part[: cut + 1])
+                    rest = part[cut + 1 :] + stream.read(_IDENTIFY_BYTES)
+                    break
+                digest.update(part)
+        except EOFError:
+            return None
+    following = rest.lstrip(b"\n")
+    if following.find(b"\n") < 0:
+        return None
+    source = _identify_json(path, following, compressed)
+    if source is None:
+        return None
+    return LogSource(path, source.kind, hashlib.sha256(source.kind.encode() + b"\0" + digest.digest()).hexdigest()[:24],
+                     compressed, source.meta_prefix)  # fmt: skip
 
 
 @dataclass
@@ -227,6 +257,7 @@ class RawBlock(Span):
 
     segments: list[zeek_ascii.Segment] = field(default_factory=list)
     data: bytes | memoryview = b""
+    oversize: list[Quarantined] = field(default_factory=list)  # lines too long to read (MAX_LINE_BYTES)
 
 
 @dataclass
@@ -284,19 +315,38 @@ def read_blocks(
             if 0 < filled < len(buf) and buf[filled - 1] != 0x0A and _whole(source, state, finished):
                 buf[filled] = 0x0A  # the finished file's last line, ended here (not in the file: no offset)
                 filled, virtual = filled + 1, 1
-            if filled == len(pending) and not virtual:
+            if (
+                filled == len(pending) and not virtual and b"\n" not in pending
+            ):  # (after a skipped line it may hold lines)
                 state.at_eof = not state.truncated_gzip
                 state.partial_line = bool(pending)
                 return
             cut = buf.rfind(b"\n", 0, filled)
+            if cut < 0 and filled > MAX_LINE_BYTES:
+                # A line longer than any record: skipped as it streams by, never held whole.
+                length, pending = _skip_line(stream, filled, state, lambda: _whole(source, state, finished))
+                if length is None:
+                    state.partial_line = True  # not finished: the next run skips it again
+                    return
+                raw = RawBlock(offset, offset + length, line_no, line_no + 1, b"", False)
+                raw.oversize = [_oversize(source, line_no, offset, length)]
+                left -= length
+                offset, line_no = raw.byte_end, raw.line_end
+                yield raw
+                continue
             if cut < 0:
                 pending = bytes(buf[:filled])
                 continue
             pending = bytes(buf[cut + 1 : filled])
             left -= cut + 1
-            block = memoryview(buf)[: cut + 1]
-            lines = int(np.count_nonzero(np.frombuffer(buf, np.uint8, cut + 1) == 0x0A))  # 2x bytearray.count
+            ends = np.flatnonzero(np.frombuffer(buf, np.uint8, cut + 1) == 0x0A)
+            lines = len(ends)
             raw = RawBlock(offset, offset + cut + 1 - virtual, line_no, line_no + lines, b"", False)
+            long = np.flatnonzero(np.diff(ends, prepend=-1) - 1 > MAX_LINE_BYTES)
+            if len(long):  # lines too long to be records: set aside by reference, emptied for the parsers
+                raw.oversize, buf = _emptied(source, buf, ends, long, line_no, offset)
+                cut = len(buf) - 1
+            block = memoryview(buf)[: cut + 1]
             if json_lines:
                 raw.data = block
             else:
@@ -304,6 +354,50 @@ def read_blocks(
                 raw.header, raw.closed = builder.current.raw, builder.closed
             offset, line_no = raw.byte_end, raw.line_end
             yield raw
+
+
+#: A line longer than this is no record (a conn record is a few hundred
+#: bytes, a server reply at most a few KB): it is quarantined by reference
+#: (its file, line number, offset and length), never held whole.
+MAX_LINE_BYTES = 1 << 20
+
+
+def _oversize(source: LogSource, line_no: int, offset: int, length: int) -> Quarantined:
+    """The quarantine entry of a line too long to keep: a reference to it, not its bytes."""
+    return Quarantined(line_no, f"line of {length:,} bytes is longer than {MAX_LINE_BYTES:,}",
+                       f"{source.path.name} bytes {offset:,} to {offset + length:,} (not kept)".encode())  # fmt: skip
+
+
+def _emptied(source: LogSource, buf: bytearray, ends: np.ndarray, long: np.ndarray, line_no: int,
+             offset: int) -> tuple[list[Quarantined], bytearray]:  # fmt: skip
+    """(the entries of the lines `long` of a block, the block with those
+    lines left empty): line numbers stay, the parsers skip empty lines."""
+    starts = np.r_[0, ends[:-1] + 1]
+    kept, entries, at = bytearray(), [], 0
+    for i in long.tolist():
+        kept += buf[at : int(starts[i])]
+        entries.append(_oversize(source, line_no + i, offset + int(starts[i]), int(ends[i] - starts[i] + 1)))
+        at = int(ends[i])  # keep its newline
+    kept += buf[at : int(ends[-1]) + 1]
+    return entries, kept
+
+
+def _skip_line(stream: BinaryIO, held: int, state: ReadState,
+               finished: Callable[[], bool]) -> tuple[int | None, bytes]:  # fmt: skip
+    """Read past the rest of a line of which `held` bytes were read (none
+    kept); return (its length with its newline, the bytes after it), or
+    (None, b"") when the stream ends first and the file is not finished
+    (a finished file's unterminated last line ends where it ends)."""
+    length = held
+    slab = bytearray(_GZIP_SLICE)
+    while True:
+        got = _fill(stream, memoryview(slab), state)
+        if not got:
+            return (length, b"") if finished() and not state.truncated_gzip else (None, b"")
+        cut = slab.find(b"\n", 0, got)
+        if cut >= 0:
+            return length + cut + 1, bytes(slab[cut + 1 : got])
+        length += got
 
 
 #: A plain file not modified for this long is finished: its unterminated
@@ -364,7 +458,9 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: Va
     normalized = [tidy(t, sensor) for t in parsed.tables]
     table = _concat(normalized) if normalized else None
     span = {f.name: getattr(raw, f.name) for f in fields(Span)}
-    return Chunk(**span, table=table, quarantined=parsed.quarantined)
+    quarantined = sorted([*raw.oversize, *parsed.quarantined], key=lambda q: q.line) if raw.oversize else (
+        parsed.quarantined)  # fmt: skip
+    return Chunk(**span, table=table, quarantined=quarantined)
 
 
 def read_chunks(source: LogSource, *, sensor: str | None = None, **kwargs: Any) -> Iterator[Chunk]:

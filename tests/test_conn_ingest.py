@@ -395,3 +395,54 @@ def test_a_truncated_gzip_archive_gives_its_lines_before_the_damage_and_is_not_r
     assert third.rows == 0 and third.files[0].message == ""  # not tried again
     records = store_table(store)
     assert len(records) == first.rows == len(set(records.column("uid").to_pylist()))
+
+
+def _quarantine(store: Path) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for f in sorted((store / "quarantine").glob("*.jsonl")) for line in f.open()]
+
+
+def test_a_json_log_whose_first_line_is_huge_is_read_past_it(tmp_path: Path) -> None:
+    """Today: a 1.5 MB first line made the log '0 rows', never read, by ingest and watch."""
+    import json
+
+    record = {"ts": 1795000000.0, "uid": "C1", "id.orig_h": "10.0.0.1", "id.orig_p": 40000, "id.resp_h": "10.1.0.2",
+              "id.resp_p": 80, "proto": "tcp", "conn_state": "SF", "history": "ShADadFf", "resp_pkts": 3}  # fmt: skip
+    lines = [json.dumps({**record, "uid": "Cbig", "junk": "x" * 1_500_000})]
+    lines += [json.dumps({**record, "uid": f"C{i}", "ts": 1795000000.0 + i}) for i in range(1000)]
+    log = write_log(tmp_path / "logs" / "conn.json", "\n".join(lines) + "\n")
+    store = tmp_path / "store"
+    summary = ingest_paths([log], store)
+    assert summary.rows == 1000 and summary.quarantined == 1
+    (entry,) = _quarantine(store)
+    assert entry["line"] == 1 and "1,500," in str(entry["reason"]) and len(str(entry["text"])) < 200  # a reference
+    assert ingest_paths([log], store).rows == 0  # once
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_lines_longer_than_a_record_are_quarantined_by_reference_and_the_lines_after_them_read(
+    tmp_path: Path, compress: bool
+) -> None:
+    """Today: a gzip of a header, 10 lines, then 1 GiB without a newline took 210 s and 4.4 GB."""
+    from synack.ingest.log_source import MAX_LINE_BYTES
+
+    before = "".join(conn_line(f"Cb{i}", ts=1795000000.0 + i) for i in range(10))
+    middle = "x" * (2 * MAX_LINE_BYTES) + "\n"  # inside a block: emptied for the parser
+    after = "".join(conn_line(f"Ca{i}", ts=1795000100.0 + i) for i in range(5))
+    endless = "y" * (20 * MAX_LINE_BYTES)  # no newline, the file's end: longer than a buffer holds at once
+    text = conn_header() + before + middle + after + endless
+    log = write_log(tmp_path / "logs" / ("conn.10:00:00-11:00:00.log.gz" if compress else "conn.log"), text, compress)
+    if not compress:  # a plain file is finished once nobody wrote it for a while
+        import os
+        import time
+
+        os.utime(log, (time.time() - 3600, time.time() - 3600))
+    store = tmp_path / "store"
+    summary = ingest_paths([log], store)
+    assert summary.rows == 15 and summary.quarantined == 2
+    reasons = sorted((int(str(e["line"])), str(e["text"])) for e in _quarantine(store))
+    assert [line for line, _ in reasons] == [19, 25] and all(len(text) < 200 for _, text in reasons)
+    assert sorted(store_table(store).column("uid").to_pylist()) == sorted([f"Cb{i}" for i in range(10)]
+                                                                          + [f"Ca{i}" for i in range(5)])  # fmt: skip
+    assert ingest_paths([log], store).rows == 0
