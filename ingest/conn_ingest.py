@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from synack.ingest.chunk_files import ChunkFiles, write_chunk_files
 from synack.ingest.compaction import threaded_merges
-from synack.ingest.errors import NotAConnLog, NotAZeekLog, SynackError
+from synack.ingest.errors import ClockBehind, NotAConnLog, NotAZeekLog, SynackError
 from synack.ingest.file_modes import PRIVATE, open_new
 from synack.ingest.log_files import find_conn_logs
 from synack.ingest.log_source import (
@@ -301,7 +301,7 @@ def ingest_file(
     try:
         limits = ValueLimits(clock_skew)
         result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop, limits)
-    except (NotAZeekLog, NotAConnLog) as err:  # what was committed before stays
+    except (NotAZeekLog, NotAConnLog, ClockBehind) as err:  # what was committed before stays
         return FileResult(path, "error", message=str(err))
     except FileNotFoundError:
         return FileResult(path, "waiting", message=MOVED_AWAY)
@@ -408,6 +408,25 @@ def parse_and_aggregate(
     return chunk, ([] if source.kind in NOTICE_KINDS else by_day(chunk.table))
 
 
+#: A chunk with more than this share of its lines "in the future" stops its
+#: file: the ingest host's clock is wrong, not the log (quarantined, those
+#: lines could never come back once their offsets were committed).
+FUTURE_SHARE = 0.5
+
+
+def _check_clock(source: LogSource, chunk: Chunk, limits: ValueLimits | None) -> None:
+    """Raise ClockBehind when most lines of `chunk` are "in the future" (FUTURE_SHARE)."""
+    lines = chunk.line_end - chunk.line_start
+    future = sum(1 for q in chunk.quarantined if "in the future" in q.reason)
+    if lines and future > FUTURE_SHARE * lines:
+        skew = (limits.clock_skew_seconds if limits is not None else DEFAULT_CLOCK_SKEW_SECONDS) / 86400
+        raise ClockBehind(
+            f"{source.path}: {future:,} of {lines:,} lines from line {chunk.line_start:,} are more than {skew:g} "
+            "days ahead of this host's clock: is its clock behind this log? Nothing of it from that line on is "
+            "committed; fix the clock and ingest again (or allow more with --clock-skew)"
+        )
+
+
 def _ingest_source(
     store: Store,
     source: LogSource,
@@ -438,6 +457,7 @@ def _ingest_source(
         # Files are written on the writer threads, several chunks at once;
         # the ledger commits happen on the single committer thread, in order.
         chunk, days = parsed
+        _check_clock(source, chunk, limits)
         files = pools.writer.submit(write_parsed, store.files, source, chunk_no, chunk, days)
         committing.append(pools.committer.submit(record, files, chunk, chunk_no))
         chunk_no += 1

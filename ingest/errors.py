@@ -21,3 +21,7 @@ class StoreLocked(SynackError):
 
 class StoreError(SynackError):
     """The store is unusable (not a synack store, inconsistent, unwritable)."""
+
+
+class ClockBehind(SynackError):
+    """Most lines of a chunk are "in the future": the ingest host's clock is behind the log (none of it committed)."""

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -446,3 +447,20 @@ def test_lines_longer_than_a_record_are_quarantined_by_reference_and_the_lines_a
     assert sorted(store_table(store).column("uid").to_pylist()) == sorted([f"Cb{i}" for i in range(10)]
                                                                           + [f"Ca{i}" for i in range(5)])  # fmt: skip
     assert ingest_paths([log], store).rows == 0
+
+
+def test_a_log_mostly_in_the_future_stops_with_one_line_and_commits_nothing_of_it(tmp_path: Path) -> None:
+    """Today: the ingest host's clock 60 days behind quarantined 5,000 good records for good."""
+    from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
+
+    ahead = time.time() + 60 * 86400  # the log's time, as this host's wrong clock sees it
+    lines = [conn_line(f"Cf{i}", ts=ahead + i) for i in range(200)]
+    log = write_log(tmp_path / "conn.log", conn_header() + "".join(lines) + "#close\t2026-11-21-11-00-00\n")
+    store = tmp_path / "store"
+    summary = ingest_paths([log], store)
+    (result,) = summary.files
+    assert result.status == "error" and "clock behind this log" in result.message and summary.rows == 0
+    assert not list((store / "quarantine").glob("*.jsonl")) if (store / "quarantine").exists() else True
+    # The clock fixed (here: more skew allowed), the same log is read whole: nothing was lost.
+    again = ingest_paths([log], store, clock_skew=DEFAULT_CLOCK_SKEW_SECONDS + 61 * 86400)
+    assert again.rows == 200 and again.quarantined == 0
