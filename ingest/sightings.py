@@ -1,13 +1,15 @@
 """First and last sightings: the tier above the monthly roll-ups.
 
 "Is this port new?" and "has it gone quiet?" need, for every key of the
-whole history, its first and last sighting, not its clients. A year's
-sightings are the aggregates of its settled days with what only a range
-needs taken out, so they stay as small as the distinct keys:
+whole history, its first and last sighting. A year's sightings are the
+aggregates of its settled days merged, with what only a range needs of
+the client rows taken out, so they stay as small as the distinct keys:
 
-* servers: the rows of the servers aggregate (ingest.aggregates) with
-  empty client lists: per (sensor, server, proto, port, state) first and
-  last seen, connections, services and the first reply;
+* servers: the rows of the servers aggregate (ingest.aggregates), whole:
+  per (sensor, server, proto, port, state) first and last seen,
+  connections, services, the first reply and the distinct clients (a
+  server's clients over a year are its months' lists united, so a
+  whole-history `servers` reads one file a year, not twelve);
 * clients: the rows of the clients aggregate with the server left out
   (server_h null, server_v4 NOT_V4): per (sensor, client, proto, port,
   state) first and last seen, connections and services.
@@ -56,7 +58,7 @@ from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 #: could not (they cannot be cut). A week's margin besides.
 LAG_DAYS = 15
 #: The aggregate columns a reduced row empties: what only a range's answer needs.
-RANGE_ONLY = {SERVERS: ("clients_v4", "clients_text"), CLIENTS: ("server_h", "server_v4")}
+RANGE_ONLY: dict[str, tuple[str, ...]] = {SERVERS: (), CLIENTS: ("server_h", "server_v4")}
 
 
 def sightings_before(newest_day: str) -> str:
@@ -74,11 +76,7 @@ def reduced(table: pa.Table, kind: str) -> pa.Table:
     """Aggregate rows of `kind` as sightings: merged by the key without
     what only a range needs (see the module), one row per key."""
     if kind == SERVERS:
-        empty = pa.array([[]] * len(table), table.schema.field("clients_v4").type)
-        out = table.set_column(table.schema.get_field_index("clients_v4"), "clients_v4", empty)
-        empty_text = pa.array([[]] * len(table), table.schema.field("clients_text").type)
-        out = out.set_column(out.schema.get_field_index("clients_text"), "clients_text", empty_text)
-        return merge_servers([out])
+        return merge_servers([table])
     server = table.schema.get_field_index("server_h")
     out = table.set_column(server, "server_h", pa.nulls(len(table), pa.string()))
     v4 = out.schema.get_field_index("server_v4")

@@ -132,10 +132,9 @@ def rows_in_range(
     partial), to be merged by the caller (min, max, sum, union). Every file
     is read verified (ingest.snapshot: raises StoreChanged or DamagedFile).
 
-    When `columns` leave out what only a range needs (the client lists of
-    server rows; the server of client rows: see ingest.sightings), the
-    years' sightings stand in for the whole days they cover, and client
-    rows may have no server."""
+    The years' sightings (ingest.sightings) stand in for the whole days
+    they cover: always for server rows, and for client rows when `columns`
+    leave out the server (then client rows may have no server)."""
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
     tables = list(tables_in_range(store, kind, start, end, where=where, columns=columns, catalog=catalog))
     if not tables:
@@ -170,8 +169,10 @@ def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end:
 
 
 def sightings_answer(kind: str, columns: list[str] | None) -> bool:
-    """Whether rows of only `columns` of `kind` can come from the years' sightings."""
-    return columns is not None and not set(columns) & set(RANGE_ONLY[kind])
+    """Whether rows of only `columns` (None: all) of `kind` can come from the years' sightings."""
+    if columns is None:
+        return not RANGE_ONLY[kind]
+    return not set(columns) & set(RANGE_ONLY[kind])
 
 
 @dataclass

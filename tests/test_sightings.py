@@ -81,6 +81,7 @@ def test_history_questions_read_the_sightings_not_the_days_or_their_client_pairs
     store = tmp_path / "store"
     ingest_paths([OUT], store)
     expected = _history_answers(store, "2026-11-20")
+    whole = inventory.servers(store, nets="all")
     # The covered days' partials and the month's roll-up made unreadable:
     # every question about the history still answers (from the sightings) ...
     for top in ("aggregates", "rollups"):
@@ -88,9 +89,11 @@ def test_history_questions_read_the_sightings_not_the_days_or_their_client_pairs
             if "2026-11-2" not in str(path):
                 path.write_bytes(b"not read")
     _same(_history_answers(store, "2026-11-20")[:6], expected[:6])
-    # ... while a question that needs the covered days' clients reads them (and stops with one line).
+    # the servers of the whole history too (their clients included)
+    pd.testing.assert_frame_equal(inventory.servers(store, nets="all"), whole)
+    # ... while a question that needs the covered days' client pairs reads them (and stops with one line).
     with pytest.raises(StoreError, match="damaged"):
-        inventory.servers(store, nets="all")
+        inventory.client_pairs(store, nets="all")
 
 
 def _random_log(path: Path, rng: random.Random, days: int, rows: int, start: float = START) -> Path:
