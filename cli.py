@@ -699,7 +699,10 @@ def status(
         return
     days = f"{info['days']} days, {info['first_day']} to {info['last_day']}" if info["days"] else "no days"
     out.print(f"{info['store']}: {days}, {info['records']:,} records (ledger version {info['ledger_version']}, "
-              f"{info['monthly_rollups']} monthly roll-ups)", markup=False, soft_wrap=True)  # fmt: skip
+              f"{info['monthly_rollups']} monthly roll-ups, sightings of {len(info['sightings_years'])} "
+              f"{'year' if len(info['sightings_years']) == 1 else 'years'}"
+              + (f", {plural(info['pruned_days'], 'day')} pruned" if info["pruned_days"] else "") + ")",
+              markup=False, soft_wrap=True)  # fmt: skip
     for sensor, entry in sorted(info["sensors"].items()):
         out.print(visible(f"  sensor {sensor or '(unnamed)'}: {entry['records']:,} records, newest "
                           f"{entry['newest']:%Y-%m-%d %H:%M:%S} UTC"), markup=False, soft_wrap=True)  # fmt: skip

@@ -300,7 +300,8 @@ class Inventory:
         """What the store holds: ledger version, days, records and, per
         sensor, records and newest record (UTC); the sources ingested, the
         lines quarantined, the sensor notices kept and the last ingest; the
-        hosts that answered every port on the newest day (host -> ports); whether an older synack wrote
+        hosts that answered every port on the newest day (host -> ports); the
+        years with first sightings kept and how many days' records were pruned; whether an older synack wrote
         it (queries then aggregate its records in memory); and the settings
         of this Inventory."""
         snap = snapshot_of(self.store)
@@ -328,6 +329,8 @@ class Inventory:
             **snap.sources_summary(),
             "sensor_notices": snap.notice_count(),
             "monthly_rollups": len(catalog.rollups),
+            "sightings_years": sorted(catalog.sightings),
+            "pruned_days": len(catalog.pruned),
             "upgrade_needed": bool(catalog.legacy_days),
             "hosts_answering_all": {h: int(n) for h, n in zip(answering["server_h"], answering["ports"])},
             "settings": {

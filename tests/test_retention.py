@@ -50,6 +50,7 @@ def test_pruned_days_lose_their_records_and_keep_every_whole_day_answer(sample_s
         assert prune_records(opened, "2026-11-20").days == []  # again: nothing left to do
         assert check_store(opened).ok  # the pruned days' counts are not "miscounted"
     assert not list((store / "conn" / "date=2026-11-18").glob("*.parquet"))
+    assert inventory.Inventory(store).status()["pruned_days"] == 2
     _same(_answers(store), before)
     # rebuild leaves the pruned days' aggregates (there are no records to rebuild them from)
     with Store.open(store) as opened:

@@ -72,6 +72,7 @@ def test_sample_store_keeps_its_years_sightings_and_they_answer_like_a_plain_mer
     (year,) = _sightings(store).items()
     assert year[0] == "2026" and sorted(year[1]) == ["2026-11-18", "2026-11-19"]
     assert list((store / "sightings" / "servers" / "year=2026").glob("*.parquet"))
+    assert inventory.Inventory(store).status()["sightings_years"] == ["2026"]
     plain = without_rollups(store, tmp_path / "plain")
     _same(_history_answers(store, "2026-11-20"), _history_answers(plain, "2026-11-20"))
     _same(_history_answers(store, "2026-11-19"), _history_answers(plain, "2026-11-19"))
