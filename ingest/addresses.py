@@ -40,7 +40,8 @@ def canonical(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     for i, v in zip(idx, others):
         try:
             address = ipaddress.ip_address(v)
-            if getattr(address, "scope_id", None) is not None and not _ZONE.fullmatch(address.scope_id or ""):
+            zone = address.scope_id if isinstance(address, ipaddress.IPv6Address) else None
+            if zone is not None and not _ZONE.fullmatch(zone):
                 raise ValueError("not a zone id")  # a TAB or an escape would reach terminals and Zeek's tables
             fixed.append(address.compressed)
         except ValueError:
