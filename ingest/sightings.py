@@ -73,10 +73,11 @@ def year_of(day: str) -> str:
 
 
 def reduced(table: pa.Table, kind: str) -> pa.Table:
-    """Aggregate rows of `kind` as sightings: merged by the key without
-    what only a range needs (see the module), one row per key."""
+    """One aggregate file's rows of `kind` as sightings (see the module):
+    server rows as they are, client rows without their server, merged by
+    the key that is left."""
     if kind == SERVERS:
-        return merge_servers([table])
+        return table  # kept whole: an aggregate file is already one row per key
     server = table.schema.get_field_index("server_h")
     out = table.set_column(server, "server_h", pa.nulls(len(table), pa.string()))
     v4 = out.schema.get_field_index("server_v4")

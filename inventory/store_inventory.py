@@ -218,17 +218,17 @@ class Inventory:
     def server_sightings(self, host: Many = None) -> pd.DataFrame:
         """Every server port (of the servers `host` names, when given)
         merged over all time (read once per Inventory)."""
-        key = f"servers {host}"
-        if key not in self._sightings:
-            self._sightings[key] = server_ports.server_sightings(self.store, **self._filters(host))
-        return self._sightings[key]
+        return self._kept_sightings("servers", host, server_ports.server_sightings)
 
     def client_sightings(self, host: Many = None) -> pd.DataFrame:
         """Every client port (of the clients `host` names, when given)
         merged over all time (read once per Inventory)."""
-        key = f"clients {host}"
+        return self._kept_sightings("clients", host, client_ports.client_sightings)
+
+    def _kept_sightings(self, kind: str, host: Many, read: Callable[..., pd.DataFrame]) -> pd.DataFrame:
+        key = f"{kind} {host}"
         if key not in self._sightings:
-            self._sightings[key] = client_ports.client_sightings(self.store, **self._filters(host))
+            self._sightings[key] = read(self.store, **self._filters(host))
         return self._sightings[key]
 
     def new_servers(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
