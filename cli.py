@@ -255,6 +255,7 @@ def _summary_line(s: IngestSummary) -> str:
     done = [f for f in s.files if f.status != "error"]
     skipped = f", {len(s.skipped)} other logs skipped" if s.skipped else ""
     notices = f", {s.notices:,} sensor notices" if s.notices else ""
+    notices += f", {plural(s.identities, 'identity fact')}" if s.identities else ""
     return (
         f"ingested {plural(len(done), 'file')}{skipped}: {plural(s.rows, 'row')}{notices}, "
         f"{s.quarantined:,} quarantined, {s.seconds:.2f} s, {s.rows_per_second:,.0f} rows/s"
@@ -376,7 +377,7 @@ def ingest(
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
         names = ", ".join(sorted({p.name.split(".")[0] for p in summary.skipped}))
-        say(f"skipped {len(summary.skipped)} logs that are not conn logs ({names})")
+        say(f"skipped {len(summary.skipped)} logs synack does not read ({names})")
     for line in _error_lines([f for f in summary.files if f.status == "error"]):
         say(line)
     for f in summary.files:
@@ -454,6 +455,22 @@ ServiceOption = Annotated[
 ]
 SortOption = Annotated[str | None, typer.Option("--sort", help="Sort by these columns (comma-separated).")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=0, help="At most this many rows.")]
+ColumnsOption = Annotated[
+    str | None, typer.Option("--columns", help="Show only these columns, in this order (comma-separated).")
+]
+
+
+def _columns(df: pd.DataFrame, columns: str | None) -> pd.DataFrame:
+    """`df` cut to `columns` (comma-separated names, in that order); one error line for a name it lacks."""
+    if columns is None:
+        return df
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    missing = [c for c in names if c not in df]
+    if missing or not names:
+        raise fail(f"--columns {','.join(missing) or columns!r}: no such column (the columns: {', '.join(df)})")
+    out = df[names]
+    out.attrs.update(df.attrs)
+    return out
 
 
 def _filters(host: list[str] | None, port: list[str] | None, proto: str | None, service: list[str] | None,
@@ -531,7 +548,7 @@ _SHORT_NAMES = {
 #: Rows a table shows on a terminal (a pipe or a file gets them all).
 TERMINAL_ROWS = 1000
 #: Free-text columns are cut in a table (the CSV/JSON output has them whole).
-_MAX_WIDTHS = {"reply": 30, ZEEK_OR_IANA: 16, "service (IANA)": 16}
+_MAX_WIDTHS = {"reply": 30, ZEEK_OR_IANA: 16, "service (IANA)": 16, "identity": 30, "before": 24, "after": 24}
 
 
 def _mark(view: pd.DataFrame, column: str, when: bool, text: str) -> list[str] | None:
@@ -544,7 +561,10 @@ def _mark(view: pd.DataFrame, column: str, when: bool, text: str) -> list[str] |
 def _table_view(df: pd.DataFrame) -> pd.DataFrame:
     """A view for a 100-column terminal: port/proto in one column, one
     service column (Zeek's detected services, else the IANA name marked *), dates
-    without times where a row spans a period, sensors left to CSV/JSON."""
+    without times where a row spans a period, sensors left to CSV/JSON, what
+    the server is in one `identity` column (when any row has one)."""
+    from synack.inventory.identities import folded
+
     view = df.copy()
     if "server_p" in view and "proto" in view:
         view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
@@ -565,7 +585,7 @@ def _table_view(df: pd.DataFrame) -> pd.DataFrame:
         for column in ("first_seen", "last_seen"):
             view[column] = view[column].dt.strftime("%Y-%m-%d").fillna("")
         view = view.drop(columns=[c for c in ("sensors",) if c in view])
-    return view.rename(columns=_SHORT_NAMES)
+    return folded(view).rename(columns=_SHORT_NAMES)
 
 
 def _inventory(store: str | None, ledger: Path | None, nets: str | None, sensor: str | None,
@@ -803,13 +823,15 @@ def servers(
     nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
     allow: AllowOption = None, strict: StrictOption = False,
     host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
-    sort: SortOption = None, limit: LimitOption = None,
+    sort: SortOption = None, limit: LimitOption = None, columns: ColumnsOption = None,
 ) -> None:  # fmt: skip
-    """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen and counts.
+    """Server ports: which host:port answered (SYN-ACK, or a UDP reply), with first/last seen, counts
+    and what the server is (product, version, TLS and host names from the sensor's identity logs).
 
     Example: synack servers --since 7d --port 3389 --nets all   (who serves RDP)"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
     df = _answer(lambda: inv.servers(since, until, **_filters(host, port, proto, service, sort, limit)))
+    df = _columns(df, columns)
     _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
 
 
@@ -858,7 +880,7 @@ def new_ports(
     show_allowed: Annotated[bool, typer.Option(help="Show allowlisted ports too, marked.")] = False,
     exit_code: ExitCodeOption = False, as_of: AsOfOption = None, strict: StrictOption = False,
     host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
-    sort: SortOption = None, limit: LimitOption = None,
+    sort: SortOption = None, limit: LimitOption = None, columns: ColumnsOption = None,
 ) -> None:  # fmt: skip
     """New server ports: first seen in the whole store within [since, until) (default: the last day).
 
@@ -867,7 +889,7 @@ def new_ports(
     start = since if since is not None else "1d"
     query = inv.new_clients if client_ports else inv.new_servers
     filters = _filters(host, port, proto, service, sort, limit)
-    df = _answer(lambda: query(start, until, show_allowed=show_allowed, **filters))
+    df = _columns(_answer(lambda: query(start, until, show_allowed=show_allowed, **filters)), columns)
     what = "client" if client_ports else "server"
     _emit(df, fmt, output, f"New {what} ports", lambda: f"no new {what} ports {_in_range(inv, start, until)}")
     if exit_code and not df.empty:
@@ -882,15 +904,37 @@ def gone_ports(
     idle_days: Annotated[float, typer.Option(min=0, help="Gone when not seen for this many days.")] = 7,
     exit_code: ExitCodeOption = False, as_of: AsOfOption = None, strict: StrictOption = False,
     host: HostOption = None, port: PortOption = None, proto: ProtoOption = None, service: ServiceOption = None,
-    sort: SortOption = None, limit: LimitOption = None,
+    sort: SortOption = None, limit: LimitOption = None, columns: ColumnsOption = None,
 ) -> None:  # fmt: skip
     """Gone server ports: seen before, silent for --idle-days at --until (default: now, or --as-of).
 
     Example: synack gone-ports --idle-days 14 --as-of newest"""
     inv = _inventory(store, ledger, nets, sensor, as_of=as_of, strict=strict)
     filters = _filters(host, port, proto, service, sort, limit)
-    df = _answer(lambda: inv.gone_servers(until, idle_days=idle_days, **filters))
+    df = _columns(_answer(lambda: inv.gone_servers(until, idle_days=idle_days, **filters)), columns)
     _emit(df, fmt, output, "Gone server ports", lambda: "no gone server ports")
+    if exit_code and not df.empty:
+        raise typer.Exit(code=EXIT_ATTENTION)
+
+
+@app.command("changed-ports")
+def changed_ports(
+    store: StoreOption = None, ledger: LedgerOption = None,
+    since: SinceOption = None, until: UntilOption = None, sensor: SensorOption = None,
+    nets: NetsOption = None, fmt: FormatOption = Format.table, output: OutputOption = None, as_of: AsOfOption = None,
+    exit_code: ExitCodeOption = False,
+    host: HostOption = None, port: PortOption = None, sort: SortOption = None, limit: LimitOption = None,
+    columns: ColumnsOption = None,
+) -> None:  # fmt: skip
+    """Server ports whose software (product, version) or TLS certificate changed in [since, until)
+    (default: the last day), with before, after and when, from the sensor's identity logs.
+
+    Example: synack changed-ports --since 30d --nets all"""
+    inv = _inventory(store, ledger, nets, sensor, as_of=as_of)
+    start = since if since is not None else "1d"
+    filters = _filters(host, port, None, None, sort, limit)
+    df = _columns(_answer(lambda: inv.changed_ports(start, until, **filters)), columns)
+    _emit(df, fmt, output, "Changed server ports", lambda: f"no changed server ports {_in_range(inv, start, until)}")
     if exit_code and not df.empty:
         raise typer.Exit(code=EXIT_ATTENTION)
 

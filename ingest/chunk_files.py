@@ -20,6 +20,7 @@ from synack.ingest.ledger import DaySensor
 from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import DayRecords, Partial, sensor_counts, write_partial
 from synack.ingest.sensor_notices import NOTICES_DIR
+from synack.ingest.server_identity import IDENTITY_DIR
 from synack.ingest.store_files import FileStamp, StoreFS, io_error, tmp_name
 
 CONN_DIR = "conn"
@@ -40,6 +41,7 @@ class ChunkFiles:
     partials: tuple[Partial, ...] = ()
     sensors: tuple[DaySensor, ...] = ()
     notices: int = 0  # sensor notices (a notice log's chunk)
+    identities: int = 0  # identity facts (an identity log's chunk, ingest.server_identity)
 
 
 def write_chunk_files(
@@ -50,10 +52,12 @@ def write_chunk_files(
     days: list[DayRecords],
     quarantined: list[Quarantined],
     notices: pa.Table | None = None,
+    identities: pa.Table | None = None,
 ) -> ChunkFiles:
     """Write a chunk's files into `store` under temporary names
     (step 1 of a commit): its records by day with their partial aggregates,
-    its quarantined lines, and (a notice log's chunk) its sensor notices.
+    its quarantined lines, and (a notice log's chunk) its sensor notices or
+    (an identity log's) its identity facts.
 
     Needs no open Store (the ledger is not touched), so a worker process of
     a distributed engine runs it; the names are fixed by (source, chunk), so
@@ -82,13 +86,17 @@ def write_chunk_files(
         if notices is not None and len(notices):
             final = root / NOTICES_DIR / f"{name}.parquet"
             planned.append((final, None, len(notices), write_record_file(store, notices, tmp_name(final))))
+        if identities is not None and len(identities):
+            final = root / IDENTITY_DIR / f"{name}.parquet"
+            planned.append((final, None, len(identities), write_record_file(store, identities, tmp_name(final))))
     except OSError as err:
         remove_temporaries(store, [f for f, *_ in planned] + [f for p in partials for f in p.paths(root)])
         raise StoreError(io_error(err, store)) from None
     newest = max((pc.max(d.records.column("ts")).as_py() for d in days), default=None)
     count = sum(len(d.records) for d in days)
     kept = len(notices) if notices is not None else 0
-    return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors), kept)
+    facts = len(identities) if identities is not None else 0
+    return ChunkFiles(planned, count, len(quarantined), newest, tuple(partials), tuple(sensors), kept, facts)
 
 
 def remove_temporaries(store: StoreFS, finals: list[PurePath]) -> None:

@@ -27,10 +27,9 @@ from synack.ingest.errors import ClockBehind, NotAConnLog, NotAZeekLog, SynackEr
 from synack.ingest.file_modes import PRIVATE, open_new
 from synack.ingest.log_files import find_conn_logs
 from synack.ingest.log_source import (
+    CLOSING_KINDS,
     DEFAULT_CHUNK_BYTES,
     NOTICE_KINDS,
-    ZEEK_ASCII,
-    ZEEK_NOTICE,
     Chunk,
     LogSource,
     NotGzip,
@@ -43,6 +42,7 @@ from synack.ingest.log_source import (
     read_blocks,
 )
 from synack.ingest.partials import DayRecords, by_day
+from synack.ingest.server_identity import IDENTITY_KINDS
 from synack.ingest.store import CommitResult, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
@@ -87,6 +87,7 @@ class FileResult:
     rows: int = 0
     quarantined: int = 0
     notices: int = 0  # SynAck notices kept (a notice log's rows)
+    identities: int = 0  # identity facts kept (an identity log's reduced rows)
     message: str = ""
     stopped: bool = False  # the run was asked to stop before the end of the file
     source_chunks: int = 0  # chunks of the source committed, by this run and before
@@ -117,6 +118,10 @@ class IngestSummary:
     @property
     def notices(self) -> int:
         return sum(f.notices for f in self.files)
+
+    @property
+    def identities(self) -> int:
+        return sum(f.identities for f in self.files)
 
     @property
     def errors(self) -> list[FileResult]:
@@ -343,6 +348,7 @@ def count_commit(done: CommitResult, result: FileResult, summary: IngestSummary,
     """Add one committed chunk to its file's result and to the run's summary; report progress."""
     result.rows += done.rows
     result.notices += done.notices
+    result.identities += done.identities
     result.quarantined += done.quarantined
     summary.days.update(done.days)
     if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
@@ -365,7 +371,7 @@ def finish_source(store: Store, source: LogSource, stat: os.stat_result, result:
     final = store.source_state(source.source_id)
     if final is not None and final.complete and final.chunks > 1:
         store.compact_source(source.source_id)
-    if result.rows or result.quarantined or result.notices:
+    if result.rows or result.quarantined or result.notices or result.identities:
         result.status = "ingested"
     if damaged:
         result.status = "ingested" if result.rows or result.quarantined else "unchanged"
@@ -386,7 +392,9 @@ def finish_source(store: Store, source: LogSource, stat: os.stat_result, result:
 def write_parsed(store: StoreFS, source: LogSource, chunk_no: int, chunk: Chunk, days: list[DayRecords]) -> ChunkFiles:
     """Write a parsed chunk's files under temporary names (step 1 of its commit; any thread or machine)."""
     notices = chunk.table if source.kind in NOTICE_KINDS else None
-    return write_chunk_files(store, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices)
+    identities = chunk.table if source.kind in IDENTITY_KINDS else None
+    return write_chunk_files(store, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices,
+                             identities)  # fmt: skip
 
 
 def commit_parsed(store: Store, source: LogSource, files: ChunkFiles, chunk_no: int, span: Span) -> CommitResult:
@@ -395,7 +403,7 @@ def commit_parsed(store: Store, source: LogSource, files: ChunkFiles, chunk_no: 
     return store.commit_chunk_files(
         files, source.source_id, source.kind, source.path, chunk_no, byte_start=span.byte_start,
         byte_end=span.byte_end, line_start=span.line_start, line_end=span.line_end, header=span.header,
-        complete=span.closed and source.kind in (ZEEK_ASCII, ZEEK_NOTICE),  # a closed ASCII log gets no more lines
+        complete=span.closed and source.kind in CLOSING_KINDS,  # a closed ASCII log gets no more lines
     )  # fmt: skip
 
 
@@ -405,7 +413,7 @@ def parse_and_aggregate(
     """Parse a block, then split its records by day and aggregate them: all
     the CPU work of a chunk but its writes, for the parse threads."""
     chunk = parse_block(source, raw, sensor, limits)
-    return chunk, ([] if source.kind in NOTICE_KINDS else by_day(chunk.table))
+    return chunk, ([] if source.kind in NOTICE_KINDS or source.kind in IDENTITY_KINDS else by_day(chunk.table))
 
 
 #: A chunk with more than this share of its lines "in the future" stops its

@@ -4,8 +4,9 @@ A Zeek log directory holds the live `current/conn.log` (or `spool/`), dated
 archive folders `YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`, standalone
 rotation names `conn.YYYY-MM-DD-HH-MM-SS.log` and supervisor
 `log-queue/conn__<open>__<close>__.log`. notice.log (the same names) is a
-source too: synack keeps the notices of the package's notice.zeek. Other
-logs (dns, http, ...) are reported as skipped.
+source too: synack keeps the notices of the package's notice.zeek; so are
+the software, ssh, ssl, x509 and dhcp logs (what a server is,
+ingest.server_identity). Other logs (dns, http, ...) are reported as skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ _CONN_NAME = re.compile(r"^conn(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 #: logrotate's eve.json.1 and their .gz.
 _EVE_NAME = re.compile(r"^eve(?:[.-][^/]*?)?\.json(?:\.\d+)?(?:\.gz)?$")
 _NOTICE_NAME = re.compile(r"^notice(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
+#: The identity logs (ingest.server_identity), under the same names as conn logs.
+_IDENTITY_NAME = re.compile(r"^(?:software|ssh|ssl|x509|dhcp)(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 _LOG_NAME = re.compile(r"\.(?:log|json)(?:\.gz)?$")
 
 
@@ -35,9 +38,19 @@ def is_notice_log_name(name: str) -> bool:
     return bool(_NOTICE_NAME.match(name))
 
 
+def is_identity_log_name(name: str) -> bool:
+    """True for the names Zeek gives the software, ssh, ssl, x509 and dhcp logs (live and rotated)."""
+    return bool(_IDENTITY_NAME.match(name))
+
+
+def is_side_log_name(name: str) -> bool:
+    """True for a log read beside the conn logs: notice and identity logs."""
+    return is_notice_log_name(name) or is_identity_log_name(name)
+
+
 @dataclass(frozen=True)
 class FoundLogs:
-    """Conn logs to read (in a stable order), notice logs, and other logs passed over."""
+    """Conn logs to read (in a stable order), notice and identity logs, and other logs passed over."""
 
     conn: list[Path]
     skipped: list[Path]
@@ -45,7 +58,7 @@ class FoundLogs:
 
     @property
     def sources(self) -> list[Path]:
-        """Every log to read: the conn logs, then the notice logs."""
+        """Every log to read: the conn logs, then the notice and identity logs."""
         return self.conn + self.notices
 
 
@@ -66,7 +79,7 @@ def find_conn_logs(paths: list[Path]) -> FoundLogs:
             for f in sorted(_walk(path)):
                 if is_conn_log_name(f.name):
                     conn.append(f)
-                elif is_notice_log_name(f.name):
+                elif is_side_log_name(f.name):
                     notices.append(f)
                 elif _LOG_NAME.search(f.name):
                     skipped.append(f)

@@ -44,7 +44,7 @@ def normalize(table: pa.Table, sensor: str | None = None) -> pa.Table:
     if not pa.types.is_dictionary(proto.type):
         proto = proto.cast(pa.string()).dictionary_encode()
     columns["proto"] = pa.DictionaryArray.from_arrays(proto.indices, pc.utf8_lower(proto.dictionary))
-    columns["sensor"] = _sensor(columns, n, sensor or DEFAULT_SENSOR)
+    columns["sensor"] = sensor_column(columns, n, sensor or DEFAULT_SENSOR)
     columns.update(derive_outcome(pa.table(columns)))
 
     out_names: list[str] = []
@@ -92,7 +92,9 @@ def valid_utf8(col: pa.Array) -> pa.Array:
         )
 
 
-def _sensor(columns: dict[str, pa.Array], n: int, fallback: str) -> pa.Array:
+def sensor_column(columns: dict[str, pa.Array], n: int, fallback: str) -> pa.Array:
+    """The sensor of each of `n` rows (dictionary-encoded): a log's `sensor`
+    or `_system_name` field, `fallback` where neither is set."""
     sensor: pa.Array = pa.nulls(n, pa.string())
     for name in SENSOR_COLUMNS:
         if name in columns:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest.arrays import first_column
 from synack.ingest.errors import NotAZeekLog
 from synack.ingest.normalize import DEFAULT_SENSOR
 from synack.ingest.schema import TIMESTAMP
@@ -38,17 +39,6 @@ NOTICE_SCHEMA = pa.schema(
 REQUIRED = ("ts", "note")
 
 
-def _column(table: pa.Table, names: tuple[str, ...], kind: pa.DataType) -> pa.Array:
-    """The first of `names` the table has, cast to `kind` (nulls when none)."""
-    for name in names:
-        if name in table.column_names:
-            col = table.column(name).combine_chunks()
-            if pa.types.is_dictionary(col.type):
-                col = col.dictionary_decode()
-            return col.cast(kind)
-    return pa.nulls(len(table), kind)
-
-
 def normalize_notices(table: pa.Table, sensor: str | None = None) -> pa.Table:
     """The SynAck notices of a notice.log reader table (Zeek field names) as NOTICE_SCHEMA rows.
 
@@ -58,20 +48,20 @@ def normalize_notices(table: pa.Table, sensor: str | None = None) -> pa.Table:
     missing = [n for n in REQUIRED if n not in table.column_names]
     if missing:
         raise NotAZeekLog(f"not a notice log: no {', '.join(missing)} column")
-    note = _column(table, ("note",), pa.string())
-    timed = pc.is_valid(_column(table, ("ts",), TIMESTAMP))
+    note = first_column(table, ("note",), pa.string())
+    timed = pc.is_valid(first_column(table, ("ts",), TIMESTAMP))
     keep = pc.and_(pc.fill_null(pc.starts_with(note, NOTE_PREFIX), False), timed)
     table = table.filter(keep)
-    named = _column(table, ("sensor",), pa.string())
+    named = first_column(table, ("sensor",), pa.string())
     columns = {
-        "ts": _column(table, ("ts",), TIMESTAMP),
+        "ts": first_column(table, ("ts",), TIMESTAMP),
         "sensor": pc.fill_null(named, sensor or DEFAULT_SENSOR),
-        "note": _column(table, ("note",), pa.string()),
-        "server_h": _column(table, ("dst", "id.resp_h"), pa.string()),
-        "proto": pc.utf8_lower(_column(table, ("proto",), pa.string())),
-        "server_p": _column(table, ("p", "id.resp_p"), pa.uint16()),
-        "client_h": _column(table, ("src", "id.orig_h"), pa.string()),
-        "uid": _column(table, ("uid",), pa.string()),
-        "msg": _column(table, ("msg",), pa.string()),
+        "note": first_column(table, ("note",), pa.string()),
+        "server_h": first_column(table, ("dst", "id.resp_h"), pa.string()),
+        "proto": pc.utf8_lower(first_column(table, ("proto",), pa.string())),
+        "server_p": first_column(table, ("p", "id.resp_p"), pa.uint16()),
+        "client_h": first_column(table, ("src", "id.orig_h"), pa.string()),
+        "uid": first_column(table, ("uid",), pa.string()),
+        "msg": first_column(table, ("msg",), pa.string()),
     }
     return pa.table(columns, schema=NOTICE_SCHEMA)

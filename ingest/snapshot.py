@@ -10,7 +10,8 @@ with ingest.aggregates (the aggregate rows' schemas and merges) it is
 everything the inventory uses of `ingest` (besides the error base and the
 text-escaping and address helpers every output shares); it re-exports the
 layout names a reader needs (`locate`, `StoreFS`, `Partial`, `Rollup`,
-`FileStamp`, the aggregate kinds, the record and notice schemas).
+`FileStamp`, the aggregate kinds, the record, notice and identity schemas
+and the identity facts' merge).
 
 A writer never deletes a file a snapshot may name at once: a file it
 replaces is retired (moved to a hidden name, deleted after a grace
@@ -37,13 +38,15 @@ from synack.ingest.partials import CLIENTS, COARSE_FLAG, SERVERS, Partial, parti
 from synack.ingest.rollups import Rollup, rollup_path
 from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
 from synack.ingest.sensor_notices import NOTICE_SCHEMA, NOTICES_DIR
+from synack.ingest.server_identity import IDENTITY_DIR, IDENTITY_SCHEMA, reduce_identity
 from synack.ingest.sightings import RANGE_ONLY
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, locate
 from synack.ingest.store_identity import check_ledger, read_marker
 
 __all__ = [
-    "CLIENTS", "COARSE_FLAG", "CORE_SCHEMA", "NOTICE_SCHEMA", "SERVERS", "TIMESTAMP", "DamagedFile", "FileStamp",
-    "NoStore", "Partial", "RANGE_ONLY", "Rollup", "Snapshot", "StoreChanged", "StoreFS", "locate", "take_snapshot",
+    "CLIENTS", "COARSE_FLAG", "CORE_SCHEMA", "IDENTITY_SCHEMA", "NOTICE_SCHEMA", "SERVERS", "TIMESTAMP", "DamagedFile",
+    "FileStamp", "NoStore", "Partial", "RANGE_ONLY", "Rollup", "Snapshot", "StoreChanged", "StoreFS", "locate",
+    "reduce_identity", "take_snapshot",
 ]  # fmt: skip
 
 
@@ -143,6 +146,10 @@ class Snapshot:
         """How many sensor notices the store keeps."""
         return sum(f.rows for f in self.state.notice_files)
 
+    def identity_count(self) -> int:
+        """How many identity facts the store keeps (ingest.server_identity; counted per file)."""
+        return sum(f.rows for f in self.state.identity_files)
+
     def record_days(self) -> list[str]:
         """Every day with record files."""
         return sorted({f.day for f in self.state.record_files if f.day is not None})
@@ -197,6 +204,11 @@ class Snapshot:
                   if f.path.endswith(".parquet")]  # fmt: skip
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
+    def read_identity(self) -> pa.Table:
+        """Every identity file, verified, as one table of IDENTITY_SCHEMA (facts not yet merged across files)."""
+        tables = [self.read(f.path, f.stamp, f.rows, schema=IDENTITY_SCHEMA) for f in self.state.identity_files]
+        return pa.concat_tables(tables) if tables else IDENTITY_SCHEMA.empty_table()
+
     def _unreadable(self, path: PurePath, stamp: FileStamp | None, why: str) -> StoreError:
         """The error for a file this snapshot names but cannot read: the
         store changed under the query when the ledger no longer lists it
@@ -234,6 +246,6 @@ def take_snapshot(files: StoreFS) -> Snapshot:
         marker = read_marker(files)  # before the ledger: a marker is never ahead of the ledger it follows
     except OSError as err:
         raise StoreError(f"cannot read the store {files}: {err}") from None
-    state = read_state(files, NOTICES_DIR)
+    state = read_state(files, NOTICES_DIR, IDENTITY_DIR)
     check_ledger(files, state.store_id, state.generation, marker, writing=False)
     return Snapshot(state)

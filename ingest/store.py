@@ -9,6 +9,7 @@ Layout (DESIGN.md):
     rollups/clients/month=YYYY-MM/<roll-up>.parquet
     quarantine/<source-id>-<chunk>.jsonl
     notices/<source-id>-<chunk>.parquet          the sensor's SynAck notices (notice.log)
+    identity/<source-id>-<chunk>.parquet         what servers are (software, ssh, ssl, x509, dhcp logs)
     synack-store.json                            the store's identity and newest generation
     ledger.sqlite                                (ingest.ledger)
     lock
@@ -72,6 +73,7 @@ from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import AGGREGATES_DIR, Partial
 from synack.ingest.rollups import ROLLUPS_DIR, SIGHTINGS_DIR, Rollup
 from synack.ingest.sensor_notices import NOTICES_DIR
+from synack.ingest.server_identity import IDENTITY_DIR
 from synack.ingest.store_files import (
     LEDGER,
     LOCK,
@@ -103,6 +105,7 @@ class CommitResult:
     days: tuple[str, ...]
     newest: dt.datetime | None = None
     notices: int = 0
+    identities: int = 0
 
 
 class Store:
@@ -208,7 +211,7 @@ class Store:
         self.publish([f for f, *_ in planned])
         self.publish_partials(files.partials)
         days = tuple(sorted({d for _, d, _, _ in planned if d is not None}))
-        return CommitResult(files.rows, files.quarantined, days, files.newest, files.notices)
+        return CommitResult(files.rows, files.quarantined, days, files.newest, files.notices, files.identities)
 
     def quarantine_file(self, source_path: Path, reason: str) -> PurePath:
         """Record a whole file that cannot be read; return the quarantine file.
@@ -401,7 +404,8 @@ class Store:
         live |= {f for p in book.partials(pending=None) for f in p.paths(self.root)}
         live |= {f for r in book.rollups(pending=None).values() for f in r.paths(self.root)}
         self.hide([self.root / rel for rel in book.retired()], keep=live)
-        for top in (CONN_DIR, QUARANTINE_DIR, NOTICES_DIR, AGGREGATES_DIR, ROLLUPS_DIR, SIGHTINGS_DIR, "daily"):
+        for top in (CONN_DIR, QUARANTINE_DIR, NOTICES_DIR, IDENTITY_DIR, AGGREGATES_DIR, ROLLUPS_DIR, SIGHTINGS_DIR,
+                    "daily"):  # fmt: skip
             for path in self.files.temporaries(self.root / top):
                 self.files.remove(path)
                 changed += 1

@@ -24,9 +24,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from synack.ingest.conn_ingest import IngestSummary, ingest_into
-from synack.ingest.log_files import find_conn_logs, is_conn_log_name, is_notice_log_name
+from synack.ingest.log_files import find_conn_logs, is_conn_log_name, is_side_log_name
 from synack.ingest.log_source import DEFAULT_CHUNK_BYTES
 from synack.ingest.retention import prune_records
+from synack.ingest.server_identity import IDENTITY_LOGS
 from synack.ingest.store import DEFAULT_RETIRE_GRACE, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
@@ -40,7 +41,8 @@ AfterPass = Callable[[IngestSummary], None]
 #: Receives one structured log record per event worth logging.
 Log = Callable[[dict[str, object]], None]
 
-_LIVE_NAMES = ("conn.log", "conn.json", "eve.json", "notice.log", "notice.json")
+_LIVE_NAMES = ("conn.log", "conn.json", "eve.json", *(f"{log}.{ext}" for log in ("notice", *IDENTITY_LOGS)
+                                                       for ext in ("log", "json")))  # fmt: skip
 
 
 @dataclass
@@ -60,7 +62,7 @@ class WatchOptions:
 
 
 class _ConnLogEvents(FileSystemEventHandler):
-    """Sets `changed` when a conn or notice log is created, written, moved or closed."""
+    """Sets `changed` when a conn, notice or identity log is created, written, moved or closed."""
 
     def __init__(self, changed: threading.Event) -> None:
         self.changed = changed
@@ -68,13 +70,13 @@ class _ConnLogEvents(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         for path in (event.src_path, getattr(event, "dest_path", "")):
             name = Path(str(path)).name
-            if name and (is_conn_log_name(name) or is_notice_log_name(name)):
+            if name and (is_conn_log_name(name) or is_side_log_name(name)):
                 self.changed.set()
                 return
 
 
 def _targets(logdir: Path, live: bool) -> list[Path]:
-    """The conn and notice logs of a pass; without `live`, the files Zeek is still writing are left out."""
+    """The conn, notice and identity logs of a pass; without `live`, the files Zeek is still writing are left out."""
     found = find_conn_logs([logdir]).sources
     return found if live else [p for p in found if p.name not in _LIVE_NAMES]
 
@@ -89,7 +91,7 @@ def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.
     for f in summary.files:
         if f.status == "ingested":
             log({"event": "ingested", "file": str(f.path), "rows": f.rows, "notices": f.notices,
-                 "quarantined": f.quarantined})  # fmt: skip
+                 "identities": f.identities, "quarantined": f.quarantined})  # fmt: skip
         elif f.status == "error":
             log({"event": "error", "file": str(f.path), "message": f.message})
     for repair in summary.repairs:

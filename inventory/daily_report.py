@@ -134,6 +134,7 @@ SECTIONS = {
     "new_servers": "New server ports",
     "new_clients": "New client ports",
     "gone_servers": "Gone server ports",
+    "changed_ports": "Changed server ports (software or certificate)",
     "top_servers": "Top server ports by clients",
     "closed": "Closed ports most probed (scan targets)",
 }
@@ -282,6 +283,7 @@ def build_report(
         "new_servers": _with_notices(_explained(new, period_servers, store, start, end, sensors), inv.notices()),
         "new_clients": inv.new_clients(start, end),
         "gone_servers": gone,
+        "changed_ports": inv.changed_ports(start, end),
         "top_servers": top.reset_index(drop=True),
         "closed": inv.closed(start, end).head(TOP),
     }

@@ -3,8 +3,8 @@
 A HostView gathers, for one address and a range, the answers of the
 ordinary queries narrowed to that host (every network: the host is the
 filter): the ports it served, the ports it refused, what it connects to as
-a client, its sensors, its new and gone ports and the sensor's notices
-about it. It renders as JSON (one document) and as one small
+a client, its sensors, its new and gone ports, the sensor's notices
+about it and what the sensor's identity logs say it is. It renders as JSON (one document) and as one small
 self-contained HTML page; the CLI prints its tables one after another.
 """
 
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from synack.inventory import export
+from synack.inventory.identities import host_facts
 from synack.inventory.store_reader import DateLike, InventoryError
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ SECTIONS = {
     "new": "Its new server ports in the range",
     "gone": "Its gone server ports",
     "notices": "Sensor notices about it",
+    "identity": "What the sensor's logs say it is (software, certificates, DHCP names)",
 }
 #: New ports are looked for in this period before `until` when no range is given.
 DEFAULT_NEW_PERIOD = "7d"
@@ -106,6 +108,7 @@ def host_view(inv: Inventory, address: str, since: DateLike = None, until: DateL
         "new": everywhere.new_servers(since if since is not None else DEFAULT_NEW_PERIOD, until, host=host),
         "gone": everywhere.gone_servers(until, host=host),
         "notices": everywhere.notices(since, until, host=host),
+        "identity": host_facts(everywhere.identity_facts(until), host),
     }
     sensors = sorted({s for joined in served.get("sensors", []) for s in str(joined).split(",") if s}
                      | set(tables["notices"].get("sensor", pd.Series(dtype=str)).dropna()))  # fmt: skip

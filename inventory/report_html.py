@@ -15,6 +15,7 @@ import pandas as pd
 
 from synack.inventory.daily_report import SECTIONS, Report, age_text, collapsed
 from synack.inventory.export import printable
+from synack.inventory.identities import folded
 
 _LABELS = {
     "server_h": "server", "client_h": "client", "port_name": "IANA name", "services": "detected service",
@@ -112,7 +113,7 @@ def _table(df: pd.DataFrame, max_rows: int, csv_name: str) -> str:
     if df.empty:
         return '<p class="none">none</p>'
     more = len(df) - max_rows
-    view = df.head(max_rows).copy()
+    view = folded(df.head(max_rows).copy())
     if "server_p" in view and "proto" in view:
         view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
         view = view.drop(columns=["server_p", "proto"])

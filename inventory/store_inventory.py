@@ -31,7 +31,7 @@ from typing import Any, TypedDict, Unpack
 import pandas as pd
 
 from synack.ingest.snapshot import Snapshot, StoreFS
-from synack.inventory import client_ports, known_export, notices, server_ports
+from synack.inventory import client_ports, identities, known_export, notices, server_ports
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import read_catalog, widened_days
 from synack.inventory.host_view import HostView, host_view
@@ -83,6 +83,7 @@ class Inventory:
             self._newest_record() if as_of == NEWEST else as_timestamp(as_of) or dt.datetime.now(dt.UTC)
         )
         self._sightings: dict[str, pd.DataFrame] = {}
+        self._identity: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return (f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, "
@@ -149,13 +150,15 @@ class Inventory:
         """Server ports seen in [since, until) (see inventory.server_ports.servers),
         `first_seen` their all-time first sighting, `first_in_range` the first
         in the range and `new` true for those first seen in it;
-        with an allowlist, an `allowed` column marks the expected ones.
+        with an allowlist, an `allowed` column marks the expected ones; then
+        what each server is (product, version, tls_names, host_names: see
+        inventory.identities).
         `filters` (host, port, proto, service, sort, limit) narrow the answer."""
         host = filters.get("host")
         found = server_ports.servers(self.store, self.when(since), self.when(until),
                                      answers_all_ports=self.answers_all_ports, **self._filters(host))  # fmt: skip
         found = self._first_sightings(found, since, until, lambda: self.server_sightings(host), server_ports.KEY)
-        return self._answer(self._marked(found, "server_h"), since, until, filters)
+        return self._answer(self._identified(self._marked(found, "server_h"), until), since, until, filters)
 
     def _first_sightings(self, found: pd.DataFrame, since: DateLike, until: DateLike,
                          sightings: Callable[[], pd.DataFrame], key: list[str]) -> pd.DataFrame:  # fmt: skip
@@ -233,13 +236,14 @@ class Inventory:
 
     def new_servers(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
-        """Server ports first seen in [since, until), allowlisted ones left out (or marked)."""
+        """Server ports first seen in [since, until), allowlisted ones left out
+        (or marked), with what each server is (see `servers`)."""
         found = server_ports.new_servers(
             self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
             sightings=self.server_sightings(filters.get("host")), answers_all_ports=self.answers_all_ports,
             **self._filters(filters.get("host")),
         )  # fmt: skip
-        return self._answer(found, since, until, filters)
+        return self._answer(self._identified(found, until), since, until, filters)
 
     def new_clients(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
@@ -253,10 +257,33 @@ class Inventory:
     def gone_servers(self, until: DateLike = None, *, idle_days: float = 7,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Server ports idle for `idle_days` at `until` (default: `as_of`);
-        with an allowlist, `allowed` marks the expected ones."""
+        with an allowlist, `allowed` marks the expected ones; with what each
+        server was (see `servers`)."""
         at = self.when(until) or self.as_of
         found = server_ports.gone_servers(self.store, at, idle_days=idle_days, **self._filters(filters.get("host")))
-        return self._answer(self._marked(found, "server_h"), None, at, filters)
+        return self._answer(self._identified(self._marked(found, "server_h"), at), None, at, filters)
+
+    def identity_facts(self, until: DateLike = None) -> Any:
+        """The store's identity facts (a pyarrow Table, ingest.server_identity's
+        IDENTITY_SCHEMA) first seen before `until`, merged (read once per Inventory and `until`)."""
+        key = f"identity {self.when(until)}"
+        if key not in self._identity:
+            self._identity[key] = identities.identity_facts(self.store, self.when(until))
+        return self._identity[key]
+
+    def _identified(self, df: pd.DataFrame, until: DateLike) -> pd.DataFrame:
+        """`df` with what its servers are: product, version, tls_names, host_names (inventory.identities)."""
+        return identities.described(df, self.identity_facts(until))
+
+    def changed_ports(self, since: DateLike = "1d", until: DateLike = None,
+                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
+        """Server ports whose software or certificate changed in [since,
+        until), one row per change (see inventory.identities.changed_ports),
+        of servers in this Inventory's networks."""
+        facts = identities.identity_facts(self.store, self.when(until), nets=resolve_nets(self.nets),
+                                          sensors=sensor_list(self.sensors))  # fmt: skip
+        found = identities.changed_ports(facts, self.when(since), self.when(until))
+        return self._answer(found, since, until, filters)
 
     def notices(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
         """The sensor's SynAck notices raised in [since, until), oldest first

@@ -50,6 +50,7 @@ class LedgerState:
     notice_files: tuple[FileRow, ...] = ()
     sources: SourcesSummary = SourcesSummary()
     pruned_days: frozenset[str] = frozenset()  # days whose records were pruned (their aggregates kept)
+    identity_files: tuple[FileRow, ...] = ()  # identity/ files (ingest.server_identity)
 
 
 def reader_uri(path: Path) -> str:
@@ -57,13 +58,14 @@ def reader_uri(path: Path) -> str:
     return f"file:{quote(str(path.absolute()), safe='/')}?mode=ro"
 
 
-def read_state(files: StoreFS, notices_dir: str) -> LedgerState:
+def read_state(files: StoreFS, notices_dir: str, identity_dir: str = "identity") -> LedgerState:
     """The ledger of `files` read once, read-only, in one transaction.
 
     Raises StoreError for a ledger that cannot be read or is newer than
     this synack. An older ledger is migrated in memory (the file is not
     written). A ledger with no tables (a first run that wrote nothing)
-    gives an empty state."""
+    gives an empty state. Files under `notices_dir` and `identity_dir` are
+    the notice and identity files."""
     try:
         source = connect(reader_uri(files.ledger), uri=True)
     except sqlite3.Error as err:
@@ -84,7 +86,7 @@ def read_state(files: StoreFS, notices_dir: str) -> LedgerState:
             migrate(db)
             db.execute("BEGIN")
         try:
-            state = _state(db, files, version, notices_dir)
+            state = _state(db, files, version, notices_dir, identity_dir)
             # An identity made up by the in-memory migration is no identity.
             return state if has_identity else replace(state, store_id=None)
         finally:
@@ -96,7 +98,7 @@ def read_state(files: StoreFS, notices_dir: str) -> LedgerState:
         source.close()
 
 
-def _state(db: sqlite3.Connection, files: StoreFS, version: int, notices_dir: str) -> LedgerState:
+def _state(db: sqlite3.Connection, files: StoreFS, version: int, notices_dir: str, identity_dir: str) -> LedgerState:
     meta = {r[0]: r[1] for r in db.execute("SELECT key, value FROM meta")}
     days = {r[0]: (r[1], r[2]) for r in db.execute("SELECT day, generation, rows FROM days")}
     partials = tuple(
@@ -118,6 +120,7 @@ def _state(db: sqlite3.Connection, files: StoreFS, version: int, notices_dir: st
         tuple(f for f in listed if f.path.startswith(notices_dir + "/")),
         SourcesSummary(count, quarantined, last),
         frozenset(r[0] for r in db.execute("SELECT day FROM days WHERE pruned = 1")) if version >= 6 else frozenset(),
+        identity_files=tuple(f for f in listed if f.path.startswith(identity_dir + "/")),
     )  # fmt: skip
 
 
@@ -131,7 +134,7 @@ def listed_now(files: StoreFS, notices_dir: str) -> dict[str, FileStamp | None] 
     except StoreError:
         return None
     root = files.root
-    listed = {f.path: f.stamp for f in (*now.record_files, *now.notice_files)}
+    listed = {f.path: f.stamp for f in (*now.record_files, *now.notice_files, *now.identity_files)}
     for p in now.partials:
         listed.update({files.rel(path): stamp for path, stamp in zip(p.paths(root), p.stamps())})
     for r in now.rollups.values():

@@ -1,0 +1,408 @@
+"""What a server is: Zeek's software, ssh, ssl, x509 and dhcp logs, ingested and joined to the inventories.
+
+The logs come from the real Zeek in ../shared/zeek run with `local` (the
+policy scripts a zeekctl sensor loads) over the corpus captures, and over
+captures made here with scapy (an upgrade between two days: the corpus has
+none); every identity column is compared with what zeek-cut gives for the
+same logs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from synack.cli import app
+from synack.ingest.conn_ingest import ingest_paths
+from synack.ingest.log_source import identify
+from synack.ingest.server_identity import IDENTITY_KINDS, IDENTITY_SCHEMA, TEXT_CHARS, normalize_identity
+from synack.ingest.snapshot import locate, take_snapshot
+from synack.inventory import Inventory
+from synack.inventory.identities import described, folded
+from tests.conftest import ZEEK_CORPUS
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "zeek_scripts"
+runner = CliRunner()
+
+#: Corpus captures whose logs identify servers: SSH, TLS (with and without SNI), HTTP, STARTTLS, DHCP.
+CAPTURES = [
+    "ssh-basic/ssh.pcap",
+    "_known-services/sslh-multi/ssl-and-ssh-using-sslh.pcap",
+    "_known-services/std-ports/var-services-std-ports.pcap",
+    "imap-starttls/imap-starttls.pcap",
+    "pppoe-over-qinq-tls/pppoe-over-qinq.pcap",
+    "dhcp-udp-broadcast/dhcp.pcap",
+]
+
+
+def _zeek(pcap: Path, workdir: Path, env: dict[str, str]) -> Path:
+    """Run the real Zeek with `local` and the package over `pcap` in `workdir`; return `workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = subprocess.run(["zeek", "-C", "-r", str(pcap), "local", str(PACKAGE)], cwd=workdir, env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return workdir
+
+
+def _cut(log: Path, *fields: str, env: dict[str, str]) -> list[list[str]]:
+    """zeek-cut's rows of `fields` of `log` ([] when Zeek did not write it)."""
+    if not log.exists():
+        return []
+    run = subprocess.run(["zeek-cut", *fields], stdin=log.open("rb"), env=env, capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return [line.split("\t") for line in run.stdout.decode().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def corpus_logs(zeek_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder per corpus capture with what Zeek `local` wrote for it."""
+    if not ZEEK_CORPUS.is_dir():
+        pytest.skip("../shared/zeek-corpus is not present")
+    root = tmp_path_factory.mktemp("identity-logs")
+    for capture in CAPTURES:
+        _zeek(ZEEK_CORPUS / capture, root / capture.split("/")[-2], zeek_env)
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus_store(corpus_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("identity-store") / "store"
+    for folder in sorted(corpus_logs.iterdir()):
+        summary = ingest_paths([folder], store)
+        assert not summary.errors, [e.message for e in summary.errors]
+    return store
+
+
+def _servers_json(store: Path) -> dict[tuple[str, int], dict[str, object]]:
+    result = runner.invoke(app, ["servers", "--store", str(store), "--nets", "all", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    return {(r["server_h"], r["server_p"]): r for r in json.loads(result.stdout)}
+
+
+def test_every_server_software_zeek_logs_shows_in_servers(corpus_logs: Path, corpus_store: Path,
+                                                            zeek_env: dict[str, str]) -> None:  # fmt: skip
+    servers = _servers_json(corpus_store)
+    checked = 0
+    for folder in corpus_logs.iterdir():
+        for host, port, kind, name, major, unparsed in _cut(
+            folder / "software.log", "host", "host_p", "software_type", "name", "version.major", "unparsed_version",
+            env=zeek_env,
+        ):  # fmt: skip
+            if "SERVER" not in kind:
+                continue
+            row = servers[(host, int(port))]
+            assert row["product"] == name, (host, port, row)
+            assert str(row["version"]).startswith(major) and str(row["version"]) in unparsed, (row, unparsed)
+            checked += 1
+        for host, port, banner in _cut(folder / "ssh.log", "id.resp_h", "id.resp_p", "server", env=zeek_env):
+            if banner == "-":
+                continue
+            row = servers[(host, int(port))]
+            assert row["product"] and str(row["product"]) in banner, (row, banner)
+            assert not row["version"] or str(row["version"]) in banner
+            checked += 1
+    assert checked >= 10  # OpenSSH, paramiko and Apache servers of four captures
+
+
+def test_every_certificate_and_sni_zeek_logs_shows_in_tls_names(corpus_logs: Path, corpus_store: Path,
+                                                                 zeek_env: dict[str, str]) -> None:  # fmt: skip
+    servers = _servers_json(corpus_store)
+    checked = 0
+    for folder in corpus_logs.iterdir():
+        certs = {fp: (subject, sans) for fp, subject, sans in _cut(
+            folder / "x509.log", "fingerprint", "certificate.subject", "san.dns", env=zeek_env)}  # fmt: skip
+        for host, port, sni, chain in _cut(folder / "ssl.log", "id.resp_h", "id.resp_p", "server_name",
+                                           "cert_chain_fps", env=zeek_env):  # fmt: skip
+            names = str(servers[(host, int(port))]["tls_names"]).split(", ")
+            leaf = chain.split(",")[0]
+            subject, sans = certs[leaf]
+            cn = [part[3:] for part in subject.split(",") if part.startswith("CN=")][0]
+            expected = {cn} | ({*sans.split(",")} - {"-", "(empty)"})
+            assert expected <= set(names), (host, port, names, expected)
+            if sni != "-":
+                assert sni in names or f"{sni} (sni)" in names, (sni, names)
+            checked += 1
+    assert checked == 3  # the TLS of sslh-multi, imap-starttls and pppoe-over-qinq
+
+
+def test_dhcp_leases_are_kept_as_zeek_logged_them(corpus_logs: Path, corpus_store: Path,
+                                                   zeek_env: dict[str, str]) -> None:  # fmt: skip
+    rows = _cut(corpus_logs / "dhcp-udp-broadcast" / "dhcp.log", "ts", "assigned_addr", "host_name", "mac",
+                "lease_time", env=zeek_env)  # fmt: skip
+    leased = [r for r in rows if r[1] != "-" and r[2] != "-"]
+    assert leased
+    facts = take_snapshot(locate(corpus_store)).read_identity().to_pandas()
+    leases = facts[facts["kind"] == "lease"]
+    for ts, address, name, mac, lease in leased:
+        match = leases[(leases["host"] == address) & (leases["name"] == name)]
+        assert len(match) == 1 and match["mac"].iloc[0] == mac
+        start = pd.Timestamp(float(ts), unit="s", tz="UTC")
+        assert abs((match["first_seen"].iloc[0] - start).total_seconds()) < 1e-5
+        assert abs((match["last_seen"].iloc[0] - match["first_seen"].iloc[0]).total_seconds() - float(lease)) < 1e-3
+
+
+def test_identity_logs_are_read_exactly_once(corpus_logs: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    folder = corpus_logs / "sslh-multi"
+    first = ingest_paths([folder], store)
+    assert first.identities >= 4  # software, ssh, ssl and x509 facts
+    count = take_snapshot(locate(store)).identity_count()
+    again = ingest_paths([folder], store)
+    assert again.identities == 0
+    # The same log rotated and compressed is the same source: nothing is added.
+    rotated = tmp_path / "2016-02-17"
+    rotated.mkdir()
+    with (folder / "ssl.log").open("rb") as src, gzip.open(rotated / "ssl.14:00:00-15:00:00.log.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    assert ingest_paths([rotated], store).identities == 0
+    assert take_snapshot(locate(store)).identity_count() == count
+
+
+def test_json_identity_logs_give_the_same_facts(corpus_logs: Path, zeek_env: dict[str, str],
+                                                tmp_path: Path) -> None:  # fmt: skip
+    """Zeek's JSON writer (LogAscii::use_json) over the same capture: the same facts as its ASCII logs."""
+    capture = ZEEK_CORPUS / "_known-services/sslh-multi/ssl-and-ssh-using-sslh.pcap"
+    workdir = tmp_path / "json"
+    workdir.mkdir()
+    run = subprocess.run(["zeek", "-C", "-r", str(capture), "local", "LogAscii::use_json=T"], cwd=workdir,
+                         env=zeek_env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    kinds = {identify(workdir / f"{log}.log").kind for log in ("software", "ssh", "ssl", "x509")}  # type: ignore[union-attr]
+    assert kinds == {"zeek-software-json", "zeek-ssh-json", "zeek-ssl-json", "zeek-x509-json"}
+    facts = {}
+    for name, folder in (("ascii", corpus_logs / "sslh-multi"), ("json", workdir)):
+        store = tmp_path / f"store-{name}"
+        ingest_paths([folder], store)
+        table = (
+            take_snapshot(locate(store)).read_identity().sort_by([("kind", "ascending"), ("first_seen", "ascending")])
+        )
+        facts[name] = table.drop_columns(["sensor"]).to_pylist()
+    assert facts["json"] == facts["ascii"]
+
+
+def _scapy_session(t0: float, client: str, server: str, sport: int, dport: int, first: bytes,
+                   second: bytes, server_first: bool) -> list[object]:  # fmt: skip
+    """One TCP connection: handshake, one message each way, FINs."""
+    from scapy.all import IP, TCP, Ether, Raw
+
+    packets: list[object] = []
+
+    def add(t: float, src: str, dst: str, sp: int, dp: int, flags: str, seq: int, ack: int, data: bytes = b"") -> None:
+        p = Ether() / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
+        if data:
+            p = p / Raw(data)
+        p.time = t
+        packets.append(p)
+
+    c, s = 1000, 5000
+    add(t0, client, server, sport, dport, "S", c, 0)
+    add(t0 + 0.01, server, client, dport, sport, "SA", s, c + 1)
+    c, s = c + 1, s + 1
+    add(t0 + 0.02, client, server, sport, dport, "A", c, s)
+    t = t0 + 0.03
+    for from_server, data in ((server_first, first), (not server_first, second)):
+        if from_server:
+            add(t, server, client, dport, sport, "PA", s, c, data)
+            s += len(data)
+            add(t + 0.005, client, server, sport, dport, "A", c, s)
+        else:
+            add(t, client, server, sport, dport, "PA", c, s, data)
+            c += len(data)
+            add(t + 0.005, server, client, dport, sport, "A", s, c)
+        t += 0.01
+    add(t, client, server, sport, dport, "FA", c, s)
+    add(t + 0.005, server, client, dport, sport, "FA", s, c + 1)
+    add(t + 0.01, client, server, sport, dport, "A", c + 1, s + 1)
+    return packets
+
+
+_REQUEST = b"GET / HTTP/1.1\r\nHost: intranet.example\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\n\r\n"
+_DAY = 86400.0
+_DAY1 = 1764547200.0  # 2025-12-01
+
+
+def _day(t0: float, ssh_banner: bytes, http_server: bytes) -> list[object]:
+    reply = b"HTTP/1.1 200 OK\r\nServer: " + http_server + b"\r\nContent-Length: 2\r\n\r\nok"
+    ssh = _scapy_session(t0, "10.0.0.9", "10.0.0.5", 40000, 22, ssh_banner + b"\r\n", b"SSH-2.0-OpenSSH_9.0\r\n",
+                         server_first=True)  # fmt: skip
+    return ssh + _scapy_session(t0 + 5, "10.0.0.9", "10.0.0.5", 40001, 80, _REQUEST, reply, server_first=False)
+
+
+@pytest.fixture(scope="module")
+def upgrade_store(zeek_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two days of one server: OpenSSH 7.4 and Apache, then OpenSSH 8.9p1 and nginx; and the
+    corpus's TLS server moved onto the address of the sslh capture's, with another certificate."""
+    from scapy.all import IP, TCP, rdpcap, wrpcap
+
+    root = tmp_path_factory.mktemp("upgrade")
+    wrpcap(str(root / "day1.pcap"), _day(_DAY1, b"SSH-2.0-OpenSSH_7.4", b"Apache/2.4.41 (Ubuntu)"))
+    wrpcap(str(root / "day2.pcap"), _day(_DAY1 + _DAY, b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1", b"nginx/1.24.0"))
+    moved = rdpcap(str(ZEEK_CORPUS / "pppoe-over-qinq-tls/pppoe-over-qinq.pcap"))
+    for p in moved:
+        if IP in p:
+            p[IP].src = "192.168.2.230" if p[IP].src == "2.2.2.2" else p[IP].src
+            p[IP].dst = "192.168.2.230" if p[IP].dst == "2.2.2.2" else p[IP].dst
+            del p[IP].chksum
+            if TCP in p:
+                del p[TCP].chksum
+    wrpcap(str(root / "moved.pcap"), moved)
+    store = root / "store"
+    for name in ("day1", "day2", "moved"):
+        ingest_paths([_zeek(root / f"{name}.pcap", root / name, zeek_env)], store)
+    ingest_paths([_zeek(ZEEK_CORPUS / CAPTURES[1], root / "sslh", zeek_env)], store)
+    return store
+
+
+def test_an_upgrade_between_two_captures_is_a_changed_port(upgrade_store: Path) -> None:
+    result = runner.invoke(app, ["changed-ports", "--store", str(upgrade_store), "--nets", "all", "--since",
+                                 "2000-01-01", "-f", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    changes = {(r["server_h"], r["server_p"], r["what"]): r for r in json.loads(result.stdout)}
+    ssh = changes[("10.0.0.5", 22, "software")]
+    assert (ssh["before"], ssh["after"]) == ("OpenSSH 7.4", "OpenSSH 8.9p1")
+    assert ssh["changed_at"].startswith("2025-12-02T00:00:00.03")
+    web = changes[("10.0.0.5", 80, "software")]
+    assert (web["before"], web["after"]) == ("Apache 2.4.41", "nginx 1.24.0")
+    cert = changes[("192.168.2.230", 443, "certificate")]
+    assert cert["before"].startswith("x230 [") and cert["after"].startswith("mzuserxp.itunes.apple.com [")
+    assert len(changes) == 3  # nothing else changed (sslh's SSH and TLS on one port are not a change)
+    # The range selects changes by when they happened; servers shows the software of the end of the range.
+    inv = Inventory(upgrade_store, nets="all")
+    assert inv.changed_ports("2025-12-03", "2026-01-01").empty
+    before = inv.servers(None, "2025-12-02")
+    assert before.loc[before["server_p"] == 22, "version"].tolist() == ["7.4"]
+    after = inv.servers()
+    assert after.loc[after["server_p"] == 22, "version"].tolist() == ["8.9p1"]
+
+
+def test_the_daily_report_lists_changes_and_what_new_ports_are(upgrade_store: Path, tmp_path: Path) -> None:
+    pages = {}
+    for day in ("2025-12-01", "2025-12-02"):
+        out = tmp_path / day
+        out.mkdir()
+        result = runner.invoke(app, ["report", "--store", str(upgrade_store), "--nets", "all", "--date", day,
+                                     "-o", str(out)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        pages[day] = next(out.glob("*.html")).read_text()
+    new = pages["2025-12-01"].split("<h2>New server ports</h2>")[1].split("<h2>")[0]
+    # What the new ports were on their day, not what they became the next.
+    assert "<th>identity</th>" in new and "OpenSSH 7.4" in new and "Apache 2.4.41" in new and "8.9p1" not in new
+    assert "none" in pages["2025-12-01"].split("<h2>Changed server ports")[1].split("<h2>")[0]
+    changed = pages["2025-12-02"].split("<h2>Changed server ports")[1].split("<h2>")[0]
+    assert "OpenSSH 7.4" in changed and "OpenSSH 8.9p1" in changed and "nginx 1.24.0" in changed
+
+
+def test_host_names_show_only_while_the_lease_held_the_address() -> None:
+    """A DHCP name belongs to an address for its lease: a server row seen outside it does not get it."""
+    t = pd.Timestamp("2026-11-21 10:00", tz="UTC")
+    lease = {"kind": "lease", "host": "10.0.0.7", "name": "laptop-ann", "mac": "aa:bb:cc:dd:ee:ff",
+             "first_seen": t, "last_seen": t + pd.Timedelta(hours=1), "seen": 1}  # fmt: skip
+    facts = pa.Table.from_pylist([lease], schema=IDENTITY_SCHEMA)
+    rows = pd.DataFrame({"server_h": ["10.0.0.7", "10.0.0.7", "10.0.0.8"], "server_p": [22, 22, 22],
+                         "first_seen": [t + pd.Timedelta(minutes=30), t + pd.Timedelta(hours=2), t],
+                         "last_seen": [t + pd.Timedelta(hours=3), t + pd.Timedelta(hours=3), t]})  # fmt: skip
+    names = described(rows, facts)["host_names"].tolist()
+    assert names == ["laptop-ann (dhcp 2026-11-21 10:00..2026-11-21 11:00)", "", ""]
+
+
+def test_an_sni_no_certificate_names_is_marked_claimed() -> None:
+    t = pd.Timestamp("2026-11-21 10:00", tz="UTC")
+    common = {"first_seen": t, "last_seen": t, "seen": 1, "sensor": "s"}
+    facts = pa.Table.from_pylist([
+        {"kind": "tls", "host": "10.0.0.5", "port": 443, "name": "www.example.org", "fingerprint": "ab", **common},
+        {"kind": "tls", "host": "10.0.0.5", "port": 443, "name": "evil.example", "fingerprint": "ab", **common},
+        {"kind": "certificate", "fingerprint": "ab", "subject": "CN=www.example.org,O=Example",
+         "names": ["www.example.org", "example.org"], **common},
+    ], schema=IDENTITY_SCHEMA)  # fmt: skip
+    rows = pd.DataFrame({"server_h": ["10.0.0.5"], "server_p": [443], "first_seen": [t], "last_seen": [t]})
+    assert described(rows, facts)["tls_names"].tolist() == ["example.org, www.example.org, evil.example (sni)"]
+
+
+_HOSTILE = st.text(st.characters(codec="utf-8"), max_size=400)
+_JSON_VALUE = st.one_of(st.none(), _HOSTILE, st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
+                        st.lists(_HOSTILE, max_size=5), st.booleans())  # fmt: skip
+_FIELDS = {
+    "software": ["host", "host_p", "software_type", "name", "version.major", "version.addl", "unparsed_version"],
+    "ssh": ["uid", "id.orig_h", "id.resp_h", "id.resp_p", "server", "client", "auth_attempts", "host_key"],
+    "ssl": ["uid", "id.orig_h", "id.resp_h", "id.resp_p", "server_name", "cert_chain_fps", "ssl_history", "cipher"],
+    "x509": ["fingerprint", "certificate.subject", "certificate.issuer", "certificate.not_valid_before",
+             "certificate.not_valid_after", "san.dns", "client_cert"],
+    "dhcp": ["mac", "assigned_addr", "host_name", "client_fqdn", "lease_time", "msg_types"],
+}  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(log=st.sampled_from(sorted(_FIELDS)), lines=st.lists(st.dictionaries(st.sampled_from(
+    sum(_FIELDS.values(), [])), _JSON_VALUE, max_size=8), min_size=1, max_size=6))  # fmt: skip
+def test_hostile_json_identity_lines_never_break_an_ingest_or_a_query(
+    tmp_path_factory: pytest.TempPathFactory, log: str, lines: list[dict[str, object]]
+) -> None:
+    folder = tmp_path_factory.mktemp("hostile")
+    first = {"ts": 1764547200.5, **{f: "x" for f in _FIELDS[log]}, "host_p": 22, "id.resp_p": 22,
+             "id.resp_h": "10.0.0.5", "host": "10.0.0.5", "assigned_addr": "10.0.0.5", "cert_chain_fps": ["ab"],
+             "san.dns": ["a"], "msg_types": ["ACK"], "lease_time": 60.0, "software_type": "HTTP::SERVER",
+             "server": "SSH-2.0-x_1", "client_cert": False, "version.major": 1, "id.orig_h": "10.0.0.9"}  # fmt: skip
+    first = {k: v for k, v in first.items() if k in ("ts", *_FIELDS[log])}
+    body = [json.dumps(first)] + [json.dumps({"ts": 1764547201.0 + i, **line}) for i, line in enumerate(lines)]
+    (folder / f"{log}.log").write_text("\n".join(body) + "\n")
+    store = folder / "store"
+    summary = ingest_paths([folder], store)
+    assert not summary.errors, [e.message for e in summary.errors]
+    assert summary.identities >= 1  # the first line is a fact of every log
+    facts = take_snapshot(locate(store)).read_identity()
+    for column in ("product", "version", "banner", "name", "subject", "issuer", "mac"):
+        lengths = [len(v) for v in facts.column(column).to_pylist() if v is not None]
+        assert all(n <= TEXT_CHARS for n in lengths)
+    inv = Inventory(store, nets="all")
+    assert inv.changed_ports(None).shape[1] == 8
+    assert folded(described(pd.DataFrame({"server_h": ["10.0.0.5"], "server_p": [22], "first_seen": [pd.NaT],
+                                          "last_seen": [pd.NaT]}), inv.identity_facts())).shape[0] == 1  # fmt: skip
+
+
+def test_hostile_identity_text_is_escaped_in_every_output(tmp_path: Path) -> None:
+    """A product a server chose (its banner) reaches the terminal, CSV and HTML neutralized."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    conn = {"ts": 1764547200.0, "uid": "C1", "id.orig_h": "10.0.0.9", "id.orig_p": 40000, "id.resp_h": "10.0.0.5",
+            "id.resp_p": 22, "proto": "tcp", "conn_state": "SF", "history": "ShADadFf", "orig_pkts": 5,
+            "resp_pkts": 5}  # fmt: skip
+    (folder / "conn.log").write_text(json.dumps(conn) + "\n")
+    banner = "SSH-2.0-=cmd|\x1b[31m<b>x</b>_1.0 (a comment)"
+    ssh = {"ts": 1764547200.1, "uid": "C1", "id.orig_h": "10.0.0.9", "id.orig_p": 40000, "id.resp_h": "10.0.0.5",
+           "id.resp_p": 22, "server": banner, "client": "SSH-2.0-x", "auth_attempts": 0}  # fmt: skip
+    (folder / "ssh.log").write_text(json.dumps(ssh) + "\n")
+    store = tmp_path / "store"
+    assert ingest_paths([folder], store).identities == 1
+    table = runner.invoke(app, ["servers", "--store", str(store), "--nets", "all"])
+    assert table.exit_code == 0 and "\x1b" not in table.stdout and "=cmd|" in table.stdout
+    csv_out = runner.invoke(app, ["servers", "--store", str(store), "--nets", "all", "-f", "csv",
+                                  "--columns", "server_h,product"])  # fmt: skip
+    assert csv_out.stdout.splitlines()[1].startswith('"10.0.0.5","\'=cmd|')
+    page = runner.invoke(app, ["host", "10.0.0.5", "--store", str(store), "-f", "html"])
+    assert page.exit_code == 0 and "<b>x" not in page.stdout and "&lt;b&gt;x&lt;/b&gt;" in page.stdout
+
+
+def test_columns_option_picks_and_orders_columns(corpus_store: Path) -> None:
+    result = runner.invoke(app, ["servers", "--store", str(corpus_store), "--nets", "all", "--port", "22", "-f",
+                                 "csv", "--columns", "product,server_h"])  # fmt: skip
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "product,server_h"
+    bad = runner.invoke(app, ["servers", "--store", str(corpus_store), "--columns", "nope"])
+    assert bad.exit_code != 0 and "no such column" in bad.output and "Traceback" not in bad.output
+
+
+def test_every_identity_kind_has_a_reader() -> None:
+    empty = pa.table({"ts": pa.array([], pa.timestamp("us", tz="UTC"))})
+    for log in set(IDENTITY_KINDS.values()):
+        assert normalize_identity(empty, log).schema == IDENTITY_SCHEMA
