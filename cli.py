@@ -730,8 +730,8 @@ def status(
         out.print(visible(f"  host {host} answered on {ports:,} TCP ports on {info['last_day']}, most without data "
                           "(a SYN proxy, tarpit or honeypot?)"), markup=False, soft_wrap=True)  # fmt: skip
     out.print(f"  {info['sources']} log sources, last ingest {info['last_ingest'] or 'never'}; "
-              f"{info['quarantined_lines']:,} lines quarantined; {info['sensor_notices']:,} sensor notices",
-              markup=False, soft_wrap=True)  # fmt: skip
+              f"{info['quarantined_lines']:,} lines quarantined; {info['sensor_notices']:,} sensor notices; "
+              f"{info['identity_facts']:,} identity facts", markup=False, soft_wrap=True)  # fmt: skip
     settings = info["settings"]
     nets = ", ".join(settings["nets"]) if isinstance(settings["nets"], list) else settings["nets"]
     out.print(f"  settings: nets {nets}; sensors {settings['sensors']}; {settings['allowlist_entries']} allowlist "

@@ -25,11 +25,12 @@ from synack.ingest.chunk_files import ChunkFiles, write_chunk_files
 from synack.ingest.compaction import threaded_merges
 from synack.ingest.errors import ClockBehind, NotAConnLog, NotAZeekLog, SynackError
 from synack.ingest.file_modes import PRIVATE, open_new
-from synack.ingest.log_files import find_conn_logs
+from synack.ingest.log_files import find_conn_logs, is_eve_log_name
 from synack.ingest.log_source import (
     CLOSING_KINDS,
     DEFAULT_CHUNK_BYTES,
     NOTICE_KINDS,
+    SURICATA_EVE,
     Chunk,
     LogSource,
     NotGzip,
@@ -37,12 +38,13 @@ from synack.ingest.log_source import (
     ReadState,
     Span,
     identify,
+    identity_twin,
     is_finished,
     parse_block,
     read_blocks,
 )
 from synack.ingest.partials import DayRecords, by_day
-from synack.ingest.server_identity import IDENTITY_KINDS
+from synack.ingest.server_identity import IDENTITY_KINDS, SURICATA_EVE_IDENTITY
 from synack.ingest.store import CommitResult, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
@@ -88,6 +90,7 @@ class FileResult:
     quarantined: int = 0
     notices: int = 0  # SynAck notices kept (a notice log's rows)
     identities: int = 0  # identity facts kept (an identity log's reduced rows)
+    kind: str = ""  # the source's kind, when it was identified
     message: str = ""
     stopped: bool = False  # the run was asked to stop before the end of the file
     source_chunks: int = 0  # chunks of the source committed, by this run and before
@@ -275,6 +278,8 @@ def ingest_into(
         if summary.days:
             summary.merges += store.compact_days(summary.days, stop, merges)
             summary.merges += store.roll_up_months(stop)
+        if summary.identities:
+            summary.merges += store.compact_identity()
     summary.repairs = store.repairs[repairs_before:]
     summary.seconds = time.perf_counter() - started
     return summary
@@ -298,8 +303,36 @@ def ingest_file(
     stop: Callable[[], bool] | None = None,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> FileResult:
-    """Ingest what is new in one file; return what was done."""
-    opened = open_source(store, path)
+    """Ingest what is new in one file (and, for a Suricata EVE file, in its
+    identity events: ingest.suricata_identity); return what was done."""
+    result = _ingest_one(store, path, pools, sensor, chunk_bytes, progress, summary, stop, clock_skew, twin=False)
+    if not has_twin(path, result.kind) or (stop is not None and stop()):
+        return result
+    twin = _ingest_one(store, path, pools, sensor, chunk_bytes, progress, summary, stop, clock_skew, twin=True)
+    return with_twin(result, twin)
+
+
+def has_twin(path: Path, kind: str) -> bool:
+    """Whether a file whose first source was of `kind` ("" when it was not
+    identified: unchanged) may have a twin source (an EVE file's identity events)."""
+    return kind == SURICATA_EVE or (not kind and is_eve_log_name(path.name))
+
+
+def with_twin(result: FileResult, twin: FileResult) -> FileResult:
+    """A file's result with what its twin source added (identity facts, quarantined lines, an error)."""
+    result.identities += twin.identities
+    result.quarantined += twin.quarantined
+    if twin.status == "ingested" and result.status in ("unchanged", "waiting"):
+        result.status = "ingested"
+    if twin.status == "error" and result.status != "error":
+        result.status, result.message = "error", twin.message
+    return result
+
+
+def _ingest_one(store: Store, path: Path, pools: Pools, sensor: str | None, chunk_bytes: int,
+                progress: Progress | None, summary: IngestSummary, stop: Callable[[], bool] | None,
+                clock_skew: float, *, twin: bool) -> FileResult:  # fmt: skip
+    opened = open_source(store, path, twin=twin)
     if isinstance(opened, FileResult):
         return opened
     source, stat = opened
@@ -307,9 +340,9 @@ def ingest_file(
         limits = ValueLimits(clock_skew)
         result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop, limits)
     except (NotAZeekLog, NotAConnLog, ClockBehind) as err:  # what was committed before stays
-        return FileResult(path, "error", message=str(err))
+        return FileResult(path, "error", message=str(err), kind=source.kind)
     except FileNotFoundError:
-        return FileResult(path, "waiting", message=MOVED_AWAY)
+        return FileResult(path, "waiting", message=MOVED_AWAY, kind=source.kind)
     return finish_source(store, source, stat, result)
 
 
@@ -317,19 +350,21 @@ def ingest_file(
 MOVED_AWAY = "moved away while being read (rotated?)"
 
 
-def open_source(store: Store, path: Path) -> tuple[LogSource, os.stat_result] | FileResult:
-    """The source `path` holds and its stat, or the FileResult of a file with
-    nothing to read (unchanged, already complete, not a log, still empty)."""
+def open_source(store: Store, path: Path, twin: bool = False) -> tuple[LogSource, os.stat_result] | FileResult:
+    """The source `path` holds (with `twin`, its second source: an EVE file's
+    identity events) and its stat, or the FileResult of a file with nothing
+    to read (unchanged, already complete, not a log, still empty, no twin)."""
     try:
         stat = path.stat()
     except OSError as err:
         return FileResult(path, "error", message=f"{path}: {err.strerror}")
-    if store.file_unchanged(path, stat.st_size, stat.st_mtime_ns):
+    if store.file_unchanged(path, stat.st_size, stat.st_mtime_ns, twin):
         return FileResult(path, "unchanged")
     try:
         source = identify(path)
     except NotGzip as err:
-        store.quarantine_file(path, str(err))
+        if not twin:
+            store.quarantine_file(path, str(err))
         return FileResult(path, "error", message=str(err))
     except (NotAZeekLog, NotAConnLog) as err:
         return FileResult(path, "error", message=str(err))
@@ -337,10 +372,15 @@ def open_source(store: Store, path: Path) -> tuple[LogSource, os.stat_result] | 
         return FileResult(path, "error", message=f"{path}: {err.strerror}")
     if source is None:
         return FileResult(path, "waiting", message="no complete data line yet")
+    if twin:
+        second = identity_twin(source)
+        if second is None:
+            return FileResult(path, "unchanged")
+        source = second
     state = store.source_state(source.source_id)
     if state is not None and state.complete:
-        store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id)
-        return FileResult(path, "unchanged")
+        store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id, twin)
+        return FileResult(path, "unchanged", kind=source.kind)
     return source, stat
 
 
@@ -385,7 +425,9 @@ def finish_source(store: Store, source: LogSource, stat: os.stat_result, result:
         result.message = "last line is incomplete; it is read once it is finished"
     if result.status in ("ingested", "unchanged") and not result.stopped:
         # Read to the end as it was when stat'ed: skip it until it changes.
-        store.remember_file(source.path, stat.st_size, stat.st_mtime_ns, source.source_id)
+        store.remember_file(source.path, stat.st_size, stat.st_mtime_ns, source.source_id,
+                            twin=source.kind == SURICATA_EVE_IDENTITY)  # fmt: skip
+    result.kind = source.kind
     return result
 
 

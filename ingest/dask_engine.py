@@ -48,6 +48,7 @@ from synack.ingest.conn_ingest import (
     commit_parsed,
     count_commit,
     finish_source,
+    has_twin,
     open_source,
     parse_and_aggregate,
     write_parsed,
@@ -169,7 +170,7 @@ def ingest_dask(
     files = store.files.resolved()
     merges = merge_runner(client, files)
     summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop, day_runner(client, files), merges)
-    waiting = list(found.sources)
+    waiting = [(path, False) for path in found.sources]
     while waiting and not (stop is not None and stop()):
         # One task per source a round: a log seen under two names (the live
         # conn.log and its archive) is read by a later round, from the offset
@@ -177,15 +178,20 @@ def ingest_dask(
         this_round, waiting = waiting, []
         tasks: dict[Any, tuple[LogSource, os.stat_result, int]] = {}
         sources: set[str] = set()
-        for path in this_round:
-            opened = open_source(store, path)
+        for path, twin in this_round:
+            opened = open_source(store, path, twin=twin)
             if isinstance(opened, FileResult):
-                summary.files.append(opened)
+                if not twin or opened.status != "unchanged":
+                    summary.files.append(opened)
+                if not twin and has_twin(path, opened.kind):
+                    waiting.append((path, True))  # an EVE file's identity events: the next round
                 continue
             source, stat = opened
             if source.source_id in sources:
-                waiting.append(path)
+                waiting.append((path, twin))
                 continue
+            if not twin and has_twin(path, source.kind):
+                waiting.append((path, True))
             sources.add(source.source_id)
             state = store.source_state(source.source_id)
             start = (state.committed_bytes, state.next_line, state.header, state.chunks) if state else (0, 1, b"", 0)

@@ -5,8 +5,8 @@ archive folders `YYYY-MM-DD/conn.HH:MM:SS-HH:MM:SS.log.gz`, standalone
 rotation names `conn.YYYY-MM-DD-HH-MM-SS.log` and supervisor
 `log-queue/conn__<open>__<close>__.log`. notice.log (the same names) is a
 source too: synack keeps the notices of the package's notice.zeek; so are
-the software, ssh, ssl, x509 and dhcp logs (what a server is,
-ingest.server_identity). Other logs (dns, http, ...) are reported as skipped.
+the software, ssh, ssl, x509, dhcp and dns logs (what a server is,
+ingest.server_identity). Other logs (http, files, ...) are reported as skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _CONN_NAME = re.compile(r"^conn(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 _EVE_NAME = re.compile(r"^eve(?:[.-][^/]*?)?\.json(?:\.\d+)?(?:\.gz)?$")
 _NOTICE_NAME = re.compile(r"^notice(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 #: The identity logs (ingest.server_identity), under the same names as conn logs.
-_IDENTITY_NAME = re.compile(r"^(?:software|ssh|ssl|x509|dhcp)(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
+_IDENTITY_NAME = re.compile(r"^(?:software|ssh|ssl|x509|dhcp|dns)(?:\.[^/]*?|__[^/]*?)?\.(?:log|json)(?:\.gz)?$")
 _LOG_NAME = re.compile(r"\.(?:log|json)(?:\.gz)?$")
 
 
@@ -33,13 +33,18 @@ def is_conn_log_name(name: str) -> bool:
     return bool(_CONN_NAME.match(name) or _EVE_NAME.match(name))
 
 
+def is_eve_log_name(name: str) -> bool:
+    """True for the names of Suricata's EVE files."""
+    return bool(_EVE_NAME.match(name))
+
+
 def is_notice_log_name(name: str) -> bool:
     """True for the names Zeek, zeekctl and zeek-archiver give notice logs."""
     return bool(_NOTICE_NAME.match(name))
 
 
 def is_identity_log_name(name: str) -> bool:
-    """True for the names Zeek gives the software, ssh, ssl, x509 and dhcp logs (live and rotated)."""
+    """True for the names Zeek gives the software, ssh, ssl, x509, dhcp and dns logs (live and rotated)."""
     return bool(_IDENTITY_NAME.match(name))
 
 

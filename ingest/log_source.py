@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from synack.ingest import suricata_eve, zeek_ascii, zeek_json
+from synack.ingest import suricata_eve, suricata_identity, zeek_ascii, zeek_json
 from synack.ingest.errors import NotAConnLog, NotAZeekLog
 from synack.ingest.line_parsing import Quarantined
 from synack.ingest.normalize import missing_required, normalize
@@ -33,6 +33,7 @@ from synack.ingest.sensor_notices import normalize_notices
 from synack.ingest.server_identity import (
     IDENTITY_KINDS,
     IDENTITY_LOGS,
+    SURICATA_EVE_IDENTITY,
     identity_kind,
     json_identity_log,
     normalize_identity,
@@ -249,6 +250,15 @@ def _identify_past_long_line(path: Path, compressed: bool) -> LogSource | None:
                      compressed, source.meta_prefix)  # fmt: skip
 
 
+def identity_twin(source: LogSource) -> LogSource | None:
+    """The identity events of a Suricata EVE source as a source of their own
+    (its own offsets: ingest.suricata_identity); None for other kinds."""
+    if source.kind != SURICATA_EVE:
+        return None
+    digest = hashlib.sha256(SURICATA_EVE_IDENTITY.encode() + b"\0" + source.source_id.encode()).hexdigest()[:24]
+    return LogSource(source.path, SURICATA_EVE_IDENTITY, digest, source.compressed)
+
+
 @dataclass
 class Span:
     """Lines [line_start, line_end) at bytes [byte_start, byte_end) of a
@@ -314,7 +324,8 @@ def read_blocks(
     record, read as if a newline ended it (offsets count the file's bytes).
     """
     state = state if state is not None else ReadState()
-    json_lines = source.kind in (ZEEK_JSON, SURICATA_EVE, ZEEK_NOTICE_JSON) or source.kind.endswith("-json")
+    json_lines = source.kind in (ZEEK_JSON, SURICATA_EVE, ZEEK_NOTICE_JSON, SURICATA_EVE_IDENTITY) or (
+        source.kind.endswith("-json"))  # fmt: skip
     builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
     for line in header.splitlines():
         builder.feed(line)
@@ -469,6 +480,11 @@ def _fill(stream: BinaryIO, target: memoryview, state: ReadState) -> int:
 def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: ValueLimits | None = None) -> Chunk:
     """Parse and normalize one block (pure: safe on any thread); `limits`
     bound the record times (default: one day past the current clock)."""
+    span = {f.name: getattr(raw, f.name) for f in fields(Span)}
+    if source.kind == SURICATA_EVE_IDENTITY:
+        facts = suricata_identity.read_identity(raw.data, raw.line_start, sensor, limits)
+        quarantined = sorted([*raw.oversize, *facts.quarantined], key=lambda q: q.line)
+        return Chunk(**span, table=suricata_identity.identity_table(facts), quarantined=quarantined)
     if source.kind == ZEEK_JSON:
         parsed = zeek_json.read_rows(raw.data, raw.line_start, limits, conn=True)
     elif source.kind == SURICATA_EVE:
@@ -488,7 +504,6 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: Va
         tidy = normalize_notices if source.kind in NOTICE_KINDS else normalize
         normalized = [tidy(t, sensor) for t in parsed.tables]
     table = _concat(normalized) if normalized else None
-    span = {f.name: getattr(raw, f.name) for f in fields(Span)}
     quarantined = sorted([*raw.oversize, *parsed.quarantined], key=lambda q: q.line) if raw.oversize else (
         parsed.quarantined)  # fmt: skip
     return Chunk(**span, table=table, quarantined=quarantined)

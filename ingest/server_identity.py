@@ -15,7 +15,9 @@ with when it was first and last seen and how often, in
   names (x509.log's host certificates, by fingerprint; the file id of
   an older Zeek's x509.log, which its ssl.log names, stands in);
 * `lease`: a DHCP lease's address, the host name the client claimed, its
-  MAC, and the time it was valid (`first_seen` to `last_seen`).
+  MAC, and the time it was valid (`first_seen` to `last_seen`);
+* `dns`: a name whose DNS answer was the address, valid from the answer
+  to the end of its TTL (DNS_NAMES_PER_ADDRESS per address and chunk).
 
 Text from the network is kept as text (escaped where it is shown), cut
 to TEXT_CHARS, lists to NAMES_PER_CERTIFICATE; a row whose address is
@@ -39,13 +41,17 @@ from synack.ingest.zeek_json import json_time
 
 IDENTITY_DIR = "identity"
 #: The Zeek logs read for identity, by their `#path`.
-IDENTITY_LOGS = ("software", "ssh", "ssl", "x509", "dhcp")
+IDENTITY_LOGS = ("software", "ssh", "ssl", "x509", "dhcp", "dns")
+#: Suricata's EVE files, read a second time for their tls, ssh and dhcp events (ingest.suricata_identity).
+SURICATA_EVE_IDENTITY = "suricata-eve-identity"
 #: Longest text kept of one value (a product, a banner, a name, a subject).
 TEXT_CHARS = 255
 #: DNS names kept of one certificate (a CDN's certificate names hundreds).
 NAMES_PER_CERTIFICATE = 64
 
-SOFTWARE, TLS, CERTIFICATE, LEASE = "software", "tls", "certificate", "lease"
+SOFTWARE, TLS, CERTIFICATE, LEASE, DNS = "software", "tls", "certificate", "lease", "dns"
+#: Names kept per address of one chunk of a dns.log, the most answered first (a CDN address has thousands).
+DNS_NAMES_PER_ADDRESS = 32
 
 IDENTITY_SCHEMA = pa.schema(
     [
@@ -79,7 +85,10 @@ def identity_kind(log: str, json: bool) -> str:
 
 
 #: Source kind -> the log it is.
-IDENTITY_KINDS: dict[str, str] = {identity_kind(log, j): log for log in IDENTITY_LOGS for j in (False, True)}
+IDENTITY_KINDS: dict[str, str] = {
+    **{identity_kind(log, j): log for log in IDENTITY_LOGS for j in (False, True)},
+    SURICATA_EVE_IDENTITY: "eve",
+}
 #: The identity kinds written in Zeek's ASCII format (a `#close` ends them).
 ASCII_IDENTITY_KINDS = tuple(identity_kind(log, False) for log in IDENTITY_LOGS)
 
@@ -95,6 +104,8 @@ def json_identity_log(record: dict[str, Any]) -> str | None:
         return "ssl"
     if "auth_attempts" in record or ("server" in record and "client" in record and "host_key" in record):
         return "ssh"
+    if "query" in record and ("answers" in record or "qtype_name" in record or "rcode" in record):
+        return "dns"
     if "msg_types" in record or ("mac" in record and ("assigned_addr" in record or "assigned_ip" in record)):
         return "dhcp"
     return None
@@ -110,13 +121,16 @@ def normalize_identity(table: pa.Table, log: str, sensor: str | None = None) -> 
     if "ts" not in table.column_names:
         raise NotAZeekLog(f"not a Zeek {log} log: no ts column")
     rows = _READERS[log](table)
-    named = sensor_column({n: one_array(table.column(n)) for n in ("sensor", "_system_name")
-                           if n in table.column_names}, len(table), sensor or DEFAULT_SENSOR)  # fmt: skip
-    columns = {**rows, "sensor": named.cast(pa.string())}
-    keep = columns.pop("_keep")
-    out = pa.table({f.name: _as(columns.get(f.name), f.type, len(table)) for f in IDENTITY_SCHEMA},
+    given = {n: one_array(table.column(n)) for n in ("sensor", "_system_name") if n in table.column_names}
+    named = sensor_column(given, len(table), sensor or DEFAULT_SENSOR).cast(pa.string())
+    keep = rows.pop("_keep")
+    if "_rows" in rows:  # a row per answer, not per line
+        named = pc.take(named, rows.pop("_rows"))
+    n = len(keep)
+    columns = {**rows, "sensor": named}
+    out = pa.table({f.name: _as(columns.get(f.name), f.type, n) for f in IDENTITY_SCHEMA},
                    schema=IDENTITY_SCHEMA).filter(pc.fill_null(keep, False))  # fmt: skip
-    return reduce_identity(out)
+    return capped_dns(reduce_identity(out))
 
 
 def reduce_identity(table: pa.Table) -> pa.Table:
@@ -278,19 +292,26 @@ def _zeek_version(table: pa.Table) -> pa.Array:
 
 
 def _ssh(table: pa.Table) -> dict[str, pa.Array]:
-    """ssh.log: the server's version string ("SSH-2.0-OpenSSH_6.6.1p1 Ubuntu-2ubuntu2"), as a product
-    and version (its first word split at the last "_" or "-" before a digit) at the responder's port."""
+    """ssh.log: the server's version string ("SSH-2.0-OpenSSH_6.6.1p1 Ubuntu-2ubuntu2") as a product and
+    version (see software_parts) at the responder's port."""
     banner = _extracted(_text(table, "server"), r"^SSH-[0-9.]+-(?P<s>.+)$")
-    word = _extracted(banner, r"^(?P<w>[^\s]+)")
-    parts = pc.extract_regex(pc.fill_null(word, ""), r"^(?P<product>.+?)[_-]v?(?P<version>[0-9][^\s]*)$")
-    product, version = _unset_empty(pc.struct_field(parts, [0])), _unset_empty(pc.struct_field(parts, [1]))
+    product, version = software_parts(_extracted(banner, r"^(?P<w>[^\s]+)"))
     ts = _ts(table)
     return {
         "_keep": pc.and_(pc.is_valid(banner), pc.is_valid(_port(table, "id.resp_p"))),
         "kind": _constant(table, SOFTWARE), "host": _address(table, "id.resp_h"), "port": _port(table, "id.resp_p"),
-        "product": pc.coalesce(product, word),  # no version in it: the word is the product
-        "version": version, "banner": banner, "first_seen": ts, "last_seen": ts, "seen": _ones(table),
+        "product": product, "version": version, "banner": banner, "first_seen": ts, "last_seen": ts,
+        "seen": _ones(table),
     }  # fmt: skip
+
+
+def software_parts(word: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(product, version) of SSH software words ("OpenSSH_6.6.1p1" -> OpenSSH, 6.6.1p1;
+    "dropbear_2022.83"; "Cisco-1.25"): split at the first "_" or "-" before a
+    digit; a word without one is all product, no version."""
+    parts = pc.extract_regex(pc.fill_null(word, ""), r"^(?P<product>.+?)[_-]v?(?P<version>[0-9][^\s]*)$")
+    product, version = _unset_empty(pc.struct_field(parts, [0])), _unset_empty(pc.struct_field(parts, [1]))
+    return pc.coalesce(product, word), version
 
 
 def _extracted(text: pa.Array, pattern: str) -> pa.Array:
@@ -348,12 +369,70 @@ def _dhcp(table: pa.Table) -> dict[str, pa.Array]:
     }  # fmt: skip
 
 
+def _dns(table: pa.Table) -> dict[str, pa.Array]:
+    """dns.log: each address an answer gave for the query's name, valid for the answer's TTL
+    (rows of the answers, not of the log: the caller's `_keep` and columns are per answer)."""
+    if "answers" not in table.column_names or not pa.types.is_list(one_array(table.column("answers")).type):
+        return {"_keep": pa.array(np.zeros(len(table), dtype=bool))}
+    answers = one_array(table.column("answers"))
+    parents = pc.list_parent_indices(answers)
+    values = pc.list_flatten(answers).cast(pa.string())
+    fixed, invalid = addresses.canonical(values)
+    ttls = _flat_ttls(table, answers)
+    ts = pc.take(_ts(table), parents)
+    until = pc.add(ts.cast(pa.int64()), pc.multiply(ttls, 1e6).cast(pa.int64())).cast(TIMESTAMP)
+    name = pc.take(_text(table, "query"), parents)
+    address = pc.and_(pc.invert(invalid), pc.match_substring_regex(values, r"^[0-9a-fA-F:.]+(%.*)?$"))
+    return {
+        "_keep": pc.and_(address, pc.is_valid(name)), "_rows": parents,
+        "kind": _constant_n(len(values), DNS), "host": fixed, "name": name, "first_seen": ts, "last_seen": until,
+        "seen": pa.array(np.ones(len(values), dtype=np.uint64)),
+    }  # fmt: skip
+
+
+def _flat_ttls(table: pa.Table, answers: pa.Array) -> pa.Array:
+    """Each answer's TTL in seconds (0 where the log has none, or not one per answer, or a silly one)."""
+    n = len(pc.list_flatten(answers))
+    col = one_array(table.column("TTLs")) if "TTLs" in table.column_names else None
+    if col is None or not pa.types.is_list(col.type):
+        return pa.array(np.zeros(n))
+    same = pc.fill_null(pc.equal(pc.list_value_length(col), pc.list_value_length(answers)), False)
+    if not pc.all(same).as_py():
+        return pa.array(np.zeros(n))
+    try:
+        flat = pc.list_flatten(col).cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array(np.zeros(n))
+    sane = pc.and_(pc.greater_equal(flat, 0), pc.less_equal(flat, 30 * 86400.0))
+    return pc.fill_null(pc.if_else(sane, flat, 0.0), 0.0)
+
+
+def capped_dns(table: pa.Table) -> pa.Table:
+    """Reduced IDENTITY_SCHEMA rows with at most DNS_NAMES_PER_ADDRESS `dns`
+    rows per address (sensor and host), the most seen kept (ties: the name)."""
+    is_dns = pc.equal(table.column("kind"), DNS)
+    dns = table.filter(is_dns)
+    if len(dns) <= DNS_NAMES_PER_ADDRESS:
+        return table
+    dns = dns.sort_by([("sensor", "ascending"), ("host", "ascending"), ("seen", "descending"), ("name", "ascending")])
+    keys = pc.binary_join_element_wise(pc.fill_null(dns.column("sensor"), ""), dns.column("host"), "\t")
+    values = keys.to_numpy(zero_copy_only=False)
+    starts = np.r_[True, values[1:] != values[:-1]] if len(values) else np.array([], dtype=bool)
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(values)), 0))
+    rank = np.arange(len(values)) - group_start
+    return pa.concat_tables([table.filter(pc.invert(is_dns)), dns.filter(pa.array(rank < DNS_NAMES_PER_ADDRESS))])
+
+
 def _ones(table: pa.Table) -> pa.Array:
     return pa.array(np.ones(len(table), dtype=np.uint64))
 
 
-_READERS = {"software": _software, "ssh": _ssh, "ssl": _ssl, "x509": _x509, "dhcp": _dhcp}
+_READERS = {"software": _software, "ssh": _ssh, "ssl": _ssl, "x509": _x509, "dhcp": _dhcp, "dns": _dns}
 
 
 def _constant(table: pa.Table, value: str) -> pa.Array:
-    return pa.array(np.full(len(table), value, dtype=object), pa.string())
+    return _constant_n(len(table), value)
+
+
+def _constant_n(n: int, value: str) -> pa.Array:
+    return pa.array(np.full(n, value, dtype=object), pa.string())

@@ -226,13 +226,14 @@ class Store:
         self.files.sync_dirs([final.parent])
         return final
 
-    def file_unchanged(self, path: Path, size: int, mtime_ns: int) -> bool:
-        """True when `path` was read to its end at exactly this size and mtime."""
-        return self.ledger.file_unchanged(str(path.resolve()), size, mtime_ns)
+    def file_unchanged(self, path: Path, size: int, mtime_ns: int, twin: bool = False) -> bool:
+        """True when `path` was read to its end at exactly this size and mtime
+        (with `twin`: read for its second source, an EVE file's identity events)."""
+        return self.ledger.file_unchanged(_seen_key(path, twin), size, mtime_ns)
 
-    def remember_file(self, path: Path, size: int, mtime_ns: int, source_id: str) -> None:
-        """Record that `path` (this size and mtime) holds nothing more to read."""
-        self.ledger.remember_file(str(path.resolve()), size, mtime_ns, source_id)
+    def remember_file(self, path: Path, size: int, mtime_ns: int, source_id: str, twin: bool = False) -> None:
+        """Record that `path` (this size and mtime) holds nothing more to read (for its twin source)."""
+        self.ledger.remember_file(_seen_key(path, twin), size, mtime_ns, source_id)
 
     def mark_complete(self, source_id: str) -> None:
         """Record that `source_id` was read to its end (nothing more will come)."""
@@ -308,6 +309,11 @@ class Store:
         from synack.ingest.compaction import compact_source
 
         return compact_source(self, source_id)
+
+    def compact_identity(self) -> int:
+        from synack.ingest.identity_files import compact_identity
+
+        return compact_identity(self)
 
     def compact_days(self, days: Iterable[str], stop: Callable[[], bool] | None = None, runner: Any = None) -> int:
         from synack.ingest.compaction import compact_days
@@ -440,6 +446,14 @@ def _store_lock(files: StoreFS) -> Iterator[None]:
         os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+#: Appended to a file's path in the ledger's files_seen for its twin source (no path holds a NUL).
+_TWIN_KEY = "\0identity"
+
+
+def _seen_key(path: Path, twin: bool) -> str:
+    return str(path.resolve()) + (_TWIN_KEY if twin else "")
 
 
 def _read_marker(files: StoreFS) -> Marker | None:

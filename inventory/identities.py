@@ -11,9 +11,11 @@ transport), and by time:
 * `tls_names`: the subject CN and DNS names of the certificates the
   port presented, then the SNIs clients asked for that no certificate
   names, marked "(sni)" (a client's claim, not the server's);
-* `host_names`: the names DHCP leased the address to while the row's
-  server was seen, "name (dhcp first..last)" (the client's claim: a
-  lease moves, so a name shows only for the time it held the address).
+* `host_names`: the names DHCP leased the address to, then the names DNS
+  answers gave it, while the row's server was seen: "name (dhcp
+  first..last)" (the client's claim: a lease moves, so a name shows only
+  for the time it held the address), "name (dns first..last)" (an answer,
+  valid for its TTL); at most TLS_NAMES_SHOWN, the rest counted.
 
 Each is empty text where the sensor logged nothing.
 """
@@ -107,8 +109,8 @@ def _latest_software(facts: pa.Table) -> pd.DataFrame:
 
 
 def _common_name(subject: pd.Series) -> pd.Series:
-    """The CN of RFC 2253 subjects ("CN=x,O=y" -> "x"); empty where there is none."""
-    return subject.fillna("").str.extract(r"(?:^|,)CN=((?:[^,\\]|\\.)*)", expand=False).fillna("")
+    """The CN of RFC 2253 subjects ("CN=x,O=y" -> "x"; Suricata's "O=y, CN=x" too); empty where there is none."""
+    return subject.fillna("").str.extract(r"(?:^|,)\s*CN=((?:[^,\\]|\\.)*)", expand=False).fillna("")
 
 
 def _tls_names(facts: pa.Table) -> pd.DataFrame:
@@ -139,8 +141,9 @@ def _joined_names(texts: pd.Series) -> str:
 
 
 def _host_names(df: pd.DataFrame, facts: pa.Table, host: str) -> np.ndarray:
-    """Per row of `df`, the DHCP names its address held while it was seen."""
-    leases = _frame(facts, "lease", ["host", "name", "first_seen", "last_seen"])
+    """Per row of `df`, the DHCP and DNS names its address held while it was seen."""
+    leases = pd.concat([_frame(facts, kind, ["host", "name", "first_seen", "last_seen"]).assign(via=label)
+                        for kind, label in (("lease", "dhcp"), ("dns", "dns"))])  # fmt: skip
     empty = np.full(len(df), "", dtype=object)
     if leases.empty or "first_seen" not in df or "last_seen" not in df:
         return empty
@@ -156,10 +159,12 @@ def _host_names(df: pd.DataFrame, facts: pa.Table, host: str) -> np.ndarray:
     pairs = pairs[(pairs["first_seen"] <= pairs["seen_until"]) & (pairs["last_seen"] >= pairs["seen_from"])]
     if pairs.empty:
         return empty
-    spans = pairs.groupby(["row", "name"], as_index=False).agg(first=("first_seen", "min"), last=("last_seen", "max"))
-    spans["text"] = (spans["name"] + " (dhcp " + spans["first"].dt.strftime("%Y-%m-%d %H:%M") + ".."
+    spans = pairs.groupby(["row", "via", "name"], as_index=False).agg(first=("first_seen", "min"),
+                                                                      last=("last_seen", "max"))  # fmt: skip
+    spans["text"] = (spans["name"] + " (" + spans["via"] + " " + spans["first"].dt.strftime("%Y-%m-%d %H:%M") + ".."
                      + spans["last"].dt.strftime("%Y-%m-%d %H:%M") + ")")  # fmt: skip
-    joined = spans.sort_values(["row", "first"]).groupby("row")["text"].agg(", ".join)
+    # DHCP names first (the host's own claim), then DNS names, each oldest first.
+    joined = spans.sort_values(["row", "via", "first"]).groupby("row")["text"].agg(_joined_names)
     empty[joined.index.to_numpy()] = joined.to_numpy()
     return empty
 

@@ -326,7 +326,8 @@ class Inventory:
     def status(self) -> dict[str, Any]:
         """What the store holds: ledger version, days, records and, per
         sensor, records and newest record (UTC); the sources ingested, the
-        lines quarantined, the sensor notices kept and the last ingest; the
+        lines quarantined, the sensor notices and identity facts kept (counted
+        per file) and the last ingest; the
         hosts that answered every port on the newest day (host -> ports); the
         years with first sightings kept and how many days' records were pruned; whether an older synack wrote
         it (queries then aggregate its records in memory); and the settings
@@ -355,6 +356,7 @@ class Inventory:
             "sensors": per_sensor,
             **snap.sources_summary(),
             "sensor_notices": snap.notice_count(),
+            "identity_facts": snap.identity_count(),
             "monthly_rollups": len(catalog.rollups),
             "sightings_years": sorted(catalog.sightings),
             "pruned_days": len(catalog.pruned),

@@ -648,7 +648,7 @@ def test_every_command_has_an_example_and_the_query_examples_run(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # an example's relative output (host.html) lands here, not in the checkout
     args = _example(name)
-    if name in ("servers", "clients", "closed", "gone-ports", "notices", "host", "status", "check"):
+    if name in ("servers", "clients", "closed", "gone-ports", "changed-ports", "notices", "host", "status", "check"):
         result = runner.invoke(app, [name, *args, "--store", str(sample_store)])
         assert result.exit_code == 0, (name, result.output)
     elif name == "new-ports":

@@ -43,6 +43,7 @@ CAPTURES = [
     "imap-starttls/imap-starttls.pcap",
     "pppoe-over-qinq-tls/pppoe-over-qinq.pcap",
     "dhcp-udp-broadcast/dhcp.pcap",
+    "wikipedia/wikipedia.pcap",
 ]
 
 
@@ -150,6 +151,20 @@ def test_dhcp_leases_are_kept_as_zeek_logged_them(corpus_logs: Path, corpus_stor
         start = pd.Timestamp(float(ts), unit="s", tz="UTC")
         assert abs((match["first_seen"].iloc[0] - start).total_seconds()) < 1e-5
         assert abs((match["last_seen"].iloc[0] - match["first_seen"].iloc[0]).total_seconds() - float(lease)) < 1e-3
+
+
+def test_dns_names_of_a_server_address_show_in_host_names(corpus_logs: Path, corpus_store: Path,
+                                                           zeek_env: dict[str, str]) -> None:  # fmt: skip
+    """A server whose address a DNS answer gave, while it was seen: the name shows, marked (dns)."""
+    servers = _servers_json(corpus_store)
+    checked = 0
+    for query, answers in _cut(corpus_logs / "wikipedia" / "dns.log", "query", "answers", env=zeek_env):
+        for answer in answers.split(","):
+            for (host, port), row in servers.items():
+                if host == answer and port == 80:
+                    assert f"{query} (dns " in str(row["host_names"]), row
+                    checked += 1
+    assert checked >= 1
 
 
 def test_identity_logs_are_read_exactly_once(corpus_logs: Path, tmp_path: Path) -> None:
@@ -404,5 +419,99 @@ def test_columns_option_picks_and_orders_columns(corpus_store: Path) -> None:
 
 def test_every_identity_kind_has_a_reader() -> None:
     empty = pa.table({"ts": pa.array([], pa.timestamp("us", tz="UTC"))})
-    for log in set(IDENTITY_KINDS.values()):
+    for log in set(IDENTITY_KINDS.values()) - {"eve"}:
         assert normalize_identity(empty, log).schema == IDENTITY_SCHEMA
+
+
+def _ssh_line(t: float, server: str, port: int, banner: str) -> str:
+    return json.dumps({"ts": t, "uid": f"C{t}", "id.orig_h": "10.0.0.9", "id.orig_p": 40000, "id.resp_h": server,
+                       "id.resp_p": port, "server": banner, "client": "SSH-2.0-x", "auth_attempts": 0})  # fmt: skip
+
+
+def test_identity_files_are_merged_as_they_accumulate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hourly ssh logs, one identity file each, are merged in tiers: a store keeps a few files, the same facts."""
+    from synack.ingest import identity_files
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for hour in range(40):
+        t = 1764547200.0 + hour * 3600
+        other = _ssh_line(t + 1, f"10.0.1.{hour}", 22, f"SSH-2.0-dropbear_20{hour:02d}.1")
+        lines = [_ssh_line(t, "10.0.0.5", 22, "SSH-2.0-OpenSSH_9.6"), other]
+        (logs / f"ssh.{hour:02d}:00:00-{hour:02d}:59:59.log").write_text("\n".join(lines) + "\n")
+    merged_store, plain_store = tmp_path / "merged", tmp_path / "plain"
+    summary = ingest_paths([logs], merged_store)
+    assert summary.identities == 80 and summary.merges >= 40
+    monkeypatch.setattr(identity_files, "MERGE_FILES", 10_000)
+    ingest_paths([logs], plain_store)
+    merged, plain = take_snapshot(locate(merged_store)), take_snapshot(locate(plain_store))
+    assert len(plain.state.identity_files) == 40
+    assert len(merged.state.identity_files) < 8
+    facts = {name: Inventory(s, nets="all").identity_facts().to_pylist() for name, s in (("m", merged), ("p", plain))}
+    assert facts["m"] == facts["p"]
+    one = [f for f in facts["m"] if f["host"] == "10.0.0.5"]
+    assert len(one) == 1 and one[0]["seen"] == 40  # one fact, seen in every hour
+    assert ingest_paths([logs], merged_store).identities == 0  # exactly once, merged or not
+
+
+SURICATA_CORPUS = ZEEK_CORPUS.parent / "suricata-corpus"
+
+
+def test_suricata_tls_events_name_their_servers(tmp_path: Path) -> None:
+    """Every TLS event of a real eve.json: its server's row names the certificate's CN, or the SNI as claimed."""
+    eve = SURICATA_CORPUS / "suricatalog-eve2" / "eve.json"
+    if not eve.exists():
+        pytest.skip("../shared/suricata-corpus is not present")
+    store = tmp_path / "store"
+    summary = ingest_paths([eve], store)
+    assert summary.rows > 0 and summary.identities > 0 and not summary.errors
+    servers = _servers_json(store)
+    checked = 0
+    for line in eve.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event_type") != "tls" or (event["dest_ip"], event["dest_port"]) not in servers:
+            continue
+        names = str(servers[(event["dest_ip"], event["dest_port"])]["tls_names"]).split(", ")
+        subject = event["tls"].get("subject", "")
+        cn = [p.strip()[3:] for p in subject.split(",") if p.strip().startswith("CN=")]
+        sni = event["tls"].get("sni")
+        if not cn and not sni:
+            continue  # a resumed session shows neither
+        assert (cn and cn[0] in names) or (sni and (sni in names or f"{sni} (sni)" in names)), (event["tls"], names)
+        checked += 1
+    assert checked >= 100
+    assert ingest_paths([eve], store).identities == 0  # exactly once
+
+
+def test_an_eve_file_read_for_flows_before_gets_its_identity_events_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An eve.json an older synack read to its end (flows only): the next ingest reads its identity events, once."""
+    from synack.ingest import conn_ingest
+
+    flow = {"timestamp": "2025-12-01T00:00:00.100000+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.9",
+            "src_port": 40000, "dest_ip": "10.0.0.5", "dest_port": 22, "proto": "TCP", "app_proto": "ssh",
+            "flow": {"pkts_toserver": 5, "pkts_toclient": 5, "bytes_toserver": 500, "bytes_toclient": 900,
+                     "start": "2025-12-01T00:00:00.000000+0000", "end": "2025-12-01T00:00:01.000000+0000",
+                     "state": "closed", "reason": "timeout"},
+            "tcp": {"tcp_flags": "1b", "tcp_flags_ts": "1b", "tcp_flags_tc": "1b", "state": "closed"}}  # fmt: skip
+    ssh = {"timestamp": "2025-12-01T00:00:00.200000+0000", "flow_id": 1, "event_type": "ssh", "src_ip": "10.0.0.9",
+           "src_port": 40000, "dest_ip": "10.0.0.5", "dest_port": 22, "proto": "TCP",
+           "ssh": {"client": {"proto_version": "2.0", "software_version": "OpenSSH_9.0"},
+                   "server": {"proto_version": "2.0", "software_version": "OpenSSH_8.9p1 Ubuntu-3"}}}  # fmt: skip
+    dhcp = {"timestamp": "2025-11-30T23:59:00.300000+0000", "event_type": "dhcp", "src_ip": "10.0.0.1",
+            "dest_ip": "10.0.0.5", "proto": "UDP", "dhcp": {"type": "reply", "assigned_ip": "10.0.0.5",
+            "hostname": "build-7", "client_mac": "aa:bb:cc:00:11:22", "lease_time": 3600}}  # fmt: skip
+    bad = '{"timestamp": "2025-12-01T00:00:01+0000", "event_type": "tls", "dest_port": 70000}'
+    eve = tmp_path / "eve.json"
+    eve.write_text("\n".join([json.dumps(flow), json.dumps(ssh), json.dumps(dhcp), bad]) + "\n")
+    store = tmp_path / "store"
+    monkeypatch.setattr(conn_ingest, "has_twin", lambda path, kind: False)  # what an older synack did
+    assert ingest_paths([eve], store).identities == 0
+    monkeypatch.undo()
+    upgraded = ingest_paths([eve], store)
+    assert (upgraded.rows, upgraded.identities, upgraded.quarantined) == (0, 2, 1)  # the bad tls line set aside
+    assert ingest_paths([eve], store).identities == 0
+    row = Inventory(store, nets="all").servers().iloc[0]
+    assert (row["product"], row["version"]) == ("OpenSSH", "8.9p1")
+    assert row["host_names"] == "build-7 (dhcp 2025-11-30 23:59..2025-12-01 00:59)"

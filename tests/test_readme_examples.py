@@ -51,6 +51,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 PROMISES = {
     "servers": "Server ports (", "clients": "Client ports (", "closed": "Closed ports (",
     "new-ports": "New server ports (", "gone-ports": "Gone server ports (", "notices": "no sensor notices from ",
+    "changed-ports": "no changed server ports from ",
     "status": "4 days, 2026-11-18 to 2026-11-21",
 }  # fmt: skip
 

@@ -1,0 +1,170 @@
+"""Suricata's `tls`, `ssh` and `dhcp` EVE events as identity facts (ingest.server_identity).
+
+An eve.json is read twice, as two sources with offsets of their own: its
+flows (ingest.suricata_eve) and its identity events (this module), so an
+eve.json an older synack read to its end for flows has its identity
+events read by the next ingest or `watch` pass, once. Only the lines whose
+`event_type` is tls, ssh or dhcp are parsed (one vectorized substring test
+per block, as for flows):
+
+* tls: the server (`dest_ip`:`dest_port`) presented the certificate
+  `tls.fingerprint` (SHA-1, as Suricata prints it) for the SNI `tls.sni`;
+  the certificate's subject, issuer and validity (Suricata logs no SANs);
+* ssh: the server's `ssh.server.software_version` as product and version;
+* dhcp: `dhcp.assigned_ip` leased to the client that claimed
+  `dhcp.hostname` (extended DHCP logging), for `dhcp.lease_time`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from synack.ingest import addresses
+from synack.ingest.line_parsing import ParsedRows, RowRejects, parse_lines
+from synack.ingest.normalize import DEFAULT_SENSOR, valid_utf8
+from synack.ingest.schema import TIMESTAMP
+from synack.ingest.server_identity import (
+    CERTIFICATE,
+    IDENTITY_SCHEMA,
+    LEASE,
+    SOFTWARE,
+    TEXT_CHARS,
+    TLS,
+    reduce_identity,
+    software_parts,
+)
+from synack.ingest.suricata_eve import flow_lines
+from synack.ingest.value_limits import ValueLimits, reject_unbelievable_times
+
+_IDENTITY_EVENT = r'"event_type"\s*:\s*"(?:tls|ssh|dhcp)"'
+_TLS = pa.struct([("subject", pa.string()), ("issuerdn", pa.string()), ("fingerprint", pa.string()),
+                  ("sni", pa.string()), ("notbefore", pa.string()), ("notafter", pa.string())])  # fmt: skip
+_SSH = pa.struct([("server", pa.struct([("software_version", pa.string()), ("proto_version", pa.string())]))])
+_DHCP = pa.struct([("type", pa.string()), ("assigned_ip", pa.string()), ("hostname", pa.string()),
+                   ("client_mac", pa.string()), ("lease_time", pa.float64())])  # fmt: skip
+_SCHEMA = pa.schema(
+    [
+        ("timestamp", pa.string()), ("event_type", pa.string()), ("src_ip", pa.string()),
+        ("dest_ip", pa.string()), ("dest_port", pa.uint16()), ("host", pa.string()),
+        ("tls", _TLS), ("ssh", _SSH), ("dhcp", _DHCP),
+    ]
+)  # fmt: skip
+_PARSE = pajson.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False)
+_READ = pajson.ReadOptions(block_size=4 << 20)
+
+
+def read_identity(block: bytes | bytearray | memoryview, first_line: int, sensor: str | None = None,
+                  limits: ValueLimits | None = None) -> ParsedRows:  # fmt: skip
+    """The identity facts (IDENTITY_SCHEMA, reduced) of the tls, ssh and dhcp
+    events among complete EVE lines `block`; bad event lines come back as
+    Quarantined, numbered from `first_line`. `sensor` names the sensor of
+    events without a `host` (DEFAULT_SENSOR when None)."""
+    checked = limits or ValueLimits()
+    joined, index = flow_lines(block, _IDENTITY_EVENT)
+    if not joined:
+        return ParsedRows([], [])
+    fallback = sensor or DEFAULT_SENSOR
+    parsed = parse_lines(joined, 1, lambda buf: _facts(buf, checked, fallback), _reason)
+    for i, q in enumerate(parsed.quarantined):
+        parsed.quarantined[i] = type(q)(first_line + int(index[q.line - 1]), q.reason, q.text)
+    return parsed
+
+
+def _reason(err: Exception) -> str:
+    return str(err).split("\n")[0].replace("JSON parse error: ", "invalid JSON: ")[:300]
+
+
+def _facts(buf: pa.Buffer, limits: ValueLimits, sensor: str) -> tuple[pa.Table, np.ndarray | None]:
+    """One parsed block of identity events as IDENTITY_SCHEMA rows, one per event (and one per certificate)."""
+    t = pajson.read_json(pa.BufferReader(buf), _READ, _PARSE).combine_chunks()
+    rejects = RowRejects(len(t))
+    ts = pc.cast(t.column("timestamp"), TIMESTAMP)
+    rejects.reject(pc.is_null(ts), "timestamp: unset")
+    reject_unbelievable_times(ts, "timestamp", limits, rejects)
+    events = pc.fill_null(t.column("event_type"), "")
+    server, invalid = addresses.canonical(t.column("dest_ip").combine_chunks())
+    server = pc.if_else(invalid, pa.scalar(None, pa.string()), server)
+    named = pc.fill_null(pc.if_else(pc.equal(t.column("host"), ""), pa.scalar(None, pa.string()), t.column("host")),
+                         sensor)  # fmt: skip
+    base = {"sensor": named, "host": server, "port": t.column("dest_port"), "first_seen": ts, "last_seen": ts}
+    tls, ssh, dhcp = (t.column(n).combine_chunks() for n in ("tls", "ssh", "dhcp"))
+    parts = [
+        _rows(base, pc.equal(events, "tls"), kind=TLS, name=_field(tls, "sni"), fingerprint=_field(tls, "fingerprint")),
+        _rows(base, pc.and_(pc.equal(events, "tls"), pc.is_valid(_field(tls, "fingerprint"))), kind=CERTIFICATE,
+              host=None, port=None, fingerprint=_field(tls, "fingerprint"), subject=_field(tls, "subject"),
+              issuer=_field(tls, "issuerdn"), valid_from=_utc(_field(tls, "notbefore")),
+              valid_until=_utc(_field(tls, "notafter"))),
+        *_ssh_rows(base, events, ssh),
+        *_dhcp_rows(base, events, dhcp, ts),
+    ]  # fmt: skip
+    # A fact is one of the block's rows: a bad row's facts are left out with it.
+    table = pa.concat_tables([p for p in parts if p is not None])
+    return valid_rows(table), rejects.reasons
+
+
+def valid_rows(table: pa.Table) -> pa.Table:
+    """`table` with its text made valid UTF-8 (pyarrow's JSON reader passes raw bytes through)."""
+    return pa.table([valid_utf8(c.combine_chunks()) for c in table.columns], schema=table.schema)
+
+
+def _field(struct: pa.Array, name: str) -> pa.Array:
+    """A text field of a struct column, cut to TEXT_CHARS, empty text unset."""
+    value = pc.utf8_slice_codeunits(pc.struct_field(struct, name), 0, TEXT_CHARS)
+    return pc.if_else(pc.equal(value, ""), pa.scalar(None, pa.string()), value)
+
+
+def _utc(text: pa.Array) -> pa.Array:
+    """Suricata's certificate times (ISO 8601 without a zone: UTC) as times; null where they are not."""
+    try:
+        return pc.cast(text, pa.timestamp("us")).cast(pa.int64()).cast(TIMESTAMP)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.nulls(len(text), TIMESTAMP)
+
+
+def _rows(base: dict[str, pa.Array], keep: pa.Array, **columns: pa.Array | str | None) -> pa.Table:
+    """IDENTITY_SCHEMA rows of `base` and `columns` (a str is a constant, None unset) where `keep`."""
+    n = len(next(iter(base.values())))
+    merged: dict[str, pa.Array | str | None] = {**base, **columns}
+    out = {}
+    for f in IDENTITY_SCHEMA:
+        value = merged.get(f.name, None)
+        if f.name == "seen":
+            out[f.name] = pa.array(np.ones(n, dtype=np.uint64))
+        elif value is None:
+            out[f.name] = pa.nulls(n, f.type)
+        elif isinstance(value, str):
+            out[f.name] = pa.array(np.full(n, value, dtype=object), f.type)
+        else:
+            out[f.name] = value.cast(f.type)
+    return pa.table(out, schema=IDENTITY_SCHEMA).filter(pc.fill_null(keep, False))
+
+
+def _ssh_rows(base: dict[str, pa.Array], events: pa.Array, ssh: pa.Array) -> list[pa.Table]:
+    software = _field(pc.struct_field(ssh, "server"), "software_version")
+    banner = software
+    word = pc.utf8_slice_codeunits(pc.struct_field(pc.extract_regex(pc.fill_null(software, ""), r"^(?P<w>\S*)"),
+                                                   [0]), 0, TEXT_CHARS)  # fmt: skip
+    product, version = software_parts(pc.if_else(pc.equal(word, ""), pa.scalar(None, pa.string()), word))
+    keep = pc.and_(pc.equal(events, "ssh"), pc.is_valid(software))
+    return [_rows(base, keep, kind=SOFTWARE, product=product, version=version, banner=banner)]
+
+
+def _dhcp_rows(base: dict[str, pa.Array], events: pa.Array, dhcp: pa.Array, ts: pa.Array) -> list[pa.Table]:
+    leased, invalid = addresses.canonical(pc.struct_field(dhcp, "assigned_ip"))
+    leased = pc.if_else(pc.or_(invalid, pc.equal(leased, "0.0.0.0")), pa.scalar(None, pa.string()), leased)
+    lease = pc.struct_field(dhcp, "lease_time")
+    lease = pc.fill_null(pc.if_else(pc.and_(pc.greater_equal(lease, 0), pc.less_equal(lease, 366 * 86400.0)), lease,
+                                    0.0), 0.0)  # fmt: skip
+    until = pc.add(ts.cast(pa.int64()), pc.multiply(lease, 1e6).cast(pa.int64())).cast(TIMESTAMP)
+    name = _field(dhcp, "hostname")
+    keep = pc.and_(pc.equal(events, "dhcp"), pc.and_(pc.is_valid(leased), pc.is_valid(name)))
+    return [_rows(base, keep, kind=LEASE, host=leased, port=None, name=name, mac=_field(dhcp, "client_mac"),
+                  last_seen=until)]  # fmt: skip
+
+
+def identity_table(parsed: ParsedRows) -> pa.Table | None:
+    """The reduced facts of a parsed block (None: none)."""
+    return reduce_identity(pa.concat_tables(parsed.tables)) if parsed.tables else None
