@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import math
 
-import pyarrow as pa
-
 from synack.ingest.chunk_files import write_record_file
 from synack.ingest.ledger import FileRow
-from synack.ingest.server_identity import IDENTITY_DIR, IDENTITY_SCHEMA, reduce_identity
+from synack.ingest.server_identity import IDENTITY_DIR, IDENTITY_SCHEMA, merged_facts
 from synack.ingest.store import Store
 from synack.ingest.store_files import FileDamaged, tmp_name
 
@@ -59,7 +57,7 @@ def compact_identity(store: Store) -> int:
                 store.repairs.append(f"the identity file {f.path} is damaged: left out of the merge of identity files")
         if len(tables) < len(group):
             continue
-        merged = reduce_identity(pa.concat_tables(tables))
+        merged = merged_facts(tables)
         digest = hashlib.sha256("\n".join(sorted(f.path for f in group)).encode()).hexdigest()[:16]
         final = root / IDENTITY_DIR / f"{MERGED_SOURCE}-{digest}.parquet"
         stamp = write_record_file(files, merged, tmp_name(final))

@@ -36,8 +36,8 @@ from synack.ingest.server_identity import (
     SURICATA_EVE_IDENTITY,
     identity_kind,
     json_identity_log,
+    merged_facts,
     normalize_identity,
-    reduce_identity,
 )
 from synack.ingest.value_limits import ValueLimits
 
@@ -496,9 +496,7 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: Va
     if source.kind in IDENTITY_KINDS:
         log = IDENTITY_KINDS[source.kind]
         normalized = (
-            [reduce_identity(pa.concat_tables([normalize_identity(t, log, sensor) for t in parsed.tables]))]
-            if parsed.tables
-            else []
+            [merged_facts([normalize_identity(t, log, sensor) for t in parsed.tables])] if parsed.tables else []
         )
     else:
         tidy = normalize_notices if source.kind in NOTICE_KINDS else normalize

@@ -172,6 +172,14 @@ def first_column(table: pa.Table, names: tuple[str, ...], kind: pa.DataType) -> 
     return pa.nulls(len(table), kind)
 
 
+def merged_facts(tables: list[pa.Table]) -> pa.Table:
+    """Identity facts of several files (or chunks) as one reduced table, the
+    DNS names of each address capped again (DNS_NAMES_PER_ADDRESS)."""
+    if not tables:
+        return IDENTITY_SCHEMA.empty_table()
+    return capped_dns(reduce_identity(pa.concat_tables(tables)))
+
+
 def _as(col: pa.Array | None, kind: pa.DataType, n: int) -> pa.Array:
     if col is None:
         return pa.nulls(n, kind)

@@ -11,7 +11,7 @@ everything the inventory uses of `ingest` (besides the error base and the
 text-escaping and address helpers every output shares); it re-exports the
 layout names a reader needs (`locate`, `StoreFS`, `Partial`, `Rollup`,
 `FileStamp`, the aggregate kinds, the record, notice and identity schemas
-and the identity facts' merge).
+and the identity facts' merge, `merged_facts`).
 
 A writer never deletes a file a snapshot may name at once: a file it
 replaces is retired (moved to a hidden name, deleted after a grace
@@ -38,7 +38,7 @@ from synack.ingest.partials import CLIENTS, COARSE_FLAG, SERVERS, Partial, parti
 from synack.ingest.rollups import Rollup, rollup_path
 from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
 from synack.ingest.sensor_notices import NOTICE_SCHEMA, NOTICES_DIR
-from synack.ingest.server_identity import IDENTITY_DIR, IDENTITY_SCHEMA, reduce_identity
+from synack.ingest.server_identity import IDENTITY_DIR, IDENTITY_SCHEMA, merged_facts
 from synack.ingest.sightings import RANGE_ONLY
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, locate
 from synack.ingest.store_identity import check_ledger, read_marker
@@ -46,7 +46,7 @@ from synack.ingest.store_identity import check_ledger, read_marker
 __all__ = [
     "CLIENTS", "COARSE_FLAG", "CORE_SCHEMA", "IDENTITY_SCHEMA", "NOTICE_SCHEMA", "SERVERS", "TIMESTAMP", "DamagedFile",
     "FileStamp", "NoStore", "Partial", "RANGE_ONLY", "Rollup", "Snapshot", "StoreChanged", "StoreFS", "locate",
-    "reduce_identity", "take_snapshot",
+    "merged_facts", "take_snapshot",
 ]  # fmt: skip
 
 

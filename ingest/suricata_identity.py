@@ -1,10 +1,10 @@
-"""Suricata's `tls`, `ssh` and `dhcp` EVE events as identity facts (ingest.server_identity).
+"""Suricata's `tls`, `ssh`, `dhcp` and `dns` EVE events as identity facts (ingest.server_identity).
 
 An eve.json is read twice, as two sources with offsets of their own: its
 flows (ingest.suricata_eve) and its identity events (this module), so an
 eve.json an older synack read to its end for flows has its identity
 events read by the next ingest or `watch` pass, once. Only the lines whose
-`event_type` is tls, ssh or dhcp are parsed (one vectorized substring test
+`event_type` is tls, ssh, dhcp or dns are parsed (one vectorized substring test
 per block, as for flows):
 
 * tls: the server (`dest_ip`:`dest_port`) presented the certificate
@@ -12,7 +12,8 @@ per block, as for flows):
   the certificate's subject, issuer and validity (Suricata logs no SANs);
 * ssh: the server's `ssh.server.software_version` as product and version;
 * dhcp: `dhcp.assigned_ip` leased to the client that claimed
-  `dhcp.hostname` (extended DHCP logging), for `dhcp.lease_time`.
+  `dhcp.hostname` (extended DHCP logging), for `dhcp.lease_time`;
+* dns: each A/AAAA answer: the address had the queried name for the TTL.
 """
 
 from __future__ import annotations
@@ -28,28 +29,33 @@ from synack.ingest.normalize import DEFAULT_SENSOR, valid_utf8
 from synack.ingest.schema import TIMESTAMP
 from synack.ingest.server_identity import (
     CERTIFICATE,
+    DNS,
     IDENTITY_SCHEMA,
     LEASE,
     SOFTWARE,
     TEXT_CHARS,
     TLS,
-    reduce_identity,
+    merged_facts,
     software_parts,
 )
 from synack.ingest.suricata_eve import flow_lines
 from synack.ingest.value_limits import ValueLimits, reject_unbelievable_times
 
-_IDENTITY_EVENT = r'"event_type"\s*:\s*"(?:tls|ssh|dhcp)"'
+_IDENTITY_EVENT = r'"event_type"\s*:\s*"(?:tls|ssh|dhcp|dns)"'
 _TLS = pa.struct([("subject", pa.string()), ("issuerdn", pa.string()), ("fingerprint", pa.string()),
                   ("sni", pa.string()), ("notbefore", pa.string()), ("notafter", pa.string())])  # fmt: skip
 _SSH = pa.struct([("server", pa.struct([("software_version", pa.string()), ("proto_version", pa.string())]))])
 _DHCP = pa.struct([("type", pa.string()), ("assigned_ip", pa.string()), ("hostname", pa.string()),
                    ("client_mac", pa.string()), ("lease_time", pa.float64())])  # fmt: skip
+_ANSWER = pa.struct([("rrname", pa.string()), ("rrtype", pa.string()), ("ttl", pa.float64()), ("rdata", pa.string())])
+_DNS = pa.struct([("type", pa.string()), ("rrname", pa.string()), ("rrtype", pa.string()), ("ttl", pa.float64()),
+                  ("rdata", pa.string()), ("answers", pa.list_(_ANSWER)),
+                  ("queries", pa.list_(pa.struct([("rrname", pa.string())])))])  # fmt: skip
 _SCHEMA = pa.schema(
     [
         ("timestamp", pa.string()), ("event_type", pa.string()), ("src_ip", pa.string()),
         ("dest_ip", pa.string()), ("dest_port", pa.uint16()), ("host", pa.string()),
-        ("tls", _TLS), ("ssh", _SSH), ("dhcp", _DHCP),
+        ("tls", _TLS), ("ssh", _SSH), ("dhcp", _DHCP), ("dns", _DNS),
     ]
 )  # fmt: skip
 _PARSE = pajson.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False)
@@ -90,7 +96,7 @@ def _facts(buf: pa.Buffer, limits: ValueLimits, sensor: str) -> tuple[pa.Table, 
     named = pc.fill_null(pc.if_else(pc.equal(t.column("host"), ""), pa.scalar(None, pa.string()), t.column("host")),
                          sensor)  # fmt: skip
     base = {"sensor": named, "host": server, "port": t.column("dest_port"), "first_seen": ts, "last_seen": ts}
-    tls, ssh, dhcp = (t.column(n).combine_chunks() for n in ("tls", "ssh", "dhcp"))
+    tls, ssh, dhcp, dns = (t.column(n).combine_chunks() for n in ("tls", "ssh", "dhcp", "dns"))
     parts = [
         _rows(base, pc.equal(events, "tls"), kind=TLS, name=_field(tls, "sni"), fingerprint=_field(tls, "fingerprint")),
         _rows(base, pc.and_(pc.equal(events, "tls"), pc.is_valid(_field(tls, "fingerprint"))), kind=CERTIFICATE,
@@ -99,6 +105,7 @@ def _facts(buf: pa.Buffer, limits: ValueLimits, sensor: str) -> tuple[pa.Table, 
               valid_until=_utc(_field(tls, "notafter"))),
         *_ssh_rows(base, events, ssh),
         *_dhcp_rows(base, events, dhcp, ts),
+        *_dns_rows(base, events, dns, ts),
     ]  # fmt: skip
     # A fact is one of the block's rows: a bad row's facts are left out with it.
     table = pa.concat_tables([p for p in parts if p is not None])
@@ -165,6 +172,37 @@ def _dhcp_rows(base: dict[str, pa.Array], events: pa.Array, dhcp: pa.Array, ts: 
                   last_seen=until)]  # fmt: skip
 
 
+def _dns_rows(base: dict[str, pa.Array], events: pa.Array, dns: pa.Array, ts: pa.Array) -> list[pa.Table]:
+    """The A and AAAA answers of dns events: the address had the queried name for the answer's TTL.
+    EVE's dns v2 and v3 (an `answers` list; v3 names the query in `queries`) and v1 (one answer per event)."""
+    answers = pc.struct_field(dns, "answers")
+    parents = pc.list_parent_indices(answers)
+    flat = pc.list_flatten(answers)
+    queried = pc.coalesce(pc.list_element(pc.fill_null(pc.struct_field(dns, "queries"), pa.scalar(
+        [{"rrname": None}], _DNS.field("queries").type)), 0).cast(_DNS.field("queries").type.value_type)
+        .field("rrname"), pc.struct_field(dns, "rrname"))  # fmt: skip
+    listed = {k: pc.take(v, parents) for k, v in base.items()}
+    listed_events = pc.take(events, parents)
+    rows = [
+        _answer_rows(listed, listed_events, pc.take(queried, parents), pc.struct_field(flat, "rrtype"),
+                     pc.struct_field(flat, "rdata"), pc.struct_field(flat, "ttl"), pc.take(ts, parents)),
+        _answer_rows(base, events, pc.struct_field(dns, "rrname"), pc.struct_field(dns, "rrtype"),
+                     pc.struct_field(dns, "rdata"), pc.struct_field(dns, "ttl"), ts),
+    ]  # fmt: skip
+    return rows
+
+
+def _answer_rows(base: dict[str, pa.Array], events: pa.Array, name: pa.Array, rrtype: pa.Array, rdata: pa.Array,
+                 ttl: pa.Array, ts: pa.Array) -> pa.Table:  # fmt: skip
+    address, invalid = addresses.canonical(rdata)
+    ttl = pc.fill_null(pc.if_else(pc.and_(pc.greater_equal(ttl, 0), pc.less_equal(ttl, 30 * 86400.0)), ttl, 0.0), 0.0)
+    until = pc.add(ts.cast(pa.int64()), pc.multiply(ttl, 1e6).cast(pa.int64())).cast(TIMESTAMP)
+    keep = pc.and_(pc.and_(pc.equal(events, "dns"), pc.is_in(rrtype, pa.array(["A", "AAAA"]))),
+                   pc.and_(pc.invert(invalid), pc.is_valid(name)))  # fmt: skip
+    return _rows(base, keep, kind=DNS, host=address, port=None,
+                 name=pc.utf8_slice_codeunits(name, 0, TEXT_CHARS), last_seen=until)  # fmt: skip
+
+
 def identity_table(parsed: ParsedRows) -> pa.Table | None:
     """The reduced facts of a parsed block (None: none)."""
-    return reduce_identity(pa.concat_tables(parsed.tables)) if parsed.tables else None
+    return merged_facts(parsed.tables) if parsed.tables else None

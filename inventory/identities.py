@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.snapshot import IDENTITY_SCHEMA, TIMESTAMP, reduce_identity
+from synack.ingest.snapshot import IDENTITY_SCHEMA, TIMESTAMP, merged_facts
 from synack.inventory.networks import Network, in_networks
 from synack.inventory.store_reader import StoreLike, snapshot_of
 
@@ -55,7 +55,7 @@ def identity_facts(store: StoreLike, until: dt.datetime | None = None, *, nets: 
         hosts = table.column("host").combine_chunks()
         inside = pa.array(in_networks(pc.fill_null(hosts, "0.0.0.0"), nets))
         keep = pc.and_(keep, pc.or_(pc.is_null(hosts), inside))
-    return reduce_identity(table.filter(keep))
+    return merged_facts([table.filter(keep)])
 
 
 def described(df: pd.DataFrame, facts: pa.Table, host: str = "server_h", port: str = "server_p") -> pd.DataFrame:

@@ -515,3 +515,77 @@ def test_an_eve_file_read_for_flows_before_gets_its_identity_events_once(
     row = Inventory(store, nets="all").servers().iloc[0]
     assert (row["product"], row["version"]) == ("OpenSSH", "8.9p1")
     assert row["host_names"] == "build-7 (dhcp 2025-11-30 23:59..2025-12-01 00:59)"
+
+
+_EVE_SECTIONS = {
+    "tls": ["subject", "issuerdn", "fingerprint", "sni", "notbefore", "notafter"],
+    "ssh": ["server"],
+    "dhcp": ["type", "assigned_ip", "hostname", "client_mac", "lease_time"],
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=st.sampled_from(sorted(_EVE_SECTIONS)), values=st.lists(st.dictionaries(
+    st.sampled_from(sum(_EVE_SECTIONS.values(), [])), _JSON_VALUE, max_size=6), min_size=1, max_size=5),
+    dest=st.one_of(st.just("10.0.0.5"), _HOSTILE, st.integers(-5, 2**40)))  # fmt: skip
+def test_hostile_eve_identity_events_never_break_an_ingest_or_a_query(
+    tmp_path_factory: pytest.TempPathFactory, event: str, values: list[dict[str, object]], dest: object
+) -> None:
+    folder = tmp_path_factory.mktemp("hostile-eve")
+    lines = []
+    for i, section in enumerate(values):
+        body: dict[str, object] = dict(section)
+        if event == "ssh":
+            body = {"server": {"software_version": section.get("server")}}
+        lines.append(json.dumps({"timestamp": f"2025-12-01T00:00:{i:02d}.000000+0000", "event_type": event,
+                                 "src_ip": "10.0.0.9", "dest_ip": dest, "dest_port": 443, event: body}))  # fmt: skip
+    (folder / "eve.json").write_text("\n".join(lines) + "\n")
+    store = folder / "store"
+    summary = ingest_paths([folder], store)
+    assert not summary.errors, [e.message for e in summary.errors]
+    assert summary.identities + summary.quarantined <= 2 * len(lines)
+    inv = Inventory(store, nets="all")
+    facts = inv.identity_facts()
+    for column in ("product", "version", "banner", "name", "subject", "issuer", "mac"):
+        assert all(len(v) <= TEXT_CHARS for v in facts.column(column).to_pylist() if v is not None)
+    assert inv.changed_ports(None).shape[1] == 8
+
+
+def test_watch_follows_identity_logs(corpus_logs: Path, tmp_path: Path) -> None:
+    """A watched log directory: its ssl.log and x509.log are read beside conn.log, once."""
+    import threading
+
+    from synack.ingest.watch import WatchOptions, watch
+
+    logdir = tmp_path / "current"
+    shutil.copytree(corpus_logs / "imap-starttls", logdir)
+    store = tmp_path / "store"
+    events: list[dict[str, object]] = []
+    watch(logdir, store, WatchOptions(once=True), stop=threading.Event(), log=events.append)
+    ingested = {Path(str(e["file"])).name: e for e in events if e.get("event") == "ingested"}
+    assert ingested["ssl.log"]["identities"] == 1 and ingested["x509.log"]["identities"] == 1
+    assert "imap.gmx.net" in Inventory(store, nets="all").servers()["tls_names"].str.cat()
+
+
+def test_suricata_dns_answers_name_their_addresses(tmp_path: Path) -> None:
+    """Every DNS name a server row shows was the query of an answer with that address, and the answered names show."""
+    eve = SURICATA_CORPUS / "slips-test6" / "eve.json"
+    if not eve.exists():
+        pytest.skip("../shared/suricata-corpus is not present")
+    answered: dict[str, set[str]] = {}
+    for line in eve.read_text().splitlines():
+        event = json.loads(line)
+        dns = event.get("dns", {}) if event.get("event_type") == "dns" else {}
+        for answer in dns.get("answers", []):
+            if answer.get("rrtype") in ("A", "AAAA"):
+                answered.setdefault(answer["rdata"], set()).add(dns["rrname"])
+    store = tmp_path / "store"
+    ingest_paths([eve], store)
+    shown = 0
+    for (host, _port), row in _servers_json(store).items():
+        names = {text.split(" (dns ")[0] for text in str(row["host_names"]).split(", ") if " (dns " in text}
+        assert names <= answered.get(host, set()), (host, names)
+        if host in answered and len(answered[host]) <= 16:
+            assert names == answered[host], (host, names, answered[host])
+            shown += 1
+    assert shown >= 3
