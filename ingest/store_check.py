@@ -15,10 +15,16 @@ Checked, for an open (locked, recovered) store:
 
 Repair (`repair=True`) never deletes data: strays and damaged files are
 moved under `damaged/` (with their relative path). The aggregates of a day
-with a damaged partial are rebuilt from its records; a day whose record
+with a damaged partial are rebuilt from its records. A day whose record
 file is damaged or missing loses that file's records (their count is
-reported, the file's ledger entry removed), and its aggregates are rebuilt
-from the records that are left.
+reported, the file's ledger entry removed); when the day's aggregates are
+intact they are kept, so its servers, clients, counts and first sightings
+still hold what the lost records said (those facts now rest on the
+aggregates alone, and the repair says so: a range that cuts the day, or a
+`synack rebuild` of it, answers from the records left); when they are
+damaged too, they are rebuilt from the records left. A damaged notice or
+identity file is moved aside and out of the ledger (its facts come back
+by ingesting its log into a new store; the repair names the file).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from pathlib import PurePath
 from synack.ingest.chunk_files import CONN_DIR, QUARANTINE_DIR
 from synack.ingest.partials import AGGREGATES_DIR
 from synack.ingest.rollups import ROLLUPS_DIR, SIGHTINGS_DIR
+from synack.ingest.sensor_notices import NOTICES_DIR
+from synack.ingest.server_identity import IDENTITY_DIR
 from synack.ingest.store import DAMAGED_DIR, Store
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, retired_name
 
@@ -52,6 +60,7 @@ class _Findings:
     bad_records: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # path -> (day, rows, why)
     bad_partial_days: set[str] = field(default_factory=set)
     bad_rollups: set[str] = field(default_factory=set)  # months
+    bad_side: dict[str, int] = field(default_factory=dict)  # a damaged notice or identity file -> its rows
 
 
 def check_store(store: Store, *, repair: bool = False) -> CheckReport:
@@ -73,6 +82,8 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
             report.problems.append(f"{f.path}: {why}")
             if f.day is not None:
                 found.bad_records[f.path] = (f.day, f.rows, why)
+            elif f.path.startswith((NOTICES_DIR + "/", IDENTITY_DIR + "/")):
+                found.bad_side[f.path] = f.rows
     aggregates = [(p.day, p.paths(root), p.stamps(), (p.server_rows, p.client_rows), found.bad_partial_days)
                   for p in book.partials(pending=False)]  # fmt: skip
     aggregates += [(r.month, r.paths(root), r.stamps(), (r.server_rows, r.client_rows), found.bad_rollups)
@@ -86,7 +97,7 @@ def check_store(store: Store, *, repair: bool = False) -> CheckReport:
                 report.problems.append(f"{files.rel(path)}: {why}")
                 bad.add(period)
     retired = {retired_name(root / rel) for rel in book.retired()}
-    for top in (CONN_DIR, AGGREGATES_DIR, ROLLUPS_DIR, SIGHTINGS_DIR, QUARANTINE_DIR):
+    for top in (CONN_DIR, AGGREGATES_DIR, ROLLUPS_DIR, SIGHTINGS_DIR, QUARANTINE_DIR, IDENTITY_DIR):
         for path in files.files_under(root / top):
             if path in listed or path in retired:
                 continue
@@ -145,10 +156,24 @@ def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
         with store.transaction(cleanup=[]):
             book.remove_files([rel])
             book.lose_day_rows(day, rows)
-        report.repaired.append(
-            f"lost the {rows} records of {rel} (moved aside, out of the ledger); the rest of day {day} is kept"
-        )
-        days.add(day)
+        if day in days:
+            report.repaired.append(f"lost the {rows} records of {rel} (moved aside, out of the ledger); the rest "
+                                   f"of day {day} is kept and its damaged aggregates are rebuilt from it")  # fmt: skip
+        else:
+            report.repaired.append(
+                f"lost the {rows} records of {rel} (moved aside, out of the ledger); day {day}'s aggregates are "
+                "intact and kept: its servers, clients and counts still include what those records said (now "
+                "resting on the aggregates alone; a range that cuts the day, or `synack rebuild` of it, answers "
+                "from the records left)"
+            )
+    for rel, rows in sorted(found.bad_side.items()):
+        if store.files.exists(root / rel):
+            _move_aside(store.files, root / rel)
+        with store.transaction(cleanup=[]):
+            book.remove_files([rel])
+        what = "identity facts" if rel.startswith(IDENTITY_DIR + "/") else "sensor notices"
+        report.repaired.append(f"lost the {rows} {what} of {rel} (moved aside, out of the ledger; ingesting its "
+                               "log into a new store gets them back)")  # fmt: skip
     recount = [day for day, _, _ in book.miscounted_days()]
     if recount:
         with store.transaction(cleanup=[]):

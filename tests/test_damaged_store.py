@@ -3,6 +3,7 @@ never a traceback and never a wrong answer ("no server ports")."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -130,7 +131,9 @@ def test_check_finds_a_copied_record_file_and_repair_moves_it_aside(tmp_path: Pa
 
 
 def test_a_deleted_record_file_is_found_refused_by_rebuild_and_repaired_by_check(tmp_path: Path) -> None:
+    """The repair keeps the day's intact aggregates: the answers the lost records gave stay (issue 31)."""
     store = make_store(tmp_path)
+    before = run_synack("servers", "--store", str(store), "-f", "csv")
     victim = sorted((store / "conn").rglob("*.parquet"))[0]
     victim.unlink()
     run = run_synack("check", "--store", str(store))
@@ -138,9 +141,10 @@ def test_a_deleted_record_file_is_found_refused_by_rebuild_and_repaired_by_check
     assert_one_line_error(run_synack("rebuild", "--store", str(store)), "missing", "synack check")
     repaired = run_synack("check", "--repair", "--store", str(store))
     assert repaired.returncode == 0 and f"lost the {STORE_LOG_LINES} records" in repaired.stderr, repaired.stderr
+    assert "aggregates are intact and kept" in repaired.stderr
     assert run_synack("check", "--store", str(store)).returncode == 0
-    answer = run_synack("servers", "--store", str(store))
-    assert answer.returncode == 0 and "no server ports" in answer.stdout + answer.stderr
+    answer = run_synack("servers", "--store", str(store), "-f", "csv")
+    assert answer.returncode == 0 and answer.stdout == before.stdout and answer.stdout.count("\n") > 1
 
 
 def test_check_finds_a_damaged_partial_and_repair_rebuilds_it(tmp_path: Path) -> None:
@@ -211,3 +215,44 @@ def test_check_finds_a_damaged_rollup_and_repair_redoes_it(tmp_path: Path) -> No
     assert len(list((store / "rollups" / "servers").rglob("*.parquet"))) == 1  # redone
     assert run_synack("check", "--store", str(store)).returncode == 0
     assert run_synack("servers", "--store", str(store), "--nets", "all", "--format", "csv").stdout == before
+
+
+def test_repair_after_a_truncated_record_file_keeps_the_intact_aggregates_answers(tmp_path: Path) -> None:
+    """Two logs of one day; one record file truncated: the repair reports the lost records, and every
+    answer (servers, clients, new ports) stays what the intact aggregates said (issue 31)."""
+    store = tmp_path / "store"
+    for n, port in ((1, 80), (2, 8443)):
+        text = conn_header(opened=f"2026-11-21-1{n}-00-00") + "".join(
+            conn_line(f"C{n}x{i}", resp=f"10.1.0.{n}", resp_p=port, ts=1795000000.0 + n * 3600 + i) for i in range(30)
+        )
+        ingest_paths([write_log(tmp_path / "logs" / f"conn.{n}.log", text)], store)
+    queries = [("servers", "--nets", "all"), ("clients", "--nets", "all"), ("new-ports", "--since", "2026-11-01",
+                                                                              "--nets", "all")]  # fmt: skip
+    before = [run_synack(*q, "--store", str(store), "-f", "csv").stdout for q in queries]
+    victim = sorted((store / "conn").rglob("*.parquet"))[0]
+    truncate(victim)
+    repaired = run_synack("check", "--repair", "--store", str(store))
+    assert repaired.returncode == 0, repaired.stderr
+    assert "lost the 30 records" in repaired.stderr and "aggregates are intact and kept" in repaired.stderr
+    assert run_synack("check", "--store", str(store)).returncode == 0
+    after = [run_synack(*q, "--store", str(store), "-f", "csv").stdout for q in queries]
+    assert after == before and all(text.count("\n") > 1 for text in before)
+    assert (store / "damaged" / victim.relative_to(store)).exists()  # never deleted
+
+
+def test_a_damaged_identity_file_is_found_and_set_aside_by_repair(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ssh = {"ts": 1795000000.5, "uid": "C1", "id.orig_h": "10.1.0.9", "id.orig_p": 40000, "id.resp_h": "10.1.0.5",
+           "id.resp_p": 22, "server": "SSH-2.0-OpenSSH_9.6", "client": "SSH-2.0-x", "auth_attempts": 0}  # fmt: skip
+    (logs / "ssh.log").write_text(json.dumps(ssh) + "\n")
+    store = tmp_path / "store"
+    assert ingest_paths([logs], store).identities == 1
+    victim = next((store / "identity").glob("*.parquet"))
+    truncate(victim)
+    assert_one_line_error(run_synack("servers", "--store", str(store)), "damaged", "synack check --repair")
+    run = run_synack("check", "--store", str(store))
+    assert run.returncode == 1 and victim.name in run.stderr
+    repaired = run_synack("check", "--repair", "--store", str(store))
+    assert repaired.returncode == 0 and "lost the 1 identity facts" in repaired.stderr, repaired.stderr
+    assert run_synack("servers", "--store", str(store)).returncode == 0
