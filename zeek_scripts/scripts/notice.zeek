@@ -83,6 +83,14 @@ export {
 	## so in reporter.log).
 	option baseline_wait: interval = 10sec;
 
+	## A re-read baseline that drops more than this share of the rows the
+	## baseline held is not taken: the previous rows are kept (put back)
+	## and reporter.log says so, once per such re-read, instead of every
+	## dropped port raising a notice (an export of the wrong sensor or
+	## network). A port the next export drops for good stays known until
+	## Zeek restarts.
+	option max_shrink: double = 0.5;
+
 	## How long after the SYN-ACK a notice waits for the server's first
 	## bytes to put them in its message (it is raised as soon as they are
 	## seen, or when the connection ends).
@@ -161,14 +169,15 @@ function is_wide(i: KnownIndex): bool
 	return i$proto == "any" || i$lo != i$hi || subnet_width(i$net) != exact_width;
 	}
 
-event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event, i: KnownIndex, v: KnownValue)
+# Adds a row that is not one host and one port to `wide` (or, `removed`, takes it out).
+function index_wide(i: KnownIndex, removed: bool)
 	{
 	if ( ! is_wide(i) )
 		return;
 
 	if ( i$net !in wide )
 		{
-		if ( tpe == Input::EVENT_REMOVED )
+		if ( removed )
 			return;
 
 		wide[i$net] = table();
@@ -178,7 +187,7 @@ event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event, i: K
 	local b = i$lo / port_block;
 	while ( b <= i$hi / port_block && b <= 65535 / port_block )
 		{
-		if ( tpe == Input::EVENT_REMOVED )
+		if ( removed )
 			{
 			if ( b in blocks )
 				{
@@ -199,6 +208,18 @@ event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event, i: K
 
 	if ( |blocks| == 0 )
 		delete wide[i$net];
+	}
+
+# The rows a re-read dropped (its EVENT_REMOVED rows), kept until its
+# end_of_data decides whether the re-read is taken (see max_shrink).
+global dropped: table[subnet, string, count, count] of KnownValue = table();
+
+event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event, i: KnownIndex, v: KnownValue)
+	{
+	if ( tpe == Input::EVENT_REMOVED )
+		dropped[i$net, i$proto, i$lo, i$hi] = v;
+
+	index_wide(i, tpe == Input::EVENT_REMOVED);
 	}
 
 function resume()
@@ -265,6 +286,19 @@ event Input::end_of_data(name: string, source: string)
 	if ( name != stream_name )
 		return;
 
+	if ( baseline_loaded && |dropped| > 0 && |dropped| > max_shrink * ( |baseline| + |dropped| ) )
+		{
+		Reporter::warning(fmt("SynAck: the re-read baseline %s dropped %d of its %d rows (more than %.0f%%): " +
+		                      "the previous rows are kept; check the export (its sensor and networks)",
+		                      known_servers_file, |dropped|, |baseline| + |dropped|, max_shrink * 100));
+		for ( [n, pr, lo, hi] in dropped )
+			{
+			baseline[n, pr, lo, hi] = dropped[n, pr, lo, hi];
+			index_wide([$net=n, $proto=pr, $lo=lo, $hi=hi], F);
+			}
+		}
+
+	dropped = table();
 	baseline_loaded = T;
 	resume();
 	}
