@@ -772,6 +772,59 @@ def check(
     raise typer.Exit(code=EXIT_ATTENTION)
 
 
+class QuarantineAction(StrEnum):
+    list = "list"
+    replay = "replay"
+
+
+QuarantineActionArgument = Annotated[
+    QuarantineAction,
+    typer.Argument(help="list: count the lines set aside, by file and reason; replay: read them again."),
+]
+
+
+@app.command()
+def quarantine(
+    action: QuarantineActionArgument = QuarantineAction.list,
+    store: StoreOption = None, ledger: LedgerOption = None,
+    reason: Annotated[list[str] | None, typer.Option("--reason", help="Replay only lines whose reason holds this "
+                                                     "text (repeatable; e.g. 'in the future').")] = None,
+    clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
+    fmt: FormatOption = Format.table, output: OutputOption = None,
+) -> None:  # fmt: skip
+    """The lines ingest set aside: count them, or replay them through today's rules (exactly once).
+
+    Example: synack quarantine replay --reason "in the future" """
+    import pandas as pd
+
+    from synack.ingest.quarantine_replay import replay
+    from synack.ingest.store import Store
+    from synack.inventory.store_reader import snapshot_of
+
+    store_dir = located(store, ledger)
+    _require_ledger(store_dir)
+    if action is QuarantineAction.list:
+        try:
+            counts = snapshot_of(store_dir).quarantine_counts()
+        except SynackError as e:
+            raise fail(str(e)) from None
+        df = pd.DataFrame(counts, columns=["file", "reason", "lines"])
+        _emit(df, fmt, output, "Quarantined lines", lambda: "no lines quarantined")
+        return
+    try:
+        with Store.open(store_dir, create=False) as opened:
+            done = replay(opened, reasons=reason, clock_skew=clock_skew)
+    except SynackError as e:
+        raise fail(str(e)) from None
+    for line in done.skipped:
+        say(f"not replayed: {line}")
+    out.print(
+        f"replayed {plural(done.replayed, 'line')} of {plural(done.files, 'quarantine file')}: "
+        f"{plural(done.rows, 'record')} ingested; {done.still_bad:,} still quarantined",
+        markup=False,
+    )
+
+
 def _age_days(text: str, option: str) -> int:
     """An age in days or weeks ("30d", "12w") as days; a one-line error for anything else."""
     m = re.fullmatch(r"(\d+)([dw])", text.strip())

@@ -399,20 +399,25 @@ def _dns(table: pa.Table) -> dict[str, pa.Array]:
 
 
 def _flat_ttls(table: pa.Table, answers: pa.Array) -> pa.Array:
-    """Each answer's TTL in seconds (0 where the log has none, or not one per answer, or a silly one)."""
-    n = len(pc.list_flatten(answers))
+    """Each answer's TTL in seconds: 0 where its line has no TTLs, not one per answer, or a silly one."""
+    answer_counts = pc.fill_null(pc.list_value_length(answers), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    total = int(answer_counts.sum())
     col = one_array(table.column("TTLs")) if "TTLs" in table.column_names else None
     if col is None or not pa.types.is_list(col.type):
-        return pa.array(np.zeros(n))
-    same = pc.fill_null(pc.equal(pc.list_value_length(col), pc.list_value_length(answers)), False)
-    if not pc.all(same).as_py():
-        return pa.array(np.zeros(n))
+        return pa.array(np.zeros(total))
     try:
         flat = pc.list_flatten(col).cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pa.array(np.zeros(n))
-    sane = pc.and_(pc.greater_equal(flat, 0), pc.less_equal(flat, 30 * 86400.0))
-    return pc.fill_null(pc.if_else(sane, flat, 0.0), 0.0)
+        return pa.array(np.zeros(total))
+    values = pc.fill_null(flat, 0.0).to_numpy(zero_copy_only=False)
+    ttl_counts = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    parents = np.repeat(np.arange(len(answer_counts)), answer_counts)
+    answer_starts = np.concatenate([[0], np.cumsum(answer_counts)[:-1]]) if len(answer_counts) else answer_counts
+    ttl_starts = np.concatenate([[0], np.cumsum(ttl_counts)[:-1]]) if len(ttl_counts) else ttl_counts
+    within = np.arange(total) - answer_starts[parents]
+    matched = (answer_counts == ttl_counts)[parents]
+    ttls = np.where(matched, values[np.where(matched, ttl_starts[parents] + within, 0)] if len(values) else 0.0, 0.0)
+    return pa.array(np.where((ttls >= 0) & (ttls <= 30 * 86400.0), ttls, 0.0))
 
 
 def capped_dns(table: pa.Table) -> pa.Table:

@@ -150,6 +150,12 @@ class Snapshot:
         """How many identity facts the store keeps (ingest.server_identity; counted per file)."""
         return sum(f.rows for f in self.state.identity_files)
 
+    def quarantine_counts(self) -> list[tuple[str, str, int]]:
+        """(log file, reason, lines) of the lines set aside, most lines first (ingest.quarantine_replay)."""
+        from synack.ingest.quarantine_replay import quarantine_counts
+
+        return quarantine_counts(self.files, [f.path for f in self.state.quarantine_files])
+
     def record_days(self) -> list[str]:
         """Every day with record files."""
         return sorted({f.day for f in self.state.record_files if f.day is not None})

@@ -64,7 +64,7 @@ def described(df: pd.DataFrame, facts: pa.Table, host: str = "server_h", port: s
     out = df.copy()
     if out.empty:
         for c in IDENTITY_COLUMNS:
-            out[c] = pd.Series(dtype=object)
+            out[c] = pd.Series(dtype="str")  # text, as a full answer's columns are
         return out
     keys = out[[host, port]].rename(columns={host: "host", port: "port"}).astype({"port": "int64"})
     software = _latest_software(facts)

@@ -664,7 +664,7 @@ def test_every_command_has_an_example_and_the_query_examples_run(
         (tmp_path / "www").mkdir()
         (tmp_path / "allow.txt").write_text("10.1.0.0/16 tcp 22\n")
         store = tmp_path / "store"
-        if name in ("rebuild", "report", "export-known", "prune"):
+        if name in ("rebuild", "report", "export-known", "prune", "quarantine"):
             shutil.copytree(sample_store, store)
         places = {"/opt/zeek/logs": OUT, "/var/lib/synack": store, "/var/www/synack": tmp_path / "www",
                   "/opt/zeek/share/synack-known.tsv": tmp_path / "known.tsv",

@@ -354,6 +354,7 @@ _FIELDS = {
     "x509": ["fingerprint", "certificate.subject", "certificate.issuer", "certificate.not_valid_before",
              "certificate.not_valid_after", "san.dns", "client_cert"],
     "dhcp": ["mac", "assigned_addr", "host_name", "client_fqdn", "lease_time", "msg_types"],
+    "dns": ["uid", "id.orig_h", "id.resp_h", "query", "answers", "TTLs", "rcode"],
 }  # fmt: skip
 
 
@@ -367,7 +368,8 @@ def test_hostile_json_identity_lines_never_break_an_ingest_or_a_query(
     first = {"ts": 1764547200.5, **{f: "x" for f in _FIELDS[log]}, "host_p": 22, "id.resp_p": 22,
              "id.resp_h": "10.0.0.5", "host": "10.0.0.5", "assigned_addr": "10.0.0.5", "cert_chain_fps": ["ab"],
              "san.dns": ["a"], "msg_types": ["ACK"], "lease_time": 60.0, "software_type": "HTTP::SERVER",
-             "server": "SSH-2.0-x_1", "client_cert": False, "version.major": 1, "id.orig_h": "10.0.0.9"}  # fmt: skip
+             "server": "SSH-2.0-x_1", "client_cert": False, "version.major": 1, "id.orig_h": "10.0.0.9",
+             "answers": ["10.0.0.5"], "TTLs": [60.0], "rcode": 0}  # fmt: skip
     first = {k: v for k, v in first.items() if k in ("ts", *_FIELDS[log])}
     body = [json.dumps(first)] + [json.dumps({"ts": 1764547201.0 + i, **line}) for i, line in enumerate(lines)]
     (folder / f"{log}.log").write_text("\n".join(body) + "\n")

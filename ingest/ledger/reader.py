@@ -51,6 +51,7 @@ class LedgerState:
     sources: SourcesSummary = SourcesSummary()
     pruned_days: frozenset[str] = frozenset()  # days whose records were pruned (their aggregates kept)
     identity_files: tuple[FileRow, ...] = ()  # identity/ files (ingest.server_identity)
+    quarantine_files: tuple[FileRow, ...] = ()  # quarantine/ files (lines set aside)
 
 
 def reader_uri(path: Path) -> str:
@@ -121,6 +122,7 @@ def _state(db: sqlite3.Connection, files: StoreFS, version: int, notices_dir: st
         SourcesSummary(count, quarantined, last),
         frozenset(r[0] for r in db.execute("SELECT day FROM days WHERE pruned = 1")) if version >= 6 else frozenset(),
         identity_files=tuple(f for f in listed if f.path.startswith(identity_dir + "/")),
+        quarantine_files=tuple(f for f in listed if f.day is None and f.path.startswith("quarantine/")),
     )  # fmt: skip
 
 

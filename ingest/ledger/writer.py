@@ -187,6 +187,16 @@ class Ledger:
                  int(chunk.complete), now, chunk.source_id),
             )  # fmt: skip
 
+    def source_kind(self, source_id: str) -> str | None:
+        """The kind of log `source_id` is (ingest.log_source's kinds), or None if never ingested."""
+        r = self._db.execute("SELECT kind FROM sources WHERE source_id = ?", (source_id,)).fetchone()
+        return None if r is None else str(r[0])
+
+    def unquarantine(self, source_id: str, lines: int) -> None:
+        """Take `lines` replayed lines off `source_id`'s quarantined count (inside a transaction)."""
+        self._db.execute("UPDATE sources SET quarantined = max(quarantined - ?, 0) WHERE source_id = ?",
+                         (lines, source_id))  # fmt: skip
+
     def mark_complete(self, source_id: str) -> None:
         """Record that `source_id` was read to its end (nothing more will come)."""
         with self.transaction():
