@@ -10,6 +10,7 @@ the page, the CSVs and the JSON (schema REPORT_SCHEMA).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,17 +102,25 @@ def _health(day_rows: list[tuple[str, str, int, int]], start: dt.datetime, end: 
     """The period's data health from the ledger's (day, sensor, records, newest µs)
     rows, and the records of each of the COMPARE_DAYS periods before it."""
     length = end - start
-    rows = [(dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC), s, n, t) for d, s, n, t in day_rows]
-    rows = [r for r in rows if sensors is None or r[1] in sensors]
+    wanted = set(sensors) if sensors is not None else None
+    rows = [(dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC), s, n, t) for d, s, n, t in day_rows
+            if wanted is None or s in wanted]  # fmt: skip
 
-    def records(lo: dt.datetime, hi: dt.datetime, sensor: str | None = None) -> int:
-        return sum(n for day, s, n, _ in rows if day < hi and day + _DAY > lo and sensor in (None, s))
+    def records(lo: dt.datetime, hi: dt.datetime) -> int:
+        return sum(n for day, _, n, _ in rows if day < hi and day + _DAY > lo)
 
-    def newest(sensor: str | None = None) -> dt.datetime | None:
-        times = [t for day, s, _, t in rows if day < end and sensor in (None, s)]
-        if not times:
-            return None
-        return min(dt.datetime.fromtimestamp(max(times) / 1e6, dt.UTC), end)
+    # Per sensor in one pass (a store may hold 100,000 sensors): records in the period, newest record before its end.
+    in_period: dict[str, int] = {}
+    newest_us: dict[str, int] = {}
+    for day, s, n, t in rows:
+        if day < end:
+            newest_us[s] = max(newest_us.get(s, t), t)
+            if day + _DAY > start:
+                in_period[s] = in_period.get(s, 0) + n
+
+    def newest(times: Iterable[int]) -> dt.datetime | None:
+        latest = max(times, default=None)
+        return None if latest is None else min(dt.datetime.fromtimestamp(latest / 1e6, dt.UTC), end)
 
     earlier = {s for day, s, n, _ in rows if n and day + _DAY <= start}
     sending = {s for day, s, n, _ in rows if n and day < end and day + _DAY > start}
@@ -119,8 +128,10 @@ def _health(day_rows: list[tuple[str, str, int, int]], start: dt.datetime, end: 
     expected = sorted(set(sensors or {s for day, s, _, _ in rows if window < day + _DAY and day < start}) | set(expect))
     health = DataHealth(
         records=records(start, end),
-        newest=newest(),
-        sensors=[SensorHealth(s, records(start, end, s), newest(s)) for s in expected],
+        newest=newest(newest_us.values()),
+        sensors=[
+            SensorHealth(s, in_period.get(s, 0), newest([newest_us[s]] if s in newest_us else [])) for s in expected
+        ],  # fmt: skip
         baseline=not any(day < start for day, _, _, _ in rows) and records(start, end) > 0,
         new_sensors=sorted(sending - earlier) if earlier else [],
         store_newest=max((dt.datetime.fromtimestamp(t / 1e6, dt.UTC) for _, _, n, t in rows if n), default=None),
