@@ -251,7 +251,7 @@ def ingest_into(
     """
     started = time.perf_counter()
     repairs_before = len(store.repairs)
-    found = find_conn_logs(paths)
+    found = find_conn_logs(paths, stop)
     summary = IngestSummary(skipped=found.skipped)
     # A store written before partial aggregates existed is upgraded first.
     summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop)

@@ -12,6 +12,7 @@ ingest.server_identity). Other logs (http, files, ...) are reported as skipped.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,12 +68,14 @@ class FoundLogs:
         return self.conn + self.notices
 
 
-def find_conn_logs(paths: list[Path]) -> FoundLogs:
+def find_conn_logs(paths: list[Path], stop: Callable[[], bool] | None = None) -> FoundLogs:
     """Expand `paths` into the conn logs to ingest.
 
     A file named explicitly is always taken (its content decides later);
-    a directory is walked for conn logs, skipping hidden entries. Raises
-    SynackError for a path that does not exist.
+    a directory is walked for conn logs, skipping hidden entries. `stop` is
+    asked at each directory: when it returns True the walk ends with what
+    it found (a SIGTERM during a walk of a huge tree ends it at once).
+    Raises SynackError for a path that does not exist.
     """
     conn: list[Path] = []
     notices: list[Path] = []
@@ -81,7 +84,7 @@ def find_conn_logs(paths: list[Path]) -> FoundLogs:
         if path.is_file():
             conn.append(path)
         elif path.is_dir():
-            for f in sorted(_walk(path)):
+            for f in sorted(_walk(path, stop=stop)):
                 if is_conn_log_name(f.name):
                     conn.append(f)
                 elif is_side_log_name(f.name):
@@ -95,9 +98,11 @@ def find_conn_logs(paths: list[Path]) -> FoundLogs:
     return FoundLogs(unique, skipped, [p for p in notices if p.resolve() not in seen])
 
 
-def _walk(root: Path, visited: set[tuple[int, int]] | None = None) -> list[Path]:
+def _walk(root: Path, visited: set[tuple[int, int]] | None = None,
+          stop: Callable[[], bool] | None = None) -> list[Path]:  # fmt: skip
     """The files under `root`, following symlinks (zeekctl's `current` is one)
-    but visiting each real directory once, so a link loop (`a -> .`) ends at once."""
+    but visiting each real directory once, so a link loop (`a -> .`) ends at once;
+    before each directory `stop` is asked (True: the walk ends there)."""
     visited = set() if visited is None else visited
     try:
         real = root.stat()
@@ -111,7 +116,9 @@ def _walk(root: Path, visited: set[tuple[int, int]] | None = None) -> list[Path]
         if p.name.startswith("."):
             continue
         if p.is_dir():
-            out.extend(_walk(p, visited))
+            if stop is not None and stop():
+                break  # asked to stop: what was found so far
+            out.extend(_walk(p, visited, stop))
         elif p.is_file():
             out.append(p)
     return out

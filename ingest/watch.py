@@ -75,16 +75,16 @@ class _ConnLogEvents(FileSystemEventHandler):
                 return
 
 
-def _targets(logdir: Path, live: bool) -> list[Path]:
+def _targets(logdir: Path, live: bool, stop: threading.Event | None = None) -> list[Path]:
     """The conn, notice and identity logs of a pass; without `live`, the files Zeek is still writing are left out."""
-    found = find_conn_logs([logdir]).sources
+    found = find_conn_logs([logdir], stop=stop.is_set if stop is not None else None).sources
     return found if live else [p for p in found if p.name not in _LIVE_NAMES]
 
 
 def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.Event, log: Log) -> IngestSummary:
     """One exactly-once ingest pass over `logdir`; logs what it did."""
     summary = ingest_into(
-        store, _targets(logdir, options.live), sensor=options.sensor, chunk_bytes=options.chunk_bytes,
+        store, _targets(logdir, options.live, stop), sensor=options.sensor, chunk_bytes=options.chunk_bytes,
         clock_skew=options.clock_skew,
         stop=stop.is_set,
     )  # fmt: skip

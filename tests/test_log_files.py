@@ -48,3 +48,21 @@ def test_symlink_loops_end_at_once_and_a_linked_current_is_followed(tmp_path: Pa
     assert sorted(p.resolve() for p in found) == sorted(
         [(logs / "2026-11-21" / "conn.10:00:00-11:00:00.log").resolve(), (spool / "conn.log").resolve()]
     )
+
+
+def test_a_walk_ends_when_asked_to_stop(tmp_path: Path) -> None:
+    """A SIGTERM during the walk of a huge tree (watch sets its stop flag) ends the walk at the next directory."""
+    from synack.ingest.log_files import find_conn_logs
+
+    for i in range(30):
+        (tmp_path / f"d{i:02d}").mkdir()
+        (tmp_path / f"d{i:02d}" / "conn.log").write_text("x\n")
+    assert len(find_conn_logs([tmp_path]).conn) == 30
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 5
+
+    found = find_conn_logs([tmp_path], stop)
+    assert len(found.conn) == 5 and len(asked) == 6  # 5 folders walked, then it stopped
