@@ -160,7 +160,7 @@ def test_non_gzip_gz_is_quarantined_and_the_run_goes_on(make_conn_log: MakeLog, 
     ("content", "message"),
     [
         ("hello world\n", "not a Zeek log"),
-        (conn_header().replace("#path\tconn", "#path\tdns"), "'dns' log"),
+        (conn_header().replace("#path\tconn", "#path\thttp"), "'http' log"),
         ('{"ts": 1, "query": "example.com"}\n', "without conn.log fields"),
     ],
 )
@@ -174,9 +174,9 @@ def test_files_that_are_not_conn_logs_get_one_clear_error(tmp_path: Path, conten
 
 def test_directory_walk_skips_other_logs(tmp_path: Path, make_conn_log: MakeLog) -> None:
     make_conn_log("logs/2026-11-21/conn.10:00:00-11:00:00.log.gz", [conn_line("A")], compress=True)
-    (tmp_path / "logs" / "2026-11-21" / "dns.10:00:00-11:00:00.log.gz").write_bytes(gzip.compress(b"#x\n"))
+    (tmp_path / "logs" / "2026-11-21" / "http.10:00:00-11:00:00.log.gz").write_bytes(gzip.compress(b"#x\n"))
     s = ingest_paths([tmp_path / "logs"], tmp_path / "store")
-    assert s.rows == 1 and [p.name for p in s.skipped] == ["dns.10:00:00-11:00:00.log.gz"]
+    assert s.rows == 1 and [p.name for p in s.skipped] == ["http.10:00:00-11:00:00.log.gz"]
 
 
 def test_sensor_from_log_wins_and_option_fills_the_rest(tmp_path: Path) -> None:
