@@ -178,9 +178,7 @@ def _dns_rows(base: dict[str, pa.Array], events: pa.Array, dns: pa.Array, ts: pa
     answers = pc.struct_field(dns, "answers")
     parents = pc.list_parent_indices(answers)
     flat = pc.list_flatten(answers)
-    queried = pc.coalesce(pc.list_element(pc.fill_null(pc.struct_field(dns, "queries"), pa.scalar(
-        [{"rrname": None}], _DNS.field("queries").type)), 0).cast(_DNS.field("queries").type.value_type)
-        .field("rrname"), pc.struct_field(dns, "rrname"))  # fmt: skip
+    queried = pc.coalesce(_first_query(pc.struct_field(dns, "queries")), pc.struct_field(dns, "rrname"))
     listed = {k: pc.take(v, parents) for k, v in base.items()}
     listed_events = pc.take(events, parents)
     rows = [
@@ -190,6 +188,15 @@ def _dns_rows(base: dict[str, pa.Array], events: pa.Array, dns: pa.Array, ts: pa
                      pc.struct_field(dns, "rdata"), pc.struct_field(dns, "ttl"), ts),
     ]  # fmt: skip
     return rows
+
+
+def _first_query(queries: pa.Array) -> pa.Array:
+    """The name of each event's first query (null where its list is null or empty)."""
+    first = pc.list_slice(queries, 0, 1)
+    names = pc.struct_field(pc.list_flatten(first), "rrname")
+    at = np.full(len(queries), -1, dtype=np.int64)
+    at[pc.list_parent_indices(first).to_numpy(zero_copy_only=False)] = np.arange(len(names))
+    return pc.take(names, pa.array(at, mask=at < 0))
 
 
 def _answer_rows(base: dict[str, pa.Array], events: pa.Array, name: pa.Array, rrtype: pa.Array, rdata: pa.Array,

@@ -593,3 +593,19 @@ def test_suricata_dns_answers_name_their_addresses(tmp_path: Path) -> None:
             assert names == answered[host], (host, names, answered[host])
             shown += 1
     assert shown >= 3
+
+
+def test_a_suricata_dns_event_without_queries_is_no_bad_line(tmp_path: Path) -> None:
+    """EVE dns v3 with an empty `queries` list (a response to a malformed query): its answers name
+    nothing, and the line is not quarantined (it was: "Index 0 is out of bounds")."""
+    answer = {"rrname": "b.example", "rrtype": "A", "ttl": 60, "rdata": "10.0.0.6"}
+    events = [{"timestamp": "2025-12-01T00:00:00.000000+0000", "event_type": "dns", "src_ip": "10.0.0.1",
+               "dest_ip": "10.0.0.9", "dest_port": 53,
+               "dns": {"version": 3, "type": "response", "queries": queries, "answers": [answer]}}
+              for queries in ([], None, [{"rrname": "b.example"}])]  # fmt: skip
+    eve = tmp_path / "eve.json"
+    eve.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    summary = ingest_paths([eve], tmp_path / "store")
+    assert (summary.quarantined, summary.identities) == (0, 1)
+    (fact,) = take_snapshot(locate(tmp_path / "store")).read_identity().to_pylist()
+    assert (fact["host"], fact["name"], fact["seen"]) == ("10.0.0.6", "b.example", 1)
