@@ -31,6 +31,7 @@ from synack.ingest.normalize import missing_required, normalize
 from synack.ingest.schema import CORE_SCHEMA
 from synack.ingest.sensor_notices import normalize_notices
 from synack.ingest.server_identity import (
+    ASCII_IDENTITY_KINDS,
     IDENTITY_KINDS,
     IDENTITY_LOGS,
     SURICATA_EVE_IDENTITY,
@@ -49,7 +50,13 @@ ZEEK_NOTICE = "zeek-notice"
 ZEEK_NOTICE_JSON = "zeek-notice-json"
 NOTICE_KINDS = (ZEEK_NOTICE, ZEEK_NOTICE_JSON)
 #: Kinds whose ASCII log a `#close` line ends: it gets no more lines.
-CLOSING_KINDS = (ZEEK_ASCII, ZEEK_NOTICE, *(k for k in IDENTITY_KINDS if not k.endswith("-json")))
+CLOSING_KINDS = (ZEEK_ASCII, ZEEK_NOTICE, *ASCII_IDENTITY_KINDS)
+
+
+def is_json_kind(kind: str) -> bool:
+    """Whether sources of `kind` are JSON lines (Zeek's JSON writer, Suricata's EVE), not Zeek's ASCII format."""
+    return kind.endswith("-json") or kind.startswith("suricata-")
+
 
 #: Uncompressed bytes per chunk: one commit, one Parquet file per day. 16 MB
 #: (~90,000 conn records): 12% less CPU than 12 MB on the bench's 32M-record
@@ -324,8 +331,7 @@ def read_blocks(
     record, read as if a newline ended it (offsets count the file's bytes).
     """
     state = state if state is not None else ReadState()
-    json_lines = source.kind in (ZEEK_JSON, SURICATA_EVE, ZEEK_NOTICE_JSON, SURICATA_EVE_IDENTITY) or (
-        source.kind.endswith("-json"))  # fmt: skip
+    json_lines = is_json_kind(source.kind)
     builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
     for line in header.splitlines():
         builder.feed(line)
@@ -489,12 +495,13 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: Va
         parsed = zeek_json.read_rows(raw.data, raw.line_start, limits, conn=True)
     elif source.kind == SURICATA_EVE:
         parsed = suricata_eve.read_rows(raw.data, raw.line_start, limits)
-    elif source.kind == ZEEK_NOTICE_JSON or source.kind.endswith("-json"):
+    elif is_json_kind(source.kind):  # a notice or identity log
         parsed = zeek_json.read_rows(raw.data, raw.line_start, limits)
     else:
         parsed = zeek_ascii.read_segments(raw.segments, limits, conn=source.kind == ZEEK_ASCII)
     if source.kind in IDENTITY_KINDS:
         log = IDENTITY_KINDS[source.kind]
+        # One reduction for the chunk: its facts, seen once each, with when and how often.
         normalized = (
             [merged_facts([normalize_identity(t, log, sensor) for t in parsed.tables])] if parsed.tables else []
         )

@@ -25,13 +25,13 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 
-from synack.ingest.chunk_files import QUARANTINE_DIR, remove_temporaries, write_quarantine
+from synack.ingest.chunk_files import QUARANTINE_DIR, write_quarantine
 from synack.ingest.conn_ingest import parse_and_aggregate, write_parsed
-from synack.ingest.errors import NotAConnLog, NotAZeekLog, StoreError
+from synack.ingest.errors import NotAConnLog, NotAZeekLog
 from synack.ingest.file_modes import PRIVATE, open_new
 from synack.ingest.ledger import ChunkRow, FileRow
 from synack.ingest.line_parsing import Quarantined
-from synack.ingest.log_source import MAX_LINE_BYTES, LogSource, read_blocks
+from synack.ingest.log_source import MAX_LINE_BYTES, LogSource, is_json_kind, read_blocks
 from synack.ingest.store import Store
 from synack.ingest.store_files import StoreFS, tmp_name
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
@@ -135,8 +135,7 @@ def _replay_file(store: Store, row: FileRow, source_id: str, kind: str, header: 
     """Replay the entries `chosen` (positions) of one quarantine file's `entries`
     and commit, unless none of them reads now (see replay)."""
     files, root = store.files, store.root
-    ascii_log = not (kind.endswith("-json") or kind.startswith("suricata"))
-    head = header if ascii_log and header else b""
+    head = header if header and not is_json_kind(kind) else b""
     if head and not head.endswith(b"\n"):
         head += b"\n"
     texts = [entries[i].text.encode("utf-8", "surrogateescape")[:MAX_LINE_BYTES] for i in chosen]
@@ -170,33 +169,26 @@ def _replay_file(store: Store, row: FileRow, source_id: str, kind: str, header: 
     ]
     written = write_parsed(files, source, 0, replace(chunk, quarantined=[]), days)
     final = root / QUARANTINE_DIR / f"{_chunk_name(row.path)}-r{digest[:8]}.jsonl"
-    stamp = None
+    new_files = [FileRow(files.rel(f), replay_id, 0, day, n, stamp) for f, day, n, stamp in written.planned]
+    remaining: list[FileRow] = []
     if keep:
         stamp = write_quarantine(files, [Quarantined(e.line, e.reason, e.text.encode("utf-8", "surrogateescape"))
                                          for e in keep], Path(keep[0].file), tmp_name(final))  # fmt: skip
-    planned = written.planned
-    new_rows = [FileRow(files.rel(f), replay_id, 0, day, n, s) for f, day, n, s in planned]
-    if keep and stamp is not None:
-        new_rows.append(FileRow(files.rel(final), row.source_id, row.chunk, None, len(keep), stamp))
-    cleanup = (
-        [f for f, *_ in planned] + [f for p in written.partials for f in p.paths(root)] + ([final] if keep else [])
-    )
+        remaining = [FileRow(files.rel(final), row.source_id, row.chunk, None, len(keep), stamp)]
+    planned = [f for f, *_ in written.planned]
+    cleanup = planned + [f for p in written.partials for f in p.paths(root)] + ([final] if keep else [])
     chunk_row = ChunkRow(replay_id, kind, row.path, 0, 0, len(body), 1, len(chosen) + 1, written.rows, 0, b"", True)
-    try:
-        with store.transaction(cleanup=cleanup):
-            book = store.ledger
-            book.add_chunk(chunk_row, [r for r in new_rows if r.day is not None], written.partials, written.sensors)
-            book.remove_files([row.path])
-            retired = store.retire([root / row.path])
-            book.add_files([r for r in new_rows if r.day is None])
-            book.unquarantine(source_id, replayed)
-    except StoreError:
-        remove_temporaries(files, cleanup)
-        raise
+    with store.transaction(cleanup=cleanup):  # its temporaries are removed if it fails
+        book = store.ledger
+        book.add_chunk(chunk_row, new_files, written.partials, written.sensors)
+        book.remove_files([row.path])
+        retired = store.retire([root / row.path])
+        book.add_files(remaining)
+        book.unquarantine(source_id, replayed)
     store.hide(retired, keep=[final] if keep else [])
-    store.publish([f for f, *_ in planned] + ([final] if keep else []))
+    store.publish(planned + ([final] if keep else []))
     store.publish_partials(written.partials)
     summary.rows += written.rows
     summary.replayed += replayed
     summary.files += 1
-    summary.days.update(d for _, d, _, _ in planned if d is not None)
+    summary.days.update(r.day for r in new_files if r.day is not None)

@@ -1,6 +1,6 @@
-"""What a server is, from the sensor's own logs: software, TLS names and certificates, DHCP leases.
+"""What a server is, from the sensor's own logs: software, TLS names and certificates, DHCP leases, DNS names.
 
-Zeek's `software`, `ssh`, `ssl`, `x509` and `dhcp` logs are sources of
+Zeek's `software`, `ssh`, `ssl`, `x509`, `dhcp` and `dns` logs are sources of
 their own kinds (one per log, ASCII and JSON). Each chunk of one is
 reduced on the way in to IDENTITY_SCHEMA rows, one per distinct fact
 with when it was first and last seen and how often, in
@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest import addresses
+from synack.ingest import addresses, arrays
 from synack.ingest.arrays import one_array
 from synack.ingest.errors import NotAZeekLog
 from synack.ingest.normalize import DEFAULT_SENSOR, sensor_column
@@ -42,7 +42,7 @@ from synack.ingest.zeek_json import json_time
 IDENTITY_DIR = "identity"
 #: The Zeek logs read for identity, by their `#path`.
 IDENTITY_LOGS = ("software", "ssh", "ssl", "x509", "dhcp", "dns")
-#: Suricata's EVE files, read a second time for their tls, ssh and dhcp events (ingest.suricata_identity).
+#: Suricata's EVE files, read a second time for their tls, ssh, dhcp and dns events (ingest.suricata_identity).
 SURICATA_EVE_IDENTITY = "suricata-eve-identity"
 #: Longest text kept of one value (a product, a banner, a name, a subject).
 TEXT_CHARS = 255
@@ -112,7 +112,8 @@ def json_identity_log(record: dict[str, Any]) -> str | None:
 
 
 def normalize_identity(table: pa.Table, log: str, sensor: str | None = None) -> pa.Table:
-    """The identity facts of a reader table of `log` (Zeek field names), reduced (see reduce_identity).
+    """The identity facts of a reader table of `log` (Zeek field names), a
+    row per fact seen, not yet reduced (merged_facts reduces a chunk's).
 
     `sensor` names the sensor of rows whose log has no `sensor` field
     (DEFAULT_SENSOR when None). Raises NotAZeekLog when the table lacks
@@ -128,9 +129,8 @@ def normalize_identity(table: pa.Table, log: str, sensor: str | None = None) -> 
         named = pc.take(named, rows.pop("_rows"))
     n = len(keep)
     columns = {**rows, "sensor": named}
-    out = pa.table({f.name: _as(columns.get(f.name), f.type, n) for f in IDENTITY_SCHEMA},
-                   schema=IDENTITY_SCHEMA).filter(pc.fill_null(keep, False))  # fmt: skip
-    return capped_dns(reduce_identity(out))
+    return pa.table({f.name: _as(columns.get(f.name), f.type, n) for f in IDENTITY_SCHEMA},
+                    schema=IDENTITY_SCHEMA).filter(pc.fill_null(keep, False))  # fmt: skip
 
 
 def reduce_identity(table: pa.Table) -> pa.Table:
@@ -159,17 +159,12 @@ def reduce_identity(table: pa.Table) -> pa.Table:
 
 
 def first_column(table: pa.Table, names: tuple[str, ...], kind: pa.DataType) -> pa.Array:
-    """The first of `names` the table has, cast to `kind`; nulls when it has
-    none of them or its values are not of that kind (a JSON field that is a
-    list where text was expected is no identity)."""
-    for name in names:
-        if name in table.column_names:
-            col = one_array(table.column(name))
-            try:
-                return (col.dictionary_decode() if pa.types.is_dictionary(col.type) else col).cast(kind)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                return pa.nulls(len(table), kind)
-    return pa.nulls(len(table), kind)
+    """arrays.first_column, but nulls where the column's values are not of
+    `kind` (a JSON field that is a list where text was expected is no identity)."""
+    try:
+        return arrays.first_column(table, names, kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pa.nulls(len(table), kind)
 
 
 def merged_facts(tables: list[pa.Table]) -> pa.Table:
@@ -303,7 +298,7 @@ def _ssh(table: pa.Table) -> dict[str, pa.Array]:
     """ssh.log: the server's version string ("SSH-2.0-OpenSSH_6.6.1p1 Ubuntu-2ubuntu2") as a product and
     version (see software_parts) at the responder's port."""
     banner = _extracted(_text(table, "server"), r"^SSH-[0-9.]+-(?P<s>.+)$")
-    product, version = software_parts(_extracted(banner, r"^(?P<w>[^\s]+)"))
+    product, version = software_parts(banner)
     ts = _ts(table)
     return {
         "_keep": pc.and_(pc.is_valid(banner), pc.is_valid(_port(table, "id.resp_p"))),
@@ -313,10 +308,12 @@ def _ssh(table: pa.Table) -> dict[str, pa.Array]:
     }  # fmt: skip
 
 
-def software_parts(word: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """(product, version) of SSH software words ("OpenSSH_6.6.1p1" -> OpenSSH, 6.6.1p1;
-    "dropbear_2022.83"; "Cisco-1.25"): split at the first "_" or "-" before a
-    digit; a word without one is all product, no version."""
+def software_parts(software: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(product, version) of SSH software texts, from their first word
+    ("OpenSSH_6.6.1p1 Ubuntu-2" -> OpenSSH, 6.6.1p1; "dropbear_2022.83";
+    "Cisco-1.25"): split at the first "_" or "-" before a digit; a word
+    without one is all product, no version."""
+    word = _extracted(software, r"^(?P<w>[^\s]+)")
     parts = pc.extract_regex(pc.fill_null(word, ""), r"^(?P<product>.+?)[_-]v?(?P<version>[0-9][^\s]*)$")
     product, version = _unset_empty(pc.struct_field(parts, [0])), _unset_empty(pc.struct_field(parts, [1]))
     return pc.coalesce(product, word), version
@@ -385,14 +382,13 @@ def _dns(table: pa.Table) -> dict[str, pa.Array]:
     answers = one_array(table.column("answers"))
     parents = pc.list_parent_indices(answers)
     values = pc.list_flatten(answers).cast(pa.string())
-    fixed, invalid = addresses.canonical(values)
+    fixed, invalid = addresses.canonical(values)  # a name (a CNAME's target) is no address
     ttls = _flat_ttls(table, answers)
     ts = pc.take(_ts(table), parents)
     until = pc.add(ts.cast(pa.int64()), pc.multiply(ttls, 1e6).cast(pa.int64())).cast(TIMESTAMP)
     name = pc.take(_text(table, "query"), parents)
-    address = pc.and_(pc.invert(invalid), pc.match_substring_regex(values, r"^[0-9a-fA-F:.]+(%.*)?$"))
     return {
-        "_keep": pc.and_(address, pc.is_valid(name)), "_rows": parents,
+        "_keep": pc.and_(pc.invert(invalid), pc.is_valid(name)), "_rows": parents,
         "kind": _constant_n(len(values), DNS), "host": fixed, "name": name, "first_seen": ts, "last_seen": until,
         "seen": pa.array(np.ones(len(values), dtype=np.uint64)),
     }  # fmt: skip

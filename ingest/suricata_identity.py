@@ -103,16 +103,15 @@ def _facts(buf: pa.Buffer, limits: ValueLimits, sensor: str) -> tuple[pa.Table, 
               host=None, port=None, fingerprint=_field(tls, "fingerprint"), subject=_field(tls, "subject"),
               issuer=_field(tls, "issuerdn"), valid_from=_utc(_field(tls, "notbefore")),
               valid_until=_utc(_field(tls, "notafter"))),
-        *_ssh_rows(base, events, ssh),
-        *_dhcp_rows(base, events, dhcp, ts),
+        _ssh_rows(base, events, ssh),
+        _dhcp_rows(base, events, dhcp, ts),
         *_dns_rows(base, events, dns, ts),
     ]  # fmt: skip
     # A fact is one of the block's rows: a bad row's facts are left out with it.
-    table = pa.concat_tables([p for p in parts if p is not None])
-    return valid_rows(table), rejects.reasons
+    return _valid_text(pa.concat_tables(parts)), rejects.reasons
 
 
-def valid_rows(table: pa.Table) -> pa.Table:
+def _valid_text(table: pa.Table) -> pa.Table:
     """`table` with its text made valid UTF-8 (pyarrow's JSON reader passes raw bytes through)."""
     return pa.table([valid_utf8(c.combine_chunks()) for c in table.columns], schema=table.schema)
 
@@ -149,17 +148,14 @@ def _rows(base: dict[str, pa.Array], keep: pa.Array, **columns: pa.Array | str |
     return pa.table(out, schema=IDENTITY_SCHEMA).filter(pc.fill_null(keep, False))
 
 
-def _ssh_rows(base: dict[str, pa.Array], events: pa.Array, ssh: pa.Array) -> list[pa.Table]:
+def _ssh_rows(base: dict[str, pa.Array], events: pa.Array, ssh: pa.Array) -> pa.Table:
     software = _field(pc.struct_field(ssh, "server"), "software_version")
-    banner = software
-    word = pc.utf8_slice_codeunits(pc.struct_field(pc.extract_regex(pc.fill_null(software, ""), r"^(?P<w>\S*)"),
-                                                   [0]), 0, TEXT_CHARS)  # fmt: skip
-    product, version = software_parts(pc.if_else(pc.equal(word, ""), pa.scalar(None, pa.string()), word))
+    product, version = software_parts(software)
     keep = pc.and_(pc.equal(events, "ssh"), pc.is_valid(software))
-    return [_rows(base, keep, kind=SOFTWARE, product=product, version=version, banner=banner)]
+    return _rows(base, keep, kind=SOFTWARE, product=product, version=version, banner=software)
 
 
-def _dhcp_rows(base: dict[str, pa.Array], events: pa.Array, dhcp: pa.Array, ts: pa.Array) -> list[pa.Table]:
+def _dhcp_rows(base: dict[str, pa.Array], events: pa.Array, dhcp: pa.Array, ts: pa.Array) -> pa.Table:
     leased, invalid = addresses.canonical(pc.struct_field(dhcp, "assigned_ip"))
     leased = pc.if_else(pc.or_(invalid, pc.equal(leased, "0.0.0.0")), pa.scalar(None, pa.string()), leased)
     lease = pc.struct_field(dhcp, "lease_time")
@@ -168,8 +164,8 @@ def _dhcp_rows(base: dict[str, pa.Array], events: pa.Array, dhcp: pa.Array, ts: 
     until = pc.add(ts.cast(pa.int64()), pc.multiply(lease, 1e6).cast(pa.int64())).cast(TIMESTAMP)
     name = _field(dhcp, "hostname")
     keep = pc.and_(pc.equal(events, "dhcp"), pc.and_(pc.is_valid(leased), pc.is_valid(name)))
-    return [_rows(base, keep, kind=LEASE, host=leased, port=None, name=name, mac=_field(dhcp, "client_mac"),
-                  last_seen=until)]  # fmt: skip
+    return _rows(base, keep, kind=LEASE, host=leased, port=None, name=name, mac=_field(dhcp, "client_mac"),
+                 last_seen=until)  # fmt: skip
 
 
 def _dns_rows(base: dict[str, pa.Array], events: pa.Array, dns: pa.Array, ts: pa.Array) -> list[pa.Table]:
@@ -181,13 +177,12 @@ def _dns_rows(base: dict[str, pa.Array], events: pa.Array, dns: pa.Array, ts: pa
     queried = pc.coalesce(_first_query(pc.struct_field(dns, "queries")), pc.struct_field(dns, "rrname"))
     listed = {k: pc.take(v, parents) for k, v in base.items()}
     listed_events = pc.take(events, parents)
-    rows = [
+    return [
         _answer_rows(listed, listed_events, pc.take(queried, parents), pc.struct_field(flat, "rrtype"),
                      pc.struct_field(flat, "rdata"), pc.struct_field(flat, "ttl"), pc.take(ts, parents)),
         _answer_rows(base, events, pc.struct_field(dns, "rrname"), pc.struct_field(dns, "rrtype"),
                      pc.struct_field(dns, "rdata"), pc.struct_field(dns, "ttl"), ts),
     ]  # fmt: skip
-    return rows
 
 
 def _first_query(queries: pa.Array) -> pa.Array:

@@ -98,6 +98,11 @@ def _frame(facts: pa.Table, kind: str, columns: list[str]) -> pd.DataFrame:
     return rows
 
 
+def _certificates(facts: pa.Table) -> pd.DataFrame:
+    """fingerprint, subject and names of each certificate (one row per fingerprint: the first, as sensors agree)."""
+    return _frame(facts, "certificate", ["fingerprint", "subject", "names"]).drop_duplicates("fingerprint")
+
+
 def _latest_software(facts: pa.Table) -> pd.DataFrame:
     """Per host and port, the product and version seen last (ties: the greatest text)."""
     rows = _frame(facts, "software", ["host", "port", "product", "version", "last_seen"])
@@ -118,7 +123,7 @@ def _tls_names(facts: pa.Table) -> pd.DataFrame:
     tls = _frame(facts, "tls", ["host", "port", "name", "fingerprint", "subject"])
     if tls.empty:
         return pd.DataFrame(columns=[*_KEY, "tls_names"])
-    certs = _frame(facts, "certificate", ["fingerprint", "subject", "names"]).drop_duplicates("fingerprint")
+    certs = _certificates(facts)
     presented = tls.dropna(subset=["fingerprint"]).drop(columns="subject").merge(certs, on="fingerprint")
     from_subject = pd.concat([presented[[*_KEY, "subject"]], tls.dropna(subset=["subject"])[[*_KEY, "subject"]]])
     verified = pd.concat([
@@ -182,8 +187,7 @@ def host_facts(facts: pa.Table, host: str) -> pd.DataFrame:
     rows = mine.to_pandas()
     if rows.empty:
         return pd.DataFrame(columns=HOST_FACT_COLUMNS)
-    certs = _frame(facts, "certificate", ["fingerprint", "subject", "names"]).drop_duplicates("fingerprint")
-    certs = certs.rename(columns={"subject": "cert_subject"})
+    certs = _certificates(facts).rename(columns={"subject": "cert_subject"})
     rows = rows.drop(columns="names").merge(certs, on="fingerprint", how="left")
     named = rows["names"].map(lambda v: ", ".join(v) if isinstance(v, (list, np.ndarray)) else "")
     rows["subject"] = rows["subject"].fillna(rows["cert_subject"])
@@ -206,8 +210,7 @@ def changed_ports(facts: pa.Table, start: dt.datetime | None = None, end: dt.dat
     software["label"] = (software["product"].fillna("?") + " " + software["version"].fillna("")).str.strip()
     tls = _frame(facts, "tls", ["sensor", "host", "port", "fingerprint", "first_seen", "last_seen"])
     tls = tls.dropna(subset=["fingerprint"])
-    certs = _frame(facts, "certificate", ["fingerprint", "subject"]).drop_duplicates("fingerprint")
-    tls = tls.merge(certs, on="fingerprint", how="left")
+    tls = tls.merge(_certificates(facts).drop(columns="names"), on="fingerprint", how="left")
     cn = _common_name(tls["subject"])
     tls["label"] = cn.where(cn != "", tls["fingerprint"].str[:16]) + " [" + tls["fingerprint"].str[:16] + "]"
     changes = pd.concat([_changes(software, "software"), _changes(tls, "certificate")], ignore_index=True)
