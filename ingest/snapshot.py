@@ -32,6 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from synack.ingest.chunk_files import QUARANTINE_DIR
 from synack.ingest.errors import StoreError
 from synack.ingest.ledger import LedgerState, listed_now, read_state
 from synack.ingest.partials import CLIENTS, COARSE_FLAG, SERVERS, Partial, partial_path
@@ -144,17 +145,17 @@ class Snapshot:
 
     def notice_count(self) -> int:
         """How many sensor notices the store keeps."""
-        return sum(f.rows for f in self.state.notice_files)
+        return sum(f.rows for f in self.state.under(NOTICES_DIR))
 
     def identity_count(self) -> int:
         """How many identity facts the store keeps (ingest.server_identity; counted per file)."""
-        return sum(f.rows for f in self.state.identity_files)
+        return sum(f.rows for f in self.state.under(IDENTITY_DIR))
 
     def quarantine_counts(self) -> list[tuple[str, str, int]]:
         """(log file, reason, lines) of the lines set aside, most lines first (ingest.quarantine_replay)."""
         from synack.ingest.quarantine_replay import quarantine_counts
 
-        return quarantine_counts(self.files, [f.path for f in self.state.quarantine_files])
+        return quarantine_counts(self.files, [f.path for f in self.state.under(QUARANTINE_DIR)])
 
     def record_days(self) -> list[str]:
         """Every day with record files."""
@@ -206,13 +207,13 @@ class Snapshot:
 
     def read_notices(self, schema: pa.Schema) -> pa.Table:
         """Every sensor-notice file, verified, as one table of `schema`."""
-        tables = [self.read(f.path, f.stamp, f.rows, schema=schema) for f in self.state.notice_files
+        tables = [self.read(f.path, f.stamp, f.rows, schema=schema) for f in self.state.under(NOTICES_DIR)
                   if f.path.endswith(".parquet")]  # fmt: skip
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
     def read_identity(self) -> pa.Table:
         """Every identity file, verified, as one table of IDENTITY_SCHEMA (facts not yet merged across files)."""
-        tables = [self.read(f.path, f.stamp, f.rows, schema=IDENTITY_SCHEMA) for f in self.state.identity_files]
+        tables = [self.read(f.path, f.stamp, f.rows, schema=IDENTITY_SCHEMA) for f in self.state.under(IDENTITY_DIR)]
         return pa.concat_tables(tables) if tables else IDENTITY_SCHEMA.empty_table()
 
     def _unreadable(self, path: PurePath, stamp: FileStamp | None, why: str) -> StoreError:
@@ -220,7 +221,7 @@ class Snapshot:
         store changed under the query when the ledger no longer lists it
         with this stamp, else the file is damaged."""
         rel = self.files.rel(path)
-        now = listed_now(self.files, NOTICES_DIR)
+        now = listed_now(self.files)
         if now is not None and (rel not in now or now[rel] != stamp):
             return StoreChanged(f"the store {self.files} changed under this query ({rel} was replaced); run it again")
         return DamagedFile(
@@ -252,6 +253,6 @@ def take_snapshot(files: StoreFS) -> Snapshot:
         marker = read_marker(files)  # before the ledger: a marker is never ahead of the ledger it follows
     except OSError as err:
         raise StoreError(f"cannot read the store {files}: {err}") from None
-    state = read_state(files, NOTICES_DIR, IDENTITY_DIR)
+    state = read_state(files)
     check_ledger(files, state.store_id, state.generation, marker, writing=False)
     return Snapshot(state)

@@ -449,8 +449,8 @@ def test_identity_files_are_merged_as_they_accumulate(tmp_path: Path, monkeypatc
     monkeypatch.setattr(identity_files, "MERGE_FILES", 10_000)
     ingest_paths([logs], plain_store)
     merged, plain = take_snapshot(locate(merged_store)), take_snapshot(locate(plain_store))
-    assert len(plain.state.identity_files) == 40
-    assert len(merged.state.identity_files) < 8
+    assert len(plain.state.under("identity")) == 40
+    assert len(merged.state.under("identity")) < 8
     facts = {name: Inventory(s, nets="all").identity_facts().to_pylist() for name, s in (("m", merged), ("p", plain))}
     assert facts["m"] == facts["p"]
     one = [f for f in facts["m"] if f["host"] == "10.0.0.5"]

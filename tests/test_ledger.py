@@ -33,7 +33,6 @@ from synack.ingest.ledger import (
 )
 from synack.ingest.partials import COARSE, COARSE_SERVERS, Partial
 from synack.ingest.rollups import Rollup
-from synack.ingest.sensor_notices import NOTICES_DIR
 from synack.ingest.snapshot import Snapshot, StoreChanged, take_snapshot
 from synack.ingest.store import Store
 from synack.ingest.store_files import FileStamp, locate, retired_name
@@ -108,7 +107,7 @@ def test_every_earlier_ledger_migrates_and_decodes_the_same(tmp_path: Path, vers
     _fill(db, version)
     db.close()
     files = locate(store)
-    state = read_state(files, NOTICES_DIR)  # read-only: the file stays at its version
+    state = read_state(files)  # read-only: the file stays at its version
     assert sqlite3.connect(store / "ledger.sqlite").execute("PRAGMA user_version").fetchone()[0] == (
         0 if version == 1 else version
     )
@@ -134,7 +133,7 @@ def test_every_earlier_ledger_migrates_and_decodes_the_same(tmp_path: Path, vers
         if version >= 3:
             assert rollups["2026-11"].days == {"2026-11-21": 1} and rollups["2026-11"].server_stamp is None
             assert state.rollups == rollups
-        state_after = read_state(files, NOTICES_DIR)
+        state_after = read_state(files)
         assert state_after.store_id == book.store_id
         assert state_after.partials == state.partials and state_after.days == state.days
     finally:
@@ -165,7 +164,7 @@ def test_named_writes_round_trip_through_the_decoders(tmp_path: Path) -> None:
     assert book.rollups(pending=True) == {"2026-11": rollup}
     state = book.source_state("s")
     assert state is not None and state.committed_bytes == 500 and state.next_line == 8 and state.rows == 7
-    snap = read_state(files, NOTICES_DIR)
+    snap = read_state(files)
     assert snap.record_files == tuple(rows) and snap.partials == (partial,) and snap.generation == 2
     assert snap.rollups == {}  # a pending roll-up is not read (its days' partials are)
     assert snap.day_sensors == (DaySensor("2026-11-21", "edge-1", 7, 20),)

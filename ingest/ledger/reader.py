@@ -47,11 +47,13 @@ class LedgerState:
     rollups: dict[str, Rollup] = field(default_factory=dict)
     day_sensors: tuple[DaySensor, ...] = ()
     record_files: tuple[FileRow, ...] = ()  # conn/ files, by path
-    notice_files: tuple[FileRow, ...] = ()
+    side_files: tuple[FileRow, ...] = ()  # files of no day (notices, identity facts, quarantine), by path
     sources: SourcesSummary = SourcesSummary()
     pruned_days: frozenset[str] = frozenset()  # days whose records were pruned (their aggregates kept)
-    identity_files: tuple[FileRow, ...] = ()  # identity/ files (ingest.server_identity)
-    quarantine_files: tuple[FileRow, ...] = ()  # quarantine/ files (lines set aside)
+
+    def under(self, folder: str) -> tuple[FileRow, ...]:
+        """The files of no day under the store's top-level `folder` (notices, identity, quarantine)."""
+        return tuple(f for f in self.side_files if f.path.startswith(folder + "/"))
 
 
 def reader_uri(path: Path) -> str:
@@ -59,14 +61,13 @@ def reader_uri(path: Path) -> str:
     return f"file:{quote(str(path.absolute()), safe='/')}?mode=ro"
 
 
-def read_state(files: StoreFS, notices_dir: str, identity_dir: str = "identity") -> LedgerState:
+def read_state(files: StoreFS) -> LedgerState:
     """The ledger of `files` read once, read-only, in one transaction.
 
     Raises StoreError for a ledger that cannot be read or is newer than
     this synack. An older ledger is migrated in memory (the file is not
     written). A ledger with no tables (a first run that wrote nothing)
-    gives an empty state. Files under `notices_dir` and `identity_dir` are
-    the notice and identity files."""
+    gives an empty state."""
     try:
         source = connect(reader_uri(files.ledger), uri=True)
     except sqlite3.Error as err:
@@ -87,7 +88,7 @@ def read_state(files: StoreFS, notices_dir: str, identity_dir: str = "identity")
             migrate(db)
             db.execute("BEGIN")
         try:
-            state = _state(db, files, version, notices_dir, identity_dir)
+            state = _state(db, files, version)
             # An identity made up by the in-memory migration is no identity.
             return state if has_identity else replace(state, store_id=None)
         finally:
@@ -99,7 +100,7 @@ def read_state(files: StoreFS, notices_dir: str, identity_dir: str = "identity")
         source.close()
 
 
-def _state(db: sqlite3.Connection, files: StoreFS, version: int, notices_dir: str, identity_dir: str) -> LedgerState:
+def _state(db: sqlite3.Connection, files: StoreFS, version: int) -> LedgerState:
     meta = {r[0]: r[1] for r in db.execute("SELECT key, value FROM meta")}
     days = {r[0]: (r[1], r[2]) for r in db.execute("SELECT day, generation, rows FROM days")}
     partials = tuple(
@@ -117,26 +118,23 @@ def _state(db: sqlite3.Connection, files: StoreFS, version: int, notices_dir: st
     ).fetchone()
     return LedgerState(
         files, version, meta.get("store_id"), int(meta.get("generation", 0)), days, partials, rollups, sensors,
-        tuple(f for f in listed if f.day is not None),
-        tuple(f for f in listed if f.path.startswith(notices_dir + "/")),
+        tuple(f for f in listed if f.day is not None), tuple(f for f in listed if f.day is None),
         SourcesSummary(count, quarantined, last),
         frozenset(r[0] for r in db.execute("SELECT day FROM days WHERE pruned = 1")) if version >= 6 else frozenset(),
-        identity_files=tuple(f for f in listed if f.path.startswith(identity_dir + "/")),
-        quarantine_files=tuple(f for f in listed if f.day is None and f.path.startswith("quarantine/")),
     )  # fmt: skip
 
 
-def listed_now(files: StoreFS, notices_dir: str) -> dict[str, FileStamp | None] | None:
+def listed_now(files: StoreFS) -> dict[str, FileStamp | None] | None:
     """Every file the ledger lists now (record, notice, partial and roll-up
     files, relative paths) with its stamp: a reader whose file is gone or
     changed asks it to tell a store that changed under it from a damaged
     one. None when the ledger cannot be read."""
     try:
-        now = read_state(files, notices_dir)
+        now = read_state(files)
     except StoreError:
         return None
     root = files.root
-    listed = {f.path: f.stamp for f in (*now.record_files, *now.notice_files, *now.identity_files)}
+    listed = {f.path: f.stamp for f in (*now.record_files, *now.side_files)}
     for p in now.partials:
         listed.update({files.rel(path): stamp for path, stamp in zip(p.paths(root), p.stamps())})
     for r in now.rollups.values():
