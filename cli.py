@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from synack.inventory.store_inventory import Filters
 from synack.ingest.errors import SynackError
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
-from synack.ingest.visible import visible
+from synack.ingest.visible import plural, visible
 
 Answer = TypeVar("Answer")
 
@@ -244,11 +244,6 @@ def _require_ledger(files: StoreFS) -> None:
     if not files.ledger.exists():
         raise fail(f"no synack store at {files} (no ledger {files.ledger}: run 'synack ingest' first, or pass "
                    "--store and --ledger)")  # fmt: skip
-
-
-def plural(count: int, noun: str) -> str:
-    """`count` with thousands separators and `noun`, plural unless one: "1 file", "2,000 rows"."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _summary_line(s: IngestSummary) -> str:
@@ -745,6 +740,14 @@ def check(
     repair: Annotated[
         bool, typer.Option("--repair", help="Move stray and damaged files aside, rebuild what can be rebuilt.")
     ] = False,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt",
+            help="Rebuild the ledger from the store's files: after restoring an older ledger from a backup, or "
+            "when it was lost or damaged (the old one is kept beside it).",
+        ),
+    ] = False,
 ) -> None:
     """Verify that the store's ledger and files agree (exit 1 when they do not); --repair fixes what it can.
 
@@ -753,6 +756,9 @@ def check(
     from synack.ingest.store_check import check_store
 
     store_dir = located(store, ledger)
+    if adopt:
+        _adopt(store_dir, repair)
+        return
     _require_ledger(store_dir)
     try:
         with Store.open(store_dir, create=False) as opened:
@@ -770,6 +776,31 @@ def check(
     hint = "" if repair else "; 'synack check --repair' fixes what can be fixed"
     say(f"{len(after.problems)} problems left{hint}")
     raise typer.Exit(code=EXIT_ATTENTION)
+
+
+def _adopt(store_dir: StoreFS, repair: bool) -> None:
+    """`check --adopt`: rebuild the ledger from the store's files, then check the result."""
+    from synack.ingest.store import Store
+    from synack.ingest.store_adopt import adopt_store
+    from synack.ingest.store_check import check_store
+
+    if repair:
+        raise fail("--adopt and --repair are two operations: run 'synack check --adopt', then 'synack check'")
+    bound_memory()
+    try:
+        report = adopt_store(store_dir)
+        with Store.open(store_dir, create=False) as opened:
+            after = check_store(opened)
+    except SynackError as e:
+        raise fail(str(e)) from None
+    for line in report.lines:
+        say(f"adopt: {line}")
+    if not after.ok:
+        for problem in after.problems:
+            say(f"problem: {problem}")
+        say(f"{len(after.problems)} problems left; 'synack check --repair' fixes what can be fixed")
+        raise typer.Exit(code=EXIT_ATTENTION)
+    out.print(f"{store_dir}: ledger adopted; it and {after.files_checked} files agree", markup=False)
 
 
 class QuarantineAction(StrEnum):

@@ -19,6 +19,7 @@ from synack.ingest.file_modes import PRIVATE
 from synack.ingest.ledger import DaySensor
 from synack.ingest.line_parsing import Quarantined
 from synack.ingest.partials import DayRecords, Partial, sensor_counts, write_partial
+from synack.ingest.provenance import Provenance, stamped
 from synack.ingest.sensor_notices import NOTICES_DIR
 from synack.ingest.server_identity import IDENTITY_DIR
 from synack.ingest.store_files import FileStamp, StoreFS, io_error, tmp_name
@@ -53,11 +54,13 @@ def write_chunk_files(
     quarantined: list[Quarantined],
     notices: pa.Table | None = None,
     identities: pa.Table | None = None,
+    provenance: Provenance | None = None,
 ) -> ChunkFiles:
     """Write a chunk's files into `store` under temporary names
     (step 1 of a commit): its records by day with their partial aggregates,
     its quarantined lines, and (a notice log's chunk) its sensor notices or
-    (an identity log's) its identity facts.
+    (an identity log's) its identity facts. Each Parquet file carries the
+    chunk's `provenance` (ingest.provenance).
 
     Needs no open Store (the ledger is not touched), so a worker process of
     a distributed engine runs it; the names are fixed by (source, chunk), so
@@ -74,7 +77,8 @@ def write_chunk_files(
         for one in days:
             day, part = one.day, one.records
             final = root / CONN_DIR / f"date={day}" / f"{name}.parquet"
-            planned.append((final, day, len(part), write_record_file(store, part, tmp_name(final))))
+            planned.append((final, day, len(part), write_record_file(store, stamped(part, provenance),
+                                                                     tmp_name(final))))  # fmt: skip
             partials.append(
                 write_partial(store, name, day, source_id, (chunk_no, chunk_no), part, (one.servers, one.clients))
             )
@@ -85,10 +89,12 @@ def write_chunk_files(
                                                                                tmp_name(final))))  # fmt: skip
         if notices is not None and len(notices):
             final = root / NOTICES_DIR / f"{name}.parquet"
-            planned.append((final, None, len(notices), write_record_file(store, notices, tmp_name(final))))
+            planned.append((final, None, len(notices), write_record_file(store, stamped(notices, provenance),
+                                                                         tmp_name(final))))  # fmt: skip
         if identities is not None and len(identities):
             final = root / IDENTITY_DIR / f"{name}.parquet"
-            planned.append((final, None, len(identities), write_record_file(store, identities, tmp_name(final))))
+            planned.append((final, None, len(identities), write_record_file(store, stamped(identities, provenance),
+                                                                            tmp_name(final))))  # fmt: skip
     except OSError as err:
         remove_temporaries(store, [f for f, *_ in planned] + [f for p in partials for f in p.paths(root)])
         raise StoreError(io_error(err, store)) from None

@@ -52,6 +52,7 @@ from synack.ingest.partials import (
     sensor_counts,
     write_partial,
 )
+from synack.ingest.provenance import carried
 from synack.ingest.rollups import Rollup, month_of, plan_steps, settled_before, write_rollup
 from synack.ingest.sightings import plan_sightings, sightings_before, write_sightings, year_of
 from synack.ingest.store import Store
@@ -87,13 +88,10 @@ def compact_source(store: Store, source_id: str) -> int:
             old = sorted((f for f in records if f.day == day and lo <= f.chunk <= hi), key=lambda f: f.chunk)
             if not old:
                 continue
-            merged = (
-                pa.concat_tables(
-                    [files.read_verified(root / f.path, f.stamp, f.rows) for f in old], promote_options="permissive"
-                )  # fmt: skip
-                .unify_dictionaries()
-                .combine_chunks()
-            )
+            tables = [files.read_verified(root / f.path, f.stamp, f.rows) for f in old]
+            merged = carried(tables, (source_id, hi), pa.concat_tables(tables, promote_options="permissive")
+                             .unify_dictionaries().combine_chunks())  # fmt: skip
+            del tables
             final = root / CONN_DIR / f"date={day}" / f"{source_id}-c{hi:06d}.parquet"
             stamp = write_record_file(files, merged, tmp_name(final))
             partial = merge_partials(files, group, fine=True)
@@ -154,9 +152,10 @@ def compact_small_days(store: Store, stop: Callable[[], bool] | None = None) -> 
         source = f"day-{day}"
         digest = hashlib.sha256("\n".join(sorted(f.path for f in records)).encode()).hexdigest()[:12]
         final = root / CONN_DIR / f"date={day}" / f"{source}-{digest}.parquet"
-        merged = pa.concat_tables(
-            [files.read_verified(root / f.path, f.stamp, f.rows) for f in records], promote_options="permissive"
-        ).unify_dictionaries().combine_chunks()  # fmt: skip
+        tables = [files.read_verified(root / f.path, f.stamp, f.rows) for f in records]
+        merged = carried(tables, (source, 0), pa.concat_tables(tables, promote_options="permissive")
+                         .unify_dictionaries().combine_chunks())  # fmt: skip
+        del tables
         stamp = write_record_file(files, merged, tmp_name(final))
         row = FileRow(files.rel(final), source, 0, day, len(merged), stamp)
         del merged

@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from synack.ingest import provenance
 from synack.ingest.chunk_files import ChunkFiles, write_chunk_files
 from synack.ingest.compaction import threaded_merges
 from synack.ingest.errors import ClockBehind, NotAConnLog, NotAZeekLog, SynackError
 from synack.ingest.file_modes import PRIVATE, open_new
+from synack.ingest.ledger import ChunkRow, ChunkSpan
 from synack.ingest.log_files import find_conn_logs, is_eve_log_name
 from synack.ingest.log_source import (
     CLOSING_KINDS,
@@ -435,8 +437,16 @@ def write_parsed(store: StoreFS, source: LogSource, chunk_no: int, chunk: Chunk,
     """Write a parsed chunk's files under temporary names (step 1 of its commit; any thread or machine)."""
     notices = chunk.table if source.kind in NOTICE_KINDS else None
     identities = chunk.table if source.kind in IDENTITY_KINDS else None
+    span = ChunkSpan(chunk_no, chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end,
+                     sum(len(d.records) for d in days), len(chunk.quarantined))  # fmt: skip
+    row = ChunkRow(source.source_id, source.kind, str(source.path), span, chunk.header, finishes(source, chunk))
     return write_chunk_files(store, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices,
-                             identities)  # fmt: skip
+                             identities, provenance.of_chunk(row))  # fmt: skip
+
+
+def finishes(source: LogSource, span: Span) -> bool:
+    """Whether `span` finishes its source: a closed ASCII log gets no more lines."""
+    return span.closed and source.kind in CLOSING_KINDS
 
 
 def commit_parsed(store: Store, source: LogSource, files: ChunkFiles, chunk_no: int, span: Span) -> CommitResult:
@@ -445,7 +455,7 @@ def commit_parsed(store: Store, source: LogSource, files: ChunkFiles, chunk_no: 
     return store.commit_chunk_files(
         files, source.source_id, source.kind, source.path, chunk_no, byte_start=span.byte_start,
         byte_end=span.byte_end, line_start=span.line_start, line_end=span.line_end, header=span.header,
-        complete=span.closed and source.kind in CLOSING_KINDS,  # a closed ASCII log gets no more lines
+        complete=finishes(source, span),
     )  # fmt: skip
 
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 import hashlib
 import math
 
+import pyarrow as pa
+
 from synack.ingest.chunk_files import write_record_file
 from synack.ingest.ledger import FileRow
+from synack.ingest.provenance import Provenance, from_schema, stamped, union
 from synack.ingest.server_identity import IDENTITY_DIR, IDENTITY_SCHEMA, merged_facts
 from synack.ingest.store import Store
 from synack.ingest.store_files import FileDamaged, tmp_name
@@ -48,17 +51,20 @@ def compact_identity(store: Store) -> int:
         if not full:
             return replaced
         group = full[0][: MERGE_FILES * MERGE_FILES]
-        tables = []
+        tables: list[pa.Table] = []
+        provenances: list[Provenance | None] = []
         for f in group:
             try:
-                tables.append(files.read_verified(root / f.path, f.stamp, f.rows, schema=IDENTITY_SCHEMA))
+                table = files.read_verified(root / f.path, f.stamp, f.rows)
+                provenances.append(from_schema(table.schema))
+                tables.append(table.select(IDENTITY_SCHEMA.names).cast(IDENTITY_SCHEMA))
             except (FileDamaged, FileNotFoundError):
                 damaged.add(f.path)  # its facts come from a log: `synack check` reports it, nothing here can redo it
                 store.repairs.append(f"the identity file {f.path} is damaged: left out of the merge of identity files")
         if len(tables) < len(group):
             continue
-        merged = merged_facts(tables)
         digest = hashlib.sha256("\n".join(sorted(f.path for f in group)).encode()).hexdigest()[:16]
+        merged = stamped(merged_facts(tables), union((MERGED_SOURCE, 0), provenances))
         final = root / IDENTITY_DIR / f"{MERGED_SOURCE}-{digest}.parquet"
         stamp = write_record_file(files, merged, tmp_name(final))
         row = FileRow(files.rel(final), MERGED_SOURCE, 0, None, len(merged), stamp)

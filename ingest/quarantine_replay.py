@@ -29,7 +29,7 @@ from synack.ingest.chunk_files import QUARANTINE_DIR, write_quarantine
 from synack.ingest.conn_ingest import parse_and_aggregate, write_parsed
 from synack.ingest.errors import NotAConnLog, NotAZeekLog
 from synack.ingest.file_modes import PRIVATE, open_new
-from synack.ingest.ledger import ChunkRow, FileRow
+from synack.ingest.ledger import ChunkRow, ChunkSpan, FileRow
 from synack.ingest.line_parsing import Quarantined
 from synack.ingest.log_source import MAX_LINE_BYTES, LogSource, is_json_kind, read_blocks
 from synack.ingest.store import Store
@@ -177,7 +177,8 @@ def _replay_file(store: Store, row: FileRow, source_id: str, kind: str, header: 
         remaining = [FileRow(files.rel(final), row.source_id, row.chunk, None, len(keep), stamp)]
     planned = [f for f, *_ in written.planned]
     cleanup = planned + [f for p in written.partials for f in p.paths(root)] + ([final] if keep else [])
-    chunk_row = ChunkRow(replay_id, kind, row.path, 0, 0, len(body), 1, len(chosen) + 1, written.rows, 0, b"", True)
+    span = ChunkSpan(0, 0, len(body), 1, len(chosen) + 1, written.rows, 0)
+    chunk_row = ChunkRow(replay_id, kind, row.path, span, b"", True)
     with store.transaction(cleanup=cleanup):  # its temporaries are removed if it fails
         book = store.ledger
         book.add_chunk(chunk_row, new_files, written.partials, written.sensors)

@@ -64,6 +64,7 @@ from synack.ingest.file_modes import FILE, make_dirs
 from synack.ingest.ledger import (
     LEDGER_VERSION,
     ChunkRow,
+    ChunkSpan,
     FileRow,
     Ledger,
     SourceState,
@@ -137,8 +138,8 @@ class Store:
         """
         files = locate(root, ledger)
         _check_location(files, create)
-        with _store_lock(files):
-            marker = _read_marker(files)
+        with store_lock(files):
+            marker = store_marker(files)
             if marker is not None and not files.ledger.exists():
                 raise StoreError(
                     f"store {files} belongs to another ledger (store id {marker.store_id}); {files.ledger} does "
@@ -200,8 +201,8 @@ class Store:
         """
         planned = files.planned
         fault_points.reached("files-written")
-        chunk = ChunkRow(source_id, kind, str(path), chunk_no, byte_start, byte_end, line_start, line_end,
-                         files.rows, files.quarantined, header, complete)  # fmt: skip
+        span = ChunkSpan(chunk_no, byte_start, byte_end, line_start, line_end, files.rows, files.quarantined)
+        chunk = ChunkRow(source_id, kind, str(path), span, header, complete)
         rows = [FileRow(self.files.rel(f), source_id, chunk_no, day, n, stamp) for f, day, n, stamp in planned]
         written = [f for f, *_ in planned] + [f for p in files.partials for f in p.paths(self.root)]
         with self.transaction(cleanup=written):
@@ -418,8 +419,16 @@ class Store:
         return changed
 
 
+def move_aside(files: StoreFS, path: PurePath) -> PurePath:
+    """Move the store file `path` under damaged/ (keeping its path below the root); return where it went."""
+    target = files.root / DAMAGED_DIR / files.rel(path)
+    files.move(path, target)
+    files.sync_dirs([path.parent, target.parent])
+    return target
+
+
 @contextmanager
-def _store_lock(files: StoreFS) -> Iterator[None]:
+def store_lock(files: StoreFS) -> Iterator[None]:
     """Hold the store's single-writer lock (a local store's lock is in its
     directory, whichever ledger is named). Raises StoreLocked or StoreError."""
     try:
@@ -456,7 +465,8 @@ def _seen_key(path: Path, twin: bool) -> str:
     return str(path.resolve()) + (_TWIN_KEY if twin else "")
 
 
-def _read_marker(files: StoreFS) -> Marker | None:
+def store_marker(files: StoreFS) -> Marker | None:
+    """The store's marker (ingest.store_identity), None when it has none. Raises StoreError."""
     try:
         return read_marker(files)
     except OSError as err:

@@ -37,7 +37,7 @@ from synack.ingest.partials import AGGREGATES_DIR
 from synack.ingest.rollups import ROLLUPS_DIR, SIGHTINGS_DIR
 from synack.ingest.sensor_notices import NOTICES_DIR
 from synack.ingest.server_identity import IDENTITY_DIR
-from synack.ingest.store import DAMAGED_DIR, Store
+from synack.ingest.store import Store, move_aside
 from synack.ingest.store_files import FileDamaged, FileStamp, StoreFS, retired_name
 
 
@@ -129,17 +129,10 @@ def _file_problem(files: StoreFS, path: PurePath, stamp: FileStamp | None, rows:
     return ""
 
 
-def _move_aside(files: StoreFS, path: PurePath) -> PurePath:
-    target = files.root / DAMAGED_DIR / files.rel(path)
-    files.move(path, target)
-    files.sync_dirs([path.parent, target.parent])
-    return target
-
-
 def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
     root, book = store.root, store.ledger
     for path in found.stray:
-        target = _move_aside(store.files, path)
+        target = move_aside(store.files, path)
         report.repaired.append(f"moved {store.files.rel(path)} to {store.files.rel(target)}")
     days = set(found.bad_partial_days)
     for month in sorted(found.bad_rollups):
@@ -148,11 +141,11 @@ def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
             book.delete_rollup(month)
         for path in rollup.paths(root) if rollup is not None else []:
             if store.files.exists(path):
-                _move_aside(store.files, path)
+                move_aside(store.files, path)
         report.repaired.append(f"moved the roll-up of {month} aside; it is redone from its days")
     for rel, (day, rows, _why) in sorted(found.bad_records.items()):
         if store.files.exists(root / rel):
-            _move_aside(store.files, root / rel)
+            move_aside(store.files, root / rel)
         with store.transaction(cleanup=[]):
             book.remove_files([rel])
             book.lose_day_rows(day, rows)
@@ -168,7 +161,7 @@ def _repair(store: Store, found: _Findings, report: CheckReport) -> None:
             )
     for rel, rows in sorted(found.bad_side.items()):
         if store.files.exists(root / rel):
-            _move_aside(store.files, root / rel)
+            move_aside(store.files, root / rel)
         with store.transaction(cleanup=[]):
             book.remove_files([rel])
         what = "identity facts" if rel.startswith(IDENTITY_DIR + "/") else "sensor notices"

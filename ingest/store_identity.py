@@ -80,5 +80,5 @@ def check_ledger(files: StoreFS, store_id: str | None, generation: int, marker: 
         raise StoreError(
             f"the ledger {files.ledger} is behind the store {files} (generation {generation}, the store is at "
             f"{marker.generation}): it is an older copy (a restored backup?) and synack will not {use} it. Put "
-            "the store's current ledger back, or move this one aside and ingest the logs again into a new store"
+            "the store's current ledger back, or run 'synack check --adopt' to bring it up to the store's files"
         )

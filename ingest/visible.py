@@ -26,6 +26,11 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def plural(count: int, noun: str) -> str:
+    """`count` with thousands separators and `noun`, plural unless one: "1 file", "2,000 rows"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def visible(text: str) -> str:
     """`text` with its control and invisible formatting characters escaped."""
     return _INVISIBLE.sub(_escape, text)

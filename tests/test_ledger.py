@@ -26,6 +26,7 @@ from synack.ingest.ledger import (
     LEDGER_VERSION,
     MIGRATIONS,
     ChunkRow,
+    ChunkSpan,
     DaySensor,
     FileRow,
     Ledger,
@@ -147,7 +148,7 @@ def test_named_writes_round_trip_through_the_decoders(tmp_path: Path) -> None:
     stamps = FileStamp(1234, 0xDEADBEEF), FileStamp(99, 7), FileStamp(5, 6)
     partial = Partial("s-000000", "2026-11-21", "s", 0, 0, 10, 20, 3, 4, 7, server_stamp=stamps[1],
                       client_stamp=stamps[2])  # fmt: skip
-    chunk = ChunkRow("s", "zeek", "/logs/conn.log", 0, 0, 500, 1, 8, 7, 1, b"#fields\t...", False)
+    chunk = ChunkRow("s", "zeek", "/logs/conn.log", ChunkSpan(0, 0, 500, 1, 8, 7, 1), b"#fields\t...", False)
     rows = [FileRow("conn/date=2026-11-21/s-000000.parquet", "s", 0, "2026-11-21", 7, stamps[0], pending=True)]
     seen: list[int] = []
     book.on_commit = lambda: seen.append(book.generation)

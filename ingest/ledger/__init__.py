@@ -41,11 +41,19 @@ from synack.ingest.ledger.migrations import (
     new_store_id,
 )
 from synack.ingest.ledger.reader import LedgerState, listed_now, read_state
-from synack.ingest.ledger.rows import ChunkRow, DaySensor, FileRow, SourcesSummary, SourceState
+from synack.ingest.ledger.rows import (
+    ChunkRow,
+    ChunkSpan,
+    DaySensor,
+    FileRow,
+    SourceRow,
+    SourcesSummary,
+    SourceState,
+)
 from synack.ingest.ledger.writer import Ledger, now_seconds
 
 __all__ = [
-    "LEDGER_VERSION", "MIGRATIONS", "OPENS", "ChunkRow", "DaySensor", "FileRow", "Ledger", "LedgerState",
-    "SourceState", "SourcesSummary", "damaged_ledger", "ledger_write_error", "listed_now", "new_store_id",
+    "LEDGER_VERSION", "MIGRATIONS", "OPENS", "ChunkRow", "ChunkSpan", "DaySensor", "FileRow", "Ledger", "LedgerState",
+    "SourceRow", "SourceState", "SourcesSummary", "damaged_ledger", "ledger_write_error", "listed_now", "new_store_id",
     "now_seconds", "read_state",
 ]  # fmt: skip

@@ -6,12 +6,15 @@ reading rows written before it lives in that function, nowhere else.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from synack.ingest.errors import StoreError
+from synack.ingest.file_modes import FILE, open_new
 from synack.ingest.partials import COARSE
 from synack.ingest.store_files import StoreFS
 
@@ -151,6 +154,23 @@ def connect(target: str, *, uri: bool = False) -> LedgerConnection:
     return db
 
 
+def copy_ledger(source: Path, target: Path) -> None:
+    """Copy the ledger file `source` (with what its write-ahead log holds)
+    to `target`, a consistent copy made by SQLite's backup. Raises
+    sqlite3.Error when `source` is no SQLite database, OSError."""
+    if not target.exists():  # SQLite would create it with the process's umask, not a ledger's mode
+        os.close(open_new(target, FILE))
+    reader = sqlite3.connect(f"file:{quote(str(source.absolute()), safe='/')}?mode=ro", uri=True)
+    try:
+        writer = sqlite3.connect(target)
+        try:
+            reader.backup(writer)
+        finally:
+            writer.close()
+    finally:
+        reader.close()
+
+
 def version_of(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -198,5 +218,5 @@ def damaged_ledger(files: StoreFS, why: object) -> str:
     """The one-line error for a ledger that cannot be read or trusted."""
     return (
         f"the ledger {files.ledger} is damaged ({why}); synack will not write to or answer from this store. "
-        f"Move it aside and ingest the logs again (their records are in {files.root / 'conn'})"
+        "Run 'synack check --adopt' to rebuild it from the store's files (the damaged one is kept beside it)"
     )

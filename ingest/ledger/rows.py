@@ -58,12 +58,10 @@ class SourcesSummary:
 
 
 @dataclass(frozen=True)
-class ChunkRow:
-    """A chunk to commit: what it covers of its source."""
+class ChunkSpan:
+    """What a committed chunk covered of its source: lines [line_start,
+    line_end) at bytes [byte_start, byte_end), its records and quarantined lines."""
 
-    source_id: str
-    kind: str
-    path: str
     chunk: int
     byte_start: int
     byte_end: int
@@ -71,8 +69,47 @@ class ChunkRow:
     line_end: int
     rows: int
     quarantined: int
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk to commit: what it covers of its source."""
+
+    source_id: str
+    kind: str
+    path: str
+    span: ChunkSpan
     header: bytes
     complete: bool
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """A source's whole row, as a ledger adoption (ingest.store_adopt) reads and rewrites it."""
+
+    source_id: str
+    kind: str
+    first_path: str
+    last_path: str
+    committed_bytes: int
+    next_line: int
+    chunks: int  # the next chunk's number (one more than the newest chunk's)
+    rows: int
+    quarantined: int
+    header: bytes
+    complete: bool
+    first_ingest: str
+    last_ingest: str
+
+
+SOURCE_COLUMNS = ("source_id, kind, first_path, last_path, committed_bytes, next_line, chunks, rows, quarantined, "
+                  "header, complete, first_ingest, last_ingest")  # fmt: skip
+
+
+def decode_source(r: sqlite3.Row) -> SourceRow:
+    return SourceRow(r["source_id"], r["kind"], r["first_path"], r["last_path"], r["committed_bytes"],
+                     r["next_line"], r["chunks"], r["rows"], r["quarantined"], bytes(r["header"]),
+                     bool(r["complete"]), r["first_ingest"], r["last_ingest"])  # fmt: skip
 
 
 def stamp_of(size: int | None, crc: int | None) -> FileStamp | None:

@@ -27,13 +27,17 @@ from synack.ingest.ledger.rows import (
     FILE_COLUMNS,
     PARTIAL_COLUMNS,
     ROLLUP_COLUMNS,
+    SOURCE_COLUMNS,
     ChunkRow,
+    ChunkSpan,
     DaySensor,
     FileRow,
+    SourceRow,
     SourceState,
     decode_file,
     decode_partial,
     decode_rollup,
+    decode_source,
     stamp_columns,
 )
 from synack.ingest.partials import COARSE, Partial
@@ -150,16 +154,16 @@ class Ledger:
         partials (pending), its sensor counts and the source's new offset.
         Raises StoreError when the source's offset is not the chunk's start
         (another writer got there first)."""
-        db = self._db
+        db, span = self._db, chunk.span
         current = db.execute("SELECT committed_bytes FROM sources WHERE source_id = ?", (chunk.source_id,)).fetchone()
-        if (current[0] if current else 0) != chunk.byte_start:
+        if (current[0] if current else 0) != span.byte_start:
             raise StoreError(f"ledger offset of source {chunk.source_id} moved; chunk not committed")
         now = _now()
         db.execute(
             "INSERT INTO chunks (source_id, chunk, byte_start, byte_end, line_start, line_end, rows, quarantined, "
             "committed_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (chunk.source_id, chunk.chunk, chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end,
-             chunk.rows, chunk.quarantined, now),
+            (chunk.source_id, span.chunk, span.byte_start, span.byte_end, span.line_start, span.line_end,
+             span.rows, span.quarantined, now),
         )  # fmt: skip
         # Each commit that adds records to a day bumps the day's generation:
         # roll-ups compare it to the one they were built from.
@@ -175,15 +179,15 @@ class Ledger:
             db.execute(
                 "INSERT INTO sources (source_id, kind, first_path, last_path, committed_bytes, next_line, chunks, "
                 "rows, quarantined, header, complete, first_ingest, last_ingest) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?)",
-                (chunk.source_id, chunk.kind, chunk.path, chunk.path, chunk.byte_end, chunk.line_end, chunk.rows,
-                 chunk.quarantined, chunk.header, int(chunk.complete), now, now),
+                (chunk.source_id, chunk.kind, chunk.path, chunk.path, span.byte_end, span.line_end, span.rows,
+                 span.quarantined, chunk.header, int(chunk.complete), now, now),
             )  # fmt: skip
         else:
             db.execute(
                 "UPDATE sources SET last_path = ?, committed_bytes = ?, next_line = ?, chunks = chunks + 1, "
                 "rows = rows + ?, quarantined = quarantined + ?, header = ?, complete = ?, last_ingest = ? "
                 "WHERE source_id = ?",
-                (chunk.path, chunk.byte_end, chunk.line_end, chunk.rows, chunk.quarantined, chunk.header,
+                (chunk.path, span.byte_end, span.line_end, span.rows, span.quarantined, chunk.header,
                  int(chunk.complete), now, chunk.source_id),
             )  # fmt: skip
 
@@ -409,6 +413,84 @@ class Ledger:
         with self.transaction(bump=False):
             for table in ("files", "partials", "rollups"):
                 self._db.execute(f"UPDATE {table} SET pending = 0 WHERE pending = 1")
+
+    # -- adoption (ingest.store_adopt) ---------------------------------------------
+
+    def source_rows(self) -> dict[str, SourceRow]:
+        """Every source's whole row, by source id."""
+        return {r["source_id"]: decode_source(r) for r in self._db.execute(f"SELECT {SOURCE_COLUMNS} FROM sources")}
+
+    def chunk_spans(self, source_id: str) -> list[ChunkSpan]:
+        """The committed chunks of `source_id`, in order."""
+        rows = self._db.execute(
+            "SELECT chunk, byte_start, byte_end, line_start, line_end, rows, quarantined FROM chunks "
+            "WHERE source_id = ? ORDER BY chunk",
+            (source_id,),
+        )
+        return [ChunkSpan(*r) for r in rows]
+
+    def put_source(self, row: SourceRow, spans: Iterable[ChunkSpan]) -> None:
+        """Write a source's whole row and its chunks' rows, replacing those it had (inside a transaction)."""
+        db = self._db
+        db.execute(
+            f"INSERT OR REPLACE INTO sources ({SOURCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (row.source_id, row.kind, row.first_path, row.last_path, row.committed_bytes, row.next_line, row.chunks,
+             row.rows, row.quarantined, row.header, int(row.complete), row.first_ingest, row.last_ingest),
+        )  # fmt: skip
+        now = _now()
+        db.executemany(
+            "INSERT OR REPLACE INTO chunks (source_id, chunk, byte_start, byte_end, line_start, line_end, rows, "
+            "quarantined, committed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(row.source_id, c.chunk, c.byte_start, c.byte_end, c.line_start, c.line_end, c.rows, c.quarantined, now)
+             for c in spans],
+        )  # fmt: skip
+
+    def replace_files(self, rows: Iterable[FileRow]) -> None:
+        """List exactly `rows` as the committed files, in place (inside a transaction)."""
+        self._db.execute("DELETE FROM files")
+        self._db.executemany(
+            "INSERT INTO files (path, source_id, chunk, day, rows, pending, size, crc) VALUES (?,?,?,?,?,0,?,?)",
+            [(f.path, f.source_id, f.chunk, f.day, f.rows, *stamp_columns(f.stamp)) for f in rows],
+        )
+
+    def adopt_days(self, rows: dict[str, int]) -> list[tuple[str, int]]:
+        """Make `rows` (records by day) the days of the store, each a new
+        generation, keeping the pruned days (inside a transaction); return
+        the (day, records) the ledger counted on other days, now dropped."""
+        db = self._db
+        dropped = [(r[0], r[1]) for r in db.execute("SELECT day, rows FROM days WHERE pruned = 0 ORDER BY day")
+                   if r[0] not in rows]  # fmt: skip
+        db.executemany("DELETE FROM days WHERE day = ?", [(day,) for day, _ in dropped])
+        db.executemany("DELETE FROM day_sensors WHERE day = ?", [(day,) for day, _ in dropped])
+        db.executemany(
+            "INSERT INTO days (day, generation, rows) VALUES (?, 1, ?) ON CONFLICT(day) DO UPDATE "
+            "SET generation = generation + 1, rows = excluded.rows, pruned = 0",
+            sorted(rows.items()),
+        )
+        return dropped
+
+    def keep_partials_of(self, days: Iterable[str]) -> None:
+        """Forget every partial but those of `days`, and every roll-up (inside a transaction)."""
+        kept = sorted(set(days))
+        self._db.execute(f"DELETE FROM partials WHERE day NOT IN ({','.join('?' * len(kept))})", kept)
+        self._db.execute("DELETE FROM rollups")
+
+    def replace_retired(self, paths: dict[str, float]) -> None:
+        """List exactly `paths` (by the time each was retired) as retired (inside a transaction)."""
+        self._db.execute("DELETE FROM retired")
+        self.retire_at(paths)
+
+    def retire_at(self, paths: dict[str, float]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO retired (path, retired_at) VALUES (?, ?)", sorted(paths.items()))
+
+    def retired_times(self) -> dict[str, float]:
+        """Every retired file and when it was retired."""
+        return {r[0]: r[1] for r in self._db.execute("SELECT path, retired_at FROM retired")}
+
+    def set_identity(self, store_id: str, generation: int) -> None:
+        """Give the ledger a store's identity and a generation (inside a transaction, which bumps it once more)."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('store_id', ?)", (store_id,))
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (generation,))
 
     def quick_check(self) -> str:
         """SQLite's quick_check verdict ("ok" when the file is sound)."""
