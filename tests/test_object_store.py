@@ -8,6 +8,7 @@ one line.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -75,6 +76,26 @@ def test_a_store_on_s3_answers_exactly_as_a_local_one(which: str, s3: S3Server, 
     assert not (tmp_path / "ledgers" / "conn").exists()  # nothing but the ledger is written locally
     _assert_clean(s3, bucket, url, ledger, remote.rows)
     assert ingest_paths(logs, locate(url, ledger), chunk_bytes=CHUNK).rows == 0  # again: nothing new
+
+
+def test_a_lost_edge_ledger_is_adopted_from_the_bucket(s3: S3Server, tmp_path: Path) -> None:
+    """The ledger of an S3 store lives on the edge host: lost with it, `check --adopt` rebuilds it from the
+    bucket's files with the same answers, and the logs read again add nothing."""
+    bucket = s3.new_bucket()
+    url, ledger = s3.url(bucket, "store"), tmp_path / "edge.sqlite"
+    written = ingest_paths([SAMPLES], locate(url, ledger), chunk_bytes=CHUNK)
+    expected = answers(url, "2026-11-19", "2026-11-22", ledger=ledger, reports=tmp_path / "before")
+    ledger.unlink()
+    result = runner.invoke(app, ["check", "--adopt", "--store", url, "--ledger", str(ledger)])
+    assert result.exit_code == 0, result.output
+    assert "from the store's files alone" in result.output
+    adopted = answers(url, "2026-11-19", "2026-11-22", ledger=ledger, reports=tmp_path / "after")
+    # A log that left nothing in the store (the samples' dns logs name no server) is no source the files know of.
+    before, after = json.loads(expected.pop("status")), json.loads(adopted.pop("status"))
+    assert after.pop("sources") == before.pop("sources") - 4 and after == before
+    assert adopted == expected
+    _assert_clean(s3, bucket, url, ledger, written.rows)
+    assert ingest_paths([SAMPLES], locate(url, ledger), chunk_bytes=CHUNK).rows == 0
 
 
 @pytest.mark.parametrize("fault", ["files-written:2", "ledger-committed:2", "first-rename:3", "merge-committed:1"])
