@@ -17,7 +17,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,7 +26,8 @@ from synack.ingest.chunk_files import ChunkFiles, write_chunk_files
 from synack.ingest.compaction import threaded_merges
 from synack.ingest.errors import ClockBehind, NotAConnLog, NotAZeekLog, SynackError
 from synack.ingest.file_modes import PRIVATE, open_new
-from synack.ingest.ledger import ChunkRow, ChunkSpan
+from synack.ingest.ledger import ChunkRow, ChunkSpan, SourceState
+from synack.ingest.log_blocks import derived_id
 from synack.ingest.log_files import find_conn_logs, is_eve_log_name
 from synack.ingest.log_source import (
     CLOSING_KINDS,
@@ -39,6 +40,7 @@ from synack.ingest.log_source import (
     RawBlock,
     ReadState,
     Span,
+    block_at,
     identify,
     identity_twin,
     is_finished,
@@ -379,11 +381,34 @@ def open_source(store: Store, path: Path, twin: bool = False) -> tuple[LogSource
         if second is None:
             return FileResult(path, "unchanged")
         source = second
-    state = store.source_state(source.source_id)
-    if state is not None and state.complete:
+    source, state = resumed(store, source)
+    if state is not None and state.complete and not (source.compressed or stat.st_size > state.committed_bytes):
         store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id, twin)
         return FileResult(path, "unchanged", kind=source.kind)
     return source, stat
+
+
+#: Derived sources followed at most for one stream (each is a different concatenation starting like the last).
+_DERIVED_AT_MOST = 64
+
+
+def resumed(store: Store, source: LogSource) -> tuple[LogSource, SourceState | None]:
+    """The source to read `source`'s stream as, and its ledger state: itself,
+    or, for an ASCII stream that holds another header block where the
+    ledger's row of it had its last one (a different concatenation that
+    starts with the same log), the source derived from it
+    (ingest.log_blocks.derived_id), read from its start with the blocks
+    already read dropped. A complete or growing copy of what was read
+    resumes at the committed offset."""
+    for _ in range(_DERIVED_AT_MOST):
+        state = store.source_state(source.source_id)
+        if state is None or not state.tail_start or not state.tail_block or source.kind not in CLOSING_KINDS:
+            return source, state  # a stream of one block so far (its first is its identity), or nothing to check
+        found = block_at(source, state.tail_start)
+        if found == state.tail_block:
+            return source, state
+        source = replace(source, source_id=derived_id(source.source_id, found))
+    return source, store.source_state(source.source_id)
 
 
 def count_commit(done: CommitResult, result: FileResult, summary: IngestSummary, progress: Progress | None) -> None:
@@ -455,7 +480,7 @@ def commit_parsed(store: Store, source: LogSource, files: ChunkFiles, chunk_no: 
     return store.commit_chunk_files(
         files, source.source_id, source.kind, source.path, chunk_no, byte_start=span.byte_start,
         byte_end=span.byte_end, line_start=span.line_start, line_end=span.line_end, header=span.header,
-        complete=finishes(source, span),
+        complete=finishes(source, span), blocks=span.blocks, tail=span.tail,
     )  # fmt: skip
 
 
@@ -533,6 +558,8 @@ def _ingest_source(
             header=state.header if state else b"",
             chunk_bytes=chunk_bytes,
             state=read_state,
+            known=store.known_blocks(),
+            tail=(state.tail_block, state.tail_start) if state else ("", 0),
         )
         # Parse up to PARSE_AHEAD blocks at once while earlier chunks are
         # written: commits stay in order, memory stays bounded.

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synack.ingest.chunk_files import ChunkFiles
+from synack.ingest.chunk_files import ChunkFiles, remove_temporaries
 from synack.ingest.compaction import DayJobs, DayPartials, DayRunner, MergeRunner, build_day_partials
 from synack.ingest.conn_ingest import (
     MOVED_AWAY,
@@ -54,6 +54,7 @@ from synack.ingest.conn_ingest import (
     write_parsed,
 )
 from synack.ingest.errors import NotAConnLog, NotAZeekLog, SynackError
+from synack.ingest.log_blocks import KnownBlocks
 from synack.ingest.log_files import find_conn_logs
 from synack.ingest.log_source import (
     DEFAULT_CHUNK_BYTES,
@@ -91,7 +92,7 @@ class PreparedSource:
 
 def prepare_source(
     store: StoreFS, source: LogSource, start: tuple[int, int, bytes, int], sensor: str | None, chunk_bytes: int,
-    clock_skew: float,
+    clock_skew: float, known: KnownBlocks | None = None, tail: tuple[str, int] = ("", 0),
 ) -> PreparedSource:  # fmt: skip
     """The map task: parse `source` from `start` (byte offset, line, header,
     next chunk number, as the ledger has them) and write its chunks' files
@@ -102,11 +103,12 @@ def prepare_source(
     out = PreparedSource()
     try:
         for raw in read_blocks(source, byte_start=byte_start, line_start=line_start, header=header,
-                               chunk_bytes=chunk_bytes, state=out.read_state):  # fmt: skip
+                               chunk_bytes=chunk_bytes, state=out.read_state, known=known, tail=tail):  # fmt: skip
             chunk, days = parse_and_aggregate(source, raw, sensor, limits)
             files = write_parsed(store, source, chunk_no, chunk, days)
             # The span without the chunk's rows: what the driver commits.
-            span = Span(chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end, chunk.header, chunk.closed)
+            span = Span(chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end, chunk.header, chunk.closed,
+                        chunk.blocks, chunk.tail)  # fmt: skip
             out.chunks.append((files, span))
             chunk_no += 1
     except (NotAZeekLog, NotAConnLog) as err:
@@ -178,6 +180,7 @@ def ingest_dask(
         this_round, waiting = waiting, []
         tasks: dict[Any, tuple[LogSource, os.stat_result, int]] = {}
         sources: set[str] = set()
+        known: dict[str, tuple[int, bool]] | None = None
         for path, twin in this_round:
             opened = open_source(store, path, twin=twin)
             if isinstance(opened, FileResult):
@@ -195,10 +198,14 @@ def ingest_dask(
             sources.add(source.source_id)
             state = store.source_state(source.source_id)
             start = (state.committed_bytes, state.next_line, state.header, state.chunks) if state else (0, 1, b"", 0)
-            future = client.submit(prepare_source, files, source, start, sensor, chunk_bytes, clock_skew, pure=False,
-                                   retries=2, key=f"synack-source-{source.source_id}-{start[3]}")  # fmt: skip
+            tail = (state.tail_block, state.tail_start) if state else ("", 0)
+            known = known if known is not None else dict(store.known_blocks())  # as the round's tasks see it
+            key = f"synack-source-{source.source_id}-{start[3]}"
+            future = client.submit(prepare_source, files, source, start, sensor, chunk_bytes, clock_skew, known,
+                                   tail, pure=False, retries=2, key=key)  # fmt: skip
             tasks[future] = (source, stat, start[3])
-        _commit_round(store, tasks, summary, progress, stop, merges)
+        for path, twin in _commit_round(store, tasks, summary, progress, stop, merges, known or {}):
+            waiting.append((path, twin))
     if summary.days:
         summary.merges += store.roll_up_months(stop)
     summary.repairs = list(store.repairs)
@@ -207,10 +214,16 @@ def ingest_dask(
 
 
 def _commit_round(store: Store, tasks: dict[Any, tuple[LogSource, os.stat_result, int]], summary: IngestSummary,
-                  progress: Progress | None, stop: Callable[[], bool] | None, merges: MergeRunner) -> None:  # fmt: skip
-    """Commit each source of a round as its task finishes (the driver); cancel the rest on `stop`."""
+                  progress: Progress | None, stop: Callable[[], bool] | None, merges: MergeRunner,
+                  known: KnownBlocks) -> list[tuple[Path, bool]]:  # fmt: skip
+    """Commit each source of a round as its task finishes (the driver); cancel
+    the rest on `stop`. Return the files to read again in the next round: a
+    source whose task read a header block that another source of the round
+    committed meanwhile (a concatenation and its archives), from its first
+    chunk that did (the blocks `known` when the round began)."""
     from dask.distributed import as_completed
 
+    again: list[tuple[Path, bool]] = []
     for future in as_completed(list(tasks)):
         source, stat, first_chunk = tasks[future]
         if stop is not None and stop():
@@ -218,7 +231,19 @@ def _commit_round(store: Store, tasks: dict[Any, tuple[LogSource, os.stat_result
             future.cancel()
             continue
         prepared: PreparedSource = future.result()
+        current = store.known_blocks()
+        moved = {b for b in {m.block_id for _, span in prepared.chunks for m in span.blocks}
+                 if current.get(b) != known.get(b)}  # fmt: skip
+        if moved:
+            cut = next(i for i, (_, span) in enumerate(prepared.chunks) if {m.block_id for m in span.blocks} & moved)
+            for files, _ in prepared.chunks[cut:]:
+                remove_temporaries(store.files, [f for f, *_ in files.planned]
+                                   + [f for p in files.partials for f in p.paths(store.root)])  # fmt: skip
+            prepared.chunks = prepared.chunks[:cut]
+            again.append((source.path, False))  # header blocks are an ASCII log's: never an EVE twin
         result = _commit(store, source, prepared, first_chunk, summary, progress)
+        if moved:
+            continue
         if prepared.error:
             summary.files.append(FileResult(source.path, "error", rows=result.rows, message=prepared.error))
         elif prepared.moved:
@@ -227,6 +252,7 @@ def _commit_round(store: Store, tasks: dict[Any, tuple[LogSource, os.stat_result
             summary.files.append(finish_source(store, source, stat, result))
         if result.rows:
             summary.merges += store.compact_days(summary.days, stop, merges)
+    return again
 
 
 def _commit(store: Store, source: LogSource, prepared: PreparedSource, first_chunk: int, summary: IngestSummary,

@@ -26,7 +26,9 @@ import pyarrow as pa
 
 from synack.ingest import suricata_eve, suricata_identity, zeek_ascii, zeek_json
 from synack.ingest.errors import NotAConnLog, NotAZeekLog
+from synack.ingest.ledger import BlockMark
 from synack.ingest.line_parsing import Quarantined
+from synack.ingest.log_blocks import BlockTracker, KnownBlocks, block_id
 from synack.ingest.normalize import missing_required, normalize
 from synack.ingest.schema import CORE_SCHEMA
 from synack.ingest.sensor_notices import normalize_notices
@@ -279,6 +281,8 @@ class Span:
     line_end: int
     header: bytes
     closed: bool
+    blocks: tuple[BlockMark, ...] = ()  # the header blocks read from or ended (ingest.log_blocks)
+    tail: tuple[str, int] = ("", 0)  # the (id, start) of the header block in force after them
 
 
 @dataclass
@@ -318,6 +322,8 @@ def read_blocks(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     state: ReadState | None = None,
     finished: bool | None = None,
+    known: KnownBlocks | None = None,
+    tail: tuple[str, int] = ("", 0),
 ) -> Iterator[RawBlock]:
     """Yield blocks of complete lines of `source`, starting after the
     `byte_start` bytes (and `line_start - 1` lines) already committed.
@@ -329,9 +335,15 @@ def read_blocks(
     None) a file nobody wrote to for FINISHED_AFTER_SECONDS (see
     is_finished). Then its unterminated last line is the file's last
     record, read as if a newline ended it (offsets count the file's bytes).
+
+    With `known` (the ledger's header blocks) an ASCII log's data lines of
+    blocks already read are dropped and each block is marked (see
+    ingest.log_blocks); `tail` is the (id, start) of the block in force at
+    `byte_start`.
     """
     state = state if state is not None else ReadState()
     json_lines = is_json_kind(source.kind)
+    tracker = None if json_lines or known is None else BlockTracker(source.kind, known, tail)
     builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
     for line in header.splitlines():
         builder.feed(line)
@@ -370,6 +382,7 @@ def read_blocks(
                     return
                 raw = RawBlock(offset, offset + length, line_no, line_no + 1, b"", False)
                 raw.oversize = [_oversize(source, line_no, offset, length)]
+                raw.tail = tracker.tail(builder.blocks) if tracker is not None else ("", 0)
                 left -= length
                 offset, line_no = raw.byte_end, raw.line_end
                 yield raw
@@ -392,6 +405,10 @@ def read_blocks(
             else:
                 raw.segments = zeek_ascii.split_block(buf, builder, line_no, end=cut + 1)
                 raw.header, raw.closed = builder.current.raw, builder.closed
+                if tracker is not None:
+                    raw.segments, raw.blocks = tracker.filter(raw.segments, offset, raw.byte_end, builder.blocks,
+                                                              builder.closed)  # fmt: skip
+                    raw.tail = tracker.tail(builder.blocks)
             offset, line_no = raw.byte_end, raw.line_end
             yield raw
 
@@ -528,10 +545,36 @@ def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
         return
     remaining = count
     while remaining:
-        got = len(stream.read(min(remaining, 8 << 20)))
+        try:
+            got = len(stream.read(min(remaining, 8 << 20)))
+        except EOFError:
+            got = 0
         if got == 0:
             raise NotAZeekLog(f"{source.path} is shorter than the {count} bytes already ingested from it")
         remaining -= got
+
+
+def block_at(source: LogSource, offset: int) -> str:
+    """The id of the header block that begins at byte `offset` of an ASCII
+    `source` (ingest.log_blocks), or "" when none begins there with a
+    complete data line (the stream is shorter, or holds something else)."""
+    builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
+    try:
+        with open_stream(source.path) as stream:
+            _skip(stream, offset, source)
+            head = stream.read(_IDENTIFY_BYTES)
+    except (NotAZeekLog, EOFError, OSError, zlib.error):
+        return ""
+    if not head.startswith(source.meta_prefix + b"separator"):
+        return ""
+    pos = 0
+    while (end := head.find(b"\n", pos)) >= 0:
+        line = head[pos:end]
+        if not line.startswith(source.meta_prefix):
+            return block_id(source.kind, builder.current.raw, head[pos : end + 1])
+        builder.feed(line)
+        pos = end + 1
+    return ""
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

@@ -63,6 +63,7 @@ from synack.ingest.errors import StoreError, StoreLocked
 from synack.ingest.file_modes import FILE, make_dirs
 from synack.ingest.ledger import (
     LEDGER_VERSION,
+    BlockMark,
     ChunkRow,
     ChunkSpan,
     FileRow,
@@ -122,6 +123,7 @@ class Store:
         self.grace = grace
         #: What this writer set aside and redid (a damaged aggregate met by a compaction), one line each.
         self.repairs: list[str] = []
+        self._blocks: dict[str, tuple[int, bool]] | None = None
 
     @classmethod
     @contextmanager
@@ -176,6 +178,13 @@ class Store:
         """Return the ledger's record of `source_id`, or None if never ingested."""
         return self.ledger.source_state(source_id)
 
+    def known_blocks(self) -> dict[str, tuple[int, bool]]:
+        """The header blocks read so far (ingest.log_blocks), read from the
+        ledger once and kept current by this writer's commits."""
+        if self._blocks is None:
+            self._blocks = self.ledger.known_blocks()
+        return self._blocks
+
     # -- committing ---------------------------------------------------------
 
     def commit_chunk_files(
@@ -192,6 +201,8 @@ class Store:
         line_end: int,
         header: bytes,
         complete: bool,
+        blocks: tuple[BlockMark, ...] = (),
+        tail: tuple[str, int] = ("", 0),
     ) -> CommitResult:
         """Record written chunk files in the ledger and publish them (steps 2
         and 3 of a commit). Calls must come in chunk order, one at a time.
@@ -202,13 +213,17 @@ class Store:
         planned = files.planned
         fault_points.reached("files-written")
         span = ChunkSpan(chunk_no, byte_start, byte_end, line_start, line_end, files.rows, files.quarantined)
-        chunk = ChunkRow(source_id, kind, str(path), span, header, complete)
+        chunk = ChunkRow(source_id, kind, str(path), span, header, complete, blocks, tail)
         rows = [FileRow(self.files.rel(f), source_id, chunk_no, day, n, stamp) for f, day, n, stamp in planned]
         written = [f for f, *_ in planned] + [f for p in files.partials for f in p.paths(self.root)]
         with self.transaction(cleanup=written):
             self.ledger.add_chunk(chunk, rows, files.partials, files.sensors)
             fault_points.reached("before-ledger-commit")
         fault_points.reached("ledger-committed")
+        if self._blocks is not None:
+            for mark in blocks:
+                have = self._blocks.get(mark.block_id, (0, False))
+                self._blocks[mark.block_id] = (max(have[0], mark.bytes), have[1] or mark.ended)
         self.publish([f for f, *_ in planned])
         self.publish_partials(files.partials)
         days = tuple(sorted({d for _, d, _, _ in planned if d is not None}))

@@ -77,6 +77,8 @@ class HeaderBuilder:
 
     current: ZeekHeader = field(default_factory=ZeekHeader)
     closed: bool = False
+    #: Header blocks begun so far (each `#separator` line begins one).
+    blocks: int = 0
     #: What starts a meta line (`LogAscii::meta_prefix`, "#" unless redefined).
     meta_prefix: bytes = b"#"
 
@@ -96,6 +98,7 @@ class HeaderBuilder:
             problem = "" if sep else "empty #separator"
             self.current = ZeekHeader(separator=sep or b"\t", raw=line + b"\n", problem=problem)
             self.closed = False
+            self.blocks += 1
             return
         key, value = self._split(body, h.separator)
         raw = h.raw + line + b"\n"
@@ -316,6 +319,9 @@ class Segment:
     header: ZeekHeader
     data: memoryview
     first_line: int
+    block: int = 0  # which header block of the stream it is under (HeaderBuilder.blocks)
+    at: int = 0  # where its data begins in the buffer split
+    block_at: int = -1  # where its header block begins in that buffer (-1: in an earlier one)
 
 
 def split_block(
@@ -334,17 +340,20 @@ def split_block(
     prefix = builder.meta_prefix
     marker = b"\n" + prefix
     segments: list[Segment] = []
-    pos, line_no = 0, first_line
+    pos, line_no, block_at = 0, first_line, -1
     while pos < size:
         if block.startswith(prefix, pos):
             end = block.find(b"\n", pos, size)
             end = size if end < 0 else end
+            begun = builder.blocks
             builder.feed(bytes(block[pos:end]))
+            if builder.blocks != begun:
+                block_at = pos
             pos, line_no = end + 1, line_no + 1
             continue
         nxt = _find_line_starting(block, marker, pos, size)
         seg_end = size if nxt < 0 else nxt + 1
-        segments.append(Segment(builder.current, view[pos:seg_end], line_no))
+        segments.append(Segment(builder.current, view[pos:seg_end], line_no, builder.blocks, pos, block_at))
         if nxt >= 0:
             line_no += block.count(b"\n", pos, seg_end)
         pos = seg_end

@@ -42,6 +42,7 @@ from synack.ingest.ledger.migrations import (
 )
 from synack.ingest.ledger.reader import LedgerState, listed_now, read_state
 from synack.ingest.ledger.rows import (
+    BlockMark,
     ChunkRow,
     ChunkSpan,
     DaySensor,
@@ -53,7 +54,7 @@ from synack.ingest.ledger.rows import (
 from synack.ingest.ledger.writer import Ledger, now_seconds
 
 __all__ = [
-    "LEDGER_VERSION", "MIGRATIONS", "OPENS", "ChunkRow", "ChunkSpan", "DaySensor", "FileRow", "Ledger", "LedgerState",
-    "SourceRow", "SourceState", "SourcesSummary", "damaged_ledger", "ledger_write_error", "listed_now", "new_store_id",
-    "now_seconds", "read_state",
+    "LEDGER_VERSION", "MIGRATIONS", "OPENS", "BlockMark", "ChunkRow", "ChunkSpan", "DaySensor", "FileRow", "Ledger",
+    "LedgerState", "SourceRow", "SourceState", "SourcesSummary", "damaged_ledger", "ledger_write_error", "listed_now",
+    "new_store_id", "now_seconds", "read_state",
 ]  # fmt: skip

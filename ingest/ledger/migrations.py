@@ -19,7 +19,7 @@ from synack.ingest.partials import COARSE
 from synack.ingest.store_files import StoreFS
 
 #: The ledger's schema version (PRAGMA user_version); see MIGRATIONS.
-LEDGER_VERSION = 6
+LEDGER_VERSION = 7
 #: How many times this process opened a ledger (tests count the opens an answer takes).
 OPENS = {"count": 0}
 
@@ -121,6 +121,19 @@ def _v6_pruned_days(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE days ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0")
 
 
+def _v7_blocks(db: sqlite3.Connection) -> None:
+    """Version 7: header blocks read once wherever they appear (ingest.log_blocks):
+    each block's committed bytes and end, and the block in force at each source's offset."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS blocks (block_id TEXT PRIMARY KEY, source_id TEXT NOT NULL, "
+        "bytes INTEGER NOT NULL, ended INTEGER NOT NULL)"
+    )
+    have = {r[1] for r in db.execute("PRAGMA table_info(sources)")}
+    if "tail_block" not in have:
+        db.execute("ALTER TABLE sources ADD COLUMN tail_block TEXT NOT NULL DEFAULT ''")
+        db.execute("ALTER TABLE sources ADD COLUMN tail_start INTEGER NOT NULL DEFAULT 0")
+
+
 #: (version produced, migration); applied in order from the ledger's version.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _v1_base),
@@ -129,6 +142,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (4, _v4_coarse_kinds),
     (5, _v5_stamps_identity),
     (6, _v6_pruned_days),
+    (7, _v7_blocks),
 ]
 assert MIGRATIONS[-1][0] == LEDGER_VERSION
 

@@ -23,6 +23,8 @@ class SourceState:
     quarantined: int
     header: bytes
     complete: bool
+    tail_block: str = ""  # the header block in force at committed_bytes ("": not known)
+    tail_start: int = 0  # where that block begins
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,19 @@ class ChunkSpan:
 
 
 @dataclass(frozen=True)
+class BlockMark:
+    """How far one header block of a Zeek ASCII stream was read
+    (ingest.log_blocks): its id, where it began in the stream the mark was
+    made in, its bytes committed (from its first header line), whether it
+    ended (`#close`, or another block began after it)."""
+
+    block_id: str
+    start: int
+    bytes: int
+    ended: bool
+
+
+@dataclass(frozen=True)
 class ChunkRow:
     """A chunk to commit: what it covers of its source."""
 
@@ -81,6 +96,8 @@ class ChunkRow:
     span: ChunkSpan
     header: bytes
     complete: bool
+    blocks: tuple[BlockMark, ...] = ()  # the header blocks it read from or ended
+    tail: tuple[str, int] = ("", 0)  # the (id, start) of the block in force at its end ("": not named yet)
 
 
 @dataclass(frozen=True)

@@ -138,14 +138,19 @@ class Ledger:
     def source_state(self, source_id: str) -> SourceState | None:
         """The ledger's record of `source_id`, or None if never ingested."""
         r = self._db.execute(
-            "SELECT source_id, committed_bytes, next_line, chunks, rows, quarantined, header, complete "
-            "FROM sources WHERE source_id = ?",
+            "SELECT source_id, committed_bytes, next_line, chunks, rows, quarantined, header, complete, tail_block, "
+            "tail_start FROM sources WHERE source_id = ?",
             (source_id,),
         ).fetchone()
         if r is None:
             return None
         return SourceState(r["source_id"], r["committed_bytes"], r["next_line"], r["chunks"], r["rows"],
-                           r["quarantined"], bytes(r["header"]), bool(r["complete"]))  # fmt: skip
+                           r["quarantined"], bytes(r["header"]), bool(r["complete"]), r["tail_block"],
+                           r["tail_start"])  # fmt: skip
+
+    def known_blocks(self) -> dict[str, tuple[int, bool]]:
+        """Every header block read (ingest.log_blocks): id -> (bytes committed, ended)."""
+        return {r[0]: (r[1], bool(r[2])) for r in self._db.execute("SELECT block_id, bytes, ended FROM blocks")}
 
     def add_chunk(self, chunk: ChunkRow, files: list[FileRow], partials: Iterable[Partial],
                   sensors: Iterable[DaySensor]) -> None:  # fmt: skip
@@ -175,20 +180,26 @@ class Ledger:
         self.add_files(files)
         self.insert_partials(partials)
         self.add_day_sensors(sensors)
+        db.executemany(
+            "INSERT INTO blocks (block_id, source_id, bytes, ended) VALUES (?,?,?,?) ON CONFLICT(block_id) DO UPDATE "
+            "SET bytes = max(bytes, excluded.bytes), ended = max(ended, excluded.ended)",
+            [(m.block_id, chunk.source_id, m.bytes, int(m.ended)) for m in chunk.blocks],
+        )
         if current is None:
             db.execute(
                 "INSERT INTO sources (source_id, kind, first_path, last_path, committed_bytes, next_line, chunks, "
-                "rows, quarantined, header, complete, first_ingest, last_ingest) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?)",
+                "rows, quarantined, header, complete, first_ingest, last_ingest, tail_block, tail_start) "
+                "VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?,?,?)",
                 (chunk.source_id, chunk.kind, chunk.path, chunk.path, span.byte_end, span.line_end, span.rows,
-                 span.quarantined, chunk.header, int(chunk.complete), now, now),
+                 span.quarantined, chunk.header, int(chunk.complete), now, now, *chunk.tail),
             )  # fmt: skip
         else:
             db.execute(
                 "UPDATE sources SET last_path = ?, committed_bytes = ?, next_line = ?, chunks = chunks + 1, "
-                "rows = rows + ?, quarantined = quarantined + ?, header = ?, complete = ?, last_ingest = ? "
-                "WHERE source_id = ?",
+                "rows = rows + ?, quarantined = quarantined + ?, header = ?, complete = ?, last_ingest = ?, "
+                "tail_block = ?, tail_start = ? WHERE source_id = ?",
                 (chunk.path, span.byte_end, span.line_end, span.rows, span.quarantined, chunk.header,
-                 int(chunk.complete), now, chunk.source_id),
+                 int(chunk.complete), now, *chunk.tail, chunk.source_id),
             )  # fmt: skip
 
     def source_kind(self, source_id: str) -> str | None:
