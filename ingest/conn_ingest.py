@@ -464,7 +464,8 @@ def write_parsed(store: StoreFS, source: LogSource, chunk_no: int, chunk: Chunk,
     identities = chunk.table if source.kind in IDENTITY_KINDS else None
     span = ChunkSpan(chunk_no, chunk.byte_start, chunk.byte_end, chunk.line_start, chunk.line_end,
                      sum(len(d.records) for d in days), len(chunk.quarantined))  # fmt: skip
-    row = ChunkRow(source.source_id, source.kind, str(source.path), span, chunk.header, finishes(source, chunk))
+    row = ChunkRow(source.source_id, source.kind, str(source.path), span, chunk.header, finishes(source, chunk),
+                   chunk.blocks, chunk.tail)  # fmt: skip
     return write_chunk_files(store, source.source_id, source.path, chunk_no, days, chunk.quarantined, notices,
                              identities, provenance.of_chunk(row))  # fmt: skip
 

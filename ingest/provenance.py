@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from synack.ingest.ledger import ChunkRow, ChunkSpan
+from synack.ingest.ledger import BlockMark, ChunkRow, ChunkSpan
 
 #: The key of a store file's Parquet (and Arrow schema) metadata holding its provenance.
 KEY = b"synack.provenance"
@@ -44,6 +44,8 @@ class SourceFacts:
     header: bytes
     complete: bool
     chunks: tuple[ChunkSpan, ...]
+    blocks: tuple[BlockMark, ...] = ()  # the header blocks its chunks read from (ingest.log_blocks)
+    tail: tuple[str, int] = ("", 0)  # the block in force after its newest chunk
 
     @property
     def newest(self) -> int:
@@ -69,6 +71,8 @@ class Provenance:
                     [c.chunk, c.byte_start, c.byte_end, c.line_start, c.line_end, c.rows, c.quarantined]
                     for c in facts.chunks
                 ],
+                "blocks": [[b.block_id, b.start, b.bytes, int(b.ended)] for b in facts.blocks],
+                "tail": list(facts.tail),
             }
             for source, facts in sorted(self.sources.items())
         }
@@ -90,6 +94,8 @@ class Provenance:
                     zlib.decompress(base64.b64decode(facts["header"])),
                     bool(facts["complete"]),
                     tuple(ChunkSpan(*(int(v) for v in span)) for span in facts["chunks"]),
+                    tuple(BlockMark(str(b[0]), int(b[1]), int(b[2]), bool(b[3])) for b in facts.get("blocks", ())),
+                    (str(facts.get("tail", ("", 0))[0]), int(facts.get("tail", ("", 0))[1])),
                 )
                 for source, facts in document["sources"].items()
             }
@@ -100,7 +106,7 @@ class Provenance:
 
 def of_chunk(row: ChunkRow) -> Provenance:
     """The provenance of the files of one committed chunk (owned by it)."""
-    facts = SourceFacts(row.kind, row.path, row.header, row.complete, (row.span,))
+    facts = SourceFacts(row.kind, row.path, row.header, row.complete, (row.span,), row.blocks, row.tail)
     return Provenance((row.source_id, row.span.chunk), {row.source_id: facts})
 
 
@@ -121,8 +127,20 @@ def union(owner: tuple[str, int], parts: Iterable[Provenance | None]) -> Provena
             spans = {c.chunk: c for c in (*have.chunks, *facts.chunks)}
             newer = facts if facts.newest > have.newest else have
             sources[source] = SourceFacts(newer.kind, newer.path, newer.header, newer.complete,
-                                          tuple(spans[c] for c in sorted(spans)))  # fmt: skip
+                                          tuple(spans[c] for c in sorted(spans)), furthest(have.blocks + facts.blocks),
+                                          newer.tail)  # fmt: skip
     return Provenance(owner, sources)
+
+
+def furthest(marks: Iterable[BlockMark]) -> tuple[BlockMark, ...]:
+    """One mark per block: the furthest it was read (the most bytes; ended if any mark says so)."""
+    best: dict[str, BlockMark] = {}
+    for mark in marks:
+        have = best.get(mark.block_id)
+        if have is not None:
+            mark = BlockMark(mark.block_id, have.start, max(have.bytes, mark.bytes), have.ended or mark.ended)
+        best[mark.block_id] = mark
+    return tuple(best[b] for b in sorted(best))
 
 
 def from_schema(schema: pa.Schema) -> Provenance | None:

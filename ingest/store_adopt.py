@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 from synack.ingest.chunk_files import CONN_DIR, QUARANTINE_DIR
 from synack.ingest.errors import StoreError
 from synack.ingest.ledger import (
+    BlockMark,
     ChunkSpan,
     FileRow,
     Ledger,
@@ -207,8 +208,9 @@ def _amend(book: Ledger, files: StoreFS, report: AdoptReport, store_id: str, gen
     with book.transaction():
         book.set_identity(store_id, generation)
         book.replace_files(rows)
-        for row, spans in sources:
+        for row, spans, marks in sources:
             book.put_source(row, spans)
+            book.put_blocks(row.source_id, marks)
         for day, count in book.adopt_days(dict(days)):
             report.lines.append(f"day {day}: the old ledger counted {count:,} records that no file holds")
         book.keep_partials_of(pruned)
@@ -306,7 +308,8 @@ def _file_row(files: StoreFS, f: _Found, base: dict[str, FileRow]) -> FileRow:
     return FileRow(rel, source, chunk, f.day, f.rows, f.stamp)
 
 
-def _sources(book: Ledger, found: list[_Found], report: AdoptReport) -> list[tuple[SourceRow, list[ChunkSpan]]]:
+def _sources(book: Ledger, found: list[_Found],
+             report: AdoptReport) -> list[tuple[SourceRow, list[ChunkSpan], tuple[BlockMark, ...]]]:  # fmt: skip
     """Each source whose files tell more than the base: its row and chunks,
     the union of the base's and the files' (the files' newest facts win)."""
     told = union(("", 0), (f.provenance for f in found))
@@ -324,16 +327,17 @@ def _sources(book: Ledger, found: list[_Found], report: AdoptReport) -> list[tup
             continue  # the base knows all the files say
         ordered = [spans[c] for c in sorted(spans)]
         if old is None or newer:
-            kind, path, header, complete = facts.kind, facts.path, facts.header, facts.complete
+            kind, path, header, complete, tail = facts.kind, facts.path, facts.header, facts.complete, facts.tail
         else:
             kind, path, header, complete = old.kind, old.last_path, old.header, old.complete
+            tail = (old.tail_block, old.tail_start)
         row = SourceRow(
             source, kind, old.first_path if old is not None else path, path, max(c.byte_end for c in ordered),
             max(c.line_end for c in ordered), ordered[-1].chunk + 1, sum(c.rows for c in ordered),
             sum(c.quarantined for c in ordered), header, complete, old.first_ingest if old is not None else now,
-            now,
+            now, *tail,
         )  # fmt: skip
-        out.append((row, ordered))
+        out.append((row, ordered, facts.blocks))
     legacy = [f for f in found if f.provenance is None and f.day is not None]
     if legacy:
         report.lines.append(f"{len(legacy):,} record files were written by a synack that kept no provenance in "

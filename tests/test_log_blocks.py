@@ -160,3 +160,16 @@ def test_every_order_of_pipes_files_archives_and_appends_stores_each_record_once
                 f.write("".join(_archive_text(n) for n in numbers))
             ingest_paths([growing.parent], store)
         assert _stored(store) == _uids(seen), steps[: i + 1]
+
+
+def test_an_adopted_ledger_knows_the_blocks_a_pipe_read(day: Path, tmp_path: Path) -> None:
+    """The blocks a concatenation read come back from the files' provenance (check --adopt of a lost ledger)."""
+    from synack.ingest.store_adopt import adopt_store
+
+    store = tmp_path / "store"
+    _pipe(store, [0, 1, 2])
+    (store / "ledger.sqlite").unlink()
+    assert adopt_store(store).records == sum(7 + 3 * n for n in (0, 1, 2))
+    assert ingest_paths([day], store).rows == sum(7 + 3 * n for n in (3, 4))
+    assert _pipe(store, [0, 1, 2, 3]) == 0
+    assert _stored(store) == _uids(list(range(ARCHIVES)))

@@ -117,16 +117,19 @@ class SourceRow:
     complete: bool
     first_ingest: str
     last_ingest: str
+    tail_block: str = ""
+    tail_start: int = 0
 
 
 SOURCE_COLUMNS = ("source_id, kind, first_path, last_path, committed_bytes, next_line, chunks, rows, quarantined, "
-                  "header, complete, first_ingest, last_ingest")  # fmt: skip
+                  "header, complete, first_ingest, last_ingest, tail_block, tail_start")  # fmt: skip
 
 
 def decode_source(r: sqlite3.Row) -> SourceRow:
     return SourceRow(r["source_id"], r["kind"], r["first_path"], r["last_path"], r["committed_bytes"],
                      r["next_line"], r["chunks"], r["rows"], r["quarantined"], bytes(r["header"]),
-                     bool(r["complete"]), r["first_ingest"], r["last_ingest"])  # fmt: skip
+                     bool(r["complete"]), r["first_ingest"], r["last_ingest"], r["tail_block"],
+                     r["tail_start"])  # fmt: skip
 
 
 def stamp_of(size: int | None, crc: int | None) -> FileStamp | None:

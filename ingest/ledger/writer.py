@@ -28,6 +28,7 @@ from synack.ingest.ledger.rows import (
     PARTIAL_COLUMNS,
     ROLLUP_COLUMNS,
     SOURCE_COLUMNS,
+    BlockMark,
     ChunkRow,
     ChunkSpan,
     DaySensor,
@@ -180,11 +181,7 @@ class Ledger:
         self.add_files(files)
         self.insert_partials(partials)
         self.add_day_sensors(sensors)
-        db.executemany(
-            "INSERT INTO blocks (block_id, source_id, bytes, ended) VALUES (?,?,?,?) ON CONFLICT(block_id) DO UPDATE "
-            "SET bytes = max(bytes, excluded.bytes), ended = max(ended, excluded.ended)",
-            [(m.block_id, chunk.source_id, m.bytes, int(m.ended)) for m in chunk.blocks],
-        )
+        self.put_blocks(chunk.source_id, chunk.blocks)
         if current is None:
             db.execute(
                 "INSERT INTO sources (source_id, kind, first_path, last_path, committed_bytes, next_line, chunks, "
@@ -444,9 +441,10 @@ class Ledger:
         """Write a source's whole row and its chunks' rows, replacing those it had (inside a transaction)."""
         db = self._db
         db.execute(
-            f"INSERT OR REPLACE INTO sources ({SOURCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO sources ({SOURCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (row.source_id, row.kind, row.first_path, row.last_path, row.committed_bytes, row.next_line, row.chunks,
-             row.rows, row.quarantined, row.header, int(row.complete), row.first_ingest, row.last_ingest),
+             row.rows, row.quarantined, row.header, int(row.complete), row.first_ingest, row.last_ingest,
+             row.tail_block, row.tail_start),
         )  # fmt: skip
         now = _now()
         db.executemany(
@@ -455,6 +453,14 @@ class Ledger:
             [(row.source_id, c.chunk, c.byte_start, c.byte_end, c.line_start, c.line_end, c.rows, c.quarantined, now)
              for c in spans],
         )  # fmt: skip
+
+    def put_blocks(self, source_id: str, marks: Iterable[BlockMark]) -> None:
+        """Record how far header blocks were read, keeping the furthest (inside a transaction)."""
+        self._db.executemany(
+            "INSERT INTO blocks (block_id, source_id, bytes, ended) VALUES (?,?,?,?) ON CONFLICT(block_id) DO UPDATE "
+            "SET bytes = max(bytes, excluded.bytes), ended = max(ended, excluded.ended)",
+            [(m.block_id, source_id, m.bytes, int(m.ended)) for m in marks],
+        )
 
     def replace_files(self, rows: Iterable[FileRow]) -> None:
         """List exactly `rows` as the committed files, in place (inside a transaction)."""
