@@ -61,24 +61,26 @@ class BlockTracker:
         self._cut: dict[int, int] = {}
         self._first: dict[str, int] = {}  # block id -> the block number it first had in this stream
         if resume is not None and resume[0]:
-            self._ids[1], self._starts[1], self._cut[1] = resume[0], resume[1], 0
+            self._ids[1], self._starts[1] = resume[0], resume[1]
+            self._cut[1] = self._cut_for(resume[0], resume[1])  # read further in another stream, or a repeat
             self._first[resume[0]] = 1
         elif resume is not None and resume[1]:
             self._starts[1] = resume[1]  # named by its first data line, read after the resume
 
-    def filter(self, segments: list[Segment], buf_offset: int, chunk_end: int, current: int,
-               closed: bool) -> tuple[list[Segment], tuple[BlockMark, ...]]:  # fmt: skip
+    def filter(self, segments: list[Segment], buf_offset: int, chunk_end: int, current: int, closed: bool,
+               begun: list[tuple[int, int]]) -> tuple[list[Segment], tuple[BlockMark, ...]]:  # fmt: skip
         """The `segments` of a buffer starting at stream offset `buf_offset`
-        without the data already read, and the marks of the blocks this
-        chunk (ending at `chunk_end`, block `current` in force, `closed`
-        after it) read from or ended."""
+        (where the blocks `begun`, (number, position), began) without the
+        data already read, and the marks of the blocks this chunk (ending at
+        `chunk_end`, block `current` in force, `closed` after it) read from
+        or ended."""
         kept = []
         active = {current}
+        for number, at in begun:
+            self._starts.setdefault(number, buf_offset + at)
         for seg in segments:
             number = seg.block
             active.add(number)
-            if seg.block_at >= 0:
-                self._starts.setdefault(number, buf_offset + seg.block_at)
             if number not in self._ids:
                 self._enter(number, seg)
             cut, start = self._cut[number], buf_offset + seg.at
@@ -120,10 +122,11 @@ class BlockTracker:
             self._cut[number] = _ALL  # the same block earlier in this stream
             return
         self._first[bid] = number
+        self._cut[number] = self._cut_for(bid, start)
+
+    def _cut_for(self, bid: str, start: int) -> int:
+        """Up to where (a stream offset) the data of block `bid`, beginning at `start`, was read before."""
         known = self._known.get(bid)
         if known is None:
-            self._cut[number] = 0
-        elif known[1]:
-            self._cut[number] = _ALL
-        else:
-            self._cut[number] = start + known[0]
+            return 0
+        return _ALL if known[1] else start + known[0]

@@ -407,7 +407,7 @@ def read_blocks(
                 raw.header, raw.closed = builder.current.raw, builder.closed
                 if tracker is not None:
                     raw.segments, raw.blocks = tracker.filter(raw.segments, offset, raw.byte_end, builder.blocks,
-                                                              builder.closed)  # fmt: skip
+                                                              builder.closed, builder.begun)  # fmt: skip
                     raw.tail = tracker.tail(builder.blocks)
             offset, line_no = raw.byte_end, raw.line_end
             yield raw

@@ -79,6 +79,8 @@ class HeaderBuilder:
     closed: bool = False
     #: Header blocks begun so far (each `#separator` line begins one).
     blocks: int = 0
+    #: (block number, position in the buffer split) of the blocks begun by the last split_block.
+    begun: list[tuple[int, int]] = field(default_factory=list)
     #: What starts a meta line (`LogAscii::meta_prefix`, "#" unless redefined).
     meta_prefix: bytes = b"#"
 
@@ -321,7 +323,6 @@ class Segment:
     first_line: int
     block: int = 0  # which header block of the stream it is under (HeaderBuilder.blocks)
     at: int = 0  # where its data begins in the buffer split
-    block_at: int = -1  # where its header block begins in that buffer (-1: in an earlier one)
 
 
 def split_block(
@@ -340,7 +341,8 @@ def split_block(
     prefix = builder.meta_prefix
     marker = b"\n" + prefix
     segments: list[Segment] = []
-    pos, line_no, block_at = 0, first_line, -1
+    pos, line_no = 0, first_line
+    builder.begun = []
     while pos < size:
         if block.startswith(prefix, pos):
             end = block.find(b"\n", pos, size)
@@ -348,12 +350,12 @@ def split_block(
             begun = builder.blocks
             builder.feed(bytes(block[pos:end]))
             if builder.blocks != begun:
-                block_at = pos
+                builder.begun.append((builder.blocks, pos))
             pos, line_no = end + 1, line_no + 1
             continue
         nxt = _find_line_starting(block, marker, pos, size)
         seg_end = size if nxt < 0 else nxt + 1
-        segments.append(Segment(builder.current, view[pos:seg_end], line_no, builder.blocks, pos, block_at))
+        segments.append(Segment(builder.current, view[pos:seg_end], line_no, builder.blocks, pos))
         if nxt >= 0:
             line_no += block.count(b"\n", pos, seg_end)
         pos = seg_end
