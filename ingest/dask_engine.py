@@ -173,7 +173,9 @@ def ingest_dask(
     merges = merge_runner(client, files)
     summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop, day_runner(client, files), merges)
     waiting = [(path, False) for path in found.sources]
+    rounds = 0
     while waiting and not (stop is not None and stop()):
+        rounds += 1
         # One task per source a round: a log seen under two names (the live
         # conn.log and its archive) is read by a later round, from the offset
         # the first one committed.
@@ -200,7 +202,7 @@ def ingest_dask(
             start = (state.committed_bytes, state.next_line, state.header, state.chunks) if state else (0, 1, b"", 0)
             tail = (state.tail_block, state.tail_start) if state else ("", 0)
             known = known if known is not None else dict(store.known_blocks())  # as the round's tasks see it
-            key = f"synack-source-{source.source_id}-{start[3]}"
+            key = f"synack-source-{source.source_id}-{start[3]}-{rounds}"  # a source read again is a new task
             future = client.submit(prepare_source, files, source, start, sensor, chunk_bytes, clock_skew, known,
                                    tail, pure=False, retries=2, key=key)  # fmt: skip
             tasks[future] = (source, stat, start[3])

@@ -64,6 +64,22 @@ def test_the_dask_engine_answers_exactly_as_the_local_one(which: str, client: An
         assert ingest_dask(store, logs, client, chunk_bytes=CHUNK).rows == 0
 
 
+def test_archives_and_their_concatenation_in_one_round_are_read_once(client: Any, tmp_path: Path) -> None:
+    """Two workers read the same header blocks at once (the archives and a file concatenating them): the
+    driver commits the first and has the other read again in the next round, its blocks already read skipped."""
+    from tests.test_log_blocks import _archive_text, _stored, _uids
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(3):
+        (logs / f"conn.{n}.log").write_text(_archive_text(n))
+    (logs / "conn.joined.log").write_text("".join(_archive_text(n) for n in (3, 0, 1, 2)))  # a source of its own
+    with Store.open(tmp_path / "store") as store:
+        run = ingest_dask(store, [logs], client, chunk_bytes=CHUNK)
+    assert run.rows == sum(7 + 3 * n for n in range(4))
+    assert _stored(tmp_path / "store") == _uids([0, 1, 2, 3])
+
+
 def test_rebuild_on_the_cluster_changes_no_answer(client: Any, tmp_path: Path) -> None:
     """`synack rebuild --engine dask`: a task per day recomputes its partials
     from the records; every answer stays as the local engine's."""
