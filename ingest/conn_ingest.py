@@ -347,7 +347,21 @@ def _ingest_one(store: Store, path: Path, pools: Pools, sensor: str | None, chun
         return FileResult(path, "error", message=str(err), kind=source.kind)
     except FileNotFoundError:
         return FileResult(path, "waiting", message=MOVED_AWAY, kind=source.kind)
+    except MemoryError:
+        return _set_aside_for_memory(store, source, stat)
     return finish_source(store, source, stat, result)
+
+
+def _set_aside_for_memory(store: Store, source: LogSource, stat: os.stat_result) -> FileResult:
+    """A file whose reading ran out of memory (what it committed before
+    stays): recorded in the quarantine and not tried again until it
+    changes, so the files after it are read and no run fails the same way."""
+    why = ("ran out of memory reading it (a decompression bomb, or a memory limit too low for its chunks?); set "
+           "aside until it changes")  # fmt: skip
+    store.quarantine_file(source.path, why)
+    store.remember_file(source.path, stat.st_size, stat.st_mtime_ns, source.source_id,
+                        twin=source.kind == SURICATA_EVE_IDENTITY)  # fmt: skip
+    return FileResult(source.path, "error", message=f"{source.path}: {why}", kind=source.kind)
 
 
 #: Rotated away between listing and reading: it is read under its new name.

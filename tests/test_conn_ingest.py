@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -464,3 +465,29 @@ def test_a_log_mostly_in_the_future_stops_with_one_line_and_commits_nothing_of_i
     # The clock fixed (here: more skew allowed), the same log is read whole: nothing was lost.
     again = ingest_paths([log], store, clock_skew=DEFAULT_CLOCK_SKEW_SECONDS + 61 * 86400)
     assert again.rows == 200 and again.quarantined == 0
+
+
+def test_a_file_that_runs_out_of_memory_is_set_aside_and_the_next_files_are_read(
+    make_conn_log: MakeLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a file exhausting memory under the CLI's limit failed the run the same way every time, and
+    the good files after it were never reached."""
+    from synack.ingest import conn_ingest
+
+    bad = make_conn_log("logs/conn.a.log", [conn_line("Cbad", ts=1795000000.0)])
+    good = make_conn_log("logs/conn.b.log", [conn_line("Cgood", ts=1795000100.0)], opened="2026-11-21-11-00-00")
+    real = conn_ingest.parse_and_aggregate
+
+    def parse(source: Any, *args: Any) -> Any:
+        if source.path == bad:
+            raise MemoryError
+        return real(source, *args)
+
+    monkeypatch.setattr(conn_ingest, "parse_and_aggregate", parse)
+    summary = ingest_paths([tmp_path / "logs"], tmp_path / "store")
+    by_path = {f.path: f for f in summary.files}
+    assert by_path[bad].status == "error" and "ran out of memory" in by_path[bad].message
+    assert by_path[good].status == "ingested" and summary.rows == 1
+    assert any("ran out of memory" in p.read_text() for p in (tmp_path / "store" / "quarantine").glob("file-*.jsonl"))
+    again = ingest_paths([tmp_path / "logs"], tmp_path / "store")
+    assert {f.path: f.status for f in again.files}[bad] == "unchanged"  # not tried again until it changes
