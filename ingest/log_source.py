@@ -354,15 +354,19 @@ def read_blocks(
         # log costs no 16 MB buffer to zero): a file that grew meanwhile
         # fills it and is read on in the next pass of the loop.
         plain = not isinstance(stream, gzip.GzipFile)
-        left = os.fstat(stream.fileno()).st_size - byte_start if plain else chunk_bytes
+        left = os.fstat(stream.fileno()).st_size - byte_start if plain else _gzip_size_hint(source.path) - byte_start
         pending = b""
         while True:
             # One buffer per block, filled in place: the partial line left
             # over from the previous read goes first, no block is copied.
-            size = min(chunk_bytes, max(left + 1, _SMALL_BUFFER)) if plain else chunk_bytes
+            # A gzip stream's buffer follows its trailer's size while it
+            # lasts (an hourly archive of a quiet sensor costs no 16 MB).
+            size = min(chunk_bytes, max(left + 1, _SMALL_BUFFER))
             buf = bytearray(len(pending) + size)
             buf[: len(pending)] = pending
             filled = len(pending) + _fill(stream, memoryview(buf)[len(pending) :], state)
+            if not plain and filled == len(buf) and left < size:
+                left = 1 << 62  # more than its trailer said (appended members): whole chunks from here
             virtual = 0
             if 0 < filled < len(buf) and buf[filled - 1] != 0x0A and _whole(source, state, finished):
                 buf[filled] = 0x0A  # the finished file's last line, ended here (not in the file: no offset)
@@ -535,6 +539,19 @@ def read_chunks(source: LogSource, *, sensor: str | None = None, **kwargs: Any) 
     """Yield parsed chunks of `source` in order, on this thread (see read_blocks)."""
     for raw in read_blocks(source, **kwargs):
         yield parse_block(source, raw, sensor)
+
+
+def _gzip_size_hint(path: Path) -> int:
+    """About how many bytes the gzip file `path` holds uncompressed: its
+    last member's size field (ISIZE, modulo 4 GiB), at least twice its
+    compressed size (a wrapped or appended-to archive is then read in
+    whole chunks, not in small buffers)."""
+    with open(path, "rb") as f:
+        compressed = f.seek(0, os.SEEK_END)
+        if compressed < 18:
+            return 0
+        f.seek(-4, os.SEEK_END)
+        return max(int.from_bytes(f.read(4), "little"), 2 * compressed)
 
 
 def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:
