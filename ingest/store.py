@@ -43,6 +43,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ __all__ = ["CONN_DIR", "LEDGER_VERSION", "QUARANTINE_DIR", "SourceState", "Store
 _MENDS = 8
 #: Where damaged files are set aside (their path below it is their path in the store).
 DAMAGED_DIR = "damaged"
+#: Seconds between two writes of the store's marker by a writer that commits often (and at its close).
+MARK_EVERY = 1.0
 #: Seconds a retired file stays readable (under its hidden name) for readers whose snapshot names it.
 DEFAULT_RETIRE_GRACE = 15 * 60.0
 
@@ -124,6 +127,7 @@ class Store:
         #: What this writer set aside and redid (a damaged aggregate met by a compaction), one line each.
         self.repairs: list[str] = []
         self._blocks: dict[str, tuple[int, bool]] | None = None
+        self._marked, self._marked_at = -1, float("-inf")  # the generation the marker holds, and since when
 
     @classmethod
     @contextmanager
@@ -157,20 +161,35 @@ class Store:
                 store = cls(files, book, grace)
                 book.on_commit = store._mark
                 if marker is None or marker.generation != book.generation:
-                    store._mark()
+                    store._mark(now=True)
+                else:
+                    store._marked = marker.generation
                 store.recover()
                 yield store
+                store.mark()
             except OSError as err:
                 raise StoreError(io_error(err, files)) from None
             finally:
                 book.close()
 
-    def _mark(self) -> None:
-        """Write the marker: this store's identity and its ledger's newest generation."""
+    def mark(self) -> None:
+        """Bring the marker up to the ledger's generation now (a writer's close, a watcher's pass)."""
+        if self._marked != self.ledger.generation:
+            self._mark(now=True)
+
+    def _mark(self, *, now: bool = False) -> None:
+        """Write the marker: this store's identity and its ledger's newest
+        generation; after a commit at most every MARK_EVERY seconds (a marker
+        behind the ledger is the normal state after a crash, never a
+        refusal: a backup of the ledger is refused once the marker passes it)."""
+        if not now and time.monotonic() - self._marked_at < MARK_EVERY:
+            return
+        generation = self.ledger.generation
         try:
-            write_marker(self.files, Marker(self.ledger.store_id, self.ledger.generation))
+            write_marker(self.files, Marker(self.ledger.store_id, generation))
         except OSError as err:
             raise StoreError(io_error(err, self.files)) from None
+        self._marked, self._marked_at = generation, time.monotonic()
 
     # -- reading the ledger -------------------------------------------------
 

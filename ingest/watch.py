@@ -165,6 +165,7 @@ def watch(
                 changed.clear()
                 started = time.monotonic()
                 summary = run_pass(store, logdir, options, stop, log)
+                store.mark()  # the marker holds the pass's last commit while the watcher waits
                 if after_pass is not None and summary.days:
                     after_pass(summary)
                 # At most one pass per interval keeps a busy sensor cheap; a

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from synack import inventory
 from synack.cli import app
 from synack.ingest import ledger as ledger_module
+from synack.ingest import store as store_module
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError, StoreLocked
 from synack.ingest.ledger import (
@@ -327,3 +328,27 @@ def test_a_store_the_previous_synack_wrote_answers_before_any_writer_migrates_it
     with Store.open(store) as opened:
         assert opened.ledger.pruned_days() == []  # a writer migrates it
     assert sqlite3.connect(store / "ledger.sqlite").execute("PRAGMA user_version").fetchone()[0] == LEDGER_VERSION
+
+
+def test_a_busy_writer_writes_its_marker_at_most_once_a_second_and_exactly_at_its_close(tmp_path: Path) -> None:
+    """The marker may lag the ledger inside a run (a crash then leaves the ledger ahead: the newest state),
+    never behind it once the writer closes, so a backup taken during the run is refused afterwards."""
+    from synack.ingest.conn_ingest import ingest_into
+    from synack.ingest.ledger.migrations import copy_ledger
+
+    store = tmp_path / "store"
+    writes: list[int] = []
+    real = store_module.write_marker
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "write_marker", lambda files, m: (writes.append(m.generation), real(files, m)))
+        with Store.open(store) as opened:
+            for day in sorted(SAMPLES.glob("2026-*")):
+                ingest_into(opened, [day])
+            copy_ledger(store / "ledger.sqlite", tmp_path / "mid-run.sqlite")  # an online backup
+            generation = opened.ledger.generation
+    assert json.loads((store / MARKER).read_text())["generation"] == generation == writes[-1]
+    assert len(writes) < generation / 2  # not one write per commit
+    ingest_paths([SAMPLES / "current"], store)
+    with pytest.raises(StoreError, match="behind the store"):
+        with Store.open(store, ledger=tmp_path / "mid-run.sqlite"):
+            pass
