@@ -2,7 +2,7 @@
 
 `synack-store.json` at the store's root holds the id the store was given
 once (also in its ledger's `meta`) and the newest generation its ledger
-committed (written after each commit). With it a ledger that is not the
+committed (written at most once a second, and at a writer's close). With it a ledger that is not the
 store's (a `--ledger` of another store) is refused before anything is read
 or written, and a ledger behind the store (a restored backup, a copy made
 earlier) cannot write, nor answer as if it were current. A ledger ahead of
