@@ -42,7 +42,7 @@ CLIENTS_COLUMNS = [
 PAIRS_COLUMNS = [
     "client_h", "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "connections",
 ]  # fmt: skip
-NEW_CLIENTS_COLUMNS = ["sensor", "client_h", "server_p", "proto", "port_name", "services", "first_seen", "servers"]
+NEW_CLIENTS_COLUMNS = ["client_h", "proto", "server_p", "port_name", "services", "first_seen", "sensors", "servers"]
 
 
 _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum")]

@@ -180,7 +180,7 @@ def new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.dateti
     if end is not None:
         mask &= everything["first_seen"] < pd.Timestamp(end)
     new = everything[mask].copy()
-    new["sensor"] = new["first_sensor"]
+    new["sensors"] = new["first_sensor"]  # the sensor that saw it first (the servers query's column, one name)
     new["allowed"] = allowed_mask(new, entries, host)
     if not show_allowed:
         new = new[~new["allowed"]]

@@ -43,7 +43,7 @@ SERVERS_COLUMNS = [
     "connections", "clients", "sensors", "server_reply", "synack_seen", "answers_all",
 ]  # fmt: skip
 NEW_SERVERS_COLUMNS = [
-    "sensor", "server_h", "server_p", "proto", "port_name", "services", "first_seen", "server_reply", "synack_seen",
+    "server_h", "proto", "server_p", "port_name", "services", "first_seen", "sensors", "server_reply", "synack_seen",
     "answers_all",
 ]  # fmt: skip
 #: The columns of hosts_answering_all.

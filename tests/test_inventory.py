@@ -61,7 +61,7 @@ def test_the_new_port_of_the_last_day_is_the_only_new_one(store: Path) -> None:
     last = dt.date.fromisoformat(PLANTED["last_day"])
     new = inventory.new_servers(store, last, last + dt.timedelta(days=1))
     assert keys(new) == PLANTED["new_on_last_day"]
-    assert new["sensor"].tolist() == ["edge-1"]
+    assert new["sensors"].tolist() == ["edge-1"]
     assert new["server_reply"].iloc[0] == PLANTED["banners"][("10.1.0.11", 8443)]
     assert inventory.new_servers(store, last - dt.timedelta(days=2), last).empty
 

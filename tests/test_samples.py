@@ -93,7 +93,7 @@ def test_new_server_port_on_the_last_day(sample_store: Path) -> None:
     last = pd.Timestamp(PLANTED["last_day"]).date()
     new = inventory.new_servers(sample_store, last, last + pd.Timedelta(days=1))
     assert set(zip(new.server_h, new.proto, new.server_p.astype(int))) == PLANTED["new_on_last_day"]
-    assert (new.sensor == "edge-1").all()
+    assert (new.sensors == "edge-1").all()
 
 
 def test_json_archive_and_ipv6_are_in(sample_store: Path) -> None:
