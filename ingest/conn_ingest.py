@@ -49,6 +49,7 @@ from synack.ingest.log_source import (
 )
 from synack.ingest.partials import DayRecords, by_day
 from synack.ingest.server_identity import IDENTITY_KINDS, SURICATA_EVE_IDENTITY
+from synack.ingest.small_batches import Batch, Member, batchable, commit_batch, parse_batch, small_member
 from synack.ingest.store import CommitResult, Store
 from synack.ingest.store_files import StoreFS
 from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
@@ -268,17 +269,37 @@ def ingest_into(
         pools = Pools(parser, writer, committer)
         compacted = time.perf_counter()
         merges = threaded_merges(store.files, merger, MERGERS)
-        for path in found.sources:
-            if stop is not None and stop():
-                break
-            result = ingest_file(
+        batch = Batch()
+
+        def alone(path: Path) -> FileResult:
+            return ingest_file(
                 store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary,
                 stop=stop, clock_skew=clock_skew,
             )  # fmt: skip
+
+        def flush() -> None:
+            summary.files.extend(_commit_small(store, batch.take(), sensor, ValueLimits(clock_skew), summary,
+                                               progress, alone))  # fmt: skip
+
+        for path in found.sources:
+            if stop is not None and stop():
+                break
+            offered = _offer(store, path)
+            if isinstance(offered, FileResult):
+                summary.files.append(offered)
+                continue
+            if isinstance(offered, Member) and not batch.clashes(offered):
+                batch.add(offered)
+                if batch.full:
+                    flush()
+                continue
+            flush()  # what the batch read is committed before this log is read on its own
+            result = alone(path)
             summary.files.append(result)
             if result.rows and time.perf_counter() - compacted >= COMPACT_EVERY_SECONDS:
                 summary.merges += store.compact_days(summary.days, stop, merges)
                 compacted = time.perf_counter()
+        flush()
         if summary.days:
             summary.merges += store.compact_days(summary.days, stop, merges)
             summary.merges += store.roll_up_months(stop)
@@ -287,6 +308,42 @@ def ingest_into(
     summary.repairs = store.repairs[repairs_before:]
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _offer(store: Store, path: Path) -> FileResult | Member | None:
+    """What a small log offers a batch (ingest.small_batches): a FileResult
+    when it has nothing to read, a Member read whole, None when it is to
+    be read on its own (a large, live or unusual log: that read reports it)."""
+    if not batchable(path) or is_eve_log_name(path.name):
+        return None
+    opened = open_source(store, path)
+    if isinstance(opened, FileResult):
+        return None if has_twin(path, opened.kind) else opened
+    source, stat = opened
+    try:
+        return small_member(store, source, stat)
+    except (NotAZeekLog, NotAConnLog, OSError):
+        return None
+
+
+def _commit_small(store: Store, members: list[Member], sensor: str | None, limits: ValueLimits,
+                  summary: IngestSummary, progress: Progress | None,
+                  alone: Callable[[Path], FileResult]) -> list[FileResult]:  # fmt: skip
+    """Commit a batch of small logs; the result of each. A batch that sets
+    a line aside is read log by log (`alone`), as is a single log."""
+    if len(members) < 2 or (parsed := parse_batch(members, sensor, limits)) is None:
+        return [alone(m.source.path) for m in members]
+    done = commit_batch(store, members, parsed)
+    summary.days.update(done.days)
+    if done.newest is not None and (summary.newest is None or done.newest > summary.newest):
+        summary.newest = done.newest
+    results = []
+    for member, rows in zip(members, parsed.rows):
+        results.append(FileResult(member.source.path, "ingested" if rows else "unchanged", rows=rows,
+                                  kind=member.source.kind, source_chunks=1))  # fmt: skip
+        if progress is not None:
+            progress(member.source.path, summary.rows + sum(r.rows for r in results))
+    return results
 
 
 #: Between files, a day's partials are compacted at most this often (and

@@ -529,7 +529,7 @@ def parse_block(source: LogSource, raw: RawBlock, sensor: str | None, limits: Va
     else:
         tidy = normalize_notices if source.kind in NOTICE_KINDS else normalize
         normalized = [tidy(t, sensor) for t in parsed.tables]
-    table = _concat(normalized) if normalized else None
+    table = concat_tables(normalized) if normalized else None
     quarantined = sorted([*raw.oversize, *parsed.quarantined], key=lambda q: q.line) if raw.oversize else (
         parsed.quarantined)  # fmt: skip
     return Chunk(**span, table=table, quarantined=quarantined)
@@ -594,7 +594,7 @@ def block_at(source: LogSource, offset: int) -> str:
     return ""
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
+def concat_tables(tables: list[pa.Table]) -> pa.Table:
     """One table of `tables` (column types promoted). An extra column whose
     types cannot be promoted (a JSON field that is a list on one line and
     a number on another) becomes JSON text in every table."""

@@ -239,14 +239,43 @@ class Store:
             self.ledger.add_chunk(chunk, rows, files.partials, files.sensors)
             fault_points.reached("before-ledger-commit")
         fault_points.reached("ledger-committed")
-        if self._blocks is not None:
-            for mark in blocks:
-                have = self._blocks.get(mark.block_id, (0, False))
-                self._blocks[mark.block_id] = (max(have[0], mark.bytes), have[1] or mark.ended)
+        self._known_now(list(blocks))
         self.publish([f for f, *_ in planned])
         self.publish_partials(files.partials)
         days = tuple(sorted({d for _, d, _, _ in planned if d is not None}))
         return CommitResult(files.rows, files.quarantined, days, files.newest, files.notices, files.identities)
+
+    def commit_batch(self, files: ChunkFiles, batch_id: str, chunks: list[ChunkRow],
+                     seen: list[tuple[Path, int, int, str]]) -> CommitResult:  # fmt: skip
+        """Record the written files of a batch of small logs (ingest.small_batches),
+        owned by `batch_id`, with each log's chunk and the log files read to
+        their end (`seen`: path, size, mtime, source), in one transaction;
+        publish them."""
+        planned = files.planned
+        fault_points.reached("files-written")
+        rows = [FileRow(self.files.rel(f), batch_id, 0, day, n, stamp) for f, day, n, stamp in planned]
+        written = [f for f, *_ in planned] + [f for p in files.partials for f in p.paths(self.root)]
+        with self.transaction(cleanup=written):
+            for i, chunk in enumerate(chunks):
+                first = i == 0
+                self.ledger.add_chunk(chunk, rows if first else [], files.partials if first else (),
+                                      files.sensors if first else ())  # fmt: skip
+            self.ledger.add_seen((_seen_key(path, False), size, mtime, source) for path, size, mtime, source in seen)
+            fault_points.reached("before-ledger-commit")
+        fault_points.reached("ledger-committed")
+        self._known_now([m for c in chunks for m in c.blocks])
+        self.publish([f for f, *_ in planned])
+        self.publish_partials(files.partials)
+        days = tuple(sorted({d for _, d, _, _ in planned if d is not None}))
+        return CommitResult(files.rows, files.quarantined, days, files.newest)
+
+    def _known_now(self, blocks: list[BlockMark]) -> None:
+        """Keep the known header blocks current after a commit of `blocks`."""
+        if self._blocks is None:
+            return
+        for mark in blocks:
+            have = self._blocks.get(mark.block_id, (0, False))
+            self._blocks[mark.block_id] = (max(have[0], mark.bytes), have[1] or mark.ended)
 
     def quarantine_file(self, source_path: Path, reason: str) -> PurePath:
         """Record a whole file that cannot be read; return the quarantine file.

@@ -128,6 +128,7 @@ def test_a_different_concatenation_starting_with_the_same_archive_is_a_source_of
 _ORDERS = st.lists(st.integers(0, ARCHIVES - 1), min_size=1, max_size=4)
 _STEPS = st.lists(st.one_of(st.tuples(st.just("pipe"), _ORDERS), st.tuples(st.just("file"), _ORDERS),
                             st.tuples(st.just("archive"), st.integers(0, ARCHIVES - 1)),
+                            st.tuples(st.just("folder"), _ORDERS),
                             st.tuples(st.just("grow"), _ORDERS)), min_size=1, max_size=5)  # fmt: skip
 
 
@@ -149,6 +150,12 @@ def test_every_order_of_pipes_files_archives_and_appends_stores_each_record_once
             path.parent.mkdir()
             path.write_bytes(gzip.compress(_archive_text(numbers[0]).encode(), mtime=0))
             ingest_paths([path.parent], store)
+        elif what == "folder":  # several archives in one run: committed as one batch of small logs
+            folder = root / f"folder-{i}"
+            folder.mkdir()
+            for k, n in enumerate(numbers):
+                (folder / f"conn.{k}-{n}.log.gz").write_bytes(gzip.compress(_archive_text(n).encode(), mtime=0))
+            ingest_paths([folder], store)
         elif what == "file":
             path = root / f"joined-{i}" / "conn.log"
             path.parent.mkdir()

@@ -224,10 +224,13 @@ class Ledger:
     def remember_file(self, path: str, size: int, mtime_ns: int, source_id: str) -> None:
         """Record that the log file `path` (this size and mtime) holds nothing more to read."""
         with self.transaction(bump=False):
-            self._db.execute(
-                "INSERT OR REPLACE INTO files_seen (path, size, mtime_ns, source_id) VALUES (?, ?, ?, ?)",
-                (path, size, mtime_ns, source_id),
-            )
+            self.add_seen([(path, size, mtime_ns, source_id)])
+
+    def add_seen(self, files: Iterable[tuple[str, int, int, str]]) -> None:
+        """Record log files (path, size, mtime, source) read to their end (inside a transaction)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO files_seen (path, size, mtime_ns, source_id) VALUES (?, ?, ?, ?)", list(files)
+        )
 
     # -- files ----------------------------------------------------------------
 
