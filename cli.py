@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from synack.inventory import Inventory
     from synack.inventory.store_inventory import Filters
 from synack.ingest.errors import SynackError
-from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_LINE_BYTES, MIN_LINE_BYTES
 from synack.ingest.visible import plural, visible
 
 Answer = TypeVar("Answer")
@@ -264,6 +264,8 @@ def _run_ingest(
     show_progress: bool,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
     engine: Engine | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    within_tree: bool = False,
 ) -> IngestSummary:
     # Imported here: a query's start-up is part of its answer time.
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -272,7 +274,8 @@ def _run_ingest(
 
     engine = engine or LOCAL
     if not show_progress:
-        return ingest_paths(paths, store, sensor=sensor, clock_skew=clock_skew, engine=engine)
+        return ingest_paths(paths, store, sensor=sensor, clock_skew=clock_skew, engine=engine,
+                            max_line_bytes=max_line_bytes, within_tree=within_tree)  # fmt: skip
     with Progress(
         TextColumn("{task.description}", markup=False),  # a file name is data: no Rich markup
         BarColumn(),
@@ -286,7 +289,8 @@ def _run_ingest(
         def progress(path: Path, rows: int) -> None:
             bar.update(task, description=visible(path.name[:40]), rows=rows)  # no escape reaches the terminal
 
-        return ingest_paths(paths, store, sensor=sensor, progress=progress, clock_skew=clock_skew, engine=engine)
+        return ingest_paths(paths, store, sensor=sensor, progress=progress, clock_skew=clock_skew, engine=engine,
+                            max_line_bytes=max_line_bytes, within_tree=within_tree)  # fmt: skip
 
 
 EngineOption = Annotated[
@@ -324,6 +328,22 @@ SensorNameOption = Annotated[
                  help="Sensor name for records whose log does not name one (--sensor: the old name, until the "
                  "next release)."),
 ]  # fmt: skip
+MaxLineOption = Annotated[
+    int,
+    typer.Option(
+        "--max-line-bytes",
+        min=MIN_LINE_BYTES,
+        help="A longer line is no record: it is quarantined by reference (file, offset, length), never held whole.",
+    ),
+]
+WithinTreeOption = Annotated[
+    bool,
+    typer.Option(
+        "--within-tree",
+        help="Follow no symbolic link that leads outside the directories given (zeekctl's 'current' does: "
+        "name the spool directory too).",
+    ),
+]
 ClockSkewOption = Annotated[
     float,
     typer.Option(
@@ -351,6 +371,8 @@ def ingest(
     engine: EngineOption = None,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
+    max_line_bytes: MaxLineOption = DEFAULT_MAX_LINE_BYTES,
+    within_tree: WithinTreeOption = False,
 ) -> None:
     """Ingest Zeek conn logs into the store, exactly once (re-running adds nothing).
 
@@ -364,15 +386,20 @@ def ingest(
         if paths == [Path("-")]:
             from synack.ingest.conn_ingest import ingest_stdin
 
-            summary = ingest_stdin(sys.stdin.buffer, store_dir, sensor=sensor_name, clock_skew=clock_skew)
+            summary = ingest_stdin(sys.stdin.buffer, store_dir, sensor=sensor_name, clock_skew=clock_skew,
+                                   max_line_bytes=max_line_bytes)  # fmt: skip
         else:
             run_on = _engine(engine, scheduler, workers)
-            summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet, clock_skew, run_on)
+            summary = _run_ingest(paths, store_dir, sensor_name, err.is_terminal and not quiet, clock_skew, run_on,
+                                  max_line_bytes, within_tree)  # fmt: skip
     except SynackError as e:
         raise fail(str(e)) from None
     if summary.skipped and not quiet:
         names = ", ".join(sorted({p.name.split(".")[0] for p in summary.skipped}))
         say(f"skipped {len(summary.skipped)} logs synack does not read ({names})")
+    if summary.outside:
+        say(visible(f"did not follow {plural(len(summary.outside), 'link')} leading outside the directories given "
+                    f"(--within-tree): {', '.join(str(p) for p in summary.outside[:5])}"))  # fmt: skip
     for line in _error_lines([f for f in summary.files if f.status == "error"]):
         say(line)
     for f in summary.files:
@@ -1182,6 +1209,8 @@ def watch(
     once: Annotated[bool, typer.Option("--once", help="One backfill pass, then exit (for cron).")] = False,
     chunk_bytes: Annotated[int, typer.Option(hidden=True, help="Bytes per committed chunk (tuning, tests).")] = 0,
     clock_skew: ClockSkewOption = DEFAULT_CLOCK_SKEW_SECONDS,
+    max_line_bytes: MaxLineOption = DEFAULT_MAX_LINE_BYTES,
+    within_tree: WithinTreeOption = False,
     prune_records_older_than: Annotated[
         str | None,
         typer.Option(
@@ -1228,6 +1257,7 @@ def watch(
     options = WatchOptions(
         interval=interval, live=live, once=once, sensor=setting(sensor, "SYNACK_SENSOR", "sensor", None),
         chunk_bytes=chunk_bytes or DEFAULT_CHUNK_BYTES, clock_skew=clock_skew, retire_grace=retire_grace,
+        max_line_bytes=max_line_bytes, within_tree=within_tree,
         prune_records_days=None if prune_records_older_than is None else _age_days(
             prune_records_older_than, "--prune-records-older-than"),
     )  # fmt: skip

@@ -52,7 +52,7 @@ from synack.ingest.server_identity import IDENTITY_KINDS, SURICATA_EVE_IDENTITY
 from synack.ingest.small_batches import Batch, Member, batchable, commit_batch, parse_batch, small_member
 from synack.ingest.store import CommitResult, Store
 from synack.ingest.store_files import StoreFS
-from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_LINE_BYTES, ValueLimits
 
 #: Blocks parsed at once (one per core on the 2-core target machine).
 PARSE_AHEAD = 2
@@ -108,6 +108,7 @@ class IngestSummary:
 
     files: list[FileResult] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    outside: list[Path] = field(default_factory=list)  # links not followed (within_tree)
     days: set[str] = field(default_factory=set)
     seconds: float = 0.0
     newest: dt.datetime | None = None  # the latest record time committed
@@ -148,6 +149,8 @@ def ingest_paths(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    within_tree: bool = False,
 ) -> IngestSummary:
     """Ingest the conn logs found in `paths` into the store at `store_root`
     (see ingest.store_files) on this machine's threads (ingest.engines runs
@@ -156,13 +159,16 @@ def ingest_paths(
     Re-running is a no-op for what was already committed. A file that is
     not a conn log is reported in the summary (status "error") and the run
     goes on. A record more than `clock_skew` seconds ahead of this
-    machine's clock (or before 1970) is quarantined. Raises SynackError for
-    a missing path or an unusable or locked store.
+    machine's clock (or before 1970), and a line longer than
+    `max_line_bytes`, is quarantined. With `within_tree`, a symbolic link
+    in a directory walked that leads outside it is not followed. Raises
+    SynackError for a missing path or an unusable or locked store.
     """
     with Store.open(store_root) as store:
         return ingest_into(
-            store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, clock_skew=clock_skew
-        )
+            store, paths, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, clock_skew=clock_skew,
+            max_line_bytes=max_line_bytes, within_tree=within_tree,
+        )  # fmt: skip
 
 
 #: What stands for standard input among the paths to ingest.
@@ -170,7 +176,8 @@ STDIN = Path("-")
 
 
 def ingest_stdin(stream: BinaryIO, store_root: StoreFS | Path, *, sensor: str | None = None,
-                 clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS) -> IngestSummary:  # fmt: skip
+                 clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> IngestSummary:  # fmt: skip
     """Ingest a log piped on standard input (plain or gzip, any format a file may have).
 
     It is spooled whole into a hidden file in the store's directory (the
@@ -186,7 +193,7 @@ def ingest_stdin(stream: BinaryIO, store_root: StoreFS | Path, *, sensor: str | 
         spool = folder / f".stdin-{os.getpid()}.log"
         try:
             _spool(stream, spool)
-            summary = ingest_into(store, [spool], sensor=sensor, clock_skew=clock_skew)
+            summary = ingest_into(store, [spool], sensor=sensor, clock_skew=clock_skew, max_line_bytes=max_line_bytes)
         except OSError as err:
             raise SynackError(f"cannot spool standard input into {folder}: {err.strerror}") from None
         finally:
@@ -247,6 +254,8 @@ def ingest_into(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    within_tree: bool = False,
 ) -> IngestSummary:
     """Ingest the conn logs found in `paths` into an open store (see ingest_paths).
 
@@ -256,8 +265,9 @@ def ingest_into(
     """
     started = time.perf_counter()
     repairs_before = len(store.repairs)
-    found = find_conn_logs(paths, stop)
-    summary = IngestSummary(skipped=found.skipped)
+    found = find_conn_logs(paths, stop, within_tree=within_tree)
+    summary = IngestSummary(skipped=found.skipped, outside=found.outside)
+    settings = Settings(clock_skew, max_line_bytes)
     # A store written before partial aggregates existed is upgraded first.
     summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop)
     with (
@@ -274,17 +284,17 @@ def ingest_into(
         def alone(path: Path) -> FileResult:
             return ingest_file(
                 store, path, pools, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress, summary=summary,
-                stop=stop, clock_skew=clock_skew,
+                stop=stop, settings=settings,
             )  # fmt: skip
 
         def flush() -> None:
-            summary.files.extend(_commit_small(store, batch.take(), sensor, ValueLimits(clock_skew), summary,
-                                               progress, alone))  # fmt: skip
+            summary.files.extend(_commit_small(store, batch.take(), sensor, settings.limits(), summary, progress,
+                                               alone))  # fmt: skip
 
         for path in found.sources:
             if stop is not None and stop():
                 break
-            offered = _offer(store, path)
+            offered = _offer(store, path, settings.limits())
             if isinstance(offered, FileResult):
                 summary.files.append(offered)
                 continue
@@ -310,7 +320,7 @@ def ingest_into(
     return summary
 
 
-def _offer(store: Store, path: Path) -> FileResult | Member | None:
+def _offer(store: Store, path: Path, limits: ValueLimits) -> FileResult | Member | None:
     """What a small log offers a batch (ingest.small_batches): a FileResult
     when it has nothing to read, a Member read whole, None when it is to
     be read on its own (a large, live or unusual log: that read reports it)."""
@@ -321,7 +331,7 @@ def _offer(store: Store, path: Path) -> FileResult | Member | None:
         return None if has_twin(path, opened.kind) else opened
     source, stat = opened
     try:
-        return small_member(store, source, stat)
+        return small_member(store, source, stat, limits.max_line_bytes)
     except (NotAZeekLog, NotAConnLog, OSError):
         return None
 
@@ -346,6 +356,19 @@ def _commit_small(store: Store, members: list[Member], sensor: str | None, limit
     return results
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What a run accepts (its options): how far ahead of this clock a record
+    may lie, the longest line read as a record."""
+
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+    def limits(self) -> ValueLimits:
+        """The limits of a file read now (its "now" taken now: a long run's last file is judged by its own)."""
+        return ValueLimits(self.clock_skew, max_line_bytes=self.max_line_bytes)
+
+
 #: Between files, a day's partials are compacted at most this often (and
 #: once after the last file): many small files (hourly archives, a backfill)
 #: do not plan a merge each, while a long run keeps its partials few.
@@ -362,14 +385,15 @@ def ingest_file(
     progress: Progress | None,
     summary: IngestSummary,
     stop: Callable[[], bool] | None = None,
-    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+    settings: Settings | None = None,
 ) -> FileResult:
     """Ingest what is new in one file (and, for a Suricata EVE file, in its
     identity events: ingest.suricata_identity); return what was done."""
-    result = _ingest_one(store, path, pools, sensor, chunk_bytes, progress, summary, stop, clock_skew, twin=False)
+    settings = settings or Settings()
+    result = _ingest_one(store, path, pools, sensor, chunk_bytes, progress, summary, stop, settings, twin=False)
     if not has_twin(path, result.kind) or (stop is not None and stop()):
         return result
-    twin = _ingest_one(store, path, pools, sensor, chunk_bytes, progress, summary, stop, clock_skew, twin=True)
+    twin = _ingest_one(store, path, pools, sensor, chunk_bytes, progress, summary, stop, settings, twin=True)
     return with_twin(result, twin)
 
 
@@ -392,13 +416,13 @@ def with_twin(result: FileResult, twin: FileResult) -> FileResult:
 
 def _ingest_one(store: Store, path: Path, pools: Pools, sensor: str | None, chunk_bytes: int,
                 progress: Progress | None, summary: IngestSummary, stop: Callable[[], bool] | None,
-                clock_skew: float, *, twin: bool) -> FileResult:  # fmt: skip
+                settings: Settings, *, twin: bool) -> FileResult:  # fmt: skip
     opened = open_source(store, path, twin=twin)
     if isinstance(opened, FileResult):
         return opened
     source, stat = opened
     try:
-        limits = ValueLimits(clock_skew)
+        limits = settings.limits()
         result = _ingest_source(store, source, pools, sensor, chunk_bytes, progress, summary, stop, limits)
     except (NotAZeekLog, NotAConnLog, ClockBehind) as err:  # what was committed before stays
         return FileResult(path, "error", message=str(err), kind=source.kind)
@@ -632,6 +656,7 @@ def _ingest_source(
             state=read_state,
             known=store.known_blocks(),
             tail=(state.tail_block, state.tail_start) if state else ("", 0),
+            max_line=limits.max_line_bytes if limits is not None else DEFAULT_MAX_LINE_BYTES,
         )
         # Parse up to PARSE_AHEAD blocks at once while earlier chunks are
         # written: commits stay in order, memory stays bounded.

@@ -45,6 +45,7 @@ from synack.ingest.conn_ingest import (
     FileResult,
     IngestSummary,
     Progress,
+    Settings,
     commit_parsed,
     count_commit,
     finish_source,
@@ -66,7 +67,7 @@ from synack.ingest.log_source import (
 from synack.ingest.partials import Partial, merge_partials
 from synack.ingest.store import Store
 from synack.ingest.store_files import StoreFS
-from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, ValueLimits
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_LINE_BYTES
 
 #: What to install when the engine is asked for without Dask.
 EXTRA = "pip install 'synack[dask]'"
@@ -92,18 +93,19 @@ class PreparedSource:
 
 def prepare_source(
     store: StoreFS, source: LogSource, start: tuple[int, int, bytes, int], sensor: str | None, chunk_bytes: int,
-    clock_skew: float, known: KnownBlocks | None = None, tail: tuple[str, int] = ("", 0),
+    settings: Settings, known: KnownBlocks | None = None, tail: tuple[str, int] = ("", 0),
 ) -> PreparedSource:  # fmt: skip
     """The map task: parse `source` from `start` (byte offset, line, header,
     next chunk number, as the ledger has them) and write its chunks' files
     under temporary names into `store`. Runs on a worker."""
     _fault_once()
     byte_start, line_start, header, chunk_no = start
-    limits = ValueLimits(clock_skew)
+    limits = settings.limits()
     out = PreparedSource()
     try:
         for raw in read_blocks(source, byte_start=byte_start, line_start=line_start, header=header,
-                               chunk_bytes=chunk_bytes, state=out.read_state, known=known, tail=tail):  # fmt: skip
+                               chunk_bytes=chunk_bytes, state=out.read_state, known=known, tail=tail,
+                               max_line=limits.max_line_bytes):  # fmt: skip
             chunk, days = parse_and_aggregate(source, raw, sensor, limits)
             files = write_parsed(store, source, chunk_no, chunk, days)
             # The span without the chunk's rows: what the driver commits.
@@ -162,13 +164,16 @@ def ingest_dask(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    within_tree: bool = False,
 ) -> IngestSummary:
     """Ingest the logs found in `paths` into the open `store`, parsing on the
     Dask cluster of `client` (see the module); the same summary, and the same
     store, as conn_ingest.ingest_into. `stop` is asked between commits."""
     started = time.perf_counter()
-    found = find_conn_logs(paths)
-    summary = IngestSummary(skipped=found.skipped)
+    found = find_conn_logs(paths, within_tree=within_tree)
+    settings = Settings(clock_skew, max_line_bytes)
+    summary = IngestSummary(skipped=found.skipped, outside=found.outside)
     files = store.files.resolved()
     merges = merge_runner(client, files)
     summary.upgraded = store.rebuild_aggregates(store.days_without_partials(), stop, day_runner(client, files), merges)
@@ -203,7 +208,7 @@ def ingest_dask(
             tail = (state.tail_block, state.tail_start) if state else ("", 0)
             known = known if known is not None else dict(store.known_blocks())  # as the round's tasks see it
             key = f"synack-source-{source.source_id}-{start[3]}-{rounds}"  # a source read again is a new task
-            future = client.submit(prepare_source, files, source, start, sensor, chunk_bytes, clock_skew, known,
+            future = client.submit(prepare_source, files, source, start, sensor, chunk_bytes, settings, known,
                                    tail, pure=False, retries=2, key=key)  # fmt: skip
             tasks[future] = (source, stat, start[3])
         for path, twin in _commit_round(store, tasks, summary, progress, stop, merges, known or {}):

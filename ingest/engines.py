@@ -19,7 +19,7 @@ from synack.ingest.errors import SynackError
 from synack.ingest.log_source import DEFAULT_CHUNK_BYTES
 from synack.ingest.store import Store
 from synack.ingest.store_files import StoreFS, locate
-from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_LINE_BYTES
 
 ENGINES = ("local", "dask")
 
@@ -63,6 +63,8 @@ def ingest_paths(
     progress: Progress | None = None,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
     engine: Engine = LOCAL,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    within_tree: bool = False,
 ) -> IngestSummary:
     """Ingest the conn logs found in `paths` into the store at `store_root`
     on `engine` (see ingest.conn_ingest.ingest_paths for the contract)."""
@@ -72,6 +74,8 @@ def ingest_paths(
         store_root = locate(store_root).resolved()  # the workers run elsewhere: a relative path means nothing there
         with dask_client(engine.scheduler, engine.workers) as client, Store.open(store_root) as store:
             return ingest_dask(store, paths, client, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,
-                               clock_skew=clock_skew)  # fmt: skip
+                               clock_skew=clock_skew, max_line_bytes=max_line_bytes,
+                               within_tree=within_tree)  # fmt: skip
     return conn_ingest.ingest_paths(paths, store_root, sensor=sensor, chunk_bytes=chunk_bytes, progress=progress,
-                                    clock_skew=clock_skew)  # fmt: skip
+                                    clock_skew=clock_skew, max_line_bytes=max_line_bytes,
+                                    within_tree=within_tree)  # fmt: skip

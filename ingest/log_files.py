@@ -61,6 +61,7 @@ class FoundLogs:
     conn: list[Path]
     skipped: list[Path]
     notices: list[Path] = field(default_factory=list)
+    outside: list[Path] = field(default_factory=list)  # links not followed: they lead outside the tree (within_tree)
 
     @property
     def sources(self) -> list[Path]:
@@ -68,23 +69,29 @@ class FoundLogs:
         return self.conn + self.notices
 
 
-def find_conn_logs(paths: list[Path], stop: Callable[[], bool] | None = None) -> FoundLogs:
+def find_conn_logs(paths: list[Path], stop: Callable[[], bool] | None = None, *,
+                   within_tree: bool = False) -> FoundLogs:  # fmt: skip
     """Expand `paths` into the conn logs to ingest.
 
     A file named explicitly is always taken (its content decides later);
-    a directory is walked for conn logs, skipping hidden entries. `stop` is
-    asked at each directory: when it returns True the walk ends with what
-    it found (a SIGTERM during a walk of a huge tree ends it at once).
-    Raises SynackError for a path that does not exist.
+    a directory is walked for conn logs, skipping hidden entries and
+    following symbolic links (zeekctl's `current`), except, with
+    `within_tree`, those that lead outside the directory given (listed in
+    `outside`). `stop` is asked at each directory: when it returns
+    True the walk ends with what it found (a SIGTERM during a walk of a
+    huge tree ends it at once). Raises SynackError for a path that does
+    not exist.
     """
     conn: list[Path] = []
     notices: list[Path] = []
     skipped: list[Path] = []
+    outside: list[Path] = []
     for path in paths:
         if path.is_file():
             conn.append(path)
         elif path.is_dir():
-            for f in sorted(_walk(path, stop=stop)):
+            for f in sorted(_walk(path, stop=stop, within=path.resolve() if within_tree else None,
+                                  outside=outside)):  # fmt: skip
                 if is_conn_log_name(f.name):
                     conn.append(f)
                 elif is_side_log_name(f.name):
@@ -95,14 +102,16 @@ def find_conn_logs(paths: list[Path], stop: Callable[[], bool] | None = None) ->
             raise SynackError(f"no such file or directory: {path}")
     seen: set[Path] = set()
     unique = [p for p in conn if not (p.resolve() in seen or seen.add(p.resolve()))]  # type: ignore[func-returns-value]
-    return FoundLogs(unique, skipped, [p for p in notices if p.resolve() not in seen])
+    return FoundLogs(unique, skipped, [p for p in notices if p.resolve() not in seen], outside)
 
 
-def _walk(root: Path, visited: set[tuple[int, int]] | None = None,
-          stop: Callable[[], bool] | None = None) -> list[Path]:  # fmt: skip
+def _walk(root: Path, visited: set[tuple[int, int]] | None = None, stop: Callable[[], bool] | None = None,
+          within: Path | None = None, outside: list[Path] | None = None) -> list[Path]:  # fmt: skip
     """The files under `root`, following symlinks (zeekctl's `current` is one)
     but visiting each real directory once, so a link loop (`a -> .`) ends at once;
-    before each directory `stop` is asked (True: the walk ends there)."""
+    before each directory `stop` is asked (True: the walk ends there). With
+    `within`, a link whose target is outside that directory is not followed
+    (it is added to `outside`)."""
     visited = set() if visited is None else visited
     try:
         real = root.stat()
@@ -115,10 +124,14 @@ def _walk(root: Path, visited: set[tuple[int, int]] | None = None,
     for p in sorted(root.iterdir()):
         if p.name.startswith("."):
             continue
+        if within is not None and p.is_symlink() and not p.resolve().is_relative_to(within):
+            if outside is not None:
+                outside.append(p)
+            continue
         if p.is_dir():
             if stop is not None and stop():
                 break  # asked to stop: what was found so far
-            out.extend(_walk(p, visited, stop))
+            out.extend(_walk(p, visited, stop, within, outside))
         elif p.is_file():
             out.append(p)
     return out

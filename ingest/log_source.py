@@ -42,7 +42,7 @@ from synack.ingest.server_identity import (
     merged_facts,
     normalize_identity,
 )
-from synack.ingest.value_limits import ValueLimits
+from synack.ingest.value_limits import DEFAULT_MAX_LINE_BYTES, ValueLimits
 
 ZEEK_ASCII = "zeek-ascii"
 ZEEK_JSON = "zeek-json"
@@ -324,6 +324,7 @@ def read_blocks(
     finished: bool | None = None,
     known: KnownBlocks | None = None,
     tail: tuple[str, int] = ("", 0),
+    max_line: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[RawBlock]:
     """Yield blocks of complete lines of `source`, starting after the
     `byte_start` bytes (and `line_start - 1` lines) already committed.
@@ -339,7 +340,8 @@ def read_blocks(
     With `known` (the ledger's header blocks) an ASCII log's data lines of
     blocks already read are dropped and each block is marked (see
     ingest.log_blocks); `tail` is the (id, start) of the block in force at
-    `byte_start`.
+    `byte_start`. A line longer than `max_line` bytes is set aside by
+    reference, never held whole.
     """
     state = state if state is not None else ReadState()
     json_lines = is_json_kind(source.kind)
@@ -378,14 +380,14 @@ def read_blocks(
                 state.partial_line = bool(pending)
                 return
             cut = buf.rfind(b"\n", 0, filled)
-            if cut < 0 and filled > MAX_LINE_BYTES:
+            if cut < 0 and filled > max_line:
                 # A line longer than any record: skipped as it streams by, never held whole.
                 length, pending = _skip_line(stream, filled, state, lambda: _whole(source, state, finished))
                 if length is None:
                     state.partial_line = True  # not finished: the next run skips it again
                     return
                 raw = RawBlock(offset, offset + length, line_no, line_no + 1, b"", False)
-                raw.oversize = [_oversize(source, line_no, offset, length)]
+                raw.oversize = [_oversize(source, line_no, offset, length, max_line)]
                 raw.tail = tracker.tail(builder.blocks) if tracker is not None else ("", 0)
                 left -= length
                 offset, line_no = raw.byte_end, raw.line_end
@@ -399,9 +401,9 @@ def read_blocks(
             ends = np.flatnonzero(np.frombuffer(buf, np.uint8, cut + 1) == 0x0A)
             lines = len(ends)
             raw = RawBlock(offset, offset + cut + 1 - virtual, line_no, line_no + lines, b"", False)
-            long = np.flatnonzero(np.diff(ends, prepend=-1) - 1 > MAX_LINE_BYTES)
+            long = np.flatnonzero(np.diff(ends, prepend=-1) - 1 > max_line)
             if len(long):  # lines too long to be records: set aside by reference, emptied for the parsers
-                raw.oversize, buf = _emptied(source, buf, ends, long, line_no, offset)
+                raw.oversize, buf = _emptied(source, buf, ends, long, line_no, offset, max_line)
                 cut = len(buf) - 1
             block = memoryview(buf)[: cut + 1]
             if json_lines:
@@ -417,27 +419,25 @@ def read_blocks(
             yield raw
 
 
-#: A line longer than this is no record (a conn record is a few hundred
-#: bytes, a server reply at most a few KB): it is quarantined by reference
-#: (its file, line number, offset and length), never held whole.
-MAX_LINE_BYTES = 1 << 20
+#: The longest line read as a record unless a run says otherwise (ingest.value_limits).
+MAX_LINE_BYTES = DEFAULT_MAX_LINE_BYTES
 
 
-def _oversize(source: LogSource, line_no: int, offset: int, length: int) -> Quarantined:
+def _oversize(source: LogSource, line_no: int, offset: int, length: int, limit: int) -> Quarantined:
     """The quarantine entry of a line too long to keep: a reference to it, not its bytes."""
-    return Quarantined(line_no, f"line of {length:,} bytes is longer than {MAX_LINE_BYTES:,}",
+    return Quarantined(line_no, f"line of {length:,} bytes is longer than {limit:,}",
                        f"{source.path.name} bytes {offset:,} to {offset + length:,} (not kept)".encode())  # fmt: skip
 
 
 def _emptied(source: LogSource, buf: bytearray, ends: np.ndarray, long: np.ndarray, line_no: int,
-             offset: int) -> tuple[list[Quarantined], bytearray]:  # fmt: skip
+             offset: int, limit: int) -> tuple[list[Quarantined], bytearray]:  # fmt: skip
     """(the entries of the lines `long` of a block, the block with those
     lines left empty): line numbers stay, the parsers skip empty lines."""
     starts = np.r_[0, ends[:-1] + 1]
     kept, entries, at = bytearray(), [], 0
     for i in long.tolist():
         kept += buf[at : int(starts[i])]
-        entries.append(_oversize(source, line_no + i, offset + int(starts[i]), int(ends[i] - starts[i] + 1)))
+        entries.append(_oversize(source, line_no + i, offset + int(starts[i]), int(ends[i] - starts[i] + 1), limit))
         at = int(ends[i])  # keep its newline
     kept += buf[at : int(ends[-1]) + 1]
     return entries, kept

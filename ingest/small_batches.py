@@ -89,7 +89,7 @@ class Batch:
         return members
 
 
-def small_member(store: Store, source: LogSource, stat: os.stat_result) -> Member | None:
+def small_member(store: Store, source: LogSource, stat: os.stat_result, max_line: int) -> Member | None:
     """`source` read whole as a batch member, or None when it cannot be one (see the module)."""
     if source.kind != ZEEK_ASCII or stat.st_size > SMALL_FILE_BYTES:
         return None
@@ -98,7 +98,7 @@ def small_member(store: Store, source: LogSource, stat: os.stat_result) -> Membe
     if not source.compressed and not is_finished(source.path):
         return None
     state = ReadState()
-    raws = list(read_blocks(source, state=state, known=store.known_blocks(), finished=True))
+    raws = list(read_blocks(source, state=state, known=store.known_blocks(), finished=True, max_line=max_line))
     if len(raws) != 1 or not state.at_eof or state.partial_line or state.truncated_gzip or raws[0].oversize:
         return None
     return Member(source, stat, raws[0])

@@ -19,6 +19,12 @@ from synack.ingest.line_parsing import RowRejects
 
 #: How far past the ingest's wall clock a record may lie, by default.
 DEFAULT_CLOCK_SKEW_SECONDS = 86_400.0
+#: A line longer than this is no record (a conn record is a few hundred
+#: bytes, a server reply at most a few KB): it is quarantined by reference
+#: (its file, line number, offset and length), never held whole. A setting
+#: (`--max-line-bytes`), at least MIN_LINE_BYTES.
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+MIN_LINE_BYTES = 4096
 
 
 def _now_us() -> int:
@@ -27,10 +33,12 @@ def _now_us() -> int:
 
 @dataclass(frozen=True)
 class ValueLimits:
-    """The latest believable record time, fixed when the limits are made."""
+    """The latest believable record time, fixed when the limits are made,
+    and the longest line read as a record."""
 
     clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS
     now_us: int = field(default_factory=_now_us)
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     @property
     def latest_us(self) -> int:

@@ -30,7 +30,7 @@ from synack.ingest.retention import prune_records
 from synack.ingest.server_identity import IDENTITY_LOGS
 from synack.ingest.store import DEFAULT_RETIRE_GRACE, Store
 from synack.ingest.store_files import StoreFS
-from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS
+from synack.ingest.value_limits import DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_MAX_LINE_BYTES
 
 #: A pass with no file-system event runs at least this often (safety net for
 #: file systems that do not report events, e.g. some network mounts).
@@ -55,6 +55,10 @@ class WatchOptions:
     sensor: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
+    #: The longest line read as a record (ingest.value_limits).
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    #: Follow no symbolic link that leads outside the log directory.
+    within_tree: bool = False
     #: Seconds a file compaction replaced stays readable for queries that started before it.
     retire_grace: float = DEFAULT_RETIRE_GRACE
     #: After a pass that committed records, prune the records of days older than this many days (ingest.retention).
@@ -75,17 +79,17 @@ class _ConnLogEvents(FileSystemEventHandler):
                 return
 
 
-def _targets(logdir: Path, live: bool, stop: threading.Event | None = None) -> list[Path]:
+def _targets(logdir: Path, live: bool, stop: threading.Event | None = None, within_tree: bool = False) -> list[Path]:
     """The conn, notice and identity logs of a pass; without `live`, the files Zeek is still writing are left out."""
-    found = find_conn_logs([logdir], stop=stop.is_set if stop is not None else None).sources
+    found = find_conn_logs([logdir], stop=stop.is_set if stop is not None else None, within_tree=within_tree).sources
     return found if live else [p for p in found if p.name not in _LIVE_NAMES]
 
 
 def run_pass(store: Store, logdir: Path, options: WatchOptions, stop: threading.Event, log: Log) -> IngestSummary:
     """One exactly-once ingest pass over `logdir`; logs what it did."""
     summary = ingest_into(
-        store, _targets(logdir, options.live, stop), sensor=options.sensor, chunk_bytes=options.chunk_bytes,
-        clock_skew=options.clock_skew,
+        store, _targets(logdir, options.live, stop, options.within_tree), sensor=options.sensor,
+        chunk_bytes=options.chunk_bytes, clock_skew=options.clock_skew, max_line_bytes=options.max_line_bytes,
         stop=stop.is_set,
     )  # fmt: skip
     for f in summary.files:

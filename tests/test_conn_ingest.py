@@ -491,3 +491,39 @@ def test_a_file_that_runs_out_of_memory_is_set_aside_and_the_next_files_are_read
     assert any("ran out of memory" in p.read_text() for p in (tmp_path / "store" / "quarantine").glob("file-*.jsonl"))
     again = ingest_paths([tmp_path / "logs"], tmp_path / "store")
     assert {f.path: f.status for f in again.files}[bad] == "unchanged"  # not tried again until it changes
+
+
+def test_the_longest_line_read_as_a_record_is_a_setting(make_conn_log: MakeLog, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from synack.cli import app
+
+    padded = conn_line("Cpad", ts=1795000000.0).replace("(empty)", "x" * 9000)
+    log = make_conn_log("logs/conn.log", [conn_line("C1", ts=1795000000.0), padded, conn_line("C2", ts=1795000001.0)])
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", str(log), "--store", str(tmp_path / "store"), "--max-line-bytes", "8192"])
+    assert result.exit_code == 0, result.output
+    quarantine = "".join(p.read_text() for p in (tmp_path / "store" / "quarantine").glob("*.jsonl"))
+    assert "is longer than 8,192" in quarantine and store_table(tmp_path / "store").num_rows == 2
+    refused = runner.invoke(app, ["ingest", str(log), "--store", str(tmp_path / "s2"), "--max-line-bytes", "100"])
+    assert refused.exit_code == 2 and "--max-line-bytes" in refused.output
+
+
+def test_within_tree_follows_no_link_outside_the_directory_given(tmp_path: Path) -> None:
+    """zeekctl's logs/current points into its spool directory: followed by default, not with --within-tree."""
+    from typer.testing import CliRunner
+
+    from synack.cli import app
+
+    spool = tmp_path / "spool" / "zeek"
+    write_log(spool / "conn.log", conn_header() + conn_line("Cspool", ts=1795000000.0))
+    logs = tmp_path / "logs"
+    write_log(logs / "2026-11-21" / "conn.10:00:00-11:00:00.log", conn_header() + conn_line("Carch", ts=1795000100.0))
+    (logs / "current").symlink_to(spool)
+    runner = CliRunner()
+    inside = runner.invoke(app, ["ingest", str(logs), "--store", str(tmp_path / "a"), "--within-tree"])
+    assert inside.exit_code == 0 and "did not follow 1 link" in inside.output and str(logs / "current") in inside.output
+    assert store_table(tmp_path / "a").column("uid").to_pylist() == ["Carch"]
+    followed = runner.invoke(app, ["ingest", str(logs), "--store", str(tmp_path / "b")])
+    assert followed.exit_code == 0 and sorted(store_table(tmp_path / "b").column("uid").to_pylist()) == [
+        "Carch", "Cspool"]  # fmt: skip
