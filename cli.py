@@ -1125,7 +1125,7 @@ def export_known(
     A sensor or network that matches nothing, or a baseline that would drop more than half of the current
     file's server ports, is refused (exit 2, the file untouched) unless --force.
 
-    Example: synack export-known -o /opt/zeek/share/synack-known.tsv --allow allow.txt"""
+    Example: synack export-known -o /opt/zeek/share/synack/known.tsv --allow allow.txt"""
     inv = _inventory(store, ledger, nets, sensor, allow, note_sensors=False, strict=strict)  # unknown sensor: error
     done = _answer(lambda: inv.export_known(output, force=force))
     say(f"{done.known} known server ports and {done.expected} expected port ranges written to {output}")

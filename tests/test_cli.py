@@ -667,7 +667,7 @@ def test_every_command_has_an_example_and_the_query_examples_run(
         if name in ("rebuild", "report", "export-known", "prune", "quarantine"):
             shutil.copytree(sample_store, store)
         places = {"/opt/zeek/logs": OUT, "/var/lib/synack": store, "/var/www/synack": tmp_path / "www",
-                  "/opt/zeek/share/synack-known.tsv": tmp_path / "known.tsv",
+                  "/opt/zeek/share/synack/known.tsv": tmp_path / "known.tsv",
                   "/opt/zeek/share/known.tsv": tmp_path / "known.tsv", "allow.txt": tmp_path / "allow.txt"}  # fmt: skip
         args = [str(places.get(a, a)) for a in args]
         if "--store" not in args and name != "demo":

@@ -64,3 +64,16 @@ def test_nothing_imports_the_folders_by_their_repository_names() -> None:
     ]
     offenders += [name for name in ("cli.py", "__init__.py", "__main__.py") if bare.search((ROOT / name).read_text())]
     assert not offenders
+
+
+def test_the_watch_unit_can_write_the_baseline_the_readme_recommends() -> None:
+    """Before: the README's --export-known path was outside the unit's ReadWritePaths (ProtectSystem=strict
+    made every export fail, and the unit did not ask for one)."""
+    unit = (ROOT / "deploy" / "synack-watch.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    target = Path(re.search(r"--export-known (\S+)", exec_start).group(1))  # type: ignore[union-attr]
+    writable = [Path(p) for line in unit.splitlines() if line.startswith("ReadWritePaths=")
+                for p in line.split("=", 1)[1].split()]  # fmt: skip
+    assert "ProtectSystem=strict" in unit and target.parent in writable
+    readme = (ROOT / "README.md").read_text()
+    assert f"--export-known {target}" in readme and f'known_servers_file = "{target}"' in readme
