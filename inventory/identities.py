@@ -34,7 +34,12 @@ from synack.inventory.networks import Network, in_networks
 from synack.inventory.store_reader import StoreLike, snapshot_of
 
 IDENTITY_COLUMNS = ["product", "version", "tls_names", "host_names"]
-CHANGED_COLUMNS = ["server_h", "server_p", "what", "before", "after", "changed_at", "before_last_seen", "sensor"]
+#: The columns of changed_ports and their types, whatever the data (an empty answer included).
+CHANGED_TYPES = {
+    "server_h": "str", "server_p": "int64", "what": "str", "before": "str", "after": "str",
+    "changed_at": "datetime64[us, UTC]", "before_last_seen": "datetime64[us, UTC]", "sensors": "str",
+}  # fmt: skip
+CHANGED_COLUMNS = list(CHANGED_TYPES)
 #: Names shown in one tls_names cell; more are counted ("+12 more").
 TLS_NAMES_SHOWN = 16
 _KEY = ["host", "port"]
@@ -203,7 +208,7 @@ def changed_ports(facts: pa.Table, start: dt.datetime | None = None, end: dt.dat
     version, or the certificate's CN (its fingerprint's first 16 digits
     when x509.log did not name it) and fingerprint; `changed_at` when the
     new one was first seen, `before_last_seen` when the old one was last
-    seen, `sensor` the one that saw the new one first. A port that shows
+    seen, `sensors` the sensor that saw the new one first. A port that shows
     two certificates by turns changes once, when the second first shows.
     Sorted by changed_at."""
     software = _frame(facts, "software", ["sensor", "host", "port", "product", "version", "first_seen", "last_seen"])
@@ -218,7 +223,8 @@ def changed_ports(facts: pa.Table, start: dt.datetime | None = None, end: dt.dat
         changes = changes[changes["changed_at"] >= pd.Timestamp(start)]
     if end is not None:
         changes = changes[changes["changed_at"] < pd.Timestamp(end)]
-    return changes.sort_values(["changed_at", "server_h", "server_p"], kind="stable").reset_index(drop=True)
+    ordered = changes.sort_values(["changed_at", "server_h", "server_p"], kind="stable").reset_index(drop=True)
+    return ordered.astype(CHANGED_TYPES)
 
 
 def _changes(rows: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -233,9 +239,9 @@ def _changes(rows: pd.DataFrame, what: str) -> pd.DataFrame:
     previous = merged.groupby(_KEY, sort=False).shift(1)
     changed = previous["label"].notna()
     out = pd.DataFrame({
-        "server_h": merged["host"], "server_p": merged["port"].astype("uint16"), "what": what,
+        "server_h": merged["host"], "server_p": merged["port"].astype("int64"), "what": what,
         "before": previous["label"], "after": merged["label"], "changed_at": merged["first_seen"],
-        "before_last_seen": previous["last_seen"], "sensor": merged["sensor"],
+        "before_last_seen": previous["last_seen"], "sensors": merged["sensor"],
     })[changed.to_numpy()]  # fmt: skip
     return out[CHANGED_COLUMNS]
 
