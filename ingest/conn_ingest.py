@@ -41,6 +41,7 @@ from synack.ingest.log_source import (
     ReadState,
     Span,
     block_at,
+    gzip_last_member_size,
     identify,
     identity_twin,
     is_finished,
@@ -477,10 +478,20 @@ def open_source(store: Store, path: Path, twin: bool = False) -> tuple[LogSource
             return FileResult(path, "unchanged")
         source = second
     source, state = resumed(store, source)
-    if state is not None and state.complete and not (source.compressed or stat.st_size > state.committed_bytes):
+    if state is not None and state.complete and not _may_hold_more(source, stat, state):
         store.remember_file(path, stat.st_size, stat.st_mtime_ns, source.source_id, twin)
         return FileResult(path, "unchanged", kind=source.kind)
     return source, stat
+
+
+def _may_hold_more(source: LogSource, stat: os.stat_result, state: SourceState) -> bool:
+    """Whether a source read to its end may hold more now: a plain file grown
+    past the committed offset, or a gzip archive whose last member is not
+    what was read (a member appended: `gzip -c more >> day.log.gz`). A
+    rotated archive of a live log read to its `#close` is not read again."""
+    if not source.compressed:
+        return stat.st_size > state.committed_bytes
+    return gzip_last_member_size(source.path)[0] != state.committed_bytes % (1 << 32)
 
 
 #: Derived sources followed at most for one stream (each is a different concatenation starting like the last).

@@ -541,17 +541,24 @@ def read_chunks(source: LogSource, *, sensor: str | None = None, **kwargs: Any) 
         yield parse_block(source, raw, sensor)
 
 
-def _gzip_size_hint(path: Path) -> int:
-    """About how many bytes the gzip file `path` holds uncompressed: its
-    last member's size field (ISIZE, modulo 4 GiB), at least twice its
-    compressed size (a wrapped or appended-to archive is then read in
-    whole chunks, not in small buffers)."""
+def gzip_last_member_size(path: Path) -> tuple[int, int]:
+    """(the uncompressed size of the last member of the gzip file `path`
+    modulo 4 GiB, as its trailer says (ISIZE); the file's size), (0, size)
+    for a file too short to have a trailer."""
     with open(path, "rb") as f:
         compressed = f.seek(0, os.SEEK_END)
         if compressed < 18:
-            return 0
+            return 0, compressed
         f.seek(-4, os.SEEK_END)
-        return max(int.from_bytes(f.read(4), "little"), 2 * compressed)
+        return int.from_bytes(f.read(4), "little"), compressed
+
+
+def _gzip_size_hint(path: Path) -> int:
+    """About how many bytes the gzip file `path` holds uncompressed: its
+    last member's size, at least twice its compressed size (a wrapped or
+    appended-to archive is then read in whole chunks, not in small buffers)."""
+    isize, compressed = gzip_last_member_size(path)
+    return max(isize, 2 * compressed) if compressed >= 18 else 0
 
 
 def _skip(stream: BinaryIO, count: int, source: LogSource) -> None:

@@ -183,3 +183,28 @@ def test_an_adopted_ledger_knows_the_blocks_a_pipe_read(day: Path, tmp_path: Pat
     assert ingest_paths([day], store).rows == sum(7 + 3 * n for n in (3, 4))
     assert _pipe(store, [0, 1, 2, 3]) == 0
     assert _stored(store) == _uids(list(range(ARCHIVES)))
+
+
+def test_the_rotated_archive_of_a_log_read_to_its_close_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source read to its `#close` is read on only when its file may hold more (a plain file grown, an archive
+    whose last gzip member is not what was read): the hourly rotation of a closed live log costs no decompression."""
+    from synack.ingest import conn_ingest, small_batches
+
+    store, live = tmp_path / "store", tmp_path / "logs" / "conn.log"
+    live.parent.mkdir()
+    live.write_text(_archive_text(2))
+    assert ingest_paths([live.parent], store).rows == 13
+    archive = live.parent / "2026-11-21" / "conn.11:00:00-12:00:00.log.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(gzip.compress(live.read_bytes()))
+    live.unlink()
+
+    def unread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(conn_ingest, "read_blocks", unread)
+    monkeypatch.setattr(small_batches, "read_blocks", unread)
+    summary = ingest_paths([live.parent], store)
+    assert [f.status for f in summary.files] == ["unchanged"] and summary.rows == 0
