@@ -280,7 +280,7 @@ def ingest_into(
         pools = Pools(parser, writer, committer)
         compacted = time.perf_counter()
         merges = threaded_merges(store.files, merger, MERGERS)
-        batch = Batch()
+        batch = Batch(chunk_bytes)
 
         def alone(path: Path) -> FileResult:
             return ingest_file(
@@ -295,7 +295,7 @@ def ingest_into(
         for path in found.sources:
             if stop is not None and stop():
                 break
-            offered = _offer(store, path, settings.limits())
+            offered = _offer(store, path, settings.limits(), chunk_bytes)
             if isinstance(offered, FileResult):
                 summary.files.append(offered)
                 continue
@@ -321,7 +321,7 @@ def ingest_into(
     return summary
 
 
-def _offer(store: Store, path: Path, limits: ValueLimits) -> FileResult | Member | None:
+def _offer(store: Store, path: Path, limits: ValueLimits, chunk_bytes: int) -> FileResult | Member | None:
     """What a small log offers a batch (ingest.small_batches): a FileResult
     when it has nothing to read, a Member read whole, None when it is to
     be read on its own (a large, live or unusual log: that read reports it)."""
@@ -332,9 +332,14 @@ def _offer(store: Store, path: Path, limits: ValueLimits) -> FileResult | Member
         return None if has_twin(path, opened.kind) else opened
     source, stat = opened
     try:
-        return small_member(store, source, stat, limits.max_line_bytes)
+        member = small_member(store, source, stat, limits.max_line_bytes, chunk_bytes)
+    except FileNotFoundError:
+        return FileResult(path, "waiting", message=MOVED_AWAY, kind=source.kind)
     except (NotAZeekLog, NotAConnLog, OSError):
         return None
+    if member is None and not path.exists():
+        return FileResult(path, "waiting", message=MOVED_AWAY, kind=source.kind)  # rotated away meanwhile
+    return member
 
 
 def _commit_small(store: Store, members: list[Member], sensor: str | None, limits: ValueLimits,

@@ -207,6 +207,9 @@ def _port(table: pa.Table, *names: str) -> pa.Array:
                 col = col.dictionary_decode()
             if pa.types.is_string(col.type):  # a JSON port as text ("22/tcp" is not one)
                 col = pc.if_else(pc.match_substring_regex(col, r"^[0-9]{1,5}$"), col, pa.scalar(None, pa.string()))
+            if pa.types.is_floating(col.type):  # a JSON column where one line wrote 0.0: whole numbers are ports
+                whole = pc.and_(pc.equal(pc.floor(col), col), pc.less_equal(pc.abs(col), 1e6))
+                col = pc.if_else(whole, col, pa.scalar(None, col.type)).cast(pa.int64())
             if not (pa.types.is_integer(col.type) or pa.types.is_string(col.type)):
                 return pa.nulls(len(table), pa.uint16())
             wide = col.cast(pa.int64())

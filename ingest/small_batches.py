@@ -65,14 +65,15 @@ class Member:
 
 
 class Batch:
-    """Small logs read, waiting to be committed together."""
+    """Small logs read, waiting to be committed together (at most a chunk's bytes of lines in all)."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_bytes: int = BATCH_BYTES) -> None:
         self.members: list[Member] = []
+        self.chunk_bytes = min(chunk_bytes, BATCH_BYTES)
 
     @property
     def full(self) -> bool:
-        return len(self.members) >= BATCH_FILES or sum(m.raw.byte_end for m in self.members) >= BATCH_BYTES
+        return len(self.members) >= BATCH_FILES or sum(m.raw.byte_end for m in self.members) >= self.chunk_bytes
 
     def clashes(self, member: Member) -> bool:
         """Whether `member` is a source of the batch already or shares a header block with it."""
@@ -89,8 +90,10 @@ class Batch:
         return members
 
 
-def small_member(store: Store, source: LogSource, stat: os.stat_result, max_line: int) -> Member | None:
-    """`source` read whole as a batch member, or None when it cannot be one (see the module)."""
+def small_member(store: Store, source: LogSource, stat: os.stat_result, max_line: int,
+                 chunk_bytes: int) -> Member | None:  # fmt: skip
+    """`source` read whole as a batch member, or None when it cannot be one
+    (see the module; it must fit in one chunk of `chunk_bytes`)."""
     if source.kind != ZEEK_ASCII or stat.st_size > SMALL_FILE_BYTES:
         return None
     if store.source_state(source.source_id) is not None:
@@ -98,7 +101,8 @@ def small_member(store: Store, source: LogSource, stat: os.stat_result, max_line
     if not source.compressed and not is_finished(source.path):
         return None
     state = ReadState()
-    raws = list(read_blocks(source, state=state, known=store.known_blocks(), finished=True, max_line=max_line))
+    raws = list(read_blocks(source, state=state, known=store.known_blocks(), finished=True, max_line=max_line,
+                            chunk_bytes=chunk_bytes))  # fmt: skip
     if len(raws) != 1 or not state.at_eof or state.partial_line or state.truncated_gzip or raws[0].oversize:
         return None
     return Member(source, stat, raws[0])

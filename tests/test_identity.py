@@ -609,3 +609,17 @@ def test_a_suricata_dns_event_without_queries_is_no_bad_line(tmp_path: Path) -> 
     assert (summary.quarantined, summary.identities) == (0, 1)
     (fact,) = take_snapshot(locate(tmp_path / "store")).read_identity().to_pylist()
     assert (fact["host"], fact["name"], fact["seen"]) == ("10.0.0.6", "b.example", 1)
+
+
+def test_a_json_port_column_made_float_by_one_line_keeps_its_whole_ports(tmp_path: Path) -> None:
+    """Hypothesis found it: a later software.log line writing `host_p` as 0.0 made the column a double,
+    and every port of the file, 22 included, was dropped (0 facts, the file 'unchanged')."""
+    server = {"software_type": "HTTP::SERVER", "name": "x", "unparsed_version": "x/1.0"}
+    lines = [{"ts": 1764547200.5, "host": "10.0.0.5", "host_p": 22, **server}, {"ts": 1764547201.0, "host_p": 0.0},
+             {"ts": 1764547202.0, "host": "10.0.0.6", "host_p": 80.5, **server}]  # fmt: skip
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "software.log").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    summary = ingest_paths([tmp_path / "logs"], tmp_path / "store")
+    assert summary.identities == 1 and not summary.errors  # 80.5 is no port: that fact is dropped
+    facts = Inventory(tmp_path / "store", nets="all").identity_facts()
+    assert facts.column("port").to_pylist() == [22]
