@@ -1119,16 +1119,21 @@ def export_known(
     force: Annotated[bool, typer.Option(help="Write the baseline even when it is empty or drops more than half "
                                         "of the current file's server ports.")] = False,
     strict: StrictOption = False,
+    filter_file: Annotated[Path | None, typer.Option(
+        "--filter", help="Write the known server ports to this file as a Bloom filter (a few MB per million "
+        "ports; notice.zeek's SynAck::known_filter_file) and only the allowlist's ranges to --output.")] = None,
 ) -> None:  # fmt: skip
     """Write the known server ports and the allowlist as the Zeek table the package's notice.zeek reads.
 
     A sensor or network that matches nothing, or a baseline that would drop more than half of the current
-    file's server ports, is refused (exit 2, the file untouched) unless --force.
+    file's server ports, is refused (exit 2, the file untouched) unless --force. Beyond some 100,000 server
+    ports, --filter keeps Zeek's memory in megabytes (a false positive, a notice not raised, in a million).
 
     Example: synack export-known -o /opt/zeek/share/synack/known.tsv --allow allow.txt"""
     inv = _inventory(store, ledger, nets, sensor, allow, note_sensors=False, strict=strict)  # unknown sensor: error
-    done = _answer(lambda: inv.export_known(output, force=force))
-    say(f"{done.known} known server ports and {done.expected} expected port ranges written to {output}")
+    done = _answer(lambda: inv.export_known(output, force=force, filter_path=filter_file))
+    where = f"{output}" if done.filter is None else f"{done.filter} (a Bloom filter) and {output}"
+    say(f"{done.known} known server ports and {done.expected} expected port ranges written to {where}")
 
 
 #: The report's headline names (plural) in the singular, for a figure of one.
@@ -1223,6 +1228,11 @@ def watch(
         typer.Option(help="Keep this baseline for the sensor's notice.zeek current (as 'synack export-known' "
                      "writes it, with --nets and --allow) after the backfill and each pass that adds records."),
     ] = None,
+    export_filter: Annotated[
+        Path | None,
+        typer.Option(help="With --export-known: its server ports go to this file as a Bloom filter "
+                     "(as 'synack export-known --filter')."),
+    ] = None,
     nets: NetsOption = None,
     allow: AllowOption = None,
 ) -> None:  # fmt: skip
@@ -1262,6 +1272,10 @@ def watch(
             prune_records_older_than, "--prune-records-older-than"),
     )  # fmt: skip
     after_pass = None
+    if export_filter is not None and export_known is None:
+        raise typer.BadParameter(
+            "needs --export-known (the table of the allowlist's ranges)", param_hint="'--export-filter'"
+        )
     if export_known is not None:
         from synack.inventory import Inventory
 
@@ -1274,7 +1288,9 @@ def watch(
 
         def after_pass(_: Any) -> None:
             try:
-                done = Inventory(store_dir, nets=nets_setting, allow=allow_setting).export_known(export_known)
+                done = Inventory(store_dir, nets=nets_setting, allow=allow_setting).export_known(
+                    export_known, filter_path=export_filter
+                )
             except SynackError as e:  # the watch goes on; the next pass tries again
                 log({"event": "error", "file": str(export_known), "message": str(e)})
                 return

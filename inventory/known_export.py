@@ -21,6 +21,12 @@ whose selection (sensors, networks) matches nothing the store holds, and
 one that drops more than MAX_DROP of the current file's known rows,
 unless forced; temporary files that killed exports left beside the file
 are removed by the next one.
+
+With a filter file (`export_known(..., filter_path=)`), the known ports go
+to it as a Bloom filter (inventory.known_filter: megabytes per million
+ports where the table costs Zeek a gigabyte) and the table keeps only the
+`expected` rows. The filter is replaced first, so a Zeek re-reading both
+never holds a baseline without the known ports.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from synack.inventory import known_filter
 from synack.inventory.allowlist import Allowed
 from synack.inventory.export import replacing
 from synack.inventory.store_reader import InventoryError
@@ -56,6 +63,7 @@ class KnownExport:
     path: Path
     known: int  # server ports
     expected: int  # allowlist port ranges
+    filter: Path | None = None  # where the known ports went as a Bloom filter, if they did
 
 
 def known_rows(servers: pd.DataFrame) -> pd.DataFrame:
@@ -85,6 +93,11 @@ def expected_rows(allowed: list[Allowed]) -> pd.DataFrame:
 def write_known(out: IO[str], servers: pd.DataFrame, allowed: list[Allowed]) -> tuple[int, int]:
     """Write the baseline of `servers` and `allowed` to `out`; return (known, expected) row counts."""
     known, expected = known_rows(servers), expected_rows(allowed)
+    return write_rows(out, known, expected)
+
+
+def write_rows(out: IO[str], known: pd.DataFrame, expected: pd.DataFrame) -> tuple[int, int]:
+    """Write the header and the `known` and `expected` rows to `out`; return their counts."""
     out.write(HEADER)
     for rows in (known, expected):
         if len(rows):
@@ -92,25 +105,40 @@ def write_known(out: IO[str], servers: pd.DataFrame, allowed: list[Allowed]) -> 
     return len(known), len(expected)
 
 
-def export_known(path: Path | str, servers: pd.DataFrame, allowed: list[Allowed], *, force: bool = False
-                 ) -> KnownExport:  # fmt: skip
-    """Replace `path` with the baseline (see the module). Raises
-    InventoryError, leaving `path` as it was, when the new baseline would
-    drop more than MAX_DROP of the current one's known rows (unless
-    `force`); OSError when it cannot be written."""
+def export_known(path: Path | str, servers: pd.DataFrame, allowed: list[Allowed], *, force: bool = False,
+                 filter_path: Path | str | None = None) -> KnownExport:  # fmt: skip
+    """Replace `path` (and `filter_path`, when given) with the baseline (see
+    the module). Raises InventoryError, leaving both as they were, when the
+    new baseline would drop more than MAX_DROP of the current one's known
+    ports, in the table and the filter (unless `force`); OSError when it
+    cannot be written."""
     path = Path(path)
+    filter_file = None if filter_path is None else Path(filter_path)
     remove_leftovers(path)
     new = len(known_rows(servers))
     old = known_count(path)
+    if filter_file is not None:
+        remove_leftovers(filter_file)
+        previous = known_filter.read_filter(filter_file)
+        old += previous.entries if previous else 0
     if not force and old and new < old * (1 - MAX_DROP):
         raise InventoryError(
             f"refusing to replace {path}: the new baseline has {new:,} known server ports, the current one {old:,} "
             f"(more than {MAX_DROP:.0%} would go, and notice.zeek would raise a notice for each); check the "
             "sensors and networks, or pass --force"
         )
+    if filter_file is None:
+        with replacing(path) as out:
+            known, expected = write_known(out, servers, allowed)
+        return KnownExport(path, known, expected)
+    try:
+        with replacing(filter_file) as out:
+            known = known_filter.write_filter(out, servers)
+    except OSError as err:  # named by the filter, not its temporary file
+        raise OSError(err.errno, err.strerror, str(filter_file)) from None
     with replacing(path) as out:
-        known, expected = write_known(out, servers, allowed)
-    return KnownExport(path, known, expected)
+        _, expected = write_rows(out, pd.DataFrame(columns=list(FIELDS)), expected_rows(allowed))
+    return KnownExport(path, known, expected, filter_file)
 
 
 def known_count(path: Path) -> int:

@@ -298,11 +298,13 @@ class Inventory:
         and gone ports and the sensor's notices (see inventory.host_view)."""
         return host_view(self, address, since, until)
 
-    def export_known(self, path: Path | str, *, force: bool = False) -> known_export.KnownExport:
+    def export_known(self, path: Path | str, *, force: bool = False, filter_path: Path | str | None = None
+                     ) -> known_export.KnownExport:  # fmt: skip
         """Replace `path` with the sensor's baseline: every server port seen
         (within these networks and sensors, all time) and the allowlist's
         port ranges, as the Zeek table notice.zeek reads (see
-        inventory.known_export). Raises InventoryError, leaving `path` as it
+        inventory.known_export); with `filter_path`, the server ports go
+        there as a Bloom filter (inventory.known_filter) instead. Raises InventoryError, leaving `path` as it
         was, when the sensors name none the store knows, when the selection
         holds no server port while the store has some, or when more than
         known_export.MAX_DROP of the current file's rows would go (unless
@@ -319,9 +321,10 @@ class Inventory:
                     f"{len(everywhere):,} in all): refusing to write an empty baseline to {path} (--force writes it)"
                 )
         try:
-            return known_export.export_known(path, servers, self.allowed, force=force)
+            return known_export.export_known(path, servers, self.allowed, force=force, filter_path=filter_path)
         except OSError as err:
-            raise InventoryError(f"cannot write {path}: {err.strerror or err}") from None
+            failed = filter_path if filter_path is not None and err.filename == str(filter_path) else path
+            raise InventoryError(f"cannot write {failed}: {err.strerror or err}") from None
 
     def status(self) -> dict[str, Any]:
         """What the store holds: ledger version, days, records and, per

@@ -183,14 +183,17 @@ def _keys(df: pd.DataFrame, host: str = "server_h", port: str = "server_p") -> l
     return sorted(zip(df[host].astype(str), df["proto"].astype(str), df[port].astype(int)))
 
 
+@pytest.mark.parametrize("as_filter", [False, True], ids=["table", "bloom-filter"])
 def test_the_sensor_raises_exactly_the_ports_missing_from_the_baseline(
-    zeek_env: dict[str, str], tmp_path: Path
+    zeek_env: dict[str, str], tmp_path: Path, as_filter: bool
 ) -> None:
     """A store built from the package's other captures is exported with an
     allowlist; Zeek with notice.zeek reads new-ports.pcap: exactly the local
     server ports synack finds in that capture that are neither in the store
     nor allowed raise a notice, each once; ingested back, the report shows
-    the notice time beside "first seen" for exactly those ports."""
+    the notice time beside "first seen" for exactly those ports. The same
+    with the known ports as a Bloom filter (export-known --filter): Zeek
+    hashes an IPv4, an IPv6 and a UDP port as synack does."""
     baseline_store = tmp_path / "baseline"
     for pcap in ("ipv6-server.pcap", "client-first-200.pcap", "udp-late-answer.pcap", "synack-payload.pcap"):
         _zeek(CAPTURES / pcap, tmp_path / "before" / pcap, zeek_env)
@@ -199,11 +202,21 @@ def test_the_sensor_raises_exactly_the_ports_missing_from_the_baseline(
     before = Inventory(baseline_store, nets="all", allow=allowed)
     known_file = tmp_path / "sensor" / "known.tsv"
     known_file.parent.mkdir()
-    before.export_known(known_file)
+    filter_file = tmp_path / "sensor" / "known.filter"
+    done = before.export_known(known_file, filter_path=filter_file if as_filter else None)
+    assert (done.filter is not None) == as_filter == filter_file.exists()
+    assert len(_baseline_rows(known_file)) == done.expected + (0 if as_filter else done.known)
 
     site = tmp_path / "sensor" / "site.zeek"
-    site.write_text(SITE + f'redef SynAck::known_servers_file = "{known_file}";\n')
-    _zeek(CAPTURES / "new-ports.pcap", tmp_path / "sensor", zeek_env, PACKAGE / "scripts" / "notice.zeek", site)
+    site.write_text(
+        SITE
+        + f'redef SynAck::known_servers_file = "{known_file}";\n'
+        + (f'redef SynAck::known_filter_file = "{filter_file}";\n' if as_filter else "")
+    )
+    run = _zeek(CAPTURES / "new-ports.pcap", tmp_path / "sensor", zeek_env, PACKAGE / "scripts" / "notice.zeek", site)
+    assert "warning" not in run.stderr.lower()
+    reporter = tmp_path / "sensor" / "reporter.log"
+    assert not reporter.exists() or "WARNING" not in reporter.read_text()
 
     # What synack itself says is in the capture, minus the baseline and the allowlist.
     after_store = tmp_path / "after"
@@ -214,6 +227,8 @@ def test_the_sensor_raises_exactly_the_ports_missing_from_the_baseline(
     allowed_keys = set(_keys(marked[marked["allowed"]]))
     missing = [k for k in _keys(now) if k not in known and k not in allowed_keys]
     assert len(missing) >= 4 and any(":" in h for h, _, _ in missing) and any(p == "udp" for _, p, _ in missing)
+    seen_before = set(_keys(now)) & known
+    assert any(":" in h for h, _, _ in seen_before) and any(p == "udp" for _, p, _ in seen_before)
 
     notice_log = tmp_path / "sensor" / "notice.log"
     rows = [line.split("\t") for line in notice_log.read_text().splitlines() if not line.startswith("#")]
@@ -234,3 +249,71 @@ def test_the_sensor_raises_exactly_the_ports_missing_from_the_baseline(
     assert _keys(with_notice) == missing
     assert (with_notice["notice_ts"] >= with_notice["first_seen"]).all()
     assert (with_notice["notice_ts"] - with_notice["first_seen"]).max() < pd.Timedelta(seconds=10)
+
+
+def _notices(workdir: Path) -> list[tuple[str, str, int]]:
+    notice_log = workdir / "notice.log"
+    if not notice_log.exists():
+        return []
+    lines = notice_log.read_text().splitlines()
+    fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
+    raised = pd.DataFrame([line.split("\t") for line in lines if not line.startswith("#")], columns=fields)
+    return _keys(raised, "dst", "p")
+
+
+@pytest.fixture(scope="module")
+def capture_store(tmp_path_factory: pytest.TempPathFactory, zeek_env: dict[str, str]) -> Path:
+    """A store of new-ports.pcap as the package logs it."""
+    work = tmp_path_factory.mktemp("capture")
+    _zeek(CAPTURES / "new-ports.pcap", work / "logs", zeek_env)
+    assert not ingest_paths([work / "logs"], work / "store").errors
+    return work / "store"
+
+
+def test_a_shrunk_or_broken_filter_is_not_taken(capture_store: Path, zeek_env: dict[str, str], tmp_path: Path) -> None:
+    """notice.zeek takes a re-read filter only when it is whole and holds no
+    more than max_shrink fewer ports: a filter of every port of the capture,
+    replaced at the first notice by one of a single host's ports (forced),
+    is kept (one warning, no notice for the ports it knows); a filter cut
+    short (a chunk line lost) is never taken: notices stay off, and say so."""
+    from synack.inventory.known_filter import write_filter
+
+    servers = Inventory(capture_store, nets="all").servers()
+    first = (servers["server_h"].astype(str) == "10.1.0.1") & (servers["server_p"] == 8443)
+    assert first.sum() == 1 and len(servers) >= 6  # 10.1.0.1:8443 answers 1 s into the capture, before the others
+    work = tmp_path / "shrink"
+    work.mkdir()
+    (work / "known.tsv").write_text((CAPTURES / "known.tsv").read_text().split("10.1.0.1/32", 1)[0])
+    with open(work / "known.filter", "w") as f:
+        write_filter(f, servers[~first])
+    with open(work / "next.filter", "w") as f:
+        write_filter(f, servers[first])
+    site = work / "site.zeek"
+    site.write_text(
+        SITE + 'redef SynAck::known_servers_file = "known.tsv";\n'
+        'redef SynAck::known_filter_file = "known.filter";\n'
+        "global replaced = F;\n"
+        'hook Notice::policy(n: Notice::Info) { if ( ! replaced ) rename("next.filter", "known.filter"); '
+        "replaced = T; }\n"
+    )
+    run = subprocess.run(["zeek", "-C", "--pseudo-realtime", "-r", str(CAPTURES / "new-ports.pcap"), str(PACKAGE),
+                          str(PACKAGE / "scripts" / "notice.zeek"), str(site)], cwd=work, env=zeek_env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not (work / "next.filter").exists()  # it was renamed, and re-read
+    assert _notices(work) == [("10.1.0.1", "tcp", 8443)]  # the others stay known
+    reporter = (work / "reporter.log").read_text()
+    assert f"holds 1 known ports where the previous one held {len(servers) - 1}" in reporter
+    assert "the previous one is kept" in reporter
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "known.tsv").write_text((work / "known.tsv").read_text())
+    lines = (work / "known.filter").read_text().splitlines(keepends=True)
+    (broken / "known.filter").write_text("".join(line for line in lines if not line.startswith("chunk\t3\t")))
+    (broken / "site.zeek").write_text(
+        SITE + 'redef SynAck::known_servers_file = "known.tsv";\nredef SynAck::known_filter_file = "known.filter";\n'
+    )
+    _zeek(CAPTURES / "new-ports.pcap", broken, zeek_env, PACKAGE / "scripts" / "notice.zeek", broken / "site.zeek")
+    assert _notices(broken) == []
+    assert "is not a whole filter: notices are off until it is read" in (broken / "reporter.log").read_text()

@@ -86,3 +86,16 @@ def test_handshake_values_match_what_the_ingester_reads() -> None:
     main = (PACKAGE / "scripts" / "main.zeek").read_text()
     written = set(re.findall(r'"(open|open_orig|inferred|rejected|unanswered|ambiguous|midstream|answered)"', main))
     assert written == set(HANDSHAKE_VALUES)
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "scripts").glob("*.zeek")), ids=lambda p: p.name)
+def test_package_script_is_as_zeek_format_writes_it(path: Path, tmp_path: Path) -> None:
+    """The package's scripts pass zeek-format: formatting them changes nothing."""
+    zeekscript = pytest.importorskip("zeekscript")
+    import io
+
+    script = zeekscript.Script(path)
+    assert script.parse(), script.get_error()
+    out = io.BytesIO()
+    script.format(out)
+    assert out.getvalue().decode() == path.read_text()

@@ -109,7 +109,14 @@ redef record connection += {
 };
 
 # The conn_states Zeek gives a connection it saw established.
-const established_states: set[string] = { "S1", "SF", "S2", "S3", "RSTO", "RSTR" };
+const established_states: set[string] = {
+	"S1",
+	"SF",
+	"S2",
+	"S3",
+	"RSTO",
+	"RSTR"
+};
 
 # The host name, looked up once.
 global host_name = "";

@@ -22,6 +22,12 @@
 ##! most :zeek:see:`SynAck::reply_wait` for the server's first bytes, and
 ##! is raised as soon as they are seen.
 ##!
+##! A site with millions of known ports names a Bloom filter of them too,
+##! written by ``synack export-known --filter`` (megabytes where the table
+##! costs a gigabyte; one new port in a million is taken for known)::
+##!
+##!     redef SynAck::known_filter_file = "/var/lib/synack/known.filter";
+##!
 ##! Until the baseline has been read once, no notice is raised: every port
 ##! would be new. Reading a capture (``zeek -r``), packet processing waits
 ##! for the baseline, at most :zeek:see:`SynAck::baseline_wait`; a missing
@@ -75,6 +81,12 @@ export {
 	## The baseline written by ``synack export-known``; empty: no notices.
 	const known_servers_file = "" &redef;
 
+	## The known server ports as a Bloom filter, written by ``synack
+	## export-known --filter`` beside the table; empty: none. When set,
+	## notices also wait for it; a re-read filter that is not whole, or
+	## holds more than max_shrink fewer ports, is not taken.
+	const known_filter_file = "" &redef;
+
 	## How long a new port's notice is suppressed (per host:port/proto).
 	option notice_suppression: interval = 1day;
 
@@ -126,8 +138,33 @@ export {
 	## on every worker.
 	global learn: function(h: addr, p: port);
 
-	## Whether the baseline was read at least once (notices are on).
+	## Whether the baseline (and the filter, if named) was read at least
+	## once (notices are on).
 	global baseline_loaded = F;
+
+	## A line of the filter file: a setting (bits, hashes, entries,
+	## chunk_bytes) and its value, or a chunk of the filter: its number and
+	## its bytes in hex.
+	type FilterLine: record {
+		kind: string;
+		value: count;
+		data: string &optional;
+	};
+
+	## A Bloom filter of known ports (see synack's inventory/known_filter.py):
+	## a port's text is ``<addr>/<proto>/<port>``; with d its MD5, h1 and h2
+	## its first two 32-bit words (h2 made odd), its bits are
+	## (h1 + i * h2) % bits for i < hashes.
+	type KnownFilter: record {
+		bits: count &default=0;
+		hashes: count &default=0;
+		entries: count &default=0;
+		chunk_bytes: count &default=0;
+		chunks: table[count] of string;
+	};
+
+	## The filter as last taken (bits 0: none).
+	global known_filter: KnownFilter = KnownFilter($chunks=table());
 }
 
 redef record Notice::Info += {
@@ -146,17 +183,29 @@ redef record connection += {
 # network and then by block of port_block ports a range touches: a check
 # looks only at the networks that hold the address (a prefix-tree lookup)
 # and the ranges of the port's block, however many ranges there are.
-global wide: table[subnet] of table[count] of set[string, count, count] = table();
+global wide: table[subnet] of table[count] of set[string, count, count] =
+    table();
 const port_block = 1024;
 
 const stream_name = "synack-known";
+const filter_name = "synack-known-filter";
+# The table was read once; the filter was taken once; its problem was said.
+global table_read = F;
+global filter_taken = F;
+global filter_reported = F;
+# The filter a (re-)read is building, taken at its end_of_data.
+global next_filter: KnownFilter = KnownFilter($chunks=table());
+global filter_retry: event();
+global filter_problem: event(desc: Input::EventDescription, msg: string,
+    level: Reporter::Level);
 const wait_name = "synack-known-wait";
 # Packet processing waits for the baseline (reading a capture); a wait runs.
 global suspended = F;
 global waiting = F;
 global tried_again = F;
 global reported = F;
-global baseline_problem: event(desc: Input::TableDescription, msg: string, level: Reporter::Level);
+global baseline_problem: event(desc: Input::TableDescription, msg: string,
+    level: Reporter::Level);
 global retry: event();
 
 type WaitLine: record {
@@ -214,7 +263,8 @@ function index_wide(i: KnownIndex, removed: bool)
 # end_of_data decides whether the re-read is taken (see max_shrink).
 global dropped: table[subnet, string, count, count] of KnownValue = table();
 
-event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event, i: KnownIndex, v: KnownValue)
+event SynAck::known_entry(desc: Input::TableDescription, tpe: Input::Event,
+    i: KnownIndex, v: KnownValue)
 	{
 	if ( tpe == Input::EVENT_REMOVED )
 		dropped[i$net, i$proto, i$lo, i$hi] = v;
@@ -235,21 +285,164 @@ function resume()
 		}
 	}
 
-event SynAck::waited(desc: Input::EventDescription, tpe: Input::Event, line: string)
+event SynAck::waited(desc: Input::EventDescription, tpe: Input::Event,
+    line: string)
+	{ }
+
+event SynAck::filter_line(desc: Input::EventDescription, tpe: Input::Event,
+    l: FilterLine)
 	{
+	switch ( l$kind )
+		{
+		case "bits":
+			next_filter$bits = l$value;
+			break;
+		case "hashes":
+			next_filter$hashes = l$value;
+			break;
+		case "entries":
+			next_filter$entries = l$value;
+			break;
+		case "chunk_bytes":
+			next_filter$chunk_bytes = l$value;
+			break;
+		case "chunk":
+			if ( l?$data )
+				next_filter$chunks[l$value] = l$data;
+			break;
+		}
+	}
+
+# Whether `f` is a whole filter: its settings, and every chunk its bits need, of the right length.
+function filter_whole(f: KnownFilter): bool
+	{
+	if ( f$bits == 0 || f$hashes == 0 || f$chunk_bytes == 0 )
+		return F;
+
+	local need = ( f$bits + 7 ) / 8;
+	local i = 0;
+	while ( i * f$chunk_bytes < need )
+		{
+		local size = need - i * f$chunk_bytes;
+		if ( i !in f$chunks
+		    || |f$chunks[i]| != 2 * ( size < f$chunk_bytes ? size : f$chunk_bytes ) )
+			return F;
+		++i;
+		}
+
+	return T;
+	}
+
+const bit_values = vector(1, 2, 4, 8, 16, 32, 64, 128);
+
+function in_filter(h: addr, proto: string, n: count): bool
+	{
+	if ( known_filter$bits == 0 )
+		return F;
+
+	local d = md5_hash(fmt("%s/%s/%d", h, proto, n));
+	local h1 = bytestring_to_count(hexstr_to_bytestring(sub_bytes(d, 1, 8)));
+	local h2 = bytestring_to_count(hexstr_to_bytestring(sub_bytes(d, 9, 8))) | 1;
+	local i = 0;
+	while ( i < known_filter$hashes )
+		{
+		local b = ( h1 + i * h2 ) % known_filter$bits;
+		local byte = b / 8;
+		local hex = sub_bytes(known_filter$chunks[byte / known_filter$chunk_bytes], (
+		    byte % known_filter$chunk_bytes ) * 2 + 1, 2);
+		if ( ( bytestring_to_count(hexstr_to_bytestring(hex)) & bit_values[b % 8] ) == 0 )
+			return F;
+		++i;
+		}
+
+	return T;
+	}
+
+function read_filter()
+	{
+	next_filter = KnownFilter($chunks=table());
+	Input::add_event([$source=known_filter_file, $name=filter_name,
+	    $fields=FilterLine, $want_record=T, $mode=Input::REREAD,
+	    $ev=SynAck::filter_line, $error_ev=SynAck::filter_problem]);
+	}
+
+# Notices are on once the table is read and the filter, if named, taken.
+function settle()
+	{
+	if ( baseline_loaded
+	    || ! table_read
+	    || ( known_filter_file != "" && ! filter_taken ) )
+		return;
+
+	baseline_loaded = T;
+	resume();
+	}
+
+# Takes the filter a (re-)read built, if it is whole and not a shrunk export.
+function take_filter()
+	{
+	local f = next_filter;
+	next_filter = KnownFilter($chunks=table());
+	local why = "";
+	if ( ! filter_whole(f) )
+		why = "is not a whole filter";
+	else if ( filter_taken
+	    && f$entries < known_filter$entries
+	    && known_filter$entries - f$entries > max_shrink * known_filter$entries )
+		why = fmt("holds %d known ports where the previous one held %d (more than %.0f%% fewer)",
+		    f$entries, known_filter$entries, max_shrink * 100);
+
+	if ( why != "" )
+		{
+		Reporter::warning(fmt("SynAck: the known filter %s %s: %s", known_filter_file,
+		    why, filter_taken ? "the previous one is kept" :
+		    "notices are off until it is read"));
+		if ( ! filter_taken )
+			resume(); # reading a capture: go on, without notices
+		return;
+		}
+
+	known_filter = f;
+	filter_taken = T;
+	settle();
+	}
+
+event SynAck::filter_problem(desc: Input::EventDescription, msg: string,
+    level: Reporter::Level)
+	{
+	if ( filter_taken || /^Init: / !in msg )
+		return;
+
+	Input::remove(filter_name);
+	if ( ! filter_reported )
+		Reporter::warning(fmt("SynAck: the known filter %s cannot be read: New_Server_Port notices are off until it is",
+		    known_filter_file));
+	filter_reported = T;
+	resume();
+	if ( ! reading_traces() )
+		schedule baseline_wait { SynAck::filter_retry() };
+	}
+
+event SynAck::filter_retry()
+	{
+	if ( file_size(known_filter_file) >= 0 )
+		read_filter();
+	else
+		schedule baseline_wait { SynAck::filter_retry() };
 	}
 
 function read_baseline()
 	{
-	Input::add_table([$source=known_servers_file, $name=stream_name, $idx=KnownIndex, $val=KnownValue,
-	                  $destination=baseline, $mode=Input::REREAD, $ev=SynAck::known_entry,
-	                  $error_ev=SynAck::baseline_problem]);
+	Input::add_table([$source=known_servers_file, $name=stream_name,
+	    $idx=KnownIndex, $val=KnownValue, $destination=baseline,
+	    $mode=Input::REREAD, $ev=SynAck::known_entry,
+	    $error_ev=SynAck::baseline_problem]);
 	}
 
 # Live, a baseline that could not be read is tried again this often.
 event SynAck::retry()
 	{
-	if ( baseline_loaded )
+	if ( table_read )
 		return;
 
 	if ( file_size(known_servers_file) >= 0 )
@@ -260,11 +453,12 @@ event SynAck::retry()
 
 function give_up()
 	{
-	local why = file_size(known_servers_file) >= 0 ? "cannot be used (see the reader's warning)" :
-	                                                 fmt("not found after %s", baseline_wait);
-	if ( ! reported )  # once: a live sensor retries quietly
+	local why = file_size(known_servers_file) >= 0 ?
+	    "cannot be used (see the reader's warning)" : fmt(
+	    "not found after %s", baseline_wait);
+	if ( ! reported ) # once: a live sensor retries quietly
 		Reporter::warning(fmt("SynAck: baseline %s %s: New_Server_Port notices are off until it is read",
-		                      known_servers_file, why));
+		    known_servers_file, why));
 	reported = T;
 	resume();
 	if ( ! reading_traces() )
@@ -283,14 +477,21 @@ event Input::end_of_data(name: string, source: string)
 			give_up();
 		}
 
+	if ( name == filter_name )
+		{
+		take_filter();
+		return;
+		}
+
 	if ( name != stream_name )
 		return;
 
-	if ( baseline_loaded && |dropped| > 0 && |dropped| > max_shrink * ( |baseline| + |dropped| ) )
+	if ( table_read
+	    && |dropped| > 0
+	    && |dropped| > max_shrink * ( |baseline| + |dropped| ) )
 		{
-		Reporter::warning(fmt("SynAck: the re-read baseline %s dropped %d of its %d rows (more than %.0f%%): " +
-		                      "the previous rows are kept; check the export (its sensor and networks)",
-		                      known_servers_file, |dropped|, |baseline| + |dropped|, max_shrink * 100));
+		Reporter::warning(fmt("SynAck: the re-read baseline %s dropped %d of its %d rows (more than %.0f%%): "
+		    + "the previous rows are kept; check the export (its sensor and networks)", known_servers_file, |dropped|, |baseline| + |dropped|, max_shrink * 100));
 		for ( [n, pr, lo, hi] in dropped )
 			{
 			baseline[n, pr, lo, hi] = dropped[n, pr, lo, hi];
@@ -299,22 +500,25 @@ event Input::end_of_data(name: string, source: string)
 		}
 
 	dropped = table();
-	baseline_loaded = T;
-	resume();
+	table_read = T;
+	settle();
 	}
 
 # The reader reports a file it cannot open or use here, at once, and
 # stops reading it.
-event SynAck::baseline_problem(desc: Input::TableDescription, msg: string, level: Reporter::Level)
+event SynAck::baseline_problem(desc: Input::TableDescription, msg: string,
+    level: Reporter::Level)
 	{
-	if ( baseline_loaded || level == Reporter::INFO )
+	if ( table_read || level == Reporter::INFO )
 		return;
 
 	if ( /^Init: |Did not find requested field/ !in msg )
-		return;  # a bad line: the reader skips it and goes on
+		return; # a bad line: the reader skips it and goes on
 
 	Input::remove(stream_name);
-	if ( tried_again || baseline_wait <= 0sec || file_size(known_servers_file) >= 0 )
+	if ( tried_again
+	    || baseline_wait <= 0sec
+	    || file_size(known_servers_file) >= 0 )
 		{
 		# There and unusable, or still missing: say so once, go on.
 		give_up();
@@ -327,9 +531,10 @@ event SynAck::baseline_problem(desc: Input::TableDescription, msg: string, level
 	# `exec` makes the sleep the child that Input::remove ends.
 	tried_again = T;
 	waiting = T;
-	Input::add_event([$source=fmt("exec sleep %.3f |", interval_to_double(baseline_wait)),
-	                  $reader=Input::READER_RAW, $mode=Input::MANUAL, $name=wait_name,
-	                  $fields=WaitLine, $ev=SynAck::waited, $want_record=F]);
+	Input::add_event([$source=fmt("exec sleep %.3f |", interval_to_double(
+	    baseline_wait)), $reader=Input::READER_RAW, $mode=Input::MANUAL,
+	    $name=wait_name, $fields=WaitLine, $ev=SynAck::waited,
+	    $want_record=F]);
 	}
 
 event zeek_init()
@@ -338,6 +543,8 @@ event zeek_init()
 		return;
 
 	read_baseline();
+	if ( known_filter_file != "" )
+		read_filter();
 	if ( reading_traces() )
 		{
 		suspended = T;
@@ -381,7 +588,7 @@ function remember(h: addr, p: port)
 		{
 		if ( ! learned_full )
 			Reporter::warning(fmt("SynAck: %d learned ports (SynAck::max_learned): new ones are no longer remembered",
-			                      max_learned));
+			    max_learned));
 		learned_full = T;
 		return;
 		}
@@ -399,12 +606,8 @@ function host_over_share(c: connection, server: addr, client: addr): bool
 		return F;
 
 	if ( n == notices_per_host + 1 )
-		NOTICE([$note=Host_Answers_Everything,
-		        $msg=fmt("%s answered on more than %d new ports within %s: it answers every port (a SYN proxy, "
-		                 + "tarpit or honeypot?); its further new ports raise no notice", addr_to_uri(server),
-		                 notices_per_host, host_window),
-		        $conn=c, $src=client, $dst=server, $sensor=sensor_name != "" ? sensor_name : host_name,
-		        $identifier=addr_to_uri(server), $suppress_for=host_window]);
+		NOTICE([$note=Host_Answers_Everything, $msg=fmt("%s answered on more than %d new ports within %s: it answers every port (a SYN proxy, "
+		    + "tarpit or honeypot?); its further new ports raise no notice", addr_to_uri(server), notices_per_host, host_window), $conn=c, $src=client, $dst=server, $sensor=sensor_name != "" ? sensor_name : host_name, $identifier=addr_to_uri(server), $suppress_for=host_window]);
 	return T;
 	}
 
@@ -416,9 +619,11 @@ function is_new(h: addr, p: port): bool
 	local proto = cat(get_port_transport_proto(p));
 	local n = port_to_count(p);
 
-	if ( [exact(h), proto, n, n] in baseline || expected(h, proto, n) )
+	if ( [exact(h), proto, n, n] in baseline
+	    || in_filter(h, proto, n)
+	    || expected(h, proto, n) )
 		{
-		remember(h, p);  # expected: the ranges are not scanned again for it
+		remember(h, p); # expected: the ranges are not scanned again for it
 		return F;
 		}
 
@@ -441,7 +646,8 @@ event SynAck::port_learned(host: addr, p: port)
 @endif
 	}
 
-function raise_notice(c: connection, note: Notice::Type, server: addr, p: port, client: addr)
+function raise_notice(c: connection, note: Notice::Type, server: addr, p: port,
+    client: addr)
 	{
 	if ( c$synack_notice == 2 )
 		return;
@@ -450,16 +656,18 @@ function raise_notice(c: connection, note: Notice::Type, server: addr, p: port, 
 	if ( note != New_UDP_Service && host_over_share(c, server, client) )
 		return;
 
-	local what = note == New_UDP_Service ? "answered over UDP" :
-	             /[hH]/ in c$history ? "answered a SYN with a SYN-ACK" :
-	                                   "answered a SYN (SYN-ACK not seen: inferred from the server's data)";
-	local msg = fmt("%s:%s %s: a server port not in synack's baseline", addr_to_uri(server), p, what);
+	local what = note == New_UDP_Service ? "answered over UDP" : /[hH]/ in
+	    c$history ? "answered a SYN with a SYN-ACK" :
+	    "answered a SYN (SYN-ACK not seen: inferred from the server's data)";
+	local msg = fmt("%s:%s %s: a server port not in synack's baseline",
+	    addr_to_uri(server), p, what);
 	if ( c?$synack_reply )
 		msg = fmt("%s; reply: %s", msg, c$synack_reply);
 
 	NOTICE([$note=note, $msg=msg, $conn=c, $src=client, $dst=server, $p=p,
-	        $sensor=sensor_name != "" ? sensor_name : host_name,
-	        $identifier=fmt("%s:%s", addr_to_uri(server), p), $suppress_for=notice_suppression]);
+	    $sensor=sensor_name != "" ? sensor_name : host_name,
+	    $identifier=fmt("%s:%s", addr_to_uri(server), p),
+	    $suppress_for=notice_suppression]);
 	}
 
 function raise_pending(c: connection)
@@ -502,15 +710,19 @@ function answering_udp_service(h: addr): bool
 # event for the others).
 event new_connection(c: connection)
 	{
-	if ( get_port_transport_proto(c$id$resp_p) == udp && answering_udp_service(c$id$resp_h) &&
-	     is_new(c$id$resp_h, c$id$resp_p) )
+	if ( get_port_transport_proto(c$id$resp_p) == udp
+	    && answering_udp_service(c$id$resp_h)
+	    && is_new(c$id$resp_h, c$id$resp_p) )
 		ConnThreshold::set_packets_threshold(c, 1, F);
 	}
 
-event ConnThreshold::packets_threshold_crossed(c: connection, threshold: count, is_orig: bool)
+event ConnThreshold::packets_threshold_crossed(c: connection, threshold: count,
+    is_orig: bool)
 	{
-	if ( ! is_orig && c$synack_notice == 0 && get_port_transport_proto(c$id$resp_p) == udp &&
-	     is_new(c$id$resp_h, c$id$resp_p) )
+	if ( ! is_orig
+	    && c$synack_notice == 0
+	    && get_port_transport_proto(c$id$resp_p) == udp
+	    && is_new(c$id$resp_h, c$id$resp_p) )
 		answered(c, New_UDP_Service);
 	}
 
@@ -519,12 +731,16 @@ event ConnThreshold::packets_threshold_crossed(c: connection, threshold: count, 
 # says it answered. The reply hook sees that data first.
 function synack_missed(c: connection): bool
 	{
-	return get_port_transport_proto(c$id$resp_p) == tcp && /^[^S]*S[^dr]*d/ in c$history && /[hH]/ !in c$history;
+	return get_port_transport_proto(c$id$resp_p) == tcp
+	    && /^[^S]*S[^dr]*d/ in c$history
+	    && /[hH]/ !in c$history;
 	}
 
 hook SynAck::reply_captured(c: connection)
 	{
-	if ( c$synack_notice == 0 && synack_missed(c) && is_new(c$id$resp_h, c$id$resp_p) )
+	if ( c$synack_notice == 0
+	    && synack_missed(c)
+	    && is_new(c$id$resp_h, c$id$resp_p) )
 		answered(c, New_Server_Port);
 
 	raise_pending(c);
@@ -550,8 +766,9 @@ event connection_state_remove(c: connection) &priority=-1
 		learn(c$id$resp_h, c$id$resp_p);
 		raise_notice(c, New_Server_Port, c$id$resp_h, c$id$resp_p, c$id$orig_h);
 		}
-	else if ( c$conn$handshake == "answered" && answering_udp_service(c$id$resp_h) &&
-	          is_new(c$id$resp_h, c$id$resp_p) )
+	else if ( c$conn$handshake == "answered"
+	    && answering_udp_service(c$id$resp_h)
+	    && is_new(c$id$resp_h, c$id$resp_p) )
 		{
 		# Answered before the baseline was read: no threshold was set.
 		learn(c$id$resp_h, c$id$resp_p);
