@@ -41,6 +41,7 @@ from synack.ingest.log_source import (
     ReadState,
     Span,
     block_at,
+    blocks_before,
     gzip_last_member_size,
     identify,
     identity_twin,
@@ -506,20 +507,30 @@ _DERIVED_AT_MOST = 64
 def resumed(store: Store, source: LogSource) -> tuple[LogSource, SourceState | None]:
     """The source to read `source`'s stream as, and its ledger state: itself,
     or, for an ASCII stream that holds another header block where the
-    ledger's row of it had its last one (a different concatenation that
-    starts with the same log), the source derived from it
-    (ingest.log_blocks.derived_id), read from its start with the blocks
-    already read dropped. A complete or growing copy of what was read
-    resumes at the committed offset."""
+    ledger's row of it had its last one, or a block not wholly read before
+    it (a different concatenation that starts with the same log), the
+    source derived from it (ingest.log_blocks.derived_id), read from its
+    start with the blocks already read dropped. A complete or growing copy
+    of what was read resumes at the committed offset."""
     for _ in range(_DERIVED_AT_MOST):
         state = store.source_state(source.source_id)
         if state is None or not state.tail_start or not state.tail_block or source.kind not in CLOSING_KINDS:
             return source, state  # a stream of one block so far (its first is its identity), or nothing to check
         found = block_at(source, state.tail_start)
-        if found == state.tail_block:
+        if found == state.tail_block and _read_before(store, source, state.tail_start):
             return source, state
         source = replace(source, source_id=derived_id(source.source_id, found))
     return source, store.source_state(source.source_id)
+
+
+def _read_before(store: Store, source: LogSource, tail_start: int) -> bool:
+    """Whether every header block that begins before `tail_start` in
+    `source` was read to its end: else the stream is not the one read
+    before, although it starts and ends its read part like it (archives of
+    the same lengths in another order), and resuming would skip a block."""
+    before = blocks_before(source, tail_start)
+    known = store.known_blocks()
+    return before is not None and all(known.get(block, (0, False))[1] for block in before)
 
 
 def count_commit(done: CommitResult, result: FileResult, summary: IngestSummary, progress: Progress | None) -> None:

@@ -69,6 +69,8 @@ _IDENTIFY_BYTES = 1 << 20
 _SMALL_BUFFER = 1 << 16
 #: Decompressed bytes one read of a gzip stream asks for (see _fill).
 _GZIP_SLICE = 1 << 16
+#: Bytes read at a time by blocks_before.
+_SCAN_BYTES = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -599,6 +601,59 @@ def block_at(source: LogSource, offset: int) -> str:
         builder.feed(line)
         pos = end + 1
     return ""
+
+
+def blocks_before(source: LogSource, end: int) -> list[str] | None:
+    """The ids of the header blocks that begin before byte `end` of an
+    ASCII `source`, in stream order (ingest.log_blocks), or None when they
+    cannot all be named (the stream is shorter or unreadable, a block's
+    header runs past `end` or for more than _IDENTIFY_BYTES). One pass: the
+    stream is searched for block starts, only their headers are parsed."""
+    sep = source.meta_prefix + b"separator"
+    marker = b"\n" + sep
+    ids: list[str] = []
+    buf, line_start, pending, read = b"", True, False, 0  # line_start: buf[0] begins a line
+
+    def next_start(after: int) -> int:
+        if after == 0 and line_start and buf.startswith(sep):
+            return 0
+        found = buf.find(marker, max(after - 1, 0))
+        return -1 if found < 0 else found + 1
+
+    try:
+        with open_stream(source.path) as stream:
+            while read < end:
+                piece = stream.read(min(_SCAN_BYTES, end - read))
+                if not piece:
+                    return None
+                read += len(piece)
+                buf += piece
+                start = next_start(0)
+                while start >= 0 and (named := _header_id(source, buf, start)) is not None:
+                    ids.append(named)
+                    start = next_start(start + 1)
+                pending = start >= 0  # a block whose header is not whole yet: keep it all
+                keep = start if pending else max(0, len(buf) - len(sep))
+                if len(buf) - keep > _IDENTIFY_BYTES:
+                    return None
+                line_start = line_start if keep == 0 else buf[keep - 1] == ord("\n")
+                buf = buf[keep:]
+    except (NotAZeekLog, EOFError, OSError, zlib.error):
+        return None
+    return None if pending else ids
+
+
+def _header_id(source: LogSource, buf: bytes, at: int) -> str | None:
+    """The id of the block whose header begins at `at` in `buf`, or None
+    when its first data line is not in `buf`."""
+    builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
+    pos = at
+    while (cut := buf.find(b"\n", pos)) >= 0:
+        if not buf.startswith(source.meta_prefix, pos):
+            return block_id(source.kind, builder.current.raw, buf[pos : cut + 1])
+        builder.feed(buf[pos:cut])
+        pos = cut + 1
+    return None
 
 
 def concat_tables(tables: list[pa.Table]) -> pa.Table:

@@ -125,6 +125,52 @@ def test_a_different_concatenation_starting_with_the_same_archive_is_a_source_of
     assert _stored(store) == _uids([0, 1, 2, 3, 4])
 
 
+def test_archives_of_the_same_lengths_in_another_order_are_another_stream(tmp_path: Path) -> None:
+    """Hypothesis found it: pipes 2,0,3,2 then 2,1,2,2 start with the same
+    block, are as long, and hold the same block where the first one's last
+    began (archives 0 + 3 are as long as 1 + 2). The second was resumed at
+    the first's end: archive 1 in its middle was never read. A resumed
+    stream's blocks before its last must all have been read."""
+    store = tmp_path / "store"
+    assert _pipe(store, [2, 0, 3, 2]) == sum(7 + 3 * n for n in (2, 0, 3))
+    assert _pipe(store, [2, 1, 2, 2]) == 10
+    assert _pipe(store, [2, 1, 2, 2]) == 0
+    assert _pipe(store, [2, 0, 3, 2, 4]) == 19  # a longer copy of the first still resumes where it ended
+    assert _stored(store) == _uids([0, 1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("scan_bytes", [7, 333, 1 << 20])
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_blocks_before_names_every_block_start_in_one_pass(
+    tmp_path: Path, compressed: bool, scan_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """blocks_before gives the id block_at gives at each block start, in
+    order, across read slices (a block of more than a slice, markers and
+    headers straddling a slice's end), and None when a header is cut by
+    the end."""
+    from synack.ingest.log_source import block_at, blocks_before, identify
+
+    monkeypatch.setattr("synack.ingest.log_source._SCAN_BYTES", scan_bytes)
+    big = "".join(conn_line(f"B{i:06d}", ts=1795000000.0 + i) for i in range(12_000))  # > 1 MiB
+    texts = [_archive_text(0), conn_header(opened="2026-11-21-08-00-00") + big + "#close\t2026-11-21-08-59-59\n",
+             _archive_text(1), _archive_text(2)]  # fmt: skip
+    data = "".join(texts).encode()
+    path = tmp_path / ("conn.log.gz" if compressed else "conn.log")
+    path.write_bytes(gzip.compress(data, mtime=0) if compressed else data)
+    source = identify(path)
+    assert source is not None
+    starts = [sum(len(t.encode()) for t in texts[:k]) for k in range(len(texts))]
+    ids = [block_at(source, start) for start in starts]
+    assert all(ids) and len(set(ids)) == len(ids)
+    ends = [*starts[1:], len(data)]
+    for k, start in enumerate(starts):
+        assert blocks_before(source, start) == ids[:k]
+        assert blocks_before(source, (start + ends[k]) // 2) == ids[: k + 1]  # past its first data line
+    assert blocks_before(source, len(data)) == ids
+    assert blocks_before(source, starts[1] + 20) is None  # the big block's header is cut by the end
+    assert blocks_before(source, len(data) + 1) is None  # the stream is shorter
+
+
 _ORDERS = st.lists(st.integers(0, ARCHIVES - 1), min_size=1, max_size=4)
 _STEPS = st.lists(st.one_of(st.tuples(st.just("pipe"), _ORDERS), st.tuples(st.just("file"), _ORDERS),
                             st.tuples(st.just("archive"), st.integers(0, ARCHIVES - 1)),
