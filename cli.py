@@ -1314,7 +1314,7 @@ def demo() -> None:
     """Ingest the bundled sample logs into a temporary store and show what they hold.
 
     Example: synack demo"""
-    from synack import inventory
+    from synack.inventory import Inventory
     from synack.samples.generate import DAYS
 
     bound_memory()
@@ -1323,9 +1323,10 @@ def demo() -> None:
         store_dir = Path(tmp) / "store"
         try:
             summary = _run_ingest([logs], store_dir, None, show_progress=False)
-            found = inventory.servers(store_dir)
+            inv = Inventory(store_dir)
+            found = inv.servers()
             last = DAYS[-1]
-            new = inventory.new_servers(store_dir, last, last + dt.timedelta(days=1))
+            new = inv.new_servers(last, last + dt.timedelta(days=1))
         except (SynackError, ValueError) as e:
             raise fail(str(e)) from None
         out.print(f"samples: {logs}", markup=False)

@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.conn_gen import conn_table, header
-from synack import inventory
 from synack.ingest import partials
 from synack.ingest.aggregates import aggregate_day, key_order, merge_clients, merge_servers
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.schema import CORE_SCHEMA, TIMESTAMP
+from tests import shorthands as inventory
 
 UTC = dt.UTC
 START = 1795000000.0  # 2026-11-18 09:46:40 UTC

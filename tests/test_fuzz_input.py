@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.inventory import server_ports
+from tests import shorthands as inventory
 from tests.conftest import CONN_HEADER_FIELDS, conn_header, conn_line, eve_flow_event
 
 EDGES = [

@@ -11,11 +11,11 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.line_parsing import BLANK
 from synack.ingest.schema import ZEEK_CONN_FIELDS
 from synack.ingest.zeek_ascii import ZeekHeader, read_rows
+from tests import shorthands as inventory
 from tests.conftest import conn_header, conn_line, eve_flow_event, run_synack, store_table, write_log
 
 GOOD_TS = "1795000000.000000"

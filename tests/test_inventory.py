@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.schema import ANSWERED, OPEN
 from synack.inventory import client_ports, server_ports
 from synack.inventory.identities import IDENTITY_COLUMNS
 from synack.samples.generate import OUT, PLANTED
+from tests import shorthands as inventory
 from tests.conftest import ZEEK_CORPUS, conn_header, conn_line
 
 UTC = dt.UTC

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from synack import inventory
 from synack.cli import app
 from synack.ingest import ledger as ledger_module
 from synack.ingest import store as store_module
@@ -40,6 +39,7 @@ from synack.ingest.store import Store
 from synack.ingest.store_files import FileStamp, locate, retired_name
 from synack.ingest.store_identity import MARKER
 from synack.inventory.store_reader import InventoryError
+from tests import shorthands as inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "zeek"

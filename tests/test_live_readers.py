@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.inventory.daily_report import build_report
+from tests import shorthands as inventory
 from tests.conftest import conn_header, conn_line
 from tests.zeek_sim import ZeekSim
 

@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from synack import inventory
 from synack.cli import app
 from synack.ingest.compaction import threaded_merges
 from synack.ingest.conn_ingest import ingest_paths
@@ -47,6 +46,7 @@ from synack.ingest.store import LEDGER_VERSION, Store
 from synack.ingest.store_check import check_store
 from synack.ingest.store_files import FileStamp, locate, tmp_name
 from synack.samples.generate import OUT
+from tests import shorthands as inventory
 from tests.conftest import without_rollups
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.retention import prune_records
 from synack.ingest.store import Store
 from synack.ingest.store_check import check_store
 from synack.samples.generate import OUT
+from tests import shorthands as inventory
 from tests.conftest import run_synack
 
 

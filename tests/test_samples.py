@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.samples.generate import OUT, PLANTED, generate
+from tests import shorthands as inventory
 from tests.conftest import store_table
 
 

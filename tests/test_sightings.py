@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from synack import inventory
 from synack.ingest import sightings
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
@@ -23,6 +22,7 @@ from synack.ingest.store_check import check_store
 from synack.inventory import client_ports, server_ports
 from synack.inventory.daily_report import build_report
 from synack.samples.generate import OUT
+from tests import shorthands as inventory
 from tests.conftest import conn_header, conn_line, without_rollups
 
 DAY = 86400.0

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from synack import inventory
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.log_source import SURICATA_EVE, identify, read_chunks
 from synack.samples.generate import OUT
+from tests import shorthands as inventory
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "suricata-corpus"

@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from synack import inventory
 from synack.cli import app
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import SynackError
@@ -29,6 +28,7 @@ from synack.ingest.rollups import rollup_path
 from synack.ingest.snapshot import take_snapshot
 from synack.ingest.store_files import locate
 from synack.inventory.dailies import read_catalog, select
+from tests import shorthands as inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "zeek"
