@@ -38,9 +38,11 @@ _TIMES = ["first_seen", "last_seen", "connections"]
 PAIR_KEY = ["client_h", "server_h", "proto", "server_p"]
 CLIENTS_COLUMNS = [
     "client_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "connections", "servers",
+    "sensors",
 ]  # fmt: skip
 PAIRS_COLUMNS = [
     "client_h", "server_h", "proto", "server_p", "port_name", "services", "first_seen", "last_seen", "connections",
+    "sensors",
 ]  # fmt: skip
 NEW_CLIENTS_COLUMNS = ["client_h", "proto", "server_p", "port_name", "services", "first_seen", "sensors", "servers"]
 
@@ -84,9 +86,10 @@ STREAM_ROWS = 1 << 21
 @dataclass
 class _Merging:
     """A group-by of many tables read one after another: per `key` the
-    first and last seen and connections, the distinct services, with
-    `first_sensor` each sensor's earliest row (what _first_sensors needs),
-    and with `distinct` the number of distinct values of that column. Each
+    first and last seen and connections, the distinct services, the
+    distinct sensors (of rows with a `sensor` column) and with
+    `first_sensor` the sensor of the earliest row, and with `distinct` the
+    number of distinct values of that column. Each
     table is merged as it comes; the (key, distinct) pairs are kept as key
     columns only and de-duplicated whenever they double: memory follows
     the distinct keys and pairs, time stays linear in the rows read."""
@@ -143,7 +146,7 @@ class _Merging:
         rows = self._pack(plain(rows)) if self.packed else plain(rows)
         self.times.append(self._times(rows))
         self.services.append(_service_rows(rows, self.by))
-        if self.first_sensor:
+        if "sensor" in rows.column_names:
             self.sensors.append(self._sensors(rows))
         if self.distinct is not None:
             self.pairs.append(rows.select([*self.by, self.distinct]))
@@ -200,16 +203,28 @@ class _Merging:
     def result(self) -> pa.Table | None:
         """One row per key: the key, first_seen, last_seen, connections,
         services (comma-joined), with `distinct` its count (named after the
-        column) and with `first_sensor` first_sensor; None when nothing was added."""
+        column), sensors (comma-joined; with rows of a sensor column) and
+        with `first_sensor` first_sensor; None when nothing was added."""
         if not self.times:
             return None
         by = self.by
         merged = _with_services(self._times(pa.concat_tables(self.times)), pa.concat_tables(self.services), by)
         if self.distinct is not None:
             merged = merged.join(self._counts(), by)
-        if self.first_sensor:
-            merged = merged.join(_first_sensors(pa.concat_tables(self.sensors), by), by)
+        if self.sensors:
+            sensor_rows = pa.concat_tables(self.sensors)
+            if self.first_sensor:
+                merged = merged.join(_first_sensors(sensor_rows, by), by)
+            named = distinct_joined(sensor_rows.cast(_text_sensor(sensor_rows.schema)), by, "sensor")
+            merged = merged.join(named.rename_columns([*by, "sensors"]), by, join_type="left outer")
+            i = merged.schema.get_field_index("sensors")
+            merged = merged.set_column(i, "sensors", pc.fill_null(merged.column("sensors"), ""))
         return self._unpack(merged)
+
+
+def _text_sensor(schema: pa.Schema) -> pa.Schema:
+    """`schema` with its sensor column as plain text (it may be dictionary-encoded)."""
+    return schema.set(schema.get_field_index("sensor"), pa.field("sensor", pa.string()))
 
 
 def _service_rows(rows: pa.Table, key: list[str]) -> pa.Table:
@@ -225,7 +240,7 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
     """One row per (client_h, proto, server_p): first/last seen, connections,
     distinct servers, and with `first_sensor` the sensor of the earliest;
     merged a file at a time (_Merging)."""
-    columns = ["proto", "server_p", *_TIMES, "services", *(["sensor"] if first_sensor else [])]
+    columns = ["proto", "server_p", *_TIMES, "services", "sensor"]
     parts = []
     for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict):
         merging = _Merging([client, "proto", "server_p"], distinct=server, first_sensor=first_sensor,
@@ -234,7 +249,7 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
             merging.add(rows)
         merged = merging.result()
         if merged is not None:
-            order = [client, "proto", "server_p", *_TIMES, "servers", "services"]
+            order = [client, "proto", "server_p", *_TIMES, "servers", "services", "sensors"]
             merged = merged.rename_columns([c if c != f"{server}_count" else "servers" for c in merged.column_names])
             parts.append(_as_text(merged.select(order + (["first_sensor"] if first_sensor else []))))
     return _together(parts)
@@ -274,7 +289,7 @@ def clients(
 
     Columns: client_h, proto, server_p, port_name (IANA), services (Zeek's
     detected services of these connections, comma-joined), first_seen,
-    last_seen, connections, servers (distinct). One row per (client_h, proto,
+    last_seen, connections, servers (distinct), sensors (comma-joined). One row per (client_h, proto,
     server_p) for clients in `nets` (default: private ranges), however
     many connections; sorted by client address, proto, port.
     """
@@ -289,11 +304,12 @@ def client_pairs(
     """The detail view: one row per (client_h, server_h, proto, server_p).
 
     Columns: client_h, server_h, proto, server_p, port_name, services,
-    first_seen, last_seen, connections; sorted by client, server, proto, port.
+    first_seen, last_seen, connections, sensors (comma-joined); sorted by
+    client, server, proto, port.
     """
     parts = []
-    for tables, client, server in _client_tables(store, since, until, sensors, nets,
-                                                 ["proto", "server_p", *_TIMES, "services"], strict):  # fmt: skip
+    columns = ["proto", "server_p", *_TIMES, "services", "sensor"]
+    for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict):
         key = [client, server, "proto", "server_p"]
         merging = _Merging(key, packed=client == "client_v4")
         for rows in tables:

@@ -57,7 +57,8 @@ GONE_COLUMNS = [
     "sensors", "synack_seen",
 ]  # fmt: skip
 CLOSED_COLUMNS = [
-    "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "probes", "clients", "also_served",
+    "server_h", "proto", "server_p", "port_name", "first_seen", "last_seen", "probes", "clients", "sensors",
+    "also_served",
 ]  # fmt: skip
 
 
@@ -331,7 +332,7 @@ def closed(
 
     Columns: server_h, proto, server_p, port_name, first_seen, last_seen,
     probes (connection attempts refused), clients (distinct probers),
-    also_served (the port also served in the range: a SYN-ACK, or, unless
+    sensors (comma-joined), also_served (the port also served in the range: a SYN-ACK, or, unless
     `strict`, data after a SYN-ACK the sensor missed).
     Sorted by probes, most first.
     """

@@ -21,7 +21,7 @@ from synack.inventory import client_ports, server_ports
 from synack.inventory.identities import IDENTITY_COLUMNS
 from synack.samples.generate import OUT, PLANTED
 from tests import shorthands as inventory
-from tests.conftest import ZEEK_CORPUS, conn_header, conn_line
+from tests.conftest import ZEEK_CORPUS, conn_header, conn_line, store_table
 
 UTC = dt.UTC
 
@@ -125,7 +125,7 @@ def test_clients_views(store: Path) -> None:
     df = inventory.clients(store)
     assert list(df.columns) == [
         "client_h", "proto", "server_p", "port_name", "services", "first_seen", "first_in_range", "last_seen",
-        "connections", "servers", "new",
+        "connections", "servers", "sensors", "new",
     ]  # fmt: skip
     web = df[(df.client_h == "10.1.0.101") & (df.server_p == 443)]
     assert len(web) == 1 and web["servers"].item() == 2  # 10.1.0.10 and 93.184.216.34: nets select clients here
@@ -139,6 +139,18 @@ def test_clients_views(store: Path) -> None:
     )
     assert df.set_index(["client_h", "proto", "server_p"])["services"].sort_index().equals(union.sort_index())
     assert set(df["services"]) >= {"ssl", "http", "ssh", "dns"}
+    # Every answer names its sensors (comma-joined): a client port's are those of its pairs, which are the records'.
+    records = store_table(store).to_pandas()
+    seen_by = records.groupby(["orig_h", "resp_h", "proto", "resp_p"])["sensor"].agg(lambda s: ",".join(sorted(set(s))))
+    pair_sensors = pairs.set_index(["client_h", "server_h", "proto", "server_p"])["sensors"]
+    direct = [(seen_by[key], sensors) for key, sensors in pair_sensors.items() if key in seen_by.index]
+    assert len(direct) >= 0.8 * len(pair_sensors)  # the rest were logged server first (open_orig)
+    assert all(logged == sensors for logged, sensors in direct)
+    union = pairs.groupby(["client_h", "proto", "server_p"])["sensors"].agg(
+        lambda s: ",".join(sorted({v for text in s for v in text.split(",")}))
+    )
+    assert df.set_index(["client_h", "proto", "server_p"])["sensors"].sort_index().equals(union.sort_index())
+    assert set(df["sensors"]) == {"edge-1", "core-2,edge-1"}
     new = inventory.new_clients(store, PLANTED["last_day"])
     assert set(new["server_p"]) == {8443} and set(new["services"]) == {""}  # the planted server's is unknown
 
