@@ -13,10 +13,12 @@ import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest.addresses import ipv4_numbers
 from synack.ingest.aggregates import NOT_V4, SERVED, SERVING
 from synack.inventory.allowlist import Allowed, allowed_mask, load_allowlist
 from synack.inventory.dailies import rows_in_range, tables_in_range
@@ -163,10 +165,33 @@ def address_key(address: str) -> str:
 
 def sort_by_address(df: pd.DataFrame, sort: list[str]) -> pd.DataFrame:
     """`df` sorted by the columns `sort`, its address columns (server_h,
-    client_h) numerically, IPv4 first (10.0.0.9 before 10.0.0.18)."""
-    keys = {f"_{c}": df[c].map({a: address_key(a) for a in df[c].unique()}) for c in sort if c in ADDRESS_COLUMNS}
-    order = [f"_{c}" if c in ADDRESS_COLUMNS else c for c in sort]
-    return df.assign(**keys).sort_values(order, kind="stable").drop(columns=list(keys))
+    client_h) numerically, IPv4 first (10.0.0.9 before 10.0.0.18); empty
+    values last, ties in their order (a stable sort). Each column becomes
+    integer ranks of its distinct values (IPv4 numbers parsed at once, only
+    other addresses one by one), sorted by one lexsort."""
+    if len(df) < 2 or not sort:
+        return df
+    ranks = [_address_ranks(df[c]) if c in ADDRESS_COLUMNS else _value_ranks(df[c]) for c in sort]
+    return df.iloc[np.lexsort(ranks[::-1])]
+
+
+def _value_ranks(values: pd.Series) -> np.ndarray:
+    """Each value's rank among the distinct values of `values` (empty ones last)."""
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes < 0, len(uniques), codes)
+
+
+def _address_ranks(values: pd.Series) -> np.ndarray:
+    """Each address's rank among the distinct addresses of `values`: IPv4 by number, then the others (address_key)."""
+    codes, uniques = pd.factorize(values)
+    texts = pa.array([str(u) for u in uniques], pa.string())
+    numbers, is_v4 = ipv4_numbers(texts)
+    others = np.flatnonzero(~is_v4)
+    keys = np.array([address_key(str(uniques[i])) for i in others], dtype=object)
+    order = np.r_[np.flatnonzero(is_v4)[np.argsort(numbers[is_v4], kind="stable")], others[np.argsort(keys)]]
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[order.astype(np.int64)] = np.arange(len(uniques))
+    return np.where(codes < 0, len(uniques), rank[codes])
 
 
 def new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],

@@ -72,7 +72,8 @@ def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
     # Ties go by value, never by position: the first sensor is the smallest
     # name among the earliest, the first reply the smallest bytes among the earliest.
     rows = rows.set_column(rows.schema.get_field_index("sensor"), "sensor", rows.column("sensor").cast(pa.string()))
-    g = rows.sort_by([("first_seen", "ascending"), ("sensor", "ascending")]).group_by(KEY, use_threads=False).aggregate(
+    slim = rows.select([*KEY, "first_seen", "last_seen", "connections", "sensor", "synack_seen"])  # no client lists
+    g = slim.sort_by([("first_seen", "ascending"), ("sensor", "ascending")]).group_by(KEY, use_threads=False).aggregate(
         [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first"),
          ("synack_seen", "any")]
     )  # fmt: skip

@@ -524,3 +524,26 @@ def test_first_sensors_rank_any_number_of_sensors_and_break_ties_by_name() -> No
     (first,) = _first_sensors(rows, ["client_h", "proto", "server_p"]).to_pylist()
     earliest = [f"s{n - i:05d}" for i in range(n) if i % 7 == 0]
     assert first["first_sensor"] == min(earliest)  # the earliest time, then the smallest name
+
+
+_HOSTS = ["10.0.0.9", "10.0.0.18", "9.1.1.1", "::1", "2001:db8::1", "fe80::2", "255.255.255.255", "0.0.0.0"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(_HOSTS), st.sampled_from(["tcp", "udp"]), st.integers(0, 3),
+                               st.sampled_from([0, 1, 2, None]), st.sampled_from([b"a", b"b", None])),
+                     max_size=40),
+       sort=st.sampled_from([["server_h", "proto", "server_p"], ["first_seen", "server_h", "server_p"],
+                             ["server_p"], ["reply", "server_h"]]))  # fmt: skip
+def test_sort_by_address_orders_as_pandas_with_numeric_addresses(
+    rows: list[tuple[str, str, int, int | None, bytes | None]], sort: list[str]
+) -> None:
+    """The ranked lexsort gives pandas' stable multi-column order with each
+    address as its number (IPv4 first), empty values last."""
+    from synack.inventory.query_rows import sort_by_address
+
+    df = pd.DataFrame(rows, columns=["server_h", "proto", "server_p", "first_seen", "reply"])
+    df["first_seen"] = pd.to_datetime(df["first_seen"], unit="s", utc=True)
+    numeric = df.assign(_h=[(ipaddress.ip_address(h).version, int(ipaddress.ip_address(h))) for h in df["server_h"]])
+    expected = numeric.sort_values([c if c != "server_h" else "_h" for c in sort], kind="stable").index
+    assert list(sort_by_address(df, sort).index) == list(expected)
