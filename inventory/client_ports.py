@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
-from synack.inventory.dailies import CLIENTS, tables_in_range
-from synack.inventory.networks import ipv4_text
+from synack.inventory.dailies import CLIENTS, pair_tables_in_range, read_catalog, select, tables_in_range
+from synack.inventory.networks import Network, in_networks, ipv4_text
 from synack.inventory.query_rows import (
     EMPTY_DTYPES,
     Allow,
@@ -51,22 +51,85 @@ _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum
 
 
 def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                   columns: list[str], strict: bool) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
+                   columns: list[str], strict: bool,
+                   with_server: bool = True) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
     """Two streams of the client dailies in the range, one file at a time,
     each with its client and server columns: the rows of IPv4 clients with
     the hosts' numbers (client_v4, server_v4), cheap to read and to hash,
     and the others with their text (client_h, server_h). `columns` are the
     other columns wanted; servers whose SYN-ACK the sensor missed count
-    unless `strict`."""
+    unless `strict`. Without `with_server` the server columns are not read
+    (the years' client sightings then stand in for the days they cover)."""
     store = snapshot_of(store)  # one state of the store for both reads
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < uint32(NOT_V4)
     numbers = where(serving(strict), names, net_list, "client_h") & v4
-    numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=["client_v4", "server_v4", *columns])
+    numeric_columns = ["client_v4", *(["server_v4"] if with_server else []), *columns]
+    text_columns = ["client_h", *(["server_h"] if with_server else []), *columns]
+    numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=numeric_columns)
     text = state_tables(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
-                        columns=["client_h", "server_h", *columns], extra=~v4)  # fmt: skip
+                        columns=text_columns, extra=~v4)  # fmt: skip
     return [(numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")]
+
+
+def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+                      strict: bool) -> dict[str, pa.Table]:  # fmt: skip
+    """Per client port (client_v4 or client_h, proto, server_p), how many
+    distinct servers it used in the range (`servers`), by address family:
+    from the client rows, and for each year's sightings the range covers
+    from the year's server rows, whose client lists hold the year's pairs
+    (a year's client sightings keep no servers): one file a year instead
+    of twelve roll-ups of client pairs."""
+    store = snapshot_of(store)
+    start, end = day_range(since, until)
+    names, net_list = sensor_list(sensors), resolve_nets(nets)
+    v4_client = pc.field("client_v4") < uint32(NOT_V4)
+    clients_where = where(serving(strict), names, net_list, "client_h")
+    servers_where = where(serving(strict), names, None, "server_h")
+    numeric = _Merging(["client_v4", "proto", "server_p"], distinct="server_v4", packed=True)
+    for kind, rows in pair_tables_in_range(
+        store, start, end, client_where=clients_where & v4_client,
+        client_columns=["client_v4", "server_v4", "proto", "server_p"],
+        server_where=servers_where, server_columns=["server_v4", "proto", "server_p", "clients_v4"],
+    ):  # fmt: skip
+        if kind != CLIENTS:
+            rows = _exploded(rows, "clients_v4", "client_v4", "server_v4")
+            rows = rows.filter(pa.array(_v4_in(rows.column("client_v4").to_numpy(), net_list)))
+        numeric.add_pairs(rows)
+    text = _Merging(["client_h", "proto", "server_p"], distinct="server_h")
+    for kind, rows in pair_tables_in_range(
+        store, start, end, client_where=clients_where & ~v4_client,
+        client_columns=["client_h", "server_h", "proto", "server_p"],
+        server_where=servers_where, server_columns=["server_h", "proto", "server_p", "clients_text"],
+    ):  # fmt: skip
+        if kind != CLIENTS:
+            rows = _exploded(rows, "clients_text", "client_h", "server_h")
+        if net_list is not None and len(rows):
+            rows = rows.filter(pa.array(in_networks(plain(rows).column("client_h").combine_chunks(), net_list)))
+        text.add_pairs(rows)
+    return {"client_v4": numeric.counts(), "client_h": text.counts()}
+
+
+def _exploded(rows: pa.Table, clients: str, client: str, server: str) -> pa.Table:
+    """Server rows with a list column of their `clients` as one row per
+    (client, server, proto, server_p)."""
+    values = rows.column(clients).combine_chunks()
+    parents = pc.list_parent_indices(values)
+    return pa.table({client: pc.list_flatten(values), server: pc.take(rows.column(server), parents),
+                     "proto": pc.take(rows.column("proto"), parents),
+                     "server_p": pc.take(rows.column("server_p"), parents)})  # fmt: skip
+
+
+def _v4_in(numbers: np.ndarray, nets: list[Network] | None) -> np.ndarray:
+    """Which IPv4 address numbers lie in the IPv4 networks of `nets` (all when None)."""
+    if nets is None:
+        return np.ones(len(numbers), dtype=bool)
+    inside = np.zeros(len(numbers), dtype=bool)
+    for net in nets:
+        if net.version == 4:
+            inside |= (numbers >= int(net.network_address)) & (numbers <= int(net.broadcast_address))
+    return inside
 
 
 def _as_text(table: pa.Table) -> pa.Table:
@@ -149,10 +212,7 @@ class _Merging:
         if "sensor" in rows.column_names:
             self.sensors.append(self._sensors(rows))
         if self.distinct is not None:
-            self.pairs.append(rows.select([*self.by, self.distinct]))
-            if self.packed:  # one number per key (the client's high 32 bits, proto and port low) and the server
-                code = pc.bit_wise_or(rows.column("k_hosts"), rows.column("k_port").cast(pa.uint64()))
-                self.pairs[-1] = pa.table({"code": code, "value": rows.column(self.distinct)})
+            self._append_pairs(rows)
         self.held += sum(len(t[-1]) for t in (self.times, self.services, self.sensors, self.pairs) if t)
         if self.held > self.limit:
             self.times = [self._times(pa.concat_tables(self.times))]
@@ -161,6 +221,38 @@ class _Merging:
             self.pairs = [self._pairs()] if self.pairs else []
             self.held = sum(len(t[0]) for t in (self.times, self.services, self.sensors, self.pairs) if t)
             self.limit = max(self.limit, 2 * self.held)
+
+    def _append_pairs(self, rows: pa.Table) -> None:
+        """Keep the (key, distinct) pairs of `rows` (packed: one code per key and the value)."""
+        assert self.distinct is not None
+        if self.packed:  # one number per key (the client's high 32 bits, proto and port low) and the server
+            code = pc.bit_wise_or(rows.column("k_hosts"), rows.column("k_port").cast(pa.uint64()))
+            self.pairs.append(pa.table({"code": code, "value": rows.column(self.distinct)}))
+        else:
+            self.pairs.append(rows.select([*self.by, self.distinct]))
+
+    def add_pairs(self, rows: pa.Table) -> None:
+        """Keep only the (key, distinct) pairs of `rows` (the key and the
+        distinct column): for counts() alone."""
+        if not len(rows):
+            return
+        self._append_pairs(self._pack(plain(rows)) if self.packed else plain(rows))
+        self.held += len(self.pairs[-1])
+        if self.held > self.limit:
+            self.pairs = [self._pairs()]
+            self.held = len(self.pairs[0])
+            self.limit = max(self.limit, 2 * self.held)
+
+    def counts(self) -> pa.Table:
+        """Per key (its columns, as given), the number of distinct values of
+        `distinct` kept (a column named `servers`); no rows when none was kept."""
+        assert self.distinct is not None
+        if not self.pairs:
+            types = {"client_v4": pa.uint32(), "proto": pa.string(), "server_p": pa.uint16()}
+            return pa.table({**{k: pa.array([], types.get(k, pa.string())) for k in self.key},
+                             "servers": pa.array([], pa.int64())})  # fmt: skip
+        counted = self._unpack(self._counts())
+        return counted.rename_columns([*self.key, "servers"]).select([*self.key, "servers"])
 
     def _times(self, rows: pa.Table) -> pa.Table:
         return rows.group_by(self.by).aggregate(_AGGREGATES).rename_columns([*self.by, *_TIMES])
@@ -172,19 +264,23 @@ class _Merging:
     def _pairs(self) -> pa.Table:
         """The distinct (key, distinct) pairs held (packed: code and value, by one sort)."""
         assert self.distinct is not None
-        held = pa.concat_tables(self.pairs)
         if not self.packed:
-            return held.group_by([*self.by, self.distinct]).aggregate([])
-        # Keys numbered densely (by hashing), each pair one 64-bit number (id << 32 | value), distinct by one more sort.
+            return pa.concat_tables(self.pairs).group_by([*self.by, self.distinct]).aggregate([])
+        codes, pairs = self._distinct_codes()
+        return pa.table({"code": codes[(pairs >> np.uint64(32)).astype(np.int64)],
+                         "value": (pairs & np.uint64(0xFFFFFFFF)).astype(np.uint32)})  # fmt: skip
+
+    def _distinct_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Packed pairs: (the distinct key codes, the distinct pairs as key
+        index << 32 | value, sorted). Keys are numbered densely by hashing,
+        each pair is one 64-bit number, made distinct by one sort (faster
+        than hashing millions of distinct values)."""
+        held = pa.concat_tables(self.pairs)
         code = held.column("code").combine_chunks()
         codes = pc.unique(code)
         ids = pc.index_in(code, value_set=codes).to_numpy()
-        codes = codes.to_numpy()
-        pairs = sorted_distinct(
-            (ids.astype(np.uint64) << np.uint64(32)) | held.column("value").to_numpy().astype(np.uint64)
-        )
-        return pa.table({"code": codes[(pairs >> np.uint64(32)).astype(np.int64)],
-                         "value": (pairs & np.uint64(0xFFFFFFFF)).astype(np.uint32)})  # fmt: skip
+        pairs = (ids.astype(np.uint64) << np.uint64(32)) | held.column("value").to_numpy().astype(np.uint64)
+        return codes.to_numpy(), sorted_distinct(pairs)
 
     def _counts(self) -> pa.Table:
         """Per key (the grouping columns), how many distinct values of `distinct` it has."""
@@ -192,10 +288,8 @@ class _Merging:
         if not self.packed:
             counted = self._pairs().group_by(self.by).aggregate([(self.distinct, "count")])
             return counted.rename_columns([*self.by, f"{self.distinct}_count"])
-        code = self._pairs().column("code").to_numpy()  # sorted
-        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.zeros(0, np.int64)
-        keys = code[starts]
-        counts = np.diff(np.r_[starts, len(code)])
+        keys, pairs = self._distinct_codes()
+        counts = np.bincount((pairs >> np.uint64(32)).astype(np.int64), minlength=len(keys))
         return pa.table({"k_hosts": pa.array(keys & np.uint64(0xFFFFFFFF00000000)),
                          "k_port": pa.array((keys & np.uint64(0xFFFFFFFF)).astype(np.int64)),
                          f"{self.distinct}_count": pa.array(counts.astype(np.int64))})  # fmt: skip
@@ -238,19 +332,36 @@ def _service_rows(rows: pa.Table, key: list[str]) -> pa.Table:
 def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
                    first_sensor: bool = False, strict: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per (client_h, proto, server_p): first/last seen, connections,
-    distinct servers, and with `first_sensor` the sensor of the earliest;
-    merged a file at a time (_Merging)."""
+    services, sensors, distinct servers (_distinct_servers), and with
+    `first_sensor` the sensor of the earliest; merged a file at a time
+    (_Merging), the years' client sightings standing in for their days."""
+    store = snapshot_of(store)  # one state of the store for every read below
     columns = ["proto", "server_p", *_TIMES, "services", "sensor"]
+    start, end = day_range(since, until)
+    # A range holding a year's sightings counts its servers apart (from the year's server rows); any other
+    # reads each file once, with its servers.
+    apart = any(r.is_sightings for r in select(read_catalog(store), start, end, CLIENTS, sightings=True).rollups)
+    servers = _distinct_servers(store, since, until, sensors, nets, strict) if apart else {}
     parts = []
-    for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict):
-        merging = _Merging([client, "proto", "server_p"], distinct=server, first_sensor=first_sensor,
+    for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict,
+                                                 with_server=not apart):  # fmt: skip
+        key = [client, "proto", "server_p"]
+        merging = _Merging(key, distinct=None if apart else server, first_sensor=first_sensor,
                            packed=client == "client_v4")  # fmt: skip
         for rows in tables:
             merging.add(rows)
         merged = merging.result()
         if merged is not None:
-            order = [client, "proto", "server_p", *_TIMES, "servers", "services", "sensors"]
-            merged = merged.rename_columns([c if c != f"{server}_count" else "servers" for c in merged.column_names])
+            if apart:
+                counted = servers[client].cast(pa.schema([*(merged.schema.field(k) for k in key),
+                                                          pa.field("servers", pa.int64())]))  # fmt: skip
+                merged = merged.join(counted, key, join_type="left outer")
+                merged = merged.set_column(merged.schema.get_field_index("servers"), "servers",
+                                           pc.fill_null(merged.column("servers"), 0))  # fmt: skip
+            else:
+                merged = merged.rename_columns([c if c != f"{server}_count" else "servers"
+                                                for c in merged.column_names])  # fmt: skip
+            order = [*key, *_TIMES, "servers", "services", "sensors"]
             parts.append(_as_text(merged.select(order + (["first_sensor"] if first_sensor else []))))
     return _together(parts)
 

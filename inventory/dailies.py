@@ -168,6 +168,37 @@ def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end:
         yield part.select(columns) if columns is not None else part
 
 
+def pair_tables_in_range(
+    store: StoreLike, start: dt.datetime | None, end: dt.datetime | None, *, client_where: pc.Expression,
+    client_columns: list[str], server_where: pc.Expression, server_columns: list[str],
+) -> Iterator[tuple[str, pa.Table]]:  # fmt: skip
+    """The client-server pairs of [start, end), one file at a time, as
+    (kind, rows): each year's sightings that the range covers give their
+    server rows (SERVERS: `server_columns`, their client lists holding the
+    year's pairs: a client's servers over a year are not kept with its
+    client sightings), the other files (the same as tables_in_range reads
+    for client rows with the years' sightings in place) their client rows
+    (CLIENTS: `client_columns`)."""
+    current = read_catalog(store)
+    snap = current.snapshot
+    lo = _micros(start) if start is not None else None
+    hi = _micros(end) if end is not None else None
+    chosen = select(current, start, end, CLIENTS, sightings=True)
+    clients = {"schema": DAILY_CLIENTS_SCHEMA, "columns": client_columns, "filters": client_where}
+    for rollup in chosen.rollups:
+        if rollup.is_sightings:
+            yield SERVERS, snap.read_rollup(SERVERS, rollup, schema=DAILY_SERVERS_SCHEMA, columns=server_columns,
+                                            filters=server_where)  # fmt: skip
+        else:
+            yield CLIENTS, snap.read_rollup(CLIENTS, rollup, **clients)
+    for p in chosen.partials:
+        yield CLIENTS, snap.read_partial(CLIENTS, p, **clients)
+    jobs = [snap.record_files(day) for day in chosen.legacy_days]
+    jobs += [snap.record_files(day, p.source_id, (p.chunk_lo, p.chunk_hi)) for day, p in chosen.straddling]
+    for files in jobs:
+        yield CLIENTS, _aggregate_records(snap, CLIENTS, files, lo, hi).filter(client_where).select(client_columns)
+
+
 def sightings_answer(kind: str, columns: list[str] | None) -> bool:
     """Whether rows of only `columns` (None: all) of `kind` can come from the years' sightings."""
     if columns is None:

@@ -57,6 +57,8 @@ def _history_answers(store: Path, since: str) -> list[pd.DataFrame]:
         pd.DataFrame({"host": inv.hosts_serving()}),
         inv.servers(since),
         inv.clients(since),
+        inv.clients(),  # a whole year: its servers counted from the year's server rows
+        inventory.Inventory(store, nets="all", strict=True).clients(),
     ]
 
 
