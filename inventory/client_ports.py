@@ -87,16 +87,16 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
     v4_client = pc.field("client_v4") < uint32(NOT_V4)
     clients_where = where(serving(strict), names, net_list, "client_h")
     servers_where = where(serving(strict), names, None, "server_h")
-    numeric = _Merging(["client_v4", "proto", "server_p"], distinct="server_v4", packed=True)
+    numeric = _Merging(["client_v4", "proto", "server_p"], distinct="server_v4", packed=True, limit=PAIR_ROWS)
     for kind, rows in pair_tables_in_range(
         store, start, end, client_where=clients_where & v4_client,
         client_columns=["client_v4", "server_v4", "proto", "server_p"],
         server_where=servers_where, server_columns=["server_v4", "proto", "server_p", "clients_v4"],
     ):  # fmt: skip
-        if kind != CLIENTS:
-            rows = _exploded(rows, "clients_v4", "client_v4", "server_v4")
-            rows = rows.filter(pa.array(_v4_in(rows.column("client_v4").to_numpy(), net_list)))
-        numeric.add_pairs(rows)
+        if kind == CLIENTS:
+            numeric.add_pairs(rows)
+        else:
+            numeric.add_client_lists(rows, net_list)
     text = _Merging(["client_h", "proto", "server_p"], distinct="server_h")
     for kind, rows in pair_tables_in_range(
         store, start, end, client_where=clients_where & ~v4_client,
@@ -144,6 +144,9 @@ def _as_text(table: pa.Table) -> pa.Table:
 #: Merged rows a streaming merge holds before merging them again: its
 #: memory follows the distinct keys of the answer, not the rows of the range.
 STREAM_ROWS = 1 << 21
+#: Packed (client port, server) pairs held before they are made distinct:
+#: 12 bytes each, so a year's pairs are sorted once, not twice.
+PAIR_ROWS = 1 << 23
 
 
 @dataclass
@@ -237,6 +240,32 @@ class _Merging:
         if not len(rows):
             return
         self._append_pairs(self._pack(plain(rows)) if self.packed else plain(rows))
+        self._held_pairs()
+
+    def add_client_lists(self, rows: pa.Table, nets: list[Network] | None) -> None:
+        """Packed, keyed by (client_v4, proto, server_p), counting server_v4:
+        keep the pairs of server rows (server_v4, proto, server_p and their
+        clients_v4 lists), of the clients in `nets` (all when None). Each
+        row's proto and port are packed once, not once per client."""
+        assert self.packed and self.key[0] == "client_v4" and self.distinct == "server_v4"
+        if not len(rows):
+            return
+        lists = rows.column("clients_v4").combine_chunks()
+        parents = pc.list_parent_indices(lists).to_numpy()
+        clients = pc.list_flatten(lists).to_numpy().astype(np.uint64)
+        keyed = plain(rows.select(["proto", "server_p"]))
+        keyed = self._pack(keyed.append_column("client_v4", pa.array(np.zeros(len(rows), dtype=np.uint32))))
+        ports = keyed.column("k_port").to_numpy().astype(np.uint64)
+        code = (clients << np.uint64(32)) | ports[parents]
+        value = rows.column("server_v4").to_numpy()[parents]
+        if nets is not None:
+            inside = _v4_in(clients, nets)
+            code, value = code[inside], value[inside]
+        self.pairs.append(pa.table({"code": code, "value": value}))
+        self._held_pairs()
+
+    def _held_pairs(self) -> None:
+        """After pairs were added: make them distinct once they hold more than the limit."""
         self.held += len(self.pairs[-1])
         if self.held > self.limit:
             self.pairs = [self._pairs()]
