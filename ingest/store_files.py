@@ -29,6 +29,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
@@ -160,6 +161,44 @@ def scrubbed(text: str, secrets: list[str]) -> str:
     return text
 
 
+#: A narrowed read decodes whole only the row groups holding a kept row,
+#: when they are at most this share of the file's (else it reads them all).
+NARROW_SHARE = 0.5
+
+
+def narrowed_read(data: pa.Buffer, options: dict[str, Any]) -> pa.Table | None:
+    """`pq.read_table(data, **options)` (columns, filters, schema) decoding
+    whole only the row groups where the filter keeps a row: the filter's
+    columns are read first, then the row groups holding a match. None when
+    that saves nothing (under four row groups, or more than NARROW_SHARE of
+    them match) or the file's columns are not those asked: read it whole."""
+    filters = options.get("filters")
+    if filters is None:
+        return None
+    parquet = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True)
+    meta = parquet.metadata
+    if meta.num_row_groups < 4:
+        return None
+    names = parquet.schema_arrow.names
+    schema = options.get("schema")
+    wanted = options.get("columns") or (schema.names if schema is not None else names)
+    if any(c not in names for c in wanted):
+        return None
+    text = str(filters)
+    probe = parquet.read(columns=[n for n in names if re.search(rf"\b{re.escape(n)}\b", text)])
+    kept = probe.append_column("__row", pa.array(np.arange(probe.num_rows))).filter(filters).column("__row")
+    ends = np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+    groups = np.unique(np.searchsorted(ends, kept.to_numpy(), side="right"))
+    if len(groups) > NARROW_SHARE * meta.num_row_groups:
+        return None
+    columns = list(dict.fromkeys([*wanted, *probe.column_names]))
+    table = parquet.read_row_groups(groups.tolist(), columns=columns)
+    table = table.filter(filters).select(wanted)
+    if schema is not None:
+        table = table.cast(pa.schema([schema.field(c) for c in wanted]))
+    return table
+
+
 @dataclass(frozen=True, eq=False)
 class StoreFS:
     """Where one store's files and ledger are, and every operation on its files.
@@ -275,15 +314,22 @@ class StoreFS:
             raise FileNotFoundError(errno.ENOENT, "missing", str(path))
         raise FileDamaged(path, f"holds {found[0]} where the ledger recorded {stamp.size} bytes, CRC {stamp.crc:08x}")
 
-    def read_verified(self, path: PurePath, stamp: FileStamp | None, rows: int | None = None,
-                      **options: Any) -> pa.Table:  # fmt: skip
+    def read_verified(self, path: PurePath, stamp: FileStamp | None, rows: int | None = None, *,
+                      narrow: bool = False, **options: Any) -> pa.Table:  # fmt: skip
         """`pq.read_table(**options)` of the committed file `path`, its bytes
         checked against `stamp` (verified_bytes), every page's checksum
         verified, and (without a filter) its row count checked against `rows`.
-        Raises FileNotFoundError or FileDamaged."""
+        With `narrow` (a filter expected to keep few rows, on a column the
+        file is not sorted by), only the row groups holding a kept row are
+        decoded whole (narrowed_read). Raises FileNotFoundError or FileDamaged."""
         data = self.verified_bytes(path, stamp)
         try:
-            table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True, **options)
+            found = narrowed_read(data, options) if narrow else None
+            table = (
+                found
+                if found is not None
+                else pq.read_table(pa.BufferReader(data), page_checksum_verification=True, **options)
+            )
         except (pa.ArrowException, OSError, ValueError) as err:
             raise FileDamaged(path, f"unreadable ({' '.join(str(err).split())[:160]})") from None
         if rows is not None and options.get("filters") is None and table.num_rows != rows:

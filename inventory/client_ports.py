@@ -21,6 +21,7 @@ from synack.inventory.query_rows import (
     allow_entries,
     distinct_joined,
     finish,
+    in_range_of,
     new_rows,
     plain,
     resolve_nets,
@@ -51,25 +52,31 @@ _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum
 
 
 def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                   columns: list[str], strict: bool,
-                   with_server: bool = True) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
+                   columns: list[str], strict: bool, with_server: bool = True,
+                   servers: list[Network] | None = None) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
     """Two streams of the client dailies in the range, one file at a time,
     each with its client and server columns: the rows of IPv4 clients with
     the hosts' numbers (client_v4, server_v4), cheap to read and to hash,
     and the others with their text (client_h, server_h). `columns` are the
     other columns wanted; servers whose SYN-ACK the sensor missed count
     unless `strict`. Without `with_server` the server columns are not read
-    (the years' client sightings then stand in for the days they cover)."""
+    (the years' client sightings then stand in for the days they cover).
+    With `servers`, rows of other servers are mostly left unread (the files
+    are in server order: a superset, tested exactly by the caller)."""
     store = snapshot_of(store)  # one state of the store for both reads
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < uint32(NOT_V4)
     numbers = where(serving(strict), names, net_list, "client_h") & v4
+    if servers is not None:
+        numbers = numbers & in_range_of(servers, "server_v4")
     numeric_columns = ["client_v4", *(["server_v4"] if with_server else []), *columns]
     text_columns = ["client_h", *(["server_h"] if with_server else []), *columns]
-    numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=numeric_columns)
+    narrow = _few_hosts(net_list)
+    numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=numeric_columns, narrow=narrow)
+    text_extra = ~v4 if servers is None else ~v4 & in_range_of(servers, "server_v4")
     text = state_tables(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
-                        columns=text_columns, extra=~v4)  # fmt: skip
+                        columns=text_columns, extra=text_extra, narrow=narrow)  # fmt: skip
     return [(numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")]
 
 
@@ -92,6 +99,7 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
         store, start, end, client_where=clients_where & v4_client,
         client_columns=["client_v4", "server_v4", "proto", "server_p"],
         server_where=servers_where, server_columns=["server_v4", "proto", "server_p", "clients_v4"],
+        narrow=_few_hosts(net_list),
     ):  # fmt: skip
         if kind == CLIENTS:
             numeric.add_pairs(rows)
@@ -102,6 +110,7 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
         store, start, end, client_where=clients_where & ~v4_client,
         client_columns=["client_h", "server_h", "proto", "server_p"],
         server_where=servers_where, server_columns=["server_h", "proto", "server_p", "clients_text"],
+        narrow=_few_hosts(net_list),
     ):  # fmt: skip
         if kind != CLIENTS:
             rows = _exploded(rows, "clients_text", "client_h", "server_h")
@@ -109,6 +118,18 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
             rows = rows.filter(pa.array(in_networks(plain(rows).column("client_h").combine_chunks(), net_list)))
         text.add_pairs(rows)
     return {"client_v4": numeric.counts(), "client_h": text.counts()}
+
+
+#: Client networks of at most this many IPv4 addresses (a host, a small
+#: subnet) are read narrowed: client rows are stored in server order, so
+#: one client's rows lie in a few row groups that only a first read of the
+#: client column finds (store_files.narrowed_read).
+FEW_HOSTS = 1 << 16
+
+
+def _few_hosts(nets: list[Network] | None) -> bool:
+    """Whether `nets` name few enough IPv4 clients for a narrowed read (FEW_HOSTS)."""
+    return nets is not None and sum(n.num_addresses for n in nets if n.version == 4) <= FEW_HOSTS
 
 
 def _exploded(rows: pa.Table, clients: str, client: str, server: str) -> pa.Table:
@@ -439,17 +460,19 @@ def clients(
 
 def client_pairs(
     store: StoreLike, since: DateLike = None, until: DateLike = None, *,
-    nets: Nets = None, sensors: Sensors = None, strict: bool = False,
+    nets: Nets = None, sensors: Sensors = None, strict: bool = False, servers: list[Network] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """The detail view: one row per (client_h, server_h, proto, server_p).
 
     Columns: client_h, server_h, proto, server_p, port_name, services,
     first_seen, last_seen, connections, sensors (comma-joined); sorted by
-    client, server, proto, port.
+    client, server, proto, port. `servers`: only pairs of servers in these
+    networks are wanted (most others are left unread; test them exactly).
     """
     parts = []
     columns = ["proto", "server_p", *_TIMES, "services", "sensor"]
-    for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict):
+    for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict,
+                                                 servers=servers):  # fmt: skip
         key = [client, server, "proto", "server_p"]
         merging = _Merging(key, packed=client == "client_v4")
         for rows in tables:

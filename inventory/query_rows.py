@@ -61,19 +61,25 @@ def where(state: str | tuple[str, ...], sensors: list[str] | None, nets: list[Ne
     if sensors is not None:
         expr = expr & pc.field("sensor").isin(sensors)
     if nets is not None:
-        ranges = None
-        number = pc.field("server_v4" if host == "server_h" else "client_v4")
-        for net in nets:
-            # uint32 scalars, as the column: a cast in the expression costs
-            # Arrow a re-simplification per row group.
-            if net.version == 4:
-                part = (number >= uint32(int(net.network_address))) & (number <= uint32(int(net.broadcast_address)))
-            else:
-                part = number == uint32(NOT_V4)
-            ranges = part if ranges is None else ranges | part
-        if ranges is not None:
-            expr = expr & ranges
+        expr = expr & in_range_of(nets, "server_v4" if host == "server_h" else "client_v4")
     return expr
+
+
+def in_range_of(nets: list[Network], column: str) -> pc.Expression:
+    """A row-group-pruning superset test of `nets` on a host number column
+    (server_v4 or client_v4): their IPv4 ranges, and every non-IPv4 host
+    when a network is IPv6 (its exact test comes after); uint32 scalars, as
+    the column (a cast in the expression costs a re-simplification per row
+    group). No network: nothing passes."""
+    test: pc.Expression | None = None
+    number = pc.field(column)
+    for net in nets:
+        if net.version == 4:
+            part = (number >= uint32(int(net.network_address))) & (number <= uint32(int(net.broadcast_address)))
+        else:
+            part = number == uint32(NOT_V4)
+        test = part if test is None else test | part
+    return test if test is not None else pc.scalar(False)
 
 
 def serving(strict: bool) -> tuple[str, ...]:
@@ -102,11 +108,11 @@ def state_rows(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.d
 def state_tables(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None,
                  state: str | tuple[str, ...], sensors: list[str] | None, nets: list[Network] | None,
                  host: str = "server_h", columns: list[str] | None = None,
-                 extra: pc.Expression | None = None) -> Iterator[pa.Table]:  # fmt: skip
-    """state_rows one file at a time (dailies.tables_in_range)."""
+                 extra: pc.Expression | None = None, narrow: bool = False) -> Iterator[pa.Table]:  # fmt: skip
+    """state_rows one file at a time (dailies.tables_in_range, `narrow` too)."""
     expr = where(state, sensors, nets, host)
     for found in tables_in_range(store, kind, start, end, where=expr if extra is None else expr & extra,
-                                 columns=columns):  # fmt: skip
+                                 columns=columns, narrow=narrow):  # fmt: skip
         if nets is not None and len(found):
             found = found.filter(pa.array(in_networks(found.column(host).combine_chunks(), nets)))
         yield found

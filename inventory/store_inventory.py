@@ -36,7 +36,15 @@ from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import read_catalog, widened_days
 from synack.inventory.host_view import HostView, host_view
 from synack.inventory.networks import narrowed
-from synack.inventory.query_rows import Allow, Nets, Sensors, allow_entries, resolve_nets, sensor_list
+from synack.inventory.query_rows import (
+    Allow,
+    Nets,
+    Sensors,
+    allow_entries,
+    resolve_nets,
+    sensor_list,
+    sort_by_address,
+)
 from synack.inventory.row_filters import Many, RowFilter
 from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, snapshot_of, store_files
 
@@ -203,7 +211,16 @@ class Inventory:
         """One row per client, server and port (see inventory.client_ports.client_pairs);
         with an allowlist, `allowed` marks the pairs whose server it matches.
         `host` matches the client or the server."""
-        found = client_ports.client_pairs(self.store, self.when(since), self.when(until), **self._filters())
+        start, end, host = self.when(since), self.when(until), filters.get("host")
+        pairs = client_ports.client_pairs
+        if host is None:
+            found = pairs(self.store, start, end, **self._filters())
+        else:  # the host's pairs as a client, then as a server: two narrow reads, not every pair
+            hosts = list(RowFilter.of(host=host).hosts)
+            both = pd.concat([pairs(self.store, start, end, **self._filters(host)),
+                              pairs(self.store, start, end, **self._filters(), servers=hosts)])  # fmt: skip
+            key = client_ports.PAIR_KEY
+            found = sort_by_address(both.drop_duplicates(key), key).reset_index(drop=True)
         return self._answer(self._marked(found, "server_h"), since, until, filters, ("client_h", "server_h"))
 
     def closed(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:

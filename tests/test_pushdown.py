@@ -1,0 +1,103 @@
+"""Filters pushed down to the read: one host's client pairs read only the
+row groups that hold them, a host's pairs as a server only the files' rows
+of that server; every answer the same as filtering the whole answer.
+
+Before: `synack clients --detail --host 10.0.0.7` on the bench year merged
+every client pair of the year and filtered after (22 s, 2.1 GB).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from synack.ingest import store_files
+from synack.ingest.conn_ingest import ingest_paths
+from synack.inventory import Inventory
+from tests.conftest import conn_header, conn_line
+
+DAY = 86400.0
+START = 1795000000.0
+
+
+def _file(tmp_path: Path, rows: int, row_group: int) -> pa.Buffer:
+    """A Parquet file in server order with clients spread over its row groups."""
+    rng = np.random.default_rng(7)
+    servers = np.sort(rng.integers(0, 50, rows)).astype(np.uint32)
+    table = pa.table({"server_v4": servers, "client_v4": rng.integers(0, 2000, rows).astype(np.uint32),
+                      "state": pa.array(rng.choice(["served", "rejected"], rows)).dictionary_encode(),
+                      "connections": rng.integers(1, 9, rows)})  # fmt: skip
+    path = tmp_path / "f.parquet"
+    pq.write_table(table, path, row_group_size=row_group, write_page_checksum=True)
+    return pa.py_buffer(path.read_bytes())
+
+
+@pytest.mark.parametrize("clients", [[5], [5, 77, 1999], list(range(0, 2000, 3))])
+def test_a_narrowed_read_is_the_filtered_read(tmp_path: Path, clients: list[int]) -> None:
+    """narrowed_read gives what pq.read_table gives with the same columns,
+    filter and schema, whether it narrows (a few clients) or declines (a
+    third of them: most row groups hold one)."""
+    data = _file(tmp_path, 20_000, 500)
+    keep = pc.field("client_v4").isin(pa.array(clients, pa.uint32())) & (pc.field("state") == "served")
+    schema = pa.schema([("server_v4", pa.uint32()), ("client_v4", pa.uint32()), ("state", pa.string()),
+                        ("connections", pa.int64())])  # fmt: skip
+    options = {"columns": ["server_v4", "connections"], "filters": keep, "schema": schema}
+    expected = pq.read_table(pa.BufferReader(data), **options)
+    narrowed = store_files.narrowed_read(data, options)
+    if len(clients) > 3:
+        assert narrowed is None  # most row groups hold one: read whole
+    else:
+        assert narrowed is not None and narrowed.equals(expected) and 0 < len(narrowed) < 100
+
+
+def _random_log(path: Path, seed: int) -> Path:
+    rng = random.Random(seed)
+    lines = []
+    for i in range(3000):
+        lines.append(conn_line(
+            f"C{i}", ts=START + rng.random() * 3 * DAY, orig=f"10.0.{rng.randrange(4)}.{rng.randrange(30)}",
+            resp=rng.choice([f"10.1.0.{rng.randrange(60)}", "10.0.0.7"]),
+            resp_p=rng.choice([22, 80, 443, 8443, 3389]), proto=rng.choice(["tcp", "udp"]),
+        ))  # fmt: skip
+    lines.sort(key=lambda line: float(line.split("\t", 1)[0]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(conn_header() + "".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_hosts_pairs_are_the_pairs_of_that_host(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """client_pairs(host=) (its pairs as a client, read narrowed, and as a
+    server, read by server order) equals the whole answer filtered, for a
+    client, a server, a host that is both and a network; small row groups
+    make the narrowing real."""
+    monkeypatch.setattr("synack.ingest.partials.ROW_GROUP", {"servers": 64, "clients": 64})
+    store = tmp_path / "store"
+    ingest_paths([_random_log(tmp_path / "logs" / "conn.log", seed)], store, chunk_bytes=60_000)
+    inv = Inventory(store, nets="all")
+    everything = inv.client_pairs()
+    reads = []
+    real = store_files.narrowed_read
+    monkeypatch.setattr(store_files, "narrowed_read", lambda data, options: reads.append(
+        real(data, options) is not None) or real(data, options))  # fmt: skip
+    for host in ("10.0.1.7", "10.1.0.12", "10.0.0.7", "10.0.2.0/28"):
+        got = inv.client_pairs(host=host)
+        net = ipaddress.ip_network(host)
+        mine = everything[[any(ipaddress.ip_address(h) in net for h in pair)
+                           for pair in zip(everything["client_h"], everything["server_h"])]]  # fmt: skip
+        assert len(mine) > 0, host
+        assert got.reset_index(drop=True).equals(mine.reset_index(drop=True)), host
+        # the clients of that host too, from the same narrowed reads
+        clients = inv.clients(host=host)
+        whole = inv.clients()
+        assert clients.reset_index(drop=True).equals(
+            whole[[ipaddress.ip_address(h) in net for h in whole["client_h"]]].reset_index(drop=True)
+        )
+    assert any(reads)  # some reads were narrowed
