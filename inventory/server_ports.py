@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, sorted_distinct
+from synack.ingest.arrays import one_array
 from synack.inventory.dailies import SERVERS, read_catalog, select, sightings_answer
 from synack.inventory.networks import Network
 from synack.inventory.query_rows import (
@@ -24,7 +25,6 @@ from synack.inventory.query_rows import (
     Sensors,
     address_key,
     allow_entries,
-    distinct_joined,
     finish,
     new_rows,
     plain,
@@ -62,42 +62,140 @@ CLOSED_COLUMNS = [
 ]  # fmt: skip
 
 
-def merge_servers(rows: pa.Table, counted: pa.Table | None) -> pd.DataFrame:
+def merge_servers(rows: pa.Table, count_clients: bool = False) -> pd.DataFrame:
     """Merge daily server rows into one row per (server_h, proto, server_p),
-    with the distinct client counts of `counted` (KEY + clients) beside."""
+    with `count_clients` the exact distinct clients of their client sets
+    (clients_per_key; else 0).
+
+    Columns: the key, first_seen, last_seen, connections, first_sensor (the
+    sensor of the earliest row, ties to the smallest name), synack_seen,
+    server_reply (the earliest reply, ties to the smallest bytes), clients,
+    services (comma-joined, "" for none), sensors (comma-joined, null for
+    none); in the order the keys are first seen. The key is packed into one
+    integer and every aggregate is a segment reduction of one lexsort (as
+    ingest.aggregates does), not a group-by of the key's text."""
     if len(rows) == 0:
         return pd.DataFrame(columns=[c for c in SERVERS_COLUMNS if c != "port_name"] + ["first_sensor"])
-    seen = pc.equal(rows.column("state"), SERVED) if "state" in rows.column_names else pa.nulls(len(rows), pa.bool_())
-    rows = rows.append_column("synack_seen", pc.fill_null(seen, True))
-    # Ties go by value, never by position: the first sensor is the smallest
-    # name among the earliest, the first reply the smallest bytes among the earliest.
-    rows = rows.set_column(rows.schema.get_field_index("sensor"), "sensor", rows.column("sensor").cast(pa.string()))
-    slim = rows.select([*KEY, "first_seen", "last_seen", "connections", "sensor", "synack_seen"])  # no client lists
-    g = slim.sort_by([("first_seen", "ascending"), ("sensor", "ascending")]).group_by(KEY, use_threads=False).aggregate(
-        [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first"),
-         ("synack_seen", "any")]
+    n = len(rows)
+    hosts, _ = _codes(rows.column("server_h"), np.arange(n))
+    protos, _ = _codes(rows.column("proto"), np.arange(n))
+    port = rows.column("server_p").to_numpy(zero_copy_only=False).astype(np.int64)
+    key = (hosts << 24) | ((protos + 1) << 16) | port
+    sensor = one_array(rows.column("sensor").cast(pa.string()))
+    first_seen = _micros(rows.column("first_seen"), np.iinfo(np.int64).max)
+    # The rows in the order a stable sort by (first_seen, sensor) gives them: each key's first row, and the keys' order.
+    order = np.lexsort((_ranks(sensor), first_seen))
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    by_key = np.lexsort((position, key))
+    sorted_key = key[by_key]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    groups = len(starts)
+    group = np.empty(n, dtype=np.int64)
+    group[by_key] = np.repeat(np.arange(groups), np.diff(np.r_[starts, n]))
+    first = by_key[starts]
+    seen = (
+        pc.fill_null(pc.equal(rows.column("state"), SERVED), True) if "state" in rows.column_names else None
     )  # fmt: skip
-    g = g.rename_columns([*KEY, "first_seen", "last_seen", "connections", "first_sensor", "synack_seen"])
-    replies = rows.filter(pc.is_valid(rows.column("reply_ts"))).select([*KEY, "reply_ts", "server_reply"])
-    first_reply = (
-        replies.sort_by([("reply_ts", "ascending"), ("server_reply", "ascending")])
-        .group_by(KEY, use_threads=False)
-        .aggregate([("server_reply", "first")])
-        .rename_columns([*KEY, "server_reply"])
+    served = np.ones(n, dtype=bool) if seen is None else np.asarray(seen.to_numpy(zero_copy_only=False), dtype=bool)
+    last_seen = np.maximum.reduceat(_micros(rows.column("last_seen"), np.iinfo(np.int64).min)[by_key], starts)
+    connections = np.add.reduceat(
+        pc.fill_null(rows.column("connections"), 0).to_numpy(zero_copy_only=False).astype(np.int64)[by_key], starts
     )
-    df = plain(g).to_pandas().merge(plain(first_reply).to_pandas(), on=KEY, how="left")
+    clients = clients_per_key(rows, group, groups) if count_clients else np.zeros(groups, dtype=np.int64)
+    merged = pa.table({
+        "server_h": rows.column("server_h").take(first),
+        "proto": rows.column("proto").take(first),
+        "server_p": rows.column("server_p").take(first),
+        "first_seen": rows.column("first_seen").take(first),
+        "last_seen": pa.array(last_seen).cast(rows.schema.field("last_seen").type),
+        "connections": pa.array(connections),
+        "first_sensor": _first_valid(sensor, position, group, groups),
+        "synack_seen": pa.array(np.logical_or.reduceat(served[by_key], starts)),
+        "server_reply": _first_reply(rows, group, groups),
+        "clients": pa.array(clients),
+        "services": _joined(rows.column("services"), group, groups, fill=""),
+        "sensors": _joined(sensor, group, groups, fill=None),
+    })  # fmt: skip
+    df = plain(merged.take(np.argsort(position[first], kind="stable"))).to_pandas()
     df["server_reply"] = df["server_reply"].astype(object).where(df["server_reply"].notna(), None)
-    extras = [distinct_joined(rows, KEY, "services"), distinct_joined(rows, KEY, "sensor")]
-    if counted is not None:
-        extras.insert(0, counted)
-    else:
-        df["clients"] = 0
-    for extra in extras:
-        df = df.merge(plain(extra).to_pandas(), on=KEY, how="left")
-    df = df.rename(columns={"sensor": "sensors"})
-    df["clients"] = df["clients"].fillna(0).astype("int64")
-    df["services"] = df["services"].fillna("")
     return df
+
+
+def _codes(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """(int64 dictionary indices of `rows`, -1 for null; the dictionary's values) of a column."""
+    array = one_array(column)
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    indices = pc.fill_null(array.indices, -1) if array.null_count else array.indices
+    return indices.to_numpy(zero_copy_only=False).astype(np.int64)[rows], array.dictionary
+
+
+def _micros(column: pa.ChunkedArray, null: int) -> np.ndarray:
+    """A timestamp column as int64 microseconds, `null` where it is null."""
+    return pc.fill_null(column.cast(pa.int64()), null).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _ranks(values: pa.Array) -> np.ndarray:
+    """Each value's rank among the distinct values (text order), nulls last."""
+    codes, uniques = _codes(values, np.arange(len(values)))
+    rank = np.empty(len(uniques) + 1, dtype=np.int64)
+    rank[np.asarray(pc.sort_indices(uniques))] = np.arange(len(uniques))
+    rank[-1] = len(uniques)  # -1 (null) indexes the last slot
+    return rank[codes]
+
+
+def _first_valid(values: pa.Array, position: np.ndarray, group: np.ndarray, groups: int) -> pa.Array:
+    """Per group, its first non-null value in `position` order (null when none)."""
+    valid = np.flatnonzero(np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+    first = np.full(groups, -1, dtype=np.int64)
+    if len(valid):
+        o = valid[np.lexsort((position[valid], group[valid]))]
+        g = group[o]
+        heads = np.r_[True, g[1:] != g[:-1]]
+        first[g[heads]] = o[heads]
+    return pc.if_else(pa.array(first >= 0), values.take(pa.array(np.maximum(first, 0))), pa.nulls(groups, values.type))
+
+
+def _first_reply(rows: pa.Table, group: np.ndarray, groups: int) -> pa.Array:
+    """Per group, the server_reply of its earliest reply (reply_ts, then the smallest bytes); null when none."""
+    replies = one_array(rows.column("server_reply"))
+    has = pc.and_(pc.is_valid(rows.column("reply_ts")), pc.is_valid(replies))
+    rows_with = np.flatnonzero(np.asarray(has.to_numpy(zero_copy_only=False), dtype=bool))
+    first = np.full(groups, -1, dtype=np.int64)
+    if len(rows_with):
+        times = _micros(rows.column("reply_ts"), 0)[rows_with]
+        ranks = _ranks(replies.take(pa.array(rows_with)))
+        o = np.lexsort((ranks, times, group[rows_with]))
+        g = group[rows_with][o]
+        heads = np.r_[True, g[1:] != g[:-1]]
+        first[g[heads]] = rows_with[o[heads]]
+    return pc.if_else(pa.array(first >= 0), replies.take(pa.array(np.maximum(first, 0))),
+                      pa.nulls(groups, replies.type))  # fmt: skip
+
+
+def _joined(column: pa.ChunkedArray | pa.Array, group: np.ndarray, groups: int, fill: str | None) -> pa.Array:
+    """Per group, the distinct non-null values of `column` (text, or lists of
+    text) in text order, comma-joined; `fill` for a group with none."""
+    values = one_array(column)
+    owner = group
+    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        owner = group[pc.list_parent_indices(values).to_numpy()]
+        values = pc.list_flatten(values)
+    values = values.cast(pa.string())
+    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    codes, uniques = _codes(values.filter(pa.array(valid)), np.arange(int(valid.sum())))
+    rank = np.empty(len(uniques), dtype=np.int64)
+    in_order = np.asarray(pc.sort_indices(uniques), dtype=np.int64)
+    rank[in_order] = np.arange(len(uniques))
+    width = max(len(uniques), 1)
+    pairs = np.unique(owner[valid] * width + rank[codes])
+    counts = np.bincount(pairs // width, minlength=groups)
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32)),
+                                     uniques.take(pa.array(in_order[pairs % width])).cast(pa.string()))  # fmt: skip
+    joined = pc.binary_join(lists, ",")
+    none = pa.array(counts == 0)
+    return pc.if_else(none, pa.scalar(fill, pa.string()), joined)
 
 
 #: Aggregate rows a query merges at once: a range holding more is merged a
@@ -118,7 +216,7 @@ def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors
     states = serving(strict)
     for band in _address_bands(store, start, end, names, net_list, states, columns):
         rows = state_rows(store, SERVERS, start, end, states, names, net_list, columns=columns, extra=band)
-        parts.append(merge_servers(rows, client_counts(rows) if count_clients else None))
+        parts.append(merge_servers(rows, count_clients))
         del rows
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
@@ -172,8 +270,13 @@ def client_counts(rows: pa.Table, limit: int | None = None) -> pa.Table:
         row_keys.append_column("row", pa.array(np.arange(len(rows), dtype=np.int64)))
         .join(numbered, KEY).sort_by("row").column("key_id").to_numpy()
     )  # fmt: skip
+    return keys.append_column("clients", pa.array(clients_per_key(rows, row_ids, len(keys), limit)))
+
+
+def clients_per_key(rows: pa.Table, row_ids: np.ndarray, keys: int, limit: int | None = None) -> np.ndarray:
+    """The exact distinct clients of each of `keys` keys, `row_ids` naming each row's (see client_counts)."""
     order = np.argsort(row_ids, kind="stable")
-    clients = np.zeros(len(keys), dtype=np.int64)
+    clients = np.zeros(keys, dtype=np.int64)
     for column in ("clients_v4", "clients_text"):
         lists = rows.column(column).combine_chunks()
         lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()[order]
@@ -188,8 +291,8 @@ def client_counts(rows: pa.Table, limit: int | None = None) -> pa.Table:
             codes = values.to_numpy(zero_copy_only=False) if column == "clients_v4" else (
                 values.dictionary_encode().indices.to_numpy(zero_copy_only=False))  # fmt: skip
             pairs = sorted_distinct((owner[valid] << 32) | codes[valid].astype(np.int64))
-            clients += np.bincount(pairs >> 32, minlength=len(keys))
-    return keys.append_column("clients", pa.array(clients))
+            clients += np.bincount(pairs >> 32, minlength=keys)
+    return clients
 
 
 def key_slices(keys: np.ndarray, lengths: np.ndarray, limit: int) -> list[slice]:
@@ -341,7 +444,7 @@ def closed(
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     rows = state_rows(store, SERVERS, start, end, CLOSED, names, net_list)
-    df = merge_servers(rows, client_counts(rows))
+    df = merge_servers(rows, count_clients=True)
     if df.empty:
         return finish(df, CLOSED_COLUMNS, ["probes"])
     served_rows = state_rows(store, SERVERS, start, end, serving(strict), names, net_list, columns=KEY)

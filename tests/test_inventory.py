@@ -547,3 +547,69 @@ def test_sort_by_address_orders_as_pandas_with_numeric_addresses(
     numeric = df.assign(_h=[(ipaddress.ip_address(h).version, int(ipaddress.ip_address(h))) for h in df["server_h"]])
     expected = numeric.sort_values([c if c != "server_h" else "_h" for c in sort], kind="stable").index
     assert list(sort_by_address(df, sort).index) == list(expected)
+
+
+def _reference_merge(rows: pa.Table) -> pd.DataFrame:
+    """merge_servers as Arrow group-bys of the key's text (what it was before its packed-key merge)."""
+    import pyarrow.compute as pc
+
+    key = ["server_h", "proto", "server_p"]
+    rows = rows.append_column("synack_seen", pc.fill_null(pc.equal(rows.column("state"), "served"), True))
+    g = rows.sort_by([("first_seen", "ascending"), ("sensor", "ascending")]).group_by(key, use_threads=False)
+    g = g.aggregate([("first_seen", "min"), ("last_seen", "max"), ("connections", "sum"), ("sensor", "first"),
+                     ("synack_seen", "any")])  # fmt: skip
+    g = g.rename_columns([*key, "first_seen", "last_seen", "connections", "first_sensor", "synack_seen"])
+    replies = rows.filter(pc.is_valid(rows.column("reply_ts")))
+    first_reply = (
+        replies.sort_by([("reply_ts", "ascending"), ("server_reply", "ascending")])
+        .group_by(key, use_threads=False)
+        .aggregate([("server_reply", "first")])
+        .rename_columns([*key, "server_reply"])
+    )
+    df = g.to_pandas().merge(first_reply.to_pandas(), on=key, how="left")
+    df["server_reply"] = df["server_reply"].astype(object).where(df["server_reply"].notna(), None)
+    for column, out in (("services", "services"), ("sensor", "sensors")):
+        values = rows.column(column).combine_chunks()
+        if pa.types.is_list(values.type):
+            parents = pc.list_parent_indices(values)
+            flat = pa.table({**{k: pc.take(rows.column(k), parents) for k in key}, column: pc.list_flatten(values)})
+        else:
+            flat = rows.select([*key, column])
+        flat = flat.filter(pc.is_valid(flat.column(column))).group_by([*key, column]).aggregate([])
+        joined = flat.sort_by([(column, "ascending")]).group_by(key, use_threads=False).aggregate([(column, "list")])
+        texts = pc.binary_join(joined.column(f"{column}_list"), ",")
+        df = df.merge(joined.drop_columns([f"{column}_list"]).append_column(out, texts).to_pandas(), on=key,
+                      how="left")  # fmt: skip
+    df["services"] = df["services"].fillna("")
+    return df
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(
+    st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::1"]), st.sampled_from(["tcp", "udp"]), st.integers(20, 23),
+    st.integers(0, 3), st.integers(0, 3), st.integers(0, 5), st.sampled_from(["a", "b", None]),
+    st.sampled_from(["served", "inferred"]), st.lists(st.sampled_from(["ssh", "http", "dns"]), max_size=2),
+    st.sampled_from([None, 1, 2]), st.sampled_from([b"x", b"y", None])), min_size=1, max_size=40))  # fmt: skip
+def test_merge_servers_equals_a_group_by_of_the_key_text(rows: list[tuple[object, ...]]) -> None:
+    """The packed-key merge gives what Arrow's group-bys gave: every
+    aggregate, the first sensor and reply by their tie rules, the joined
+    services and sensors, the keys in the order they are first seen."""
+    ts = pa.timestamp("us", tz="UTC")
+    table = pa.table({
+        "server_h": [r[0] for r in rows], "proto": [r[1] for r in rows], "server_p": pa.array([r[2] for r in rows],
+                                                                                              pa.uint16()),
+        "first_seen": pa.array([r[3] for r in rows], pa.int64()).cast(ts),
+        "last_seen": pa.array([r[3] + r[4] for r in rows], pa.int64()).cast(ts),
+        "connections": pa.array([r[5] for r in rows], pa.int64()),
+        "sensor": pa.array([r[6] for r in rows], pa.string()),
+        "state": [r[7] for r in rows], "services": pa.array([r[8] for r in rows], pa.list_(pa.string())),
+        "reply_ts": pa.array([r[9] for r in rows], pa.int64()).cast(ts),
+        "server_reply": pa.array([r[10] if r[9] is not None else None for r in rows], pa.binary()),
+    })  # fmt: skip
+    got = server_ports.merge_servers(table)
+    expected = _reference_merge(table)
+    columns = [c for c in expected.columns if c != "server_p"]
+    pd.testing.assert_frame_equal(got[columns].reset_index(drop=True), expected[columns].reset_index(drop=True),
+                                  check_dtype=False)  # fmt: skip
+    assert list(got["server_p"]) == list(expected["server_p"])
+    assert (got["clients"] == 0).all()
