@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -166,12 +167,13 @@ def scrubbed(text: str, secrets: list[str]) -> str:
 NARROW_SHARE = 0.5
 
 
-def narrowed_read(data: pa.Buffer, options: dict[str, Any]) -> pa.Table | None:
+def narrowed_read(data: pa.Buffer, options: dict[str, Any], narrow: pc.Expression) -> pa.Table | None:
     """`pq.read_table(data, **options)` (columns, filters, schema) decoding
-    whole only the row groups where the filter keeps a row: the filter's
-    columns are read first, then the row groups holding a match. None when
-    that saves nothing (under four row groups, or more than NARROW_SHARE of
-    them match) or the file's columns are not those asked: read it whole."""
+    whole only the row groups where `narrow` (a test every row the filter
+    keeps passes, on a column or two) holds for a row: its columns are read
+    first, then the row groups holding a match, filtered. None when that
+    saves nothing (under four row groups, or more than NARROW_SHARE of them
+    match) or the file's columns are not those asked: read it whole."""
     filters = options.get("filters")
     if filters is None:
         return None
@@ -184,14 +186,15 @@ def narrowed_read(data: pa.Buffer, options: dict[str, Any]) -> pa.Table | None:
     wanted = options.get("columns") or (schema.names if schema is not None else names)
     if any(c not in names for c in wanted):
         return None
-    text = str(filters)
+    text = str(narrow)
     probe = parquet.read(columns=[n for n in names if re.search(rf"\b{re.escape(n)}\b", text)])
-    kept = probe.append_column("__row", pa.array(np.arange(probe.num_rows))).filter(filters).column("__row")
+    kept = probe.append_column("__row", pa.array(np.arange(probe.num_rows))).filter(narrow).column("__row")
     ends = np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
     groups = np.unique(np.searchsorted(ends, kept.to_numpy(), side="right"))
     if len(groups) > NARROW_SHARE * meta.num_row_groups:
         return None
-    columns = list(dict.fromkeys([*wanted, *probe.column_names]))
+    text = str(filters)
+    columns = list(dict.fromkeys([*wanted, *(n for n in names if re.search(rf"\b{re.escape(n)}\b", text))]))
     table = parquet.read_row_groups(groups.tolist(), columns=columns)
     table = table.filter(filters).select(wanted)
     if schema is not None:
@@ -315,16 +318,17 @@ class StoreFS:
         raise FileDamaged(path, f"holds {found[0]} where the ledger recorded {stamp.size} bytes, CRC {stamp.crc:08x}")
 
     def read_verified(self, path: PurePath, stamp: FileStamp | None, rows: int | None = None, *,
-                      narrow: bool = False, **options: Any) -> pa.Table:  # fmt: skip
+                      narrow: pc.Expression | None = None, **options: Any) -> pa.Table:  # fmt: skip
         """`pq.read_table(**options)` of the committed file `path`, its bytes
         checked against `stamp` (verified_bytes), every page's checksum
         verified, and (without a filter) its row count checked against `rows`.
-        With `narrow` (a filter expected to keep few rows, on a column the
-        file is not sorted by), only the row groups holding a kept row are
-        decoded whole (narrowed_read). Raises FileNotFoundError or FileDamaged."""
+        With `narrow` (a test of few rows on a column the file is not sorted
+        by, that every row the filter keeps passes), only the row groups
+        holding such a row are decoded whole (narrowed_read). Raises
+        FileNotFoundError or FileDamaged."""
         data = self.verified_bytes(path, stamp)
         try:
-            found = narrowed_read(data, options) if narrow else None
+            found = narrowed_read(data, options, narrow) if narrow is not None else None
             table = (
                 found
                 if found is not None

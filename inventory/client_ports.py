@@ -127,9 +127,11 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
 FEW_HOSTS = 1 << 16
 
 
-def _few_hosts(nets: list[Network] | None) -> bool:
-    """Whether `nets` name few enough IPv4 clients for a narrowed read (FEW_HOSTS)."""
-    return nets is not None and sum(n.num_addresses for n in nets if n.version == 4) <= FEW_HOSTS
+def _few_hosts(nets: list[Network] | None) -> pc.Expression | None:
+    """The client test of a narrowed read when `nets` name few IPv4 clients (FEW_HOSTS), else None."""
+    if nets is None or sum(n.num_addresses for n in nets if n.version == 4) > FEW_HOSTS:
+        return None
+    return in_range_of(nets, "client_v4")
 
 
 def _exploded(rows: pa.Table, clients: str, client: str, server: str) -> pa.Table:

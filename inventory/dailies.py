@@ -145,19 +145,23 @@ def rows_in_range(
 
 def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None, *,
                     where: pc.Expression | None = None, columns: list[str] | None = None,
-                    catalog: Catalog | None = None, narrow: bool = False) -> Iterator[pa.Table]:  # fmt: skip
+                    catalog: Catalog | None = None,
+                    narrow: pc.Expression | None = None) -> Iterator[pa.Table]:  # fmt: skip
     """rows_in_range's rows one file (or one re-aggregated partial) at a
     time, for a caller that merges as it reads: its memory then follows
-    what it keeps, not the range. `narrow`: `where` keeps few rows on a
-    column the files are not sorted by (one host's client rows): only the
-    row groups holding them are decoded (store_files.narrowed_read)."""
+    what it keeps, not the range. `narrow`: a test of few rows on a column
+    the files are not sorted by (one host's client rows) that every row
+    `where` keeps passes: only the row groups holding such rows are decoded
+    (store_files.narrowed_read)."""
     current = catalog if catalog is not None else read_catalog(store)
     snap = current.snapshot
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
     chosen = select(current, start, end, kind, sightings=sightings_answer(kind, columns))
-    options = {"schema": schema, "columns": columns, "filters": where, **({"narrow": True} if narrow else {})}
+    options = {"schema": schema, "columns": columns, "filters": where}
+    if narrow is not None:
+        options["narrow"] = narrow
     for rollup in chosen.rollups:
         yield snap.read_rollup(kind, rollup, **options)
     for p in chosen.partials:
@@ -172,7 +176,8 @@ def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end:
 
 def pair_tables_in_range(
     store: StoreLike, start: dt.datetime | None, end: dt.datetime | None, *, client_where: pc.Expression,
-    client_columns: list[str], server_where: pc.Expression, server_columns: list[str], narrow: bool = False,
+    client_columns: list[str], server_where: pc.Expression, server_columns: list[str],
+    narrow: pc.Expression | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:  # fmt: skip
     """The client-server pairs of [start, end), one file at a time, as
     (kind, rows): each year's sightings that the range covers give their
@@ -187,7 +192,7 @@ def pair_tables_in_range(
     hi = _micros(end) if end is not None else None
     chosen = select(current, start, end, CLIENTS, sightings=True)
     clients = {"schema": DAILY_CLIENTS_SCHEMA, "columns": client_columns, "filters": client_where,
-               **({"narrow": True} if narrow else {})}  # fmt: skip
+               **({"narrow": narrow} if narrow is not None else {})}  # fmt: skip
     for rollup in chosen.rollups:
         if rollup.is_sightings:
             yield SERVERS, snap.read_rollup(SERVERS, rollup, schema=DAILY_SERVERS_SCHEMA, columns=server_columns,
