@@ -148,13 +148,7 @@ def _ranks(values: pa.Array) -> np.ndarray:
 def _first_valid(values: pa.Array, position: np.ndarray, group: np.ndarray, groups: int) -> pa.Array:
     """Per group, its first non-null value in `position` order (null when none)."""
     valid = np.flatnonzero(np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
-    first = np.full(groups, -1, dtype=np.int64)
-    if len(valid):
-        o = valid[np.lexsort((position[valid], group[valid]))]
-        g = group[o]
-        heads = np.r_[True, g[1:] != g[:-1]]
-        first[g[heads]] = o[heads]
-    return pc.if_else(pa.array(first >= 0), values.take(pa.array(np.maximum(first, 0))), pa.nulls(groups, values.type))
+    return _taken(values, _heads(valid, (position[valid],), group, groups))
 
 
 def _first_reply(rows: pa.Table, group: np.ndarray, groups: int) -> pa.Array:
@@ -162,16 +156,28 @@ def _first_reply(rows: pa.Table, group: np.ndarray, groups: int) -> pa.Array:
     replies = one_array(rows.column("server_reply"))
     has = pc.and_(pc.is_valid(rows.column("reply_ts")), pc.is_valid(replies))
     rows_with = np.flatnonzero(np.asarray(has.to_numpy(zero_copy_only=False), dtype=bool))
+    if not len(rows_with):
+        return pa.nulls(groups, replies.type)
+    times = _micros(rows.column("reply_ts"), 0)[rows_with]
+    ranks = _ranks(replies.take(pa.array(rows_with)))
+    return _taken(replies, _heads(rows_with, (ranks, times), group, groups))
+
+
+def _heads(candidates: np.ndarray, order: tuple[np.ndarray, ...], group: np.ndarray, groups: int) -> np.ndarray:
+    """Per group, the first of the rows `candidates` by `order` (lexsort keys
+    of those rows, the last the primary); -1 for a group with none."""
     first = np.full(groups, -1, dtype=np.int64)
-    if len(rows_with):
-        times = _micros(rows.column("reply_ts"), 0)[rows_with]
-        ranks = _ranks(replies.take(pa.array(rows_with)))
-        o = np.lexsort((ranks, times, group[rows_with]))
-        g = group[rows_with][o]
+    if len(candidates):
+        o = candidates[np.lexsort((*order, group[candidates]))]
+        g = group[o]
         heads = np.r_[True, g[1:] != g[:-1]]
-        first[g[heads]] = rows_with[o[heads]]
-    return pc.if_else(pa.array(first >= 0), replies.take(pa.array(np.maximum(first, 0))),
-                      pa.nulls(groups, replies.type))  # fmt: skip
+        first[g[heads]] = o[heads]
+    return first
+
+
+def _taken(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    """`values` at `rows`, null where a row is -1."""
+    return pc.if_else(pa.array(rows >= 0), values.take(pa.array(np.maximum(rows, 0))), pa.nulls(len(rows), values.type))
 
 
 def _joined(column: pa.ChunkedArray | pa.Array, group: np.ndarray, groups: int, fill: str | None) -> pa.Array:
