@@ -91,7 +91,7 @@ def _plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
-def _codes(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+def dictionary_codes(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """(int64 dictionary indices of `rows`, -1 for null; dictionary values) of a column."""
     array = one_array(column)
     if not pa.types.is_dictionary(array.type):
@@ -113,13 +113,13 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     records, rows, state = _state_rows(records)
     if len(rows) == 0:
         return DAILY_SERVERS_SCHEMA.empty_table(), DAILY_CLIENTS_SCHEMA.empty_table()
-    server_idx, server_dict = _codes(records.column("server_h"), rows)
-    client_idx, client_dict = _codes(records.column("client_h"), rows)
+    server_idx, server_dict = dictionary_codes(records.column("server_h"), rows)
+    client_idx, client_dict = dictionary_codes(records.column("client_h"), rows)
     hosts, host_v4 = _hosts_in_address_order(server_dict, client_dict)
     s_host = pc.index_in(server_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[server_idx]
     c_host = pc.index_in(client_dict, hosts).to_numpy(zero_copy_only=False).astype(np.int64)[client_idx]
-    proto, proto_dict = _codes(records.column("proto"), rows)
-    sensor, sensor_dict = _codes(records.column("sensor"), rows)
+    proto, proto_dict = dictionary_codes(records.column("proto"), rows)
+    sensor, sensor_dict = dictionary_codes(records.column("sensor"), rows)
     port = records.column("server_p").to_numpy()[rows].astype(np.int64)
     n_host, n_proto, n_sensor = len(hosts), len(proto_dict) + 1, len(sensor_dict) + 1
     key = (((state * n_host + s_host) * n_proto + proto + 1) * 65536 + port) * n_sensor + sensor + 1
@@ -144,7 +144,7 @@ def aggregate_day(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     (pair_key, client), pair_times, record_pair = _runs((key, c_host), (key_span, n_host), (when, when, ones))
     sensor_col, *server_cols = key_columns(pair_key)
     # Services as (group * n + rank of the name) codes: distinct per pair, then per server from those.
-    seen, rank, by_rank = _service_ranks(_codes(records.column("service"), rows))
+    seen, rank, by_rank = _service_ranks(dictionary_codes(records.column("service"), rows))
     n = max(len(by_rank), 1)
     pair_services = sorted_distinct(record_pair[seen] * n + rank)
     daily_clients = pa.table(

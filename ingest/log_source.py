@@ -584,7 +584,6 @@ def block_at(source: LogSource, offset: int) -> str:
     """The id of the header block that begins at byte `offset` of an ASCII
     `source` (ingest.log_blocks), or "" when none begins there with a
     complete data line (the stream is shorter, or holds something else)."""
-    builder = zeek_ascii.HeaderBuilder(meta_prefix=source.meta_prefix)
     try:
         with open_stream(source.path) as stream:
             _skip(stream, offset, source)
@@ -593,14 +592,7 @@ def block_at(source: LogSource, offset: int) -> str:
         return ""
     if not head.startswith(source.meta_prefix + b"separator"):
         return ""
-    pos = 0
-    while (end := head.find(b"\n", pos)) >= 0:
-        line = head[pos:end]
-        if not line.startswith(source.meta_prefix):
-            return block_id(source.kind, builder.current.raw, head[pos : end + 1])
-        builder.feed(line)
-        pos = end + 1
-    return ""
+    return _header_id(source, head, 0) or ""
 
 
 def blocks_before(source: LogSource, end: int) -> list[str] | None:

@@ -186,20 +186,23 @@ def narrowed_read(data: pa.Buffer, options: dict[str, Any], narrow: pc.Expressio
     wanted = options.get("columns") or (schema.names if schema is not None else names)
     if any(c not in names for c in wanted):
         return None
-    text = str(narrow)
-    probe = parquet.read(columns=[n for n in names if re.search(rf"\b{re.escape(n)}\b", text)])
+    probe = parquet.read(columns=_named(names, narrow))
     kept = probe.append_column("__row", pa.array(np.arange(probe.num_rows))).filter(narrow).column("__row")
     ends = np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
     groups = np.unique(np.searchsorted(ends, kept.to_numpy(), side="right"))
     if len(groups) > NARROW_SHARE * meta.num_row_groups:
         return None
-    text = str(filters)
-    columns = list(dict.fromkeys([*wanted, *(n for n in names if re.search(rf"\b{re.escape(n)}\b", text))]))
-    table = parquet.read_row_groups(groups.tolist(), columns=columns)
+    table = parquet.read_row_groups(groups.tolist(), columns=list(dict.fromkeys([*wanted, *_named(names, filters)])))
     table = table.filter(filters).select(wanted)
     if schema is not None:
         table = table.cast(pa.schema([schema.field(c) for c in wanted]))
     return table
+
+
+def _named(names: list[str], expression: pc.Expression) -> list[str]:
+    """The columns of `names` that `expression` refers to."""
+    text = str(expression)
+    return [n for n in names if re.search(rf"\b{re.escape(n)}\b", text)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -328,12 +331,9 @@ class StoreFS:
         FileNotFoundError or FileDamaged."""
         data = self.verified_bytes(path, stamp)
         try:
-            found = narrowed_read(data, options, narrow) if narrow is not None else None
-            table = (
-                found
-                if found is not None
-                else pq.read_table(pa.BufferReader(data), page_checksum_verification=True, **options)
-            )
+            table = narrowed_read(data, options, narrow) if narrow is not None else None
+            if table is None:
+                table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True, **options)
         except (pa.ArrowException, OSError, ValueError) as err:
             raise FileDamaged(path, f"unreadable ({' '.join(str(err).split())[:160]})") from None
         if rows is not None and options.get("filters") is None and table.num_rows != rows:

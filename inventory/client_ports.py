@@ -94,12 +94,13 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
     v4_client = pc.field("client_v4") < uint32(NOT_V4)
     clients_where = where(serving(strict), names, net_list, "client_h")
     servers_where = where(serving(strict), names, None, "server_h")
+    narrow = _few_hosts(net_list)
     numeric = _Merging(["client_v4", "proto", "server_p"], distinct="server_v4", packed=True, limit=PAIR_ROWS)
     for kind, rows in pair_tables_in_range(
         store, start, end, client_where=clients_where & v4_client,
         client_columns=["client_v4", "server_v4", "proto", "server_p"],
         server_where=servers_where, server_columns=["server_v4", "proto", "server_p", "clients_v4"],
-        narrow=_few_hosts(net_list),
+        narrow=narrow,
     ):  # fmt: skip
         if kind == CLIENTS:
             numeric.add_pairs(rows)
@@ -110,7 +111,7 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
         store, start, end, client_where=clients_where & ~v4_client,
         client_columns=["client_h", "server_h", "proto", "server_p"],
         server_where=servers_where, server_columns=["server_h", "proto", "server_p", "clients_text"],
-        narrow=_few_hosts(net_list),
+        narrow=narrow,
     ):  # fmt: skip
         if kind != CLIENTS:
             rows = _exploded(rows, "clients_text", "client_h", "server_h")
@@ -142,17 +143,6 @@ def _exploded(rows: pa.Table, clients: str, client: str, server: str) -> pa.Tabl
     return pa.table({client: pc.list_flatten(values), server: pc.take(rows.column(server), parents),
                      "proto": pc.take(rows.column("proto"), parents),
                      "server_p": pc.take(rows.column("server_p"), parents)})  # fmt: skip
-
-
-def _v4_in(numbers: np.ndarray, nets: list[Network] | None) -> np.ndarray:
-    """Which IPv4 address numbers lie in the IPv4 networks of `nets` (all when None)."""
-    if nets is None:
-        return np.ones(len(numbers), dtype=bool)
-    inside = np.zeros(len(numbers), dtype=bool)
-    for net in nets:
-        if net.version == 4:
-            inside |= (numbers >= int(net.network_address)) & (numbers <= int(net.broadcast_address))
-    return inside
 
 
 def _as_text(table: pa.Table) -> pa.Table:
@@ -275,16 +265,15 @@ class _Merging:
             return
         lists = rows.column("clients_v4").combine_chunks()
         parents = pc.list_parent_indices(lists).to_numpy()
-        clients = pc.list_flatten(lists).to_numpy().astype(np.uint64)
+        clients = pc.list_flatten(lists)
         keyed = plain(rows.select(["proto", "server_p"]))
         keyed = self._pack(keyed.append_column("client_v4", pa.array(np.zeros(len(rows), dtype=np.uint32))))
         ports = keyed.column("k_port").to_numpy().astype(np.uint64)
-        code = (clients << np.uint64(32)) | ports[parents]
-        value = rows.column("server_v4").to_numpy()[parents]
+        code = (clients.to_numpy().astype(np.uint64) << np.uint64(32)) | ports[parents]
+        pairs = pa.table({"code": code, "value": rows.column("server_v4").to_numpy()[parents], "client_v4": clients})
         if nets is not None:
-            inside = _v4_in(clients, nets)
-            code, value = code[inside], value[inside]
-        self.pairs.append(pa.table({"code": code, "value": value}))
+            pairs = pairs.filter(in_range_of(nets, "client_v4"))
+        self.pairs.append(pairs.select(["code", "value"]))
         self._held_pairs()
 
     def _held_pairs(self) -> None:

@@ -20,8 +20,9 @@ says so, and the next ingest, watch or `synack rebuild` upgrades it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -154,24 +155,13 @@ def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end:
     `where` keeps passes: only the row groups holding such rows are decoded
     (store_files.narrowed_read)."""
     current = catalog if catalog is not None else read_catalog(store)
-    snap = current.snapshot
     schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
-    lo = _micros(start) if start is not None else None
-    hi = _micros(end) if end is not None else None
     chosen = select(current, start, end, kind, sightings=sightings_answer(kind, columns))
     options = {"schema": schema, "columns": columns, "filters": where}
     if narrow is not None:
         options["narrow"] = narrow
-    for rollup in chosen.rollups:
-        yield snap.read_rollup(kind, rollup, **options)
-    for p in chosen.partials:
-        yield snap.read_partial(kind, p, **options)
-    jobs = [snap.record_files(day) for day in chosen.legacy_days]
-    jobs += [snap.record_files(day, p.source_id, (p.chunk_lo, p.chunk_hi)) for day, p in chosen.straddling]
-    for files in jobs:
-        part = _aggregate_records(snap, kind, files, lo, hi)
-        part = part.filter(where) if where is not None else part
-        yield part.select(columns) if columns is not None else part
+    for _, table in _selected_tables(current.snapshot, kind, chosen, start, end, options):
+        yield table
 
 
 def pair_tables_in_range(
@@ -188,23 +178,43 @@ def pair_tables_in_range(
     (CLIENTS: `client_columns`; `narrow` as tables_in_range)."""
     current = read_catalog(store)
     snap = current.snapshot
+    chosen = select(current, start, end, CLIENTS, sightings=True)
+    clients = {"schema": DAILY_CLIENTS_SCHEMA, "columns": client_columns, "filters": client_where}
+    if narrow is not None:
+        clients["narrow"] = narrow
+
+    def year_of_servers(year: Rollup) -> tuple[str, pa.Table]:
+        return SERVERS, snap.read_rollup(SERVERS, year, schema=DAILY_SERVERS_SCHEMA, columns=server_columns,
+                                         filters=server_where)  # fmt: skip
+
+    yield from _selected_tables(snap, CLIENTS, chosen, start, end, clients, year_of_servers)
+
+
+def _selected_tables(
+    snap: Snapshot, kind: str, chosen: Selection, start: dt.datetime | None, end: dt.datetime | None,
+    options: dict[str, Any], years: Callable[[Rollup], tuple[str, pa.Table]] | None = None,
+) -> Iterator[tuple[str, pa.Table]]:  # fmt: skip
+    """(kind, rows) of each file `chosen` names, one at a time: roll-ups and
+    partials read with `options` (columns, filters, schema, narrow), the
+    days of an older store and the partials straddling the range's edge
+    aggregated from their records and filtered alike; with `years`, the
+    years' sightings are read by it instead."""
+    for rollup in chosen.rollups:
+        if years is not None and rollup.is_sightings:
+            yield years(rollup)
+        else:
+            yield kind, snap.read_rollup(kind, rollup, **options)
+    for p in chosen.partials:
+        yield kind, snap.read_partial(kind, p, **options)
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
-    chosen = select(current, start, end, CLIENTS, sightings=True)
-    clients = {"schema": DAILY_CLIENTS_SCHEMA, "columns": client_columns, "filters": client_where,
-               **({"narrow": narrow} if narrow is not None else {})}  # fmt: skip
-    for rollup in chosen.rollups:
-        if rollup.is_sightings:
-            yield SERVERS, snap.read_rollup(SERVERS, rollup, schema=DAILY_SERVERS_SCHEMA, columns=server_columns,
-                                            filters=server_where)  # fmt: skip
-        else:
-            yield CLIENTS, snap.read_rollup(CLIENTS, rollup, **clients)
-    for p in chosen.partials:
-        yield CLIENTS, snap.read_partial(CLIENTS, p, **clients)
+    where, columns = options.get("filters"), options.get("columns")
     jobs = [snap.record_files(day) for day in chosen.legacy_days]
     jobs += [snap.record_files(day, p.source_id, (p.chunk_lo, p.chunk_hi)) for day, p in chosen.straddling]
     for files in jobs:
-        yield CLIENTS, _aggregate_records(snap, CLIENTS, files, lo, hi).filter(client_where).select(client_columns)
+        part = _aggregate_records(snap, kind, files, lo, hi)
+        part = part.filter(where) if where is not None else part
+        yield kind, part.select(columns) if columns is not None else part
 
 
 def sightings_answer(kind: str, columns: list[str] | None) -> bool:

@@ -200,14 +200,17 @@ def replacing(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     the block ends without an exception (a reader never sees half a file, a
     failed write leaves the old file) and removed otherwise. Raises
     IsADirectoryError when `path` is a directory, OSError when it cannot
-    be written (FileNotFoundError: no such directory).
+    be written (FileNotFoundError: no such directory), named by `path`.
     """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory", str(path))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = open_new(tmp, FILE)
+        try:
+            fd = open_new(tmp, FILE)
+        except OSError as err:  # named by the file it replaces, not its temporary
+            raise OSError(err.errno, err.strerror, str(path)) from None
         if path.exists():
             os.fchmod(fd, mode_to_keep(path))  # the replaced file's mode, whatever the umask would take
         with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="") as f:

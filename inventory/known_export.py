@@ -131,11 +131,8 @@ def export_known(path: Path | str, servers: pd.DataFrame, allowed: list[Allowed]
         with replacing(path) as out:
             known, expected = write_known(out, servers, allowed)
         return KnownExport(path, known, expected)
-    try:
-        with replacing(filter_file) as out:
-            known = known_filter.write_filter(out, servers)
-    except OSError as err:  # named by the filter, not its temporary file
-        raise OSError(err.errno, err.strerror, str(filter_file)) from None
+    with replacing(filter_file) as out:
+        known = known_filter.write_filter(out, servers)
     with replacing(path) as out:
         _, expected = write_rows(out, pd.DataFrame(columns=list(FIELDS)), expected_rows(allowed))
     return KnownExport(path, known, expected, filter_file)

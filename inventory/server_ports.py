@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, sorted_distinct
+from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, dictionary_codes, sorted_distinct
 from synack.ingest.arrays import one_array
 from synack.inventory.dailies import SERVERS, read_catalog, select, sightings_answer
 from synack.inventory.networks import Network
@@ -77,8 +77,8 @@ def merge_servers(rows: pa.Table, count_clients: bool = False) -> pd.DataFrame:
     if len(rows) == 0:
         return pd.DataFrame(columns=[c for c in SERVERS_COLUMNS if c != "port_name"] + ["first_sensor"])
     n = len(rows)
-    hosts, _ = _codes(rows.column("server_h"), np.arange(n))
-    protos, _ = _codes(rows.column("proto"), np.arange(n))
+    hosts, _ = dictionary_codes(rows.column("server_h"), np.arange(n))
+    protos, _ = dictionary_codes(rows.column("proto"), np.arange(n))
     port = rows.column("server_p").to_numpy(zero_copy_only=False).astype(np.int64)
     key = (hosts << 24) | ((protos + 1) << 16) | port
     sensor = one_array(rows.column("sensor").cast(pa.string()))
@@ -122,15 +122,6 @@ def merge_servers(rows: pa.Table, count_clients: bool = False) -> pd.DataFrame:
     return df
 
 
-def _codes(column: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
-    """(int64 dictionary indices of `rows`, -1 for null; the dictionary's values) of a column."""
-    array = one_array(column)
-    if not pa.types.is_dictionary(array.type):
-        array = array.dictionary_encode()
-    indices = pc.fill_null(array.indices, -1) if array.null_count else array.indices
-    return indices.to_numpy(zero_copy_only=False).astype(np.int64)[rows], array.dictionary
-
-
 def _micros(column: pa.ChunkedArray, null: int) -> np.ndarray:
     """A timestamp column as int64 microseconds, `null` where it is null."""
     return pc.fill_null(column.cast(pa.int64()), null).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -138,7 +129,7 @@ def _micros(column: pa.ChunkedArray, null: int) -> np.ndarray:
 
 def _ranks(values: pa.Array) -> np.ndarray:
     """Each value's rank among the distinct values (text order), nulls last."""
-    codes, uniques = _codes(values, np.arange(len(values)))
+    codes, uniques = dictionary_codes(values, np.arange(len(values)))
     rank = np.empty(len(uniques) + 1, dtype=np.int64)
     rank[np.asarray(pc.sort_indices(uniques))] = np.arange(len(uniques))
     rank[-1] = len(uniques)  # -1 (null) indexes the last slot
@@ -190,7 +181,7 @@ def _joined(column: pa.ChunkedArray | pa.Array, group: np.ndarray, groups: int, 
         values = pc.list_flatten(values)
     values = values.cast(pa.string())
     valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    codes, uniques = _codes(values.filter(pa.array(valid)), np.arange(int(valid.sum())))
+    codes, uniques = dictionary_codes(values.filter(pa.array(valid)), np.arange(int(valid.sum())))
     rank = np.empty(len(uniques), dtype=np.int64)
     in_order = np.asarray(pc.sort_indices(uniques), dtype=np.int64)
     rank[in_order] = np.arange(len(uniques))

@@ -340,8 +340,7 @@ class Inventory:
         try:
             return known_export.export_known(path, servers, self.allowed, force=force, filter_path=filter_path)
         except OSError as err:
-            failed = filter_path if filter_path is not None and err.filename == str(filter_path) else path
-            raise InventoryError(f"cannot write {failed}: {err.strerror or err}") from None
+            raise InventoryError(f"cannot write {err.filename or path}: {err.strerror or err}") from None
 
     def status(self) -> dict[str, Any]:
         """What the store holds: ledger version, days, records and, per
