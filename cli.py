@@ -12,13 +12,14 @@ import datetime as dt
 import functools
 import gc
 import io
+import itertools
 import os
 import re
 import sys
 import tempfile
 import tomllib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -93,13 +94,32 @@ def bound_memory() -> None:
     here at the edge, never by the library.
     """
     pa.set_memory_pool(pa.system_memory_pool())
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            libc.mallopt(_M_ARENA_MAX, 2)
-            libc.mallopt(_M_MMAP_THRESHOLD, 4 << 20)
-        except (OSError, AttributeError):
-            pass  # not glibc: the defaults are fine
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_ARENA_MAX, 2)
+        libc.mallopt(_M_MMAP_THRESHOLD, 4 << 20)
+
+
+def _give_back_memory() -> None:
+    """Return the heap's free pages to the system (glibc's malloc_trim):
+    between the bands of an answer, so each band starts from what is live,
+    not from what the last one fragmented."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc() -> Any:
+    """The C library when it is glibc (its allocator is tuned), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (glibc's own)
+    except (OSError, AttributeError):
+        return None  # not glibc: the defaults are fine
+    return libc
 
 
 _M_ARENA_MAX = -8  # glibc mallopt parameters
@@ -518,45 +538,101 @@ PIPE_TABLE_WIDTH = 1_000_000
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")]
 
 
-def _emit(df: pd.DataFrame, fmt: Format, output: Path | None, title: str, empty: Callable[[], str]) -> None:
-    """Print or write an inventory DataFrame; `empty` says what a table shows for no rows (asked only then)."""
+def _emit(answer: pd.DataFrame | Iterable[pd.DataFrame], fmt: Format, output: Path | None, title: str,
+          empty: Callable[[], str], columns: str | None = None) -> int:  # fmt: skip
+    """Print or write an inventory answer: a DataFrame or an answer's frames
+    (Inventory.frames, written one after another: memory follows a frame);
+    `empty` says what a table shows for no rows (asked only then); `columns`
+    cuts every frame to those (see _columns). Returns the rows of the answer."""
+    import pandas as pd
+
     from synack.inventory import export, text_table
 
     if fmt is Format.parquet and output is None:
         raise fail("--format parquet needs -o FILE")
-    if df.attrs.get("whole_days"):
-        days = df.attrs["whole_days"]
+    frames = _one_line_errors(iter([answer] if isinstance(answer, pd.DataFrame) else answer), columns)
+    first = next(frames)
+    if first.attrs.get("whole_days"):
+        days = first.attrs["whole_days"]
         which = "that day is" if len(days) == 1 else "those days are"
         say(f"note: the records of {', '.join(days)} were pruned: {which} answered whole, not cut at the range's edge")
+    everything = itertools.chain([first], frames)
 
-    def write(f: Any, width: int) -> None:
-        if fmt is Format.parquet:
-            export.write_parquet(df, f)
-        elif fmt is Format.table:
-            if df.empty:
-                f.write(empty() + "\n")
-            else:
-                flexible = _MAX_WIDTHS if width < PIPE_TABLE_WIDTH else {}  # a pipe gets replies whole
-                shown = df.head(TERMINAL_ROWS) if to_terminal else df
-                lines = text_table.render(_table_view(shown), f"{title} ({len(df)})", width, flexible)
-                if len(shown) < len(df):
-                    lines.append(f"... {plural(len(df) - len(shown), 'more row')} not shown: narrow the question "
-                                 "(--host, --port, --limit) or write them all (-f csv -o FILE, or a pipe)")  # fmt: skip
-                f.write("\n".join(lines) + "\n\n")
-        else:
-            {Format.csv: export.write_csv, Format.json: export.write_json, Format.jsonl: export.write_jsonl}[fmt](df, f)
+    def table(f: Any, width: int) -> int:
+        flexible = _MAX_WIDTHS if width < PIPE_TABLE_WIDTH else {}  # a pipe gets replies whole
+        if to_terminal:  # TERMINAL_ROWS rows shown, the others counted
+            kept, rows = [], 0
+            for frame in everything:
+                kept += [frame.head(TERMINAL_ROWS - rows)] if rows < TERMINAL_ROWS else []
+                rows += len(frame)
+            parts = iter([_joined(kept)])
+        else:  # every row; an answer of several frames as one table a frame, counted at the end
+            parts, rows = everything, -1
+        part = next(parts)
+        following = next(parts, None)
+        if following is None and not len(part):
+            f.write(empty() + "\n")
+            return 0
+        counted = f" ({rows if rows >= 0 else len(part)})" if following is None else ""
+        lines = text_table.render(_table_view(part), title + counted, width, flexible)
+        written = len(part)
+        for more in itertools.chain([following] if following is not None else [], parts):
+            if len(more):
+                lines += ["", *text_table.render(_table_view(more), "", width, flexible)[1:]]
+                written += len(more)
+        if to_terminal and written < rows:
+            lines.append(f"... {plural(rows - written, 'more row')} not shown: narrow the question "
+                         "(--host, --port, --limit) or write them all (-f csv -o FILE, or a pipe)")  # fmt: skip
+        elif counted == "":
+            lines.append(f"({plural(written, 'row')})")
+        f.write("\n".join(lines) + "\n\n")
+        return max(rows, written)
+
+    def write(f: Any, width: int) -> int:
+        if fmt is Format.table:
+            return table(f, width)
+        writers: dict[Format, Callable[[Iterable[pd.DataFrame], Any], int]] = {
+            Format.csv: export.write_csv, Format.json: export.write_json, Format.jsonl: export.write_jsonl,
+            Format.parquet: export.write_parquet,
+        }  # fmt: skip
+        return writers[fmt](everything, f)
 
     to_terminal = output is None and out.is_terminal
     if output is None:
         # A terminal gets its width and TERMINAL_ROWS rows; a pipe every row and column, whole (a program reads it).
-        write(out.file if fmt is Format.table else sys.stdout, out.width if out.is_terminal else PIPE_TABLE_WIDTH)
-        return
+        return write(
+            out.file if fmt is Format.table else sys.stdout, out.width if out.is_terminal else PIPE_TABLE_WIDTH
+        )
     try:
         with export.replacing(output, binary=fmt is Format.parquet) as f:
-            write(f, FILE_TABLE_WIDTH)
+            rows = write(f, FILE_TABLE_WIDTH)
     except OSError as e:
         raise fail(f"cannot write {output}: {e.strerror or e}") from None
-    say(f"{len(df)} rows written to {output}")
+    say(f"{plural(rows, 'row')} written to {output}")
+    return rows
+
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of one answer as one DataFrame, with the first one's attrs."""
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    whole = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    whole.attrs = dict(frames[0].attrs)
+    return whole
+
+
+def _one_line_errors(frames: Iterator[pd.DataFrame], columns: str | None) -> Iterator[pd.DataFrame]:
+    """`frames` cut to `columns`, an error a user or a store can cause while
+    they are read being one line (as _answer makes it)."""
+    try:
+        for frame in frames:
+            yield _columns(frame, columns)
+            del frame
+            _give_back_memory()
+    except SynackError as e:
+        raise fail(str(e)) from None
 
 
 #: The one service column of a table: Zeek's detected services, else the port's IANA name marked "*".
@@ -941,9 +1017,8 @@ def servers(
 
     Example: synack servers --since 7d --port 3389 --nets all   (who serves RDP)"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
-    df = _answer(lambda: inv.servers(since, until, **_filters(host, port, proto, service, sort, limit)))
-    df = _columns(df, columns)
-    _emit(df, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}")
+    frames = inv.frames("servers", since, until, **_filters(host, port, proto, service, sort, limit))
+    _emit(frames, fmt, output, "Server ports", lambda: f"no server ports {_in_range(inv, since, until)}", columns)
 
 
 @app.command()
@@ -960,9 +1035,9 @@ def clients(
 
     Example: synack clients --host 10.1.0.11 --detail   (what one host connects to)"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
-    query = inv.client_pairs if detail else inv.clients
-    df = _answer(lambda: query(since, until, **_filters(host, port, proto, service, sort, limit)))
-    _emit(df, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
+    frames = inv.frames("client_pairs" if detail else "clients", since, until,
+                        **_filters(host, port, proto, service, sort, limit))  # fmt: skip
+    _emit(frames, fmt, output, "Client ports", lambda: f"no client ports {_in_range(inv, since, until)}")
 
 
 @app.command()
@@ -998,12 +1073,13 @@ def new_ports(
     Example: synack new-ports --since 2026-11-21 --allow allow.txt --exit-code"""
     inv = _inventory(store, ledger, nets, sensor, allow, as_of, strict=strict)
     start = since if since is not None else "1d"
-    query = inv.new_clients if client_ports else inv.new_servers
     filters = _filters(host, port, proto, service, sort, limit)
-    df = _columns(_answer(lambda: query(start, until, show_allowed=show_allowed, **filters)), columns)
+    frames = inv.frames("new_clients" if client_ports else "new_servers", start, until, show_allowed=show_allowed,
+                        **filters)  # fmt: skip
     what = "client" if client_ports else "server"
-    _emit(df, fmt, output, f"New {what} ports", lambda: f"no new {what} ports {_in_range(inv, start, until)}")
-    if exit_code and not df.empty:
+    rows = _emit(frames, fmt, output, f"New {what} ports",
+                 lambda: f"no new {what} ports {_in_range(inv, start, until)}", columns)  # fmt: skip
+    if exit_code and rows:
         raise typer.Exit(code=EXIT_ATTENTION)
 
 

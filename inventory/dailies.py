@@ -237,10 +237,14 @@ class Selection:
 
     def server_rows(self) -> int | None:
         """An upper bound of the server rows read, or None when unknown (an older store's days)."""
+        return self.rows(SERVERS)
+
+    def rows(self, kind: str) -> int | None:
+        """An upper bound of the `kind` rows read, or None when unknown (an older store's days)."""
         if self.legacy_days:
             return None
-        return (sum(r.server_rows for r in self.rollups) + sum(p.server_rows for p in self.partials)
-                + sum(p.server_rows for _, p in self.straddling))  # fmt: skip
+        return (sum(r.kind_rows(kind) for r in self.rollups) + sum(p.kind_rows(kind) for p in self.partials)
+                + sum(p.kind_rows(kind) for _, p in self.straddling))  # fmt: skip
 
 
 def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None, kind: str = SERVERS, *,

@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +34,7 @@ _SHOWN = str.maketrans({chr(b): chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"
 #: The same prefixes as a regular expression (one character class) for Arrow.
 _FORMULA_PATTERN = "^[" + "".join("\\" + c if c in "-\\^]" else c for c in _FORMULA_PREFIXES) + "]"
 #: Rows converted at once for CSV and JSON output: memory stays flat.
-_BATCH = 100_000
+_BATCH = 25_000
 
 
 _US_PER_DAY = 86_400_000_000
@@ -104,40 +104,62 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*(_values(df[name]) for name in names))]
 
 
-def write_json(df: pd.DataFrame, out: IO[str]) -> None:
+def write_json(df: pd.DataFrame | Iterable[pd.DataFrame], out: IO[str]) -> int:
     """One JSON array of objects, an object a line (so `grep` and `head`
     work on it), each encoded by the C encoder (indentation would make the
-    stdlib fall back to its Python encoder, several times slower)."""
+    stdlib fall back to its Python encoder, several times slower). `df`
+    may be an answer's frames, written one after another. Returns the rows written."""
     encode = json.JSONEncoder(ensure_ascii=False).encode
     out.write("[")
-    separator = "\n"
-    for start in range(0, len(df), _BATCH):
-        for row in records(df.iloc[start : start + _BATCH]):
-            out.write(separator + encode(row))
-            separator = ",\n"
+    separator, rows = "\n", 0
+    for frame in _frames(df):
+        for start in range(0, len(frame), _BATCH):
+            for row in records(frame.iloc[start : start + _BATCH]):
+                out.write(separator + encode(row))
+                separator = ",\n"
+        rows += len(frame)
     out.write("\n]\n")
+    return rows
 
 
-def write_jsonl(df: pd.DataFrame, out: IO[str]) -> None:
-    """JSON lines: one JSON object a line, nothing else (for jq, log shippers and streaming readers)."""
+def _frames(df: pd.DataFrame | Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+    """One DataFrame, or an answer's frames, as frames."""
+    return [df] if isinstance(df, pd.DataFrame) else df
+
+
+def write_jsonl(df: pd.DataFrame | Iterable[pd.DataFrame], out: IO[str]) -> int:
+    """JSON lines: one JSON object a line, nothing else (for jq, log
+    shippers and streaming readers); `df` may be an answer's frames.
+    Returns the rows written."""
     encode = json.JSONEncoder(ensure_ascii=False).encode
-    for start in range(0, len(df), _BATCH):
-        out.write("".join(encode(row) + "\n" for row in records(df.iloc[start : start + _BATCH])))
+    rows = 0
+    for frame in _frames(df):
+        for start in range(0, len(frame), _BATCH):
+            out.write("".join(encode(row) + "\n" for row in records(frame.iloc[start : start + _BATCH])))
+        rows += len(frame)
+    return rows
 
 
-def write_csv(df: pd.DataFrame, out: IO[str]) -> None:
-    """CSV with a header; text cells neutralized against formula injection.
+def write_csv(df: pd.DataFrame | Iterable[pd.DataFrame], out: IO[str]) -> int:
+    """CSV with a header; text cells neutralized against formula injection;
+    `df` may be an answer's frames (one header, their rows one after
+    another). Returns the rows written.
 
     Converted and written by Arrow, column by column, in batches: millions
     of rows take seconds, not minutes.
     """
-    table = csv_table(df)
-    csv.writer(out, lineterminator="\n").writerow(table.column_names)
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    for start in range(0, len(table), _BATCH):
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table.slice(start, _BATCH), sink, options)
-        out.write(sink.getvalue().to_pybytes().decode("utf-8"))
+    rows = 0
+    for i, frame in enumerate(_frames(df)):
+        if i == 0:
+            csv.writer(out, lineterminator="\n").writerow([str(c) for c in frame.columns])
+        for start in range(0, len(frame), _BATCH):
+            table = csv_table(frame.iloc[start : start + _BATCH])
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(table, sink, options)
+            out.write(sink.getvalue().to_pybytes().decode("utf-8"))
+        rows += len(frame)
+    return rows
 
 
 def csv_table(df: pd.DataFrame) -> pa.Table:
@@ -176,9 +198,31 @@ COLUMN_TYPES: dict[str, pa.DataType] = {
 }  # fmt: skip
 
 
-def write_parquet(df: pd.DataFrame, path: Path | IO[bytes]) -> None:
+def write_parquet(df: pd.DataFrame | Iterable[pd.DataFrame], path: Path | IO[bytes]) -> int:
     """Parquet keeps the real types (bytes, timestamps), each column of
-    COLUMN_TYPES with its type whatever the rows hold; other columns text."""
+    COLUMN_TYPES with its type whatever the rows hold; other columns text
+    (arrow_table). `df` may be an answer's frames: a row group or more
+    each. Returns the rows written."""
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for frame in _frames(df):
+            table = arrow_table(frame)
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(path, schema)
+            writer.write_table(table.cast(schema))
+            rows += len(frame)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def arrow_table(df: pd.DataFrame) -> pa.Table:
+    """`df` as an Arrow table: each column of COLUMN_TYPES with its type
+    whatever the rows hold (an answer without replies still has
+    `server_reply` as binary), other columns text, lists as they are."""
     df = df.copy(deep=False)
     df.attrs = {}  # what the answer covers is for the caller, not the file's pandas metadata
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -189,7 +233,7 @@ def write_parquet(df: pd.DataFrame, path: Path | IO[bytes]) -> None:
             columns.append(column.cast(wanted))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             columns.append(column)  # a column of another kind (a list): as pandas has it
-    pq.write_table(pa.table(columns, names=table.column_names), path)
+    return pa.table(columns, names=table.column_names)
 
 
 @contextmanager

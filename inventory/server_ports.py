@@ -8,8 +8,6 @@ dates may be `date`, `datetime`, ISO strings or ages like "7d".
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -17,8 +15,8 @@ import pyarrow.compute as pc
 
 from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, dictionary_codes, sorted_distinct
 from synack.ingest.arrays import one_array
-from synack.inventory.dailies import SERVERS, read_catalog, select, sightings_answer
-from synack.inventory.networks import Network
+from synack.inventory.address_bands import address_bands, within
+from synack.inventory.dailies import SERVERS
 from synack.inventory.query_rows import (
     Allow,
     Nets,
@@ -33,7 +31,6 @@ from synack.inventory.query_rows import (
     serving,
     sort_by_address,
     state_rows,
-    uint32,
 )
 from synack.inventory.store_reader import DateLike, StoreLike, as_timestamp, day_range, snapshot_of
 
@@ -202,47 +199,23 @@ BAND_ROWS = 1_000_000
 
 
 def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-            count_clients: bool = True, strict: bool = False) -> pd.DataFrame:  # fmt: skip
+            count_clients: bool = True, strict: bool = False, in_band: bool = False) -> pd.DataFrame:  # fmt: skip
     """Merged server rows (inferred servers too unless `strict`); distinct
-    clients (which need the client pairs) only when `count_clients`."""
+    clients (which need the client pairs) only when `count_clients`. A
+    range of more than BAND_ROWS rows is merged a band of addresses at a
+    time, unless the caller bands (`in_band`: `nets` are one band's)."""
     store = snapshot_of(store)  # one state of the store for every read below
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     columns = None if count_clients else SERVER_ROW_COLUMNS
     parts = []
     states = serving(strict)
-    for band in _address_bands(store, start, end, names, net_list, states, columns):
-        rows = state_rows(store, SERVERS, start, end, states, names, net_list, columns=columns, extra=band)
+    bands = [None] if in_band else address_bands(store, SERVERS, start, end, states, names, net_list, rows=BAND_ROWS)
+    for band in bands:
+        rows = state_rows(store, SERVERS, start, end, states, names, within(net_list, band), columns=columns)
         parts.append(merge_servers(rows, count_clients))
         del rows
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-
-
-def _address_bands(store: StoreLike, start: dt.datetime | None, end: dt.datetime | None,
-                   sensors: list[str] | None, nets: list[Network] | None,
-                   states: tuple[str, ...],
-                   columns: list[str] | None = None) -> list[pc.Expression | None]:  # fmt: skip
-    """Filters on server_v4 that split the range's served rows (of
-    `columns`) into bands of about BAND_ROWS rows, each server in one band;
-    [None] when one band holds them all (known from the ledger's row counts
-    without reading a file)."""
-    bound = select(read_catalog(store), start, end, sightings=sightings_answer(SERVERS, columns)).server_rows()
-    if bound is not None and bound <= BAND_ROWS:
-        return [None]
-    v4 = state_rows(store, SERVERS, start, end, states, sensors, nets, columns=["server_v4", "server_h"]).column(
-        "server_v4"
-    )
-    if len(v4) <= BAND_ROWS:
-        return [None]
-    values, counts = np.unique(v4.to_numpy(), return_counts=True)
-    cuts = np.searchsorted(np.cumsum(counts), np.arange(BAND_ROWS, len(v4), BAND_ROWS), side="left")
-    bounds = sorted({int(values[c]) + 1 for c in cuts if c + 1 < len(values)})
-    number = pc.field("server_v4")
-    bands: list[pc.Expression | None] = []
-    for i, lo in enumerate([0, *bounds]):
-        band = number >= uint32(lo)
-        bands.append(band & (number < uint32(bounds[i])) if i < len(bounds) else band)
-    return bands
 
 
 #: Client-list entries counted at once: bounds the memory of an exact
@@ -333,6 +306,7 @@ def _with_answers_all(found: pd.DataFrame, threshold: int) -> pd.DataFrame:
 def servers(
     store: StoreLike, since: DateLike = None, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, strict: bool = False, answers_all_ports: int = ANSWERS_ALL_PORTS,
+    in_band: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """Server ports seen in [since, until).
 
@@ -345,9 +319,10 @@ def servers(
     TCP ports or more in the range, most of them quiet: see
     answering_all). One row per (server_h, proto, server_p) whose server is
     in `nets` (default: private ranges; "all" for every address), sorted by
-    address, proto, port.
+    address, proto, port. `in_band`: `nets` are one band of a banded
+    answer (inventory.address_bands), merged at once.
     """
-    found = _served(store, since, until, sensors, nets, strict=strict)
+    found = _served(store, since, until, sensors, nets, strict=strict, in_band=in_band)
     return finish(_with_answers_all(found, answers_all_ports), SERVERS_COLUMNS, ["server_h", "proto", "server_p"])
 
 
@@ -367,12 +342,12 @@ def hosts_serving(
 
 
 def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None,
-                     strict: bool = False) -> pd.DataFrame:  # fmt: skip
+                     strict: bool = False, in_band: bool = False) -> pd.DataFrame:  # fmt: skip
     """Every server port of the store merged over all time, with its first
     sighting: what new_servers selects from. Pass it to new_servers as
     `sightings` to ask about several periods for the price of one read.
-    Sorted by address, proto, port."""
-    found = _served(store, None, None, sensors, nets, count_clients=False, strict=strict)
+    Sorted by address, proto, port. `in_band` as for servers."""
+    found = _served(store, None, None, sensors, nets, count_clients=False, strict=strict, in_band=in_band)
     return sort_by_address(found, KEY).reset_index(drop=True) if not found.empty else found
 
 

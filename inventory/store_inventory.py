@@ -24,15 +24,19 @@ to it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 import pandas as pd
+import pyarrow as pa
 
+from synack.ingest.partials import CLIENTS, SERVERS
 from synack.ingest.snapshot import Snapshot, StoreFS
 from synack.inventory import client_ports, identities, known_export, notices, server_ports
+from synack.inventory.address_bands import Band, address_bands, within
 from synack.inventory.allowlist import Allowed, allowed_mask
+from synack.inventory.answer_stream import limited, sorted_frames
 from synack.inventory.dailies import read_catalog, widened_days
 from synack.inventory.host_view import HostView, host_view
 from synack.inventory.networks import narrowed
@@ -43,6 +47,7 @@ from synack.inventory.query_rows import (
     allow_entries,
     resolve_nets,
     sensor_list,
+    serving,
     sort_by_address,
 )
 from synack.inventory.row_filters import Many, RowFilter
@@ -119,15 +124,67 @@ class Inventory:
         """A date, time or age ("7d") as a UTC datetime; ages count back from `as_of`."""
         return as_timestamp(value, now=self.as_of)
 
-    def _filters(self, host: Many = None) -> dict[str, Any]:
+    def _filters(self, host: Many = None, band: Band = None) -> dict[str, Any]:
         """The query's networks, sensors and strictness; with `host`, the
         networks narrowed to those hosts (the filter pushed down to the read:
-        only the aggregate rows of those addresses are read)."""
+        only the aggregate rows of those addresses are read); with `band`,
+        narrowed to the band's networks (inventory.address_bands)."""
         nets: Nets = self.nets
         if host is not None:
             inside = narrowed(resolve_nets(self.nets), list(RowFilter.of(host=host).hosts))
             nets = "all" if inside is None else [str(n) for n in inside]
+        if band is not None:
+            nets = [str(n) for n in within(resolve_nets(nets), band) or []]
         return {"nets": nets, "sensors": self.sensors, "strict": self.strict}
+
+    def frames(self, question: str, *args: Any, **kwargs: Any) -> Iterator[pd.DataFrame]:
+        """The answer of `question` (servers, new_servers, clients,
+        client_pairs, new_clients; any other query is one frame) as
+        DataFrames of a band of addresses each, in the answer's order, their
+        concatenation the query's answer: memory follows a band, not the
+        answer (inventory.address_bands). Every frame answers from one
+        snapshot of the store; each carries the answer's `attrs`."""
+        inv = self
+        if not isinstance(self.store, Snapshot):  # one snapshot for every band, what is kept shared
+            inv = self.pinned()
+            inv._sightings, inv._identity = self._sightings, self._identity
+        banded = {"servers": inv._server_frames, "new_servers": inv._new_server_frames,
+                  "clients": inv._client_frames, "client_pairs": inv._pair_frames,
+                  "new_clients": inv._new_client_frames}  # fmt: skip
+        if question in banded:
+            return banded[question](*args, **kwargs)
+        return iter([getattr(inv, question)(*args, **kwargs)])
+
+    def batches(self, question: str, *args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
+        """The answer of `question` (see frames) as Arrow record batches,
+        every column of export.COLUMN_TYPES with its type in every batch
+        (the others text): for notebooks that write or reduce an answer too
+        big for one DataFrame."""
+        from synack.inventory.export import arrow_table
+
+        for frame in self.frames(question, *args, **kwargs):
+            yield from arrow_table(frame).to_batches()
+
+    def _banded(self, kind: str, start: DateLike, end: DateLike, column: str, filters: Filters,
+                answer: Callable[[Band, Filters], pd.DataFrame],
+                order: list[str] | None) -> Iterator[pd.DataFrame]:  # fmt: skip
+        """`answer` (a query's answer within a band, narrowed by the filters
+        given) once per band of the `column` hosts (server_h or client_h) of
+        the range's `kind` rows; `order`: the answer's sort when it is not
+        by that host (its frames are then gathered and sorted)."""
+        nets = resolve_nets(self._filters(filters.get("host"))["nets"])
+        bands = address_bands(self.store, kind, self.when(start), self.when(end), serving(self.strict),
+                              sensor_list(self.sensors), nets, column)  # fmt: skip
+        if len(bands) == 1:
+            yield answer(None, filters)
+            return
+        each: Filters = {k: v for k, v in filters.items() if k not in ("sort", "limit")}  # type: ignore[assignment]
+        frames = (answer(band, each) for band in bands)
+        sort, limit = list(RowFilter.of(sort=filters.get("sort")).sort), filters.get("limit")
+        if not sort and order is None:
+            yield from limited(frames, limit)
+        else:
+            yield from sorted_frames(frames, [*sort, *(order or [])], limit)
 
     def _answer(self, df: pd.DataFrame, since: DateLike, until: DateLike, filters: Filters,
                 hosts: tuple[str, ...] = ("server_h",)) -> pd.DataFrame:  # fmt: skip
@@ -162,11 +219,21 @@ class Inventory:
         what each server is (product, version, tls_names, host_names: see
         inventory.identities).
         `filters` (host, port, proto, service, sort, limit) narrow the answer."""
+        return _whole(self.frames("servers", since, until, **filters))
+
+    def _server_frames(self, since: DateLike = None, until: DateLike = None,
+                       **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
         host = filters.get("host")
-        found = server_ports.servers(self.store, self.when(since), self.when(until),
-                                     answers_all_ports=self.answers_all_ports, **self._filters(host))  # fmt: skip
-        found = self._first_sightings(found, since, until, lambda: self.server_sightings(host), server_ports.KEY)
-        return self._answer(self._identified(self._marked(found, "server_h"), until), since, until, filters)
+
+        def answer(band: Band, wanted: Filters) -> pd.DataFrame:
+            where = self._filters(host, band)
+            found = server_ports.servers(self.store, self.when(since), self.when(until), in_band=band is not None,
+                                         answers_all_ports=self.answers_all_ports, **where)  # fmt: skip
+            found = self._first_sightings(found, since, until, lambda: self._server_sightings(host, band, where),
+                                          server_ports.KEY)  # fmt: skip
+            return self._answer(self._identified(self._marked(found, "server_h"), until), since, until, wanted)
+
+        return self._banded(SERVERS, since, until, "server_h", filters, answer, None)
 
     def _first_sightings(self, found: pd.DataFrame, since: DateLike, until: DateLike,
                          sightings: Callable[[], pd.DataFrame], key: list[str]) -> pd.DataFrame:  # fmt: skip
@@ -200,28 +267,46 @@ class Inventory:
         with first_seen, first_in_range and new as `servers` has them;
         with an allowlist, `allowed` marks those it matches (by client, as
         new_clients does). `host` matches the client."""
+        return _whole(self.frames("clients", since, until, **filters))
+
+    def _client_frames(self, since: DateLike = None, until: DateLike = None,
+                       **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
         host = filters.get("host")
-        found = client_ports.clients(self.store, self.when(since), self.when(until), **self._filters(host))
-        found = self._first_sightings(found, since, until, lambda: self.client_sightings(host),
-                                      ["client_h", "proto", "server_p"])  # fmt: skip
-        return self._answer(self._marked(found, "client_h"), since, until, filters, ("client_h",))
+
+        def answer(band: Band, wanted: Filters) -> pd.DataFrame:
+            where = self._filters(host, band)
+            found = client_ports.clients(self.store, self.when(since), self.when(until), **where)
+            found = self._first_sightings(found, since, until, lambda: self._client_sightings(host, band, where),
+                                          ["client_h", "proto", "server_p"])  # fmt: skip
+            return self._answer(self._marked(found, "client_h"), since, until, wanted, ("client_h",))
+
+        return self._banded(CLIENTS, since, until, "client_h", filters, answer, None)
 
     def client_pairs(self, since: DateLike = None, until: DateLike = None,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """One row per client, server and port (see inventory.client_ports.client_pairs);
         with an allowlist, `allowed` marks the pairs whose server it matches.
         `host` matches the client or the server."""
+        return _whole(self.frames("client_pairs", since, until, **filters))
+
+    def _pair_frames(self, since: DateLike = None, until: DateLike = None,
+                     **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
         start, end, host = self.when(since), self.when(until), filters.get("host")
         pairs = client_ports.client_pairs
         if host is None:
-            found = pairs(self.store, start, end, **self._filters())
+
+            def answer(band: Band, wanted: Filters) -> pd.DataFrame:
+                found = pairs(self.store, start, end, **self._filters(None, band))
+                return self._answer(self._marked(found, "server_h"), since, until, wanted, ("client_h", "server_h"))
+
+            return self._banded(CLIENTS, since, until, "client_h", filters, answer, None)
         else:  # the host's pairs as a client, then as a server: two narrow reads, not every pair
             hosts = list(RowFilter.of(host=host).hosts)
             both = pd.concat([pairs(self.store, start, end, **self._filters(host)),
                               pairs(self.store, start, end, **self._filters(), servers=hosts)])  # fmt: skip
             key = client_ports.PAIR_KEY
             found = sort_by_address(both.drop_duplicates(key), key).reset_index(drop=True)
-        return self._answer(self._marked(found, "server_h"), since, until, filters, ("client_h", "server_h"))
+        return iter([self._answer(self._marked(found, "server_h"), since, until, filters, ("client_h", "server_h"))])
 
     def closed(self, since: DateLike = None, until: DateLike = None, **filters: Unpack[Filters]) -> pd.DataFrame:
         """Ports that answered SYNs with RST (see inventory.server_ports.closed);
@@ -245,6 +330,16 @@ class Inventory:
         merged over all time (read once per Inventory)."""
         return self._kept_sightings("clients", host, client_ports.client_sightings)
 
+    def _server_sightings(self, host: Many, band: Band, where: dict[str, Any]) -> pd.DataFrame:
+        """server_sightings of `host` (kept), or of one band (`where`: its filters; read each time)."""
+        if band is None:
+            return self.server_sightings(host)
+        return server_ports.server_sightings(self.store, in_band=True, **where)
+
+    def _client_sightings(self, host: Many, band: Band, where: dict[str, Any]) -> pd.DataFrame:
+        """client_sightings of `host` (kept), or of one band (`where`: its filters; read each time)."""
+        return self.client_sightings(host) if band is None else client_ports.client_sightings(self.store, **where)
+
     def _kept_sightings(self, kind: str, host: Many, read: Callable[..., pd.DataFrame]) -> pd.DataFrame:
         key = f"{kind} {host}"
         if key not in self._sightings:
@@ -255,21 +350,41 @@ class Inventory:
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Server ports first seen in [since, until), allowlisted ones left out
         (or marked), with what each server is (see `servers`)."""
-        found = server_ports.new_servers(
-            self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
-            sightings=self.server_sightings(filters.get("host")), answers_all_ports=self.answers_all_ports,
-            **self._filters(filters.get("host")),
-        )  # fmt: skip
-        return self._answer(self._identified(found, until), since, until, filters)
+        return _whole(self.frames("new_servers", since, until, show_allowed=show_allowed, **filters))
+
+    def _new_server_frames(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
+                           **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
+        host = filters.get("host")
+
+        def answer(band: Band, wanted: Filters) -> pd.DataFrame:
+            where = self._filters(host, band)
+            found = server_ports.new_servers(
+                self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
+                sightings=self._server_sightings(host, band, where), answers_all_ports=self.answers_all_ports,
+                **where,
+            )  # fmt: skip
+            return self._answer(self._identified(found, until), since, until, wanted)
+
+        return self._banded(SERVERS, None, None, "server_h", filters, answer, ["first_seen", "server_h", "server_p"])
 
     def new_clients(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Client ports first seen in [since, until), allowlisted services left out (or marked)."""
-        found = client_ports.new_clients(
-            self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
-            sightings=self.client_sightings(filters.get("host")), **self._filters(filters.get("host")),
-        )  # fmt: skip
-        return self._answer(found, since, until, filters, ("client_h",))
+        return _whole(self.frames("new_clients", since, until, show_allowed=show_allowed, **filters))
+
+    def _new_client_frames(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
+                           **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
+        host = filters.get("host")
+
+        def answer(band: Band, wanted: Filters) -> pd.DataFrame:
+            where = self._filters(host, band)
+            found = client_ports.new_clients(
+                self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
+                sightings=self._client_sightings(host, band, where), **where,
+            )  # fmt: skip
+            return self._answer(found, since, until, wanted, ("client_h",))
+
+        return self._banded(CLIENTS, since, until, "client_h", filters, answer, ["first_seen", "client_h", "server_p"])
 
     def gone_servers(self, until: DateLike = None, *, idle_days: float = 7,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
@@ -389,3 +504,13 @@ class Inventory:
                 "as_of": self.as_of.isoformat(timespec="seconds"),
             },
         }
+
+
+def _whole(frames: Iterator[pd.DataFrame]) -> pd.DataFrame:
+    """An answer's frames (Inventory.frames) as one DataFrame, with the first one's `attrs`."""
+    parts = list(frames)
+    if len(parts) == 1:
+        return parts[0]
+    whole = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    whole.attrs = dict(parts[0].attrs)
+    return whole

@@ -1,0 +1,70 @@
+"""Answers too big to hold at once, a band of addresses at a time.
+
+A day on which a few hosts answer every port (a tarpit, a SYN proxy) has
+millions of server ports; a pandas answer costs about 250 bytes a row, so
+a query holds one band of host addresses at a time: the range's aggregate
+rows are split by the host's number (server_v4 or client_v4) into bands of
+about ANSWER_ROWS rows, each band a list of networks, and the ordinary
+query runs once per band with its networks narrowed to the band's. A host
+lies in one band, so what is per host (answers every port, a client's
+servers) is whole in it; bands come in address order (IPv4 by number, the
+other addresses last), which is the order of the answers sorted by
+address: those are written band after band, the others gathered compactly
+and sorted (see inventory.answer_stream).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+import numpy as np
+
+from synack.ingest.aggregates import NOT_V4
+from synack.inventory.dailies import read_catalog, select, sightings_answer
+from synack.inventory.networks import NOWHERE, Network, narrowed
+from synack.inventory.query_rows import state_rows
+from synack.inventory.store_reader import StoreLike
+
+#: Aggregate rows of a range answered at once: more are answered a band at a time.
+ANSWER_ROWS = 100_000
+#: Every address that is not IPv4 (their rows carry NOT_V4): the last band's.
+_NOT_IPV4 = [ipaddress.ip_network("::/0")]
+
+Band = list[Network] | None  # the band's networks; None: the one band of a small range
+
+
+def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None,
+                  states: tuple[str, ...], sensors: list[str] | None, nets: list[Network] | None,
+                  host: str = "server_h", rows: int | None = None) -> list[Band]:  # fmt: skip
+    """Bands of the hosts (`host`: server_h or client_h) of the range's
+    `kind` rows of `states`, `sensors` and `nets`, each holding about `rows`
+    (ANSWER_ROWS) rows, in address order; [None] when one band holds them
+    all, known from the ledger's row counts without reading a file when it can."""
+    rows = rows or ANSWER_ROWS
+    number = "server_v4" if host == "server_h" else "client_v4"
+    bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [number, host])).rows(kind)
+    if bound is not None and bound <= rows:
+        return [None]
+    v4 = state_rows(store, kind, start, end, states, sensors, nets, host=host, columns=[number, host]).column(number)
+    if len(v4) <= rows:
+        return [None]
+    values, counts = np.unique(v4.to_numpy(), return_counts=True)
+    cuts = np.searchsorted(np.cumsum(counts), np.arange(rows, len(v4), rows), side="left")
+    bounds = sorted({int(values[c]) + 1 for c in cuts if c + 1 < len(values)})
+    bands: list[Band] = [_ipv4_interval(lo, hi) for lo, hi in zip([0, *bounds], bounds)]
+    bands.append(_ipv4_interval(bounds[-1], NOT_V4 + 1) + _NOT_IPV4 if bounds else None)
+    return bands
+
+
+def _ipv4_interval(lo: int, hi: int) -> list[Network]:
+    """The IPv4 addresses lo <= a < hi as CIDR networks."""
+    first, last = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi - 1)
+    return list(ipaddress.summarize_address_range(first, last))
+
+
+def within(nets: list[Network] | None, band: Band) -> list[Network] | None:
+    """The networks of `nets` (None: every address) inside `band` ([NOWHERE] when none)."""
+    if band is None:
+        return nets
+    return narrowed(nets, band) or [NOWHERE]

@@ -1,0 +1,106 @@
+"""An answer as a stream of DataFrames: one per band of addresses, in the answer's order.
+
+A banded query (inventory.address_bands) yields one DataFrame per band.
+When the answer is sorted by the bands' host, the frames are already in
+order and pass through (cut at the limit); otherwise they are gathered as
+compact Arrow tables (text with few distinct values dictionary-encoded),
+sorted by one lexsort of integer ranks, as query_rows.sort_by_address
+sorts a DataFrame, and handed out again a slice at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from synack.inventory.query_rows import ADDRESS_COLUMNS, _address_ranks
+from synack.inventory.store_reader import InventoryError
+
+#: Rows handed out at once from a gathered answer.
+SLICE_ROWS = 100_000
+
+
+def limited(frames: Iterable[pd.DataFrame], limit: int | None) -> Iterator[pd.DataFrame]:
+    """`frames` cut after `limit` rows in all (None: every row); at least one frame, maybe empty."""
+    left = limit
+    for i, frame in enumerate(frames):
+        if left is not None and len(frame) > left:
+            frame = frame.head(left)
+        if len(frame) or i == 0:
+            yield frame
+        if left is not None:
+            left -= len(frame)
+            if left <= 0:
+                return
+
+
+def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: int | None = None
+                  ) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """The rows of `frames` sorted by the columns `sort` (address columns
+    numerically, IPv4 first; empty values last; ties in the frames' order),
+    cut after `limit`, SLICE_ROWS at a time. The frames are held as Arrow
+    in between, not as pandas. Raises InventoryError for a sort column the
+    frames do not have."""
+    first: pd.DataFrame | None = None
+    tables = []
+    for frame in frames:
+        if first is None:
+            first = frame.head(0)
+        if len(frame):
+            bare = frame.copy(deep=False)
+            bare.attrs = {}  # what the answer covers stays with `first`
+            tables.append(_compact(pa.Table.from_pandas(bare, preserve_index=False)))
+    assert first is not None, "an answer has at least one frame"
+    missing = [c for c in sort if c not in first]
+    if missing:
+        raise InventoryError(f"--sort {','.join(missing)}: no such column (the columns: {', '.join(first)})")
+    if not tables:
+        yield first
+        return
+    table = pa.concat_tables(tables, promote_options="permissive")
+    del tables
+    ranks = [_ranks(table.column(c), c in ADDRESS_COLUMNS) for c in sort]
+    order = np.lexsort([np.arange(len(table)), *ranks[::-1]]) if ranks else np.arange(len(table))
+    if limit is not None:
+        order = order[:limit]
+    if not len(order):
+        yield first
+    for at in range(0, len(order), SLICE_ROWS):
+        part = table.take(pa.array(order[at : at + SLICE_ROWS]))
+        frame = _plain(part).to_pandas()
+        frame = frame.astype({c: t for c, t in first.dtypes.items() if frame[c].dtype != t})
+        frame.attrs = dict(first.attrs)
+        yield frame
+
+
+def _compact(table: pa.Table) -> pa.Table:
+    """`table` with its text columns dictionary-encoded (most repeat: names, services, sensors)."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = column.combine_chunks().dictionary_encode()
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded (pandas would make them categorical)."""
+    return table.cast(
+        pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
+    )
+
+
+def _ranks(column: pa.ChunkedArray, address: bool) -> np.ndarray:
+    """Each value's rank (empty values last), addresses by number (query_rows._address_ranks)."""
+    values = column.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    if address:
+        return _address_ranks(pd.Series(values.to_pandas()))
+    if pa.types.is_null(values.type):
+        return np.zeros(len(values), dtype=np.int64)
+    return pc.rank(values, sort_keys="ascending", tiebreaker="dense").to_numpy()
