@@ -7,7 +7,6 @@ or the file named by SYNACK_CONFIG) > default.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import functools
 import gc
@@ -93,33 +92,13 @@ def bound_memory() -> None:
     system or to the next chunk instead of being cached per thread. This is the process's business, so it is set
     here at the edge, never by the library.
     """
+    from synack.inventory.heap import glibc
+
     pa.set_memory_pool(pa.system_memory_pool())
-    libc = _glibc()
+    libc = glibc()
     if libc is not None:
         libc.mallopt(_M_ARENA_MAX, 2)
         libc.mallopt(_M_MMAP_THRESHOLD, 4 << 20)
-
-
-def _give_back_memory() -> None:
-    """Return the heap's free pages to the system (glibc's malloc_trim):
-    between the bands of an answer, so each band starts from what is live,
-    not from what the last one fragmented."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-@functools.cache
-def _glibc() -> Any:
-    """The C library when it is glibc (its allocator is tuned), else None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt, libc.malloc_trim  # noqa: B018 (glibc's own)
-    except (OSError, AttributeError):
-        return None  # not glibc: the defaults are fine
-    return libc
 
 
 _M_ARENA_MAX = -8  # glibc mallopt parameters
@@ -625,12 +604,15 @@ def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _one_line_errors(frames: Iterator[pd.DataFrame], columns: str | None) -> Iterator[pd.DataFrame]:
     """`frames` cut to `columns`, an error a user or a store can cause while
-    they are read being one line (as _answer makes it)."""
+    they are read being one line (as _answer makes it); the heap given back
+    after each (inventory.heap)."""
+    from synack.inventory import heap
+
     try:
         for frame in frames:
             yield _columns(frame, columns)
             del frame
-            _give_back_memory()
+            heap.give_back()
     except SynackError as e:
         raise fail(str(e)) from None
 

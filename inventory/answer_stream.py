@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.inventory import heap
 from synack.inventory.query_rows import ADDRESS_COLUMNS, _address_ranks
 from synack.inventory.store_reader import InventoryError
 
@@ -54,6 +55,8 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
             bare = frame.copy(deep=False)
             bare.attrs = {}  # what the answer covers stays with `first`
             tables.append(_compact(pa.Table.from_pandas(bare, preserve_index=False)))
+            del frame, bare
+            heap.give_back()
     assert first is not None, "an answer has at least one frame"
     missing = [c for c in sort if c not in first]
     if missing:
@@ -61,10 +64,11 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
     if not tables:
         yield first
         return
-    table = pa.concat_tables(tables, promote_options="permissive")
+    table = pa.concat_tables(_alike(tables), promote_options="permissive")
     del tables
-    ranks = [_ranks(table.column(c), c in ADDRESS_COLUMNS) for c in sort]
-    order = np.lexsort([np.arange(len(table)), *ranks[::-1]]) if ranks else np.arange(len(table))
+    order = _order([_ranks(table.column(c), c in ADDRESS_COLUMNS) for c in sort])
+    if not len(sort):
+        order = np.arange(len(table))
     if limit is not None:
         order = order[:limit]
     if not len(order):
@@ -77,14 +81,54 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
         yield frame
 
 
+def _order(ranks: list[np.ndarray]) -> np.ndarray:
+    """The row order of ranks (first the first), ties in row order: one
+    stable argsort of the ranks packed into one integer when they fit in
+    63 bits (a sort key of 8 bytes a row), else a lexsort."""
+    if not ranks:
+        return np.array([], dtype=np.int64)
+    widths = [int(r.max()).bit_length() if len(r) else 0 for r in ranks]
+    if sum(widths) > 63:
+        return np.lexsort([np.arange(len(ranks[0])), *ranks[::-1]])
+    packed = np.zeros(len(ranks[0]), dtype=np.int64)
+    for rank, width in zip(ranks, widths):
+        packed = (packed << width) | rank.astype(np.int64)
+    return np.argsort(packed, kind="stable")
+
+
 def _compact(table: pa.Table) -> pa.Table:
-    """`table` with its text columns dictionary-encoded (most repeat: names, services, sensors)."""
+    """`table` with its text columns dictionary-encoded (most repeat: names,
+    services, sensors), with indices of 8 or 16 bits when the dictionary
+    is small, and its integers in the fewest bytes that hold them."""
     columns = []
     for column in table.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             column = column.combine_chunks().dictionary_encode()
+            size = len(column.dictionary)
+            index = pa.int8() if size < 1 << 7 else pa.int16() if size < 1 << 15 else pa.int32()
+            column = column.cast(pa.dictionary(index, column.type.value_type))
+        elif (
+            pa.types.is_int64(column.type)
+            and len(column)
+            and 0 <= pc.min(column).as_py() <= pc.max(column).as_py() < 1 << 16
+        ):
+            column = column.cast(pa.uint16())  # ports; the answer's own dtype is restored on the way out
         columns.append(column)
     return pa.table(columns, names=table.column_names)
+
+
+def _alike(tables: list[pa.Table]) -> list[pa.Table]:
+    """`tables` (compacted alike, but their integer and index widths may
+    differ) with each column of one type: the widest."""
+    wanted = {}
+    for name in tables[0].column_names:
+        types = {t.schema.field(name).type for t in tables} - {pa.null()}
+        if len(types) > 1:
+            dictionary = [t for t in types if pa.types.is_dictionary(t)]
+            wanted[name] = pa.dictionary(pa.int32(), dictionary[0].value_type) if dictionary else pa.int64()
+    if not wanted:
+        return tables
+    return [t.cast(pa.schema([pa.field(f.name, wanted.get(f.name, f.type)) for f in t.schema])) for t in tables]
 
 
 def _plain(table: pa.Table) -> pa.Table:
@@ -95,12 +139,21 @@ def _plain(table: pa.Table) -> pa.Table:
 
 
 def _ranks(column: pa.ChunkedArray, address: bool) -> np.ndarray:
-    """Each value's rank (empty values last), addresses by number (query_rows._address_ranks)."""
-    values = column.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
-    if address:
-        return _address_ranks(pd.Series(values.to_pandas()))
+    """Each value's rank (empty values last), addresses by number
+    (query_rows._address_ranks); a dictionary column by its dictionary's
+    ranks, so millions of rows never become Python strings."""
+    values = column.unify_dictionaries().combine_chunks() if pa.types.is_dictionary(column.type) else (
+        column.combine_chunks())  # fmt: skip
     if pa.types.is_null(values.type):
         return np.zeros(len(values), dtype=np.int64)
-    return pc.rank(values, sort_keys="ascending", tiebreaker="dense").to_numpy()
+    if not pa.types.is_dictionary(values.type):
+        if address:
+            return _address_ranks(pd.Series(values.to_pandas()))
+        return pc.rank(values, sort_keys="ascending", tiebreaker="dense").to_numpy()
+    dictionary = values.dictionary
+    if address:
+        ranked = _address_ranks(pd.Series(dictionary.to_pandas()))
+    else:
+        ranked = pc.rank(dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
+    lookup = np.append(ranked, len(dictionary) + 1)  # an empty value after every other
+    return lookup[pc.fill_null(values.indices, len(dictionary)).to_numpy()]

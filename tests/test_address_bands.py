@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from synack.ingest.conn_ingest import ingest_paths
-from synack.inventory import Inventory, address_bands, export
+from synack.inventory import Inventory, address_bands, answer_stream, export
+from synack.inventory.query_rows import sort_by_address
 from tests.conftest import conn_header, conn_line, run_synack
 
 DAY = 86400.0
@@ -113,3 +114,18 @@ def test_the_cli_writes_a_banded_answer_whole_in_every_format(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(tmp_path / "s.csv")) == len(want)
     assert f"{len(want):,} rows written" in result.stderr
+
+
+def test_gathered_frames_of_unlike_widths_sort_as_one() -> None:
+    """Frames whose compact forms differ (a count past 16 bits in one, a
+    dictionary past 8 bits in another, a column all empty in a third) sort
+    as one DataFrame would: every row, the first frame's dtypes."""
+    a = pd.DataFrame({"server_h": ["10.0.0.2", "10.0.0.1"], "connections": [70000, 3], "services": ["a", "b"]})
+    b = pd.DataFrame({"server_h": [f"10.0.{i // 250}.{i % 250}" for i in range(300)], "connections": [5] * 300,
+                      "services": [str(i) for i in range(300)]})  # fmt: skip
+    c = pd.DataFrame({"server_h": ["10.0.0.3"], "connections": [1], "services": [None]})
+    got = pd.concat(list(answer_stream.sorted_frames(iter([a, b, c]), ["connections", "server_h"])))
+    whole = pd.concat([a, b, c], ignore_index=True)
+    want = sort_by_address(whole, ["connections", "server_h"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.astype(got.dtypes.to_dict()))
+    assert list(got["connections"].head(2)) == [1, 3] and got["connections"].iloc[-1] == 70000
