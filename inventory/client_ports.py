@@ -524,3 +524,36 @@ def new_clients(
         first = first[[*key, "first_seen"]].astype({"server_p": found["server_p"].dtype})
         found = found.drop(columns="first_seen").merge(first, on=key, how="left")
     return new_rows(found, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")
+
+
+def first_clients(store: StoreLike, since: DateLike, until: DateLike, keys: pd.DataFrame, sensors: Sensors,
+                  servers: list[Network] | None, count: int) -> pd.DataFrame:  # fmt: skip
+    """Per server port of `keys` (server_h, proto, server_p), the first
+    `count` clients (from anywhere) to connect in [since, until): a
+    DataFrame of the key and `first_clients`, comma-joined, earliest first
+    (ties by address text). `servers`: networks holding every server of
+    `keys` (None: read every server). The client rows are read a file at a
+    time, each key keeping only its `count` earliest clients, so memory
+    follows the keys, not their clients (a server millions connect to)."""
+    key = ["server_h", "proto", "server_p"]
+    wanted = keys[key].astype({"server_p": "int64"}).drop_duplicates()
+    kept = pd.DataFrame(columns=[*key, "client_h", "first_seen"])
+    columns = ["proto", "server_p", "first_seen"]
+    for tables, _, _ in _client_tables(store, since, until, sensors, "all", columns, False, servers=servers):
+        for rows in tables:
+            if not len(rows):
+                continue
+            found = _as_text(plain(rows)).to_pandas().astype({"server_p": "int64"}).merge(wanted, on=key)
+            parts = [p for p in (kept, found[[*key, "client_h", "first_seen"]]) if len(p)]
+            if not parts:
+                continue
+            both = pd.concat(parts, ignore_index=True).groupby([*key, "client_h"], as_index=False)["first_seen"].min()
+            both = both.sort_values(["first_seen", "client_h"], kind="stable")
+            kept = both.groupby(key, sort=False).head(count)
+    if kept.empty:
+        return wanted.assign(first_clients="").iloc[:0]
+    ordered = pa.Table.from_pandas(kept.sort_values(["first_seen", "client_h"], kind="stable")[[*key, "client_h"]],
+                                   preserve_index=False)  # fmt: skip
+    lists = ordered.group_by(key, use_threads=False).aggregate([("client_h", "list")])  # in row order
+    joined = pc.binary_join(lists.column("client_h_list").cast(pa.list_(pa.string())), ", ")
+    return lists.drop_columns(["client_h_list"]).append_column("first_clients", joined).to_pandas()

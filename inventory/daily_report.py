@@ -10,19 +10,23 @@ the page, the CSVs and the JSON (schema REPORT_SCHEMA).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from synack.inventory.address_bands import Band
 from synack.inventory.allowlist import Allowed, allowed_mask
-from synack.inventory.client_ports import client_pairs
-from synack.inventory.dailies import sensor_days
+from synack.inventory.answer_stream import sorted_frames
+from synack.inventory.client_ports import first_clients
+from synack.inventory.dailies import SERVERS, sensor_days
 from synack.inventory.networks import DEFAULT_NETS
 from synack.inventory.notices import first_notices
 from synack.inventory.query_rows import Nets, Sensors
+from synack.inventory.report_tables import Collapsing, ReportTable, spill_dir
 from synack.inventory.server_ports import answering_all
 from synack.inventory.store_inventory import Inventory
 from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, as_timestamp, snapshot_of
@@ -171,6 +175,31 @@ class Report:
     answering_all: pd.DataFrame | None = None  # hosts that answered every port in the period (answering_all)
     max_rows: int = MAX_ROWS
     generated: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: Every table by size (report_tables): `tables` holds their heads, these every row.
+    stored: dict[str, ReportTable] = field(default_factory=dict)
+    new_page: Collapsing | None = None  # the page's view of the new server ports, counted over every row
+    spill: tempfile.TemporaryDirectory[str] | None = None  # where the large tables' rows are, while the report lives
+
+    def rows(self, table: str) -> int:
+        """How many rows a table has (its CSV's rows)."""
+        return self.stored[table].rows if table in self.stored else len(self.tables[table])
+
+    def frames(self, table: str) -> Iterator[pd.DataFrame]:
+        """Every row of a table, a frame at a time (for its CSV and the JSON document)."""
+        if table in self.stored:
+            yield from self.stored[table].frames()
+        else:
+            yield self.tables[table]
+
+    def page(self, table: str) -> tuple[pd.DataFrame, int]:
+        """What the page shows of a table: at least its first `max_rows` rows
+        (new server ports collapsed per host answering every port) and how many rows it has."""
+        if table == "new_servers":
+            if self.new_page is not None:
+                return self.new_page.view(), self.new_page.total
+            view = collapsed(self.tables[table])
+            return view, len(view)
+        return self.tables[table], self.rows(table)
 
     @property
     def period_unit(self) -> str:
@@ -210,11 +239,15 @@ def _period(day: dt.date | str | None, since: str | None, until: str | None, tod
     return start, start + dt.timedelta(days=1)
 
 
-def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime, gone: pd.DataFrame) -> dict[str, int]:
-    """The headline figures of [start, end); `gone` is its table of newly gone ports."""
+def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime, gone: pd.DataFrame,
+              new: tuple[int, int] | None = None) -> dict[str, int]:  # fmt: skip
+    """The headline figures of [start, end); `gone` is its table of newly
+    gone ports, `new` the new server and client ports when counted already."""
+    count = lambda question: sum(len(f) for f in inv.frames(question, start, end, ordered=False))  # noqa: E731
+    servers, clients = new if new is not None else (count("new_servers"), count("new_clients"))
     return {
-        "new server ports": len(inv.new_servers(start, end)),
-        "new client ports": len(inv.new_clients(start, end)),
+        "new server ports": servers,
+        "new client ports": clients,
         "gone server ports": len(gone),
         "hosts serving": len(inv.hosts_serving(start, end)),
         "ports closed but probed": len(inv.closed(start, end)),
@@ -268,7 +301,10 @@ def build_report(
         return _newly_gone(inv.gone_servers(hi, idle_days=idle_days), lo, hi, idle_days, data_days)
 
     gone = gone_in(start, end)
-    now = _headline(inv, start, end, gone)
+    spill = spill_dir()
+    period = _Period.of(inv, start, end, sensors, Path(spill.name), max_rows)
+    new_clients = ReportTable.of(inv.frames("new_clients", start, end), Path(spill.name), "new_clients")
+    now = _headline(inv, start, end, gone, (period.new.rows, new_clients.rows))
     length = end - start
     first_day = min((dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC) for d, s, n, _ in day_rows
                      if n and (not sensor_list or s in sensor_list)), default=None)  # fmt: skip
@@ -280,37 +316,24 @@ def build_report(
     before = [_headline(inv, lo, hi, gone_in(lo, hi)) for lo, hi in periods]
     headline = {k: (v, sum(b[k] for b in before) / len(before) if before else None) for k, v in now.items()}
 
-    shown = inv.new_servers(start, end, show_allowed=True)
-    allowed_rows = shown["allowed"].astype(bool)
-    suppressed = int(allowed_rows.sum())
-    period_servers = inv.servers(start, end)
-    answering = answering_all(period_servers, inv.answers_all_ports)
-    top = period_servers
-    if not top.empty:
-        top = top.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
-        top = top[["server_h", "proto", "server_p", "port_name", "services", "connections", "clients", "server_reply"]]
-    new = shown[~allowed_rows].drop(columns="allowed").reset_index(drop=True)
-    tables = {
-        "new_servers": _with_notices(_explained(new, period_servers, store, start, end, sensors), inv.notices()),
-        "new_clients": inv.new_clients(start, end),
-        "gone_servers": gone,
-        "changed_ports": inv.changed_ports(start, end),
-        "top_servers": top.reset_index(drop=True),
-        "closed": inv.closed(start, end).head(TOP),
-    }
     history_start = end - dt.timedelta(days=HISTORY_DAYS)
-    history = inv.new_servers(history_start, end)
-    counts = history.groupby(history["first_seen"].dt.strftime("%Y-%m-%d")).size() if not history.empty else {}
+    counts: dict[str, int] = {}
+    for frame in inv.frames("new_servers", history_start, end, ordered=False):
+        for day, n in frame.groupby(frame["first_seen"].dt.strftime("%Y-%m-%d")).size().items():
+            counts[str(day)] = counts.get(str(day), 0) + int(n)
     days = [history_start + dt.timedelta(days=i) for i in range(HISTORY_DAYS)]
     with_data = {day for day, s, n, _ in day_rows if n and (not sensor_list or s in sensor_list)}
     new_per_day: list[tuple[str, int | None]] = [
-        (d, int(counts.get(d, 0)) if d in with_data else None) for d in (f"{day:%Y-%m-%d}" for day in days)
+        (d, counts.get(d, 0) if d in with_data else None) for d in (f"{day:%Y-%m-%d}" for day in days)
     ]
-    suppressed_by = _matching_entries(shown[allowed_rows], allowed)
-    per_service: dict[str, int] = {}
-    for services, name in zip(period_servers.get("services", []), period_servers.get("port_name", [])):
-        label = services or (f"{name} (port)" if name else "unknown")
-        per_service[label] = per_service.get(label, 0) + 1
+    stored = {
+        "new_servers": period.new,
+        "new_clients": new_clients,
+        "gone_servers": ReportTable(gone, len(gone)),
+        "changed_ports": _small(inv.changed_ports(start, end)),
+        "top_servers": _small(period.top),
+        "closed": _small(inv.closed(start, end).head(TOP)),
+    }
     return Report(
         start=start,
         end=end,
@@ -318,40 +341,108 @@ def build_report(
         nets=[nets] if isinstance(nets, str) else list(nets or DEFAULT_NETS),
         headline=headline,
         compared=len(before),
-        tables=tables,
+        tables={name: table.head for name, table in stored.items()},
         new_per_day=new_per_day,
-        servers_per_service=sorted(per_service.items(), key=lambda kv: (-kv[1], kv[0]))[:12],
-        suppressed=suppressed,
+        servers_per_service=sorted(period.per_service.items(), key=lambda kv: (-kv[1], kv[0]))[:12],
+        suppressed=period.suppressed,
         health=health,
-        suppressed_by=suppressed_by,
+        suppressed_by=[_entry_text(e) for i, e in enumerate(allowed) if i in period.matched],
         max_rows=max_rows,
         baseline_day=min(with_data) if with_data else None,
-        answering_all=answering.reset_index(drop=True),
+        answering_all=period.answering.reset_index(drop=True),
+        stored=stored,
+        new_page=period.page,
+        spill=spill,
     )
+
+
+def _small(df: pd.DataFrame) -> ReportTable:
+    """A table small by construction (a top list, a day's changes), held whole."""
+    return ReportTable(df.reset_index(drop=True), len(df))
+
+
+@dataclass
+class _Period:
+    """What the report gathers from the period's server ports, a band of
+    server addresses at a time (Inventory.bands): the new ports (explained,
+    with the sensor's notices; sorted by first seen and held by size), the
+    page's view of them, the busiest servers, the hosts answering every
+    port, servers per service and what the allowlist suppressed."""
+
+    new: ReportTable
+    page: Collapsing
+    top: pd.DataFrame
+    answering: pd.DataFrame
+    per_service: dict[str, int]
+    suppressed: int
+    matched: set[int]  # indices of the allowlist entries that matched a new port
+
+    @classmethod
+    def of(cls, inv: Inventory, start: dt.datetime, end: dt.datetime, sensors: Sensors, spill: Path,
+           max_rows: int) -> _Period:  # fmt: skip
+        """The period's figures from `inv`, its new ports' rows under `spill` when many; the page shows `max_rows`."""
+        notices = inv.notices()
+        tops: list[pd.DataFrame] = []
+        answering: list[pd.DataFrame] = []
+        per_service: dict[str, int] = {}
+        allowed = {"suppressed": 0}
+        matched: set[int] = set()
+        bands = inv.bands(SERVERS, start, end)
+
+        def explained_bands() -> Iterator[pd.DataFrame]:
+            """Per band, its new ports explained; the other figures gathered on the way."""
+            for band in bands:
+                servers = next(inv.frames("servers", start, end, bands=[band]))
+                shown = next(inv.frames("new_servers", start, end, show_allowed=True, bands=[band], ordered=False))
+                if not servers.empty:
+                    top = servers.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
+                    tops.append(top[_TOP_COLUMNS])
+                    answering.append(answering_all(servers, inv.answers_all_ports))
+                for services, name in zip(servers.get("services", []), servers.get("port_name", [])):
+                    label = services or (f"{name} (port)" if name else "unknown")
+                    per_service[label] = per_service.get(label, 0) + 1
+                allowed_rows = shown["allowed"].astype(bool)
+                allowed["suppressed"] += int(allowed_rows.sum())
+                if allowed_rows.any():
+                    matched.update(i for i, e in enumerate(inv.allowed) if allowed_mask(shown[allowed_rows], [e]).any())
+                new = shown[~allowed_rows].drop(columns="allowed").reset_index(drop=True)
+                yield _with_notices(_explained(new, servers, inv.snapshot(), start, end, sensors, band), notices)
+
+        frames = explained_bands()
+        if len(bands) > 1:
+            frames = sorted_frames(frames, ["first_seen", "server_h", "server_p"])
+        page = Collapsing(limit=max_rows)
+        new_table = ReportTable.of(_fed(frames, page), spill, "new_servers")
+        top = pd.concat(tops, ignore_index=True) if tops else pd.DataFrame()
+        if len(tops) > 1:
+            top = top.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
+        flagged = pd.concat(answering, ignore_index=True) if answering else answering_all(pd.DataFrame())
+        if len(answering) > 1:
+            flagged = flagged.sort_values(["ports", "server_h"], ascending=[False, True], kind="stable")
+        return cls(new_table, page, top.reset_index(drop=True), flagged, per_service, allowed["suppressed"], matched)
+
+
+_TOP_COLUMNS = ["server_h", "proto", "server_p", "port_name", "services", "connections", "clients", "server_reply"]
+
+
+def _fed(frames: Iterable[pd.DataFrame], page: Collapsing) -> Iterator[pd.DataFrame]:
+    """`frames`, each counted into `page` on the way."""
+    for frame in frames:
+        page.add(frame)
+        yield frame
 
 
 def collapsed(new: pd.DataFrame) -> pd.DataFrame:
     """The new-port table as the page shows it: the rows of each host that
     answers every port (`answers_all`) become one, whose `port` says how
     many TCP ports (the CSV and JSON keep every row); other rows get their
-    `port` as PORT/PROTO. Without server_p/proto, which `port` replaces."""
+    `port` as PORT/PROTO. Without server_p/proto, which `port` replaces.
+    (report_tables.Collapsing builds it frame by frame.)"""
     if new.empty or "answers_all" not in new:
         return new
-    view = new.copy()
-    view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
-    many = view["answers_all"] & (view["proto"] == "tcp")
-    if many.any():
-        ports = view[many].groupby("server_h")["server_p"].agg(["nunique", "min"])
-        first = view[many].drop_duplicates("server_h").copy()
-        first["port"] = [
-            f"{ports.at[h, 'nunique']:,} TCP ports ({ports.at[h, 'min']} up): answers every port"
-            for h in first["server_h"]
-        ]  # fmt: skip
-        for column in ("server_reply", "services"):
-            if column in first:
-                first[column] = None if column == "server_reply" else ""
-        view = pd.concat([view[~many], first]).sort_values("first_seen", kind="stable")
-    return view.drop(columns=["server_p", "proto", "answers_all"]).reset_index(drop=True)
+    page = Collapsing()
+    page.add(new)
+    return page.view()
 
 
 #: First clients named per new server port.
@@ -360,17 +451,16 @@ _KEY = ["server_h", "proto", "server_p"]
 
 
 def _explained(new: pd.DataFrame, period_servers: pd.DataFrame, store: StoreLike, start: dt.datetime,
-               end: dt.datetime, sensors: Sensors) -> pd.DataFrame:  # fmt: skip
-    """New server ports with what explains them: `first_clients` (the first
-    FIRST_CLIENTS to connect, earliest first, from anywhere) and `connections`
-    (in the period, since it was first seen)."""
+               end: dt.datetime, sensors: Sensors, band: Band = None) -> pd.DataFrame:  # fmt: skip
+    """New server ports (of one band of server addresses, when given) with
+    what explains them: `first_clients` (the first FIRST_CLIENTS to connect,
+    earliest first, from anywhere) and `connections` (in the period, since
+    it was first seen)."""
     if new.empty:
         return new.assign(first_clients=pd.Series(dtype=object), connections=pd.Series(dtype="int64"))
-    pairs = client_pairs(store, start, end, nets="all", sensors=sensors)
-    pairs = pairs.merge(new[_KEY], on=_KEY).sort_values(["first_seen", "client_h"], kind="stable")
-    first = pairs.groupby(_KEY, sort=False).head(FIRST_CLIENTS).groupby(_KEY, sort=False)["client_h"].agg(", ".join)
+    first = first_clients(store, start, end, new[_KEY], sensors, band, FIRST_CLIENTS)
     counts = period_servers[[*_KEY, "connections"]] if not period_servers.empty else None
-    out = new.merge(first.rename("first_clients").reset_index(), on=_KEY, how="left")
+    out = new.merge(first, on=_KEY, how="left")
     out["first_clients"] = out["first_clients"].fillna("")
     if counts is not None:
         out = out.merge(counts, on=_KEY, how="left")

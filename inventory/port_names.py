@@ -30,12 +30,27 @@ def port_name(port: int, proto: str) -> str:
     return _table().get((int(port), proto), "")
 
 
+@functools.cache
+def _by_proto() -> dict[str, np.ndarray]:
+    """Per protocol, the name of every port 0-65535 ("" when unregistered), for lookups by index."""
+    names: dict[str, np.ndarray] = {}
+    for (port, proto), name in _table().items():
+        if 0 <= port < 1 << 16:
+            names.setdefault(proto, np.full(1 << 16, "", dtype=object))[port] = name
+    return names
+
+
 def port_names(ports: pd.Series, protos: pd.Series) -> pd.Series:
-    """Vector form of port_name over aligned columns: one lookup per
-    distinct (port, proto), however many rows."""
-    table = _table()
+    """Vector form of port_name over aligned columns: one array lookup per
+    protocol, however many rows and distinct ports."""
+    by_proto = _by_proto()
     protocols, proto_values = pd.factorize(protos.astype(str), use_na_sentinel=False)
-    n = max(len(proto_values), 1)
-    codes, keys = pd.factorize(ports.to_numpy(dtype=np.int64) * n + protocols)
-    names = [table.get((int(k) // n, str(proto_values[k % n])), "") for k in keys]
-    return pd.Series(np.array(names, dtype=object)[codes] if names else [], index=ports.index, dtype=object)
+    values = ports.to_numpy(dtype=np.int64)
+    names = np.full(len(values), "", dtype=object)
+    known = (values >= 0) & (values < 1 << 16)
+    for code, proto in enumerate(proto_values.tolist()):
+        table = by_proto.get(str(proto))
+        if table is not None:
+            rows = known & (protocols == code)
+            names[rows] = table[values[rows]]
+    return pd.Series(names, index=ports.index, dtype=object)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import IO
 
 from synack.ingest.file_modes import make_dirs
 from synack.inventory import export
@@ -22,8 +23,9 @@ def _atomic_write(path: Path, text: str) -> None:
         f.write(text)
 
 
-def report_json(report: Report) -> dict[str, object]:
-    """The report as one JSON-ready document."""
+def report_json(report: Report, tables: bool = True) -> dict[str, object]:
+    """The report as one JSON-ready document (without its tables' rows
+    unless `tables`: write_report streams them into the file)."""
     health = report.health
     return {
         "schema": REPORT_SCHEMA,
@@ -57,8 +59,9 @@ def report_json(report: Report) -> dict[str, object]:
         "allowlist_entries_matched": report.suppressed_by,
         "new_server_ports_per_day": dict(report.new_per_day),
         "servers_per_service": dict(report.servers_per_service),
-        **{name: export.records(df) for name, df in report.tables.items()},
-    }
+        **({name: [r for frame in report.frames(name) for r in export.records(frame)] for name in report.tables}
+           if tables else {}),
+    }  # fmt: skip
 
 
 def write_report(report: Report, out_dir: Path | str) -> list[Path]:
@@ -71,12 +74,29 @@ def write_report(report: Report, out_dir: Path | str) -> list[Path]:
     html_path = out / f"{base}.html"
     _atomic_write(html_path, render_html(report))
     written.append(html_path)
-    for name, df in report.tables.items():
+    for name in report.tables:
         path = out / report.csv_name(name)
         with export.replacing(path) as f:
-            export.write_csv(df, f)
+            export.write_csv(report.frames(name), f)
         written.append(path)
     json_path = out / f"{base}.json"
-    _atomic_write(json_path, json.dumps(report_json(report), indent=1, ensure_ascii=False) + "\n")
+    with export.replacing(json_path) as f:
+        _write_json(report, f)
     written.append(json_path)
     return written
+
+
+def _write_json(report: Report, out: IO[str]) -> None:
+    """The JSON document (report_json) with each table's rows written a frame at a time."""
+    document = json.dumps(report_json(report, tables=False), indent=1, ensure_ascii=False)
+    out.write(document[: document.rindex("}")].rstrip())
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    for name in report.tables:
+        out.write(f",\n {encode(name)}: [")
+        separator = "\n  "
+        for frame in report.frames(name):
+            for row in export.records(frame):
+                out.write(separator + encode(row))
+                separator = ",\n  "
+        out.write("\n ]" if separator != "\n  " else "]")
+    out.write("\n}\n")

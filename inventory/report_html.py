@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from synack.inventory.daily_report import SECTIONS, Report, age_text, collapsed
+from synack.inventory.daily_report import SECTIONS, Report, age_text
 from synack.inventory.export import printable
 from synack.inventory.identities import folded
 
@@ -108,11 +108,12 @@ def _cell(column: str, value: Any) -> str:
     return f"<td>{_e(_capped(str(value)))}</td>"
 
 
-def _table(df: pd.DataFrame, max_rows: int, csv_name: str) -> str:
-    """A sortable table of the first `max_rows` rows, saying how many more are in `csv_name`."""
+def _table(df: pd.DataFrame, max_rows: int, csv_name: str, rows: int | None = None) -> str:
+    """A sortable table of the first `max_rows` rows, saying how many more
+    are in `csv_name` (of `rows` in all; default: those of `df`)."""
     if df.empty:
         return '<p class="none">none</p>'
-    more = len(df) - max_rows
+    more = (len(df) if rows is None else rows) - max_rows
     view = folded(df.head(max_rows).copy())
     if "server_p" in view and "proto" in view:
         view.insert(list(view.columns).index("server_p"), "port", view["server_p"].astype(str) + "/" + view["proto"])
@@ -123,13 +124,13 @@ def _table(df: pd.DataFrame, max_rows: int, csv_name: str) -> str:
         else f"<th>{_e(_LABELS.get(c, c))}</th>"
         for c in view.columns
     )
-    rows = "".join(
+    body = "".join(
         "<tr>" + "".join(_cell(c, v) for c, v in zip(view.columns, row)) + "</tr>"
         for row in view.itertuples(index=False)
     )
     note = f'<p class="more">{more} more in {_e(csv_name)}</p>' if more > 0 else ""
     return (
-        f'<div class="wrap"><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+        f'<div class="wrap"><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
         + note
     )
 
@@ -225,6 +226,12 @@ def _answering(report: Report) -> str:
     return f'<div class="alert"><p>Hosts that answer every port:</p><ul>{lines}</ul></div>'
 
 
+def _section(report: Report, name: str) -> str:
+    """One table of the report as the page shows it (report.page: new server ports collapsed)."""
+    view, rows = report.page(name)
+    return _table(view.head(report.max_rows), report.max_rows, report.csv_name(name), rows)
+
+
 def render_html(report: Report) -> str:
     """The report page as one string of HTML."""
     last = report.end - pd.Timedelta(microseconds=1)
@@ -233,13 +240,7 @@ def render_html(report: Report) -> str:
         else f"{report.start:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
     )  # fmt: skip
     sections = "".join(
-        f"<h2>{_e(title)}</h2>"
-        + (_answering(report) if name == "new_servers" else "")
-        + _table(
-            collapsed(report.tables[name]) if name == "new_servers" else report.tables[name],
-            report.max_rows,
-            report.csv_name(name),
-        )  # fmt: skip
+        f"<h2>{_e(title)}</h2>" + (_answering(report) if name == "new_servers" else "") + _section(report, name)
         for name, title in SECTIONS.items()
     )
     entries = "".join(f"<li><code>{_e(e)}</code></li>" for e in report.suppressed_by)

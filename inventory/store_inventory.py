@@ -23,6 +23,7 @@ to it.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,6 +98,8 @@ class Inventory:
         )
         self._sightings: dict[str, pd.DataFrame] = {}
         self._identity: dict[str, Any] = {}
+        self._only_bands: list[Band] | None = None  # frames: answer in these bands only
+        self._ordered = True  # frames: gather and sort what the bands do not give in order
 
     def __repr__(self) -> str:
         return (f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, "
@@ -137,23 +140,35 @@ class Inventory:
             nets = [str(n) for n in within(resolve_nets(nets), band) or []]
         return {"nets": nets, "sensors": self.sensors, "strict": self.strict}
 
-    def frames(self, question: str, *args: Any, **kwargs: Any) -> Iterator[pd.DataFrame]:
+    def frames(self, question: str, *args: Any, bands: list[Band] | None = None, ordered: bool = True,
+               **kwargs: Any) -> Iterator[pd.DataFrame]:  # fmt: skip
         """The answer of `question` (servers, new_servers, clients,
         client_pairs, new_clients; any other query is one frame) as
         DataFrames of a band of addresses each, in the answer's order, their
         concatenation the query's answer: memory follows a band, not the
         answer (inventory.address_bands). Every frame answers from one
-        snapshot of the store; each carries the answer's `attrs`."""
-        inv = self
-        if not isinstance(self.store, Snapshot):  # one snapshot for every band, what is kept shared
-            inv = self.pinned()
-            inv._sightings, inv._identity = self._sightings, self._identity
+        snapshot of the store; each carries the answer's `attrs`.
+        `bands` (from `bands`): answer in those only; not `ordered`: the
+        frames as the bands give them, for a caller that counts or reduces."""
+        inv = copy.copy(self)  # what is kept (sightings, identity facts) shared
+        inv.store = snapshot_of(self.store)  # one snapshot for every band
+        inv._only_bands, inv._ordered = bands, ordered
         banded = {"servers": inv._server_frames, "new_servers": inv._new_server_frames,
                   "clients": inv._client_frames, "client_pairs": inv._pair_frames,
                   "new_clients": inv._new_client_frames}  # fmt: skip
         if question in banded:
             return banded[question](*args, **kwargs)
         return iter([getattr(inv, question)(*args, **kwargs)])
+
+    def bands(self, kind: str, since: DateLike = None, until: DateLike = None, host: Many = None) -> list[Band]:
+        """The address bands (inventory.address_bands) of the servers
+        (`kind` "servers") or clients ("clients") seen in [since, until) of
+        `host` (every host of the networks when None): a band list for
+        `frames`, so several questions answer band by band alike."""
+        nets = resolve_nets(self._filters(host)["nets"])
+        column = "server_h" if kind == SERVERS else "client_h"
+        return address_bands(self.store, kind, self.when(since), self.when(until), serving(self.strict),
+                             sensor_list(self.sensors), nets, column)  # fmt: skip
 
     def batches(self, question: str, *args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
         """The answer of `question` (see frames) as Arrow record batches,
@@ -165,23 +180,22 @@ class Inventory:
         for frame in self.frames(question, *args, **kwargs):
             yield from arrow_table(frame).to_batches()
 
-    def _banded(self, kind: str, start: DateLike, end: DateLike, column: str, filters: Filters,
+    def _banded(self, kind: str, start: DateLike, end: DateLike, filters: Filters,
                 answer: Callable[[Band, Filters], pd.DataFrame],
                 order: list[str] | None) -> Iterator[pd.DataFrame]:  # fmt: skip
         """`answer` (a query's answer within a band, narrowed by the filters
-        given) once per band of the `column` hosts (server_h or client_h) of
-        the range's `kind` rows; `order`: the answer's sort when it is not
+        given) once per band of the range's `kind` hosts (see bands); `order`: the answer's sort when it is not
         by that host (its frames are then gathered and sorted)."""
-        nets = resolve_nets(self._filters(filters.get("host"))["nets"])
-        bands = address_bands(self.store, kind, self.when(start), self.when(end), serving(self.strict),
-                              sensor_list(self.sensors), nets, column)  # fmt: skip
-        if len(bands) == 1:
+        bands = self._only_bands
+        if bands is None:
+            bands = self.bands(kind, start, end, filters.get("host"))
+        if bands == [None]:
             yield answer(None, filters)
             return
         each: Filters = {k: v for k, v in filters.items() if k not in ("sort", "limit")}  # type: ignore[assignment]
         frames = (answer(band, each) for band in bands)
         sort, limit = list(RowFilter.of(sort=filters.get("sort")).sort), filters.get("limit")
-        if not sort and order is None:
+        if not self._ordered or (not sort and order is None):
             yield from limited(frames, limit)
         else:
             yield from sorted_frames(frames, [*sort, *(order or [])], limit)
@@ -233,7 +247,7 @@ class Inventory:
                                           server_ports.KEY)  # fmt: skip
             return self._answer(self._identified(self._marked(found, "server_h"), until), since, until, wanted)
 
-        return self._banded(SERVERS, since, until, "server_h", filters, answer, None)
+        return self._banded(SERVERS, since, until, filters, answer, None)
 
     def _first_sightings(self, found: pd.DataFrame, since: DateLike, until: DateLike,
                          sightings: Callable[[], pd.DataFrame], key: list[str]) -> pd.DataFrame:  # fmt: skip
@@ -280,7 +294,7 @@ class Inventory:
                                           ["client_h", "proto", "server_p"])  # fmt: skip
             return self._answer(self._marked(found, "client_h"), since, until, wanted, ("client_h",))
 
-        return self._banded(CLIENTS, since, until, "client_h", filters, answer, None)
+        return self._banded(CLIENTS, since, until, filters, answer, None)
 
     def client_pairs(self, since: DateLike = None, until: DateLike = None,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
@@ -299,7 +313,7 @@ class Inventory:
                 found = pairs(self.store, start, end, **self._filters(None, band))
                 return self._answer(self._marked(found, "server_h"), since, until, wanted, ("client_h", "server_h"))
 
-            return self._banded(CLIENTS, since, until, "client_h", filters, answer, None)
+            return self._banded(CLIENTS, since, until, filters, answer, None)
         else:  # the host's pairs as a client, then as a server: two narrow reads, not every pair
             hosts = list(RowFilter.of(host=host).hosts)
             both = pd.concat([pairs(self.store, start, end, **self._filters(host)),
@@ -365,7 +379,7 @@ class Inventory:
             )  # fmt: skip
             return self._answer(self._identified(found, until), since, until, wanted)
 
-        return self._banded(SERVERS, None, None, "server_h", filters, answer, ["first_seen", "server_h", "server_p"])
+        return self._banded(SERVERS, None, None, filters, answer, ["first_seen", "server_h", "server_p"])
 
     def new_clients(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
@@ -384,7 +398,7 @@ class Inventory:
             )  # fmt: skip
             return self._answer(found, since, until, wanted, ("client_h",))
 
-        return self._banded(CLIENTS, since, until, "client_h", filters, answer, ["first_seen", "client_h", "server_p"])
+        return self._banded(CLIENTS, since, until, filters, answer, ["first_seen", "client_h", "server_p"])
 
     def gone_servers(self, until: DateLike = None, *, idle_days: float = 7,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
