@@ -10,7 +10,9 @@ sorts a DataFrame, and handed out again a slice at a time.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,42 +45,78 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
                   ) -> Iterator[pd.DataFrame]:  # fmt: skip
     """The rows of `frames` sorted by the columns `sort` (address columns
     numerically, IPv4 first; empty values last; ties in the frames' order),
-    cut after `limit`, SLICE_ROWS at a time. The frames are held as Arrow
-    in between, not as pandas. Raises InventoryError for a sort column the
-    frames do not have."""
-    first: pd.DataFrame | None = None
-    tables = []
-    for frame in frames:
-        if first is None:
-            first = frame.head(0)
-        if len(frame):
-            bare = frame.copy(deep=False)
-            bare.attrs = {}  # what the answer covers stays with `first`
-            tables.append(_compact(pa.Table.from_pandas(bare, preserve_index=False)))
-            del frame, bare
+    cut after `limit`, SLICE_ROWS at a time. Raises InventoryError for a
+    sort column the frames do not have.
+
+    An external merge: each frame is sorted and written to a temporary
+    Arrow file (a run), only its sort columns kept in memory; their one
+    global order takes each output slice as one contiguous range of every
+    run, read back through a memory map opened for that slice alone."""
+    sort = list(dict.fromkeys(sort))  # a column named twice sorts as once
+    with tempfile.TemporaryDirectory(prefix="synack-sort-") as tmp:
+        first: pd.DataFrame | None = None
+        keys: list[pa.Table] = []
+        runs: list[Path] = []
+        for frame in frames:
+            if first is None:
+                first = frame.head(0)
+                missing = [c for c in sort if c not in first]
+                if missing:
+                    raise InventoryError(
+                        f"--sort {','.join(missing)}: no such column (the columns: {', '.join(first)})"
+                    )
+            if len(frame):
+                bare = frame.copy(deep=False)
+                bare.attrs = {}  # what the answer covers stays with `first`
+                table = pa.Table.from_pandas(bare, preserve_index=False)
+                del frame, bare
+                table = table.take(pa.array(_order([_ranks(table.column(c), c in ADDRESS_COLUMNS) for c in sort])))
+                keys.append(_compact(table.select(list(sort))))
+                runs.append(Path(tmp) / f"run-{len(runs)}.arrow")
+                with pa.ipc.new_file(str(runs[-1]), table.schema) as writer:
+                    writer.write_table(table)
+                del table
+                heap.give_back()
+        assert first is not None, "an answer has at least one frame"
+        if not runs:
+            yield first
+            return
+        key_table = pa.concat_tables(_alike(keys), promote_options="permissive")
+        starts = np.cumsum([0, *(len(k) for k in keys)])
+        del keys
+        order = _order([_ranks(key_table.column(c), c in ADDRESS_COLUMNS) for c in sort])
+        del key_table
+        if limit is not None:
+            order = order[:limit]
+        if not len(order):
+            yield first
+        for at in range(0, len(order), SLICE_ROWS):
+            frame = _plain(_merged_slice(runs, starts, order[at : at + SLICE_ROWS])).to_pandas()
+            frame = frame.astype({c: t for c, t in first.dtypes.items() if frame[c].dtype != t})
+            frame.attrs = dict(first.attrs)
+            yield frame
             heap.give_back()
-    assert first is not None, "an answer has at least one frame"
-    missing = [c for c in sort if c not in first]
-    if missing:
-        raise InventoryError(f"--sort {','.join(missing)}: no such column (the columns: {', '.join(first)})")
-    if not tables:
-        yield first
-        return
-    table = pa.concat_tables(_alike(tables), promote_options="permissive")
-    del tables
-    order = _order([_ranks(table.column(c), c in ADDRESS_COLUMNS) for c in sort])
-    if not len(sort):
-        order = np.arange(len(table))
-    if limit is not None:
-        order = order[:limit]
-    if not len(order):
-        yield first
-    for at in range(0, len(order), SLICE_ROWS):
-        part = table.take(pa.array(order[at : at + SLICE_ROWS]))
-        frame = _plain(part).to_pandas()
-        frame = frame.astype({c: t for c, t in first.dtypes.items() if frame[c].dtype != t})
-        frame.attrs = dict(first.attrs)
-        yield frame
+
+
+def _merged_slice(runs: list[Path], starts: np.ndarray, rows: np.ndarray) -> pa.Table:
+    """The rows `rows` (positions in the runs one after another, `starts`
+    their first positions), in that order. Each run is sorted in the global
+    order, so a slice of that order takes one contiguous range of each run."""
+    run_of = np.searchsorted(starts, rows, side="right") - 1
+    offset = rows - starts[run_of]
+    parts, part_start = [], np.zeros(len(runs), dtype=np.int64)
+    low = np.zeros(len(runs), dtype=np.int64)
+    taken = 0
+    for run in np.unique(run_of):
+        chosen = offset[run_of == run]
+        low[run], high = int(chosen.min()), int(chosen.max()) + 1
+        with pa.memory_map(str(runs[run])) as source:
+            whole = pa.ipc.open_file(source).read_all()
+            parts.append(whole.slice(low[run], high - low[run]).combine_chunks())  # copied out of the map
+        part_start[run] = taken
+        taken += high - low[run]
+    table = pa.concat_tables(_alike(parts), promote_options="permissive")
+    return table.take(pa.array(part_start[run_of] + offset - low[run_of]))
 
 
 def _order(ranks: list[np.ndarray]) -> np.ndarray:
@@ -103,10 +141,11 @@ def _compact(table: pa.Table) -> pa.Table:
     columns = []
     for column in table.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = column.combine_chunks().dictionary_encode()
-            size = len(column.dictionary)
-            index = pa.int8() if size < 1 << 7 else pa.int16() if size < 1 << 15 else pa.int32()
-            column = column.cast(pa.dictionary(index, column.type.value_type))
+            encoded = column.combine_chunks().dictionary_encode()
+            size = len(encoded.dictionary)
+            if size * 2 <= len(encoded):  # mostly unique text (first clients) stays as it is
+                index = pa.int8() if size < 1 << 7 else pa.int16() if size < 1 << 15 else pa.int32()
+                column = encoded.cast(pa.dictionary(index, encoded.type.value_type))
         elif (
             pa.types.is_int64(column.type)
             and len(column)
@@ -125,7 +164,10 @@ def _alike(tables: list[pa.Table]) -> list[pa.Table]:
         types = {t.schema.field(name).type for t in tables} - {pa.null()}
         if len(types) > 1:
             dictionary = [t for t in types if pa.types.is_dictionary(t)]
-            wanted[name] = pa.dictionary(pa.int32(), dictionary[0].value_type) if dictionary else pa.int64()
+            if len(dictionary) < len(types):  # text encoded in some bands only: plain text
+                wanted[name] = pa.string() if dictionary else pa.int64()
+            else:
+                wanted[name] = pa.dictionary(pa.int32(), dictionary[0].value_type)
     if not wanted:
         return tables
     return [t.cast(pa.schema([pa.field(f.name, wanted.get(f.name, f.type)) for f in t.schema])) for t in tables]

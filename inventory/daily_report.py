@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synack.inventory import heap
 from synack.inventory.address_bands import Band
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.answer_stream import sorted_frames
@@ -406,7 +407,10 @@ class _Period:
                 if allowed_rows.any():
                     matched.update(i for i, e in enumerate(inv.allowed) if allowed_mask(shown[allowed_rows], [e]).any())
                 new = shown[~allowed_rows].drop(columns="allowed").reset_index(drop=True)
-                yield _with_notices(_explained(new, servers, inv.snapshot(), start, end, sensors, band), notices)
+                explained = _with_notices(_explained(new, servers, inv.snapshot(), start, end, sensors, band), notices)
+                del servers, shown, new
+                heap.give_back()
+                yield explained
 
         frames = explained_bands()
         if len(bands) > 1:

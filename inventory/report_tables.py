@@ -26,7 +26,7 @@ from synack.inventory.export import arrow_table
 #: Rows of a table held in memory; a longer table's rows are read from its file.
 KEEP_ROWS = 50_000
 #: Rows read back from a table's file at once.
-READ_ROWS = 50_000
+READ_ROWS = 10_000
 
 
 @dataclass

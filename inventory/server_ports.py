@@ -8,6 +8,8 @@ dates may be `date`, `datetime`, ISO strings or ages like "7d".
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +17,7 @@ import pyarrow.compute as pc
 
 from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, dictionary_codes, sorted_distinct
 from synack.ingest.arrays import one_array
+from synack.inventory import heap
 from synack.inventory.address_bands import address_bands, within
 from synack.inventory.dailies import SERVERS
 from synack.inventory.query_rows import (
@@ -195,7 +198,7 @@ def _joined(column: pa.ChunkedArray | pa.Array, group: np.ndarray, groups: int, 
 #: Aggregate rows a query merges at once: a range holding more is merged a
 #: band of server addresses at a time (rows of different servers never
 #: merge), which bounds a query's memory on a day of 10^7 records and more.
-BAND_ROWS = 1_000_000
+BAND_ROWS = 200_000
 
 
 def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
@@ -204,18 +207,28 @@ def _served(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors
     clients (which need the client pairs) only when `count_clients`. A
     range of more than BAND_ROWS rows is merged a band of addresses at a
     time, unless the caller bands (`in_band`: `nets` are one band's)."""
+    parts = list(_served_bands(store, since, until, sensors, nets, count_clients, strict, in_band))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _served_bands(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
+                  count_clients: bool = True, strict: bool = False,
+                  in_band: bool = False) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """_served a band of at most BAND_ROWS rows at a time, in address order
+    (at least one, maybe empty): for a caller that keeps a part of each."""
     store = snapshot_of(store)  # one state of the store for every read below
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     columns = None if count_clients else SERVER_ROW_COLUMNS
-    parts = []
     states = serving(strict)
     bands = [None] if in_band else address_bands(store, SERVERS, start, end, states, names, net_list, rows=BAND_ROWS)
     for band in bands:
         rows = state_rows(store, SERVERS, start, end, states, names, within(net_list, band), columns=columns)
-        parts.append(merge_servers(rows, count_clients))
+        merged = merge_servers(rows, count_clients)
         del rows
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        if len(bands) > 1:
+            heap.give_back()
+        yield merged
 
 
 #: Client-list entries counted at once: bounds the memory of an exact
@@ -337,8 +350,9 @@ def hosts_serving(
 ) -> list[str]:
     """The distinct hosts that served in [since, until), in address order
     (servers() without counting clients)."""
-    df = _served(store, since, until, sensors, nets, count_clients=False, strict=strict)
-    return sorted(df["server_h"].unique().tolist(), key=address_key) if not df.empty else []
+    hosts = {h for df in _served_bands(store, since, until, sensors, nets, count_clients=False, strict=strict)
+             for h in (df["server_h"].unique().tolist() if not df.empty else [])}  # fmt: skip
+    return sorted(hosts, key=address_key)
 
 
 def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None,
@@ -390,14 +404,24 @@ def gone_servers(
     `servers` has them), first_seen, last_seen, idle_days (since last seen,
     at `until`), connections, sensors (comma-joined); sorted by last_seen.
     """
-    everything = _served(store, None, until, sensors, nets, count_clients=False, strict=strict)
-    if everything.empty:
-        return finish(everything, GONE_COLUMNS, ["last_seen"])
-    as_of = pd.Timestamp(as_timestamp(until)) if until is not None else everything["last_seen"].max()
-    idle = (as_of - everything["last_seen"]).dt.total_seconds() / 86400
-    gone = everything[idle >= idle_days].copy()
-    gone["idle_days"] = idle[idle >= idle_days].round(2)
-    return finish(gone, GONE_COLUMNS, ["last_seen", "server_h", "server_p"])
+    store = snapshot_of(store)
+    bands = lambda: _served_bands(store, None, until, sensors, nets, count_clients=False, strict=strict)  # noqa: E731
+    if until is not None:
+        as_of = pd.Timestamp(as_timestamp(until))
+    else:  # the newest sighting: one pass more
+        as_of = max((df["last_seen"].max() for df in bands() if not df.empty), default=None)
+    parts = []
+    for everything in bands() if as_of is not None else ():
+        if everything.empty:
+            continue
+        idle = (as_of - everything["last_seen"]).dt.total_seconds() / 86400
+        gone = everything[idle >= idle_days].copy()
+        gone["idle_days"] = idle[idle >= idle_days].round(2)
+        parts.append(gone)
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if found.empty:
+        return finish(found, GONE_COLUMNS, ["last_seen"])
+    return finish(found, GONE_COLUMNS, ["last_seen", "server_h", "server_p"])
 
 
 def closed(

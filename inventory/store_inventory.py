@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from synack.ingest.partials import CLIENTS, SERVERS
 from synack.ingest.snapshot import Snapshot, StoreFS
-from synack.inventory import client_ports, identities, known_export, notices, server_ports
+from synack.inventory import client_ports, heap, identities, known_export, notices, server_ports
 from synack.inventory.address_bands import Band, address_bands, within
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.answer_stream import limited, sorted_frames
@@ -193,7 +193,7 @@ class Inventory:
             yield answer(None, filters)
             return
         each: Filters = {k: v for k, v in filters.items() if k not in ("sort", "limit")}  # type: ignore[assignment]
-        frames = (answer(band, each) for band in bands)
+        frames = (_given_back(answer(band, each)) for band in bands)
         sort, limit = list(RowFilter.of(sort=filters.get("sort")).sort), filters.get("limit")
         if not self._ordered or (not sort and order is None):
             yield from limited(frames, limit)
@@ -528,3 +528,9 @@ def _whole(frames: Iterator[pd.DataFrame]) -> pd.DataFrame:
     whole = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     whole.attrs = dict(parts[0].attrs)
     return whole
+
+
+def _given_back(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame`, the heap its band freed given back first (inventory.heap)."""
+    heap.give_back()
+    return frame
