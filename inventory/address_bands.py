@@ -36,20 +36,27 @@ Band = list[Network] | None  # the band's networks; None: the one band of a smal
 
 def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None,
                   states: tuple[str, ...], sensors: list[str] | None, nets: list[Network] | None,
-                  host: str = "server_h", rows: int | None = None) -> list[Band]:  # fmt: skip
+                  host: str = "server_h", rows: int | None = None, by_port: bool = True) -> list[Band]:  # fmt: skip
     """Bands of the hosts (`host`: server_h or client_h) of the range's
     `kind` rows of `states`, `sensors` and `nets`, each holding about `rows`
-    (ANSWER_ROWS) rows, in address order; [None] when one band holds them
-    all, known from the ledger's row counts without reading a file when it can."""
+    (ANSWER_ROWS) answer rows, in address order; [None] when one band holds
+    them all, known from the ledger's row counts without reading a file
+    when it can. An answer row is a host's port (`by_port`: a range's
+    days repeat it) or each aggregate row (a client and server pair)."""
     rows = rows or ANSWER_ROWS
     number = "server_v4" if host == "server_h" else "client_v4"
     bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [number, host])).rows(kind)
     if bound is not None and bound <= rows:
         return [None]
-    v4 = state_rows(store, kind, start, end, states, sensors, nets, host=host, columns=[number, host]).column(number)
+    columns = [number, host, *(["server_p"] if by_port else [])]
+    found = state_rows(store, kind, start, end, states, sensors, nets, host=host, columns=columns)
+    v4 = found.column(number).to_numpy().astype(np.int64)
+    if by_port:  # each host's distinct ports
+        v4 = np.unique((v4 << 16) | found.column("server_p").to_numpy().astype(np.int64)) >> 16
+    del found
     if len(v4) <= rows:
         return [None]
-    values, counts = np.unique(v4.to_numpy(), return_counts=True)
+    values, counts = np.unique(v4, return_counts=True)
     cuts = np.searchsorted(np.cumsum(counts), np.arange(rows, len(v4), rows), side="left")
     bounds = sorted({int(values[c]) + 1 for c in cuts if c + 1 < len(values)})
     bands: list[Band] = [_ipv4_interval(lo, hi) for lo, hi in zip([0, *bounds], bounds)]

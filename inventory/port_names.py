@@ -36,7 +36,9 @@ def _by_proto() -> dict[str, np.ndarray]:
     names: dict[str, np.ndarray] = {}
     for (port, proto), name in _table().items():
         if 0 <= port < 1 << 16:
-            names.setdefault(proto, np.full(1 << 16, "", dtype=object))[port] = name
+            if proto not in names:
+                names[proto] = np.full(1 << 16, "", dtype=object)
+            names[proto][port] = name
     return names
 
 

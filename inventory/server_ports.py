@@ -221,7 +221,11 @@ def _served_bands(store: StoreLike, since: DateLike, until: DateLike, sensors: S
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     columns = None if count_clients else SERVER_ROW_COLUMNS
     states = serving(strict)
-    bands = [None] if in_band else address_bands(store, SERVERS, start, end, states, names, net_list, rows=BAND_ROWS)
+    bands = (
+        [None]
+        if in_band
+        else address_bands(store, SERVERS, start, end, states, names, net_list, rows=BAND_ROWS, by_port=False)
+    )
     for band in bands:
         rows = state_rows(store, SERVERS, start, end, states, names, within(net_list, band), columns=columns)
         merged = merge_servers(rows, count_clients)

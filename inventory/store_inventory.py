@@ -160,15 +160,17 @@ class Inventory:
             return banded[question](*args, **kwargs)
         return iter([getattr(inv, question)(*args, **kwargs)])
 
-    def bands(self, kind: str, since: DateLike = None, until: DateLike = None, host: Many = None) -> list[Band]:
+    def bands(self, kind: str, since: DateLike = None, until: DateLike = None, host: Many = None,
+              by_port: bool = True) -> list[Band]:  # fmt: skip
         """The address bands (inventory.address_bands) of the servers
         (`kind` "servers") or clients ("clients") seen in [since, until) of
-        `host` (every host of the networks when None): a band list for
-        `frames`, so several questions answer band by band alike."""
+        `host` (every host of the networks when None), sized by their ports
+        (`by_port`) or their rows (client pairs): a band list for `frames`,
+        so several questions answer band by band alike."""
         nets = resolve_nets(self._filters(host)["nets"])
         column = "server_h" if kind == SERVERS else "client_h"
         return address_bands(self.store, kind, self.when(since), self.when(until), serving(self.strict),
-                             sensor_list(self.sensors), nets, column)  # fmt: skip
+                             sensor_list(self.sensors), nets, column, by_port=by_port)  # fmt: skip
 
     def batches(self, question: str, *args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
         """The answer of `question` (see frames) as Arrow record batches,
@@ -182,13 +184,13 @@ class Inventory:
 
     def _banded(self, kind: str, start: DateLike, end: DateLike, filters: Filters,
                 answer: Callable[[Band, Filters], pd.DataFrame],
-                order: list[str] | None) -> Iterator[pd.DataFrame]:  # fmt: skip
+                order: list[str] | None, by_port: bool = True) -> Iterator[pd.DataFrame]:  # fmt: skip
         """`answer` (a query's answer within a band, narrowed by the filters
         given) once per band of the range's `kind` hosts (see bands); `order`: the answer's sort when it is not
         by that host (its frames are then gathered and sorted)."""
         bands = self._only_bands
         if bands is None:
-            bands = self.bands(kind, start, end, filters.get("host"))
+            bands = self.bands(kind, start, end, filters.get("host"), by_port)
         if bands == [None]:
             yield answer(None, filters)
             return
@@ -313,7 +315,7 @@ class Inventory:
                 found = pairs(self.store, start, end, **self._filters(None, band))
                 return self._answer(self._marked(found, "server_h"), since, until, wanted, ("client_h", "server_h"))
 
-            return self._banded(CLIENTS, since, until, filters, answer, None)
+            return self._banded(CLIENTS, since, until, filters, answer, None, by_port=False)
         else:  # the host's pairs as a client, then as a server: two narrow reads, not every pair
             hosts = list(RowFilter.of(host=host).hosts)
             both = pd.concat([pairs(self.store, start, end, **self._filters(host)),
