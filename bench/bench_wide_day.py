@@ -70,6 +70,7 @@ def questions(store: Path, out: Path) -> dict[str, list[str]]:
         "servers -f jsonl": ["servers", *s, "-f", "jsonl", "-o", str(out / "servers.jsonl")],
         "servers (a table)": ["servers", *s, "-o", str(out / "servers.txt")],
         "new-ports -f csv": ["new-ports", "--since", "2026-11-19", *s, *csv("new")],
+        "new-ports --clients -f csv": ["new-ports", "--clients", "--since", "2026-11-19", *s, *csv("new-clients")],
         "clients -f csv": ["clients", *s, *csv("clients")],
         "clients --detail -f csv": ["clients", "--detail", *s, *csv("detail")],
         "report": ["report", "--date", "2026-11-19", *s, "-o", str(out)],
