@@ -129,3 +129,52 @@ def test_gathered_frames_of_unlike_widths_sort_as_one() -> None:
     want = sort_by_address(whole, ["connections", "server_h"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.astype(got.dtypes.to_dict()))
     assert list(got["connections"].head(2)) == [1, 3] and got["connections"].iloc[-1] == 70000
+
+
+def test_batches_have_one_schema_and_the_answers_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inventory.batches: Arrow record batches of one schema (replies
+    binary, times UTC) holding the answer's rows in its order."""
+    store = _store(tmp_path, 7)
+    want = Inventory(store, nets="all").servers()
+    monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    batches = list(Inventory(store, nets="all").batches("servers"))
+    assert len(batches) > 1 and len({b.schema for b in batches}) == 1
+    assert batches[0].schema.field("server_reply").type == pa.binary()
+    assert batches[0].schema.field("first_seen").type == pa.timestamp("us", tz="UTC")
+    got = pa.Table.from_batches(batches).to_pandas()
+    assert list(got["server_h"]) == list(want["server_h"]) and list(got["server_p"]) == list(want["server_p"])
+
+
+def test_a_banded_report_writes_the_files_of_one_merged_at_once(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The report gathered band by band, its big tables kept in files
+    (KEEP_ROWS and READ_ROWS tiny), writes the same CSVs, JSON tables and
+    page figures as the report gathered at once."""
+    from synack.inventory import report_tables
+    from synack.inventory.daily_report import build_report
+    from synack.inventory.report_files import write_report
+
+    store = _store(tmp_path, 8)
+    written = {}
+    for name, (rows, keep) in {"whole": (10**9, 10**9), "banded": (40, 7)}.items():
+        monkeypatch.setattr(address_bands, "ANSWER_ROWS", rows)
+        monkeypatch.setattr(report_tables, "KEEP_ROWS", keep)
+        monkeypatch.setattr(report_tables, "READ_ROWS", 5)
+        report = build_report(Inventory(store, nets="all", as_of="2026-11-30"), "2026-11-21")
+        out = tmp_path / name
+        out.mkdir()
+        written[name] = {p.name: p for p in write_report(report, out)}
+        if name == "banded":
+            assert report.stored["new_servers"].path is not None  # really kept in a file
+            assert len(report.tables["new_servers"]) == 7
+    assert written["whole"].keys() == written["banded"].keys()
+    for file, path in written["whole"].items():
+        if file.endswith(".csv"):
+            assert path.read_text() == written["banded"][file].read_text(), file
+        elif file.endswith(".json"):
+            import json
+
+            whole, banded = json.loads(path.read_text()), json.loads(written["banded"][file].read_text())
+            whole.pop("generated"), banded.pop("generated")
+            assert whole == banded
+            assert len(whole["new_servers"]) > 7
