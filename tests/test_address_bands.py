@@ -145,8 +145,9 @@ def test_batches_have_one_schema_and_the_answers_rows(tmp_path: Path, monkeypatc
     assert list(got["server_h"]) == list(want["server_h"]) and list(got["server_p"]) == list(want["server_p"])
 
 
-def test_a_banded_report_writes_the_files_of_one_merged_at_once(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_banded_report_writes_the_files_of_one_merged_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The report gathered band by band, its big tables kept in files
     (KEEP_ROWS and READ_ROWS tiny), writes the same CSVs, JSON tables and
     page figures as the report gathered at once."""
