@@ -553,18 +553,18 @@ def _emit(answer: pd.DataFrame | Iterable[pd.DataFrame], fmt: Format, output: Pa
             f.write(empty() + "\n")
             return 0
         counted = f" ({rows if rows >= 0 else len(part)})" if following is None else ""
-        lines = text_table.render(_table_view(part), title + counted, width, flexible)
+        f.write("\n".join(text_table.render(_table_view(part), title + counted, width, flexible)) + "\n")
         written = len(part)
         for more in itertools.chain([following] if following is not None else [], parts):
-            if len(more):
-                lines += ["", *text_table.render(_table_view(more), "", width, flexible)[1:]]
+            if len(more):  # a frame at a time: its own column widths, under a blank line
+                f.write("\n" + "\n".join(text_table.render(_table_view(more), "", width, flexible)[1:]) + "\n")
                 written += len(more)
         if to_terminal and written < rows:
-            lines.append(f"... {plural(rows - written, 'more row')} not shown: narrow the question "
-                         "(--host, --port, --limit) or write them all (-f csv -o FILE, or a pipe)")  # fmt: skip
+            f.write(f"... {plural(rows - written, 'more row')} not shown: narrow the question "
+                    "(--host, --port, --limit) or write them all (-f csv -o FILE, or a pipe)\n")  # fmt: skip
         elif counted == "":
-            lines.append(f"({plural(written, 'row')})")
-        f.write("\n".join(lines) + "\n\n")
+            f.write(f"({plural(written, 'row')})\n")
+        f.write("\n")
         return max(rows, written)
 
     def write(f: Any, width: int) -> int:

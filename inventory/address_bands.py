@@ -20,10 +20,10 @@ import ipaddress
 
 import numpy as np
 
-from synack.ingest.aggregates import NOT_V4
-from synack.inventory.dailies import read_catalog, select, sightings_answer
+from synack.ingest.aggregates import NOT_V4, sorted_distinct
+from synack.inventory.dailies import read_catalog, rows_in_range, select, sightings_answer
 from synack.inventory.networks import NOWHERE, Network, narrowed
-from synack.inventory.query_rows import state_rows
+from synack.inventory.query_rows import where
 from synack.inventory.store_reader import StoreLike
 
 #: Aggregate rows of a range answered at once: more are answered a band at a time.
@@ -48,15 +48,19 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [number, host])).rows(kind)
     if bound is not None and bound <= rows:
         return [None]
-    columns = [number, host, *(["server_p"] if by_port else [])]
-    found = state_rows(store, kind, start, end, states, sensors, nets, host=host, columns=columns)
+    # The hosts' numbers alone: a row of another address (NOT_V4) counts in the last band, whatever the networks.
+    columns = [number, *(["server_p"] if by_port else [])]
+    found = rows_in_range(store, kind, start, end, where=where(states, sensors, nets, host), columns=columns)
     v4 = found.column(number).to_numpy().astype(np.int64)
     if by_port:  # each host's distinct ports
-        v4 = np.unique((v4 << 16) | found.column("server_p").to_numpy().astype(np.int64)) >> 16
+        v4 = sorted_distinct((v4 << 16) | found.column("server_p").to_numpy().astype(np.int64)) >> 16
+    else:
+        v4.sort()
     del found
     if len(v4) <= rows:
         return [None]
-    values, counts = np.unique(v4, return_counts=True)
+    starts = np.flatnonzero(np.r_[True, v4[1:] != v4[:-1]])  # by sorting: numpy's hashed unique is slower here
+    values, counts = v4[starts], np.diff(np.r_[starts, len(v4)])
     cuts = np.searchsorted(np.cumsum(counts), np.arange(rows, len(v4), rows), side="left")
     bounds = sorted({int(values[c]) + 1 for c in cuts if c + 1 < len(values)})
     bands: list[Band] = [_ipv4_interval(lo, hi) for lo, hi in zip([0, *bounds], bounds)]
