@@ -39,7 +39,7 @@ KnownBlocks = Mapping[str, tuple[int, bool]]
 
 
 def block_id(kind: str, header: bytes, first_line: bytes) -> str:
-    """The identity of a header block of a `kind` log: its header lines and first data line."""
+    """The identity of a header block of a `kind` log: its header lines and first data line (not a blank one)."""
     return hashlib.sha256(kind.encode() + b"\0block\0" + header + first_line).hexdigest()[:24]
 
 
@@ -112,11 +112,15 @@ class BlockTracker:
         """Name block `number` from its first segment and decide what of it to drop."""
         start = self._starts.get(number)
         head = bytes(seg.data[: 1 << 16])
-        end = head.find(b"\n")
+        lead = len(head) - len(head.lstrip(b"\r\n"))  # blank lines name nothing: two blocks may both start so
+        end = head.find(b"\n", lead)
+        if start is not None and seg.header.raw and head and lead == len(head):
+            self._cut[number] = 0  # blank lines only so far: named by its first data line, in a later segment
+            return
         if start is None or not seg.header.raw or end < 0:
             self._ids[number], self._cut[number] = None, 0  # no header of its own: nothing to match
             return
-        bid = block_id(self._kind, seg.header.raw, head[: end + 1])
+        bid = block_id(self._kind, seg.header.raw, head[lead : end + 1])
         self._ids[number] = bid
         if bid in self._first:
             self._cut[number] = _ALL  # the same block earlier in this stream

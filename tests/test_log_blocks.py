@@ -254,3 +254,21 @@ def test_the_rotated_archive_of_a_log_read_to_its_close_is_not_read_again(
     monkeypatch.setattr(small_batches, "read_blocks", unread)
     summary = ingest_paths([live.parent], store)
     assert [f.status for f in summary.files] == ["unchanged"] and summary.rows == 0
+
+
+def test_blocks_that_start_with_blank_lines_are_named_by_their_first_data_line(tmp_path: Path) -> None:
+    """Two blocks with the same header, each beginning with a blank line
+    (the first holding nothing else): the second's record is read once, not
+    dropped as a repeat of the first (found by test_fuzz_input's hypothesis:
+    both were named by the blank line). Reading the log again adds nothing."""
+    header = conn_header()
+    log = tmp_path / "conn.log"
+    log.write_text(header + "\n" + header + "\n" + conn_line("C3", ts=1795000003.0))
+    store = tmp_path / "store"
+    ingest_paths([log], store)
+    assert list(store_table(store).column("uid").to_pylist()) == ["C3"]
+    other = tmp_path / "again" / "conn.log"
+    other.parent.mkdir()
+    other.write_bytes(log.read_bytes())
+    ingest_paths([other], store)
+    assert store_table(store).num_rows == 1
