@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.child import run_measured  # noqa: E402
-from bench.conn_gen import write_conn_log  # noqa: E402
+from bench.conn_gen import SHAPES, write_conn_log  # noqa: E402
 
 TARGETS = {"bare": 1.0, "zat": 2.0}
 MEMORY_LIMIT_MB = 500
@@ -38,15 +38,17 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[2_000_000, 8_000_000])
     parser.add_argument("--zat-rows", type=int, default=2_000_000, help="largest size zat is run on (it is slow)")
     parser.add_argument("--data", type=Path, default=HERE / "data")
+    shapes = "the log's mix (conn_gen.SHAPES): wide has 10x the hosts and pairs, about 11%% scans"
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="enterprise", help=shapes)
     args = parser.parse_args()
 
     ok = True
     peaks: dict[int, float] = {}
     print(f"{'rows':>10}  {'contender':<20} {'rows/s':>12} {'seconds':>8} {'peak MB':>8}  ratio")
     for rows in args.rows:
-        log = args.data / f"conn-{rows}.log"
+        log = args.data / (f"conn-{rows}.log" if args.shape == "enterprise" else f"conn-{args.shape}-{rows}.log")
         if not log.exists():
-            write_conn_log(log, rows)
+            write_conn_log(log, rows, shape=args.shape)
         results = {"synack": measure("synack", log), "bare": measure("bare", log)}
         if rows <= args.zat_rows:
             results["zat"] = measure("zat", log)

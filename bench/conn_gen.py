@@ -64,26 +64,34 @@ def _fixed(values: np.ndarray, decimals: int) -> pa.Array:
     return pc.binary_join_element_wise(whole, frac, ".")
 
 
-def conn_table(rows: int, seed: int, start: float = 1795000000.0, span: float = 3600.0) -> pa.Table:
-    """A table of `rows` conn.log rows, every column already Zeek-formatted text."""
+#: Log shapes: (internal hosts, external peers, internal servers, scan share multiplier, scanned ports).
+#: "enterprise" is the default mix; "wide" has ten times the hosts and pairs and about 11% scans of every port.
+SHAPES = {"enterprise": (2000, 20000, 150, 1.0, 1024), "wide": (20000, 200000, 5000, 1.25, 65536)}
+
+
+def conn_table(rows: int, seed: int, start: float = 1795000000.0, span: float = 3600.0,
+               shape: str = "enterprise") -> pa.Table:  # fmt: skip
+    """A table of `rows` conn.log rows of a SHAPES shape, every column already Zeek-formatted text."""
     rng = np.random.default_rng(seed)
-    shares = np.array([k[-1] for k in KINDS])
+    hosts, peers, servers, scans, scanned = SHAPES[shape]
+    shares = np.array([k[-1] * (scans if k[4] in ("unanswered", "rejected") and k[0] == "tcp" else 1) for k in KINDS])
     kind = rng.choice(len(KINDS), size=rows, p=shares / shares.sum())
     pick = lambda values: pa.array(np.array(values, dtype=object)[kind])  # noqa: E731
     ts = start + np.sort(rng.uniform(0, span, rows))
-    internal = rng.integers(0, 2000, rows)
+    internal = rng.integers(0, hosts, rows)
     outbound = rng.random(rows) < 0.6
     # Destinations are heavy-tailed, as on real networks: a few popular
     # servers get most connections (Zipf), the rest a long tail.
-    external = (rng.zipf(1.2, rows) - 1) % 20000
-    server_internal = (rng.zipf(1.5, rows) - 1) % 150
+    external = (rng.zipf(1.2, rows) - 1) % peers
+    server_internal = (rng.zipf(1.5, rows) - 1) % servers
     resp_ids = np.where(outbound, external, server_internal)
     orig_h = _ipv4(0x0A000000, internal)
     resp_h = pc.if_else(pa.array(outbound), _ipv4(0x5DB80000, resp_ids), _ipv4(0x0A010000, resp_ids))
     resp_p = np.empty(rows, dtype=np.int64)
     for i, k in enumerate(KINDS):
         sel = kind == i
-        resp_p[sel] = rng.choice(np.array(k[5]), size=int(sel.sum()))
+        ports = np.arange(1, scanned) if k[4] in ("unanswered", "rejected") and k[0] == "tcp" else np.array(k[5])
+        resp_p[sel] = rng.choice(ports, size=int(sel.sum()))
     proto = pick([k[0] for k in KINDS])
     is_icmp = pc.equal(proto, "icmp")
     opened = pc.is_in(pick([k[4] for k in KINDS]), pa.array(["open", "answered"]))
@@ -139,7 +147,13 @@ def header(opened: str = "2026-11-21-10-00-00") -> bytes:
 
 
 def write_conn_log(
-    path: Path, rows: int, seed: int = 1, batch: int = 500_000, start: float | None = None, span: float | None = None
+    path: Path,
+    rows: int,
+    seed: int = 1,
+    batch: int = 500_000,
+    start: float | None = None,
+    span: float | None = None,
+    shape: str = "enterprise",
 ) -> Path:
     """Write a conn.log of `rows` rows to `path` (with header and #close).
 
@@ -156,9 +170,9 @@ def write_conn_log(
             n = min(batch, rows - done)
             sink = pa.BufferOutputStream()
             if start is not None and span is not None:
-                table = conn_table(n, seed + done, start + span * done / rows, span * n / rows)
+                table = conn_table(n, seed + done, start + span * done / rows, span * n / rows, shape)
             else:
-                table = conn_table(n, seed + done, 1795000000.0 + done / 100)
+                table = conn_table(n, seed + done, 1795000000.0 + done / 100, shape=shape)
             pacsv.write_csv(table, sink, options)
             f.write(sink.getvalue().to_pybytes())
             done += n
