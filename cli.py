@@ -531,6 +531,7 @@ def _emit(answer: pd.DataFrame | Iterable[pd.DataFrame], fmt: Format, output: Pa
     import pandas as pd
 
     from synack.inventory import export, text_table
+    from synack.inventory.answer_stream import joined
 
     if fmt is Format.parquet and output is None:
         raise fail("--format parquet needs -o FILE")
@@ -549,7 +550,7 @@ def _emit(answer: pd.DataFrame | Iterable[pd.DataFrame], fmt: Format, output: Pa
             for frame in everything:
                 kept += [frame.head(TERMINAL_ROWS - rows)] if rows < TERMINAL_ROWS else []
                 rows += len(frame)
-            parts = iter([_joined(kept)])
+            parts = iter([joined(kept)])
         else:  # every row; an answer of several frames as one table a frame, counted at the end
             parts, rows = everything, -1
         part = next(parts)
@@ -594,17 +595,6 @@ def _emit(answer: pd.DataFrame | Iterable[pd.DataFrame], fmt: Format, output: Pa
         raise fail(f"cannot write {output}: {e.strerror or e}") from None
     say(f"{plural(rows, 'row')} written to {output}")
     return rows
-
-
-def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames of one answer as one DataFrame, with the first one's attrs."""
-    import pandas as pd
-
-    if len(frames) == 1:
-        return frames[0]
-    whole = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
-    whole.attrs = dict(frames[0].attrs)
-    return whole
 
 
 def _one_line_errors(frames: Iterator[pd.DataFrame], columns: str | None) -> Iterator[pd.DataFrame]:

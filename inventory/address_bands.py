@@ -22,7 +22,7 @@ import numpy as np
 
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
 from synack.inventory.dailies import read_catalog, rows_in_range, select, sightings_answer
-from synack.inventory.networks import NOWHERE, Network, narrowed
+from synack.inventory.networks import Network, narrowed
 from synack.inventory.query_rows import where
 from synack.inventory.store_reader import StoreLike
 
@@ -75,7 +75,5 @@ def _ipv4_interval(lo: int, hi: int) -> list[Network]:
 
 
 def within(nets: list[Network] | None, band: Band) -> list[Network] | None:
-    """The networks of `nets` (None: every address) inside `band` ([NOWHERE] when none)."""
-    if band is None:
-        return nets
-    return narrowed(nets, band) or [NOWHERE]
+    """The networks of `nets` (None: every address) inside `band` ([NOWHERE] when none: networks.narrowed)."""
+    return nets if band is None else narrowed(nets, band)

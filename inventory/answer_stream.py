@@ -20,11 +20,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.inventory import heap
-from synack.inventory.query_rows import ADDRESS_COLUMNS, _address_ranks
+from synack.inventory.query_rows import ADDRESS_COLUMNS, _address_ranks, plain
 from synack.inventory.store_reader import InventoryError
 
 #: Rows handed out at once from a gathered answer.
 SLICE_ROWS = 100_000
+
+
+def joined(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """An answer's frames as one DataFrame (the first one, columns and
+    dtypes, when all are empty), with the first one's `attrs`."""
+    parts = list(frames)
+    if len(parts) == 1:
+        return parts[0]
+    whole = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    whole.attrs = dict(parts[0].attrs)
+    return whole
 
 
 def limited(frames: Iterable[pd.DataFrame], limit: int | None) -> Iterator[pd.DataFrame]:
@@ -91,7 +102,7 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
         if not len(order):
             yield first
         for at in range(0, len(order), SLICE_ROWS):
-            frame = _plain(_merged_slice(runs, starts, order[at : at + SLICE_ROWS])).to_pandas()
+            frame = plain(_merged_slice(runs, starts, order[at : at + SLICE_ROWS])).to_pandas()
             frame = frame.astype({c: t for c, t in first.dtypes.items() if frame[c].dtype != t})
             frame.attrs = dict(first.attrs)
             yield frame
@@ -171,13 +182,6 @@ def _alike(tables: list[pa.Table]) -> list[pa.Table]:
     if not wanted:
         return tables
     return [t.cast(pa.schema([pa.field(f.name, wanted.get(f.name, f.type)) for f in t.schema])) for t in tables]
-
-
-def _plain(table: pa.Table) -> pa.Table:
-    """Dictionary columns decoded (pandas would make them categorical)."""
-    return table.cast(
-        pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
-    )
 
 
 def _ranks(column: pa.ChunkedArray, address: bool) -> np.ndarray:

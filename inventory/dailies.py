@@ -235,10 +235,6 @@ class Selection:
     straddling: list[tuple[str, Partial]] = field(default_factory=list)  # (day, partial)
     legacy_days: list[str] = field(default_factory=list)
 
-    def server_rows(self) -> int | None:
-        """An upper bound of the server rows read, or None when unknown (an older store's days)."""
-        return self.rows(SERVERS)
-
     def rows(self, kind: str) -> int | None:
         """An upper bound of the `kind` rows read, or None when unknown (an older store's days)."""
         if self.legacy_days:

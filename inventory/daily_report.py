@@ -386,12 +386,13 @@ class _Period:
         tops: list[pd.DataFrame] = []
         answering: list[pd.DataFrame] = []
         per_service: dict[str, int] = {}
-        allowed = {"suppressed": 0}
+        suppressed = 0
         matched: set[int] = set()
         bands = inv.bands(SERVERS, start, end)
 
         def explained_bands() -> Iterator[pd.DataFrame]:
             """Per band, its new ports explained; the other figures gathered on the way."""
+            nonlocal suppressed
             for band in bands:
                 servers = next(inv.frames("servers", start, end, bands=[band]))
                 shown = next(inv.frames("new_servers", start, end, show_allowed=True, bands=[band], ordered=False))
@@ -403,7 +404,7 @@ class _Period:
                     label = services or (f"{name} (port)" if name else "unknown")
                     per_service[label] = per_service.get(label, 0) + 1
                 allowed_rows = shown["allowed"].astype(bool)
-                allowed["suppressed"] += int(allowed_rows.sum())
+                suppressed += int(allowed_rows.sum())
                 if allowed_rows.any():
                     matched.update(i for i, e in enumerate(inv.allowed) if allowed_mask(shown[allowed_rows], [e]).any())
                 new = shown[~allowed_rows].drop(columns="allowed").reset_index(drop=True)
@@ -423,7 +424,7 @@ class _Period:
         flagged = pd.concat(answering, ignore_index=True) if answering else answering_all(pd.DataFrame())
         if len(answering) > 1:
             flagged = flagged.sort_values(["ports", "server_h"], ascending=[False, True], kind="stable")
-        return cls(new_table, page, top.reset_index(drop=True), flagged, per_service, allowed["suppressed"], matched)
+        return cls(new_table, page, top.reset_index(drop=True), flagged, per_service, suppressed, matched)
 
 
 _TOP_COLUMNS = ["server_h", "proto", "server_p", "port_name", "services", "connections", "clients", "server_reply"]

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from synack.inventory import heap
+from synack.inventory.answer_stream import joined
 from synack.inventory.export import arrow_table
 
 #: Rows of a table held in memory; a longer table's rows are read from its file.
@@ -57,7 +58,7 @@ class ReportTable:
                         writer = pa.ipc.new_file(str(path), schema)
                         for part in held:
                             writer.write_table(arrow_table(part).cast(schema))
-                        held = [_joined(held).head(KEEP_ROWS)]
+                        held = [joined(held).head(KEEP_ROWS)]
                 else:
                     writer.write_table(arrow_table(frame).cast(schema))
                 rows += len(frame)
@@ -66,7 +67,7 @@ class ReportTable:
         finally:
             if writer is not None:
                 writer.close()
-        return cls(_joined(held), rows, path if writer is not None else None)
+        return cls(joined(held).reset_index(drop=True), rows, path if writer is not None else None)
 
     def frames(self) -> Iterator[pd.DataFrame]:
         """Every row of the table, READ_ROWS at a time, dtypes as `head` has them."""
@@ -80,13 +81,6 @@ class ReportTable:
                 for at in range(0, batch.num_rows, READ_ROWS):
                     frame = batch.slice(at, READ_ROWS).to_pandas()
                     yield frame.astype({c: t for c, t in self.head.dtypes.items() if frame[c].dtype != t})
-
-
-def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames of one table as one DataFrame (the first one's columns when all are empty)."""
-    if len(frames) == 1:
-        return frames[0].reset_index(drop=True)
-    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
 
 @dataclass

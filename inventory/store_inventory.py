@@ -37,7 +37,7 @@ from synack.ingest.snapshot import Snapshot, StoreFS
 from synack.inventory import client_ports, heap, identities, known_export, notices, server_ports
 from synack.inventory.address_bands import Band, address_bands, within
 from synack.inventory.allowlist import Allowed, allowed_mask
-from synack.inventory.answer_stream import limited, sorted_frames
+from synack.inventory.answer_stream import joined, limited, sorted_frames
 from synack.inventory.dailies import read_catalog, widened_days
 from synack.inventory.host_view import HostView, host_view
 from synack.inventory.networks import narrowed
@@ -57,7 +57,7 @@ from synack.inventory.store_reader import DateLike, InventoryError, StoreLike, a
 __all__ = ["NEWEST", "Inventory"]
 
 #: Hosts whose answers are one band whatever they hold (Inventory.bands).
-FEW_HOSTS = 16
+ONE_BAND_HOSTS = 16
 #: `as_of` meaning "the end of the store's newest record" (archived logs), not the wall clock.
 NEWEST = "newest"
 
@@ -170,7 +170,8 @@ class Inventory:
         (`by_port`) or their rows (client pairs): a band list for `frames`,
         so several questions answer band by band alike."""
         nets = resolve_nets(self._filters(host)["nets"])
-        if nets is not None and all(n.version == 4 for n in nets) and sum(n.num_addresses for n in nets) <= FEW_HOSTS:
+        few = nets is not None and all(n.version == 4 for n in nets)
+        if few and sum(n.num_addresses for n in nets or []) <= ONE_BAND_HOSTS:
             return [None]  # a few hosts' answer (at most 131,070 ports each) is one band, found without a read
         column = "server_h" if kind == SERVERS else "client_h"
         return address_bands(self.store, kind, self.when(since), self.when(until), serving(self.strict),
@@ -239,7 +240,7 @@ class Inventory:
         what each server is (product, version, tls_names, host_names: see
         inventory.identities).
         `filters` (host, port, proto, service, sort, limit) narrow the answer."""
-        return _whole(self.frames("servers", since, until, **filters))
+        return joined(self.frames("servers", since, until, **filters))
 
     def _server_frames(self, since: DateLike = None, until: DateLike = None,
                        **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
@@ -287,7 +288,7 @@ class Inventory:
         with first_seen, first_in_range and new as `servers` has them;
         with an allowlist, `allowed` marks those it matches (by client, as
         new_clients does). `host` matches the client."""
-        return _whole(self.frames("clients", since, until, **filters))
+        return joined(self.frames("clients", since, until, **filters))
 
     def _client_frames(self, since: DateLike = None, until: DateLike = None,
                        **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
@@ -307,7 +308,7 @@ class Inventory:
         """One row per client, server and port (see inventory.client_ports.client_pairs);
         with an allowlist, `allowed` marks the pairs whose server it matches.
         `host` matches the client or the server."""
-        return _whole(self.frames("client_pairs", since, until, **filters))
+        return joined(self.frames("client_pairs", since, until, **filters))
 
     def _pair_frames(self, since: DateLike = None, until: DateLike = None,
                      **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
@@ -370,7 +371,7 @@ class Inventory:
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Server ports first seen in [since, until), allowlisted ones left out
         (or marked), with what each server is (see `servers`)."""
-        return _whole(self.frames("new_servers", since, until, show_allowed=show_allowed, **filters))
+        return joined(self.frames("new_servers", since, until, show_allowed=show_allowed, **filters))
 
     def _new_server_frames(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                            **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
@@ -390,7 +391,7 @@ class Inventory:
     def new_clients(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                     **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
         """Client ports first seen in [since, until), allowlisted services left out (or marked)."""
-        return _whole(self.frames("new_clients", since, until, show_allowed=show_allowed, **filters))
+        return joined(self.frames("new_clients", since, until, show_allowed=show_allowed, **filters))
 
     def _new_client_frames(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                            **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
@@ -524,16 +525,6 @@ class Inventory:
                 "as_of": self.as_of.isoformat(timespec="seconds"),
             },
         }
-
-
-def _whole(frames: Iterator[pd.DataFrame]) -> pd.DataFrame:
-    """An answer's frames (Inventory.frames) as one DataFrame, with the first one's `attrs`."""
-    parts = list(frames)
-    if len(parts) == 1:
-        return parts[0]
-    whole = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
-    whole.attrs = dict(parts[0].attrs)
-    return whole
 
 
 def _given_back(frame: pd.DataFrame) -> pd.DataFrame:
