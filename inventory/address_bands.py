@@ -9,8 +9,8 @@ query runs once per band with its networks narrowed to the band's. A host
 lies in one band, so what is per host (answers every port, a client's
 servers) is whole in it; bands come in address order (IPv4 by number, the
 other addresses last), which is the order of the answers sorted by
-address: those are written band after band, the others gathered compactly
-and sorted (see inventory.answer_stream).
+address: those are written band after band, the others sorted by an
+external merge (see inventory.answer_stream).
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 A banded query (inventory.address_bands) yields one DataFrame per band.
 When the answer is sorted by the bands' host, the frames are already in
-order and pass through (cut at the limit); otherwise they are gathered as
-compact Arrow tables (text with few distinct values dictionary-encoded),
-sorted by one lexsort of integer ranks, as query_rows.sort_by_address
-sorts a DataFrame, and handed out again a slice at a time.
+order and pass through (cut at the limit); otherwise they are sorted by an
+external merge (sorted_frames: each frame a sorted run in a temporary
+Arrow file, only the sort columns in memory, ranked as
+query_rows.sort_by_address ranks a DataFrame) and handed out again a slice
+at a time.
 """
 
 from __future__ import annotations
