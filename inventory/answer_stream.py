@@ -20,8 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest.addresses import ipv4_numbers
 from synack.inventory import heap
-from synack.inventory.query_rows import ADDRESS_COLUMNS, _address_ranks, plain
+from synack.inventory.networks import ipv4_text
+from synack.inventory.query_rows import ADDRESS_COLUMNS, address_ranks, plain
 from synack.inventory.store_reader import InventoryError
 
 #: Rows handed out at once from a gathered answer.
@@ -67,7 +69,6 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
     sort = list(dict.fromkeys(sort))  # a column named twice sorts as once
     with tempfile.TemporaryDirectory(prefix="synack-sort-") as tmp:
         first: pd.DataFrame | None = None
-        keys: list[pa.Table] = []
         runs: list[Path] = []
         for frame in frames:
             if first is None:
@@ -83,7 +84,6 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
                 table = pa.Table.from_pandas(bare, preserve_index=False)
                 del frame, bare
                 table = table.take(pa.array(_order([_ranks(table.column(c), c in ADDRESS_COLUMNS) for c in sort])))
-                keys.append(_compact(table.select(list(sort))))
                 runs.append(Path(tmp) / f"run-{len(runs)}.arrow")
                 with pa.ipc.new_file(str(runs[-1]), table.schema) as writer:
                     writer.write_table(table)
@@ -93,8 +93,9 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
         if not runs:
             yield first
             return
-        key_table = pa.concat_tables(_alike(keys), promote_options="permissive")
+        keys = [_compact(_run_columns(run, sort)) for run in runs]
         starts = np.cumsum([0, *(len(k) for k in keys)])
+        key_table = pa.concat_tables(_alike(keys), promote_options="permissive")
         del keys
         order = _order([_ranks(key_table.column(c), c in ADDRESS_COLUMNS) for c in sort])
         del key_table
@@ -108,6 +109,13 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
             frame.attrs = dict(first.attrs)
             yield frame
             heap.give_back()
+
+
+def _run_columns(run: Path, columns: list[str]) -> pa.Table:
+    """The columns `columns` of a run file, copied out of its memory map."""
+    with pa.memory_map(str(run)) as source:
+        table = pa.ipc.open_file(source).read_all().select(columns)
+        return pa.table([c.combine_chunks() for c in table.columns], names=columns)
 
 
 def _merged_slice(runs: list[Path], starts: np.ndarray, rows: np.ndarray) -> pa.Table:
@@ -149,10 +157,19 @@ def _order(ranks: list[np.ndarray]) -> np.ndarray:
 def _compact(table: pa.Table) -> pa.Table:
     """`table` with its text columns dictionary-encoded (most repeat: names,
     services, sensors), with indices of 8 or 16 bits when the dictionary
-    is small, and its integers in the fewest bytes that hold them."""
+    is small, its address columns of IPv4 hosts only as their uint32
+    numbers, and its integers in the fewest bytes that hold them."""
     columns = []
-    for column in table.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    for name, column in zip(table.column_names, table.columns):
+        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        if text and name in ADDRESS_COLUMNS:
+            values = column.combine_chunks()
+            numbers, is_v4 = ipv4_numbers(values)
+            valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+            if np.array_equal(is_v4, valid):  # IPv4 or empty, all of them
+                column = pa.chunked_array([pa.array(numbers.astype(np.uint32), mask=~valid)])
+                text = False
+        if text:
             encoded = column.combine_chunks().dictionary_encode()
             size = len(encoded.dictionary)
             if size * 2 <= len(encoded):  # mostly unique text (first clients) stays as it is
@@ -170,14 +187,19 @@ def _compact(table: pa.Table) -> pa.Table:
 
 def _alike(tables: list[pa.Table]) -> list[pa.Table]:
     """`tables` (compacted alike, but their integer and index widths may
-    differ) with each column of one type: the widest."""
+    differ, and an address column may be numbers in some and text in
+    others) with each column of one type: the widest."""
     wanted = {}
     for name in tables[0].column_names:
         types = {t.schema.field(name).type for t in tables} - {pa.null()}
+        if len(types) > 1 and name in ADDRESS_COLUMNS and pa.uint32() in types:
+            tables = [_address_text(t, name) for t in tables]
+            types = {t.schema.field(name).type for t in tables} - {pa.null()}
         if len(types) > 1:
             dictionary = [t for t in types if pa.types.is_dictionary(t)]
-            if len(dictionary) < len(types):  # text encoded in some bands only: plain text
-                wanted[name] = pa.string() if dictionary else pa.int64()
+            text = dictionary or any(pa.types.is_string(t) or pa.types.is_large_string(t) for t in types)
+            if len(dictionary) < len(types):  # text encoded in some bands only, or of two widths: plain text
+                wanted[name] = pa.large_string() if text else pa.int64()
             else:
                 wanted[name] = pa.dictionary(pa.int32(), dictionary[0].value_type)
     if not wanted:
@@ -185,21 +207,35 @@ def _alike(tables: list[pa.Table]) -> list[pa.Table]:
     return [t.cast(pa.schema([pa.field(f.name, wanted.get(f.name, f.type)) for f in t.schema])) for t in tables]
 
 
+def _address_text(table: pa.Table, name: str) -> pa.Table:
+    """`table` with its address column `name` as text again when _compact made it numbers."""
+    column = table.column(name)
+    if column.type != pa.uint32():
+        return table
+    values = column.combine_chunks()
+    text = pc.if_else(pc.is_valid(values), ipv4_text(values), pa.scalar(None, pa.string()))
+    return table.set_column(table.column_names.index(name), name, text)
+
+
 def _ranks(column: pa.ChunkedArray, address: bool) -> np.ndarray:
     """Each value's rank (empty values last), addresses by number
-    (query_rows._address_ranks); a dictionary column by its dictionary's
+    (query_rows.address_ranks); a dictionary column by its dictionary's
     ranks, so millions of rows never become Python strings."""
     values = column.unify_dictionaries().combine_chunks() if pa.types.is_dictionary(column.type) else (
         column.combine_chunks())  # fmt: skip
     if pa.types.is_null(values.type):
         return np.zeros(len(values), dtype=np.int64)
+    if pa.types.is_integer(values.type):  # numbers (an address column of IPv4 hosts, see _compact), empty last
+        numbers = pc.fill_null(values, 0).to_numpy().astype(np.int64)
+        valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+        return np.unique(np.where(valid, numbers, np.int64(1 << 62)), return_inverse=True)[1].reshape(-1)
     if not pa.types.is_dictionary(values.type):
         if address:
-            return _address_ranks(pd.Series(values.to_pandas()))
+            return address_ranks(values)
         return pc.rank(values, sort_keys="ascending", tiebreaker="dense").to_numpy()
     dictionary = values.dictionary
     if address:
-        ranked = _address_ranks(pd.Series(dictionary.to_pandas()))
+        ranked = address_ranks(dictionary)
     else:
         ranked = pc.rank(dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
     lookup = np.append(ranked, len(dictionary) + 1)  # an empty value after every other

@@ -191,14 +191,28 @@ def _value_ranks(values: pd.Series) -> np.ndarray:
 def _address_ranks(values: pd.Series) -> np.ndarray:
     """Each address's rank among the distinct addresses of `values`: IPv4 by number, then the others (address_key)."""
     codes, uniques = pd.factorize(values)
-    texts = pa.array([str(u) for u in uniques], pa.string())
-    numbers, is_v4 = ipv4_numbers(texts)
-    others = np.flatnonzero(~is_v4)
-    keys = np.array([address_key(str(uniques[i])) for i in others], dtype=object)
-    order = np.r_[np.flatnonzero(is_v4)[np.argsort(numbers[is_v4], kind="stable")], others[np.argsort(keys)]]
-    rank = np.empty(len(uniques), dtype=np.int64)
-    rank[order.astype(np.int64)] = np.arange(len(uniques))
+    rank = address_ranks(pa.array([str(u) for u in uniques], pa.string()))
     return np.where(codes < 0, len(uniques), rank[codes])
+
+
+def address_ranks(values: pa.Array) -> np.ndarray:
+    """Each value's dense rank among the values of `values` (an Arrow text
+    array): IPv4 addresses by number, then the others by address_key (one
+    Python call per distinct other address), empty values last. Columnar:
+    millions of IPv4 addresses never become Python strings."""
+    numbers, is_v4 = ipv4_numbers(values)
+    valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+    keys = numbers.astype(np.uint64)  # IPv4 below 2**32
+    others = np.flatnonzero(valid & ~is_v4)
+    if len(others):
+        texts = pc.take(values, pa.array(others))
+        distinct = pc.unique(texts)
+        order = np.argsort(np.array([address_key(v) for v in distinct.to_pylist()], dtype=object), kind="stable")
+        rank = np.empty(len(distinct), dtype=np.uint64)
+        rank[order] = np.arange(len(distinct), dtype=np.uint64)
+        keys[others] = (1 << 32) + rank[pc.index_in(texts, distinct).to_numpy()]
+    keys[~valid] = np.uint64(1 << 62)  # after every address
+    return np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def new_rows(everything: pd.DataFrame, start: dt.datetime | None, end: dt.datetime | None, entries: list[Allowed],
