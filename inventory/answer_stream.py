@@ -41,6 +41,19 @@ def joined(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     return whole
 
 
+def detached(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` (a few rows kept from a band) that shares no
+    buffer with the frame it was cut from. pandas keeps a slice of an
+    Arrow-backed column (text) as a view of its parent's whole buffers,
+    copy() included, so rows kept from every band would hold every band:
+    those columns go through Python objects (cheap for a few rows)."""
+    copy = frame.copy()  # numpy columns copied
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.StringDtype | pd.ArrowDtype):
+            copy[name] = copy[name].astype(object).astype(dtype)
+    return copy
+
+
 def limited(frames: Iterable[pd.DataFrame], limit: int | None) -> Iterator[pd.DataFrame]:
     """`frames` cut after `limit` rows in all (None: every row); at least one frame, maybe empty."""
     left = limit

@@ -21,7 +21,7 @@ import pandas as pd
 from synack.inventory import heap
 from synack.inventory.address_bands import Band
 from synack.inventory.allowlist import Allowed, allowed_mask
-from synack.inventory.answer_stream import sorted_frames
+from synack.inventory.answer_stream import detached, sorted_frames
 from synack.inventory.client_ports import first_clients
 from synack.inventory.dailies import SERVERS, sensor_days
 from synack.inventory.networks import DEFAULT_NETS
@@ -398,8 +398,8 @@ class _Period:
                 shown = next(inv.frames("new_servers", start, end, show_allowed=True, bands=[band], ordered=False))
                 if not servers.empty:
                     top = servers.sort_values(["clients", "connections"], ascending=False, kind="stable").head(TOP)
-                    tops.append(top[_TOP_COLUMNS])
-                    answering.append(answering_all(servers, inv.answers_all_ports))
+                    tops.append(detached(top[_TOP_COLUMNS]))
+                    answering.append(detached(answering_all(servers, inv.answers_all_ports)))
                 for services, name in zip(servers.get("services", []), servers.get("port_name", [])):
                     label = services or (f"{name} (port)" if name else "unknown")
                     per_service[label] = per_service.get(label, 0) + 1

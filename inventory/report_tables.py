@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from synack.inventory import heap
-from synack.inventory.answer_stream import joined
+from synack.inventory.answer_stream import detached, joined
 from synack.inventory.export import arrow_table
 
 #: Rows of a table held in memory; a longer table's rows are read from its file.
@@ -58,7 +58,7 @@ class ReportTable:
                         writer = pa.ipc.new_file(str(path), schema)
                         for part in held:
                             writer.write_table(arrow_table(part).cast(schema))
-                        held = [joined(held).head(KEEP_ROWS)]
+                        held = [detached(joined(held).head(KEEP_ROWS))]
                 else:
                     writer.write_table(arrow_table(frame).cast(schema))
                 rows += len(frame)
@@ -74,7 +74,7 @@ class ReportTable:
         if self.path is None:
             yield self.head
             return
-        with pa.memory_map(str(self.path)) as source:
+        with pa.OSFile(str(self.path)) as source:  # a batch read into memory, not a map whose pages stay resident
             reader = pa.ipc.open_file(source)
             for i in range(reader.num_record_batches):
                 batch = reader.get_batch(i)
@@ -118,13 +118,13 @@ class Collapsing:
                 entry[1] = int(entry[1]) + int(ports)  # type: ignore[call-overload]
                 entry[2] = min(int(entry[2]), int(lowest))  # type: ignore[call-overload]
             else:
-                self.hosts[host] = [firsts.loc[[host]].reset_index(), int(ports), int(lowest)]
+                self.hosts[host] = [detached(firsts.loc[[host]].reset_index()), int(ports), int(lowest)]
 
     def _keep(self, rows: pd.DataFrame) -> None:
         self.other_rows += len(rows)
         if self.limit is None or self.kept < self.limit:
             part = rows if self.limit is None else rows.head(self.limit - self.kept)
-            self.others.append(part)
+            self.others.append(detached(part) if len(part) < len(rows) else part)
             self.kept += len(part)
 
     @property

@@ -34,6 +34,7 @@ from synack.inventory.query_rows import (
     serving,
     sort_by_address,
     state_rows,
+    state_tables,
 )
 from synack.inventory.store_reader import DateLike, StoreLike, as_timestamp, day_range, snapshot_of
 
@@ -353,9 +354,12 @@ def hosts_serving(
     strict: bool = False,
 ) -> list[str]:
     """The distinct hosts that served in [since, until), in address order
-    (servers() without counting clients)."""
-    hosts = {h for df in _served_bands(store, since, until, sensors, nets, count_clients=False, strict=strict)
-             for h in (df["server_h"].unique().tolist() if not df.empty else [])}  # fmt: skip
+    (the hosts of servers()): their address column read alone, a file at a time."""
+    start, end = day_range(since, until)
+    hosts: set[str] = set()
+    for rows in state_tables(snapshot_of(store), SERVERS, start, end, serving(strict), sensor_list(sensors),
+                             resolve_nets(nets), columns=["server_h"]):  # fmt: skip
+        hosts.update(pc.unique(plain(rows).column("server_h")).to_pylist())
     return sorted(hosts, key=address_key)
 
 

@@ -75,6 +75,18 @@ def test_banded_answers_are_the_answers_merged_at_once(tmp_path: Path, seed: int
         assert got.attrs["nets"] == want.attrs["nets"]
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_hosts_serving_are_the_servers_hosts(tmp_path: Path, seed: int) -> None:
+    """hosts_serving (server addresses read alone) names the hosts of servers(), in its order, for any range."""
+    store = _store(tmp_path, seed)
+    for strict in (False, True):
+        inv = Inventory(store, nets="all", as_of="2026-11-30", strict=strict)
+        for since, until in ((None, None), ("2026-11-19", None), ("2026-11-18", "2026-11-19")):
+            servers = inv.servers(since, until)
+            assert inv.hosts_serving(since, until) == list(dict.fromkeys(servers["server_h"])), (strict, since)
+            assert len(inv.hosts_serving(since, until)) > 5
+
+
 def test_every_band_is_a_partition_of_the_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bands' networks do not meet, come in address order and hold
     every server (IPv6 in the last), a host in exactly one."""
