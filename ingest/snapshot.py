@@ -26,11 +26,13 @@ with a wrong result.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from synack.ingest.chunk_files import QUARANTINE_DIR
 from synack.ingest.errors import StoreError
@@ -185,15 +187,45 @@ class Snapshot:
         except OSError as err:
             raise DamagedFile(f"cannot read {rel} of store {self.files}: {err.strerror or err}") from None
 
+    def row_groups(self, rel: str, stamp: FileStamp | None, rows: int | None,
+                   schema: pa.Schema | None = None) -> Iterator[pa.Table]:  # fmt: skip
+        """The file `rel` one row group at a time (every column, as `schema`
+        has them when given: cast, or null where the file has none),
+        verified as `read` verifies it (its bytes against `stamp`, every
+        page's checksum, its rows against `rows`). Raises StoreChanged or DamagedFile."""
+        path = self.files.root / rel
+        try:
+            parquet = pq.ParquetFile(pa.BufferReader(self.files.verified_bytes(path, stamp)),
+                                     page_checksum_verification=True)  # fmt: skip
+            if rows is not None and parquet.metadata.num_rows != rows:
+                raise FileDamaged(path, f"holds {parquet.metadata.num_rows} rows, the ledger says {rows}")
+            for group in range(parquet.num_row_groups):
+                table = parquet.read_row_group(group)
+                yield table if schema is None else _conformed(table, schema)
+        except FileNotFoundError:
+            raise self._unreadable(path, stamp, "missing") from None
+        except FileDamaged as err:
+            raise self._unreadable(path, stamp, err.why) from None
+        except (pa.ArrowException, ValueError) as err:
+            raise self._unreadable(path, stamp, f"unreadable ({' '.join(str(err).split())[:160]})") from None
+        except OSError as err:
+            raise DamagedFile(f"cannot read {rel} of store {self.files}: {err.strerror or err}") from None
+
     def read_partial(self, kind: str, partial: Partial, **options: Any) -> pa.Table:
         """The `kind` file of one partial, verified (see `read`; kept a while, see READ_CACHE_BYTES)."""
-        path = partial_path(self.files.root, kind, partial.day, partial.name)
-        return self._kept(self.files.rel(path), partial.stamp(kind), partial.kind_rows(kind), options)
+        return self._kept(self.partial_file(kind, partial), partial.stamp(kind), partial.kind_rows(kind), options)
 
     def read_rollup(self, kind: str, rollup: Rollup, **options: Any) -> pa.Table:
         """The `kind` file of one roll-up (or year's sightings), verified (see `read_partial`)."""
-        path = rollup_path(self.files.root, kind, rollup.month, rollup.name)
-        return self._kept(self.files.rel(path), rollup.stamp(kind), rollup.kind_rows(kind), options)
+        return self._kept(self.rollup_file(kind, rollup), rollup.stamp(kind), rollup.kind_rows(kind), options)
+
+    def partial_file(self, kind: str, partial: Partial) -> str:
+        """The `kind` file of a partial, relative to the root."""
+        return self.files.rel(partial_path(self.files.root, kind, partial.day, partial.name))
+
+    def rollup_file(self, kind: str, rollup: Rollup) -> str:
+        """The `kind` file of a roll-up (or year's sightings), relative to the root."""
+        return self.files.rel(rollup_path(self.files.root, kind, rollup.month, rollup.name))
 
     def _kept(self, rel: str, stamp: FileStamp | None, rows: int | None, options: dict[str, Any]) -> pa.Table:
         """`read` of an aggregate file, answered from the snapshot's cache when
@@ -228,6 +260,16 @@ class Snapshot:
             f"{rel} of store {self.files} is damaged ({why}); synack will not answer from it: run "
             "`synack check --repair`"
         )
+
+
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with the columns of `schema`, of its types (null where
+    `table` has none), as a read with `schema` gives."""
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        for f in schema
+    ]
+    return pa.table(columns, schema=schema)
 
 
 def _option_key(value: Any) -> str:

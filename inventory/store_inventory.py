@@ -38,6 +38,7 @@ from synack.inventory import client_ports, heap, identities, known_export, notic
 from synack.inventory.address_bands import Band, address_bands, within
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.answer_stream import joined, limited, sorted_frames
+from synack.inventory.band_split import BandSplit
 from synack.inventory.dailies import read_catalog, widened_days
 from synack.inventory.host_view import HostView, host_view
 from synack.inventory.networks import narrowed
@@ -200,12 +201,29 @@ class Inventory:
             yield answer(None, filters)
             return
         each: Filters = {k: v for k, v in filters.items() if k not in ("sort", "limit")}  # type: ignore[assignment]
-        frames = (_given_back(answer(band, each)) for band in bands)
+        frames = self._band_answers(kind, bands, lambda band: answer(band, each))
         sort, limit = list(RowFilter.of(sort=filters.get("sort")).sort), filters.get("limit")
         if not self._ordered or (not sort and order is None):
             yield from limited(frames, limit)
         else:
             yield from sorted_frames(frames, [*sort, *(order or [])], limit)
+
+    def _band_answers(self, kind: str, bands: list[Band], answer: Callable[[Band], pd.DataFrame]
+                      ) -> Iterator[pd.DataFrame]:  # fmt: skip
+        """`answer` of each band, the heap given back after each. Bands of
+        clients read the client files once, split by band (inventory.band_split):
+        this Inventory (a copy of `frames`' own) answers each band from its part."""
+        if kind != CLIENTS or len(bands) < 2:
+            yield from (_given_back(answer(band)) for band in bands)
+            return
+        whole = snapshot_of(self.store)
+        with BandSplit.of(whole, bands) as split:
+            try:
+                for i, band in enumerate(bands):
+                    self.store = split.reading(i)
+                    yield _given_back(answer(band))
+            finally:
+                self.store = whole
 
     def _answer(self, df: pd.DataFrame, since: DateLike, until: DateLike, filters: Filters,
                 hosts: tuple[str, ...] = ("server_h",)) -> pd.DataFrame:  # fmt: skip

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from synack.ingest.conn_ingest import ingest_paths
-from synack.inventory import Inventory, address_bands, answer_stream, export
+from synack.ingest.errors import SynackError
+from synack.inventory import Inventory, address_bands, answer_stream, band_split, export
 from synack.inventory.query_rows import sort_by_address
 from tests.conftest import conn_header, conn_line, run_synack
 
@@ -73,6 +74,52 @@ def test_banded_answers_are_the_answers_merged_at_once(tmp_path: Path, seed: int
         got = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         pd.testing.assert_frame_equal(got, want.reset_index(drop=True), obj=f"{question} {kw} {filters[f]}")
         assert got.attrs["nets"] == want.attrs["nets"]
+
+
+def test_client_bands_read_each_client_file_once_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Client questions in many bands read each client file once (band_split), answer from the
+    split in every band, and give the answers merged at once."""
+    store = _store(tmp_path, 5)
+    whole = Inventory(store, nets="all", as_of="2026-11-30")
+    asked = {q: kw for q, kw in QUESTIONS if q in ("clients", "client_pairs", "new_clients")}  # the last of each
+    expected = {q: getattr(whole, q)(**kw) for q, kw in asked.items()}
+    monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    splits: list[str] = []
+    served: list[int] = []
+    real_split, real_read = band_split.BandSplit._split, band_split.BandSplit.read
+    monkeypatch.setattr(band_split.BandSplit, "_split", lambda self, rel, *a: splits.append(rel) or real_split(
+        self, rel, *a))  # fmt: skip
+    monkeypatch.setattr(band_split.BandSplit, "read", lambda self, rel, stamp, rows, band, options: served.append(
+        band) or real_read(self, rel, stamp, rows, band, options))  # fmt: skip
+    banded = Inventory(store, nets="all", as_of="2026-11-30")
+    for question, want in expected.items():
+        splits.clear(), served.clear()
+        frames = list(banded.frames(question, **asked[question]))
+        assert len(frames) > 1 or question == "new_clients"
+        pd.testing.assert_frame_equal(answer_stream.joined(frames), want.reset_index(drop=True), obj=question)
+        assert splits and len(splits) == len(set(splits)), f"{question}: each client file split once"
+        assert len(set(served)) > 2, f"{question}: the bands answered from the split"
+
+
+def test_a_damaged_client_file_is_found_by_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client file damaged under a banded answer is DamagedFile (never a different answer)."""
+    store = _store(tmp_path, 6)
+    monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    inv = Inventory(store, nets="all", as_of="2026-11-30")
+    assert len(inv.bands("clients")) > 1
+    real_split = band_split.BandSplit._split
+
+    def damage_then_split(self: band_split.BandSplit, rel: str, *args: object) -> None:
+        victim = store / rel
+        data = bytearray(victim.read_bytes())
+        for i in range(len(data) // 3, len(data) // 3 + 32):
+            data[i] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        real_split(self, rel, *args)
+
+    monkeypatch.setattr(band_split.BandSplit, "_split", damage_then_split)
+    with pytest.raises(SynackError, match="damaged"):  # the CLI's one-line errors
+        list(inv.frames("clients"))
 
 
 @pytest.mark.parametrize("seed", [3, 4])
