@@ -190,6 +190,10 @@ def _value_ranks(values: pd.Series) -> np.ndarray:
 
 def _address_ranks(values: pd.Series) -> np.ndarray:
     """Each address's rank among the distinct addresses of `values`: IPv4 by number, then the others (address_key)."""
+    if isinstance(values.dtype, pd.StringDtype | pd.ArrowDtype):  # Arrow text already: ranked without Python strings
+        array = pa.array(values.array)
+        array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        return address_ranks(array.cast(pa.string()))
     codes, uniques = pd.factorize(values)
     rank = address_ranks(pa.array([str(u) for u in uniques], pa.string()))
     return np.where(codes < 0, len(uniques), rank[codes])

@@ -213,7 +213,7 @@ class Inventory:
         """`answer` of each band, the heap given back after each. Bands of
         clients read the client files once, split by band (inventory.band_split):
         this Inventory (a copy of `frames`' own) answers each band from its part."""
-        if kind != CLIENTS or len(bands) < 2:
+        if kind != CLIENTS or len(bands) < 2 or not all(b and any(n.version == 4 for n in b) for b in bands):
             yield from (_given_back(answer(band)) for band in bands)
             return
         whole = snapshot_of(self.store)
