@@ -174,20 +174,15 @@ def _compact(table: pa.Table) -> pa.Table:
     numbers, and its integers in the fewest bytes that hold them."""
     columns = []
     for name, column in zip(table.column_names, table.columns):
-        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        if text and name in ADDRESS_COLUMNS:
-            values = column.combine_chunks()
-            numbers, is_v4 = ipv4_numbers(values)
-            valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
-            if np.array_equal(is_v4, valid):  # IPv4 or empty, all of them
-                column = pa.chunked_array([pa.array(numbers.astype(np.uint32), mask=~valid)])
-                text = False
-        if text:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             encoded = column.combine_chunks().dictionary_encode()
             size = len(encoded.dictionary)
-            if size * 2 <= len(encoded):  # mostly unique text (first clients) stays as it is
+            if size * 2 <= len(encoded):
                 index = pa.int8() if size < 1 << 7 else pa.int16() if size < 1 << 15 else pa.int32()
                 column = encoded.cast(pa.dictionary(index, encoded.type.value_type))
+            elif name in ADDRESS_COLUMNS:  # mostly unique addresses: IPv4 ones as numbers
+                column = _address_numbers(column.combine_chunks()) or column
+            # other mostly unique text (first clients) stays as it is
         elif (
             pa.types.is_int64(column.type)
             and len(column)
@@ -196,6 +191,13 @@ def _compact(table: pa.Table) -> pa.Table:
             column = column.cast(pa.uint16())  # ports; the answer's own dtype is restored on the way out
         columns.append(column)
     return pa.table(columns, names=table.column_names)
+
+
+def _address_numbers(values: pa.Array) -> pa.Array | None:
+    """`values` (addresses) as uint32 numbers, null where empty; None when one is not IPv4."""
+    numbers, is_v4 = ipv4_numbers(values)
+    valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.array(numbers.astype(np.uint32), mask=~valid) if np.array_equal(is_v4, valid) else None
 
 
 def _alike(tables: list[pa.Table]) -> list[pa.Table]:
@@ -238,12 +240,8 @@ def _ranks(column: pa.ChunkedArray, address: bool) -> np.ndarray:
         column.combine_chunks())  # fmt: skip
     if pa.types.is_null(values.type):
         return np.zeros(len(values), dtype=np.int64)
-    if pa.types.is_integer(values.type):  # numbers (an address column of IPv4 hosts, see _compact), empty last
-        numbers = pc.fill_null(values, 0).to_numpy().astype(np.int64)
-        valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
-        return np.unique(np.where(valid, numbers, np.int64(1 << 62)), return_inverse=True)[1].reshape(-1)
     if not pa.types.is_dictionary(values.type):
-        if address:
+        if address and not pa.types.is_integer(values.type):  # (IPv4 addresses as numbers rank as numbers)
             return address_ranks(values)
         return pc.rank(values, sort_keys="ascending", tiebreaker="dense").to_numpy()
     dictionary = values.dictionary
