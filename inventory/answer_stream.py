@@ -11,6 +11,7 @@ at a time.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -28,6 +29,26 @@ from synack.inventory.store_reader import InventoryError
 
 #: Rows handed out at once from a gathered answer.
 SLICE_ROWS = 100_000
+
+
+@contextlib.contextmanager
+def temporary_writes(what: str) -> Iterator[None]:
+    """Run a block that writes `what` under the temporary directory: an
+    OSError there (no room, no such directory) becomes one InventoryError
+    that names the directory and how to choose another."""
+    try:
+        yield
+    except OSError as err:
+        raise InventoryError(
+            f"cannot write {what} under {tempfile.gettempdir()}: {err.strerror or err} "
+            "(set TMPDIR to a directory with room)"
+        ) from None
+
+
+def temporary_directory(prefix: str, what: str) -> tempfile.TemporaryDirectory[str]:
+    """A new temporary directory for `what` (see temporary_writes)."""
+    with temporary_writes(what):
+        return tempfile.TemporaryDirectory(prefix=prefix)
 
 
 def joined(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
@@ -80,7 +101,7 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
     global order takes each output slice as one contiguous range of every
     run, read back through a memory map opened for that slice alone."""
     sort = list(dict.fromkeys(sort))  # a column named twice sorts as once
-    with tempfile.TemporaryDirectory(prefix="synack-sort-") as tmp:
+    with temporary_directory("synack-sort-", "an answer's sorted runs") as tmp:
         first: pd.DataFrame | None = None
         runs: list[Path] = []
         for frame in frames:
@@ -98,8 +119,8 @@ def sorted_frames(frames: Iterable[pd.DataFrame], sort: Sequence[str], limit: in
                 del frame, bare
                 table = table.take(pa.array(_order([_ranks(table.column(c), c in ADDRESS_COLUMNS) for c in sort])))
                 runs.append(Path(tmp) / f"run-{len(runs)}.arrow")
-                with pa.ipc.new_file(str(runs[-1]), table.schema) as writer:
-                    writer.write_table(table)
+                with temporary_writes("an answer's sorted runs"), pa.ipc.new_file(str(runs[-1]), table.schema) as w:
+                    w.write_table(table)
                 del table
                 heap.give_back()
         assert first is not None, "an answer has at least one frame"

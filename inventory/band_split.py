@@ -28,9 +28,11 @@ import pyarrow as pa
 
 from synack.ingest.snapshot import CLIENTS, Partial, Rollup, Snapshot
 from synack.inventory.address_bands import Band
+from synack.inventory.answer_stream import temporary_directory, temporary_writes
 
 #: The column client bands are cut by.
 COLUMN = "client_v4"
+_WHAT = "client rows split by band"
 
 
 @dataclass
@@ -41,7 +43,7 @@ class BandSplit:
     snapshot: Snapshot
     starts: np.ndarray  # each band's lowest IPv4 number but the first's (searchsorted gives a row's band)
     directory: tempfile.TemporaryDirectory[str] = field(
-        default_factory=lambda: tempfile.TemporaryDirectory(prefix="synack-bands-")
+        default_factory=lambda: temporary_directory("synack-bands-", _WHAT)
     )
     pieces: dict[str, tuple[Path, int]] = field(default_factory=dict)  # file -> (its split, its row groups)
 
@@ -94,22 +96,23 @@ class BandSplit:
         path = Path(self.directory.name) / f"{len(self.pieces)}.arrow"
         groups = 0
         writer: pa.ipc.RecordBatchFileWriter | None = None
-        try:
-            for table in self.snapshot.row_groups(rel, stamp, rows, schema):
-                if writer is None:
-                    options = pa.ipc.IpcWriteOptions(compression="lz4")
-                    writer = pa.ipc.new_file(str(path), table.schema, options=options)
-                band = np.searchsorted(self.starts, table.column(COLUMN).to_numpy(), side="right")
-                order = np.argsort(band, kind="stable")
-                batch = table.take(pa.array(order)).combine_chunks().to_batches()
-                whole = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)
-                ends = np.cumsum(np.bincount(band, minlength=self.bands))
-                for lo, hi in zip(np.r_[0, ends[:-1]], ends):
-                    writer.write_batch(whole.slice(int(lo), int(hi - lo)))
-                groups += 1
-        finally:
-            if writer is not None:
-                writer.close()
+        with temporary_writes(_WHAT):
+            try:
+                for table in self.snapshot.row_groups(rel, stamp, rows, schema):
+                    if writer is None:
+                        options = pa.ipc.IpcWriteOptions(compression="lz4")
+                        writer = pa.ipc.new_file(str(path), table.schema, options=options)
+                    band = np.searchsorted(self.starts, table.column(COLUMN).to_numpy(), side="right")
+                    order = np.argsort(band, kind="stable")
+                    batch = table.take(pa.array(order)).combine_chunks().to_batches()
+                    whole = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)
+                    ends = np.cumsum(np.bincount(band, minlength=self.bands))
+                    for lo, hi in zip(np.r_[0, ends[:-1]], ends):
+                        writer.write_batch(whole.slice(int(lo), int(hi - lo)))
+                    groups += 1
+            finally:
+                if writer is not None:
+                    writer.close()
         self.pieces[rel] = (path, groups)
 
 

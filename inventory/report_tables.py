@@ -21,13 +21,14 @@ import pandas as pd
 import pyarrow as pa
 
 from synack.inventory import heap
-from synack.inventory.answer_stream import detached, joined
+from synack.inventory.answer_stream import detached, joined, temporary_directory, temporary_writes
 from synack.inventory.export import arrow_table
 
 #: Rows of a table held in memory; a longer table's rows are read from its file.
 KEEP_ROWS = 50_000
 #: Rows read back from a table's file at once.
 READ_ROWS = 10_000
+_WHAT = "the report's large tables"
 
 
 @dataclass
@@ -49,24 +50,25 @@ class ReportTable:
         path = spill_dir / f"{name}.arrow"
         writer: pa.ipc.RecordBatchFileWriter | None = None
         schema: pa.Schema | None = None
-        try:
-            for frame in frames:
-                if writer is None:
-                    held.append(frame)
-                    if rows + len(frame) > KEEP_ROWS:
-                        schema = arrow_table(held[0]).schema
-                        writer = pa.ipc.new_file(str(path), schema)
-                        for part in held:
-                            writer.write_table(arrow_table(part).cast(schema))
-                        held = [detached(joined(held).head(KEEP_ROWS))]
-                else:
-                    writer.write_table(arrow_table(frame).cast(schema))
-                rows += len(frame)
-                del frame
-                heap.give_back()
-        finally:
-            if writer is not None:
-                writer.close()
+        with temporary_writes(_WHAT):
+            try:
+                for frame in frames:
+                    if writer is None:
+                        held.append(frame)
+                        if rows + len(frame) > KEEP_ROWS:
+                            schema = arrow_table(held[0]).schema
+                            writer = pa.ipc.new_file(str(path), schema)
+                            for part in held:
+                                writer.write_table(arrow_table(part).cast(schema))
+                            held = [detached(joined(held).head(KEEP_ROWS))]
+                    else:
+                        writer.write_table(arrow_table(frame).cast(schema))
+                    rows += len(frame)
+                    del frame
+                    heap.give_back()
+            finally:
+                if writer is not None:
+                    writer.close()
         return cls(joined(held).reset_index(drop=True), rows, path if writer is not None else None)
 
     def frames(self) -> Iterator[pd.DataFrame]:
@@ -159,4 +161,4 @@ class Collapsing:
 
 def spill_dir() -> tempfile.TemporaryDirectory[str]:
     """A temporary directory for a report's large tables (removed with the report)."""
-    return tempfile.TemporaryDirectory(prefix="synack-report-")
+    return temporary_directory("synack-report-", _WHAT)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import SynackError
 from synack.inventory import Inventory, address_bands, answer_stream, band_split, export
 from synack.inventory.query_rows import sort_by_address
+from synack.inventory.store_reader import InventoryError
 from tests.conftest import conn_header, conn_line, run_synack
 
 DAY = 86400.0
@@ -120,6 +122,21 @@ def test_a_damaged_client_file_is_found_by_the_split(tmp_path: Path, monkeypatch
     monkeypatch.setattr(band_split.BandSplit, "_split", damage_then_split)
     with pytest.raises(SynackError, match="damaged"):  # the CLI's one-line errors
         list(inv.frames("clients"))
+
+
+@pytest.mark.parametrize("question", ["clients", "new_servers"])
+def test_no_room_for_temporary_files_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         question: str) -> None:  # fmt: skip
+    """A banded answer that cannot write its temporary files (the band split, the sorted runs) says
+    where and how to choose another place (TMPDIR) in one InventoryError, not an OSError."""
+    store = _store(tmp_path, 7)
+    monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    inv = Inventory(store, nets="all", as_of="2026-11-30")
+    full = tmp_path / "full"
+    full.write_text("a file, not a directory")
+    monkeypatch.setattr(tempfile, "tempdir", str(full))
+    with pytest.raises(InventoryError, match=r"cannot write .* under .*full.*TMPDIR"):
+        list(inv.frames(question, since="2026-11-19"))
 
 
 @pytest.mark.parametrize("seed", [3, 4])
