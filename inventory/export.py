@@ -104,19 +104,76 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*(_values(df[name]) for name in names))]
 
 
+def json_rows(df: pd.DataFrame, lead: str) -> Iterator[str]:
+    """The rows of `df` as JSON objects (what the C encoder writes for
+    `records`), each preceded by `lead`, _BATCH rows to a text. Built
+    column-wise with Arrow's string kernels: text made `visible`, then
+    JSON-escaped (after `visible` only the quote and the backslash need
+    it); only columns of other values (floats, bytes, mixed objects) go
+    through Python, value by value."""
+    heads = [json.dumps(str(name), ensure_ascii=False) + ": " for name in df.columns]
+    for start in range(0, len(df), _BATCH):
+        part = df.iloc[start : start + _BATCH]
+        pieces: list[pa.Array | str] = [lead + "{"]
+        for i, name in enumerate(part.columns):
+            pieces += [(", " if i else "") + heads[i], _json_texts(part[name])]
+        pieces.append("}")
+        if len(pieces) == 2:  # no columns: a scalar for every row
+            pieces.insert(1, pa.array([""] * len(part), pa.large_string()))
+        text = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in [*pieces, ""]]
+        yield _concatenated(pc.binary_join_element_wise(*text))
+
+
+def _json_texts(column: pd.Series) -> pa.Array:
+    """Each value of `column` as JSON text ("null" when missing), as `records` and json make it."""
+    dtype = column.dtype
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        array = None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array is not None and pd.api.types.is_datetime64_any_dtype(dtype):
+        texts = _quoted(iso_times(array))
+    elif array is not None and (pa.types.is_integer(array.type) or pa.types.is_null(array.type)):
+        texts = array.cast(pa.string())
+    elif array is not None and pa.types.is_boolean(array.type):
+        texts = pc.if_else(array, "true", "false")
+    elif array is not None and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        escaped = pc.replace_substring(pc.replace_substring(visible_array(array), "\\", "\\\\"), '"', '\\"')
+        texts = _quoted(escaped)
+    else:
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+        return pa.array([encode(v) for v in _values(column)], pa.large_string())
+    return pc.fill_null(texts.cast(pa.large_string()), "null")
+
+
+def _quoted(texts: pa.Array) -> pa.Array:
+    """Each text between double quotes (large_string)."""
+    quote, nothing = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
+    return pc.binary_join_element_wise(quote, texts.cast(pa.large_string()), quote, nothing)
+
+
+def _concatenated(texts: pa.Array) -> str:
+    """The values of a large_string array (no nulls) one after another, as one str."""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data = texts.buffers()[2]
+    if data is None or not len(texts):
+        return ""
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])].tobytes().decode("utf-8")
+
+
 def write_json(df: pd.DataFrame | Iterable[pd.DataFrame], out: IO[str]) -> int:
     """One JSON array of objects, an object a line (so `grep` and `head`
     work on it), each encoded by the C encoder (indentation would make the
     stdlib fall back to its Python encoder, several times slower). `df`
     may be an answer's frames, written one after another. Returns the rows written."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
     out.write("[")
-    separator, rows = "\n", 0
+    rows, first = 0, True
     for frame in _frames(df):
-        for start in range(0, len(frame), _BATCH):
-            for row in records(frame.iloc[start : start + _BATCH]):
-                out.write(separator + encode(row))
-                separator = ",\n"
+        for text in json_rows(frame, ",\n"):
+            out.write(text[1:] if first else text)  # no comma before the first row
+            first = False
         rows += len(frame)
     out.write("\n]\n")
     return rows
@@ -131,12 +188,14 @@ def write_jsonl(df: pd.DataFrame | Iterable[pd.DataFrame], out: IO[str]) -> int:
     """JSON lines: one JSON object a line, nothing else (for jq, log
     shippers and streaming readers); `df` may be an answer's frames.
     Returns the rows written."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
-    rows = 0
+    rows, first = 0, True
     for frame in _frames(df):
-        for start in range(0, len(frame), _BATCH):
-            out.write("".join(encode(row) + "\n" for row in records(frame.iloc[start : start + _BATCH])))
+        for text in json_rows(frame, "\n"):
+            out.write(text[1:] if first else text)  # a newline after each row, none before the first
+            first = False
         rows += len(frame)
+    if rows:
+        out.write("\n")
     return rows
 
 

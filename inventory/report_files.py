@@ -93,10 +93,10 @@ def _write_json(report: Report, out: IO[str]) -> None:
     encode = json.JSONEncoder(ensure_ascii=False).encode
     for name in report.tables:
         out.write(f",\n {encode(name)}: [")
-        separator = "\n  "
+        first = True
         for frame in report.frames(name):
-            for row in export.records(frame):
-                out.write(separator + encode(row))
-                separator = ",\n  "
-        out.write("\n ]" if separator != "\n  " else "]")
+            for text in export.json_rows(frame, ",\n  "):
+                out.write(text[1:] if first else text)  # no comma before the first row
+                first = False
+        out.write("]" if first else "\n ]")
     out.write("\n}\n")

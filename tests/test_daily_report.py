@@ -13,7 +13,7 @@ import pytest
 
 from synack.ingest.conn_ingest import ingest_paths
 from synack.inventory.daily_report import build_report
-from synack.inventory.report_files import write_report
+from synack.inventory.report_files import report_json, write_report
 from synack.samples.generate import OUT, PLANTED
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -50,6 +50,17 @@ def test_headline_and_sections(report_dir: Path) -> None:
                                      "Servers per service", "Allowlist")]  # fmt: skip
     assert order == sorted(order)
     assert page.count('class="none">none</p>') >= 1  # no gone server ports on that day
+
+
+def test_the_streamed_json_is_the_report_as_one_document(tmp_path: Path) -> None:
+    """The report's JSON, written a table row at a time column-wise (export.json_rows), parses to
+    report_json's document built value by value (export.records), hostile banner included."""
+    ingest_paths([OUT], tmp_path / "store")
+    report = build_report(tmp_path / "store", PLANTED["last_day"])
+    write_report(report, tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "report-2026-11-21.json").read_text())
+    assert written == json.loads(json.dumps(report_json(report), ensure_ascii=False))
+    assert sum(len(written[name]) for name in report.tables) > 3
 
 
 def test_hostile_banner_is_text_not_markup(report_dir: Path) -> None:
