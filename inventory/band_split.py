@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from synack.ingest.snapshot import CLIENTS, Partial, Rollup, Snapshot
+from synack.ingest.snapshot import CLIENTS, FileStamp, Partial, Rollup, Snapshot
 from synack.inventory.address_bands import Band
 from synack.inventory.answer_stream import temporary_directory, temporary_writes
 
@@ -76,7 +76,7 @@ class BandSplit:
         filters = options.get("filters")
         return kind == CLIENTS and filters is not None and COLUMN in str(filters)
 
-    def read(self, rel: str, stamp: Any, rows: int | None, band: int, options: dict[str, Any]) -> pa.Table:
+    def read(self, rel: str, stamp: FileStamp | None, rows: int | None, band: int, options: dict[str, Any]) -> pa.Table:
         """The rows of `rel` that a read with `options` keeps, from band number `band`'s batches."""
         schema = options.get("schema")
         if rel not in self.pieces:
@@ -92,7 +92,7 @@ class BandSplit:
         columns = options.get("columns")
         return table.select(columns) if columns is not None else table
 
-    def _split(self, rel: str, stamp: Any, rows: int | None, schema: pa.Schema | None) -> None:
+    def _split(self, rel: str, stamp: FileStamp | None, rows: int | None, schema: pa.Schema | None) -> None:
         path = Path(self.directory.name) / f"{len(self.pieces)}.arrow"
         groups = 0
         writer: pa.ipc.RecordBatchFileWriter | None = None

@@ -104,7 +104,21 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*(_values(df[name]) for name in names))]
 
 
-def json_rows(df: pd.DataFrame, lead: str) -> Iterator[str]:
+def write_json_rows(frames: Iterable[pd.DataFrame], out: IO[str], lead: str) -> int:
+    """Write the rows of `frames` to `out` as JSON objects, each preceded by
+    `lead` but for the first one, whose `lead` loses its first character (a
+    separator: ",\n" gives "\n" before the first row, "\n" nothing).
+    Returns the rows written."""
+    rows, first = 0, True
+    for frame in frames:
+        for text in _json_rows(frame, lead):
+            out.write(text[1:] if first else text)
+            first = False
+        rows += len(frame)
+    return rows
+
+
+def _json_rows(df: pd.DataFrame, lead: str) -> Iterator[str]:
     """The rows of `df` as JSON objects (what the C encoder writes for
     `records`), each preceded by `lead`, _BATCH rows to a text. Built
     column-wise with Arrow's string kernels: text made `visible`, then
@@ -169,12 +183,7 @@ def write_json(df: pd.DataFrame | Iterable[pd.DataFrame], out: IO[str]) -> int:
     stdlib fall back to its Python encoder, several times slower). `df`
     may be an answer's frames, written one after another. Returns the rows written."""
     out.write("[")
-    rows, first = 0, True
-    for frame in _frames(df):
-        for text in json_rows(frame, ",\n"):
-            out.write(text[1:] if first else text)  # no comma before the first row
-            first = False
-        rows += len(frame)
+    rows = write_json_rows(_frames(df), out, ",\n")
     out.write("\n]\n")
     return rows
 
@@ -188,12 +197,7 @@ def write_jsonl(df: pd.DataFrame | Iterable[pd.DataFrame], out: IO[str]) -> int:
     """JSON lines: one JSON object a line, nothing else (for jq, log
     shippers and streaming readers); `df` may be an answer's frames.
     Returns the rows written."""
-    rows, first = 0, True
-    for frame in _frames(df):
-        for text in json_rows(frame, "\n"):
-            out.write(text[1:] if first else text)  # a newline after each row, none before the first
-            first = False
-        rows += len(frame)
+    rows = write_json_rows(_frames(df), out, "\n")  # a newline after each row, none before the first
     if rows:
         out.write("\n")
     return rows

@@ -93,10 +93,6 @@ def _write_json(report: Report, out: IO[str]) -> None:
     encode = json.JSONEncoder(ensure_ascii=False).encode
     for name in report.tables:
         out.write(f",\n {encode(name)}: [")
-        first = True
-        for frame in report.frames(name):
-            for text in export.json_rows(frame, ",\n  "):
-                out.write(text[1:] if first else text)  # no comma before the first row
-                first = False
-        out.write("]" if first else "\n ]")
+        rows = export.write_json_rows(report.frames(name), out, ",\n  ")
+        out.write("\n ]" if rows else "]")
     out.write("\n}\n")

@@ -53,7 +53,7 @@ def test_headline_and_sections(report_dir: Path) -> None:
 
 
 def test_the_streamed_json_is_the_report_as_one_document(tmp_path: Path) -> None:
-    """The report's JSON, written a table row at a time column-wise (export.json_rows), parses to
+    """The report's JSON, written a table row at a time column-wise (export.write_json_rows), parses to
     report_json's document built value by value (export.records), hostile banner included."""
     ingest_paths([OUT], tmp_path / "store")
     report = build_report(tmp_path / "store", PLANTED["last_day"])

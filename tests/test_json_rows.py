@@ -1,4 +1,4 @@
-"""JSON written column-wise (export.json_rows) is byte for byte what the stdlib encoder writes for `records`.
+"""JSON written column-wise (export.write_json_rows) is byte for byte what the stdlib encoder writes for `records`.
 
 Before: `-f json`/`-f jsonl` and the report's JSON built a dict and called
 the encoder per row: 74 s of the tarpit day's 160 s report (profiled).
