@@ -73,13 +73,26 @@ def in_range_of(nets: list[Network], column: str) -> pc.Expression:
     group). No network: nothing passes."""
     test: pc.Expression | None = None
     number = pc.field(column)
-    for net in nets:
-        if net.version == 4:
-            part = (number >= uint32(int(net.network_address))) & (number <= uint32(int(net.broadcast_address)))
-        else:
-            part = number == uint32(NOT_V4)
+    spans = [(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4]
+    for low, high in merged_spans(spans):
+        part = (number >= uint32(low)) & (number <= uint32(high))
         test = part if test is None else test | part
+    if any(n.version == 6 for n in nets):
+        test = number == uint32(NOT_V4) if test is None else test | (number == uint32(NOT_V4))
     return test if test is not None else pc.scalar(False)
+
+
+def merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive (low, high) ranges as the fewest ranges covering the same
+    numbers (overlapping and adjacent ones joined), in order: a band of
+    "all" networks is one range, one test per row group, not sixteen."""
+    joined: list[tuple[int, int]] = []
+    for low, high in sorted(spans):
+        if joined and low <= joined[-1][1] + 1:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], high))
+        else:
+            joined.append((low, high))
+    return joined
 
 
 def serving(strict: bool) -> tuple[str, ...]:

@@ -373,6 +373,19 @@ def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = 
     return sort_by_address(found, KEY).reset_index(drop=True) if not found.empty else found
 
 
+def server_firsts(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None,
+                  strict: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Every server port of the store (KEY) with its all-time first
+    sighting (`first_seen`, null when none was recorded): the one column of
+    server_sightings that `servers` over a range needs, read alone (the
+    key and first_seen of the years' sightings and the aggregates after
+    them) and reduced to its minimum per key. In no particular order."""
+    rows = state_rows(snapshot_of(store), SERVERS, None, None, serving(strict), sensor_list(sensors),
+                      resolve_nets(nets), columns=[*KEY, "first_seen"])  # fmt: skip
+    firsts = plain(rows).group_by(KEY, use_threads=False).aggregate([("first_seen", "min")])
+    return firsts.rename_columns([*KEY, "first_seen"]).to_pandas()
+
+
 def new_servers(
     store: StoreLike, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,

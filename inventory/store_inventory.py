@@ -268,7 +268,7 @@ class Inventory:
             where = self._filters(host, band)
             found = server_ports.servers(self.store, self.when(since), self.when(until), in_band=band is not None,
                                          answers_all_ports=self.answers_all_ports, **where)  # fmt: skip
-            found = self._first_sightings(found, since, until, lambda: self._server_sightings(host, band, where),
+            found = self._first_sightings(found, since, until, lambda: self._server_firsts(host, band, where),
                                           server_ports.KEY)  # fmt: skip
             return self._answer(self._identified(self._marked(found, "server_h"), until), since, until, wanted)
 
@@ -374,6 +374,13 @@ class Inventory:
         if band is None:
             return self.server_sightings(host)
         return server_ports.server_sightings(self.store, in_band=True, **where)
+
+    def _server_firsts(self, host: Many, band: Band, where: dict[str, Any]) -> pd.DataFrame:
+        """The all-time first sighting of each server port (server_ports.server_firsts) of `host`, or of one
+        band (`where`: its filters): from the kept server_sightings when they are kept, else read alone."""
+        if band is None and f"servers {host}" in self._sightings:
+            return self.server_sightings(host)[[*server_ports.KEY, "first_seen"]]
+        return server_ports.server_firsts(self.store, **where)
 
     def _client_sightings(self, host: Many, band: Band, where: dict[str, Any]) -> pd.DataFrame:
         """client_sightings of `host` (kept), or of one band (`where`: its filters; read each time)."""

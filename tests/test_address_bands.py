@@ -151,6 +151,23 @@ def test_hosts_serving_are_the_servers_hosts(tmp_path: Path, seed: int) -> None:
             assert len(inv.hosts_serving(since, until)) > 5
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_server_firsts_are_the_sightings_first_seen(tmp_path: Path, seed: int) -> None:
+    """server_firsts (key and first_seen read alone, a minimum per key) gives
+    every key of server_sightings with its first_seen, for any networks,
+    sensors and strictness."""
+    from synack.inventory import server_ports
+
+    store = _store(tmp_path, seed)
+    for where in ({"nets": "all"}, {"nets": "all", "strict": True}, {"nets": ["10.1.1.0/24", "fd00::/8"]},
+                  {"nets": "all", "sensors": ["edge-1"]}, {}):  # fmt: skip
+        whole = server_ports.server_sightings(store, **where)[[*server_ports.KEY, "first_seen"]]
+        firsts = server_ports.server_firsts(store, **where).astype({"server_p": "int64"})
+        got = sort_by_address(firsts, server_ports.KEY).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, whole.astype({"server_p": "int64"}), check_dtype=False, obj=str(where))
+        assert len(got) > 3 or where == {}
+
+
 def test_every_band_is_a_partition_of_the_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bands' networks do not meet, come in address order and hold
     every server (IPv6 in the last), a host in exactly one."""

@@ -102,3 +102,33 @@ def test_a_hosts_pairs_are_the_pairs_of_that_host(tmp_path: Path, seed: int, mon
             whole[[ipaddress.ip_address(h) in net for h in whole["client_h"]]].reset_index(drop=True)
         )
     assert any(reads)  # some reads were narrowed
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_range_filter_of_networks_passes_the_numbers_of_those_networks(seed: int) -> None:
+    """in_range_of (adjacent and overlapping IPv4 networks joined into one
+    range each) keeps exactly the numbers inside some network, NOT_V4 only
+    when a network is IPv6; a band of "all" is one range, not one per CIDR."""
+    from synack.ingest.aggregates import NOT_V4
+    from synack.inventory.address_bands import _ipv4_interval
+    from synack.inventory.query_rows import in_range_of, merged_spans
+
+    rng = random.Random(seed)
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for _ in range(12):
+        prefix = rng.choice([8, 16, 24, 30, 32])
+        nets.append(ipaddress.ip_network((rng.randrange(1 << 32) >> (32 - prefix) << (32 - prefix), prefix)))
+    nets += list(ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=10))[:3]  # adjacent ones
+    numbers = [int(n.network_address) + d for n in nets for d in (-1, 0, 1)] + [int(n.broadcast_address) + d
+               for n in nets for d in (-1, 0, 1)] + [rng.randrange(1 << 32) for _ in range(500)]  # fmt: skip
+    numbers = [x for x in numbers if 0 <= x < NOT_V4] + [NOT_V4]
+    table = pa.table({"server_v4": pa.array(numbers, pa.uint32())})
+    for with_v6 in (False, True):
+        given = nets + ([ipaddress.ip_network("fd00::/8")] if with_v6 else [])
+        kept = table.filter(in_range_of(given, "server_v4")).column("server_v4").to_pylist()
+        want = [x for x in numbers if (x == NOT_V4 and with_v6) or any(
+            int(n.network_address) <= x <= int(n.broadcast_address) for n in nets if x != NOT_V4)]  # fmt: skip
+        assert sorted(kept) == sorted(want)
+    band = _ipv4_interval(7, 3_000_000_000)
+    assert len(band) > 10 and merged_spans([(int(n.network_address), int(n.broadcast_address)) for n in band]) == [
+        (7, 2_999_999_999)]  # fmt: skip
