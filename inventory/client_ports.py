@@ -77,7 +77,18 @@ def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: 
     text_extra = ~v4 if servers is None else ~v4 & in_range_of(servers, "server_v4")
     text = state_tables(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
                         columns=text_columns, extra=text_extra, narrow=narrow)  # fmt: skip
-    return [(numeric, "client_v4", "server_v4"), (text, "client_h", "server_h")]
+    v4_clients, other_clients = _families(net_list)
+    return [stream for stream, wanted in (((numeric, "client_v4", "server_v4"), v4_clients),
+                                          ((text, "client_h", "server_h"), other_clients)) if wanted]  # fmt: skip
+
+
+def _families(nets: list[Network] | None) -> tuple[bool, bool]:
+    """(whether `nets` hold IPv4 addresses, whether they hold others): a
+    stream of clients of a family they do not hold would read every file of
+    the range for no row (a host's client rows: twelve monthly roll-ups)."""
+    if nets is None:
+        return True, True
+    return any(n.version == 4 for n in nets), any(n.version != 4 for n in nets)
 
 
 def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
@@ -96,23 +107,24 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
     servers_where = where(serving(strict), names, None, "server_h")
     narrow = _few_hosts(net_list)
     numeric = _Merging(["client_v4", "proto", "server_p"], distinct="server_v4", packed=True, limit=PAIR_ROWS)
+    text = _Merging(["client_h", "proto", "server_p"], distinct="server_h")
+    v4_clients, other_clients = _families(net_list)
     for kind, rows in pair_tables_in_range(
         store, start, end, client_where=clients_where & v4_client,
         client_columns=["client_v4", "server_v4", "proto", "server_p"],
         server_where=servers_where, server_columns=["server_v4", "proto", "server_p", "clients_v4"],
         narrow=narrow,
-    ):  # fmt: skip
+    ) if v4_clients else ():  # fmt: skip
         if kind == CLIENTS:
             numeric.add_pairs(rows)
         else:
             numeric.add_client_lists(rows, net_list)
-    text = _Merging(["client_h", "proto", "server_p"], distinct="server_h")
     for kind, rows in pair_tables_in_range(
         store, start, end, client_where=clients_where & ~v4_client,
         client_columns=["client_h", "server_h", "proto", "server_p"],
         server_where=servers_where, server_columns=["server_h", "proto", "server_p", "clients_text"],
         narrow=narrow,
-    ):  # fmt: skip
+    ) if other_clients else ():  # fmt: skip
         if kind != CLIENTS:
             rows = _exploded(rows, "clients_text", "client_h", "server_h")
         if net_list is not None and len(rows):

@@ -104,6 +104,53 @@ def test_a_hosts_pairs_are_the_pairs_of_that_host(tmp_path: Path, seed: int, mon
     assert any(reads)  # some reads were narrowed
 
 
+def test_a_host_s_client_rows_are_read_in_its_address_family_only(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The client questions of an IPv4 host read no file for the other
+    addresses' stream (client_h), those of an IPv6 host none for the IPv4
+    one (client_v4), and answer what the whole answer filtered gives.
+    Before: `synack host` read the year's twelve client roll-ups twice, once
+    for a stream that could hold no row of the host."""
+    rng = random.Random(9)
+    hosts = [f"10.0.0.{i}" for i in range(12)] + [f"fd00::{i:x}" for i in range(1, 9)]
+    lines = [
+        conn_line(
+            f"C{i}",
+            ts=START + rng.random() * 2 * DAY,
+            orig=rng.choice(hosts),
+            resp=rng.choice(hosts),
+            resp_p=rng.choice([22, 443, 8443]),
+            proto=rng.choice(["tcp", "udp"]),
+        )
+        for i in range(800)
+    ]
+    lines.sort(key=lambda line: float(line.split("\t", 1)[0]))
+    log = tmp_path / "conn.log"
+    log.write_text(conn_header() + "".join(lines))
+    store = tmp_path / "store"
+    ingest_paths([log], store)
+    everything = Inventory(store, nets="all")
+    pairs, clients = everything.client_pairs(), everything.clients()
+    real = store_files.StoreFS.read_verified
+    streams: list[str] = []
+
+    def counted(self: store_files.StoreFS, path: object, *args: object, **options: object) -> pa.Table:
+        columns = options.get("columns") or []
+        if "clients" in str(path) and columns:
+            streams.append(str(columns[0]))  # type: ignore[index]
+        return real(self, path, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_files.StoreFS, "read_verified", counted)
+    for host, other in (("10.0.0.3", "client_h"), ("fd00::3", "client_v4")):
+        streams.clear()
+        inv = Inventory(store, nets=host)
+        got_pairs, got_clients = inv.client_pairs(), inv.clients()
+        assert streams and other not in streams, (host, streams)
+        want = pairs[pairs["client_h"] == host].reset_index(drop=True)
+        assert len(want) > 0 and got_pairs.reset_index(drop=True).equals(want), host
+        assert got_clients.reset_index(drop=True).equals(clients[clients["client_h"] == host].reset_index(drop=True))
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_range_filter_of_networks_passes_the_numbers_of_those_networks(seed: int) -> None:
     """in_range_of (adjacent and overlapping IPv4 networks joined into one
