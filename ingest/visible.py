@@ -41,6 +41,8 @@ def visible_array(values: pa.Array) -> pa.Array:
     (found with one vectorized match; only those are rewritten)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if plain_ascii(values):
+        return values
     hits = np.asarray(pc.fill_null(pc.match_substring_regex(values, _INVISIBLE_RE2), False), dtype=bool)
     if not hits.any():
         return values
@@ -48,3 +50,25 @@ def visible_array(values: pa.Array) -> pa.Array:
     for i in np.flatnonzero(hits):
         texts[i] = visible(texts[i])
     return pa.array(texts, type=values.type)
+
+
+def string_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a string array's values: value i is
+    bytes[offsets[i] - offsets[0]:offsets[i + 1] - offsets[0]] (nulls empty)."""
+    if pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type):
+        offset_type = np.int64
+    else:
+        offset_type = np.int32
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[values.offset : values.offset + len(values) + 1]
+    if data_buffer is None or not len(offsets):
+        return offsets, np.zeros(0, dtype=np.uint8)
+    return offsets, np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def plain_ascii(values: pa.Array) -> bool:
+    """Whether every value of a string array is printable ASCII (no byte
+    below 0x20, DEL or above 0x7F): `visible` would change none of them.
+    One pass over the bytes, not a regular expression per value."""
+    _, data = string_bytes(values)
+    return not len(data) or bool(((data >= 0x20) & (data < 0x7F)).all())

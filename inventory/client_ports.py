@@ -474,6 +474,7 @@ def client_pairs(
     """
     parts = []
     columns = ["proto", "server_p", *_TIMES, "services", "sensor"]
+    ordered = True  # IPv4 pairs alone, sorted by their numbers: already in address order
     for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict,
                                                  servers=servers):  # fmt: skip
         key = [client, server, "proto", "server_p"]
@@ -481,9 +482,11 @@ def client_pairs(
         for rows in tables:
             merging.add(rows)
         merged = merging.result()
-        if merged is not None:
+        if merged is not None and len(merged):
+            if client != "client_v4" or pc.max(merged.column("server_v4")).as_py() >= NOT_V4:
+                ordered = False
             parts.append(_as_text(merged.sort_by([(k, "ascending") for k in key])))
-    return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"])
+    return finish(_together(parts), PAIRS_COLUMNS, ["client_h", "server_h", "proto", "server_p"], ordered)
 
 
 #: The columns of client_sightings.

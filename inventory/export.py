@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from synack.ingest.file_modes import FILE, mode_to_keep, open_new
-from synack.ingest.visible import visible, visible_array
+from synack.ingest.visible import string_bytes, visible, visible_array
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: Each byte as it is shown: printable ASCII as itself, the rest (and the
@@ -73,6 +73,19 @@ def iso_times(values: pa.Array) -> pa.Array:
     offsets = pa.py_buffer(np.arange(n + 1, dtype=np.int32) * width)
     array = pa.StringArray.from_buffers(n, offsets, pa.py_buffer(text))
     return array if values.null_count == 0 else pc.if_else(pc.is_valid(values), array, pa.scalar(None, pa.string()))
+
+
+_FORMULA_BYTES = np.array([ord(c) for c in _FORMULA_PREFIXES], dtype=np.uint8)
+
+
+def _formula_heads(values: pa.Array) -> bool:
+    """Whether some value of a string array starts like a formula (one of
+    _FORMULA_PREFIXES): its first bytes looked up at once."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    offsets, data = string_bytes(values)
+    starts = (offsets[:-1] - offsets[0])[np.diff(offsets) > 0]
+    return bool(np.isin(data[starts], _FORMULA_BYTES).any())
 
 
 def printable(value: bytes | None) -> str:
@@ -242,8 +255,9 @@ def csv_table(df: pd.DataFrame) -> pa.Table:
             values = values.cast(pa.string())
         if pa.types.is_string(values.type):
             values = visible_array(values)
-            formula = pc.fill_null(pc.match_substring_regex(values, _FORMULA_PATTERN), False)
-            values = pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
+            if _formula_heads(values):
+                formula = pc.fill_null(pc.match_substring_regex(values, _FORMULA_PATTERN), False)
+                values = pc.if_else(formula, pc.binary_join_element_wise("'", values, ""), values)
         columns[str(name)] = values
     return pa.table(columns)
 

@@ -38,10 +38,14 @@ def parse_nets(spec: str | Iterable[str] | None) -> list[Network] | None:
 
 
 def ipv4_text(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """uint32 IPv4 addresses -> dotted-quad strings, vectorized."""
-    n = np.asarray(pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False), dtype=np.uint64)
+    """uint32 IPv4 addresses -> dotted-quad strings (null -> 0.0.0.0),
+    vectorized: each distinct address formatted once (an answer's hosts
+    repeat), then taken."""
+    filled = pc.fill_null(numbers, 0)
+    encoded = (filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled).dictionary_encode()
+    n = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=np.uint64)
     octets = [pc.cast(pa.array((n >> np.uint64(shift)) & np.uint64(255)), pa.string()) for shift in (24, 16, 8, 0)]
-    return pc.binary_join_element_wise(*octets, ".")
+    return pc.take(pc.binary_join_element_wise(*octets, "."), encoded.indices)
 
 
 def in_networks(addresses: pa.Array, nets: list[Network] | None) -> np.ndarray:

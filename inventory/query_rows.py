@@ -163,14 +163,15 @@ def distinct_joined(rows: pa.Table, key: list[str], column: str) -> pa.Table:
     return joined.drop_columns([f"{column}_list"]).append_column(column, texts)
 
 
-def finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
-    """`df` as a result: `columns` in order (with IANA port names), sorted by `sort`; typed columns when empty."""
+def finish(df: pd.DataFrame, columns: list[str], sort: list[str], ordered: bool = False) -> pd.DataFrame:
+    """`df` as a result: `columns` in order (with IANA port names), sorted
+    by `sort` (unless the caller knows it is: `ordered`); typed columns when empty."""
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=EMPTY_DTYPES.get(c, "str")) for c in columns})
     if "port_name" in columns:
         df["port_name"] = port_names(df["server_p"], df["proto"])
     df["server_p"] = df["server_p"].astype("int64")
-    return sort_by_address(df, sort)[columns].reset_index(drop=True)
+    return (df if ordered else sort_by_address(df, sort))[columns].reset_index(drop=True)
 
 
 #: Columns holding IP addresses as text: sorted by number, not as text.

@@ -76,3 +76,26 @@ def test_json_of_no_columns_and_of_hostile_text_parses_back() -> None:
     back = [json.loads(line)["t"] for line in out.getvalue().splitlines()]
     assert back == [export.visible(t) for t in NASTY]
     assert "\x1b" not in out.getvalue() and "\u202e" not in out.getvalue()
+
+
+def test_csv_cells_are_the_visible_text_with_formulas_neutralized() -> None:
+    """csv_table's text cells (clean columns passed through after one scan
+    of their bytes, the others rewritten) are, value by value, `visible`
+    text with a formula's first character guarded by a quote; slices of a
+    bigger column (the CSV's batches) too."""
+    from synack.ingest.visible import visible
+
+    rng = random.Random(5)
+    pool = NASTY + ["10.0.0.1", "-1", "+x", "@a", "a=b", "\r", "ok"]
+    for trial in range(40):
+        clean = trial % 2 == 0  # half the columns hold only printable ASCII without formulas
+        choices = ["10.0.0.1", "ok", "a=b", ""] if clean else pool
+        texts = [rng.choice(choices) if rng.random() > 0.1 else None for _ in range(rng.randrange(0, 60))]
+        frame = pd.DataFrame({"server_h": pd.Series(texts, dtype="str")})
+        start = rng.randrange(0, len(texts) + 1)
+        for part in (frame, frame.iloc[start:]):
+            got = export.csv_table(part).column("server_h").to_pylist()
+            given = part["server_h"].astype(object).where(part["server_h"].notna(), None)
+            guard = ("=", "+", "-", "@", "\t", "\r")
+            want = [None if t is None else ("'" if visible(t)[:1] in guard else "") + visible(t) for t in given]
+            assert got == want, (trial, part["server_h"].tolist())

@@ -21,6 +21,7 @@ import pytest
 from synack.ingest import store_files
 from synack.ingest.conn_ingest import ingest_paths
 from synack.inventory import Inventory
+from synack.inventory.query_rows import sort_by_address
 from tests.conftest import conn_header, conn_line
 
 DAY = 86400.0
@@ -131,6 +132,10 @@ def test_a_host_s_client_rows_are_read_in_its_address_family_only(tmp_path: Path
     ingest_paths([log], store)
     everything = Inventory(store, nets="all")
     pairs, clients = everything.client_pairs(), everything.clients()
+    key = ["client_h", "server_h", "proto", "server_p"]
+    assert pairs.equals(sort_by_address(pairs, key).reset_index(drop=True))  # IPv4 and IPv6: sorted whole
+    v4_pairs = Inventory(store, nets="10.0.0.0/8").client_pairs()  # IPv4 alone: in order as merged
+    assert len(v4_pairs) > 20 and v4_pairs.equals(sort_by_address(v4_pairs, key).reset_index(drop=True))
     real = store_files.StoreFS.read_verified
     streams: list[str] = []
 
