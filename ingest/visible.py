@@ -10,6 +10,7 @@ go further (printable ASCII only, see inventory.text_table).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -55,10 +56,8 @@ def visible_array(values: pa.Array) -> pa.Array:
 def string_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, bytes) of a string array's values: value i is
     bytes[offsets[i] - offsets[0]:offsets[i + 1] - offsets[0]] (nulls empty)."""
-    if pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type):
-        offset_type = np.int64
-    else:
-        offset_type = np.int32
+    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    offset_type: type[np.signedinteger[Any]] = np.int64 if large else np.int32
     _, offsets_buffer, data_buffer = values.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[values.offset : values.offset + len(values) + 1]
     if data_buffer is None or not len(offsets):
