@@ -19,9 +19,9 @@ from synack.inventory.query_rows import (
     Nets,
     Sensors,
     allow_entries,
-    distinct_joined,
     finish,
     in_range_of,
+    joined_per_key,
     new_rows,
     plain,
     resolve_nets,
@@ -362,16 +362,8 @@ class _Merging:
             sensor_rows = pa.concat_tables(self.sensors)
             if self.first_sensor:
                 merged = merged.join(_first_sensors(sensor_rows, by), by)
-            named = distinct_joined(sensor_rows.cast(_text_sensor(sensor_rows.schema)), by, "sensor")
-            merged = merged.join(named.rename_columns([*by, "sensors"]), by, join_type="left outer")
-            i = merged.schema.get_field_index("sensors")
-            merged = merged.set_column(i, "sensors", pc.fill_null(merged.column("sensors"), ""))
+            merged = merged.append_column("sensors", joined_per_key(merged.select(by), sensor_rows, "sensor"))
         return self._unpack(merged)
-
-
-def _text_sensor(schema: pa.Schema) -> pa.Schema:
-    """`schema` with its sensor column as plain text (it may be dictionary-encoded)."""
-    return schema.set(schema.get_field_index("sensor"), pa.field("sensor", pa.string()))
 
 
 def _service_rows(rows: pa.Table, key: list[str]) -> pa.Table:
@@ -422,9 +414,7 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
 def _with_services(merged: pa.Table, rows: pa.Table, key: list[str]) -> pa.Table:
     """`merged` (one row per `key`) with the Zeek services of `rows` (a list
     column, or distinct (key, services) text rows), comma-joined ("" for none)."""
-    joined = merged.join(distinct_joined(rows, key, "services"), key, join_type="left outer")
-    i = joined.schema.get_field_index("services")
-    return joined.set_column(i, "services", pc.fill_null(joined.column("services"), ""))
+    return merged.append_column("services", joined_per_key(merged.select(key), rows, "services"))
 
 
 def _together(parts: list[pa.Table]) -> pd.DataFrame:

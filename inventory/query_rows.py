@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.addresses import ipv4_numbers
-from synack.ingest.aggregates import NOT_V4, SERVED, SERVING
+from synack.ingest.aggregates import NOT_V4, SERVED, SERVING, sorted_distinct
 from synack.inventory.allowlist import Allowed, allowed_mask, load_allowlist
 from synack.inventory.dailies import rows_in_range, tables_in_range
 from synack.inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
@@ -161,6 +161,37 @@ def distinct_joined(rows: pa.Table, key: list[str], column: str) -> pa.Table:
     joined = flat.group_by(key, use_threads=False).aggregate([(column, "list")])
     texts = pc.binary_join(joined.column(f"{column}_list").cast(pa.list_(pa.string())), ",")
     return joined.drop_columns([f"{column}_list"]).append_column(column, texts)
+
+
+def joined_per_key(keys: pa.Table, rows: pa.Table, column: str) -> pa.Array:
+    """Per row of `keys` (distinct rows of key columns), the sorted
+    distinct non-null values of `column` (text, or lists of text) in the
+    rows of `rows` with that key, comma-joined ("" for none): what
+    distinct_joined gives, in the order of `keys` rather than joined back.
+    Each row gets its key's number by one hash join, each (key, value) is
+    one integer, made distinct by one sort: no group-by of text."""
+    by = keys.column_names
+    values = rows.column(column)
+    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        lists = values.combine_chunks()
+        parents = pc.list_parent_indices(lists)
+        flat = pa.table({**{k: pc.take(rows.column(k), parents) for k in by}, "_value": pc.list_flatten(lists)})
+    else:
+        flat = pa.table({**{k: rows.column(k) for k in by}, "_value": values})
+    flat = flat.filter(pc.is_valid(flat.column("_value")))
+    numbered = keys.append_column("_key", pa.array(np.arange(len(keys), dtype=np.int64)))
+    found = flat.join(numbered, by, join_type="inner")
+    encoded = found.column("_value").combine_chunks().cast(pa.string()).dictionary_encode()
+    order = np.asarray(pc.sort_indices(encoded.dictionary), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    width = max(len(order), 1)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs = sorted_distinct(found.column("_key").to_numpy() * width + rank[codes])
+    counts = np.bincount(pairs // width, minlength=len(keys))
+    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
+    texts = encoded.dictionary.take(pa.array(order[pairs % width]))
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, texts), ",")
 
 
 def finish(df: pd.DataFrame, columns: list[str], sort: list[str], ordered: bool = False) -> pd.DataFrame:

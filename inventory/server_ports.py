@@ -187,7 +187,7 @@ def _joined(column: pa.ChunkedArray | pa.Array, group: np.ndarray, groups: int, 
     in_order = np.asarray(pc.sort_indices(uniques), dtype=np.int64)
     rank[in_order] = np.arange(len(uniques))
     width = max(len(uniques), 1)
-    pairs = np.unique(owner[valid] * width + rank[codes])
+    pairs = sorted_distinct(owner[valid] * width + rank[codes])
     counts = np.bincount(pairs // width, minlength=groups)
     lists = pa.ListArray.from_arrays(pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32)),
                                      uniques.take(pa.array(in_order[pairs % width])).cast(pa.string()))  # fmt: skip

@@ -184,3 +184,39 @@ def test_a_range_filter_of_networks_passes_the_numbers_of_those_networks(seed: i
     band = _ipv4_interval(7, 3_000_000_000)
     assert len(band) > 10 and merged_spans([(int(n.network_address), int(n.broadcast_address)) for n in band]) == [
         (7, 2_999_999_999)]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_values_joined_per_key_are_the_distinct_values_joined_back(seed: int) -> None:
+    """joined_per_key (keys numbered by a join, pairs made distinct by a
+    sort) gives each key what distinct_joined gives joined back: sorted
+    distinct non-null values, comma-joined, "" for a key without any;
+    for text and list columns, packed-integer and text keys."""
+    from synack.inventory.query_rows import distinct_joined, joined_per_key
+
+    rng = random.Random(seed)
+    n = rng.randrange(0, 400)
+    words = ["http", "ssl", "dns", "", "é", "a,b", None]
+    for packed in (True, False):
+        key = {"k_hosts": pa.array([rng.randrange(5) << 32 | rng.randrange(3) for _ in range(n)], pa.uint64()),
+               "k_port": pa.array([rng.randrange(4) for _ in range(n)], pa.int64())} if packed else {
+               "client_h": pa.array([rng.choice(["10.0.0.1", "fd00::1", "10.0.0.2"]) for _ in range(n)]),
+               "server_p": pa.array([rng.randrange(3) for _ in range(n)], pa.uint16())}  # fmt: skip
+        by = list(key)
+        for as_list in (False, True):
+            if as_list:
+                values = pa.array([rng.sample(words[:-1], rng.randrange(3)) if rng.random() > 0.1 else None
+                                   for _ in range(n)], pa.list_(pa.string()))  # fmt: skip
+            else:
+                values = pa.array([rng.choice(words) for _ in range(n)], pa.string())
+            rows = pa.table({**key, "v": values})
+            keys = rows.select(by).group_by(by).aggregate([])
+            extra = pa.table({k: pa.array([], rows.schema.field(k).type) for k in by})
+            if packed:  # a key of no row at all
+                extra = pa.table({"k_hosts": pa.array([99 << 32], pa.uint64()), "k_port": pa.array([7], pa.int64())})
+            keys = pa.concat_tables([keys, extra])
+            got = keys.append_column("v", joined_per_key(keys, rows, "v"))
+            want = keys.join(distinct_joined(rows, by, "v"), by, join_type="left outer")
+            want = want.set_column(want.schema.get_field_index("v"), "v", pc.fill_null(want.column("v"), ""))
+            order = [(k, "ascending") for k in by]
+            assert got.sort_by(order).to_pylist() == want.sort_by(order).to_pylist(), (packed, as_list)
