@@ -4,7 +4,7 @@ A day on which a few hosts answer every port (a tarpit, a SYN proxy) has
 millions of server ports; a pandas answer costs about 250 bytes a row, so
 a query holds one band of host addresses at a time: the range's aggregate
 rows are split by the host's number (server_v4 or client_v4) into bands of
-about ANSWER_ROWS rows, each band a list of networks, and the ordinary
+about ANSWER_ROWS rows (PAIR_ROWS client pairs), each band a list of networks, and the ordinary
 query runs once per band with its networks narrowed to the band's. A host
 lies in one band, so what is per host (answers every port, a client's
 servers) is whole in it; bands come in address order (IPv4 by number, the
@@ -21,13 +21,15 @@ import ipaddress
 import numpy as np
 
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
-from synack.inventory.dailies import read_catalog, rows_in_range, select, sightings_answer
+from synack.inventory.dailies import CLIENTS, read_catalog, rows_in_range, select, sightings_answer
 from synack.inventory.networks import Network, narrowed
 from synack.inventory.query_rows import where
 from synack.inventory.store_reader import StoreLike
 
 #: Aggregate rows of a range answered at once: more are answered a band at a time.
 ANSWER_ROWS = 100_000
+#: Client pair rows of a range answered at once (several days' rows merge into one answer row).
+PAIR_ROWS = 400_000
 #: Every address that is not IPv4 (their rows carry NOT_V4): the last band's.
 _NOT_IPV4 = [ipaddress.ip_network("::/0")]
 
@@ -43,13 +45,15 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     them all, known from the ledger's row counts without reading a file
     when it can. An answer row is a host's port (`by_port`: a range's
     days repeat it) or each aggregate row (a client and server pair)."""
-    rows = rows or ANSWER_ROWS
     number = "server_v4" if host == "server_h" else "client_v4"
-    bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [number, host])).rows(kind)
+    # Client pairs are counted in the files their question reads: the years' client sightings keep no server.
+    pairs = kind == CLIENTS and not by_port
+    rows = rows or (PAIR_ROWS if pairs else ANSWER_ROWS)
+    columns = [number, *(["server_p"] if by_port else []), *(["server_v4"] if pairs else [])]
+    bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [*columns, host])).rows(kind)
     if bound is not None and bound <= rows:
         return [None]
     # The hosts' numbers alone: a row of another address (NOT_V4) counts in the last band, whatever the networks.
-    columns = [number, *(["server_p"] if by_port else [])]
     found = rows_in_range(store, kind, start, end, where=where(states, sensors, nets, host), columns=columns)
     v4 = found.column(number).to_numpy().astype(np.int64)
     if by_port:  # each host's distinct ports

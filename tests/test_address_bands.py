@@ -67,6 +67,7 @@ def test_banded_answers_are_the_answers_merged_at_once(tmp_path: Path, seed: int
     expected = {(q, f): getattr(whole, QUESTIONS[q][0])(**QUESTIONS[q][1], **filters[f])
                 for q in range(len(QUESTIONS)) for f in range(len(filters))}  # fmt: skip
     monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    monkeypatch.setattr(address_bands, "PAIR_ROWS", 40)
     banded = Inventory(store, nets="all", as_of="2026-11-30")
     for (q, f), want in expected.items():
         question, kw = QUESTIONS[q]
@@ -86,6 +87,7 @@ def test_client_bands_read_each_client_file_once_split(tmp_path: Path, monkeypat
     asked = {q: kw for q, kw in QUESTIONS if q in ("clients", "client_pairs", "new_clients")}  # the last of each
     expected = {q: getattr(whole, q)(**kw) for q, kw in asked.items()}
     monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    monkeypatch.setattr(address_bands, "PAIR_ROWS", 40)
     splits: list[str] = []
     served: list[int] = []
     real_split, real_read = band_split.BandSplit._split, band_split.BandSplit.read
@@ -107,6 +109,7 @@ def test_a_damaged_client_file_is_found_by_the_split(tmp_path: Path, monkeypatch
     """A client file damaged under a banded answer is DamagedFile (never a different answer)."""
     store = _store(tmp_path, 6)
     monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    monkeypatch.setattr(address_bands, "PAIR_ROWS", 40)
     inv = Inventory(store, nets="all", as_of="2026-11-30")
     assert len(inv.bands("clients")) > 1
     real_split = band_split.BandSplit._split
@@ -131,6 +134,7 @@ def test_no_room_for_temporary_files_is_one_clear_error(tmp_path: Path, monkeypa
     where and how to choose another place (TMPDIR) in one InventoryError, not an OSError."""
     store = _store(tmp_path, 7)
     monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    monkeypatch.setattr(address_bands, "PAIR_ROWS", 40)
     inv = Inventory(store, nets="all", as_of="2026-11-30")
     full = tmp_path / "full"
     full.write_text("a file, not a directory")
@@ -168,11 +172,36 @@ def test_server_firsts_are_the_sightings_first_seen(tmp_path: Path, seed: int) -
         assert len(got) > 3 or where == {}
 
 
+def test_client_pair_bands_count_pairs_not_the_years_client_ports(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Bands of client pairs hold about PAIR_ROWS pairs each, counted in the
+    files the pairs are read from, even when a year's client sightings
+    (one row per client port, no server) stand for the year. Before: 20
+    client ports of 600 pairs made one band, and the year's 3.9 M pairs of
+    the bench 6 bands of 650,000 answer rows (703 MB)."""
+    year_end = 1766188800.0  # 2025-12-20: the year's sightings are written once 2026-01-20 is ingested
+    lines = [conn_line(f"C{c}x{v}", ts=year_end + c * 60 + v, orig=f"10.0.0.{c}", resp=f"10.9.{v}.1", resp_p=443)
+             for c in range(20) for v in range(30)]  # fmt: skip
+    old, new = tmp_path / "old.log", tmp_path / "new.log"
+    old.write_text(conn_header() + "".join(lines))
+    new.write_text(conn_header() + conn_line("Cnew", ts=year_end + 31 * DAY, resp_p=22))
+    store = tmp_path / "store"
+    ingest_paths([old, new], store)
+    inv = Inventory(store, nets="all")
+    assert inv.status()["sightings_years"], "the test needs the year's sightings"
+    monkeypatch.setattr(address_bands, "PAIR_ROWS", 100)
+    bands = inv.bands("clients", by_port=False)
+    frames = list(inv.frames("client_pairs", bands=bands))
+    assert len(bands) >= 5 and max(len(f) for f in frames) <= 130
+    assert sum(len(f) for f in frames) == len(inv.client_pairs()) == 601
+
+
 def test_every_band_is_a_partition_of_the_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bands' networks do not meet, come in address order and hold
     every server (IPv6 in the last), a host in exactly one."""
     store = _store(tmp_path, 5)
     monkeypatch.setattr(address_bands, "ANSWER_ROWS", 20)
+    monkeypatch.setattr(address_bands, "PAIR_ROWS", 20)
     inv = Inventory(store, nets="all")
     answer = inv.servers()
     bands = address_bands.address_bands(inv.snapshot(), "servers", None, None, ("served", "inferred"), None, None)
@@ -230,6 +259,7 @@ def test_batches_have_one_schema_and_the_answers_rows(tmp_path: Path, monkeypatc
     store = _store(tmp_path, 7)
     want = Inventory(store, nets="all").servers()
     monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    monkeypatch.setattr(address_bands, "PAIR_ROWS", 40)
     batches = list(Inventory(store, nets="all").batches("servers"))
     assert len(batches) > 1 and len({b.schema for b in batches}) == 1
     assert batches[0].schema.field("server_reply").type == pa.binary()
@@ -252,6 +282,7 @@ def test_a_banded_report_writes_the_files_of_one_merged_at_once(
     written = {}
     for name, (rows, keep) in {"whole": (10**9, 10**9), "banded": (40, 7)}.items():
         monkeypatch.setattr(address_bands, "ANSWER_ROWS", rows)
+        monkeypatch.setattr(address_bands, "PAIR_ROWS", rows)
         monkeypatch.setattr(report_tables, "KEEP_ROWS", keep)
         monkeypatch.setattr(report_tables, "READ_ROWS", 5)
         report = build_report(Inventory(store, nets="all", as_of="2026-11-30"), "2026-11-21")
