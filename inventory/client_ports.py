@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest.addresses import ipv4_numbers
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
 from synack.inventory.dailies import CLIENTS, pair_tables_in_range, read_catalog, select, tables_in_range
 from synack.inventory.networks import Network, in_networks, ipv4_text
@@ -20,6 +21,7 @@ from synack.inventory.query_rows import (
     Sensors,
     allow_entries,
     finish,
+    firsts_of_keys,
     in_range_of,
     joined_per_key,
     new_rows,
@@ -503,6 +505,32 @@ def client_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = 
     return sort_by_address(merged.to_pandas(), key)[SIGHTINGS_COLUMNS].reset_index(drop=True)
 
 
+def client_firsts(store: StoreLike, keys: pd.DataFrame, *, nets: Nets = None, sensors: Sensors = None,
+                  strict: bool = False) -> pd.DataFrame:  # fmt: skip
+    """The client ports of `keys` (client_h, proto, server_p) with their
+    all-time first use (`first_seen`): the one column of client_sightings
+    that new_clients and `clients` over a range need, read a file at a
+    time (the years' client sightings and the days after them; IPv4
+    clients by their numbers), cut to those keys and reduced to its minimum
+    per key: memory follows the keys asked about, not the history's client
+    ports. Keys never seen are left out; in no particular order."""
+    given = keys[["client_h", "proto", "server_p"]].drop_duplicates()
+    text = pa.array(given["client_h"].astype(object), pa.string())
+    numbers, is_v4 = ipv4_numbers(text)
+    proto, port = pa.array(given["proto"].astype(object), pa.string()), pa.array(given["server_p"], pa.uint16())
+    wanted = {
+        "client_v4": pa.table({"client_v4": pa.array(numbers.astype(np.uint32)), "proto": proto, "server_p": port})
+        .filter(pa.array(is_v4)),
+        "client_h": pa.table({"client_h": text, "proto": proto, "server_p": port}).filter(pa.array(~is_v4)),
+    }  # fmt: skip
+    parts = []
+    for tables, client, _ in _client_tables(store, None, None, sensors, nets, ["proto", "server_p", "first_seen"],
+                                            strict, with_server=False):  # fmt: skip
+        if len(wanted[client]):
+            parts.append(_as_text(firsts_of_keys(tables, wanted[client])))
+    return _together(parts)
+
+
 def new_clients(
     store: StoreLike, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
@@ -523,9 +551,11 @@ def new_clients(
     start, end = day_range(since, until)
     found = _merge_clients(store, start, end, sensors, nets, first_sensor=True, strict=strict)
     if not found.empty:
-        first = sightings if sightings is not None else client_sightings(store, nets=nets, sensors=sensors,
-                                                                          strict=strict)  # fmt: skip
         key = ["client_h", "proto", "server_p"]
+        if sightings is None:
+            first = client_firsts(store, found, nets=nets, sensors=sensors, strict=strict)
+        else:
+            first = sightings
         first = first[[*key, "first_seen"]].astype({"server_p": found["server_p"].dtype})
         found = found.drop(columns="first_seen").merge(first, on=key, how="left")
     return new_rows(found, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")

@@ -163,6 +163,26 @@ def distinct_joined(rows: pa.Table, key: list[str], column: str) -> pa.Table:
     return joined.drop_columns([f"{column}_list"]).append_column(column, texts)
 
 
+def firsts_of_keys(tables: Iterator[pa.Table], keys: pa.Table) -> pa.Table:
+    """The rows of `keys` (distinct key columns) found in `tables` (one
+    file's rows at a time, with those columns and first_seen), each with
+    its minimum first_seen: each file's rows cut to the keys by a semi-join
+    before they are kept, so memory follows the keys asked about, not the
+    history's."""
+    by = keys.column_names
+    kept: list[pa.Table] = []
+    for rows in tables:
+        if len(rows):
+            rows = plain(rows.select([*by, "first_seen"])).cast(
+                pa.schema([*keys.schema, rows.schema.field("first_seen")])
+            )
+            kept.append(rows.join(keys, by, join_type="left semi"))
+    if not kept:
+        return keys.append_column("first_seen", pa.nulls(len(keys), pa.timestamp("us", tz="UTC"))).slice(0, 0)
+    found = pa.concat_tables(kept).group_by(by, use_threads=False).aggregate([("first_seen", "min")])
+    return found.rename_columns([*by, "first_seen"])
+
+
 def joined_per_key(keys: pa.Table, rows: pa.Table, column: str) -> pa.Array:
     """Per row of `keys` (distinct rows of key columns), the sorted
     distinct non-null values of `column` (text, or lists of text) in the

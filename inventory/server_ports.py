@@ -27,6 +27,7 @@ from synack.inventory.query_rows import (
     address_key,
     allow_entries,
     finish,
+    firsts_of_keys,
     new_rows,
     plain,
     resolve_nets,
@@ -373,17 +374,19 @@ def server_sightings(store: StoreLike, *, nets: Nets = None, sensors: Sensors = 
     return sort_by_address(found, KEY).reset_index(drop=True) if not found.empty else found
 
 
-def server_firsts(store: StoreLike, *, nets: Nets = None, sensors: Sensors = None,
+def server_firsts(store: StoreLike, keys: pd.DataFrame, *, nets: Nets = None, sensors: Sensors = None,
                   strict: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Every server port of the store (KEY) with its all-time first
-    sighting (`first_seen`, null when none was recorded): the one column of
-    server_sightings that `servers` over a range needs, read alone (the
-    key and first_seen of the years' sightings and the aggregates after
-    them) and reduced to its minimum per key. In no particular order."""
-    rows = state_rows(snapshot_of(store), SERVERS, None, None, serving(strict), sensor_list(sensors),
-                      resolve_nets(nets), columns=[*KEY, "first_seen"])  # fmt: skip
-    firsts = plain(rows).group_by(KEY, use_threads=False).aggregate([("first_seen", "min")])
-    return firsts.rename_columns([*KEY, "first_seen"]).to_pandas()
+    """The server ports of `keys` (KEY columns) with their all-time first
+    sighting (`first_seen`): the one column of server_sightings that
+    `servers` over a range needs, read alone (the key and first_seen of the
+    years' sightings and the aggregates after them) a file at a time, cut
+    to those keys, reduced to its minimum per key. Keys never seen are left
+    out; in no particular order."""
+    wanted = pa.Table.from_pandas(keys[KEY].drop_duplicates(), preserve_index=False)
+    wanted = wanted.cast(pa.schema([("server_h", pa.string()), ("proto", pa.string()), ("server_p", pa.uint16())]))
+    tables = state_tables(snapshot_of(store), SERVERS, None, None, serving(strict), sensor_list(sensors),
+                          resolve_nets(nets), columns=[*KEY, "first_seen"])  # fmt: skip
+    return firsts_of_keys(tables, wanted).to_pandas()
 
 
 def new_servers(

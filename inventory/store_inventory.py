@@ -268,7 +268,8 @@ class Inventory:
             where = self._filters(host, band)
             found = server_ports.servers(self.store, self.when(since), self.when(until), in_band=band is not None,
                                          answers_all_ports=self.answers_all_ports, **where)  # fmt: skip
-            found = self._first_sightings(found, since, until, lambda: self._server_firsts(host, band, where),
+            found = self._first_sightings(found, since, until,
+                                          lambda: self._firsts("servers", host, band, where, found),
                                           server_ports.KEY)  # fmt: skip
             return self._answer(self._identified(self._marked(found, "server_h"), until), since, until, wanted)
 
@@ -315,7 +316,8 @@ class Inventory:
         def answer(band: Band, wanted: Filters) -> pd.DataFrame:
             where = self._filters(host, band)
             found = client_ports.clients(self.store, self.when(since), self.when(until), **where)
-            found = self._first_sightings(found, since, until, lambda: self._client_sightings(host, band, where),
+            found = self._first_sightings(found, since, until,
+                                          lambda: self._firsts("clients", host, band, where, found),
                                           ["client_h", "proto", "server_p"])  # fmt: skip
             return self._answer(self._marked(found, "client_h"), since, until, wanted, ("client_h",))
 
@@ -375,16 +377,15 @@ class Inventory:
             return self.server_sightings(host)
         return server_ports.server_sightings(self.store, in_band=True, **where)
 
-    def _server_firsts(self, host: Many, band: Band, where: dict[str, Any]) -> pd.DataFrame:
-        """The all-time first sighting of each server port (server_ports.server_firsts) of `host`, or of one
-        band (`where`: its filters): from the kept server_sightings when they are kept, else read alone."""
-        if band is None and f"servers {host}" in self._sightings:
-            return self.server_sightings(host)[[*server_ports.KEY, "first_seen"]]
-        return server_ports.server_firsts(self.store, **where)
-
-    def _client_sightings(self, host: Many, band: Band, where: dict[str, Any]) -> pd.DataFrame:
-        """client_sightings of `host` (kept), or of one band (`where`: its filters; read each time)."""
-        return self.client_sightings(host) if band is None else client_ports.client_sightings(self.store, **where)
+    def _firsts(self, kind: str, host: Many, band: Band, where: dict[str, Any], found: pd.DataFrame) -> pd.DataFrame:
+        """The all-time first sighting of each server port (`kind` "servers")
+        or client port ("clients") of `found`, of `host` or of one band
+        (`where`: its filters): from the sightings this Inventory keeps, when
+        it keeps them, else read for those keys alone (server_firsts, client_firsts)."""
+        if band is None and f"{kind} {host}" in self._sightings:
+            return self._sightings[f"{kind} {host}"]
+        read = server_ports.server_firsts if kind == SERVERS else client_ports.client_firsts
+        return read(self.store, found, **where)
 
     def _kept_sightings(self, kind: str, host: Many, read: Callable[..., pd.DataFrame]) -> pd.DataFrame:
         key = f"{kind} {host}"
@@ -426,7 +427,7 @@ class Inventory:
             where = self._filters(host, band)
             found = client_ports.new_clients(
                 self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
-                sightings=self._client_sightings(host, band, where), **where,
+                sightings=self._sightings.get(f"clients {host}") if band is None else None, **where,
             )  # fmt: skip
             return self._answer(found, since, until, wanted, ("client_h",))
 

@@ -156,20 +156,30 @@ def test_hosts_serving_are_the_servers_hosts(tmp_path: Path, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [3, 4])
-def test_server_firsts_are_the_sightings_first_seen(tmp_path: Path, seed: int) -> None:
-    """server_firsts (key and first_seen read alone, a minimum per key) gives
-    every key of server_sightings with its first_seen, for any networks,
-    sensors and strictness."""
-    from synack.inventory import server_ports
+def test_first_sightings_of_keys_are_the_sightings_first_seen(tmp_path: Path, seed: int) -> None:
+    """server_firsts and client_firsts (key and first_seen read alone, a
+    file at a time cut to the keys asked about, a minimum per key) give
+    each key asked about its first_seen in server_sightings /
+    client_sightings, leave out keys never seen, for any networks, sensors
+    and strictness."""
+    from synack.inventory import client_ports, server_ports
 
     store = _store(tmp_path, seed)
-    for where in ({"nets": "all"}, {"nets": "all", "strict": True}, {"nets": ["10.1.1.0/24", "fd00::/8"]},
-                  {"nets": "all", "sensors": ["edge-1"]}, {}):  # fmt: skip
-        whole = server_ports.server_sightings(store, **where)[[*server_ports.KEY, "first_seen"]]
-        firsts = server_ports.server_firsts(store, **where).astype({"server_p": "int64"})
-        got = sort_by_address(firsts, server_ports.KEY).reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, whole.astype({"server_p": "int64"}), check_dtype=False, obj=str(where))
-        assert len(got) > 3 or where == {}
+    rng = random.Random(seed)
+    for kind, everything, firsts, key in (
+        ("servers", server_ports.server_sightings, server_ports.server_firsts, server_ports.KEY),
+        ("clients", client_ports.client_sightings, client_ports.client_firsts, ["client_h", "proto", "server_p"]),
+    ):
+        for where in ({"nets": "all"}, {"nets": "all", "strict": True}, {"nets": ["10.1.1.0/24", "fd00::/8"]},
+                      {"nets": "all", "sensors": ["edge-1"]}, {}):  # fmt: skip
+            whole = everything(store, **where)[[*key, "first_seen"]].astype({"server_p": "int64"})
+            asked = whole.sample(frac=0.5, random_state=rng.randrange(100))[key]
+            unknown = pd.DataFrame({key[0]: ["10.200.0.1", "fd00::77"], "proto": ["tcp", "udp"], "server_p": [1, 2]})
+            got = firsts(store, pd.concat([asked, unknown], ignore_index=True), **where)
+            got = sort_by_address(got.astype({"server_p": "int64"}), key).reset_index(drop=True)
+            want = sort_by_address(whole.merge(asked, on=key), key).reset_index(drop=True)
+            pd.testing.assert_frame_equal(got[[*key, "first_seen"]], want, check_dtype=False, obj=f"{kind} {where}")
+            assert len(got) > 1 or where == {}, (kind, where)
 
 
 def test_client_pair_bands_count_pairs_not_the_years_client_ports(tmp_path: Path,
