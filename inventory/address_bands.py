@@ -21,6 +21,7 @@ import ipaddress
 import numpy as np
 
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
+from synack.inventory import heap
 from synack.inventory.dailies import CLIENTS, read_catalog, rows_in_range, select, sightings_answer
 from synack.inventory.networks import Network, narrowed
 from synack.inventory.query_rows import where
@@ -61,6 +62,7 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     else:
         v4.sort()
     del found
+    heap.give_back()  # the range's host numbers are gone: their pages go back before the answer is read
     if len(v4) <= rows:
         return [None]
     starts = np.flatnonzero(np.r_[True, v4[1:] != v4[:-1]])  # by sorting: numpy's hashed unique is slower here

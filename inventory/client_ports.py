@@ -14,6 +14,7 @@ from synack.ingest.addresses import ipv4_numbers
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
 from synack.inventory.dailies import CLIENTS, pair_tables_in_range, read_catalog, select, tables_in_range
 from synack.inventory.networks import Network, in_networks, ipv4_text
+from synack.inventory.pair_spill import PairSpill, distinct_counts
 from synack.inventory.query_rows import (
     EMPTY_DTYPES,
     Allow,
@@ -35,6 +36,7 @@ from synack.inventory.query_rows import (
     uint32,
     where,
 )
+from synack.inventory.server_ports import key_slices
 from synack.inventory.store_reader import DateLike, StoreLike, day_range, snapshot_of
 
 _TIMES = ["first_seen", "last_seen", "connections"]
@@ -171,9 +173,11 @@ def _as_text(table: pa.Table) -> pa.Table:
 #: Merged rows a streaming merge holds before merging them again: its
 #: memory follows the distinct keys of the answer, not the rows of the range.
 STREAM_ROWS = 1 << 21
-#: Packed (client port, server) pairs held before they are made distinct:
-#: 12 bytes each, so a year's pairs are sorted once, not twice.
-PAIR_ROWS = 1 << 23
+#: Packed (client port, server) pairs held at most (12 bytes each): more
+#: are counted on disk (inventory.pair_spill), a partition at a time.
+PAIR_ROWS = 6_000_000
+#: List entries of a year's server rows turned into pairs at once.
+LIST_ENTRIES = 1 << 20
 
 
 @dataclass
@@ -197,7 +201,11 @@ class _Merging:
     sensors: list[pa.Table] = field(default_factory=list)
     pairs: list[pa.Table] = field(default_factory=list)
     held: int = 0
-    limit: int = STREAM_ROWS
+    limit: int = 0  # rows held before they are merged again (0: STREAM_ROWS)
+    spill: PairSpill | None = None  # packed pairs too many to hold, on disk (inventory.pair_spill)
+
+    def __post_init__(self) -> None:
+        self.limit = self.limit or STREAM_ROWS
 
     @property
     def by(self) -> list[str]:
@@ -248,7 +256,7 @@ class _Merging:
             self.times = [self._times(pa.concat_tables(self.times))]
             self.services = [pa.concat_tables(self.services).group_by([*self.by, "services"]).aggregate([])]
             self.sensors = [self._sensors(pa.concat_tables(self.sensors))] if self.sensors else []
-            self.pairs = [self._pairs()] if self.pairs else []
+            self._reduce_pairs()
             self.held = sum(len(t[0]) for t in (self.times, self.services, self.sensors, self.pairs) if t)
             self.limit = max(self.limit, 2 * self.held)
 
@@ -257,7 +265,7 @@ class _Merging:
         assert self.distinct is not None
         if self.packed:  # one number per key (the client's high 32 bits, proto and port low) and the server
             code = pc.bit_wise_or(rows.column("k_hosts"), rows.column("k_port").cast(pa.uint64()))
-            self.pairs.append(pa.table({"code": code, "value": rows.column(self.distinct)}))
+            self._keep_pairs(pa.table({"code": code, "value": rows.column(self.distinct)}))
         else:
             self.pairs.append(rows.select([*self.by, self.distinct]))
 
@@ -269,6 +277,25 @@ class _Merging:
         self._append_pairs(self._pack(plain(rows)) if self.packed else plain(rows))
         self._held_pairs()
 
+    def _keep_pairs(self, pairs: pa.Table) -> None:
+        """Hold packed (code, value) pairs, or write them to the spill once there is one."""
+        if self.spill is not None:
+            self.spill.write(pairs)
+        else:
+            self.pairs.append(pairs)
+
+    def _reduce_pairs(self) -> None:
+        """Make room: text pairs are made distinct; packed ones go to disk,
+        with every later one (pair_spill: counted a partition at a time)."""
+        if not self.pairs:
+            return
+        if not self.packed:
+            self.pairs = [self._pairs()]
+            return
+        self.spill = self.spill or PairSpill()
+        self.spill.write(pa.concat_tables(self.pairs))
+        self.pairs = []
+
     def add_client_lists(self, rows: pa.Table, nets: list[Network] | None) -> None:
         """Packed, keyed by (client_v4, proto, server_p), counting server_v4:
         keep the pairs of server rows (server_v4, proto, server_p and their
@@ -277,32 +304,39 @@ class _Merging:
         assert self.packed and self.key[0] == "client_v4" and self.distinct == "server_v4"
         if not len(rows):
             return
-        lists = rows.column("clients_v4").combine_chunks()
-        parents = pc.list_parent_indices(lists).to_numpy()
-        clients = pc.list_flatten(lists)
-        keyed = plain(rows.select(["proto", "server_p"]))
-        keyed = self._pack(keyed.append_column("client_v4", pa.array(np.zeros(len(rows), dtype=np.uint32))))
-        ports = keyed.column("k_port").to_numpy().astype(np.uint64)
-        code = (clients.to_numpy().astype(np.uint64) << np.uint64(32)) | ports[parents]
-        pairs = pa.table({"code": code, "value": rows.column("server_v4").to_numpy()[parents], "client_v4": clients})
-        if nets is not None:
-            pairs = pairs.filter(in_range_of(nets, "client_v4"))
-        self.pairs.append(pairs.select(["code", "value"]))
-        self._held_pairs()
+        lengths = pc.fill_null(pc.list_value_length(rows.column("clients_v4")), 0).to_numpy()
+        for part in key_slices(np.arange(len(rows)), lengths, LIST_ENTRIES):  # a year's lists, a slice at a time
+            some = rows.slice(part.start, part.stop - part.start)
+            lists = some.column("clients_v4").combine_chunks()
+            parents = pc.list_parent_indices(lists).to_numpy()
+            clients = pc.list_flatten(lists)
+            keyed = plain(some.select(["proto", "server_p"]))
+            keyed = self._pack(keyed.append_column("client_v4", pa.array(np.zeros(len(some), dtype=np.uint32))))
+            ports = keyed.column("k_port").to_numpy().astype(np.uint64)
+            code = (clients.to_numpy().astype(np.uint64) << np.uint64(32)) | ports[parents]
+            servers = some.column("server_v4").to_numpy()[parents]
+            pairs = pa.table({"code": code, "value": servers, "client_v4": clients})
+            if nets is not None:
+                pairs = pairs.filter(in_range_of(nets, "client_v4"))
+            self._keep_pairs(pairs.select(["code", "value"]))
+            if self.spill is None:
+                self._held_pairs()
 
     def _held_pairs(self) -> None:
-        """After pairs were added: make them distinct once they hold more than the limit."""
+        """After pairs were added: make room (_reduce_pairs) once they hold more than the limit."""
+        if not self.pairs:
+            return
         self.held += len(self.pairs[-1])
         if self.held > self.limit:
-            self.pairs = [self._pairs()]
-            self.held = len(self.pairs[0])
+            self._reduce_pairs()
+            self.held = len(self.pairs[0]) if self.pairs else 0
             self.limit = max(self.limit, 2 * self.held)
 
     def counts(self) -> pa.Table:
         """Per key (its columns, as given), the number of distinct values of
         `distinct` kept (a column named `servers`); no rows when none was kept."""
         assert self.distinct is not None
-        if not self.pairs:
+        if not self.pairs and self.spill is None:
             types = {"client_v4": pa.uint32(), "proto": pa.string(), "server_p": pa.uint16()}
             return pa.table({**{k: pa.array([], types.get(k, pa.string())) for k in self.key},
                              "servers": pa.array([], pa.int64())})  # fmt: skip
@@ -343,8 +377,16 @@ class _Merging:
         if not self.packed:
             counted = self._pairs().group_by(self.by).aggregate([(self.distinct, "count")])
             return counted.rename_columns([*self.by, f"{self.distinct}_count"])
-        keys, pairs = self._distinct_codes()
-        counts = np.bincount((pairs >> np.uint64(32)).astype(np.int64), minlength=len(keys))
+        if self.spill is None:
+            keys, counts = distinct_counts(pa.concat_tables(self.pairs))
+        else:  # the partitions' keys never meet
+            if self.pairs:
+                self.spill.write(pa.concat_tables(self.pairs))
+            parts = list(self.spill.counts())
+            self.spill.close()
+            self.pairs, self.spill = [], None
+            keys = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0, dtype=np.uint64)
+            counts = np.concatenate([c for _, c in parts]) if parts else np.zeros(0, dtype=np.int64)
         return pa.table({"k_hosts": pa.array(keys & np.uint64(0xFFFFFFFF00000000)),
                          "k_port": pa.array((keys & np.uint64(0xFFFFFFFF)).astype(np.int64)),
                          f"{self.distinct}_count": pa.array(counts.astype(np.int64))})  # fmt: skip

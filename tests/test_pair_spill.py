@@ -1,0 +1,97 @@
+"""Distinct counts of (client port, server) pairs on disk equal the counts made in memory.
+
+Before: `synack clients` over a year of 350,000 records a day held the
+year's 21 M (client port, server) pairs at once and peaked at 1.7 GB
+(bench/bench_read_side.py --rows-per-day 350000).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from synack.ingest.conn_ingest import ingest_paths
+from synack.inventory import Inventory, client_ports, pair_spill
+from synack.inventory.pair_spill import PairSpill, distinct_counts
+from tests.conftest import conn_header, conn_line
+from tests.test_address_bands import _store
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_spill_counts_what_memory_counts(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pairs written in several batches (repeated pairs across batches, many
+    clients) counted a partition at a time give each key the distinct
+    values a count in memory gives; every key in exactly one partition."""
+    monkeypatch.setattr(pair_spill, "WRITE_ROWS", 257)
+    rng = np.random.default_rng(seed)
+    n = 5000
+    codes = (rng.integers(0, 300, n).astype(np.uint64) << np.uint64(32)) | rng.integers(0, 5, n).astype(np.uint64)
+    pairs = pa.table({"code": codes, "value": rng.integers(0, 40, n).astype(np.uint32)})
+    keys, counts = distinct_counts(pairs)
+    want = dict(zip(keys.tolist(), counts.tolist()))
+    spill = PairSpill()
+    try:
+        for start in range(0, n, 1200):
+            spill.write(pairs.slice(start, 1300))  # overlapping batches: pairs repeat
+        got: dict[int, int] = {}
+        for part_keys, part_counts in spill.counts():
+            assert not set(part_keys.tolist()) & set(got)  # a key lies in one partition
+            got.update(zip(part_keys.tolist(), part_counts.tolist()))
+    finally:
+        spill.close()
+    assert got == want and len(want) > 500
+    assert not spill.directory.exists()
+
+
+def _year_store(tmp_path: Path, seed: int) -> Path:
+    """Random pairs in December 2025 and a day in 2026 after them: the year's sightings count 2025's servers."""
+    rng = random.Random(seed)
+    year_end = 1766188800.0  # 2025-12-20
+    hosts = [f"10.0.0.{i}" for i in range(15)] + ["fd00::1", "fd00::2"]
+    logs = []
+    for day, start in enumerate((year_end, year_end + 86400, year_end + 31 * 86400)):
+        lines = [conn_line(f"C{day}x{i}", ts=start + i, orig=rng.choice(hosts), resp=rng.choice(hosts),
+                           resp_p=rng.choice([22, 443, 8443]), proto=rng.choice(["tcp", "udp"]))
+                 for i in range(300)]  # fmt: skip
+        logs.append(tmp_path / f"conn{day}.log")
+        logs[-1].write_text(conn_header() + "".join(lines))
+    store = tmp_path / "year-store"
+    ingest_paths(logs, store)
+    return store
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_clients_counted_on_disk_answer_like_in_memory(tmp_path: Path, seed: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`clients` (distinct servers per client port) and `new_clients` with
+    their pairs sent to disk give the answers counted in memory: over
+    days (pairs merged with the rows) and over a year's sightings (pairs
+    from the year's server rows), for the whole store and a range."""
+    stores = [_store(tmp_path, seed), _year_store(tmp_path, seed)]
+    questions = [("clients", {}), ("clients", {"since": "2026-11-19"}), ("new_clients", {"since": "2026-11-19"}),
+                 ("clients", {"since": "2025-12-21"})]  # fmt: skip
+    want = [[getattr(Inventory(s, nets="all"), q)(**kw) for q, kw in questions] for s in stores]
+    assert Inventory(stores[1]).status()["sightings_years"]
+    spills: list[int] = []
+    real = PairSpill.__init__
+
+    def counted(self: PairSpill) -> None:
+        spills.append(1)
+        real(self)
+
+    monkeypatch.setattr(PairSpill, "__init__", counted)
+    monkeypatch.setattr(client_ports, "PAIR_ROWS", 7)
+    monkeypatch.setattr(client_ports, "STREAM_ROWS", 9)
+    monkeypatch.setattr(client_ports, "LIST_ENTRIES", 5)
+    for store, expected in zip(stores, want):
+        inv = Inventory(store, nets="all")
+        for (q, kw), answer in zip(questions, expected):
+            pd.testing.assert_frame_equal(getattr(inv, q)(**kw), answer, obj=f"{q} {kw}")
+            assert q != "clients" or kw or answer["servers"].max() > 1
+        assert len(spills) >= 2, store  # the pairs went to disk
+        spills.clear()
