@@ -19,16 +19,19 @@ import datetime as dt
 import ipaddress
 
 import numpy as np
+import pyarrow.compute as pc
 
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
 from synack.inventory import heap
-from synack.inventory.dailies import CLIENTS, read_catalog, rows_in_range, select, sightings_answer
+from synack.inventory.dailies import CLIENTS, read_catalog, select, sightings_answer, tables_in_range
 from synack.inventory.networks import Network, narrowed
 from synack.inventory.query_rows import where
 from synack.inventory.store_reader import StoreLike
 
 #: Aggregate rows of a range answered at once: more are answered a band at a time.
 ANSWER_ROWS = 100_000
+#: Aggregate rows, and client list entries, that weigh one answer row in a band of server rows with their lists.
+ROW_SHARE, LIST_SHARE = 4, 10
 #: Client pair rows of a range answered at once (several days' rows merge into one answer row).
 PAIR_ROWS = 400_000
 #: Every address that is not IPv4 (their rows carry NOT_V4): the last band's.
@@ -39,35 +42,54 @@ Band = list[Network] | None  # the band's networks; None: the one band of a smal
 
 def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None,
                   states: tuple[str, ...], sensors: list[str] | None, nets: list[Network] | None,
-                  host: str = "server_h", rows: int | None = None, by_port: bool = True) -> list[Band]:  # fmt: skip
+                  host: str = "server_h", rows: int | None = None, by_port: bool = True,
+                  lists: bool = False) -> list[Band]:  # fmt: skip
     """Bands of the hosts (`host`: server_h or client_h) of the range's
     `kind` rows of `states`, `sensors` and `nets`, each holding about `rows`
     (ANSWER_ROWS) answer rows, in address order; [None] when one band holds
     them all, known from the ledger's row counts without reading a file
     when it can. An answer row is a host's port (`by_port`: a range's
-    days repeat it) or each aggregate row (a client and server pair)."""
+    days repeat it) or each aggregate row (a client and server pair).
+    With `lists` (server rows whose client lists the answer merges), what
+    a band reads weighs too: ROW_SHARE aggregate rows or LIST_SHARE list
+    entries count as one answer row."""
     number = "server_v4" if host == "server_h" else "client_v4"
     # Client pairs are counted in the files their question reads: the years' client sightings keep no server.
     pairs = kind == CLIENTS and not by_port
     rows = rows or (PAIR_ROWS if pairs else ANSWER_ROWS)
     columns = [number, *(["server_p"] if by_port else []), *(["server_v4"] if pairs else [])]
     bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [*columns, host])).rows(kind)
-    if bound is not None and bound <= rows:
+    if bound is not None and bound <= rows and not lists:
         return [None]
     # The hosts' numbers alone: a row of another address (NOT_V4) counts in the last band, whatever the networks.
-    found = rows_in_range(store, kind, start, end, where=where(states, sensors, nets, host), columns=columns)
-    v4 = found.column(number).to_numpy().astype(np.int64)
+    numbers, keys, weights = [], [], []
+    extra = ["clients_v4", "clients_text"] if lists else []
+    for found in tables_in_range(store, kind, start, end, where=where(states, sensors, nets, host),
+                                 columns=[*columns, *extra]):  # fmt: skip
+        v4 = found.column(number).to_numpy().astype(np.int64)
+        keys.append((v4 << 16) | found.column("server_p").to_numpy().astype(np.int64) if by_port else v4)
+        if lists:
+            entries = sum(pc.fill_null(pc.list_value_length(found.column(c)), 0).to_numpy() for c in extra)
+            numbers.append(v4)
+            weights.append(1 / ROW_SHARE + entries / LIST_SHARE)
+    v4 = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
     if by_port:  # each host's distinct ports
-        v4 = sorted_distinct((v4 << 16) | found.column("server_p").to_numpy().astype(np.int64)) >> 16
+        v4 = sorted_distinct(v4) >> 16
     else:
         v4.sort()
-    del found
+    del keys
     heap.give_back()  # the range's host numbers are gone: their pages go back before the answer is read
-    if len(v4) <= rows:
+    if not len(v4):
         return [None]
     starts = np.flatnonzero(np.r_[True, v4[1:] != v4[:-1]])  # by sorting: numpy's hashed unique is slower here
-    values, counts = v4[starts], np.diff(np.r_[starts, len(v4)])
-    cuts = np.searchsorted(np.cumsum(counts), np.arange(rows, len(v4), rows), side="left")
+    values, counts = v4[starts], np.diff(np.r_[starts, len(v4)]).astype(np.float64)
+    if lists:
+        counts += np.bincount(np.searchsorted(values, np.concatenate(numbers)), weights=np.concatenate(weights),
+                              minlength=len(values))  # fmt: skip
+    total = float(counts.sum())
+    if total <= rows:
+        return [None]
+    cuts = np.searchsorted(np.cumsum(counts), np.arange(rows, total, rows), side="left")
     bounds = sorted({int(values[c]) + 1 for c in cuts if c + 1 < len(values)})
     bands: list[Band] = [_ipv4_interval(lo, hi) for lo, hi in zip([0, *bounds], bounds)]
     bands.append(_ipv4_interval(bounds[-1], NOT_V4 + 1) + _NOT_IPV4 if bounds else None)

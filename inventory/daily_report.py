@@ -388,7 +388,7 @@ class _Period:
         per_service: dict[str, int] = {}
         suppressed = 0
         matched: set[int] = set()
-        bands = inv.bands(SERVERS, start, end)
+        bands = inv.bands(SERVERS, start, end, lists=True)
 
         def explained_bands() -> Iterator[pd.DataFrame]:
             """Per band, its new ports explained; the other figures gathered on the way."""

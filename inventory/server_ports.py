@@ -226,7 +226,9 @@ def _served_bands(store: StoreLike, since: DateLike, until: DateLike, sensors: S
     bands = (
         [None]
         if in_band
-        else address_bands(store, SERVERS, start, end, states, names, net_list, rows=BAND_ROWS, by_port=False)
+        else address_bands(
+            store, SERVERS, start, end, states, names, net_list, rows=BAND_ROWS, by_port=False, lists=count_clients
+        )
     )
     for band in bands:
         rows = state_rows(store, SERVERS, start, end, states, names, within(net_list, band), columns=columns)

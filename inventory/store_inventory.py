@@ -164,11 +164,12 @@ class Inventory:
         return iter([getattr(inv, question)(*args, **kwargs)])
 
     def bands(self, kind: str, since: DateLike = None, until: DateLike = None, host: Many = None,
-              by_port: bool = True) -> list[Band]:  # fmt: skip
+              by_port: bool = True, lists: bool = False) -> list[Band]:  # fmt: skip
         """The address bands (inventory.address_bands) of the servers
         (`kind` "servers") or clients ("clients") seen in [since, until) of
         `host` (every host of the networks when None), sized by their ports
-        (`by_port`) or their rows (client pairs): a band list for `frames`,
+        (`by_port`) or their rows (client pairs), and with `lists` by the
+        server rows' client lists they merge too: a band list for `frames`,
         so several questions answer band by band alike."""
         nets = resolve_nets(self._filters(host)["nets"])
         few = nets is not None and all(n.version == 4 for n in nets)
@@ -176,7 +177,7 @@ class Inventory:
             return [None]  # a few hosts' answer (at most 131,070 ports each) is one band, found without a read
         column = "server_h" if kind == SERVERS else "client_h"
         return address_bands(self.store, kind, self.when(since), self.when(until), serving(self.strict),
-                             sensor_list(self.sensors), nets, column, by_port=by_port)  # fmt: skip
+                             sensor_list(self.sensors), nets, column, by_port=by_port, lists=lists)  # fmt: skip
 
     def batches(self, question: str, *args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
         """The answer of `question` (see frames) as Arrow record batches,
@@ -190,13 +191,14 @@ class Inventory:
 
     def _banded(self, kind: str, start: DateLike, end: DateLike, filters: Filters,
                 answer: Callable[[Band, Filters], pd.DataFrame],
-                order: list[str] | None, by_port: bool = True) -> Iterator[pd.DataFrame]:  # fmt: skip
+                order: list[str] | None, by_port: bool = True,
+                lists: bool = False) -> Iterator[pd.DataFrame]:  # fmt: skip
         """`answer` (a query's answer within a band, narrowed by the filters
         given) once per band of the range's `kind` hosts (see bands); `order`: the answer's sort when it is not
         by that host (its frames are then gathered and sorted)."""
         bands = self._only_bands
         if bands is None:
-            bands = self.bands(kind, start, end, filters.get("host"), by_port)
+            bands = self.bands(kind, start, end, filters.get("host"), by_port, lists)
         if bands == [None]:
             yield answer(None, filters)
             return
@@ -273,7 +275,7 @@ class Inventory:
                                           server_ports.KEY)  # fmt: skip
             return self._answer(self._identified(self._marked(found, "server_h"), until), since, until, wanted)
 
-        return self._banded(SERVERS, since, until, filters, answer, None)
+        return self._banded(SERVERS, since, until, filters, answer, None, lists=True)
 
     def _first_sightings(self, found: pd.DataFrame, since: DateLike, until: DateLike,
                          sightings: Callable[[], pd.DataFrame], key: list[str]) -> pd.DataFrame:  # fmt: skip

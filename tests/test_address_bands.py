@@ -206,6 +206,30 @@ def test_client_pair_bands_count_pairs_not_the_years_client_ports(tmp_path: Path
     assert sum(len(f) for f in frames) == len(inv.client_pairs()) == 601
 
 
+def test_server_bands_weigh_the_client_lists_they_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bands of `servers` weigh each server's client lists (LIST_SHARE
+    entries count as an answer row): a few servers with many clients make
+    several bands, not one, and the banded answer is the answer merged at
+    once. Before: a year of 350,000 records a day answered `servers --nets
+    all` in 3 bands, the first of 585,384 rows holding 19.8 M client entries (609 MB)."""
+    lines = [conn_line(f"C{s}x{c}", ts=START + s * 300 + c, orig=f"10.2.{c // 250}.{c % 250}", resp=f"10.1.0.{s}",
+                       resp_p=443) for s in range(12) for c in range(400)]  # fmt: skip
+    log = tmp_path / "conn.log"
+    log.write_text(conn_header() + "".join(lines))
+    store = tmp_path / "store"
+    ingest_paths([log], store)
+    whole = Inventory(store, nets="all").servers()
+    monkeypatch.setattr(address_bands, "ANSWER_ROWS", 100)
+    inv = Inventory(store, nets="all")
+    assert inv.bands("servers") == [None]  # 12 answer rows
+    weighed = inv.bands("servers", lists=True)
+    assert len(weighed) >= 4  # 4,800 client entries weigh 480 answer rows
+    frames = list(inv.frames("servers"))
+    assert len(frames) == len(weighed)
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole)
+    assert whole["clients"].tolist() == [400] * 12
+
+
 def test_every_band_is_a_partition_of_the_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bands' networks do not meet, come in address order and hold
     every server (IPv6 in the last), a host in exactly one."""
