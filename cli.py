@@ -14,6 +14,7 @@ import io
 import itertools
 import os
 import re
+import signal
 import sys
 import tempfile
 import tomllib
@@ -1394,6 +1395,18 @@ def demo() -> None:
 gc.freeze()
 
 
+#: The exit status of a command stopped by SIGTERM (128 + 15, as a shell reports it).
+EXIT_TERMINATED = 143
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a `timeout`, a service manager) stops a command as Ctrl-C
+    does: by an exception, so its temporary files (a band split, sorted
+    runs, pairs on disk: gigabytes for a year's answer) are removed on the
+    way out, not left behind as the default action leaves them."""
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def main() -> None:
     """The `synack` command: the app, with every error as one line.
 
@@ -1403,6 +1416,7 @@ def main() -> None:
     """
     for location in _store_arguments():  # scrubbed from the first line printed, whatever fails first
         keep_secret(location)
+    signal.signal(signal.SIGTERM, _terminated)  # `watch` stops on it its own way
     try:
         app()
     except SynackError as e:

@@ -712,3 +712,30 @@ def test_settings_that_do_nothing_are_refused(tmp_path: Path, monkeypatch: pytes
     named = runner.invoke(app, ["ingest", str(log), "--sensor-name", "edge-9", "--store", str(tmp_path / "s")])
     assert named.exit_code == 0, named.output
     assert "edge-9" in runner.invoke(app, ["status", "--store", str(tmp_path / "s")]).stdout
+
+
+def test_sigterm_stops_a_command_and_removes_its_temporary_files(tmp_path: Path) -> None:
+    """A command stopped by SIGTERM (a `timeout`, a service manager) exits
+    143 and leaves no temporary directory: before, a year's clients --detail
+    killed by `timeout` left its 6.3 GB band split in /tmp."""
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import os, signal, sys, time",
+        "from synack import cli",
+        "from synack.inventory.answer_stream import temporary_directory",
+        "def work():",
+        "    with temporary_directory('synack-test-', 'a test') as name:",
+        "        print(name, flush=True)",
+        "        os.kill(os.getpid(), signal.SIGTERM)",
+        "        time.sleep(30)",
+        "cli.app = work",
+        "cli.main()",
+    ])  # fmt: skip
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    name = done.stdout.strip()
+    assert done.returncode == 143, done.stderr
+    assert name.startswith(str(tmp_path)) and not Path(name).exists()
+    assert not list(tmp_path.iterdir())
