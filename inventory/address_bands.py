@@ -31,7 +31,7 @@ from synack.inventory.store_reader import StoreLike
 #: Aggregate rows of a range answered at once: more are answered a band at a time.
 ANSWER_ROWS = 100_000
 #: Aggregate rows, and client list entries, that weigh one answer row in a band of server rows with their lists.
-ROW_SHARE, LIST_SHARE = 4, 10
+ROW_SHARE, LIST_SHARE = 4, 40
 #: Client pair rows of a range answered at once (several days' rows merge into one answer row).
 PAIR_ROWS = 400_000
 #: Every address that is not IPv4 (their rows carry NOT_V4): the last band's.

@@ -223,7 +223,7 @@ def test_server_bands_weigh_the_client_lists_they_merge(tmp_path: Path, monkeypa
     inv = Inventory(store, nets="all")
     assert inv.bands("servers") == [None]  # 12 answer rows
     weighed = inv.bands("servers", lists=True)
-    assert len(weighed) >= 4  # 4,800 client entries weigh 480 answer rows
+    assert len(weighed) >= 2  # 4,800 client entries weigh 120 answer rows
     frames = list(inv.frames("servers"))
     assert len(frames) == len(weighed)
     pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole)
