@@ -240,6 +240,19 @@ def _period(day: dt.date | str | None, since: str | None, until: str | None, tod
     return start, start + dt.timedelta(days=1)
 
 
+def _first_seen(inv: Inventory, question: str, start: dt.datetime, end: dt.datetime) -> np.ndarray:
+    """The first sightings (µs) of the ports `question` (new_servers or new_clients) finds in [start, end)."""
+    times = [f["first_seen"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+             for f in inv.frames(question, start, end, ordered=False) if len(f)]  # fmt: skip
+    return np.sort(np.concatenate(times)) if times else np.zeros(0, dtype=np.int64)
+
+
+def _within(times: np.ndarray, start: dt.datetime, end: dt.datetime) -> int:
+    """How many of `times` (sorted µs) fall in [start, end)."""
+    lo, hi = (np.datetime64(t.replace(tzinfo=None), "us").astype(np.int64) for t in (start, end))
+    return int(np.searchsorted(times, hi, side="left") - np.searchsorted(times, lo, side="left"))
+
+
 def _headline(inv: Inventory, start: dt.datetime, end: dt.datetime, gone: pd.DataFrame,
               new: tuple[int, int] | None = None) -> dict[str, int]:  # fmt: skip
     """The headline figures of [start, end); `gone` is its table of newly
@@ -314,7 +327,13 @@ def build_report(
         for lo, hi in [(start - length * (i + 1), end - length * (i + 1))]
         if first_day is None or lo >= first_day + _DAY  # the baseline day: every port of it is "new"
     ]  # fmt: skip
-    before = [_headline(inv, lo, hi, gone_in(lo, hi)) for lo, hi in periods]
+    # Each earlier period's new ports: one pass over the periods together, told apart by first_seen
+    # (a port's first sighting lies in one period), not a pass per period.
+    firsts = {q: _first_seen(inv, q, min(lo for lo, _ in periods), max(hi for _, hi in periods))
+              for q in ("new_servers", "new_clients")} if periods else {}  # fmt: skip
+    before = [_headline(inv, lo, hi, gone_in(lo, hi), (_within(firsts["new_servers"], lo, hi),
+                                                       _within(firsts["new_clients"], lo, hi)))
+              for lo, hi in periods]  # fmt: skip
     headline = {k: (v, sum(b[k] for b in before) / len(before) if before else None) for k, v in now.items()}
 
     history_start = end - dt.timedelta(days=HISTORY_DAYS)

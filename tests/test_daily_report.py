@@ -402,3 +402,32 @@ def test_data_health_per_sensor_matches_its_definition_at_any_number_of_sensors(
     health, _ = _health(many + [("2026-11-21", "sensor-5", 3, int(start.timestamp() * 1e6) + 9)], start, end, None, [])
     assert len(health.sensors) == 100_000 and len(health.silent) == 99_999
     assert next(s for s in health.sensors if s.sensor == "sensor-5").records == 3
+
+
+def test_the_headline_averages_the_new_ports_of_each_earlier_day(tmp_path: Path) -> None:
+    """The earlier days' new server and client ports, counted in one pass
+    over the days together and told apart by first_seen, average what
+    new_servers and new_clients give day by day."""
+    import random
+
+    from synack.inventory import Inventory
+    from tests.conftest import conn_header, conn_line
+
+    rng = random.Random(8)
+    start = 1795046400.0  # 2026-11-19 00:00 UTC
+    logs = []
+    for day in range(7):
+        lines = [conn_line(f"C{day}x{i}", ts=start + day * 86400 + i * 7, orig=f"10.0.0.{rng.randrange(30)}",
+                           resp=f"10.1.0.{rng.randrange(20)}", resp_p=rng.choice([22, 80, 443] + [8000 + day] * 2))
+                 for i in range(120)]  # fmt: skip
+        logs.append(tmp_path / f"conn{day}.log")
+        logs[-1].write_text(conn_header() + "".join(lines))
+    store = tmp_path / "store"
+    ingest_paths(logs, store)
+    report = build_report(store, "2026-11-25", nets="all")
+    inv = Inventory(store, nets="all")
+    days = [f"2026-11-{d}" for d in range(20, 25)]  # the first day is every port's first: left out
+    for figure, question in (("new server ports", inv.new_servers), ("new client ports", inv.new_clients)):
+        counts = [len(question(d, pd.Timestamp(d) + pd.Timedelta(days=1))) for d in days]
+        assert sum(counts) > len(days)
+        assert report.headline[figure][1] == pytest.approx(sum(counts) / len(counts)), figure
