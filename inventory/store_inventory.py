@@ -103,6 +103,7 @@ class Inventory:
         self._identity: dict[str, Any] = {}
         self._only_bands: list[Band] | None = None  # frames: answer in these bands only
         self._ordered = True  # frames: gather and sort what the bands do not give in order
+        self._weighed = False  # bands: the last [None] came from weighing the rows and lists (one merge holds them)
 
     def __repr__(self) -> str:
         return (f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, "
@@ -176,8 +177,10 @@ class Inventory:
         if few and sum(n.num_addresses for n in nets or []) <= ONE_BAND_HOSTS:
             return [None]  # a few hosts' answer (at most 131,070 ports each) is one band, found without a read
         column = "server_h" if kind == SERVERS else "client_h"
-        return address_bands(self.store, kind, self.when(since), self.when(until), serving(self.strict),
-                             sensor_list(self.sensors), nets, column, by_port=by_port, lists=lists)  # fmt: skip
+        found = address_bands(self.store, kind, self.when(since), self.when(until), serving(self.strict),
+                              sensor_list(self.sensors), nets, column, by_port=by_port, lists=lists)  # fmt: skip
+        self._weighed = lists and found == [None]
+        return found
 
     def batches(self, question: str, *args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
         """The answer of `question` (see frames) as Arrow record batches,
@@ -268,7 +271,9 @@ class Inventory:
 
         def answer(band: Band, wanted: Filters) -> pd.DataFrame:
             where = self._filters(host, band)
-            found = server_ports.servers(self.store, self.when(since), self.when(until), in_band=band is not None,
+            # One band weighed with its rows and lists is merged at once: not weighed again by rows.
+            at_once = band is not None or (self._weighed and self._only_bands is None)
+            found = server_ports.servers(self.store, self.when(since), self.when(until), in_band=at_once,
                                          answers_all_ports=self.answers_all_ports, **where)  # fmt: skip
             found = self._first_sightings(found, since, until,
                                           lambda: self._firsts("servers", host, band, where, found),

@@ -230,6 +230,23 @@ def test_server_bands_weigh_the_client_lists_they_merge(tmp_path: Path, monkeypa
     assert whole["clients"].tolist() == [400] * 12
 
 
+def test_one_weighed_band_of_servers_is_not_weighed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the answer's bands, weighed with their rows and client lists,
+    are one, the servers merge takes it at once: the rows are not read a
+    second time to be weighed by rows (server_ports' own bands). A host
+    filter (one band found without a read) still weighs its rows."""
+    from synack.inventory import server_ports
+
+    store = _store(tmp_path, 3)
+    inner: list[int] = []
+    real = server_ports.address_bands
+    monkeypatch.setattr(server_ports, "address_bands", lambda *a, **k: inner.append(1) or real(*a, **k))
+    whole = Inventory(store, nets="all").servers()
+    assert inner == [] and len(whole) > 20
+    one = Inventory(store, nets="all").servers(host=whole["server_h"].iloc[0])
+    assert inner == [1] and len(one) > 0
+
+
 def test_every_band_is_a_partition_of_the_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The bands' networks do not meet, come in address order and hold
     every server (IPv6 in the last), a host in exactly one."""
