@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from synack.ingest import sightings
@@ -193,3 +194,32 @@ def test_days_join_the_sightings_a_lag_after_the_newest_so_recent_ranges_still_u
         path.write_bytes(b"not read")
     for d, answer in zip(range(13, 21), expected, strict=True):
         pd.testing.assert_frame_equal(inventory.gone_servers(store, f"2026-11-{d}", idle_days=1, nets="all"), answer)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_year_s_server_sightings_merged_in_bands_are_the_whole_merge(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Server sightings merged a band of (state, server_v4) at a time
+    (sightings.BAND_ROWS) hold the rows a whole merge holds, in the same
+    order, and answer alike. Before: a year of 350,000 records a day merged
+    the year's 1.06 M server rows (21 M client entries) at once on every
+    append: 13.8 s and 1.47 GB for one day's log."""
+    rng = random.Random(seed)
+    logs = [_random_log(tmp_path / "logs" / f"conn.{n}.log", rng, 12, 300, YEAR_END + n * 3 * DAY)
+            for n in range(2)]  # fmt: skip
+    whole, banded = tmp_path / "whole", tmp_path / "banded"
+    ingest_paths(logs, whole)
+    merges: list[int] = []
+    real = sightings.merge_servers
+    monkeypatch.setattr(sightings, "merge_servers", lambda tables: merges.append(1) or real(tables))
+    monkeypatch.setattr(sightings, "BAND_ROWS", 7)
+    ingest_paths(logs, banded)
+    assert len(merges) > 6  # many bands
+    for year in ("2025", "2026"):
+        files = [sorted((s / "sightings" / "servers" / f"year={year}").glob("s-*.parquet")) for s in (whole, banded)]
+        a, b = (pq.read_table(f[-1]) for f in files)
+        assert a.num_rows > 10 and a.equals(b), year
+    with Store.open(banded) as opened:
+        assert not check_store(opened).problems
+    _same(_history_answers(banded, "2026-01-02"), _history_answers(whole, "2026-01-02"))
