@@ -54,7 +54,7 @@ from synack.ingest.partials import (
     Partial,
     aggregate_options,
     partial_path,
-    read_partial,
+    read_aggregate,
     write_aggregate,
 )
 from synack.ingest.rollups import Rollup, missing_days, rollup_path
@@ -224,11 +224,7 @@ def _write_servers_banded(store: StoreFS, inputs: list[tuple[PurePath, FileStamp
 
 
 def _inputs(store: StoreFS, step: SightingsStep, kind: str) -> Iterator[pa.Table]:
-    """The step's `kind` inputs, each read whole and verified, reduced (the base already is)."""
-    if step.base is not None:
-        yield step.base.read(store, kind)
-    for rollup in step.rollups:
-        yield reduced(rollup.read(store, kind), kind)
-    for p in step.partials:
-        if p.coarse & COARSE_FLAG[kind]:
-            yield reduced(read_partial(store, p, kind), kind)
+    """The step's `kind` inputs (_input_files), each read whole and verified, reduced (the base already is)."""
+    for i, (path, stamp, rows) in enumerate(_input_files(store, step, kind)):
+        table = read_aggregate(store, path, kind, stamp, rows)
+        yield table if i == 0 and step.base is not None else reduced(table, kind)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.addresses import ipv4_numbers
-from synack.ingest.aggregates import NOT_V4, sorted_distinct
+from synack.ingest.aggregates import NOT_V4
 from synack.inventory.dailies import CLIENTS, pair_tables_in_range, read_catalog, select, tables_in_range
 from synack.inventory.networks import Network, in_networks, ipv4_text
 from synack.inventory.pair_spill import PairSpill, distinct_counts
@@ -319,8 +319,7 @@ class _Merging:
             if nets is not None:
                 pairs = pairs.filter(in_range_of(nets, "client_v4"))
             self._keep_pairs(pairs.select(["code", "value"]))
-            if self.spill is None:
-                self._held_pairs()
+            self._held_pairs()
 
     def _held_pairs(self) -> None:
         """After pairs were added: make room (_reduce_pairs) once they hold more than the limit."""
@@ -351,25 +350,9 @@ class _Merging:
         return rows.group_by(key).aggregate([("first_seen", "min")]).rename_columns([*key, "first_seen"])
 
     def _pairs(self) -> pa.Table:
-        """The distinct (key, distinct) pairs held (packed: code and value, by one sort)."""
-        assert self.distinct is not None
-        if not self.packed:
-            return pa.concat_tables(self.pairs).group_by([*self.by, self.distinct]).aggregate([])
-        codes, pairs = self._distinct_codes()
-        return pa.table({"code": codes[(pairs >> np.uint64(32)).astype(np.int64)],
-                         "value": (pairs & np.uint64(0xFFFFFFFF)).astype(np.uint32)})  # fmt: skip
-
-    def _distinct_codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Packed pairs: (the distinct key codes, the distinct pairs as key
-        index << 32 | value, sorted). Keys are numbered densely by hashing,
-        each pair is one 64-bit number, made distinct by one sort (faster
-        than hashing millions of distinct values)."""
-        held = pa.concat_tables(self.pairs)
-        code = held.column("code").combine_chunks()
-        codes = pc.unique(code)
-        ids = pc.index_in(code, value_set=codes).to_numpy()
-        pairs = (ids.astype(np.uint64) << np.uint64(32)) | held.column("value").to_numpy().astype(np.uint64)
-        return codes.to_numpy(), sorted_distinct(pairs)
+        """The distinct (key, distinct) text pairs held (packed ones are counted by distinct_counts)."""
+        assert self.distinct is not None and not self.packed
+        return pa.concat_tables(self.pairs).group_by([*self.by, self.distinct]).aggregate([])
 
     def _counts(self) -> pa.Table:
         """Per key (the grouping columns), how many distinct values of `distinct` it has."""

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.addresses import ipv4_numbers
-from synack.ingest.aggregates import NOT_V4, SERVED, SERVING, sorted_distinct
+from synack.ingest.aggregates import NOT_V4, SERVED, SERVING, dictionary_codes, sorted_distinct
+from synack.ingest.arrays import one_array
 from synack.inventory.allowlist import Allowed, allowed_mask, load_allowlist
 from synack.inventory.dailies import rows_in_range, tables_in_range
 from synack.inventory.networks import DEFAULT_NETS, Network, in_networks, parse_nets
@@ -188,30 +189,39 @@ def joined_per_key(keys: pa.Table, rows: pa.Table, column: str) -> pa.Array:
     distinct non-null values of `column` (text, or lists of text) in the
     rows of `rows` with that key, comma-joined ("" for none): what
     distinct_joined gives, in the order of `keys` rather than joined back.
-    Each row gets its key's number by one hash join, each (key, value) is
-    one integer, made distinct by one sort: no group-by of text."""
+    Each row gets its key's number by one hash join (joined_by_group)."""
     by = keys.column_names
-    values = rows.column(column)
-    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-        lists = values.combine_chunks()
-        parents = pc.list_parent_indices(lists)
-        flat = pa.table({**{k: pc.take(rows.column(k), parents) for k in by}, "_value": pc.list_flatten(lists)})
-    else:
-        flat = pa.table({**{k: rows.column(k) for k in by}, "_value": values})
-    flat = flat.filter(pc.is_valid(flat.column("_value")))
     numbered = keys.append_column("_key", pa.array(np.arange(len(keys), dtype=np.int64)))
-    found = flat.join(numbered, by, join_type="inner")
-    encoded = found.column("_value").combine_chunks().cast(pa.string()).dictionary_encode()
-    order = np.asarray(pc.sort_indices(encoded.dictionary), dtype=np.int64)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    width = max(len(order), 1)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    pairs = sorted_distinct(found.column("_key").to_numpy() * width + rank[codes])
-    counts = np.bincount(pairs // width, minlength=len(keys))
-    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
-    texts = encoded.dictionary.take(pa.array(order[pairs % width]))
-    return pc.binary_join(pa.ListArray.from_arrays(offsets, texts), ",")
+    found = rows.select(by).append_column("_row", pa.array(np.arange(len(rows), dtype=np.int64)))
+    found = found.join(numbered, by, join_type="inner")
+    row = found.column("_row").to_numpy()
+    return joined_by_group(rows.column(column).take(pa.array(row)), found.column("_key").to_numpy(), len(keys), "")
+
+
+def joined_by_group(column: pa.ChunkedArray | pa.Array, group: np.ndarray, groups: int, fill: str | None) -> pa.Array:
+    """Per group (`group` numbers each value of `column`, 0 <= group <
+    `groups`), its distinct non-null values (text, or lists of text) in
+    text order, comma-joined; `fill` for a group with none. Each (group,
+    value) is one integer, made distinct by one sort: no group-by of text."""
+    values = one_array(column)
+    owner = group
+    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        owner = group[pc.list_parent_indices(values).to_numpy()]
+        values = pc.list_flatten(values)
+    values = values.cast(pa.string())
+    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    codes, uniques = dictionary_codes(values.filter(pa.array(valid)), np.arange(int(valid.sum())))
+    rank = np.empty(len(uniques), dtype=np.int64)
+    in_order = np.asarray(pc.sort_indices(uniques), dtype=np.int64)
+    rank[in_order] = np.arange(len(uniques))
+    width = max(len(uniques), 1)
+    pairs = sorted_distinct(owner[valid] * width + rank[codes])
+    counts = np.bincount(pairs // width, minlength=groups)
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32)),
+                                     uniques.take(pa.array(in_order[pairs % width])).cast(pa.string()))  # fmt: skip
+    joined = pc.binary_join(lists, ",")
+    none = pa.array(counts == 0)
+    return pc.if_else(none, pa.scalar(fill, pa.string()), joined)
 
 
 def finish(df: pd.DataFrame, columns: list[str], sort: list[str], ordered: bool = False) -> pd.DataFrame:

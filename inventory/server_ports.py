@@ -28,6 +28,7 @@ from synack.inventory.query_rows import (
     allow_entries,
     finish,
     firsts_of_keys,
+    joined_by_group,
     new_rows,
     plain,
     resolve_nets,
@@ -116,8 +117,8 @@ def merge_servers(rows: pa.Table, count_clients: bool = False) -> pd.DataFrame:
         "synack_seen": pa.array(np.logical_or.reduceat(served[by_key], starts)),
         "server_reply": _first_reply(rows, group, groups),
         "clients": pa.array(clients),
-        "services": _joined(rows.column("services"), group, groups, fill=""),
-        "sensors": _joined(sensor, group, groups, fill=None),
+        "services": joined_by_group(rows.column("services"), group, groups, fill=""),
+        "sensors": joined_by_group(sensor, group, groups, fill=None),
     })  # fmt: skip
     df = plain(merged.take(np.argsort(position[first], kind="stable"))).to_pandas()
     df["server_reply"] = df["server_reply"].astype(object).where(df["server_reply"].notna(), None)
@@ -171,30 +172,6 @@ def _heads(candidates: np.ndarray, order: tuple[np.ndarray, ...], group: np.ndar
 def _taken(values: pa.Array, rows: np.ndarray) -> pa.Array:
     """`values` at `rows`, null where a row is -1."""
     return pc.if_else(pa.array(rows >= 0), values.take(pa.array(np.maximum(rows, 0))), pa.nulls(len(rows), values.type))
-
-
-def _joined(column: pa.ChunkedArray | pa.Array, group: np.ndarray, groups: int, fill: str | None) -> pa.Array:
-    """Per group, the distinct non-null values of `column` (text, or lists of
-    text) in text order, comma-joined; `fill` for a group with none."""
-    values = one_array(column)
-    owner = group
-    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-        owner = group[pc.list_parent_indices(values).to_numpy()]
-        values = pc.list_flatten(values)
-    values = values.cast(pa.string())
-    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    codes, uniques = dictionary_codes(values.filter(pa.array(valid)), np.arange(int(valid.sum())))
-    rank = np.empty(len(uniques), dtype=np.int64)
-    in_order = np.asarray(pc.sort_indices(uniques), dtype=np.int64)
-    rank[in_order] = np.arange(len(uniques))
-    width = max(len(uniques), 1)
-    pairs = sorted_distinct(owner[valid] * width + rank[codes])
-    counts = np.bincount(pairs // width, minlength=groups)
-    lists = pa.ListArray.from_arrays(pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32)),
-                                     uniques.take(pa.array(in_order[pairs % width])).cast(pa.string()))  # fmt: skip
-    joined = pc.binary_join(lists, ",")
-    none = pa.array(counts == 0)
-    return pc.if_else(none, pa.scalar(fill, pa.string()), joined)
 
 
 #: Aggregate rows a query merges at once: a range holding more is merged a
