@@ -53,6 +53,10 @@ def io_error(err: OSError, store: object) -> str:
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+#: Passes over a committed file's names before it is missing (see verified_bytes).
+_NAME_PASSES = 2
+
+
 def tmp_name(final: PurePath) -> PurePath:
     """The temporary name `final` is written under before it is committed."""
     return final.with_name("." + final.name + ".tmp")
@@ -308,14 +312,19 @@ class StoreFS:
         if stamp is None:
             return self.read_bytes(path)
         found: list[str] = []
-        for name in (path, tmp_name(path), retired_name(path)):
-            try:
-                data = self.read_bytes(name)
-            except FileNotFoundError:
-                continue
-            if len(data) == stamp.size and zlib.crc32(memoryview(data)) == stamp.crc:
-                return data
-            found.append(f"{len(data)} bytes" if len(data) != stamp.size else "a different checksum")
+        # The names are tried in the order a file moves through them (temporary -> final -> retired);
+        # a move between two tries can hide it from one pass, never from the next.
+        for _ in range(_NAME_PASSES):
+            for name in (path, tmp_name(path), retired_name(path)):
+                try:
+                    data = self.read_bytes(name)
+                except FileNotFoundError:
+                    continue
+                if len(data) == stamp.size and zlib.crc32(memoryview(data)) == stamp.crc:
+                    return data
+                found.append(f"{len(data)} bytes" if len(data) != stamp.size else "a different checksum")
+            if found:
+                break
         if not found:
             raise FileNotFoundError(errno.ENOENT, "missing", str(path))
         raise FileDamaged(path, f"holds {found[0]} where the ledger recorded {stamp.size} bytes, CRC {stamp.crc:08x}")

@@ -161,3 +161,32 @@ def test_a_damaged_file_is_one_line_naming_it_and_the_repair_exit_2(store: Path,
     finally:
         victim.write_bytes(original)
     assert runner.invoke(app, ["check", "--store", str(store)]).exit_code == 0
+
+
+def test_a_file_moved_between_two_of_its_names_is_still_read(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A committed file that a writer moves into place (temporary -> final)
+    between the reader's try of its final name and of its temporary one is
+    read on the next pass, not reported missing. Before: a query beside a
+    compacting `watch` failed once with "damaged (missing)" under load."""
+    from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
+
+    final = tmp_path / "f.parquet"
+    data = b"committed bytes"
+    tmp_name(final).write_bytes(data)
+    files = locate(tmp_path)
+    real = StoreFS.read_bytes
+    tries: list[str] = []
+
+    def moved_after_first(self: StoreFS, path: Path) -> object:
+        tries.append(Path(path).name)
+        if len(tries) == 1:
+            try:
+                return real(self, path)
+            finally:
+                tmp_name(final).rename(final)  # the writer publishes between the two tries
+        return real(self, path)
+
+    monkeypatch.setattr(StoreFS, "read_bytes", moved_after_first)
+    assert bytes(files.verified_bytes(final, FileStamp.of(data))) == data
+    assert tries == ["f.parquet", ".f.parquet.tmp", ".f.parquet.retired", "f.parquet"]
