@@ -98,7 +98,7 @@ def bound_memory() -> None:
     system or to the next chunk instead of being cached per thread. This is the process's business, so it is set
     here at the edge, never by the library.
     """
-    from synack.inventory.heap import glibc
+    from synack.ingest.heap import glibc
 
     pa.set_memory_pool(pa.system_memory_pool())
     libc = glibc()
@@ -601,8 +601,8 @@ def _emit(answer: pd.DataFrame | Iterable[pd.DataFrame], fmt: Format, output: Pa
 def _one_line_errors(frames: Iterator[pd.DataFrame], columns: str | None) -> Iterator[pd.DataFrame]:
     """`frames` cut to `columns`, an error a user or a store can cause while
     they are read being one line (as _answer makes it); the heap given back
-    after each (inventory.heap)."""
-    from synack.inventory import heap
+    after each (ingest.heap)."""
+    from synack.ingest import heap
 
     try:
         for frame in frames:

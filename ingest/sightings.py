@@ -22,14 +22,18 @@ the generation of every day they cover: a day that changes later (a
 backfill) makes them unused until the next pass starts them afresh from
 the year's roll-ups, which is how late data moves a first sighting
 earlier. A pass adds the newly settled days to the year's sightings (the
-old file merged with those days' partials: the work of a day, not of
-the year) in the writer's commit, like a roll-up step; this module plans
-and writes, the store commits.
+old file merged with those days' partials) in the writer's commit, like a
+roll-up step; this module plans and writes, the store commits. Small
+sightings advance a day at a time; large ones (WHOLE_MONTHS_ROWS) by
+whole months, so the year's file is rewritten once a month, not on every
+pass, merged a band at a time (ingest.banded_merge), and a question reads
+the month roll-ups and partials of the days after them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -38,26 +42,25 @@ from pathlib import PurePath
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from synack.ingest.aggregates import DAILY_SERVERS_SCHEMA, NOT_V4, STATES, merge_clients, merge_servers
+from synack.ingest import banded_merge
+from synack.ingest.aggregates import (
+    NOT_V4,
+    merge_clients,
+    merge_servers,
+)
 from synack.ingest.partials import (
-    AGGREGATE_FORMAT,
     CLIENTS,
     COARSE_FLAG,
-    FORMAT_KEY,
     KINDS,
     MERGE_ROWS,
-    ROW_GROUP,
     SERVERS,
     Partial,
-    aggregate_options,
     partial_path,
     read_aggregate,
     write_aggregate,
 )
-from synack.ingest.rollups import Rollup, missing_days, rollup_path
+from synack.ingest.rollups import Rollup, missing_days, month_of, rollup_path
 from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
 #: Days join their year's sightings this long after the newest day with
@@ -90,8 +93,7 @@ def reduced(table: pa.Table, kind: str) -> pa.Table:
     server = table.schema.get_field_index("server_h")
     out = table.set_column(server, "server_h", pa.nulls(len(table), pa.string()))
     v4 = out.schema.get_field_index("server_v4")
-    out = out.set_column(v4, "server_v4", pa.array([NOT_V4] * len(table), pa.uint32()))
-    return merge_clients([out])
+    return merge_clients([out.set_column(v4, "server_v4", pa.array(np.full(len(table), NOT_V4, np.uint32)))])
 
 
 @dataclass(frozen=True)
@@ -113,18 +115,38 @@ def plan_sightings(current: dict[str, Rollup], generations: dict[str, int], coar
     `settled`, see sightings_before; `coarse`: their coarse partials by day). Sightings whose
     days changed since are started afresh, from the year's current
     month roll-ups (those whose days are all unchanged) and the partials of
-    the days no roll-up covers. `current` holds the roll-ups of both tiers."""
+    the days no roll-up covers. Sightings of more than WHOLE_MONTHS_ROWS
+    rows (or a year whose roll-ups hold more, started afresh) take the
+    settled days of whole months only (months over before `settled`), read
+    from their roll-ups. `current` holds the roll-ups of both tiers."""
     months = [r for r in current.values() if not r.is_sightings and _current(r, generations)]
     steps = []
     for year, base, todo in missing_days(current, generations, coarse, settled, year_of):
-        rollups = []
-        if base is None:
-            rollups = [r for r in months if year_of(r.month) == year and set(r.days) <= set(todo)]
+        size = base.rows if base is not None else sum(r.rows for r in months if year_of(r.month) == year)
+        if size > WHOLE_MONTHS_ROWS:
+            todo = [d for d in todo if _month_after(month_of(d)) <= settled]
+            if not todo:
+                continue
+        rollups = [r for r in months if year_of(r.month) == year and r.days and set(r.days) <= set(todo)]
         covered = {d for r in rollups for d in r.days}
         partials = [p for d in todo if d not in covered for p in coarse[d]]
         gens = {d: generations[d] for d in todo}
         steps.append(SightingsStep(year, base, rollups, partials, gens))
     return steps
+
+
+#: Sightings of more rows than this (both kinds) advance by whole months,
+#: not by every settled day: the year's file is rewritten once a month, its
+#: days after read from the month roll-ups (which the sightings then do
+#: not overlap) and partials. Smaller sightings are cheap to rewrite and
+#: advance daily.
+WHOLE_MONTHS_ROWS = 250_000
+
+
+def _month_after(month: str) -> str:
+    """The first day (YYYY-MM-DD) of the month after `month` (YYYY-MM)."""
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}-01"
 
 
 def _current(rollup: Rollup, generations: dict[str, int]) -> bool:
@@ -135,7 +157,9 @@ def write_sightings(store: StoreFS, step: SightingsStep) -> Rollup:
     """Merge one step into a year's new sightings written under temporary
     names; return its ledger row. Inputs are read and reduced one file at a
     time, merged whenever MERGE_ROWS reduced rows wait: memory follows the
-    year's distinct keys and one input file, not the days."""
+    year's distinct keys and one input file, not the days. A kind whose
+    inputs hold more than banded_merge.BAND_ROWS rows is merged a band at a
+    time (ingest.banded_merge): memory then follows a band."""
     days = {**(step.base.days if step.base is not None else {}), **step.generations}
     digest = hashlib.sha256(json.dumps(days, sort_keys=True).encode()).hexdigest()[:12]
     name = f"s-{digest}"
@@ -144,9 +168,13 @@ def write_sightings(store: StoreFS, step: SightingsStep) -> Rollup:
     for kind in KINDS:
         merge = merge_servers if kind == SERVERS else merge_clients
         inputs = _input_files(store, step, kind)
-        if kind == SERVERS and sum(rows for _, _, rows in inputs) > BAND_ROWS:
-            final = tmp_name(rollup_path(store.root, kind, step.year, name))
-            sizes[kind], stamps[kind] = _write_servers_banded(store, inputs, final)
+        if sum(rows for _, _, rows in inputs) > banded_merge.BAND_ROWS[kind]:
+            base = inputs[0] if step.base is not None else None
+            rest = inputs[1:] if base is not None else inputs
+            sizes[kind], data = banded_merge.write_banded(
+                store, base, rest, kind, functools.partial(reduced, kind=kind)
+            )
+            stamps[kind] = store.write_bytes(tmp_name(rollup_path(store.root, kind, step.year, name)), data)
             continue
         done: list[pa.Table] = []
         waiting = 0
@@ -164,12 +192,6 @@ def write_sightings(store: StoreFS, step: SightingsStep) -> Rollup:
     return Rollup(step.year, name, days, sizes[SERVERS], sizes[CLIENTS], stamps[SERVERS], stamps[CLIENTS])
 
 
-#: Server rows of a year's sightings merged at once: more (a network of
-#: 10^5 records a day: a million server rows holding 20 M client entries,
-#: 1.5 GB merged whole) are merged a band of (state, server_v4) at a time.
-BAND_ROWS = 250_000
-
-
 def _input_files(store: StoreFS, step: SightingsStep, kind: str) -> list[tuple[PurePath, FileStamp | None, int]]:
     """(path, stamp, rows) of the step's `kind` inputs: its base, roll-ups and coarse partials."""
     files = []
@@ -183,44 +205,6 @@ def _input_files(store: StoreFS, step: SightingsStep, kind: str) -> list[tuple[P
         if p.coarse & COARSE_FLAG[kind]:
             files.append((partial_path(store.root, kind, p.day, p.name), p.stamp(kind), p.kind_rows(kind)))
     return files
-
-
-def _write_servers_banded(store: StoreFS, inputs: list[tuple[PurePath, FileStamp | None, int]],
-                          path: PurePath) -> tuple[int, FileStamp]:  # fmt: skip
-    """The server rows of `inputs` merged a band of (state, server_v4) at a
-    time, in that order (the order merge_servers sorts by: the file is the
-    one a whole merge writes, row groups aside), written to `path`; (its
-    rows, its stamp). Each input is read per band, verified, its row
-    groups pruned by the band's filter: memory follows a band."""
-    read = lambda f, stamp, rows: store.read_verified(  # noqa: E731
-        f, stamp, rows, schema=DAILY_SERVERS_SCHEMA, columns=["state", "server_v4"]
-    )
-    keys = pa.concat_tables([read(f, stamp, rows) for f, stamp, rows in inputs])
-    states = [s for s in STATES.to_pylist() if s in set(pc.unique(keys.column("state")).to_pylist())]
-    numbers = np.sort(keys.column("server_v4").to_numpy())
-    cuts = sorted({int(numbers[i]) for i in range(BAND_ROWS, len(numbers), BAND_ROWS)} - {int(numbers[0])})
-    bounds = list(zip([0, *cuts], [*cuts, NOT_V4 + 1]))
-    del keys, numbers
-    sink = pa.BufferOutputStream()
-    schema = DAILY_SERVERS_SCHEMA.with_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
-    writer = pq.ParquetWriter(sink, schema, write_page_checksum=True, **aggregate_options(SERVERS))
-    written = 0
-    try:
-        for state in states:
-            for lo, hi in bounds:
-                number = pc.field("server_v4")
-                where = (pc.field("state") == state) & (number >= pa.scalar(lo, pa.uint32()))
-                if hi <= NOT_V4:
-                    where = where & (number < pa.scalar(hi, pa.uint32()))
-                merged = merge_servers([store.read_verified(f, stamp, None, schema=DAILY_SERVERS_SCHEMA, filters=where)
-                                        for f, stamp, _ in inputs])  # fmt: skip
-                if len(merged):
-                    writer.write_table(merged.cast(schema), row_group_size=ROW_GROUP[SERVERS])
-                    written += len(merged)
-                del merged
-    finally:
-        writer.close()
-    return written, store.write_bytes(path, sink.getvalue())
 
 
 def _inputs(store: StoreFS, step: SightingsStep, kind: str) -> Iterator[pa.Table]:

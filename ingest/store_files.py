@@ -338,7 +338,12 @@ class StoreFS:
         by, that every row the filter keeps passes), only the row groups
         holding such a row are decoded whole (narrowed_read). Raises
         FileNotFoundError or FileDamaged."""
-        data = self.verified_bytes(path, stamp)
+        return self.parsed(path, self.verified_bytes(path, stamp), rows, narrow=narrow, **options)
+
+    def parsed(self, path: PurePath, data: pa.Buffer, rows: int | None = None, *,
+               narrow: pc.Expression | None = None, **options: Any) -> pa.Table:  # fmt: skip
+        """read_verified's table from the verified bytes `data` of the file
+        `path` (read once, parsed several times: a band at a time)."""
         try:
             table = narrowed_read(data, options, narrow) if narrow is not None else None
             if table is None:

@@ -21,8 +21,8 @@ import ipaddress
 import numpy as np
 import pyarrow.compute as pc
 
+from synack.ingest import heap
 from synack.ingest.aggregates import NOT_V4, sorted_distinct
-from synack.inventory import heap
 from synack.inventory.dailies import CLIENTS, read_catalog, select, sightings_answer, tables_in_range
 from synack.inventory.networks import Network, narrowed
 from synack.inventory.query_rows import where

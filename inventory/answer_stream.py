@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest import heap
 from synack.ingest.addresses import ipv4_numbers
-from synack.inventory import heap
 from synack.inventory.networks import ipv4_text
 from synack.inventory.query_rows import ADDRESS_COLUMNS, address_ranks, plain
 from synack.inventory.store_reader import InventoryError

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synack.inventory import heap
+from synack.ingest import heap
 from synack.inventory.address_bands import Band
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.answer_stream import detached, sorted_frames

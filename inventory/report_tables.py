@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from synack.inventory import heap
+from synack.ingest import heap
 from synack.inventory.answer_stream import detached, joined, temporary_directory, temporary_writes
 from synack.inventory.export import arrow_table
 

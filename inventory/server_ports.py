@@ -15,9 +15,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest import heap
 from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, dictionary_codes, sorted_distinct
 from synack.ingest.arrays import one_array
-from synack.inventory import heap
 from synack.inventory.address_bands import address_bands, within
 from synack.inventory.dailies import SERVERS
 from synack.inventory.query_rows import (

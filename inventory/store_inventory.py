@@ -32,9 +32,10 @@ from typing import Any, TypedDict, Unpack
 import pandas as pd
 import pyarrow as pa
 
+from synack.ingest import heap
 from synack.ingest.partials import CLIENTS, SERVERS
 from synack.ingest.snapshot import Snapshot, StoreFS
-from synack.inventory import client_ports, heap, identities, known_export, notices, server_ports
+from synack.inventory import client_ports, identities, known_export, notices, server_ports
 from synack.inventory.address_bands import Band, address_bands, within
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.answer_stream import joined, limited, sorted_frames
@@ -561,6 +562,6 @@ class Inventory:
 
 
 def _given_back(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame`, the heap its band freed given back first (inventory.heap)."""
+    """`frame`, the heap its band freed given back first (ingest.heap)."""
     heap.give_back()
     return frame

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from synack.ingest import sightings
+from synack.ingest import banded_merge, sightings
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
 from synack.ingest.rollups import SETTLE_DAYS
@@ -107,6 +107,7 @@ def _random_log(path: Path, rng: random.Random, days: int, rows: int, start: flo
     for i in range(rows):
         state, history = rng.choice(histories)
         client = f"10.0.{rng.randrange(3)}.{rng.randrange(9)}"
+        client = client if rng.random() < 0.9 else f"2001:db8::c{rng.randrange(3)}"
         server = rng.choice(["10.1.0.1", "10.1.0.2", "192.0.2.7", "2001:db8::5"])
         lines.append(conn_line(
             f"C{path.stem}{i}", ts=start + rng.random() * days * DAY, orig=client, resp=server,
@@ -196,30 +197,84 @@ def test_days_join_the_sightings_a_lag_after_the_newest_so_recent_ranges_still_u
         pd.testing.assert_frame_equal(inventory.gone_servers(store, f"2026-11-{d}", idle_days=1, nets="all"), answer)
 
 
-@pytest.mark.parametrize("seed", [4, 5])
-def test_a_year_s_server_sightings_merged_in_bands_are_the_whole_merge(
-    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("seed", "run_bytes"), [(4, 1), (5, 1 << 30)])
+def test_a_year_s_sightings_merged_in_bands_are_the_whole_merge(
+    tmp_path: Path, seed: int, run_bytes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Server sightings merged a band of (state, server_v4) at a time
-    (sightings.BAND_ROWS) hold the rows a whole merge holds, in the same
-    order, and answer alike. Before: a year of 350,000 records a day merged
-    the year's 1.06 M server rows (21 M client entries) at once on every
-    append: 13.8 s and 1.47 GB for one day's log."""
+    """Sightings merged a band at a time (servers by state and server_v4,
+    clients by state, proto, port and client: banded_merge), the other
+    inputs merged into one run each or all into one, hold the rows a whole
+    merge holds, in the same order, and answer alike. Before: a year
+    of 350,000 records a day merged the year's 1.06 M server rows (21 M
+    client entries) and 1.7 M client rows at once on every append: 13.8 s
+    and 1.47 GB for one day's log."""
     rng = random.Random(seed)
     logs = [_random_log(tmp_path / "logs" / f"conn.{n}.log", rng, 12, 300, YEAR_END + n * 3 * DAY)
             for n in range(2)]  # fmt: skip
     whole, banded = tmp_path / "whole", tmp_path / "banded"
     ingest_paths(logs, whole)
-    merges: list[int] = []
-    real = sightings.merge_servers
-    monkeypatch.setattr(sightings, "merge_servers", lambda tables: merges.append(1) or real(tables))
-    monkeypatch.setattr(sightings, "BAND_ROWS", 7)
+    bands: dict[str, int] = {"servers": 0, "clients": 0}
+    real = banded_merge._bands
+    spy = lambda histogram, kind: (lambda out: bands.__setitem__(kind, bands[kind] + len(out)) or out)(  # noqa: E731
+        real(histogram, kind)
+    )
+    monkeypatch.setattr(banded_merge, "_bands", spy)
+    monkeypatch.setattr(banded_merge, "BAND_ROWS", {"servers": 7, "clients": 5})
+    monkeypatch.setattr(banded_merge, "_BUCKET_BITS", {"servers": 0, "clients": 0})
+    monkeypatch.setattr(banded_merge, "RUN_BYTES", run_bytes)
     ingest_paths(logs, banded)
-    assert len(merges) > 6  # many bands
+    assert bands["servers"] > 6 and bands["clients"] > 12  # many bands (states, protos, ports)
     for year in ("2025", "2026"):
-        files = [sorted((s / "sightings" / "servers" / f"year={year}").glob("s-*.parquet")) for s in (whole, banded)]
-        a, b = (pq.read_table(f[-1]) for f in files)
-        assert a.num_rows > 10 and a.equals(b), year
+        for kind in ("servers", "clients"):
+            files = [sorted((s / "sightings" / kind / f"year={year}").glob("s-*.parquet")) for s in (whole, banded)]
+            a, b = (pq.read_table(f[-1]) for f in files)
+            assert a.num_rows > 10 and a.equals(b), (year, kind)
     with Store.open(banded) as opened:
         assert not check_store(opened).problems
     _same(_history_answers(banded, "2026-01-02"), _history_answers(whole, "2026-01-02"))
+
+
+def test_large_sightings_advance_by_whole_months_read_from_their_roll_ups(
+    tmp_path: Path, make_conn_log: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sightings past WHOLE_MONTHS_ROWS are rewritten once a month, not on
+    every settled day: the days of the month under way are read from its
+    roll-up and partials, and answers stay those of a plain merge."""
+    october = 1792886400.0  # 2026-10-25 00:00 UTC
+    store = tmp_path / "store"
+
+    def days(first: int, last: int, port: int) -> Path:
+        lines = [conn_line(f"C{d}", ts=october + d * DAY + 60, resp_p=port + d % 4, orig=f"10.0.0.{d % 7 + 1}")
+                 for d in range(first, last)]  # fmt: skip
+        return make_conn_log(f"days{first}.log", lines)
+
+    ingest_paths([days(0, 5, 80)], store)  # Oct 25-29: small, advancing daily
+    assert sorted(_sightings(store)["2026"]) == [f"2026-10-{d}" for d in range(25, 28)]
+    monkeypatch.setattr(sightings, "WHOLE_MONTHS_ROWS", 0)
+    read: list[str] = []
+    real = sightings.read_aggregate
+    monkeypatch.setattr(
+        sightings, "read_aggregate", lambda store, path, *a: read.append(str(path)) or real(store, path, *a)
+    )
+    ingest_paths([days(5, 20, 8000)], store)  # to Nov 13: October is over, November under way
+    assert sorted(_sightings(store)["2026"]) == [f"2026-10-{d}" for d in range(25, 32)]
+    plain = without_rollups(store, tmp_path / "plain")
+    for since in ("2026-10-27", "2026-11-03", "2026-11-10"):
+        _same(_history_answers(store, since), _history_answers(plain, since))
+    read.clear()
+    ingest_paths([days(37, 39, 9000)], store)  # Dec 1-2: November is over, read from its roll-up
+    assert sorted(_sightings(store)["2026"]) == [
+        *(f"2026-10-{d}" for d in range(25, 32)), *(f"2026-11-{d:02d}" for d in range(1, 14))]  # fmt: skip
+    assert any("month=2026-11" in path for path in read)
+    assert not any("aggregates" in path and "2026-11" in path for path in read)
+    plain = without_rollups(store, tmp_path / "plain2")
+    for since in ("2026-11-03", "2026-12-01"):
+        _same(_history_answers(store, since), _history_answers(plain, since))
+    # A backfill starts the year afresh, from whole months too: December's settled days stay out.
+    generation = _sightings(store)["2026"]["2026-10-26"]
+    ingest_paths([days(41, 42, 9000), make_conn_log("late.log", [conn_line("Clate", ts=october + DAY + 90)])], store)
+    through_november = _sightings(store)["2026"]
+    assert sorted(through_november)[-1] == "2026-11-13" and "2026-12-01" not in through_november
+    assert through_november["2026-10-26"] == generation + 1
+    plain = without_rollups(store, tmp_path / "plain3")
+    _same(_history_answers(store, "2026-12-01"), _history_answers(plain, "2026-12-01"))
