@@ -13,6 +13,12 @@ side: servers, new-ports and gone-ports < 1 s, clients and new-ports
 `servers --nets all` is compared with DuckDB SQL over the store's own
 record files (the same answer, whole processes) at 90 days and at the
 whole history, when DuckDB is installed.
+
+The write side beside it: one more day appended to (a hard-linked copy
+of) the year's store against the same day into an empty store (floor
+2x, < 500 MB), and the weekly rewrite of the year's sightings
+(ingest.sightings: a large year's sightings advance a week of settled
+days at a time) forced by a small log a week later (< 500 MB).
 """
 
 from __future__ import annotations
@@ -170,12 +176,58 @@ def main() -> int:
         ok &= duckdb_ratio(store, questions["servers --nets all"], args.days, args.repeat)
         if not args.no_detail:
             ok &= detail_ratio(store, ["clients", "--detail", *s, "-f", "csv", "-o", f"{out}.csv"], args.repeat)
+        ok &= append_ratio(store, args.days, args.rows_per_day)
         ok &= hourly_archives(store.parent / "hourly", args.hourly)
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
     finally:
         if temporary:
             shutil.rmtree(store.parent, ignore_errors=True)
+
+
+def day_log(folder: Path, day: int, rows: int, span: float = 86400) -> Path:
+    """The generated log of day number `day` (as `build` writes them), in `folder`."""
+    path = folder / f"conn-day{day:03d}-{rows}.log"
+    code = "\n".join([
+        f"import sys; sys.path.insert(0, {str(HERE.parent)!r})",
+        "from bench.conn_gen import write_conn_log",
+        "from pathlib import Path",
+        f"write_conn_log(Path({str(path)!r}), {rows}, seed=5000 + {day}, start={DAY0!r} + {day} * 86400, span={span})",
+    ])  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return path
+
+
+def linked_copy(store: Path, target: Path) -> None:
+    """A copy of `store` at `target` whose data files are hard links (never
+    rewritten: every write makes a new file) and whose top-level files (the
+    ledger, the marker, the lock) are copied."""
+    shutil.copytree(store, target, copy_function=os.link)
+    for item in store.iterdir():
+        if item.is_file():
+            (target / item.name).unlink()
+            shutil.copy2(item, target / item.name)
+
+
+def append_ratio(store: Path, days: int, rows: int) -> bool:
+    """Append the next day to a linked copy of the year's store and to an
+    empty store, whole processes; then force the weekly sightings rewrite."""
+    work = Path(tempfile.mkdtemp(prefix="bench-append-", dir=store.parent))
+    try:
+        log = day_log(work, days, rows)
+        later = day_log(work, days + 8, 1000, span=3600)
+        linked_copy(store, work / "year")
+        ingest = [*SYNACK, "ingest", "-q", "--clock-skew", "31536000", "--store"]
+        year_s, year_mb = measured([*ingest, str(work / "year"), str(log)])
+        empty_s, empty_mb = measured([*ingest, str(work / "empty"), str(log)])
+        ratio = year_s / empty_s
+        print(f"append a day of {rows:,} to the year: {year_s:.2f} s {year_mb:.0f} MB; into an empty store: "
+              f"{empty_s:.2f} s {empty_mb:.0f} MB: {ratio:.2f}x (floor <= 2x, < 500 MB)")  # fmt: skip
+        week_s, week_mb = measured([*ingest, str(work / "year"), str(later)])
+        print(f"the weekly sightings rewrite (a small log 8 days later): {week_s:.2f} s {week_mb:.0f} MB (< 500 MB)")
+        return ratio <= 2 and max(year_mb, empty_mb, week_mb) < 500
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def hourly_archives(work: Path, count: int) -> bool:

@@ -60,6 +60,26 @@ SIGHTINGS_DIR = "sightings"
 SETTLE_DAYS = 2
 #: A roll-up step reads at most this many aggregate rows (the old roll-up's and the added days').
 ROLLUP_MERGE_ROWS = MERGE_ROWS
+#: A roll-up (or a year's sightings) of more rows than this is rewritten
+#: only once its oldest missing settled day is ADVANCE_DAYS old, or its
+#: period is over: every rewrite costs the whole file, so a large one is
+#: paid once a week, not on every pass (a year of 40,000 records a day
+#: spent half of each day's append rewriting its month), and queries read
+#: the week's days from their partials meanwhile.
+BATCHED_ROWS = 250_000
+ADVANCE_DAYS = 7
+
+
+def due(base: Rollup | None, period: str, oldest: str, settled: str) -> bool:
+    """Whether the roll-up of `period` (YYYY-MM, or YYYY: a year's sightings)
+    whose current file is `base` (None: none yet) is to take its missing
+    settled days now, the oldest `oldest` (days before `settled` are
+    settled): always when small or new (see BATCHED_ROWS)."""
+    if base is None or base.rows <= BATCHED_ROWS:
+        return True
+    year, month = int(period[:4]), int(period[5:7]) if len(period) > 4 else 12
+    over = f"{year + month // 12:04d}-{month % 12 + 1:02d}-01" <= settled
+    return over or (dt.date.fromisoformat(settled) - dt.date.fromisoformat(oldest)).days >= ADVANCE_DAYS
 
 
 @dataclass(frozen=True)
@@ -155,9 +175,11 @@ def plan_steps(
     its roll-up lacks. A roll-up whose days changed since (late records) is
     started afresh. Days of a month are added oldest first, as many per step
     as ROLLUP_MERGE_ROWS allows; a month whose next day does not fit gets no
-    step (it is read day by day)."""
+    step (it is read day by day); a large roll-up waits for a week of days (due)."""
     steps = []
     for month, base, todo in missing_days(current, generations, coarse, settled, month_of):
+        if not due(base, month, todo[0], settled):
+            continue
         budget = ROLLUP_MERGE_ROWS - (base.rows if base is not None else 0)
         add: dict[str, list[Partial]] = {}
         for day in todo:

@@ -24,10 +24,10 @@ the year's roll-ups, which is how late data moves a first sighting
 earlier. A pass adds the newly settled days to the year's sightings (the
 old file merged with those days' partials) in the writer's commit, like a
 roll-up step; this module plans and writes, the store commits. Small
-sightings advance a day at a time; large ones (BATCHED_ROWS) a week of
-settled days at a time, so the year's file is rewritten once a week, not
-on every pass, merged a band at a time (ingest.banded_merge), and a
-question reads the partials of at most LAG_DAYS + ADVANCE_DAYS days after them.
+sightings advance a day at a time; large ones a week of settled days at a
+time (rollups.due), so the year's file is rewritten once a week, not on
+every pass, merged a band at a time (ingest.banded_merge), and a question
+reads the partials of at most LAG_DAYS + ADVANCE_DAYS days after them.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from synack.ingest.partials import (
     read_aggregate,
     write_aggregate,
 )
-from synack.ingest.rollups import Rollup, missing_days, rollup_path
+from synack.ingest.rollups import Rollup, due, missing_days, rollup_path
 from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
 #: Days join their year's sightings this long after the newest day with
@@ -115,14 +115,13 @@ def plan_sightings(current: dict[str, Rollup], generations: dict[str, int], coar
     `settled`, see sightings_before; `coarse`: their coarse partials by day). Sightings whose
     days changed since are started afresh, from the year's current
     month roll-ups (those whose days are all unchanged) and the partials of
-    the days no roll-up covers. Sightings of more than BATCHED_ROWS rows
-    wait until their oldest missing day is ADVANCE_DAYS before `settled`
-    (or their year is over). `current`
+    the days no roll-up covers. Large sightings wait for a week of settled
+    days, or their year's end (rollups.due). `current`
     holds the roll-ups of both tiers."""
     months = [r for r in current.values() if not r.is_sightings and _current(r, generations)]
     steps = []
     for year, base, todo in missing_days(current, generations, coarse, settled, year_of):
-        if base is not None and base.rows > BATCHED_ROWS and not _waited(year, todo[0], settled):
+        if not due(base, year, todo[0], settled):
             continue
         rollups = [r for r in months if year_of(r.month) == year and r.days and set(r.days) <= set(todo)]
         covered = {d for r in rollups for d in r.days}
@@ -130,23 +129,6 @@ def plan_sightings(current: dict[str, Rollup], generations: dict[str, int], coar
         gens = {d: generations[d] for d in todo}
         steps.append(SightingsStep(year, base, rollups, partials, gens))
     return steps
-
-
-#: Sightings of more rows than this (both kinds) advance ADVANCE_DAYS
-#: settled days at a time, not every settled day: the year's file is
-#: rewritten once a week (a year of 350,000 records a day: 1.06 M server
-#: rows holding 21 M client entries, 1.7 M client rows, 7 s to merge
-#: banded), its days after read from partials. Smaller sightings are cheap
-#: to rewrite and advance daily.
-BATCHED_ROWS = 250_000
-ADVANCE_DAYS = 7
-
-
-def _waited(year: str, oldest: str, settled: str) -> bool:
-    """Whether batched sightings of `year` whose oldest missing day is
-    `oldest` advance now (days before `settled` are settled)."""
-    over = f"{int(year) + 1:04d}-01-01" <= settled
-    return over or (dt.date.fromisoformat(settled) - dt.date.fromisoformat(oldest)).days >= ADVANCE_DAYS
 
 
 def _current(rollup: Rollup, generations: dict[str, int]) -> bool:

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from synack.ingest import banded_merge, sightings
+from synack.ingest import banded_merge, rollups, sightings
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import StoreError
 from synack.ingest.rollups import SETTLE_DAYS
@@ -45,6 +45,14 @@ def _sightings(store: Path) -> dict[str, dict[str, int]]:
     rows = db.execute("SELECT month, days FROM rollups WHERE length(month) = 4").fetchall()
     db.close()
     return {year: json.loads(days) for year, days in rows}
+
+
+def _rollups(store: Path) -> dict[str, dict[str, int]]:
+    """The ledger's month roll-ups: month -> the days (and generations) they cover."""
+    db = sqlite3.connect(store / "ledger.sqlite")
+    rows = db.execute("SELECT month, days FROM rollups WHERE length(month) = 7").fetchall()
+    db.close()
+    return {month: json.loads(days) for month, days in rows}
 
 
 def _history_answers(store: Path, since: str) -> list[pd.DataFrame]:
@@ -237,9 +245,9 @@ def test_a_year_s_sightings_merged_in_bands_are_the_whole_merge(
 def test_large_sightings_advance_a_week_at_a_time_and_at_their_year_s_end(
     tmp_path: Path, make_conn_log: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Sightings past BATCHED_ROWS are rewritten once ADVANCE_DAYS settled
-    days wait (or their year is over), not on every settled day, and answer
-    like a plain merge meanwhile. Before: a year of 350,000 records a day
+    """Sightings (and month roll-ups) past rollups.BATCHED_ROWS are
+    rewritten once ADVANCE_DAYS settled days wait (or their period is over),
+    not on every settled day, and answer like a plain merge meanwhile. Before: a year of 350,000 records a day
     rewrote its sightings on every append, 10.3 s and 723 MB a day."""
     october = 1761350400.0  # 2025-10-25 00:00 UTC: day 0 (a year in the past: ingest refuses the future)
     store = tmp_path / "store"
@@ -258,12 +266,14 @@ def test_large_sightings_advance_a_week_at_a_time_and_at_their_year_s_end(
 
     ingest_paths([days(0, 1, 2, 3, 4)], store)  # Oct 25-29: small sightings advance daily
     assert covered() == [f"2025-10-{d}" for d in range(25, 28)]
-    monkeypatch.setattr(sightings, "BATCHED_ROWS", 0)
-    ingest_paths([days(5)], store)  # Oct 28 settled, one day waiting: no rewrite
-    assert covered()[-1] == "2025-10-27"
+    monkeypatch.setattr(rollups, "BATCHED_ROWS", 0)
+    october_rollup = _rollups(store)["2025-10"]
+    ingest_paths([days(5)], store)  # Oct 28 settled, one day waiting: no rewrite, of the month's roll-up neither
+    assert covered()[-1] == "2025-10-27" and _rollups(store)["2025-10"] == october_rollup
     same_as_plain("2025-10-28")
     ingest_paths([days(*range(6, 16))], store)  # to Nov 9: Oct 28 .. Nov 7 waited a week
     assert covered()[-1] == "2025-11-07" and len(covered()) == 14
+    assert sorted(_rollups(store)["2025-10"])[-1] == "2025-10-31"  # October is over: its roll-up is whole
     same_as_plain("2025-11-03")
     ingest_paths([days(*range(56, 67))], store)  # Dec 20-30
     assert covered()[-1] == "2025-12-28"
