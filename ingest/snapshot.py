@@ -71,15 +71,34 @@ class NoStore(StoreError):
 #: same few files many times; a table larger than a quarter of this is
 #: never kept, so the memory a query streams through stays its own.
 READ_CACHE_BYTES = 64 << 20
+#: Bytes of verified files a snapshot keeps: one answer reads the same
+#: file again with other filters (a year's server sightings, once per
+#: question of a host view), which then costs a parse, not a read and a
+#: checksum of the whole file; a file larger than half of this is never kept.
+VERIFIED_CACHE_BYTES = 32 << 20
 
 
 class _ReadCache:
-    """The aggregate tables a snapshot read last, up to READ_CACHE_BYTES (least recently used out first)."""
+    """The aggregate tables a snapshot read last, up to READ_CACHE_BYTES, and
+    the verified bytes of the files it read last, up to VERIFIED_CACHE_BYTES
+    (least recently used out first)."""
 
     def __init__(self) -> None:
         self.tables: OrderedDict[tuple[str, ...], pa.Table] = OrderedDict()
         self.bytes = 0
         self.hits = 0
+        self.verified: OrderedDict[str, pa.Buffer] = OrderedDict()  # file -> its verified bytes
+        self.verified_bytes = 0
+
+    def keep_bytes(self, rel: str, data: pa.Buffer) -> None:
+        """Keep the verified bytes of file `rel` (see VERIFIED_CACHE_BYTES)."""
+        if len(data) * 2 > VERIFIED_CACHE_BYTES:
+            return
+        self.verified[rel] = data
+        self.verified_bytes += len(data)
+        while self.verified_bytes > VERIFIED_CACHE_BYTES:
+            _, old = self.verified.popitem(last=False)
+            self.verified_bytes -= len(old)
 
     def get(self, key: tuple[str, ...]) -> pa.Table | None:
         table = self.tables.get(key)
@@ -179,7 +198,11 @@ class Snapshot:
         as this snapshot knows it, verified. Raises StoreChanged or DamagedFile."""
         path = self.files.root / rel
         try:
-            return self.files.read_verified(path, stamp, rows, **options)
+            data = self.cache.verified.get(rel)
+            if data is None:
+                data = self.files.verified_bytes(path, stamp)
+                self.cache.keep_bytes(rel, data)
+            return self.files.parsed(path, data, rows, **options)
         except FileNotFoundError:
             raise self._unreadable(path, stamp, "missing") from None
         except FileDamaged as err:

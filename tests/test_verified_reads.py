@@ -190,3 +190,35 @@ def test_a_file_moved_between_two_of_its_names_is_still_read(tmp_path: Path,
     monkeypatch.setattr(StoreFS, "read_bytes", moved_after_first)
     assert bytes(files.verified_bytes(final, FileStamp.of(data))) == data
     assert tries == ["f.parquet", ".f.parquet.tmp", ".f.parquet.retired", "f.parquet"]
+
+
+def test_a_file_read_again_with_other_filters_is_verified_once(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A snapshot keeps the verified bytes of the files it read last: the
+    same file read with other options (a host view reads the year's server
+    sightings once per question) is parsed again, not read and checksummed
+    again, and gives what a fresh read gives; damage before the first read
+    is still refused."""
+    import pyarrow.compute as pc
+
+    from synack.ingest.store_files import StoreFS
+
+    snap = take_snapshot(locate(store))
+    rollup = next(iter(snap.rollups.values()))
+    rel = snap.rollup_file("servers", rollup)
+    reads: list[str] = []
+    real = StoreFS.verified_bytes
+    monkeypatch.setattr(
+        StoreFS, "verified_bytes", lambda self, path, stamp: reads.append(path) or real(self, path, stamp)
+    )
+    wide = snap.read(rel, rollup.server_stamp, rollup.server_rows)
+    narrow = snap.read(rel, rollup.server_stamp, None, filters=pc.field("server_p") == 22)
+    assert len(reads) == 1 and wide.num_rows == rollup.server_rows
+    assert narrow.equals(wide.filter(pc.field("server_p") == 22)) and 0 < narrow.num_rows < wide.num_rows
+    original = (store / rel).read_bytes()
+    fresh = take_snapshot(locate(store))
+    (store / rel).write_bytes(b"damaged")
+    try:
+        with pytest.raises(SynackError, match="damaged"):
+            fresh.read(rel, rollup.server_stamp, rollup.server_rows)
+    finally:
+        (store / rel).write_bytes(original)
