@@ -25,6 +25,7 @@ holds the same rows in the same order:
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath
@@ -39,7 +40,6 @@ from synack.ingest import heap, partials
 from synack.ingest.aggregates import (
     DAILY_CLIENTS_SCHEMA,
     DAILY_SERVERS_SCHEMA,
-    NOT_V4,
     STATES,
     merge_clients,
     merge_servers,
@@ -68,18 +68,29 @@ def write_banded(store: StoreFS, base: Input | None, inputs: list[Input], kind: 
     """The `kind` sightings of `base` (the year's old sightings, or None)
     merged with `inputs` (each `reduce`d into sightings rows when read):
     (their rows, the bytes of a Parquet file written band by band; see the module).
-    Raises StoreError when the temporary directory cannot be written."""
+    Raises StoreError when the temporary directory cannot be written, and
+    what reading a store file raises (FileNotFoundError, FileDamaged)."""
     schema = _schema(kind)
+    with _scratch_writes():
+        directory = tempfile.TemporaryDirectory(prefix="synack-sightings-")
+    with directory as scratch:
+        sources = [] if base is None else [_kept(store, base, schema)]
+        sources += [_run_reader(path, schema) for path in _runs(store, inputs, kind, reduce, Path(scratch))]
+        bands = _bands(_histogram(sources, kind), kind)
+        rows = _merged(sources, bands, kind, Path(scratch) / "merged.parquet")
+        del sources
+        heap.give_back()
+        with pa.OSFile(str(Path(scratch) / "merged.parquet")) as merged:
+            return rows, merged.read_buffer()
+
+
+@contextlib.contextmanager
+def _scratch_writes() -> Iterator[None]:
+    """Run a block that writes under the temporary directory: an OSError
+    there (no room, no such directory) becomes one StoreError naming it.
+    Reads of store files stay outside: a missing one is the store's error."""
     try:
-        with tempfile.TemporaryDirectory(prefix="synack-sightings-") as scratch:
-            sources = [] if base is None else [_kept(store, base, schema)]
-            sources += [_run_reader(path, schema) for path in _runs(store, inputs, kind, reduce, Path(scratch))]
-            bands = _bands(_histogram(sources, kind), kind)
-            rows = _merged(sources, bands, kind, Path(scratch) / "merged.parquet")
-            del sources
-            heap.give_back()
-            with pa.OSFile(str(Path(scratch) / "merged.parquet")) as merged:
-                return rows, merged.read_buffer()
+        yield
     except OSError as err:
         raise StoreError(f"cannot write a year's sightings under {tempfile.gettempdir()}: {err.strerror or err} "
                          "(set TMPDIR to a directory with room)") from None  # fmt: skip
@@ -126,7 +137,9 @@ def _runs(store: StoreFS, inputs: list[Input], kind: str, reduce: Callable[[pa.T
             run = merge(waiting)
             waiting, held = [], 0
             out = scratch / f"run-{i}.parquet"
-            pq.write_table(run, out, row_group_size=ROW_GROUP[kind], write_page_checksum=True, **banded_options(kind))
+            with _scratch_writes():
+                pq.write_table(run, out, row_group_size=ROW_GROUP[kind], write_page_checksum=True,
+                               **banded_options(kind))  # fmt: skip
             del run
             heap.give_back()
             yield out
@@ -219,19 +232,19 @@ def _merged(sources: list[Source], bands: list[pc.Expression], kind: str, out: P
     """The sources merged a band at a time into the Parquet file `out`; its rows."""
     merge = merge_servers if kind == SERVERS else merge_clients
     stored = _schema(kind).with_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
-    writer = pq.ParquetWriter(out, stored, write_page_checksum=True, **banded_options(kind))
+    with _scratch_writes():
+        writer = pq.ParquetWriter(out, stored, write_page_checksum=True, **banded_options(kind))
     written = 0
     try:
         for where in bands:
             merged = merge([read(filters=where) for read in sources])
             if len(merged):
-                writer.write_table(merged.cast(stored), row_group_size=ROW_GROUP[kind])
+                with _scratch_writes():
+                    writer.write_table(merged.cast(stored), row_group_size=ROW_GROUP[kind])
                 written += len(merged)
             del merged
             heap.give_back()
     finally:
-        writer.close()
+        with _scratch_writes():
+            writer.close()
     return written
-
-
-assert NOT_V4 < 1 << 32  # the ranged numbers fit their bits

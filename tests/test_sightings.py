@@ -287,3 +287,36 @@ def test_large_sightings_advance_a_week_at_a_time_and_at_their_year_s_end(
     ingest_paths([make_conn_log("late.log", [conn_line("Clate", ts=october + DAY + 90, resp_p=8443)])], store)
     assert _sightings(store)["2025"]["2025-10-26"] == generation + 1 and covered()[-1] == "2025-12-30"
     same_as_plain("2025-10-26")
+
+
+def test_a_banded_merge_without_temporary_room_or_with_a_damaged_base_says_which(
+    tmp_path: Path, make_conn_log: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The banded merge writes its runs under the temporary directory: no
+    room there is one StoreError naming it (and TMPDIR); a damaged or
+    missing old sightings file is the store's damage, set aside and redone,
+    never blamed on the temporary directory (a first version wrapped every
+    OSError, FileNotFoundError of a store file included)."""
+    import tempfile
+
+    monkeypatch.setattr(banded_merge, "BAND_ROWS", {"servers": 1, "clients": 1})
+    first = make_conn_log("a.log", [conn_line(f"Ca{d}", ts=START + d * DAY + 60, resp_p=80 + d) for d in range(4)])
+    later = make_conn_log("b.log", [conn_line("Cb", ts=START + 4 * DAY + 60, resp_p=443)])
+    full, damaged_store = tmp_path / "full", tmp_path / "damaged"
+    for store in (full, damaged_store):
+        ingest_paths([first], store)
+    with monkeypatch.context() as no_room:
+        no_room.setattr(tempfile, "tempdir", str(tmp_path / "no-such-directory"))
+        with pytest.raises(StoreError, match="cannot write a year's sightings under .*no-such-directory.*TMPDIR"):
+            ingest_paths([later], full)
+    (damaged,) = (damaged_store / "sightings" / "clients").rglob("s-*.parquet")
+    (missing,) = (damaged_store / "sightings" / "servers").rglob("s-*.parquet")
+    damaged.write_bytes(b"damaged")
+    missing.unlink()  # a FileNotFoundError is an OSError too: the store's, not the temporary directory's
+    summary = ingest_paths([later], damaged_store)
+    # The servers file is read first: the year's sightings are set aside (the clients file with them) and redone.
+    assert [line.split()[4].rsplit("/", 2)[0] for line in summary.repairs] == ["sightings/servers"]
+    with Store.open(damaged_store) as opened:
+        assert not check_store(opened).problems
+    plain = without_rollups(damaged_store, tmp_path / "plain")
+    _same(_history_answers(damaged_store, "2026-11-02"), _history_answers(plain, "2026-11-02"))
