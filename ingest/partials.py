@@ -94,6 +94,14 @@ class TwoFiles:
     def kind_rows(self, kind: str) -> int:
         return self.server_rows if kind == SERVERS else self.client_rows
 
+    def paths(self, root: PurePath) -> list[PurePath]:
+        """Its servers and clients files (in KINDS order)."""
+        raise NotImplementedError
+
+    def file(self, root: PurePath, kind: str) -> tuple[PurePath, FileStamp | None, int]:
+        """(path, stamp, rows) of its `kind` file: what read_aggregate verifies it by."""
+        return self.paths(root)[KINDS.index(kind)], self.stamp(kind), self.kind_rows(kind)
+
 
 @dataclass(frozen=True)
 class Partial(TwoFiles):

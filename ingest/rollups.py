@@ -100,8 +100,8 @@ class Rollup(TwoFiles):
 
     def read(self, store: StoreFS, kind: str) -> pa.Table:
         """Its `kind` file, whole and verified (partials.read_aggregate)."""
-        path = rollup_path(store.root, kind, self.month, self.name)
-        return read_aggregate(store, path, kind, self.stamp(kind), self.kind_rows(kind))
+        path, stamp, rows = self.file(store.root, kind)
+        return read_aggregate(store, path, kind, stamp, rows)
 
     def days_json(self) -> str:
         return json.dumps(self.days, sort_keys=True)

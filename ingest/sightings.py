@@ -44,11 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from synack.ingest import banded_merge
-from synack.ingest.aggregates import (
-    NOT_V4,
-    merge_clients,
-    merge_servers,
-)
+from synack.ingest.aggregates import NOT_V4, merge_clients, merge_servers
 from synack.ingest.partials import (
     CLIENTS,
     COARSE_FLAG,
@@ -56,7 +52,6 @@ from synack.ingest.partials import (
     MERGE_ROWS,
     SERVERS,
     Partial,
-    partial_path,
     read_aggregate,
     write_aggregate,
 )
@@ -176,17 +171,9 @@ def write_sightings(store: StoreFS, step: SightingsStep) -> Rollup:
 
 def _input_files(store: StoreFS, step: SightingsStep, kind: str) -> list[tuple[PurePath, FileStamp | None, int]]:
     """(path, stamp, rows) of the step's `kind` inputs: its base, roll-ups and coarse partials."""
-    files = []
-    if step.base is not None:
-        files.append((rollup_path(store.root, kind, step.base.month, step.base.name), step.base.stamp(kind),
-                      step.base.kind_rows(kind)))  # fmt: skip
-    for rollup in step.rollups:
-        files.append((rollup_path(store.root, kind, rollup.month, rollup.name), rollup.stamp(kind),
-                      rollup.kind_rows(kind)))  # fmt: skip
-    for p in step.partials:
-        if p.coarse & COARSE_FLAG[kind]:
-            files.append((partial_path(store.root, kind, p.day, p.name), p.stamp(kind), p.kind_rows(kind)))
-    return files
+    partials = [p for p in step.partials if p.coarse & COARSE_FLAG[kind]]
+    bases = [step.base] if step.base is not None else []
+    return [f.file(store.root, kind) for f in [*bases, *step.rollups, *partials]]
 
 
 def _inputs(store: StoreFS, step: SightingsStep, kind: str) -> Iterator[pa.Table]:

@@ -90,6 +90,13 @@ class _ReadCache:
         self.verified: OrderedDict[str, pa.Buffer] = OrderedDict()  # file -> its verified bytes
         self.verified_bytes = 0
 
+    def kept_bytes(self, rel: str) -> pa.Buffer | None:
+        """The verified bytes of file `rel` when kept (see VERIFIED_CACHE_BYTES)."""
+        data = self.verified.get(rel)
+        if data is not None:
+            self.verified.move_to_end(rel)
+        return data
+
     def keep_bytes(self, rel: str, data: pa.Buffer) -> None:
         """Keep the verified bytes of file `rel` (see VERIFIED_CACHE_BYTES)."""
         if len(data) * 2 > VERIFIED_CACHE_BYTES:
@@ -198,7 +205,7 @@ class Snapshot:
         as this snapshot knows it, verified. Raises StoreChanged or DamagedFile."""
         path = self.files.root / rel
         try:
-            data = self.cache.verified.get(rel)
+            data = self.cache.kept_bytes(rel)
             if data is None:
                 data = self.files.verified_bytes(path, stamp)
                 self.cache.keep_bytes(rel, data)
