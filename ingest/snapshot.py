@@ -25,6 +25,7 @@ with a wrong result.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,10 @@ READ_CACHE_BYTES = 64 << 20
 #: question of a host view), which then costs a parse, not a read and a
 #: checksum of the whole file; a file larger than half of this is never kept.
 VERIFIED_CACHE_BYTES = 32 << 20
+#: Bytes of files too large to keep that a footer was verified from, held
+#: for the read that follows (a question weighs its range's rows from the
+#: footers, then reads the same files): each is read and checksummed once.
+LENT_BYTES = 64 << 20
 
 
 class _ReadCache:
@@ -89,6 +94,8 @@ class _ReadCache:
         self.hits = 0
         self.verified: OrderedDict[str, pa.Buffer] = OrderedDict()  # file -> its verified bytes
         self.verified_bytes = 0
+        self.footers: dict[str, pq.FileMetaData] = {}  # file -> its footer (a few kB each)
+        self.lent: dict[str, pa.Buffer] = {}  # file too large to keep -> its bytes, verified for a footer
 
     def kept_bytes(self, rel: str) -> pa.Buffer | None:
         """The verified bytes of file `rel` when kept (see VERIFIED_CACHE_BYTES)."""
@@ -106,6 +113,17 @@ class _ReadCache:
         while self.verified_bytes > VERIFIED_CACHE_BYTES:
             _, old = self.verified.popitem(last=False)
             self.verified_bytes -= len(old)
+
+    def lend_bytes(self, rel: str, data: pa.Buffer) -> None:
+        """Hold the verified bytes of file `rel`, too large to keep, until
+        its next read (take_bytes), while they fit in LENT_BYTES."""
+        if len(data) + sum(len(b) for b in self.lent.values()) <= LENT_BYTES:
+            self.lent[rel] = data
+
+    def take_bytes(self, rel: str) -> pa.Buffer | None:
+        """The verified bytes of file `rel` when kept or lent (a lent file's are given once)."""
+        data = self.kept_bytes(rel)
+        return data if data is not None else self.lent.pop(rel, None)
 
     def get(self, key: tuple[str, ...]) -> pa.Table | None:
         table = self.tables.get(key)
@@ -203,19 +221,26 @@ class Snapshot:
     def read(self, rel: str, stamp: FileStamp | None, rows: int | None, **options: Any) -> pa.Table:
         """`pq.read_table(**options)` of the file `rel` (relative to the root)
         as this snapshot knows it, verified. Raises StoreChanged or DamagedFile."""
-        path = self.files.root / rel
-        try:
-            data = self.cache.kept_bytes(rel)
-            if data is None:
-                data = self.files.verified_bytes(path, stamp)
-                self.cache.keep_bytes(rel, data)
-            return self.files.parsed(path, data, rows, **options)
-        except FileNotFoundError:
-            raise self._unreadable(path, stamp, "missing") from None
-        except FileDamaged as err:
-            raise self._unreadable(path, stamp, err.why) from None
-        except OSError as err:
-            raise DamagedFile(f"cannot read {rel} of store {self.files}: {err.strerror or err}") from None
+        with self._reading(rel, stamp):
+            return self.files.parsed(self.files.root / rel, self._verified(rel, stamp), rows, **options)
+
+    def footer(self, rel: str, stamp: FileStamp | None, rows: int | None) -> pq.FileMetaData:
+        """The Parquet footer of the file `rel` (its row groups' rows, values
+        and statistics), verified as `read` verifies the file, whose bytes
+        are kept alike: a read of the file that follows costs a parse.
+        Raises StoreChanged or DamagedFile."""
+        metadata = self.cache.footers.get(rel)
+        if metadata is not None:
+            return metadata
+        with self._reading(rel, stamp):
+            data = self._verified(rel, stamp)
+            if self.cache.kept_bytes(rel) is None:
+                self.cache.lend_bytes(rel, data)
+            metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
+            if rows is not None and metadata.num_rows != rows:
+                raise FileDamaged(self.files.root / rel, f"holds {metadata.num_rows} rows, the ledger says {rows}")
+        self.cache.footers[rel] = metadata
+        return metadata
 
     def row_groups(self, rel: str, stamp: FileStamp | None, rows: int | None,
                    schema: pa.Schema | None = None) -> Iterator[pa.Table]:  # fmt: skip
@@ -224,7 +249,7 @@ class Snapshot:
         verified as `read` verifies it (its bytes against `stamp`, every
         page's checksum, its rows against `rows`). Raises StoreChanged or DamagedFile."""
         path = self.files.root / rel
-        try:
+        with self._reading(rel, stamp):
             parquet = pq.ParquetFile(pa.BufferReader(self.files.verified_bytes(path, stamp)),
                                      page_checksum_verification=True)  # fmt: skip
             if rows is not None and parquet.metadata.num_rows != rows:
@@ -232,6 +257,21 @@ class Snapshot:
             for group in range(parquet.num_row_groups):
                 table = parquet.read_row_group(group)
                 yield table if schema is None else _conformed(table, schema)
+
+    def _verified(self, rel: str, stamp: FileStamp | None) -> pa.Buffer:
+        """The verified bytes of the file `rel`, kept a while (VERIFIED_CACHE_BYTES) or lent (LENT_BYTES)."""
+        data = self.cache.take_bytes(rel)
+        if data is None:
+            data = self.files.verified_bytes(self.files.root / rel, stamp)
+            self.cache.keep_bytes(rel, data)
+        return data
+
+    @contextlib.contextmanager
+    def _reading(self, rel: str, stamp: FileStamp | None) -> Iterator[None]:
+        """Run a block that reads the file `rel`: what it raises becomes StoreChanged or DamagedFile."""
+        path = self.files.root / rel
+        try:
+            yield
         except FileNotFoundError:
             raise self._unreadable(path, stamp, "missing") from None
         except FileDamaged as err:

@@ -26,12 +26,17 @@ from synack.ingest.aggregates import NOT_V4, sorted_distinct
 from synack.inventory.dailies import CLIENTS, read_catalog, select, sightings_answer, tables_in_range
 from synack.inventory.networks import Network, narrowed
 from synack.inventory.query_rows import where
+from synack.inventory.row_bounds import weight_bound
 from synack.inventory.store_reader import StoreLike
 
 #: Aggregate rows of a range answered at once: more are answered a band at a time.
 ANSWER_ROWS = 100_000
 #: Aggregate rows, and client list entries, that weigh one answer row in a band of server rows with their lists.
 ROW_SHARE, LIST_SHARE = 4, 40
+#: A band of server rows weighed with their lists holds this many times
+#: ANSWER_ROWS: one merge of them (server_ports.BAND_ROWS alike), whose
+#: answer rows are far fewer than its weight.
+LIST_BANDS = 2
 #: Client pair rows of a range answered at once (several days' rows merge into one answer row).
 PAIR_ROWS = 400_000
 #: Every address that is not IPv4 (their rows carry NOT_V4): the last band's.
@@ -48,7 +53,8 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     `kind` rows of `states`, `sensors` and `nets`, each holding about `rows`
     (ANSWER_ROWS) answer rows, in address order; [None] when one band holds
     them all, known from the ledger's row counts without reading a file
-    when it can. An answer row is a host's port (`by_port`: a range's
+    when it can, else from the files' footers (inventory.row_bounds) when
+    their statistics rule out enough rows. An answer row is a host's port (`by_port`: a range's
     days repeat it) or each aggregate row (a client and server pair).
     With `lists` (server rows whose client lists the answer merges), what
     a band reads weighs too: ROW_SHARE aggregate rows or LIST_SHARE list
@@ -56,10 +62,16 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     number = "server_v4" if host == "server_h" else "client_v4"
     # Client pairs are counted in the files their question reads: the years' client sightings keep no server.
     pairs = kind == CLIENTS and not by_port
-    rows = rows or (PAIR_ROWS if pairs else ANSWER_ROWS)
+    rows = rows or (PAIR_ROWS if pairs else ANSWER_ROWS * (LIST_BANDS if lists else 1))
     columns = [number, *(["server_p"] if by_port else []), *(["server_v4"] if pairs else [])]
     bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [*columns, host])).rows(kind)
     if bound is not None and bound <= rows and not lists:
+        return [None]
+    # Each host's ports are at most its rows; a row weighs one, and with `lists` its share of a merge too.
+    share = (1 + 1 / ROW_SHARE, 1 / LIST_SHARE) if lists else (1.0, 0.0)
+    weighed = weight_bound(store, kind, start, end, columns=[*columns, host], states=states, nets=nets,
+                           number=number, row_weight=share[0], list_weight=share[1])  # fmt: skip
+    if weighed is not None and weighed <= rows:
         return [None]
     # The hosts' numbers alone: a row of another address (NOT_V4) counts in the last band, whatever the networks.
     numbers, keys, weights = [], [], []
