@@ -586,6 +586,42 @@ def new_clients(
     return new_rows(found, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")
 
 
+def new_client_times(store: StoreLike, since: DateLike, until: DateLike = None, *, nets: Nets = None,
+                     sensors: Sensors = None, allow: Allow = None, strict: bool = False) -> np.ndarray:  # fmt: skip
+    """The first uses (µs since the epoch, ascending) of the client ports
+    new_clients finds in [since, until) with the same settings: how many
+    are new when, without the rest of their rows. The range's client rows
+    are reduced to each key's first use as they are read (no servers,
+    services or sensors merged: the daily report counts the new client
+    ports of its seven days before this way), then told new by their
+    all-time first use (client_firsts)."""
+    store = snapshot_of(store)
+    start, end = day_range(since, until)
+    parts = []
+    for tables, client, _ in _client_tables(store, start, end, sensors, nets, ["proto", "server_p", "first_seen"],
+                                            strict, with_server=False):  # fmt: skip
+        key = [client, "proto", "server_p"]
+        held: list[pa.Table] = []
+        for rows in tables:
+            if len(rows):
+                held.append(plain(rows).group_by(key, use_threads=False).aggregate([("first_seen", "min")]))
+            if sum(len(t) for t in held) > STREAM_ROWS:
+                held = [pa.concat_tables(held).group_by(key, use_threads=False).aggregate([("first_seen_min", "min")])
+                        .rename_columns([*key, "first_seen_min"])]  # fmt: skip
+        if held:
+            firsts = pa.concat_tables(held).group_by(key, use_threads=False).aggregate([("first_seen_min", "min")])
+            parts.append(_as_text(firsts.rename_columns([*key, "first_seen"])))
+    found = _together(parts)
+    if found.empty:
+        return np.zeros(0, dtype=np.int64)
+    first = client_firsts(store, found, nets=nets, sensors=sensors, strict=strict)
+    key = ["client_h", "proto", "server_p"]
+    found = found[key].merge(first.astype({"server_p": found["server_p"].dtype}), on=key, how="inner")
+    new = new_rows(found.assign(first_sensor=""), start, end, allow_entries(allow), False, [*key, "first_seen"],
+                   "client_h")  # fmt: skip
+    return np.sort(new["first_seen"].to_numpy(dtype="datetime64[us]").astype(np.int64))
+
+
 def first_clients(store: StoreLike, since: DateLike, until: DateLike, keys: pd.DataFrame, sensors: Sensors,
                   servers: list[Network] | None, count: int) -> pd.DataFrame:  # fmt: skip
     """Per server port of `keys` (server_h, proto, server_p), the first

@@ -242,6 +242,8 @@ def _period(day: dt.date | str | None, since: str | None, until: str | None, tod
 
 def _first_seen(inv: Inventory, question: str, start: dt.datetime, end: dt.datetime) -> np.ndarray:
     """The first sightings (µs) of the ports `question` (new_servers or new_clients) finds in [start, end)."""
+    if question == "new_clients":
+        return inv.new_client_times(start, end)
     times = [f["first_seen"].to_numpy(dtype="datetime64[us]").astype(np.int64)
              for f in inv.frames(question, start, end, ordered=False) if len(f)]  # fmt: skip
     return np.sort(np.concatenate(times)) if times else np.zeros(0, dtype=np.int64)

@@ -251,16 +251,45 @@ def clients_per_key(rows: pa.Table, row_ids: np.ndarray, keys: int, limit: int |
         for part in key_slices(row_ids[order], lengths, limit or COUNT_ENTRIES):
             chosen = order[part]
             sub = pc.take(lists, pa.array(chosen))
-            owner = row_ids[chosen][pc.list_parent_indices(sub).to_numpy()].astype(np.int64)
+            parents = pc.list_parent_indices(sub).to_numpy()
             values = pc.list_flatten(sub)
             valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
             # A client as a 32-bit code (its IPv4 number, or its text's
-            # dictionary index): distinct (key, client) pairs by one sort.
-            codes = values.to_numpy(zero_copy_only=False) if column == "clients_v4" else (
-                values.dictionary_encode().indices.to_numpy(zero_copy_only=False))  # fmt: skip
-            pairs = sorted_distinct((owner[valid] << 32) | codes[valid].astype(np.int64))
-            clients += np.bincount(pairs >> 32, minlength=keys)
+            # dictionary index), a (key, client) pair as one 64-bit number.
+            codes = values if column == "clients_v4" else values.dictionary_encode().indices
+            owner = row_ids[chosen].astype(np.int64)
+            pairs = (owner[parents] << 32) | pc.fill_null(codes, 0).to_numpy().astype(np.int64)
+            longest = _longest_rows(owner, lengths[part]) if column == "clients_v4" else None
+            clients += _distinct_pairs(pairs, valid, parents, longest, keys)
     return clients
+
+
+def _longest_rows(owner: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Whether each row (in key order, `owner` its key) is its key's longest (the first such)."""
+    ranked = np.lexsort((-lengths, owner))
+    first = np.r_[True, owner[ranked][1:] != owner[ranked][:-1]]
+    longest = np.zeros(len(owner), dtype=bool)
+    longest[ranked[first]] = True
+    return longest
+
+
+def _distinct_pairs(pairs: np.ndarray, valid: np.ndarray, parents: np.ndarray, longest: np.ndarray | None,
+                    keys: int) -> np.ndarray:  # fmt: skip
+    """Per key (the high 32 bits of `pairs`), how many distinct pairs its
+    valid entries hold. With `longest` (each row's key's longest row, rows
+    in key order): that row's list is sorted and distinct already (a merged
+    aggregate's), so only the other rows' pairs are sorted and looked up in
+    it: a year's sightings and a few days after them sort the days' lists,
+    not the year's. Lists found unsorted are sorted whole."""
+    if longest is not None:
+        base = longest[parents] & valid
+        kept = pairs[base]
+        if len(kept) < 2 or bool(np.all(kept[1:] > kept[:-1])):
+            others = sorted_distinct(pairs[~base & valid])
+            at = np.minimum(np.searchsorted(kept, others), max(len(kept) - 1, 0))
+            added = others[kept[at] != others] if len(kept) else others
+            return np.bincount(kept >> 32, minlength=keys) + np.bincount(added >> 32, minlength=keys)
+    return np.bincount(sorted_distinct(pairs[valid]) >> 32, minlength=keys)
 
 
 def key_slices(keys: np.ndarray, lengths: np.ndarray, limit: int) -> list[slice]:

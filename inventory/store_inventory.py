@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -440,6 +441,13 @@ class Inventory:
             return self._answer(found, since, until, wanted, ("client_h",))
 
         return self._banded(CLIENTS, since, until, filters, answer, ["first_seen", "client_h", "server_p"])
+
+    def new_client_times(self, since: DateLike = "1d", until: DateLike = None) -> np.ndarray:
+        """The first uses (µs, ascending) of the client ports `new_clients`
+        finds in [since, until) with no filter: counted without their rows
+        (client_ports.new_client_times)."""
+        return client_ports.new_client_times(self.store, self.when(since), self.when(until), nets=self.nets,
+                                             sensors=self.sensors, allow=self.allowed, strict=self.strict)  # fmt: skip
 
     def gone_servers(self, until: DateLike = None, *, idle_days: float = 7,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip

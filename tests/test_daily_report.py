@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -431,3 +432,42 @@ def test_the_headline_averages_the_new_ports_of_each_earlier_day(tmp_path: Path)
         counts = [len(question(d, pd.Timestamp(d) + pd.Timedelta(days=1))) for d in days]
         assert sum(counts) > len(days)
         assert report.headline[figure][1] == pytest.approx(sum(counts) / len(counts)), figure
+
+
+@pytest.mark.parametrize("settings", [{}, {"nets": "all", "strict": True}, {"sensors": "edge-1", "nets": "all"},
+                                      {"nets": "all", "allow": "allow"}])  # fmt: skip
+def test_new_client_times_are_the_first_uses_of_new_clients(tmp_path: Path, settings: dict) -> None:
+    """The report counts the earlier days' new client ports from their
+    first uses alone (Inventory.new_client_times): the same times as the
+    rows of new_clients, whatever the networks, sensors, strictness and
+    allowlist, IPv6 clients included."""
+    import random
+
+    from synack.inventory import Inventory
+    from tests.conftest import conn_header, conn_line
+
+    rng = random.Random(len(settings))
+    start = 1795046400.0  # 2026-11-19 00:00 UTC
+    hosts = [f"10.0.0.{i}" for i in range(12)] + [f"8.8.4.{i}" for i in range(4)] + ["fd00::1", "fd00::2"]
+    store = tmp_path / "store"
+    for sensor in ("edge-1", "edge-2"):
+        lines = [conn_line(f"C{sensor}{i}", ts=start + i * 1800 + rng.random(), orig=rng.choice(hosts),
+                           resp=rng.choice(hosts), resp_p=rng.choice([22, 80, 443, 8080, 9000 + i % 3]),
+                           history=rng.choice(["ShADadFf", "ShADadFf", "ADadFf", "Sr"]))
+                 for i in range(300)]  # fmt: skip
+        log = tmp_path / f"{sensor}.log"
+        log.write_text(conn_header() + "".join(lines))
+        ingest_paths([log], store, sensor=sensor)
+    if "allow" in settings:
+        allow = tmp_path / "allow.txt"
+        allow.write_text("10.0.0.0/29 tcp 22\n10.0.0.5 tcp 1-65535\n")
+        settings = {**settings, "allow": allow}
+    inv = Inventory(store, **settings)
+    suppressed = 0
+    for since, until in (("2026-11-20", "2026-11-22"), ("2026-11-19", "2026-11-26"), ("2026-11-24", None)):
+        rows = inv.new_clients(since, until)
+        want = np.sort(rows["first_seen"].to_numpy(dtype="datetime64[us]").astype(np.int64))
+        got = inv.new_client_times(since, until)
+        assert len(want) > 3 and got.tolist() == want.tolist(), (since, until)
+        suppressed += len(inv.new_clients(since, until, show_allowed=True)) - len(rows)
+    assert (suppressed > 0) == ("allow" in settings)  # the allowlist left some out, and only it

@@ -204,6 +204,38 @@ def _day_records(store: Path, day: str) -> pa.Table:
     return ds.dataset(folder, format="parquet", schema=schema).to_table(columns=RECORD_COLUMNS).combine_chunks()
 
 
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_distinct_clients_of_merged_lists_are_the_union_of_the_sets(shuffled: bool) -> None:
+    """Each key's client count is the size of the union of its rows' lists:
+    sorted distinct lists (merged aggregates: the longest row of a key is
+    taken as it is and the others looked up in it) and, `shuffled`, lists
+    out of order (sorted whole), null lists and null entries besides, in
+    slices of every size."""
+    import numpy as np
+    import pyarrow as pa
+
+    from synack.inventory.server_ports import client_counts
+
+    rng = np.random.default_rng(11 + shuffled)
+    n = 300
+    lists: list[list[int | None] | None] = []
+    for i in range(n):
+        values = sorted(set(rng.integers(0, 2**32 - 2, rng.integers(0, 50)).tolist()) | {7, 9 + i % 5})
+        if shuffled and i % 4 == 0:
+            values = [*values[::-1], None]
+        lists.append(None if i % 29 == 0 else values)
+    rows = pa.table({
+        "server_h": [f"10.0.0.{i % 23}" for i in range(n)], "proto": ["tcp"] * n, "server_p": [443] * n,
+        "clients_v4": pa.array(lists, pa.list_(pa.uint32())), "clients_text": pa.array([[]] * n, pa.list_(pa.string())),
+    })  # fmt: skip
+    union: dict[str, set[int]] = {}
+    for host, values in zip(rows.column("server_h").to_pylist(), lists):
+        union.setdefault(host, set()).update(v for v in values or [] if v is not None)
+    for limit in (1, 40, 10**9):
+        counted = client_counts(rows, limit=limit).to_pydict()
+        assert dict(zip(counted["server_h"], counted["clients"])) == {h: len(v) for h, v in union.items()}, limit
+
+
 def test_distinct_counts_in_bounded_slices_equal_one_count() -> None:
     import numpy as np
     import pyarrow as pa
