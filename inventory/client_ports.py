@@ -12,6 +12,8 @@ import pyarrow.compute as pc
 
 from synack.ingest.addresses import ipv4_numbers
 from synack.ingest.aggregates import NOT_V4
+from synack.ingest.snapshot import TIMESTAMP
+from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import CLIENTS, pair_tables_in_range, read_catalog, select, tables_in_range
 from synack.inventory.networks import Network, in_networks, ipv4_text
 from synack.inventory.pair_spill import PairSpill, distinct_counts
@@ -590,36 +592,158 @@ def new_client_times(store: StoreLike, since: DateLike, until: DateLike = None, 
                      sensors: Sensors = None, allow: Allow = None, strict: bool = False) -> np.ndarray:  # fmt: skip
     """The first uses (µs since the epoch, ascending) of the client ports
     new_clients finds in [since, until) with the same settings: how many
-    are new when, without the rest of their rows. The range's client rows
-    are reduced to each key's first use as they are read (no servers,
-    services or sensors merged: the daily report counts the new client
-    ports of its seven days before this way), then told new by their
-    all-time first use (client_firsts)."""
+    are new when, without the rest of their rows (no servers, services or
+    sensors merged: the daily report counts the new client ports of its
+    seven days before this way). Each client port of the range keeps its
+    first use as the range is read; those seen before `since` (the history
+    before it, read likewise) are not new. IPv4 client ports are kept as
+    one 64-bit number and a time each (_PackedUses), so a day of millions
+    of new client ports costs tens of bytes each."""
     store = snapshot_of(store)
     start, end = day_range(since, until)
-    parts = []
-    for tables, client, _ in _client_tables(store, start, end, sensors, nets, ["proto", "server_p", "first_seen"],
-                                            strict, with_server=False):  # fmt: skip
-        key = [client, "proto", "server_p"]
-        held: list[pa.Table] = []
+    columns = ["proto", "server_p", "first_seen"]
+    uses: dict[str, _PackedUses | _TextUses] = {}
+    for tables, client, _ in _client_tables(store, start, end, sensors, nets, columns, strict, with_server=False):
+        uses[client] = _PackedUses() if client == "client_v4" else _TextUses()
         for rows in tables:
-            if len(rows):
-                held.append(plain(rows).group_by(key, use_threads=False).aggregate([("first_seen", "min")]))
-            if sum(len(t) for t in held) > STREAM_ROWS:
-                held = [pa.concat_tables(held).group_by(key, use_threads=False).aggregate([("first_seen_min", "min")])
-                        .rename_columns([*key, "first_seen_min"])]  # fmt: skip
-        if held:
-            firsts = pa.concat_tables(held).group_by(key, use_threads=False).aggregate([("first_seen_min", "min")])
-            parts.append(_as_text(firsts.rename_columns([*key, "first_seen"])))
-    found = _together(parts)
-    if found.empty:
-        return np.zeros(0, dtype=np.int64)
-    first = client_firsts(store, found, nets=nets, sensors=sensors, strict=strict)
-    key = ["client_h", "proto", "server_p"]
-    found = found[key].merge(first.astype({"server_p": found["server_p"].dtype}), on=key, how="inner")
-    new = new_rows(found.assign(first_sensor=""), start, end, allow_entries(allow), False, [*key, "first_seen"],
-                   "client_h")  # fmt: skip
-    return np.sort(new["first_seen"].to_numpy(dtype="datetime64[us]").astype(np.int64))
+            uses[client].add(rows)
+    if start is not None:
+        for tables, client, _ in _client_tables(store, None, start, sensors, nets, columns, strict,
+                                                with_server=False):  # fmt: skip
+            for rows in tables:
+                uses[client].seen_before(rows)
+    entries = allow_entries(allow)
+    times = []
+    for kept in uses.values():
+        new = kept.new()
+        if entries:
+            new = _not_allowed(new, entries)
+        times.append(new.column("first_seen").cast(pa.int64()).to_numpy())
+    return np.sort(np.concatenate(times)) if times else np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class _PackedUses:
+    """IPv4 client ports (client_v4, proto, server_p) as one number each
+    (the client << 32 | the proto's index << 16 | the port) with their
+    first use: made distinct by a sort whenever they double."""
+
+    protos: list[str | None] = field(default_factory=list)
+    codes: list[np.ndarray] = field(default_factory=list)
+    times: list[np.ndarray] = field(default_factory=list)
+    held: int = 0
+    limit: int = 0  # rows held before they are reduced again (0: STREAM_ROWS)
+    old: np.ndarray | None = None  # per distinct code (once reduced): seen before the range
+
+    def __post_init__(self) -> None:
+        self.limit = self.limit or STREAM_ROWS
+
+    def _pack(self, rows: pa.Table) -> np.ndarray:
+        names = pc.unique(rows.column("proto")).to_pylist()
+        self.protos += [n for n in names if n not in self.protos]
+        proto = pc.index_in(rows.column("proto"), pa.array(self.protos, pa.string()), skip_nulls=False)
+        return ((rows.column("client_v4").to_numpy().astype(np.uint64) << np.uint64(32))
+                | (proto.to_numpy().astype(np.uint64) << np.uint64(16))
+                | rows.column("server_p").to_numpy().astype(np.uint64))  # fmt: skip
+
+    def add(self, rows: pa.Table) -> None:
+        """Keep the client ports of `rows` (of the range) with their first use."""
+        if not len(rows):
+            return
+        rows = plain(rows)
+        self.codes.append(self._pack(rows))
+        self.times.append(rows.column("first_seen").cast(pa.int64()).to_numpy())
+        self.held += len(rows)
+        if self.held > self.limit:
+            self._reduce()
+            self.limit = max(self.limit, 2 * self.held)
+
+    def _reduce(self) -> None:
+        """One row per code, its earliest time, codes ascending."""
+        codes = np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.uint64)
+        times = np.concatenate(self.times) if self.times else np.zeros(0, dtype=np.int64)
+        order = np.lexsort((times, codes))
+        codes, times = codes[order], times[order]
+        first = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, dtype=bool)
+        self.codes, self.times = [codes[first]], [times[first]]
+        self.held = int(first.sum())
+
+    def seen_before(self, rows: pa.Table) -> None:
+        """Mark the client ports of `rows` (of the history before the range) as not new."""
+        if self.old is None:
+            self._reduce()
+            self.old = np.zeros(len(self.codes[0]), dtype=bool)
+        if not len(rows) or not len(self.old):
+            return
+        codes, found = self.codes[0], self._pack(plain(rows))
+        at = np.minimum(np.searchsorted(codes, found), len(codes) - 1)
+        self.old[at[codes[at] == found]] = True
+
+    def new(self) -> pa.Table:
+        """The client ports never seen before the range: client_v4, proto, server_p, first_seen."""
+        if self.old is None:
+            self._reduce()
+        codes, times = self.codes[0], self.times[0]
+        if self.old is not None:
+            codes, times = codes[~self.old], times[~self.old]
+        proto = pa.array((codes >> np.uint64(16)) & np.uint64(0xFFFF))
+        return pa.table({
+            "client_v4": pa.array((codes >> np.uint64(32)).astype(np.uint32)),
+            "proto": pc.take(pa.array(self.protos, pa.string()), proto),
+            "server_p": pa.array((codes & np.uint64(0xFFFF)).astype(np.uint16)),
+            "first_seen": pa.array(times, pa.int64()).cast(TIMESTAMP),
+        })  # fmt: skip
+
+
+@dataclass
+class _TextUses:
+    """_PackedUses of the other client ports (client_h text), as Arrow group-bys."""
+
+    held: list[pa.Table] = field(default_factory=list)
+    seen: list[pa.Table] = field(default_factory=list)
+
+    def add(self, rows: pa.Table) -> None:
+        if len(rows):
+            self.held = [pa.concat_tables([*self.held, _firsts(plain(rows))])]
+            self.held = [_firsts(self.held[0], "first_seen_min")]
+
+    def seen_before(self, rows: pa.Table) -> None:
+        if len(rows) and self.held:
+            self.seen.append(plain(rows.select(_TEXT_KEY)).join(self.held[0].select(_TEXT_KEY), _TEXT_KEY,
+                                                                 join_type="left semi"))  # fmt: skip
+
+    def new(self) -> pa.Table:
+        if not self.held:
+            return pa.table({k: pa.array([], pa.string()) for k in _TEXT_KEY}).append_column(
+                "first_seen", pa.array([], TIMESTAMP)
+            )
+        found = self.held[0].rename_columns([*_TEXT_KEY, "first_seen"])
+        if self.seen:
+            found = found.join(pa.concat_tables(self.seen), _TEXT_KEY, join_type="left anti")
+        return found
+
+
+_TEXT_KEY = ["client_h", "proto", "server_p"]
+
+
+def _firsts(rows: pa.Table, column: str = "first_seen") -> pa.Table:
+    """Per (client_h, proto, server_p) of `rows`, the earliest `column` (as first_seen_min)."""
+    found = rows.group_by(_TEXT_KEY, use_threads=False).aggregate([(column, "min")])
+    return found.rename_columns([*_TEXT_KEY, "first_seen_min"])
+
+
+#: Rows of new client ports matched against the allowlist at once (as a DataFrame).
+_ALLOW_ROWS = 100_000
+
+
+def _not_allowed(rows: pa.Table, entries: list[Allowed]) -> pa.Table:
+    """The client-port rows of `rows` no allowlist entry matches, _ALLOW_ROWS at a time."""
+    kept = []
+    for offset in range(0, len(rows), _ALLOW_ROWS):
+        part = rows.slice(offset, _ALLOW_ROWS)
+        allowed = allowed_mask(_as_text(part).to_pandas(), entries, "client_h")
+        kept.append(part.filter(pa.array(~np.asarray(allowed, dtype=bool))))
+    return pa.concat_tables(kept) if kept else rows
 
 
 def first_clients(store: StoreLike, since: DateLike, until: DateLike, keys: pd.DataFrame, sensors: Sensors,
