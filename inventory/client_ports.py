@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -58,8 +59,8 @@ _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum
 
 
 def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                   columns: list[str], strict: bool, with_server: bool = True,
-                   servers: list[Network] | None = None) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
+                   columns: list[str], strict: bool, with_server: bool = True, servers: list[Network] | None = None,
+                   before: dt.datetime | None = None) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
     """Two streams of the client dailies in the range, one file at a time,
     each with its client and server columns: the rows of IPv4 clients with
     the hosts' numbers (client_v4, server_v4), cheap to read and to hash,
@@ -68,11 +69,15 @@ def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: 
     unless `strict`. Without `with_server` the server columns are not read
     (the years' client sightings then stand in for the days they cover).
     With `servers`, rows of other servers are mostly left unread (the files
-    are in server order: a superset, tested exactly by the caller)."""
+    are in server order: a superset, tested exactly by the caller). With
+    `before`, only rows first seen before it (row groups of later days are
+    left unread by their statistics)."""
     store = snapshot_of(store)  # one state of the store for both reads
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < uint32(NOT_V4)
+    if before is not None:
+        v4 = v4 & (pc.field("first_seen") < pa.scalar(before, TIMESTAMP))
     numbers = where(serving(strict), names, net_list, "client_h") & v4
     if servers is not None:
         numbers = numbers & in_range_of(servers, "server_v4")
@@ -80,7 +85,11 @@ def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: 
     text_columns = ["client_h", *(["server_h"] if with_server else []), *columns]
     narrow = _few_hosts(net_list)
     numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=numeric_columns, narrow=narrow)
-    text_extra = ~v4 if servers is None else ~v4 & in_range_of(servers, "server_v4")
+    text_extra = ~(pc.field("client_v4") < uint32(NOT_V4))
+    if servers is not None:
+        text_extra = text_extra & in_range_of(servers, "server_v4")
+    if before is not None:
+        text_extra = text_extra & (pc.field("first_seen") < pa.scalar(before, TIMESTAMP))
     text = state_tables(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
                         columns=text_columns, extra=text_extra, narrow=narrow)  # fmt: skip
     v4_clients, other_clients = _families(net_list)
@@ -404,11 +413,14 @@ def _service_rows(rows: pa.Table, key: list[str]) -> pa.Table:
 
 
 def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
-                   first_sensor: bool = False, strict: bool = False) -> pd.DataFrame:  # fmt: skip
+                   first_sensor: bool = False, strict: bool = False,
+                   only: NewPorts | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per (client_h, proto, server_p): first/last seen, connections,
     services, sensors, distinct servers (_distinct_servers), and with
     `first_sensor` the sensor of the earliest; merged a file at a time
-    (_Merging), the years' client sightings standing in for their days."""
+    (_Merging), the years' client sightings standing in for their days.
+    `only`: the rows of other client ports than the new ones of new_ports
+    are left out before they are merged."""
     store = snapshot_of(store)  # one state of the store for every read below
     columns = ["proto", "server_p", *_TIMES, "services", "sensor"]
     start, end = day_range(since, until)
@@ -423,6 +435,8 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
         merging = _Merging(key, distinct=None if apart else server, first_sensor=first_sensor,
                            packed=client == "client_v4")  # fmt: skip
         for rows in tables:
+            if only is not None:
+                rows = rows.filter(pa.array(only[client].among(rows))) if client in only else rows.slice(0, 0)
             merging.add(rows)
         merged = merging.result()
         if merged is not None:
@@ -561,7 +575,7 @@ def client_firsts(store: StoreLike, keys: pd.DataFrame, *, nets: Nets = None, se
 def new_clients(
     store: StoreLike, since: DateLike, until: DateLike = None, *,
     nets: Nets = None, sensors: Sensors = None, allow: Allow = None, show_allowed: bool = False,
-    sightings: pd.DataFrame | None = None, strict: bool = False,
+    sightings: pd.DataFrame | None = None, strict: bool = False, fresh: NewPorts | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Client ports whose first use in the whole store falls in [since, until):
     which client started speaking which service.
@@ -569,22 +583,28 @@ def new_clients(
     Columns: sensor (the one that saw it first), client_h, server_p, proto,
     port_name, services, first_seen, servers (distinct, in the range); plus
     `allowed` with `show_allowed`. The allowlist matches the client
-    address. Sorted by first_seen. The range's client rows are merged and
-    told new by their all-time first use (`sightings`, from
-    client_sightings with the same nets and sensors, or read here): the
-    history is read as sightings, never as client pairs.
+    address. Sorted by first_seen. The range's client ports are first told
+    new (new_ports: not seen before the range in the whole history, read
+    as the years' sightings and the days after them, never as client
+    pairs), then only the rows of the new ones are merged: the work of the
+    merge follows the answer, not the range (`fresh`: new_ports of the same
+    range and settings, when known). With `sightings` (from
+    client_sightings with the same nets and sensors) the range is merged
+    whole and told new by them.
     """
     store = snapshot_of(store)
     start, end = day_range(since, until)
-    found = _merge_clients(store, start, end, sensors, nets, first_sensor=True, strict=strict)
-    if not found.empty:
-        key = ["client_h", "proto", "server_p"]
-        if sightings is None:
-            first = client_firsts(store, found, nets=nets, sensors=sensors, strict=strict)
-        else:
-            first = sightings
-        first = first[[*key, "first_seen"]].astype({"server_p": found["server_p"].dtype})
-        found = found.drop(columns="first_seen").merge(first, on=key, how="left")
+    if sightings is None:  # a new port's first use in the range is its first: only the new ones are merged
+        new = fresh if fresh is not None else new_ports(store, start, end, sensors, nets, strict)
+        found = pd.DataFrame()
+        if any(kept.count() for kept in new.values()):
+            found = _merge_clients(store, start, end, sensors, nets, first_sensor=True, strict=strict, only=new)
+    else:
+        found = _merge_clients(store, start, end, sensors, nets, first_sensor=True, strict=strict)
+        if not found.empty:
+            key = ["client_h", "proto", "server_p"]
+            first = sightings[[*key, "first_seen"]].astype({"server_p": found["server_p"].dtype})
+            found = found.drop(columns="first_seen").merge(first, on=key, how="left")
     return new_rows(found, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")
 
 
@@ -595,12 +615,42 @@ def new_client_times(store: StoreLike, since: DateLike, until: DateLike = None, 
     are new when, without the rest of their rows (no servers, services or
     sensors merged: the daily report counts the new client ports of its
     seven days before this way). Each client port of the range keeps its
-    first use as the range is read; those seen before `since` (the history
-    before it, read likewise) are not new. IPv4 client ports are kept as
+    first use as the range is read; those with a row first seen before
+    `since` in the whole history (the years' sightings, with the days after
+    them) are not new. IPv4 client ports are kept as
     one 64-bit number and a time each (_PackedUses), so a day of millions
     of new client ports costs tens of bytes each."""
     store = snapshot_of(store)
     start, end = day_range(since, until)
+    entries = allow_entries(allow)
+    times = []
+    for kept in new_ports(store, start, end, sensors, nets, strict).values():
+        new = kept.new()
+        if entries:
+            new = _not_allowed(new, entries)
+        times.append(new.column("first_seen").cast(pa.int64()).to_numpy())
+    return np.sort(np.concatenate(times)) if times else np.zeros(0, dtype=np.int64)
+
+
+def _earliest(codes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each distinct code of `codes`, ascending; its earliest time of `times`)."""
+    order = np.argsort(codes)
+    codes, times = codes[order], times[order]
+    if not len(codes):
+        return codes, times
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    return codes[starts], np.minimum.reduceat(times, starts)
+
+
+NewPorts = dict[str, "_PackedUses | _TextUses"]  # per stream of clients (client_v4, client_h): see new_ports
+
+
+def new_ports(store: StoreLike, start: dt.datetime | None, end: dt.datetime | None, sensors: Sensors, nets: Nets,
+              strict: bool) -> NewPorts:  # fmt: skip
+    """Per stream of clients (client_v4, client_h), the client ports of
+    [start, end) with their first use, those with a row first seen before
+    `start` in the whole history (the years' sightings, with the days after
+    them) marked not new (see new_client_times)."""
     columns = ["proto", "server_p", "first_seen"]
     uses: dict[str, _PackedUses | _TextUses] = {}
     for tables, client, _ in _client_tables(store, start, end, sensors, nets, columns, strict, with_server=False):
@@ -608,18 +658,12 @@ def new_client_times(store: StoreLike, since: DateLike, until: DateLike = None, 
         for rows in tables:
             uses[client].add(rows)
     if start is not None:
-        for tables, client, _ in _client_tables(store, None, start, sensors, nets, columns, strict,
-                                                with_server=False):  # fmt: skip
+        for tables, client, _ in _client_tables(store, None, None, sensors, nets, columns, strict,
+                                                with_server=False, before=start):  # fmt: skip
             for rows in tables:
-                uses[client].seen_before(rows)
-    entries = allow_entries(allow)
-    times = []
-    for kept in uses.values():
-        new = kept.new()
-        if entries:
-            new = _not_allowed(new, entries)
-        times.append(new.column("first_seen").cast(pa.int64()).to_numpy())
-    return np.sort(np.concatenate(times)) if times else np.zeros(0, dtype=np.int64)
+                if client in uses:
+                    uses[client].seen_before(rows)
+    return uses
 
 
 @dataclass
@@ -651,9 +695,10 @@ class _PackedUses:
         if not len(rows):
             return
         rows = plain(rows)
-        self.codes.append(self._pack(rows))
-        self.times.append(rows.column("first_seen").cast(pa.int64()).to_numpy())
-        self.held += len(rows)
+        codes, times = _earliest(self._pack(rows), rows.column("first_seen").cast(pa.int64()).to_numpy())
+        self.codes.append(codes)
+        self.times.append(times)
+        self.held += len(codes)
         if self.held > self.limit:
             self._reduce()
             self.limit = max(self.limit, 2 * self.held)
@@ -662,14 +707,12 @@ class _PackedUses:
         """One row per code, its earliest time, codes ascending."""
         codes = np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.uint64)
         times = np.concatenate(self.times) if self.times else np.zeros(0, dtype=np.int64)
-        order = np.lexsort((times, codes))
-        codes, times = codes[order], times[order]
-        first = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, dtype=bool)
-        self.codes, self.times = [codes[first]], [times[first]]
-        self.held = int(first.sum())
+        codes, times = _earliest(codes, times)
+        self.codes, self.times = [codes], [times]
+        self.held = len(codes)
 
     def seen_before(self, rows: pa.Table) -> None:
-        """Mark the client ports of `rows` (of the history before the range) as not new."""
+        """Mark the client ports of `rows` (first seen before the range) as not new."""
         if self.old is None:
             self._reduce()
             self.old = np.zeros(len(self.codes[0]), dtype=bool)
@@ -679,13 +722,28 @@ class _PackedUses:
         at = np.minimum(np.searchsorted(codes, found), len(codes) - 1)
         self.old[at[codes[at] == found]] = True
 
-    def new(self) -> pa.Table:
-        """The client ports never seen before the range: client_v4, proto, server_p, first_seen."""
+    def _new_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the codes of the client ports never seen before the range, ascending; their first uses)."""
         if self.old is None:
             self._reduce()
-        codes, times = self.codes[0], self.times[0]
-        if self.old is not None:
-            codes, times = codes[~self.old], times[~self.old]
+            self.old = np.zeros(len(self.codes[0]), dtype=bool)
+        return self.codes[0][~self.old], self.times[0][~self.old]
+
+    def count(self) -> int:
+        """How many client ports are new."""
+        return len(self._new_codes()[0])
+
+    def among(self, rows: pa.Table) -> np.ndarray:
+        """Whether each row of `rows` (client_v4, proto, server_p) is of a new client port."""
+        codes, found = self._new_codes()[0], self._pack(plain(rows))
+        if not len(codes):
+            return np.zeros(len(rows), dtype=bool)
+        at = np.minimum(np.searchsorted(codes, found), len(codes) - 1)
+        return np.asarray(codes[at] == found)
+
+    def new(self) -> pa.Table:
+        """The client ports never seen before the range: client_v4, proto, server_p, first_seen."""
+        codes, times = self._new_codes()
         proto = pa.array((codes >> np.uint64(16)) & np.uint64(0xFFFF))
         return pa.table({
             "client_v4": pa.array((codes >> np.uint64(32)).astype(np.uint32)),
@@ -701,6 +759,7 @@ class _TextUses:
 
     held: list[pa.Table] = field(default_factory=list)
     seen: list[pa.Table] = field(default_factory=list)
+    fresh: pa.Table | None = None  # the new ones' keys, once asked for (among)
 
     def add(self, rows: pa.Table) -> None:
         if len(rows):
@@ -712,11 +771,27 @@ class _TextUses:
             self.seen.append(plain(rows.select(_TEXT_KEY)).join(self.held[0].select(_TEXT_KEY), _TEXT_KEY,
                                                                  join_type="left semi"))  # fmt: skip
 
+    def count(self) -> int:
+        return len(self._fresh())
+
+    def _fresh(self) -> pa.Table:
+        if self.fresh is None:
+            self.fresh = self.new().select(_TEXT_KEY)
+        return self.fresh
+
+    def among(self, rows: pa.Table) -> np.ndarray:
+        """Whether each row of `rows` (client_h, proto, server_p) is of a new client port."""
+        numbered = plain(rows.select(_TEXT_KEY)).append_column("_row", pa.array(np.arange(len(rows))))
+        self._fresh()
+        hits = numbered.join(self.fresh, _TEXT_KEY, join_type="left semi").column("_row")
+        mask = np.zeros(len(rows), dtype=bool)
+        mask[hits.to_numpy()] = True
+        return mask
+
     def new(self) -> pa.Table:
         if not self.held:
-            return pa.table({k: pa.array([], pa.string()) for k in _TEXT_KEY}).append_column(
-                "first_seen", pa.array([], TIMESTAMP)
-            )
+            return pa.table({"client_h": pa.array([], pa.string()), "proto": pa.array([], pa.string()),
+                             "server_p": pa.array([], pa.uint16()), "first_seen": pa.array([], TIMESTAMP)})  # fmt: skip
         found = self.held[0].rename_columns([*_TEXT_KEY, "first_seen"])
         if self.seen:
             found = found.join(pa.concat_tables(self.seen), _TEXT_KEY, join_type="left anti")

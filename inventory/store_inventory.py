@@ -36,6 +36,7 @@ import pyarrow as pa
 from synack.ingest import heap
 from synack.ingest.partials import CLIENTS, SERVERS
 from synack.ingest.snapshot import Snapshot, StoreFS
+from synack.inventory import address_bands as band_sizes
 from synack.inventory import client_ports, identities, known_export, notices, server_ports
 from synack.inventory.address_bands import Band, address_bands, within
 from synack.inventory.allowlist import Allowed, allowed_mask
@@ -431,15 +432,25 @@ class Inventory:
     def _new_client_frames(self, since: DateLike = "1d", until: DateLike = None, *, show_allowed: bool = False,
                            **filters: Unpack[Filters]) -> Iterator[pd.DataFrame]:  # fmt: skip
         host = filters.get("host")
+        sightings = self._sightings.get(f"clients {host}")
+        fresh = None
+        if sightings is None and self._only_bands is None:  # few new ports are one band, known before any is merged
+            where = self._filters(host, None)
+            fresh = client_ports.new_ports(self.store, self.when(since), self.when(until), where["sensors"],
+                                           where["nets"], where["strict"])  # fmt: skip
+            if sum(kept.count() for kept in fresh.values()) > band_sizes.ANSWER_ROWS:
+                fresh = None
 
         def answer(band: Band, wanted: Filters) -> pd.DataFrame:
             where = self._filters(host, band)
             found = client_ports.new_clients(
                 self.store, self.when(since), self.when(until), allow=self.allowed, show_allowed=show_allowed,
-                sightings=self._sightings.get(f"clients {host}") if band is None else None, **where,
+                sightings=sightings if band is None else None, fresh=fresh if band is None else None, **where,
             )  # fmt: skip
             return self._answer(found, since, until, wanted, ("client_h",))
 
+        if fresh is not None:
+            return iter([answer(None, filters)])
         return self._banded(CLIENTS, since, until, filters, answer, ["first_seen", "client_h", "server_p"])
 
     def new_client_times(self, since: DateLike = "1d", until: DateLike = None) -> np.ndarray:

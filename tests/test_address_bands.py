@@ -354,3 +354,37 @@ def test_a_banded_report_writes_the_files_of_one_merged_at_once(
             whole.pop("generated"), banded.pop("generated")
             assert whole == banded
             assert len(whole["new_servers"]) > 7
+
+
+def test_few_new_client_ports_are_one_band_found_before_any_merge(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """new_clients first tells the range's client ports new (client_ports.new_ports), so when
+    they fit one band no band is weighed (the range's client rows are not read to weigh them)
+    and only their rows are merged; when they do not, the answer is banded as before. Both
+    give the answer of the store's whole client sightings."""
+    store = _store(tmp_path, 7)
+    whole = Inventory(store, nets="all", as_of="2026-11-30")
+    kept = whole.client_sightings()
+    want = whole.new_clients("2026-11-19")
+    assert len(want) > 40
+    weighed: list[int] = []
+    real = Inventory.bands
+    monkeypatch.setattr(Inventory, "bands", lambda self, *a, **k: weighed.append(1) or real(self, *a, **k))
+    fresh = Inventory(store, nets="all", as_of="2026-11-30")
+    pd.testing.assert_frame_equal(fresh.new_clients("2026-11-19"), want)
+    assert weighed == []
+    with_sightings = client_ports_new(store, kept)
+    pd.testing.assert_frame_equal(with_sightings.reset_index(drop=True), want.reset_index(drop=True),
+                                  check_like=True)  # fmt: skip
+    monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    banded = Inventory(store, nets="all", as_of="2026-11-30")
+    frames = list(banded.frames("new_clients", "2026-11-19"))
+    assert weighed == [1] and len(frames) >= 1
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), want.reset_index(drop=True))
+
+
+def client_ports_new(store: Path, sightings: pd.DataFrame) -> pd.DataFrame:
+    """new_clients of 2026-11-19 on, told new by the store's whole client sightings (the merge of every row)."""
+    from synack.inventory import client_ports
+
+    return client_ports.new_clients(store, "2026-11-19", None, nets="all", sightings=sightings)
