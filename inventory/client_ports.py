@@ -608,28 +608,38 @@ def new_clients(
     return new_rows(found, start, end, allow_entries(allow), show_allowed, NEW_CLIENTS_COLUMNS, "client_h")
 
 
+NewPorts = dict[str, "_PackedUses | _TextUses"]  # per stream of clients (client_v4, client_h): see new_ports
+
+
 def new_client_times(store: StoreLike, since: DateLike, until: DateLike = None, *, nets: Nets = None,
                      sensors: Sensors = None, allow: Allow = None, strict: bool = False) -> np.ndarray:  # fmt: skip
     """The first uses (µs since the epoch, ascending) of the client ports
     new_clients finds in [since, until) with the same settings: how many
     are new when, without the rest of their rows (no servers, services or
     sensors merged: the daily report counts the new client ports of its
-    seven days before this way). Each client port of the range keeps its
-    first use as the range is read; those with a row first seen before
-    `since` in the whole history (the years' sightings, with the days after
-    them) are not new. IPv4 client ports are kept as
-    one 64-bit number and a time each (_PackedUses), so a day of millions
-    of new client ports costs tens of bytes each."""
+    seven days before this way). See new_ports and first_uses."""
     store = snapshot_of(store)
     start, end = day_range(since, until)
+    return first_uses(new_ports(store, start, end, sensors, nets, strict), allow)
+
+
+def first_uses(new: NewPorts, allow: Allow = None) -> np.ndarray:
+    """The first uses (µs since the epoch, ascending) of the new client ports of `new`, allowlisted ones left out."""
     entries = allow_entries(allow)
     times = []
-    for kept in new_ports(store, start, end, sensors, nets, strict).values():
-        new = kept.new()
+    for kept in new.values():
+        found = kept.new()
         if entries:
-            new = _not_allowed(new, entries)
-        times.append(new.column("first_seen").cast(pa.int64()).to_numpy())
+            found = _not_allowed(found, entries)
+        times.append(found.column("first_seen").cast(pa.int64()).to_numpy())
     return np.sort(np.concatenate(times)) if times else np.zeros(0, dtype=np.int64)
+
+
+def new_within(new: NewPorts, start: dt.datetime | None, end: dt.datetime | None) -> NewPorts:
+    """The new ports of `new` (new_ports of a range holding [start, end))
+    first used in [start, end): new_ports of [start, end) itself, since a
+    port never seen before the wider range was first used inside it."""
+    return {client: kept.within(start, end) for client, kept in new.items()}
 
 
 def _earliest(codes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -640,9 +650,6 @@ def _earliest(codes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndar
         return codes, times
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     return codes[starts], np.minimum.reduceat(times, starts)
-
-
-NewPorts = dict[str, "_PackedUses | _TextUses"]  # per stream of clients (client_v4, client_h): see new_ports
 
 
 def new_ports(store: StoreLike, start: dt.datetime | None, end: dt.datetime | None, sensors: Sensors, nets: Nets,
@@ -733,6 +740,16 @@ class _PackedUses:
         """How many client ports are new."""
         return len(self._new_codes()[0])
 
+    def within(self, start: dt.datetime | None, end: dt.datetime | None) -> _PackedUses:
+        """The new client ports first used in [start, end), all new."""
+        codes, times = self._new_codes()
+        keep = np.ones(len(codes), dtype=bool)
+        for bound, side in ((start, np.greater_equal), (end, np.less)):
+            if bound is not None:
+                keep &= side(times, pa.scalar(bound, TIMESTAMP).cast(pa.int64()).as_py())
+        return _PackedUses(protos=self.protos, codes=[codes[keep]], times=[times[keep]], held=int(keep.sum()),
+                           old=np.zeros(int(keep.sum()), dtype=bool))  # fmt: skip
+
     def among(self, rows: pa.Table) -> np.ndarray:
         """Whether each row of `rows` (client_v4, proto, server_p) is of a new client port."""
         codes, found = self._new_codes()[0], self._pack(plain(rows))
@@ -773,6 +790,16 @@ class _TextUses:
 
     def count(self) -> int:
         return len(self._fresh())
+
+    def within(self, start: dt.datetime | None, end: dt.datetime | None) -> _TextUses:
+        found = self.new()
+        when = found.column("first_seen")
+        keep = pc.is_valid(when)
+        if start is not None:
+            keep = pc.and_(keep, pc.greater_equal(when, pa.scalar(start, when.type)))
+        if end is not None:
+            keep = pc.and_(keep, pc.less(when, pa.scalar(end, when.type)))
+        return _TextUses(held=[found.filter(keep).rename_columns([*_TEXT_KEY, "first_seen_min"])])
 
     def _fresh(self) -> pa.Table:
         if self.fresh is None:

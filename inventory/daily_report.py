@@ -317,6 +317,8 @@ def build_report(
         return _newly_gone(inv.gone_servers(hi, idle_days=idle_days), lo, hi, idle_days, data_days)
 
     gone = gone_in(start, end)
+    # The day's new client ports and those of the seven days before, told new in one read of the history.
+    inv.keep_new_client_ports(start - (end - start) * COMPARE_DAYS, end)
     spill = spill_dir()
     period = _Period.of(inv, start, end, sensors, Path(spill.name), max_rows)
     new_clients = ReportTable.of(inv.frames("new_clients", start, end), Path(spill.name), "new_clients")

@@ -107,6 +107,7 @@ class Inventory:
         self._only_bands: list[Band] | None = None  # frames: answer in these bands only
         self._ordered = True  # frames: gather and sort what the bands do not give in order
         self._weighed = False  # bands: the last [None] came from weighing the rows and lists (one merge holds them)
+        self._kept_new_ports: tuple[dt.datetime | None, dt.datetime | None, client_ports.NewPorts] | None = None
 
     def __repr__(self) -> str:
         return (f"Inventory({str(self.store)!r}, nets={self.nets!r}, sensors={self.sensors!r}, "
@@ -435,9 +436,7 @@ class Inventory:
         sightings = self._sightings.get(f"clients {host}")
         fresh = None
         if sightings is None and self._only_bands is None:  # few new ports are one band, known before any is merged
-            where = self._filters(host, None)
-            fresh = client_ports.new_ports(self.store, self.when(since), self.when(until), where["sensors"],
-                                           where["nets"], where["strict"])  # fmt: skip
+            fresh = self._new_ports(host, since, until)
             if sum(kept.count() for kept in fresh.values()) > band_sizes.ANSWER_ROWS:
                 fresh = None
 
@@ -457,8 +456,26 @@ class Inventory:
         """The first uses (µs, ascending) of the client ports `new_clients`
         finds in [since, until) with no filter: counted without their rows
         (client_ports.new_client_times)."""
-        return client_ports.new_client_times(self.store, self.when(since), self.when(until), nets=self.nets,
-                                             sensors=self.sensors, allow=self.allowed, strict=self.strict)  # fmt: skip
+        return client_ports.first_uses(self._new_ports(None, since, until), self.allowed)
+
+    def keep_new_client_ports(self, since: DateLike, until: DateLike = None) -> None:
+        """Tell the client ports of [since, until) new once (client_ports.new_ports)
+        and keep them: `new_clients` and `new_client_times` of any range inside it
+        (with no host filter) are then answered from them, not from a new read of
+        the history (the daily report asks for its day and the seven before)."""
+        start, end = self.when(since), self.when(until)
+        self._kept_new_ports = (start, end, self._new_ports(None, start, end))
+
+    def _new_ports(self, host: Many, since: DateLike, until: DateLike) -> client_ports.NewPorts:
+        """client_ports.new_ports of [since, until) with this Inventory's settings, narrowed to `host`;
+        from the ports kept (keep_new_client_ports) when they cover the range."""
+        start, end = self.when(since), self.when(until)
+        if host is None and self._kept_new_ports is not None:
+            lo, hi, kept = self._kept_new_ports
+            if (lo is None or (start is not None and lo <= start)) and (hi is None or (end is not None and end <= hi)):
+                return client_ports.new_within(kept, start, end)
+        where = self._filters(host, None)
+        return client_ports.new_ports(self.store, start, end, where["sensors"], where["nets"], where["strict"])
 
     def gone_servers(self, until: DateLike = None, *, idle_days: float = 7,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip

@@ -479,3 +479,33 @@ def test_new_client_times_are_the_first_uses_of_new_clients(tmp_path: Path, sett
         assert len(want) > 3 and got.tolist() == want.tolist(), (since, until)
         suppressed += len(inv.new_clients(since, until, show_allowed=True)) - len(rows)
     assert (suppressed > 0) == ("allow" in settings)  # the allowlist left some out, and only it
+
+
+def test_new_client_ports_kept_for_a_range_answer_every_range_inside_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """An Inventory that keeps the new client ports of eight days (as the report does) answers
+    new_clients and new_client_times of each day inside them as one that reads each day's,
+    without telling them new again; a range outside them is read as before."""
+    from synack.inventory import Inventory, client_ports
+    from tests.conftest import conn_header, conn_line
+
+    start = 1795046400.0  # 2026-11-19 00:00 UTC
+    lines = [conn_line(f"C{i}", ts=start + i * 2400, orig=f"10.0.{i % 3}.{i % 17}", resp=f"10.1.0.{i % 5}",
+                       resp_p=[22, 80, 443, 8000 + i % 40][i % 4]) for i in range(300)]  # fmt: skip
+    log = tmp_path / "conn.log"
+    log.write_text(conn_header() + "".join(lines))
+    store = tmp_path / "store"
+    ingest_paths([log], store)
+    plain = Inventory(store, nets="all")
+    days = [(f"2026-11-{d}", f"2026-11-{d + 1}") for d in range(19, 27)]
+    want = {day: (plain.new_clients(*day), plain.new_client_times(*day)) for day in days}
+    kept = Inventory(store, nets="all")
+    kept.keep_new_client_ports("2026-11-19", "2026-11-27")
+    told: list[int] = []
+    real = client_ports.new_ports
+    monkeypatch.setattr(client_ports, "new_ports", lambda *a, **k: told.append(1) or real(*a, **k))
+    for day in days:
+        pd.testing.assert_frame_equal(kept.new_clients(*day), want[day][0])
+        assert kept.new_client_times(*day).tolist() == want[day][1].tolist()
+    assert told == [] and sum(len(rows) for rows, _ in want.values()) > 20
+    assert len(kept.new_clients("2026-11-18", "2026-11-20")) == len(want[days[0]][0]) and told == [1]
