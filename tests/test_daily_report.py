@@ -481,8 +481,7 @@ def test_new_client_times_are_the_first_uses_of_new_clients(tmp_path: Path, sett
     assert (suppressed > 0) == ("allow" in settings)  # the allowlist left some out, and only it
 
 
-def test_new_client_ports_kept_for_a_range_answer_every_range_inside_it(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_kept_new_client_ports_answer_the_ranges_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An Inventory that keeps the new client ports of eight days (as the report does) answers
     new_clients and new_client_times of each day inside them as one that reads each day's,
     without telling them new again; a range outside them is read as before."""
