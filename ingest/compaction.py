@@ -374,8 +374,8 @@ def rebuild_aggregates(
     legacy = root / "daily"
     if store.files.exists(legacy) and not book.days_without_partials():
         store.files.remove_tree(legacy)  # the dailies of ledger version 1
-    compact_days(store, rebuilt, stop, merge_runner)
-    roll_up_months(store, stop)
+    store.compact_days(rebuilt, stop, merge_runner)  # mended: a damaged file met is set aside and redone
+    store.roll_up_months(stop)
     return rebuilt
 
 

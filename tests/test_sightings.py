@@ -320,3 +320,32 @@ def test_a_banded_merge_without_temporary_room_or_with_a_damaged_base_says_which
         assert not check_store(opened).problems
     plain = without_rollups(damaged_store, tmp_path / "plain")
     _same(_history_answers(damaged_store, "2026-11-02"), _history_answers(plain, "2026-11-02"))
+
+
+def test_a_damaged_rollup_met_when_an_ingest_starts_is_set_aside_and_redone(
+    tmp_path: Path, make_conn_log: Callable[..., Path]
+) -> None:
+    """An ingest first brings the store's roll-ups and sightings up to date
+    (a store from before the sightings tier starts them from its month
+    roll-ups): a damaged roll-up met there is set aside and redone, as in
+    the ingest's own pass, not the ingest's end with "run check --repair"."""
+    first = make_conn_log("a.log", [conn_line(f"Ca{d}", ts=START + d * DAY + 60, resp_p=80 + d) for d in range(5)])
+    later = make_conn_log("b.log", [conn_line("Cb", ts=START + 5 * DAY + 60, resp_p=443)])
+    store = tmp_path / "store"
+    ingest_paths([first], store)
+    with Store.open(store) as opened:  # the year's sightings dropped: started afresh from the roll-ups
+        year = opened.ledger.rollups(month="2026", pending=None)["2026"]
+        with opened.transaction(cleanup=[]):
+            retired = opened.retire(year.paths(opened.root))
+            opened.ledger.delete_rollup("2026")
+        opened.hide(retired)
+    (damaged,) = (store / "rollups" / "servers").rglob("r-*.parquet")
+    damaged.write_bytes(b"damaged")
+    summary = ingest_paths([later], store)
+    assert [line.split()[4].rsplit("/", 2)[0] for line in summary.repairs] == ["rollups/servers"]
+    assert (store / "damaged" / damaged.relative_to(store)).exists()
+    assert "2026" in _sightings(store)
+    with Store.open(store) as opened:
+        assert not check_store(opened).problems
+    plain = without_rollups(store, tmp_path / "plain")
+    _same(_history_answers(store, "2026-11-02"), _history_answers(plain, "2026-11-02"))
