@@ -317,12 +317,6 @@ def build_report(
         return _newly_gone(inv.gone_servers(hi, idle_days=idle_days), lo, hi, idle_days, data_days)
 
     gone = gone_in(start, end)
-    # The day's new client ports and those of the seven days before, told new in one read of the history.
-    inv.keep_new_client_ports(start - (end - start) * COMPARE_DAYS, end)
-    spill = spill_dir()
-    period = _Period.of(inv, start, end, sensors, Path(spill.name), max_rows)
-    new_clients = ReportTable.of(inv.frames("new_clients", start, end), Path(spill.name), "new_clients")
-    now = _headline(inv, start, end, gone, (period.new.rows, new_clients.rows))
     length = end - start
     first_day = min((dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC) for d, s, n, _ in day_rows
                      if n and (not sensor_list or s in sensor_list)), default=None)  # fmt: skip
@@ -331,6 +325,12 @@ def build_report(
         for lo, hi in [(start - length * (i + 1), end - length * (i + 1))]
         if first_day is None or lo >= first_day + _DAY  # the baseline day: every port of it is "new"
     ]  # fmt: skip
+    # The period's new client ports and those of the periods before, told new in one read of the history.
+    inv.keep_new_client_ports(min([start, *(lo for lo, _ in periods)]), end)
+    spill = spill_dir()
+    period = _Period.of(inv, start, end, sensors, Path(spill.name), max_rows)
+    new_clients = ReportTable.of(inv.frames("new_clients", start, end), Path(spill.name), "new_clients")
+    now = _headline(inv, start, end, gone, (period.new.rows, new_clients.rows))
     # Each earlier period's new ports: one pass over the periods together, told apart by first_seen
     # (a port's first sighting lies in one period), not a pass per period.
     firsts = {q: _first_seen(inv, q, min(lo for lo, _ in periods), max(hi for _, hi in periods))

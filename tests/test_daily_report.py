@@ -508,3 +508,12 @@ def test_kept_new_client_ports_answer_the_ranges_inside(tmp_path: Path, monkeypa
         assert kept.new_client_times(*day).tolist() == want[day][1].tolist()
     assert told == [] and sum(len(rows) for rows, _ in want.values()) > 20
     assert len(kept.new_clients("2026-11-18", "2026-11-20")) == len(want[days[0]][0]) and told == [1]
+
+
+def test_a_report_of_decades_compares_no_period_before_the_dates_synack_handles(tmp_path: Path) -> None:
+    """A report of a long range (decades, through --since and --until) is made: its earlier
+    periods would begin before 1970, and none is compared (a first version of the kept new
+    client ports asked for all seven and failed with "outside the dates synack handles")."""
+    store = _store_of(tmp_path, {"edge": [_line(f"C{d}", d, port=80 + d) for d in range(3)]})
+    report = build_report(store, since="1990-01-01", until="2030-01-01", nets="all")
+    assert report.compared == 0 and report.headline["new client ports"] == (3, None)
