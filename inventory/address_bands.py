@@ -67,12 +67,13 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     bound = select(read_catalog(store), start, end, kind, sightings=sightings_answer(kind, [*columns, host])).rows(kind)
     if bound is not None and bound <= rows and not lists:
         return [None]
-    # Each host's ports are at most its rows; a row weighs one, and with `lists` its share of a merge too.
-    share = (1 + 1 / ROW_SHARE, 1 / LIST_SHARE) if lists else (1.0, 0.0)
-    weighed = weight_bound(store, kind, start, end, columns=[*columns, host], states=states, nets=nets,
-                           number=number, row_weight=share[0], list_weight=share[1])  # fmt: skip
-    if weighed is not None and weighed <= rows:
-        return [None]
+    if kind != CLIENTS:  # client rows are in server order: their footers cannot rule out a client's rows
+        # Each host's ports are at most its rows; a row weighs one, and with `lists` its share of a merge too.
+        share = (1 + 1 / ROW_SHARE, 1 / LIST_SHARE) if lists else (1.0, 0.0)
+        weighed = weight_bound(store, kind, start, end, columns=[*columns, host], states=states, nets=nets,
+                               number=number, row_weight=share[0], list_weight=share[1])  # fmt: skip
+        if weighed is not None and weighed <= rows:
+            return [None]
     # The hosts' numbers alone: a row of another address (NOT_V4) counts in the last band, whatever the networks.
     numbers, keys, weights = [], [], []
     extra = ["clients_v4", "clients_text"] if lists else []
