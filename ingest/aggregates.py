@@ -437,6 +437,15 @@ def sorted_distinct(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def found_in(ordered: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each of `values` is in `ordered`, an ascending array; each
+    one's position in `ordered`, meaningful where it is found)."""
+    if not len(ordered):
+        return np.zeros(len(values), dtype=bool), np.zeros(len(values), dtype=np.int64)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return np.asarray(ordered[at] == values), at
+
+
 def _distinct_lists(lists: pa.ChunkedArray, group: np.ndarray, groups: int) -> pa.Array:
     """Per run, the sorted distinct values of the list column `lists`."""
     values = one_array(lists)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest.addresses import ipv4_numbers
-from synack.ingest.aggregates import NOT_V4
+from synack.ingest.aggregates import NOT_V4, found_in
 from synack.ingest.snapshot import TIMESTAMP
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import CLIENTS, pair_tables_in_range, read_catalog, select, tables_in_range
@@ -206,7 +206,7 @@ class _Merging:
     distinct: str | None = None
     first_sensor: bool = False
     packed: bool = False  # the key's hosts are numbers (client_v4, server_v4): merged as two integers
-    protos: list[str] = field(default_factory=list)
+    protos: list[str | None] = field(default_factory=list)
     times: list[pa.Table] = field(default_factory=list)
     services: list[pa.Table] = field(default_factory=list)
     sensors: list[pa.Table] = field(default_factory=list)
@@ -226,12 +226,9 @@ class _Merging:
     def _pack(self, rows: pa.Table) -> pa.Table:
         """`rows` with the key replaced by two integers: the host numbers
         (the first in the high 32 bits) and the proto's number << 16 | port."""
-        names = pc.unique(rows.column("proto")).to_pylist()
-        self.protos += [n for n in names if n not in self.protos]
-        proto = pc.index_in(rows.column("proto"), pa.array(self.protos, pa.string())).to_numpy().astype(np.int64)
         hosts = [rows.column(c).to_numpy().astype(np.uint64) for c in self.key if c.endswith("_v4")]
         packed_hosts = hosts[0] << np.uint64(32) | (hosts[1] if len(hosts) > 1 else np.uint64(0))
-        port = (proto << 16) | rows.column("server_p").to_numpy().astype(np.int64)
+        port = _port_codes(rows, self.protos).astype(np.int64)
         rest = [c for c in rows.column_names if c not in self.key]
         return (
             rows.select(rest).append_column("k_hosts", pa.array(packed_hosts)).append_column("k_port", pa.array(port))
@@ -321,9 +318,7 @@ class _Merging:
             lists = some.column("clients_v4").combine_chunks()
             parents = pc.list_parent_indices(lists).to_numpy()
             clients = pc.list_flatten(lists)
-            keyed = plain(some.select(["proto", "server_p"]))
-            keyed = self._pack(keyed.append_column("client_v4", pa.array(np.zeros(len(some), dtype=np.uint32))))
-            ports = keyed.column("k_port").to_numpy().astype(np.uint64)
+            ports = _port_codes(plain(some.select(["proto", "server_p"])), self.protos)
             code = (clients.to_numpy().astype(np.uint64) << np.uint64(32)) | ports[parents]
             servers = some.column("server_v4").to_numpy()[parents]
             pairs = pa.table({"code": code, "value": servers, "client_v4": clients})
@@ -402,6 +397,15 @@ class _Merging:
                 merged = merged.join(_first_sensors(sensor_rows, by), by)
             merged = merged.append_column("sensors", joined_per_key(merged.select(by), sensor_rows, "sensor"))
         return self._unpack(merged)
+
+
+def _port_codes(rows: pa.Table, protos: list[str | None]) -> np.ndarray:
+    """Each row's proto and server_p as one number, the proto's index in
+    `protos` (which grows by the protos it lacks) << 16 | port."""
+    names = pc.unique(rows.column("proto")).to_pylist()
+    protos += [n for n in names if n not in protos]
+    proto = pc.index_in(rows.column("proto"), pa.array(protos, pa.string()), skip_nulls=False)
+    return (proto.to_numpy().astype(np.uint64) << np.uint64(16)) | rows.column("server_p").to_numpy().astype(np.uint64)
 
 
 def _service_rows(rows: pa.Table, key: list[str]) -> pa.Table:
@@ -690,12 +694,7 @@ class _PackedUses:
         self.limit = self.limit or STREAM_ROWS
 
     def _pack(self, rows: pa.Table) -> np.ndarray:
-        names = pc.unique(rows.column("proto")).to_pylist()
-        self.protos += [n for n in names if n not in self.protos]
-        proto = pc.index_in(rows.column("proto"), pa.array(self.protos, pa.string()), skip_nulls=False)
-        return ((rows.column("client_v4").to_numpy().astype(np.uint64) << np.uint64(32))
-                | (proto.to_numpy().astype(np.uint64) << np.uint64(16))
-                | rows.column("server_p").to_numpy().astype(np.uint64))  # fmt: skip
+        return (rows.column("client_v4").to_numpy().astype(np.uint64) << np.uint64(32)) | _port_codes(rows, self.protos)
 
     def add(self, rows: pa.Table) -> None:
         """Keep the client ports of `rows` (of the range) with their first use."""
@@ -718,23 +717,24 @@ class _PackedUses:
         self.codes, self.times = [codes], [times]
         self.held = len(codes)
 
-    def seen_before(self, rows: pa.Table) -> None:
-        """Mark the client ports of `rows` (first seen before the range) as not new."""
+    def _settled(self) -> np.ndarray:
+        """Whether each distinct code (ascending, once reduced) was seen before the range."""
         if self.old is None:
             self._reduce()
             self.old = np.zeros(len(self.codes[0]), dtype=bool)
-        if not len(rows) or not len(self.old):
-            return
-        codes, found = self.codes[0], self._pack(plain(rows))
-        at = np.minimum(np.searchsorted(codes, found), len(codes) - 1)
-        self.old[at[codes[at] == found]] = True
+        return self.old
+
+    def seen_before(self, rows: pa.Table) -> None:
+        """Mark the client ports of `rows` (first seen before the range) as not new."""
+        old = self._settled()
+        if len(rows) and len(old):
+            found, at = found_in(self.codes[0], self._pack(plain(rows)))
+            old[at[found]] = True
 
     def _new_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """(the codes of the client ports never seen before the range, ascending; their first uses)."""
-        if self.old is None:
-            self._reduce()
-            self.old = np.zeros(len(self.codes[0]), dtype=bool)
-        return self.codes[0][~self.old], self.times[0][~self.old]
+        old = self._settled()
+        return self.codes[0][~old], self.times[0][~old]
 
     def count(self) -> int:
         """How many client ports are new."""
@@ -752,11 +752,7 @@ class _PackedUses:
 
     def among(self, rows: pa.Table) -> np.ndarray:
         """Whether each row of `rows` (client_v4, proto, server_p) is of a new client port."""
-        codes, found = self._new_codes()[0], self._pack(plain(rows))
-        if not len(codes):
-            return np.zeros(len(rows), dtype=bool)
-        at = np.minimum(np.searchsorted(codes, found), len(codes) - 1)
-        return np.asarray(codes[at] == found)
+        return found_in(self._new_codes()[0], self._pack(plain(rows)))[0]
 
     def new(self) -> pa.Table:
         """The client ports never seen before the range: client_v4, proto, server_p, first_seen."""
@@ -809,8 +805,7 @@ class _TextUses:
     def among(self, rows: pa.Table) -> np.ndarray:
         """Whether each row of `rows` (client_h, proto, server_p) is of a new client port."""
         numbered = plain(rows.select(_TEXT_KEY)).append_column("_row", pa.array(np.arange(len(rows))))
-        self._fresh()
-        hits = numbered.join(self.fresh, _TEXT_KEY, join_type="left semi").column("_row")
+        hits = numbered.join(self._fresh(), _TEXT_KEY, join_type="left semi").column("_row")
         mask = np.zeros(len(rows), dtype=bool)
         mask[hits.to_numpy()] = True
         return mask

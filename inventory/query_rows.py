@@ -74,13 +74,18 @@ def in_range_of(nets: list[Network], column: str) -> pc.Expression:
     group). No network: nothing passes."""
     test: pc.Expression | None = None
     number = pc.field(column)
-    spans = [(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4]
-    for low, high in merged_spans(spans):
-        part = (number >= uint32(low)) & (number <= uint32(high))
+    for low, high in number_spans(nets):
+        part = number == uint32(low) if low == high == NOT_V4 else (number >= uint32(low)) & (number <= uint32(high))
         test = part if test is None else test | part
-    if any(n.version == 6 for n in nets):
-        test = number == uint32(NOT_V4) if test is None else test | (number == uint32(NOT_V4))
     return test if test is not None else pc.scalar(False)
+
+
+def number_spans(nets: list[Network]) -> list[tuple[int, int]]:
+    """The host numbers (server_v4 or client_v4) of `nets` as inclusive
+    ranges, fewest first (merged_spans), and (NOT_V4, NOT_V4) last when a
+    network is IPv6: every address that is not IPv4 carries NOT_V4."""
+    spans = merged_spans([(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4])
+    return spans + ([(NOT_V4, NOT_V4)] if any(n.version != 4 for n in nets) else [])
 
 
 def merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

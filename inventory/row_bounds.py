@@ -20,9 +20,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from synack.ingest.aggregates import NOT_V4
 from synack.inventory.dailies import read_catalog, select, sightings_answer
 from synack.inventory.networks import Network
+from synack.inventory.query_rows import number_spans
 from synack.inventory.store_reader import StoreLike
 
 #: The leaf columns of the client lists of a server row.
@@ -45,23 +45,12 @@ def weight_bound(store: StoreLike, kind: str, start: dt.datetime | None, end: dt
     snap = current.snapshot
     files = [(snap.rollup_file(kind, r), r.stamp(kind), r.kind_rows(kind)) for r in chosen.rollups]
     files += [(snap.partial_file(kind, p), p.stamp(kind), p.kind_rows(kind)) for p in chosen.partials]
-    intervals = _intervals(nets)
+    intervals = None if nets is None else number_spans(nets)
     total = 0.0
     for rel, stamp, rows in files:
         rows_kept, entries = _kept(snap.footer(rel, stamp, rows), states, number, intervals)
         total += rows_kept * row_weight + entries * list_weight
     return total
-
-
-def _intervals(nets: list[Network] | None) -> list[tuple[int, int]] | None:
-    """The numbers (lo, hi inclusive) of the hosts of `nets` (None: all);
-    every address that is not IPv4 is NOT_V4 (ingest.aggregates)."""
-    if nets is None:
-        return None
-    out = [(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4]
-    if any(n.version != 4 for n in nets):
-        out.append((NOT_V4, NOT_V4))
-    return out
 
 
 def _kept(metadata: pq.FileMetaData, states: tuple[str, ...], number: str,

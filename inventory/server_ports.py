@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synack.ingest import heap
-from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, dictionary_codes, sorted_distinct
+from synack.ingest.aggregates import CLOSED, SERVED, SERVER_ROW_COLUMNS, dictionary_codes, found_in, sorted_distinct
 from synack.ingest.arrays import one_array
 from synack.inventory.address_bands import address_bands, within
 from synack.inventory.dailies import SERVERS
@@ -286,8 +286,7 @@ def _distinct_pairs(pairs: np.ndarray, valid: np.ndarray, parents: np.ndarray, l
         kept = pairs[base]
         if len(kept) < 2 or bool(np.all(kept[1:] > kept[:-1])):
             others = sorted_distinct(pairs[~base & valid])
-            at = np.minimum(np.searchsorted(kept, others), max(len(kept) - 1, 0))
-            added = others[kept[at] != others] if len(kept) else others
+            added = others[~found_in(kept, others)[0]]
             return np.bincount(kept >> 32, minlength=keys) + np.bincount(added >> 32, minlength=keys)
     return np.bincount(sorted_distinct(pairs[valid]) >> 32, minlength=keys)
 
