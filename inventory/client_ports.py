@@ -615,20 +615,12 @@ def new_clients(
 NewPorts = dict[str, "_PackedUses | _TextUses"]  # per stream of clients (client_v4, client_h): see new_ports
 
 
-def new_client_times(store: StoreLike, since: DateLike, until: DateLike = None, *, nets: Nets = None,
-                     sensors: Sensors = None, allow: Allow = None, strict: bool = False) -> np.ndarray:  # fmt: skip
-    """The first uses (µs since the epoch, ascending) of the client ports
-    new_clients finds in [since, until) with the same settings: how many
-    are new when, without the rest of their rows (no servers, services or
-    sensors merged: the daily report counts the new client ports of its
-    seven days before this way). See new_ports and first_uses."""
-    store = snapshot_of(store)
-    start, end = day_range(since, until)
-    return first_uses(new_ports(store, start, end, sensors, nets, strict), allow)
-
-
 def first_uses(new: NewPorts, allow: Allow = None) -> np.ndarray:
-    """The first uses (µs since the epoch, ascending) of the new client ports of `new`, allowlisted ones left out."""
+    """The first uses (µs since the epoch, ascending) of the new client ports
+    of `new`, allowlisted ones left out: how many new_clients would find
+    when, without the rest of their rows (no servers, services or sensors
+    merged: the daily report counts the new client ports of the days it
+    compares this way)."""
     entries = allow_entries(allow)
     times = []
     for kept in new.values():
@@ -661,7 +653,9 @@ def new_ports(store: StoreLike, start: dt.datetime | None, end: dt.datetime | No
     """Per stream of clients (client_v4, client_h), the client ports of
     [start, end) with their first use, those with a row first seen before
     `start` in the whole history (the years' sightings, with the days after
-    them) marked not new (see new_client_times)."""
+    them) marked not new: IPv4 client ports as one 64-bit number and a
+    time each (_PackedUses), so a day of millions of them costs tens of
+    bytes each."""
     columns = ["proto", "server_p", "first_seen"]
     uses: dict[str, _PackedUses | _TextUses] = {}
     for tables, client, _ in _client_tables(store, start, end, sensors, nets, columns, strict, with_server=False):

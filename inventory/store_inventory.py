@@ -455,7 +455,7 @@ class Inventory:
     def new_client_times(self, since: DateLike = "1d", until: DateLike = None) -> np.ndarray:
         """The first uses (µs, ascending) of the client ports `new_clients`
         finds in [since, until) with no filter: counted without their rows
-        (client_ports.new_client_times)."""
+        (client_ports.new_ports, first_uses)."""
         return client_ports.first_uses(self._new_ports(None, since, until), self.allowed)
 
     def keep_new_client_ports(self, since: DateLike, until: DateLike = None) -> None:
