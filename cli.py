@@ -416,7 +416,7 @@ def ingest(
         say(f"upgraded the aggregates of {len(summary.upgraded)} days written by an older synack")
     if summary.quarantined and not quiet:
         say(f"{summary.quarantined} lines quarantined: see {store_dir.root / 'quarantine'}")
-    out.print(_summary_line(summary), markup=False)
+    out.print(_summary_line(summary), markup=False, soft_wrap=True)
     if summary.errors:
         raise typer.Exit(code=EXIT_ERROR)
 
@@ -767,7 +767,7 @@ def rebuild(
         days = rebuild_store(store_dir, _engine(engine, scheduler, workers))
     except SynackError as e:
         raise fail(str(e)) from None
-    out.print(f"rebuilt the aggregates of {len(days)} days", markup=False)
+    out.print(f"rebuilt the aggregates of {len(days)} days", markup=False, soft_wrap=True)
 
 
 def _json_value(value: Any) -> str:
@@ -852,7 +852,7 @@ def check(
     for done in report.repaired:
         say(f"repaired: {done}")
     if after.ok:
-        out.print(f"{store_dir}: ledger and {after.files_checked} files agree", markup=False)
+        out.print(f"{store_dir}: ledger and {after.files_checked} files agree", markup=False, soft_wrap=True)
         return
     hint = "" if repair else "; 'synack check --repair' fixes what can be fixed"
     say(f"{len(after.problems)} problems left{hint}")
@@ -881,7 +881,7 @@ def _adopt(store_dir: StoreFS, repair: bool) -> None:
             say(f"problem: {problem}")
         say(f"{len(after.problems)} problems left; 'synack check --repair' fixes what can be fixed")
         raise typer.Exit(code=EXIT_ATTENTION)
-    out.print(f"{store_dir}: ledger adopted; it and {after.files_checked} files agree", markup=False)
+    out.print(f"{store_dir}: ledger adopted; it and {after.files_checked} files agree", markup=False, soft_wrap=True)
 
 
 class QuarantineAction(StrEnum):
@@ -934,6 +934,7 @@ def quarantine(
         f"replayed {plural(done.replayed, 'line')} of {plural(done.files, 'quarantine file')}: "
         f"{plural(done.rows, 'record')} ingested; {done.still_bad:,} still quarantined",
         markup=False,
+        soft_wrap=True,
     )
 
 
@@ -1383,8 +1384,8 @@ def demo() -> None:
             new = inv.new_servers(last, last + dt.timedelta(days=1))
         except (SynackError, ValueError) as e:
             raise fail(str(e)) from None
-        out.print(f"samples: {logs}", markup=False)
-        out.print(_summary_line(summary), markup=False)
+        out.print(f"samples: {logs}", markup=False, soft_wrap=True)
+        out.print(_summary_line(summary), markup=False, soft_wrap=True)
         _emit(found, Format.table, None, "Server ports, all sample days", lambda: "no server ports")
         _emit(new, Format.table, None, f"New server ports on {last}", lambda: "no new server ports")
 

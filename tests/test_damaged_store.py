@@ -110,9 +110,14 @@ def test_an_empty_ledger_of_a_first_run_that_wrote_nothing_is_not_refused(tmp_pa
 
 
 def test_check_says_a_healthy_store_agrees(tmp_path: Path) -> None:
-    store = make_store(tmp_path)
+    """On one line, however long the store's path: printed to a pipe, the
+    line was cut at 100 columns (found when the suite ran under xdist)."""
+    deep = tmp_path / ("a-long-directory-name-" * 5)
+    deep.mkdir()
+    store = make_store(deep)
     run = run_synack("check", "--store", str(store))
-    assert run.returncode == 0 and "files agree" in run.stdout, run.stderr
+    assert run.returncode == 0 and run.stdout.endswith(" files agree\n"), run.stderr
+    assert run.stdout.count("\n") == 1 and run.stdout.startswith(str(store))
 
 
 def test_check_finds_a_copied_record_file_and_repair_moves_it_aside(tmp_path: Path) -> None:
