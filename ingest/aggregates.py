@@ -17,6 +17,7 @@ ingest's published contract); ingest computes them inside its commits.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,16 @@ DAILY_CLIENTS_SCHEMA = pa.schema(
     [("sensor", _TEXT), ("client_h", _TEXT), ("server_h", _TEXT), ("proto", _TEXT), ("server_p", _PORT),
      ("state", _TEXT), ("server_v4", _V4), ("client_v4", _V4), *_SEEN, ("services", pa.list_(_TEXT))]
 )  # fmt: skip
+
+
+#: The two kinds of aggregate: per server port, and per client and server pair.
+SERVERS = "servers"
+CLIENTS = "clients"
+
+
+def schema_of(kind: str) -> pa.Schema:
+    """The schema of a `kind` (SERVERS or CLIENTS) aggregate file."""
+    return DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
 
 
 #: State codes; code order is value order, which storage sorts by.
@@ -331,6 +342,11 @@ def merge_clients(tables: list[pa.Table]) -> pa.Table:
         "services": _distinct_lists(runs.rows.column("services"), runs.group, runs.count),
     }
     return pa.table([columns[name] for name in DAILY_CLIENTS_SCHEMA.names], schema=DAILY_CLIENTS_SCHEMA)
+
+
+def merger(kind: str) -> Callable[[list[pa.Table]], pa.Table]:
+    """The merge of `kind` (SERVERS or CLIENTS) aggregates: merge_servers or merge_clients."""
+    return merge_servers if kind == SERVERS else merge_clients
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A year's sightings of a busy network (10^5 records a day: a million server
 rows holding 20 M client entries, 1.7 M client rows) take 1.5 GB merged
 whole. `write_banded` merges them in bands instead, in the order a whole
-merge sorts its rows (merge_servers / merge_clients), so the file it writes
+merge sorts its rows (aggregates.merger), so the file it writes
 holds the same rows in the same order:
 
 * the inputs other than the year's old sightings (day partials, month
@@ -37,13 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synack.ingest import heap, partials
-from synack.ingest.aggregates import (
-    DAILY_CLIENTS_SCHEMA,
-    DAILY_SERVERS_SCHEMA,
-    STATES,
-    merge_clients,
-    merge_servers,
-)
+from synack.ingest.aggregates import STATES, merger, schema_of
 from synack.ingest.errors import StoreError
 from synack.ingest.partials import AGGREGATE_FORMAT, CLIENTS, FORMAT_KEY, KINDS, ROW_GROUP, SERVERS, read_aggregate
 from synack.ingest.store_files import FileStamp, StoreFS
@@ -108,7 +102,7 @@ Source = Callable[..., pa.Table]  # (**pq.read_table options) -> rows
 
 
 def _schema(kind: str) -> pa.Schema:
-    return DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    return schema_of(kind)
 
 
 def _kept(store: StoreFS, base: Input, schema: pa.Schema) -> Source:
@@ -126,7 +120,7 @@ def _runs(store: StoreFS, inputs: list[Input], kind: str, reduce: Callable[[pa.T
           scratch: Path) -> Iterator[Path]:  # fmt: skip
     """`inputs` read one at a time, verified and reduced, merged into sorted
     runs of about RUN_BYTES, each written under `scratch`; their paths."""
-    merge = merge_servers if kind == SERVERS else merge_clients
+    merge = merger(kind)
     waiting: list[pa.Table] = []
     held = 0
     for i, (path, stamp, rows) in enumerate(inputs):
@@ -230,7 +224,7 @@ def _bound(kind: str, number: int, below: bool, ranged: list[tuple[str, int]] | 
 
 def _merged(sources: list[Source], bands: list[pc.Expression], kind: str, out: Path) -> int:
     """The sources merged a band at a time into the Parquet file `out`; its rows."""
-    merge = merge_servers if kind == SERVERS else merge_clients
+    merge = merger(kind)
     stored = _schema(kind).with_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
     with _scratch_writes():
         writer = pq.ParquetWriter(out, stored, write_page_checksum=True, **banded_options(kind))

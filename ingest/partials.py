@@ -25,19 +25,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from synack.ingest.aggregates import (
-    DAILY_CLIENTS_SCHEMA,
-    DAILY_SERVERS_SCHEMA,
-    RECORD_COLUMNS,
-    aggregate_day,
-    merge_clients,
-    merge_servers,
-)
+from synack.ingest.aggregates import CLIENTS, RECORD_COLUMNS, SERVERS, aggregate_day, merger, schema_of
 from synack.ingest.store_files import FileStamp, StoreFS, tmp_name
 
 AGGREGATES_DIR = "aggregates"
-SERVERS = "servers"
-CLIENTS = "clients"
 KINDS = (SERVERS, CLIENTS)
 #: Aggregate rows are sorted by (state, server_v4) in small row groups, so a
 #: query for one state and IPv4 networks skips most of a file unread.
@@ -144,7 +135,7 @@ def aggregate_options(kind: str) -> dict[str, Any]:
     # No Parquet dictionaries: zstd takes the repeats as well (files within
     # 1-3% of the dictionary-encoded size) for a fifth less writing time.
     # Times delta-encoded: 15% smaller client files, written 8% faster.
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    schema = schema_of(kind)
     times = {name: "DELTA_BINARY_PACKED" for name in _TIMES if name in schema.names}
     return {
         "compression": "zstd",
@@ -203,8 +194,7 @@ def read_aggregate(store: StoreFS, path: PurePath, kind: str, stamp: FileStamp |
     """One `kind` aggregate file (of a partial or a roll-up), whole, verified
     against its `stamp` and `rows` (StoreFS.read_verified: raises
     FileNotFoundError or FileDamaged)."""
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
-    return store.read_verified(path, stamp, rows, schema=schema)
+    return store.read_verified(path, stamp, rows, schema=schema_of(kind))
 
 
 def read_partial(store: StoreFS, partial: Partial, kind: str) -> pa.Table:
@@ -251,7 +241,7 @@ def merge_kind(store: StoreFS, members: list[Partial], kind: str, name: str, *, 
     rows and stamp. A kind that merged_kinds leaves out gets an empty file (a partial
     always has both; whole-day reads take that kind from the members). The
     two kinds of a merge are independent: they may run at once."""
-    merge = merge_servers if kind == SERVERS else merge_clients
+    merge = merger(kind)
     day = members[0].day
     merged = merge([read_partial(store, p, kind) for p in members] if kind in merged_kinds(members, fine=fine) else [])
     stamp = write_aggregate(store, merged, kind, tmp_name(partial_path(store.root, kind, day, name)))

@@ -38,7 +38,7 @@ from pathlib import PurePath
 
 import pyarrow as pa
 
-from synack.ingest.aggregates import merge_clients, merge_servers
+from synack.ingest.aggregates import merger
 from synack.ingest.partials import (
     CLIENTS,
     COARSE_FLAG,
@@ -200,7 +200,8 @@ def write_rollup(store: StoreFS, step: RollupStep) -> Rollup:
     sizes: dict[str, int] = {}
     stamps: dict[str, FileStamp] = {}
     root = store.root
-    for kind, merge in ((SERVERS, merge_servers), (CLIENTS, merge_clients)):
+    for kind in KINDS:
+        merge = merger(kind)
         tables = [step.base.read(store, kind)] if step.base is not None else []
         tables += [read_partial(store, p, kind) for parts in step.add.values() for p in parts
                    if p.coarse & COARSE_FLAG[kind]]  # fmt: skip

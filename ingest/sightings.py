@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from synack.ingest import banded_merge
-from synack.ingest.aggregates import NOT_V4, merge_clients, merge_servers
+from synack.ingest.aggregates import NOT_V4, merge_clients, merger
 from synack.ingest.partials import (
     CLIENTS,
     COARSE_FLAG,
@@ -143,7 +143,7 @@ def write_sightings(store: StoreFS, step: SightingsStep) -> Rollup:
     sizes: dict[str, int] = {}
     stamps: dict[str, FileStamp] = {}
     for kind in KINDS:
-        merge = merge_servers if kind == SERVERS else merge_clients
+        merge = merger(kind)
         inputs = _input_files(store, step, kind)
         if sum(rows for _, _, rows in inputs) > banded_merge.BAND_ROWS[kind]:
             base = inputs[0] if step.base is not None else None

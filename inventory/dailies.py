@@ -32,8 +32,8 @@ from synack.ingest.aggregates import (
     DAILY_SERVERS_SCHEMA,
     RECORD_COLUMNS,
     aggregate_day,
-    merge_clients,
-    merge_servers,
+    merger,
+    schema_of,
 )
 from synack.ingest.snapshot import (
     CLIENTS,
@@ -136,7 +136,7 @@ def rows_in_range(
     The years' sightings (ingest.sightings) stand in for the whole days
     they cover: always for server rows, and for client rows when `columns`
     leave out the server (then client rows may have no server)."""
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    schema = schema_of(kind)
     tables = list(tables_in_range(store, kind, start, end, where=where, columns=columns, catalog=catalog))
     if not tables:
         empty = schema.empty_table()
@@ -155,7 +155,7 @@ def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end:
     `where` keeps passes: only the row groups holding such rows are decoded
     (store_files.narrowed_read)."""
     current = catalog if catalog is not None else read_catalog(store)
-    schema = DAILY_SERVERS_SCHEMA if kind == SERVERS else DAILY_CLIENTS_SCHEMA
+    schema = schema_of(kind)
     chosen = select(current, start, end, kind, sightings=sightings_answer(kind, columns))
     options = {"schema": schema, "columns": columns, "filters": where}
     if narrow is not None:
@@ -306,7 +306,7 @@ def _aggregate_records(snap: Snapshot, kind: str, files: list[tuple[str, FileSta
     file at a time (verified) and aggregated a batch at a time (memory
     follows a file, the batch and the result)."""
     schema = pa.schema([CORE_SCHEMA.field(c) for c in RECORD_COLUMNS])
-    merge = merge_servers if kind == SERVERS else merge_clients
+    merge = merger(kind)
     if not files:
         return merge([])
     ts = pc.field("ts")
