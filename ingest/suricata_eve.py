@@ -23,7 +23,7 @@ from synack.ingest import addresses
 from synack.ingest.line_parsing import ParsedRows, RowRejects, parse_lines
 from synack.ingest.normalize import valid_utf8
 from synack.ingest.schema import DICT_STRING, TIMESTAMP
-from synack.ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
+from synack.ingest.value_limits import ValueLimits, reject_malformed, reject_unbelievable_times
 
 _FLOW_EVENT = r'"event_type"\s*:\s*"flow"'
 _NETFLOW_EVENT = r'"event_type"\s*:\s*"netflow"'
@@ -193,5 +193,5 @@ def _to_conn(t: pa.Table, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | N
     table = pa.table(
         {k: valid_utf8(v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in columns.items()}
     )
-    reject_unset_required(table, rejects)
+    reject_malformed(table, rejects)
     return table, rejects.reasons

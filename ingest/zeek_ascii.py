@@ -24,7 +24,7 @@ from synack.ingest.lenient import cast_text
 from synack.ingest.line_parsing import BLANK, ParsedRows, RowRejects, parse_lines, set_aside
 from synack.ingest.normalize import missing_required
 from synack.ingest.schema import BINARY_COLUMNS, CONN_FIELD_TYPES, SCALAR_TYPES, TIMESTAMP, arrow_type
-from synack.ingest.value_limits import ValueLimits, reject_unbelievable_times, reject_unset_required
+from synack.ingest.value_limits import ValueLimits, reject_malformed, reject_unbelievable_times
 from synack.ingest.zeek_escapes import decode_escapes
 
 #: Byte that replaces a multi-byte separator before parsing; Zeek escapes
@@ -440,7 +440,7 @@ def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) ->
             reject(bad, f"{name}: bad escape")
         columns.append(col)
     decoded = pa.table(columns, names=list(header.fields))
-    reject_unset_required(decoded, rejects)
+    reject_malformed(decoded, rejects)
     return decoded, rejects.reasons
 
 

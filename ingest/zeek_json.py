@@ -21,7 +21,7 @@ from synack.ingest import addresses
 from synack.ingest.line_parsing import ParsedRows, RowRejects, parse_lines
 from synack.ingest.normalize import valid_utf8
 from synack.ingest.schema import CONN_FIELD_TYPES, TIMESTAMP, arrow_type
-from synack.ingest.value_limits import REQUIRED_FIELDS, ValueLimits, reject_unbelievable_times, reject_unset_required
+from synack.ingest.value_limits import REQUIRED_FIELDS, ValueLimits, reject_malformed, reject_unbelievable_times
 from synack.ingest.zeek_ascii import float_seconds_to_timestamp
 from synack.ingest.zeek_escapes import decode_escapes
 
@@ -128,7 +128,7 @@ def _decode_columns(table: pa.Table, limits: ValueLimits, conn: bool) -> tuple[p
         columns.append(col)
     decoded = pa.table([valid_utf8(col) for col in columns], names=table.column_names)
     if conn:
-        reject_unset_required(decoded, rejects)
+        reject_malformed(decoded, rejects)
     return decoded, rejects.reasons
 
 

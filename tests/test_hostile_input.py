@@ -334,3 +334,35 @@ def test_a_short_line_of_invalid_utf8_is_set_aside_without_an_exception_inside_a
     assert [r["uid"] for t in parsed.tables for r in t.to_pylist()] == ["C1", "C2", "C3"]
     assert [q.line for q in parsed.quarantined] == [3]
     assert swallowed == []
+
+
+@pytest.mark.parametrize("form", ["ascii", "json", "eve"])
+def test_a_record_whose_hosts_are_of_two_address_families_is_set_aside(tmp_path: Path, form: str) -> None:
+    """No connection has an IPv4 client and an IPv6 server (or the other way
+    round): such a line is malformed and set aside with its reason. Before,
+    it was stored and `clients --detail` named the IPv4 client's server
+    255.255.255.255 (the number that stands for "not IPv4")."""
+    hosts = [("10.0.0.1", "10.0.0.2"), ("10.0.0.1", "2001:db8::5"), ("2001:db8::c", "10.0.0.2"),
+             ("2001:db8::c", "2001:db8::5")]  # fmt: skip
+    if form == "eve":
+        events = []
+        for i, (orig, resp) in enumerate(hosts):
+            event = eve_flow_event()
+            event.update(flow_id=i + 1, src_ip=orig, dest_ip=resp)
+            events.append(json.dumps(event))
+        log = write_log(tmp_path / "eve.json", "\n".join(events) + "\n")
+    elif form == "json":
+        rows = [{"ts": 1795000000.0 + i, "uid": f"C{i}", "id.orig_h": orig, "id.orig_p": 40000, "id.resp_h": resp,
+                 "id.resp_p": 443, "proto": "tcp", "conn_state": "SF", "history": "ShADadFf"}
+                for i, (orig, resp) in enumerate(hosts)]  # fmt: skip
+        log = write_log(tmp_path / "conn.log", "".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        log = write_log(tmp_path / "conn.log", conn_header() + "".join(
+            conn_line(f"C{i}", orig=orig, resp=resp) for i, (orig, resp) in enumerate(hosts)))  # fmt: skip
+    summary = ingest_paths([log], tmp_path / "store")
+    assert (summary.rows, summary.quarantined) == (2, 2)
+    assert quarantine_reasons(tmp_path / "store") == ["id.orig_h, id.resp_h: of different address families"] * 2
+    pairs = inventory.client_pairs(tmp_path / "store", nets="all")
+    same_family = [("10.0.0.1", "10.0.0.2"), ("2001:db8::c", "2001:db8::5")]
+    assert sorted(zip(pairs["client_h"], pairs["server_h"])) == same_family
+    every_query_answers(tmp_path / "store")
