@@ -49,17 +49,18 @@ class ValueLimits:
 REQUIRED_FIELDS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto")
 
 
-def reject_malformed(table: pa.Table, rejects: RowRejects) -> None:
+def reject_malformed(table: pa.Table, rejects: RowRejects, connections: bool = True) -> None:
     """Mark the rows of `table` (Zeek field names, addresses in canonical
-    text) where a required field is unset, or whose two hosts are of
-    different address families: a connection never is (Zeek and Suricata
-    log a tunnelled one by its inner or outer addresses, each pair of one
+    text) where a required field is unset, and with `connections` (rows of
+    a conn log or of eve.json flows) those whose two hosts are of different
+    address families: a connection never is (Zeek and Suricata log a
+    tunnelled one by its inner or outer addresses, each pair of one
     family), and a stored one would name its IPv4 client's IPv6 server by
     the number that stands for "not IPv4" (255.255.255.255)."""
     for name in REQUIRED_FIELDS:
         if name in table.column_names:
             rejects.reject(pc.is_null(table.column(name)), f"{name}: unset")
-    if "id.orig_h" in table.column_names and "id.resp_h" in table.column_names:
+    if connections and "id.orig_h" in table.column_names and "id.resp_h" in table.column_names:
         orig, resp = (_is_ipv6(table.column(name)) for name in ("id.orig_h", "id.resp_h"))
         rejects.reject(orig != resp, "id.orig_h, id.resp_h: of different address families")
 
@@ -69,11 +70,10 @@ def _is_ipv6(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     is an IPv6 one (a colon in its text); False where unset."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_dictionary(column.type):
-        per_value = pc.fill_null(pc.match_substring(column.dictionary, ":"), False).to_numpy(zero_copy_only=False)
-        indices = column.indices
-        known = pc.is_valid(indices).to_numpy(zero_copy_only=False)
-        return np.asarray(per_value, dtype=bool)[pc.fill_null(indices, 0).to_numpy()] & known
-    return np.asarray(pc.fill_null(pc.match_substring(column, ":"), False).to_numpy(zero_copy_only=False), dtype=bool)
+        found = pc.take(pc.match_substring(column.dictionary, ":"), column.indices)
+    else:
+        found = pc.match_substring(column, ":")
+    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def reject_unbelievable_times(col: pa.Array, name: str, limits: ValueLimits, rejects: RowRejects) -> None:

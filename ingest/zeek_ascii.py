@@ -440,7 +440,7 @@ def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) ->
             reject(bad, f"{name}: bad escape")
         columns.append(col)
     decoded = pa.table(columns, names=list(header.fields))
-    reject_malformed(decoded, rejects)
+    reject_malformed(decoded, rejects, connections=header.path is None or header.path.startswith("conn"))
     return decoded, rejects.reasons
 
 

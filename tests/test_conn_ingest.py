@@ -364,7 +364,10 @@ def test_a_log_column_named_like_a_partition_key_is_renamed_and_the_store_reads_
 
 def test_an_ipv6_zone_id_that_is_no_interface_name_is_quarantined(tmp_path: Path) -> None:
     """fe80::2%a<TAB>b would be stored, then written raw into the export-known table Zeek reads."""
-    lines = [conn_line("Cgood", resp="fe80::2%eth0"), conn_line("Cbad", ts=1795000001.0, resp="fe80::2%a\\x09b")]
+    lines = [
+        conn_line("Cgood", orig="fe80::1", resp="fe80::2%eth0"),
+        conn_line("Cbad", ts=1795000001.0, orig="fe80::1", resp="fe80::2%a\\x09b"),
+    ]
     log = write_log(tmp_path / "conn.log", conn_header() + "".join(lines) + "#close\t2026-11-21-11-00-00\n")
     summary = ingest_paths([log], tmp_path / "store")
     assert summary.rows == 1 and summary.quarantined == 1

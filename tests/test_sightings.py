@@ -116,7 +116,7 @@ def _random_log(path: Path, rng: random.Random, days: int, rows: int, start: flo
         state, history = rng.choice(histories)
         client = f"10.0.{rng.randrange(3)}.{rng.randrange(9)}"
         client = client if rng.random() < 0.9 else f"2001:db8::c{rng.randrange(3)}"
-        server = rng.choice(["10.1.0.1", "10.1.0.2", "192.0.2.7", "2001:db8::5"])
+        server = rng.choice(["10.1.0.1", "10.1.0.2", "192.0.2.7"] if ":" not in client else ["2001:db8::5", "fd00::6"])
         lines.append(conn_line(
             f"C{path.stem}{i}", ts=start + rng.random() * days * DAY, orig=client, resp=server,
             resp_p=rng.choice([22, 80, 443, 8443]), proto=rng.choice(["tcp", "tcp", "udp"]), state=state,
