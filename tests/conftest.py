@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -60,6 +61,12 @@ def zeek_env() -> dict[str, str]:
 def conn_header(fields: list[tuple[str, str]] | None = None, opened: str = "2026-11-21-10-00-00") -> str:
     """A Zeek ASCII conn.log header block."""
     return zeek_header("conn", fields or CONN_HEADER_FIELDS, opened)
+
+
+def peer_of(rng: random.Random, hosts: list[str], host: str) -> str:
+    """A random host of `hosts` of the same address family as `host`: a connection's two hosts are of one
+    (a line mixing them is set aside)."""
+    return rng.choice([h for h in hosts if (":" in h) == (":" in host)])
 
 
 def conn_line(

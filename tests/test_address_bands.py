@@ -22,7 +22,7 @@ from synack.ingest.errors import SynackError
 from synack.inventory import Inventory, address_bands, answer_stream, band_split, export
 from synack.inventory.query_rows import sort_by_address
 from synack.inventory.store_reader import InventoryError
-from tests.conftest import conn_header, conn_line, run_synack
+from tests.conftest import conn_header, conn_line, peer_of, run_synack
 
 DAY = 86400.0
 START = 1795000000.0
@@ -41,7 +41,8 @@ def _store(tmp_path: Path, seed: int) -> Path:
     for day in range(3):
         lines = []
         for i in range(400):
-            resp, orig = rng.choice(hosts), rng.choice(hosts)
+            orig = rng.choice(hosts)
+            resp = peer_of(rng, hosts, orig)
             lines.append(conn_line(
                 f"C{day}x{i}", ts=START + (day + rng.random()) * DAY, orig=orig, resp=resp,
                 resp_p=rng.choice([22, 80, 443, 3389, 8000 + rng.randrange(50)]), proto=rng.choice(["tcp", "udp"]),

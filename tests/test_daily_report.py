@@ -445,7 +445,7 @@ def test_new_client_times_are_the_first_uses_of_new_clients(tmp_path: Path, sett
     import random
 
     from synack.inventory import Inventory, client_ports
-    from tests.conftest import conn_header, conn_line
+    from tests.conftest import conn_header, conn_line, peer_of
 
     monkeypatch.setattr(client_ports, "STREAM_ROWS", 7 if settings else client_ports.STREAM_ROWS)
 
@@ -454,8 +454,8 @@ def test_new_client_times_are_the_first_uses_of_new_clients(tmp_path: Path, sett
     hosts = [f"10.0.0.{i}" for i in range(12)] + [f"8.8.4.{i}" for i in range(4)] + ["fd00::1", "fd00::2"]
     store = tmp_path / "store"
     for sensor in ("edge-1", "edge-2"):
-        lines = [conn_line(f"C{sensor}{i}", ts=start + i * 1800 + rng.random(), orig=rng.choice(hosts),
-                           resp=rng.choice(hosts), resp_p=rng.choice([22, 80, 443, 8080, 9000 + i % 3]),
+        lines = [conn_line(f"C{sensor}{i}", ts=start + i * 1800 + rng.random(), orig=(o := rng.choice(hosts)),
+                           resp=peer_of(rng, hosts, o), resp_p=rng.choice([22, 80, 443, 8080, 9000 + i % 3]),
                            history=rng.choice(["ShADadFf", "ShADadFf", "ADadFf", "Sr"]))
                  for i in range(300)]  # fmt: skip
         log = tmp_path / f"{sensor}.log"

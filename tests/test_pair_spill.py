@@ -18,7 +18,7 @@ import pytest
 from synack.ingest.conn_ingest import ingest_paths
 from synack.inventory import Inventory, client_ports, pair_spill
 from synack.inventory.pair_spill import PairSpill, distinct_counts
-from tests.conftest import conn_header, conn_line
+from tests.conftest import conn_header, conn_line, peer_of
 from tests.test_address_bands import _store
 
 
@@ -55,7 +55,7 @@ def _year_store(tmp_path: Path, seed: int) -> Path:
     hosts = [f"10.0.0.{i}" for i in range(15)] + ["fd00::1", "fd00::2"]
     logs = []
     for day, start in enumerate((year_end, year_end + 86400, year_end + 31 * 86400)):
-        lines = [conn_line(f"C{day}x{i}", ts=start + i, orig=rng.choice(hosts), resp=rng.choice(hosts),
+        lines = [conn_line(f"C{day}x{i}", ts=start + i, orig=(o := rng.choice(hosts)), resp=peer_of(rng, hosts, o),
                            resp_p=rng.choice([22, 443, 8443]), proto=rng.choice(["tcp", "udp"]))
                  for i in range(300)]  # fmt: skip
         logs.append(tmp_path / f"conn{day}.log")

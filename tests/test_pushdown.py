@@ -22,7 +22,7 @@ from synack.ingest import store_files
 from synack.ingest.conn_ingest import ingest_paths
 from synack.inventory import Inventory
 from synack.inventory.query_rows import sort_by_address
-from tests.conftest import conn_header, conn_line
+from tests.conftest import conn_header, conn_line, peer_of
 
 DAY = 86400.0
 START = 1795000000.0
@@ -118,8 +118,8 @@ def test_a_host_s_client_rows_are_read_in_its_address_family_only(tmp_path: Path
         conn_line(
             f"C{i}",
             ts=START + rng.random() * 2 * DAY,
-            orig=rng.choice(hosts),
-            resp=rng.choice(hosts),
+            orig=(orig := rng.choice(hosts)),
+            resp=peer_of(rng, hosts, orig),
             resp_p=rng.choice([22, 443, 8443]),
             proto=rng.choice(["tcp", "udp"]),
         )
