@@ -84,7 +84,7 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     for found in tables_in_range(store, kind, start, end, where=where(states, sensors, nets, host),
                                  columns=[*columns, *extra]):  # fmt: skip
         v4 = found.column(number).to_numpy().astype(np.int64)
-        if by_port:  # a file's distinct (host, port) by hashing: a day's pairs repeat each client port ~15 times
+        if by_port:  # a file's distinct (host, port) by hashing: its rows repeat one (a client's servers, states)
             keys.append(pc.unique(pa.array((v4 << 16) | found.column("server_p").to_numpy().astype(np.int64)))
                         .to_numpy())  # fmt: skip
         else:
