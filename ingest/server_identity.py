@@ -257,8 +257,15 @@ def _first_of_list(table: pa.Table, *names: str) -> pa.Array:
             col = one_array(table.column(name))
             if not pa.types.is_list(col.type):
                 return pa.nulls(len(table), pa.string())
+            # Empty lists made null first: a JSON block whose lists are all empty (TLS 1.3 sends its
+            # certificates encrypted: "cert_chain_fps": []) is a list of nulls, where [""] is no value.
             has = pc.fill_null(pc.greater(pc.list_value_length(col), 0), False)
-            first = pc.list_element(pc.if_else(has, col, pa.scalar([""], col.type)), 0).cast(pa.string())
+            first = pc.list_element(pc.if_else(has, col, pa.scalar(None, col.type)), 0)
+            if not pa.types.is_string(first.type):
+                try:
+                    first = first.cast(pa.string())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a list of objects: no fingerprint
+                    return pa.nulls(len(table), pa.string())
             return pc.if_else(has, pc.utf8_slice_codeunits(first, 0, TEXT_CHARS), pa.scalar(None, pa.string()))
     return pa.nulls(len(table), pa.string())
 

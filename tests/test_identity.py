@@ -389,6 +389,33 @@ def test_hostile_json_identity_lines_never_break_an_ingest_or_a_query(
                                           "last_seen": [pd.NaT]}), inv.identity_facts())).shape[0] == 1  # fmt: skip
 
 
+@pytest.mark.parametrize(("chains", "fingerprints"), [
+    ([[], [], []], {None}),
+    ([["ab"], [], ["cd", "ef"]], {"ab", "cd", None}),
+    ([[{"fp": "ab"}], [], [1]], None),  # whatever text a hostile list gives
+])  # fmt: skip
+def test_a_json_ssl_log_whose_certificate_lists_are_empty_or_odd_is_ingested(
+    tmp_path: Path, chains: list[list[object]], fingerprints: set[str | None] | None
+) -> None:
+    """TLS 1.3 sends its certificates encrypted, so Zeek's JSON ssl.log has
+    "cert_chain_fps": [] on every line of such traffic: Arrow reads a block
+    of them as a list of nulls. Before, every ingest of one stopped with
+    "internal error (ArrowInvalid: Invalid null value)". Lists of other
+    values (a hostile log) give no fingerprint; the name is kept alike."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    lines = [{"ts": 1764547200.5 + i, "uid": f"C{i}", "id.orig_h": "10.0.0.9", "id.orig_p": 40000 + i,
+              "id.resp_h": "10.0.0.5", "id.resp_p": 443, "version": "TLSv13", "server_name": "example.org",
+              "cert_chain_fps": chain, "established": True} for i, chain in enumerate(chains)]  # fmt: skip
+    (folder / "ssl.log").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    summary = ingest_paths([folder], tmp_path / "store")
+    assert not summary.errors, [e.message for e in summary.errors]
+    facts = take_snapshot(locate(tmp_path / "store")).read_identity().to_pylist()
+    assert {(f["host"], f["port"], f["name"]) for f in facts} == {("10.0.0.5", 443, "example.org")}
+    found = {f["fingerprint"] for f in facts}
+    assert found == fingerprints if fingerprints is not None else all(f is None or isinstance(f, str) for f in found)
+
+
 def test_hostile_identity_text_is_escaped_in_every_output(tmp_path: Path) -> None:
     """A product a server chose (its banner) reaches the terminal, CSV and HTML neutralized."""
     folder = tmp_path / "logs"
