@@ -369,6 +369,13 @@ def _x509(table: pa.Table) -> dict[str, pa.Array]:
     }  # fmt: skip
 
 
+def whole_micros(seconds: pa.Array) -> pa.Array:
+    """Durations in seconds (bounded by the caller) as whole microseconds: a
+    fraction of one (a hostile 0.0078125, or 1.1e-05 * 1e6 in floating point)
+    rounds, where a cast refused to truncate it and stopped the ingest."""
+    return pc.round(pc.multiply(seconds, 1e6)).cast(pa.int64())
+
+
 def _dhcp(table: pa.Table) -> dict[str, pa.Array]:
     """dhcp.log: a leased address, the name its client claimed and its MAC, valid for the lease time."""
     host = _address(table, "assigned_addr", "assigned_ip")
@@ -376,7 +383,7 @@ def _dhcp(table: pa.Table) -> dict[str, pa.Array]:
     ts = _ts(table)
     lease = first_column(table, ("lease_time",), pa.float64())
     lease = pc.if_else(pc.and_(pc.greater_equal(lease, 0), pc.less_equal(lease, 366 * 86400.0)), lease, 0.0)
-    until = pc.add(ts.cast(pa.int64()), pc.multiply(pc.fill_null(lease, 0.0), 1e6).cast(pa.int64())).cast(TIMESTAMP)
+    until = pc.add(ts.cast(pa.int64()), whole_micros(pc.fill_null(lease, 0.0))).cast(TIMESTAMP)
     return {
         "_keep": pc.and_(pc.is_valid(host), pc.is_valid(name)),
         "kind": _constant(table, LEASE), "host": host, "name": name,
@@ -395,7 +402,7 @@ def _dns(table: pa.Table) -> dict[str, pa.Array]:
     fixed, invalid = addresses.canonical(values)  # a name (a CNAME's target) is no address
     ttls = _flat_ttls(table, answers)
     ts = pc.take(_ts(table), parents)
-    until = pc.add(ts.cast(pa.int64()), pc.multiply(ttls, 1e6).cast(pa.int64())).cast(TIMESTAMP)
+    until = pc.add(ts.cast(pa.int64()), whole_micros(ttls)).cast(TIMESTAMP)
     name = pc.take(_text(table, "query"), parents)
     return {
         "_keep": pc.and_(pc.invert(invalid), pc.is_valid(name)), "_rows": parents,

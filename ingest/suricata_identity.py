@@ -37,6 +37,7 @@ from synack.ingest.server_identity import (
     TLS,
     merged_facts,
     software_parts,
+    whole_micros,
 )
 from synack.ingest.suricata_eve import flow_lines
 from synack.ingest.value_limits import ValueLimits, reject_unbelievable_times
@@ -161,7 +162,7 @@ def _dhcp_rows(base: dict[str, pa.Array], events: pa.Array, dhcp: pa.Array, ts: 
     lease = pc.struct_field(dhcp, "lease_time")
     lease = pc.fill_null(pc.if_else(pc.and_(pc.greater_equal(lease, 0), pc.less_equal(lease, 366 * 86400.0)), lease,
                                     0.0), 0.0)  # fmt: skip
-    until = pc.add(ts.cast(pa.int64()), pc.multiply(lease, 1e6).cast(pa.int64())).cast(TIMESTAMP)
+    until = pc.add(ts.cast(pa.int64()), whole_micros(lease)).cast(TIMESTAMP)
     name = _field(dhcp, "hostname")
     keep = pc.and_(pc.equal(events, "dhcp"), pc.and_(pc.is_valid(leased), pc.is_valid(name)))
     return _rows(base, keep, kind=LEASE, host=leased, port=None, name=name, mac=_field(dhcp, "client_mac"),
@@ -198,7 +199,7 @@ def _answer_rows(base: dict[str, pa.Array], events: pa.Array, name: pa.Array, rr
                  ttl: pa.Array, ts: pa.Array) -> pa.Table:  # fmt: skip
     address, invalid = addresses.canonical(rdata)
     ttl = pc.fill_null(pc.if_else(pc.and_(pc.greater_equal(ttl, 0), pc.less_equal(ttl, 30 * 86400.0)), ttl, 0.0), 0.0)
-    until = pc.add(ts.cast(pa.int64()), pc.multiply(ttl, 1e6).cast(pa.int64())).cast(TIMESTAMP)
+    until = pc.add(ts.cast(pa.int64()), whole_micros(ttl)).cast(TIMESTAMP)
     keep = pc.and_(pc.and_(pc.equal(events, "dns"), pc.is_in(rrtype, pa.array(["A", "AAAA"]))),
                    pc.and_(pc.invert(invalid), pc.is_valid(name)))  # fmt: skip
     return _rows(base, keep, kind=DNS, host=address, port=None,

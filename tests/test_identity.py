@@ -416,6 +416,41 @@ def test_a_json_ssl_log_whose_certificate_lists_are_empty_or_odd_is_ingested(
     assert found == fingerprints if fingerprints is not None else all(f is None or isinstance(f, str) for f in found)
 
 
+@pytest.mark.parametrize("form", ["zeek", "eve"])
+def test_a_lease_or_ttl_of_a_fraction_of_a_microsecond_is_rounded(tmp_path: Path, form: str) -> None:
+    """A DHCP lease of 0.0078125 s (7812.5 µs) and a DNS TTL of 1.1e-05 s
+    (10.999... µs in floating point) end their facts at the rounded
+    microsecond. Before, Arrow refused to truncate them and the ingest
+    stopped with "internal error (... was truncated converting to int64)"
+    (found by the hypothesis test of hostile identity lines)."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    if form == "zeek":
+        dhcp = {"ts": 1764547200.0, "mac": "aa:bb:cc:dd:ee:ff", "assigned_addr": "10.0.0.7", "host_name": "pc-7",
+                "lease_time": 0.0078125}  # fmt: skip
+        dns = {"ts": 1764547200.0, "uid": "C1", "id.orig_h": "10.0.0.9", "id.resp_h": "10.0.0.53",
+               "query": "a.example", "answers": ["10.0.0.8"], "TTLs": [1.1e-05], "rcode": 0}  # fmt: skip
+        (folder / "dhcp.log").write_text(json.dumps(dhcp) + "\n")
+        (folder / "dns.log").write_text(json.dumps(dns) + "\n")
+    else:
+        base = {"timestamp": "2025-12-01T00:00:00.000000+0000", "src_ip": "10.0.0.1", "dest_ip": "10.0.0.2",
+                "host": "s"}  # fmt: skip
+        answer = {"rrname": "a.example", "rrtype": "A", "ttl": 1.1e-05, "rdata": "10.0.0.8"}
+        events = [
+            {**base, "event_type": "dhcp",
+             "dhcp": {"type": "reply", "assigned_ip": "10.0.0.7", "hostname": "pc-7", "lease_time": 0.0078125}},
+            {**base, "event_type": "dns",
+             "dns": {"type": "answer", "rrname": "a.example", "version": 2, "answers": [answer]}},
+        ]  # fmt: skip
+        (folder / "eve.json").write_text("".join(json.dumps(e) + "\n" for e in events))
+    summary = ingest_paths([folder], tmp_path / "store")
+    assert not summary.errors, [e.message for e in summary.errors]
+    facts = {f["host"]: f for f in take_snapshot(locate(tmp_path / "store")).read_identity().to_pylist()}
+    lease, answer = facts["10.0.0.7"], facts["10.0.0.8"]
+    assert (lease["last_seen"] - lease["first_seen"]).total_seconds() == 0.007812  # 7812.5 µs, rounded to even
+    assert (answer["last_seen"] - answer["first_seen"]).total_seconds() == 0.000011
+
+
 def test_hostile_identity_text_is_escaped_in_every_output(tmp_path: Path) -> None:
     """A product a server chose (its banner) reaches the terminal, CSV and HTML neutralized."""
     folder = tmp_path / "logs"
