@@ -74,23 +74,36 @@ def read_identity(block: bytes | bytearray | memoryview, first_line: int, sensor
     if not joined:
         return ParsedRows([], [])
     fallback = sensor or DEFAULT_SENSOR
-    parsed = parse_lines(joined, 1, lambda buf: _facts(buf, checked, fallback), _reason)
-    for i, q in enumerate(parsed.quarantined):
-        parsed.quarantined[i] = type(q)(first_line + int(index[q.line - 1]), q.reason, q.text)
-    return parsed
+    facts: list[pa.Table] = []
+
+    def parse(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
+        """parse_lines' parser: one row per line (with its reason) for the quarantine; the facts apart."""
+        found, reasons, lines = _facts(buf, checked, fallback)
+        facts.append(found)
+        return pa.table({"line": pa.array(np.arange(lines))}), reasons
+
+    parsed = parse_lines(joined, 1, parse, _reason)
+    quarantined = [type(q)(first_line + int(index[q.line - 1]), q.reason, q.text) for q in parsed.quarantined]
+    return ParsedRows([f for f in facts if len(f)], quarantined)
 
 
 def _reason(err: Exception) -> str:
     return str(err).split("\n")[0].replace("JSON parse error: ", "invalid JSON: ")[:300]
 
 
-def _facts(buf: pa.Buffer, limits: ValueLimits, sensor: str) -> tuple[pa.Table, np.ndarray | None]:
-    """One parsed block of identity events as IDENTITY_SCHEMA rows, one per event (and one per certificate)."""
+def _facts(buf: pa.Buffer, limits: ValueLimits, sensor: str) -> tuple[pa.Table, np.ndarray | None, int]:
+    """One parsed block of identity events: (IDENTITY_SCHEMA rows, one per
+    event and one per certificate, of the lines not set aside; each line's
+    reason, None when none is; how many lines)."""
     t = pajson.read_json(pa.BufferReader(buf), _READ, _PARSE).combine_chunks()
-    rejects = RowRejects(len(t))
+    lines = len(t)
+    rejects = RowRejects(lines)
     ts = pc.cast(t.column("timestamp"), TIMESTAMP)
     rejects.reject(pc.is_null(ts), "timestamp: unset")
     reject_unbelievable_times(ts, "timestamp", limits, rejects)
+    if rejects.reasons is not None:  # a line set aside gives no fact: its rows go before the facts are made
+        good = pa.array(rejects.reasons == "")
+        t, ts = t.filter(good), ts.filter(good)
     events = pc.fill_null(t.column("event_type"), "")
     server, invalid = addresses.canonical(t.column("dest_ip").combine_chunks())
     server = pc.if_else(invalid, pa.scalar(None, pa.string()), server)
@@ -108,8 +121,7 @@ def _facts(buf: pa.Buffer, limits: ValueLimits, sensor: str) -> tuple[pa.Table, 
         _dhcp_rows(base, events, dhcp, ts),
         *_dns_rows(base, events, dns, ts),
     ]  # fmt: skip
-    # A fact is one of the block's rows: a bad row's facts are left out with it.
-    return _valid_text(pa.concat_tables(parts)), rejects.reasons
+    return _valid_text(pa.concat_tables(parts)), rejects.reasons, lines
 
 
 def _valid_text(table: pa.Table) -> pa.Table:

@@ -617,6 +617,35 @@ def test_hostile_eve_identity_events_never_break_an_ingest_or_a_query(
     assert inv.changed_ports(None).shape[1] == 8
 
 
+@pytest.mark.parametrize("bad_first", [False, True])
+def test_an_eve_line_set_aside_takes_only_its_own_facts(tmp_path: Path, bad_first: bool) -> None:
+    """A block of identity events where a line is set aside (no time): the
+    other lines' facts are all kept, its own none. Before, the block's
+    facts (a TLS event gives two: its name and its certificate) were
+    filtered by the lines' reasons: an internal error ("Filter inputs must
+    all be the same length") when the counts differed, and the wrong facts
+    dropped when they did not (found by an ad-hoc fuzz of eve.json identity
+    events)."""
+    tls = {
+        "timestamp": "2025-12-01T00:00:00.000000+0000",
+        "event_type": "tls",
+        "src_ip": "10.0.0.9",
+        "dest_ip": "10.0.0.5",
+        "dest_port": 443,
+        "tls": {"sni": "example.org", "fingerprint": "aa:bb", "subject": "CN=example.org", "issuerdn": "CN=ca"},
+    }
+    bad = {"timestamp": None, "event_type": "dhcp", "src_ip": "10.0.0.1", "dest_ip": "10.0.0.2", "dest_port": 67,
+           "dhcp": {"type": "reply", "assigned_ip": "10.0.0.7", "hostname": "pc-7"}}  # fmt: skip
+    lines = [bad, tls] if bad_first else [tls, bad]
+    (tmp_path / "eve.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    summary = ingest_paths([tmp_path / "eve.json"], tmp_path / "store")
+    assert not summary.errors, [e.message for e in summary.errors]
+    assert summary.quarantined == 1
+    facts = take_snapshot(locate(tmp_path / "store")).read_identity().to_pylist()
+    assert sorted((f["kind"], f["name"], f["fingerprint"]) for f in facts) == [
+        ("certificate", None, "aa:bb"), ("tls", "example.org", "aa:bb")]  # fmt: skip
+
+
 def test_watch_follows_identity_logs(corpus_logs: Path, tmp_path: Path) -> None:
     """A watched log directory: its ssl.log and x509.log are read beside conn.log, once."""
     import threading
