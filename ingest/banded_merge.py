@@ -64,7 +64,7 @@ def write_banded(store: StoreFS, base: Input | None, inputs: list[Input], kind: 
     (their rows, the bytes of a Parquet file written band by band; see the module).
     Raises StoreError when the temporary directory cannot be written, and
     what reading a store file raises (FileNotFoundError, FileDamaged)."""
-    schema = _schema(kind)
+    schema = schema_of(kind)
     with _scratch_writes():
         directory = tempfile.TemporaryDirectory(prefix="synack-sightings-")
     with directory as scratch:
@@ -99,10 +99,6 @@ def banded_options(kind: str) -> dict[str, Any]:
 
 
 Source = Callable[..., pa.Table]  # (**pq.read_table options) -> rows
-
-
-def _schema(kind: str) -> pa.Schema:
-    return schema_of(kind)
 
 
 def _kept(store: StoreFS, base: Input, schema: pa.Schema) -> Source:
@@ -215,7 +211,7 @@ def _bound(kind: str, number: int, below: bool, ranged: list[tuple[str, int]] | 
     prune by."""
     (column, shift), *rest = _RANGED[kind] if ranged is None else ranged
     field = pc.field(column)
-    value = pa.scalar(number >> shift, _schema(kind).field(column).type)
+    value = pa.scalar(number >> shift, schema_of(kind).field(column).type)
     if not rest:
         return field < value if below else field >= value
     inner = _bound(kind, number & ((1 << shift) - 1), below, rest)
@@ -225,7 +221,7 @@ def _bound(kind: str, number: int, below: bool, ranged: list[tuple[str, int]] | 
 def _merged(sources: list[Source], bands: list[pc.Expression], kind: str, out: Path) -> int:
     """The sources merged a band at a time into the Parquet file `out`; its rows."""
     merge = merger(kind)
-    stored = _schema(kind).with_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
+    stored = schema_of(kind).with_metadata({FORMAT_KEY: AGGREGATE_FORMAT})
     with _scratch_writes():
         writer = pq.ParquetWriter(out, stored, write_page_checksum=True, **banded_options(kind))
     written = 0

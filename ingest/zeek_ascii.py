@@ -235,10 +235,10 @@ def read_rows(
 
     def parse_block(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray | None]:
         table = pacsv.read_csv(buf, read, parse, convert)
-        return _decode_columns(table, header, limits)
+        return _decode_columns(table, header, limits, conn)
 
     def parse_leniently(buf: pa.Buffer) -> tuple[pa.Table, np.ndarray]:
-        return _parse_leniently(buf, header, limits)
+        return _parse_leniently(buf, header, limits, conn)
 
     return parse_lines(data, first_line, parse_block, lambda err: _reason(err, header), parse_leniently)
 
@@ -252,7 +252,8 @@ def _set_aside_all(data: bytes | memoryview, first_line: int, reason: str) -> Pa
     return out
 
 
-def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) -> tuple[pa.Table, np.ndarray]:
+def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits,
+                     conn: bool) -> tuple[pa.Table, np.ndarray]:  # fmt: skip
     """Parse every line of `buf` that can be: each column read as text, then
     converted value by value. Returns (table, reasons per line): see
     line_parsing.LenientParser."""
@@ -304,7 +305,7 @@ def _parse_leniently(buf: pa.Buffer, header: ZeekHeader, limits: ValueLimits) ->
         elif pa.types.is_dictionary(target):
             col = col.combine_chunks().dictionary_encode()
         columns.append(col)
-    decoded, reasons = _decode_columns(pa.table(columns, names=list(header.fields)), header, limits)
+    decoded, reasons = _decode_columns(pa.table(columns, names=list(header.fields)), header, limits, conn)
     if rejects.reasons is not None:
         reasons = rejects.reasons if reasons is None else np.where(rejects.reasons != "", rejects.reasons, reasons)
     kept = line_reasons == ""
@@ -401,8 +402,10 @@ def read_block(block: bytes | bytearray, builder: HeaderBuilder, first_line: int
     return read_segments(split_block(block, builder, first_line))
 
 
-def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) -> tuple[pa.Table, np.ndarray | None]:
-    """Decode each column to its normalized type; return (table, reasons).
+def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits,
+                    conn: bool) -> tuple[pa.Table, np.ndarray | None]:  # fmt: skip
+    """Decode each column to its normalized type (rows of a conn log with
+    `conn`: see reject_malformed); return (table, reasons).
 
     `reasons` is None when every row decoded, else an array holding, per
     row, "" or why the row is rejected.
@@ -440,7 +443,7 @@ def _decode_columns(table: pa.Table, header: ZeekHeader, limits: ValueLimits) ->
             reject(bad, f"{name}: bad escape")
         columns.append(col)
     decoded = pa.table(columns, names=list(header.fields))
-    reject_malformed(decoded, rejects, connections=header.path is None or header.path.startswith("conn"))
+    reject_malformed(decoded, rejects, connections=conn)
     return decoded, rejects.reasons
 
 
