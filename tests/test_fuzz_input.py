@@ -30,11 +30,8 @@ EDGES = [
     "::1", "::ffff:10.0.0.1", "999.1.1.1", "ffff::ffff::1", "10.0.0.1/24", "253402300800.0", "-5.0", "1.5e9",
     "\u202eevil", "\x00", "\x7f", "a,b,c", "(empty),x", "日本語", "\U0001f604",
 ]  # fmt: skip
-# Random examples on a developer's machine (new ones every run); in CI the same
-# examples every run, so a submission is judged on its own code, not on luck.
-SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=bool(os.environ.get("CI"))
-)
+# Random examples on a developer's machine, the same ones in CI (conftest's "ci" profile).
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 value_text = st.one_of(
     st.sampled_from(EDGES),
@@ -176,3 +173,11 @@ def test_fuzzed_log(name: str, logs: st.SearchStrategy[tuple[bytes, int]], data:
     store, rows, quarantined, tmp = _ingest(name, raw)
     with tmp:
         _assert_store_is_whole(store, lines, rows, quarantined)
+
+
+def test_ci_draws_the_same_examples_every_run() -> None:
+    """conftest's "ci" profile: property tests in CI repeat their examples (a
+    seed per test), so CI judges the code, not the draw."""
+    assert settings.get_profile("ci").derandomize
+    if os.environ.get("CI"):
+        assert settings.default.derandomize
