@@ -17,7 +17,6 @@ from synack.ingest.snapshot import TIMESTAMP
 from synack.inventory.allowlist import Allowed, allowed_mask
 from synack.inventory.dailies import CLIENTS, pair_tables_in_range, read_catalog, select, tables_in_range
 from synack.inventory.networks import Network, in_networks, ipv4_text
-from synack.inventory.pair_spill import PairSpill, distinct_counts
 from synack.inventory.query_rows import (
     EMPTY_DTYPES,
     Allow,
@@ -39,7 +38,7 @@ from synack.inventory.query_rows import (
     uint32,
     where,
 )
-from synack.inventory.server_ports import key_slices
+from synack.inventory.server_ordered_pairs import ServerOrderedPairs, port_codes
 from synack.inventory.store_reader import DateLike, StoreLike, day_range, snapshot_of
 
 _TIMES = ["first_seen", "last_seen", "connections"]
@@ -121,7 +120,8 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
     clients_where = where(serving(strict), names, net_list, "client_h")
     servers_where = where(serving(strict), names, None, "server_h")
     narrow = _few_hosts(net_list)
-    numeric = _Merging(["client_v4", "proto", "server_p"], distinct="server_v4", packed=True, limit=PAIR_ROWS)
+    protos: list[str | None] = []
+    numeric = ServerOrderedPairs(protos)
     text = _Merging(["client_h", "proto", "server_p"], distinct="server_h")
     v4_clients, other_clients = _families(net_list)
     for kind, rows in pair_tables_in_range(
@@ -131,9 +131,9 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
         narrow=narrow,
     ) if v4_clients else ():  # fmt: skip
         if kind == CLIENTS:
-            numeric.add_pairs(rows)
+            numeric.add_rows(plain(rows))
         else:
-            numeric.add_client_lists(rows, net_list)
+            numeric.add_lists(plain(rows), net_list)
     for kind, rows in pair_tables_in_range(
         store, start, end, client_where=clients_where & ~v4_client,
         client_columns=["client_h", "server_h", "proto", "server_p"],
@@ -145,7 +145,19 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
         if net_list is not None and len(rows):
             rows = rows.filter(pa.array(in_networks(plain(rows).column("client_h").combine_chunks(), net_list)))
         text.add_pairs(rows)
-    return {"client_v4": numeric.counts(), "client_h": text.counts()}
+    return {"client_v4": _counted(*numeric.counts(), protos), "client_h": text.counts()}
+
+
+def _counted(codes: np.ndarray, counts: np.ndarray, protos: list[str | None]) -> pa.Table:
+    """Client ports coded client << 32 | port code (port_codes) and their counts as
+    a table: client_v4, proto, server_p, servers."""
+    proto = ((codes >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
+    return pa.table({
+        "client_v4": pa.array((codes >> np.uint64(32)).astype(np.uint32)),
+        "proto": pc.take(pa.array(protos, pa.string()), pa.array(proto)),
+        "server_p": pa.array((codes & np.uint64(0xFFFF)).astype(np.uint16)),
+        "servers": pa.array(counts.astype(np.int64)),
+    })  # fmt: skip
 
 
 #: Client networks of at most this many IPv4 addresses (a host, a small
@@ -184,11 +196,6 @@ def _as_text(table: pa.Table) -> pa.Table:
 #: Merged rows a streaming merge holds before merging them again: its
 #: memory follows the distinct keys of the answer, not the rows of the range.
 STREAM_ROWS = 1 << 21
-#: Packed (client port, server) pairs held at most (12 bytes each): more
-#: are counted on disk (inventory.pair_spill), a partition at a time.
-PAIR_ROWS = 6_000_000
-#: List entries of a year's server rows turned into pairs at once.
-LIST_ENTRIES = 1 << 20
 
 
 @dataclass
@@ -197,10 +204,12 @@ class _Merging:
     first and last seen and connections, the distinct services, the
     distinct sensors (of rows with a `sensor` column) and with
     `first_sensor` the sensor of the earliest row, and with `distinct` the
-    number of distinct values of that column. Each
-    table is merged as it comes; the (key, distinct) pairs are kept as key
-    columns only and de-duplicated whenever they double: memory follows
-    the distinct keys and pairs, time stays linear in the rows read."""
+    number of distinct values of that column. Each table is merged as it
+    comes; the (key, distinct) pairs are kept apart: a client's and its
+    servers' numbers in server order (server_ordered_pairs: merged as
+    sorted runs, on disk past a bound), text ones as key columns made
+    distinct whenever they double. Memory follows the distinct keys and
+    pairs, time stays linear in the rows read."""
 
     key: list[str]
     distinct: str | None = None
@@ -210,10 +219,11 @@ class _Merging:
     times: list[pa.Table] = field(default_factory=list)
     services: list[pa.Table] = field(default_factory=list)
     sensors: list[pa.Table] = field(default_factory=list)
-    pairs: list[pa.Table] = field(default_factory=list)
+    pairs: list[pa.Table] = field(default_factory=list)  # text (key, distinct) pairs
+    ordered: ServerOrderedPairs | None = None  # packed (client port, server) pairs
     held: int = 0
+    held_pairs: int = 0
     limit: int = 0  # rows held before they are merged again (0: STREAM_ROWS)
-    spill: PairSpill | None = None  # packed pairs too many to hold, on disk (inventory.pair_spill)
 
     def __post_init__(self) -> None:
         self.limit = self.limit or STREAM_ROWS
@@ -228,7 +238,7 @@ class _Merging:
         (the first in the high 32 bits) and the proto's number << 16 | port."""
         hosts = [rows.column(c).to_numpy().astype(np.uint64) for c in self.key if c.endswith("_v4")]
         packed_hosts = hosts[0] << np.uint64(32) | (hosts[1] if len(hosts) > 1 else np.uint64(0))
-        port = _port_codes(rows, self.protos).astype(np.int64)
+        port = port_codes(rows, self.protos).astype(np.int64)
         rest = [c for c in rows.column_names if c not in self.key]
         return (
             rows.select(rest).append_column("k_hosts", pa.array(packed_hosts)).append_column("k_port", pa.array(port))
@@ -252,96 +262,50 @@ class _Merging:
     def add(self, rows: pa.Table) -> None:
         if not len(rows):
             return
-        rows = self._pack(plain(rows)) if self.packed else plain(rows)
+        rows = plain(rows)
+        if self.distinct is not None:
+            self._add_pairs(rows)
+        rows = self._pack(rows) if self.packed else rows
         self.times.append(self._times(rows))
         self.services.append(_service_rows(rows, self.by))
         if "sensor" in rows.column_names:
             self.sensors.append(self._sensors(rows))
-        if self.distinct is not None:
-            self._append_pairs(rows)
-        self.held += sum(len(t[-1]) for t in (self.times, self.services, self.sensors, self.pairs) if t)
+        self.held += sum(len(t[-1]) for t in (self.times, self.services, self.sensors) if t)
         if self.held > self.limit:
             self.times = [self._times(pa.concat_tables(self.times))]
             self.services = [pa.concat_tables(self.services).group_by([*self.by, "services"]).aggregate([])]
             self.sensors = [self._sensors(pa.concat_tables(self.sensors))] if self.sensors else []
-            self._reduce_pairs()
-            self.held = sum(len(t[0]) for t in (self.times, self.services, self.sensors, self.pairs) if t)
+            self.held = sum(len(t[0]) for t in (self.times, self.services, self.sensors) if t)
             self.limit = max(self.limit, 2 * self.held)
-
-    def _append_pairs(self, rows: pa.Table) -> None:
-        """Keep the (key, distinct) pairs of `rows` (packed: one code per key and the value)."""
-        assert self.distinct is not None
-        if self.packed:  # one number per key (the client's high 32 bits, proto and port low) and the server
-            code = pc.bit_wise_or(rows.column("k_hosts"), rows.column("k_port").cast(pa.uint64()))
-            self._keep_pairs(pa.table({"code": code, "value": rows.column(self.distinct)}))
-        else:
-            self.pairs.append(rows.select([*self.by, self.distinct]))
 
     def add_pairs(self, rows: pa.Table) -> None:
         """Keep only the (key, distinct) pairs of `rows` (the key and the
         distinct column): for counts() alone."""
-        if not len(rows):
-            return
-        self._append_pairs(self._pack(plain(rows)) if self.packed else plain(rows))
-        self._held_pairs()
+        if len(rows):
+            self._add_pairs(plain(rows))
 
-    def _keep_pairs(self, pairs: pa.Table) -> None:
-        """Hold packed (code, value) pairs, or write them to the spill once there is one."""
-        if self.spill is not None:
-            self.spill.write(pairs)
-        else:
-            self.pairs.append(pairs)
-
-    def _reduce_pairs(self) -> None:
-        """Make room: text pairs are made distinct; packed ones go to disk,
-        with every later one (pair_spill: counted a partition at a time)."""
-        if not self.pairs:
+    def _add_pairs(self, rows: pa.Table) -> None:
+        """Keep the (key, distinct) pairs of `rows`: packed ones (a client
+        and its servers' numbers) in server order (server_ordered_pairs),
+        text ones as columns, made distinct whenever they double."""
+        assert self.distinct is not None
+        if self.packed:
+            assert self.key[0] == "client_v4" and self.distinct == "server_v4"
+            if self.ordered is None:
+                self.ordered = ServerOrderedPairs(self.protos)
+            self.ordered.add_rows(rows.select(["client_v4", "server_v4", "proto", "server_p"]))
             return
-        if not self.packed:
+        self.pairs.append(rows.select([*self.key, self.distinct]))
+        self.held_pairs += len(self.pairs[-1])
+        if self.held_pairs > self.limit:
             self.pairs = [self._pairs()]
-            return
-        self.spill = self.spill or PairSpill()
-        self.spill.write(pa.concat_tables(self.pairs))
-        self.pairs = []
-
-    def add_client_lists(self, rows: pa.Table, nets: list[Network] | None) -> None:
-        """Packed, keyed by (client_v4, proto, server_p), counting server_v4:
-        keep the pairs of server rows (server_v4, proto, server_p and their
-        clients_v4 lists), of the clients in `nets` (all when None). Each
-        row's proto and port are packed once, not once per client."""
-        assert self.packed and self.key[0] == "client_v4" and self.distinct == "server_v4"
-        if not len(rows):
-            return
-        lengths = pc.fill_null(pc.list_value_length(rows.column("clients_v4")), 0).to_numpy()
-        for part in key_slices(np.arange(len(rows)), lengths, LIST_ENTRIES):  # a year's lists, a slice at a time
-            some = rows.slice(part.start, part.stop - part.start)
-            lists = some.column("clients_v4").combine_chunks()
-            parents = pc.list_parent_indices(lists).to_numpy()
-            clients = pc.list_flatten(lists)
-            ports = _port_codes(plain(some.select(["proto", "server_p"])), self.protos)
-            code = (clients.to_numpy().astype(np.uint64) << np.uint64(32)) | ports[parents]
-            servers = some.column("server_v4").to_numpy()[parents]
-            pairs = pa.table({"code": code, "value": servers, "client_v4": clients})
-            if nets is not None:
-                pairs = pairs.filter(in_range_of(nets, "client_v4"))
-            self._keep_pairs(pairs.select(["code", "value"]))
-            self._held_pairs()
-
-    def _held_pairs(self) -> None:
-        """After pairs were added: make room (_reduce_pairs) once they hold more than the limit."""
-        if not self.pairs:
-            return
-        self.held += len(self.pairs[-1])
-        if self.held > self.limit:
-            self._reduce_pairs()
-            self.held = len(self.pairs[0]) if self.pairs else 0
-            self.limit = max(self.limit, 2 * self.held)
+            self.held_pairs = len(self.pairs[0])
 
     def counts(self) -> pa.Table:
         """Per key (its columns, as given), the number of distinct values of
         `distinct` kept (a column named `servers`); no rows when none was kept."""
         assert self.distinct is not None
-        if not self.pairs and self.spill is None:
+        if not self.pairs and self.ordered is None:
             types = {"client_v4": pa.uint32(), "proto": pa.string(), "server_p": pa.uint16()}
             return pa.table({**{k: pa.array([], types.get(k, pa.string())) for k in self.key},
                              "servers": pa.array([], pa.int64())})  # fmt: skip
@@ -356,9 +320,9 @@ class _Merging:
         return rows.group_by(key).aggregate([("first_seen", "min")]).rename_columns([*key, "first_seen"])
 
     def _pairs(self) -> pa.Table:
-        """The distinct (key, distinct) text pairs held (packed ones are counted by distinct_counts)."""
+        """The distinct (key, distinct) text pairs held."""
         assert self.distinct is not None and not self.packed
-        return pa.concat_tables(self.pairs).group_by([*self.by, self.distinct]).aggregate([])
+        return pa.concat_tables(self.pairs).group_by([*self.key, self.distinct]).aggregate([])
 
     def _counts(self) -> pa.Table:
         """Per key (the grouping columns), how many distinct values of `distinct` it has."""
@@ -366,16 +330,7 @@ class _Merging:
         if not self.packed:
             counted = self._pairs().group_by(self.by).aggregate([(self.distinct, "count")])
             return counted.rename_columns([*self.by, f"{self.distinct}_count"])
-        if self.spill is None:
-            keys, counts = distinct_counts(pa.concat_tables(self.pairs))
-        else:  # the partitions' keys never meet
-            if self.pairs:
-                self.spill.write(pa.concat_tables(self.pairs))
-            parts = list(self.spill.counts())
-            self.spill.close()
-            self.pairs, self.spill = [], None
-            keys = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0, dtype=np.uint64)
-            counts = np.concatenate([c for _, c in parts]) if parts else np.zeros(0, dtype=np.int64)
+        keys, counts = self.ordered.counts() if self.ordered is not None else (np.zeros(0, np.uint64), np.zeros(0))
         return pa.table({"k_hosts": pa.array(keys & np.uint64(0xFFFFFFFF00000000)),
                          "k_port": pa.array((keys & np.uint64(0xFFFFFFFF)).astype(np.int64)),
                          f"{self.distinct}_count": pa.array(counts.astype(np.int64))})  # fmt: skip
@@ -397,15 +352,6 @@ class _Merging:
                 merged = merged.join(_first_sensors(sensor_rows, by), by)
             merged = merged.append_column("sensors", joined_per_key(merged.select(by), sensor_rows, "sensor"))
         return self._unpack(merged)
-
-
-def _port_codes(rows: pa.Table, protos: list[str | None]) -> np.ndarray:
-    """Each row's proto and server_p as one number, the proto's index in
-    `protos` (which grows by the protos it lacks) << 16 | port."""
-    names = pc.unique(rows.column("proto")).to_pylist()
-    protos += [n for n in names if n not in protos]
-    proto = pc.index_in(rows.column("proto"), pa.array(protos, pa.string()), skip_nulls=False)
-    return (proto.to_numpy().astype(np.uint64) << np.uint64(16)) | rows.column("server_p").to_numpy().astype(np.uint64)
 
 
 def _service_rows(rows: pa.Table, key: list[str]) -> pa.Table:
@@ -688,7 +634,7 @@ class _PackedUses:
         self.limit = self.limit or STREAM_ROWS
 
     def _pack(self, rows: pa.Table) -> np.ndarray:
-        return (rows.column("client_v4").to_numpy().astype(np.uint64) << np.uint64(32)) | _port_codes(rows, self.protos)
+        return (rows.column("client_v4").to_numpy().astype(np.uint64) << np.uint64(32)) | port_codes(rows, self.protos)
 
     def add(self, rows: pa.Table) -> None:
         """Keep the client ports of `rows` (of the range) with their first use."""

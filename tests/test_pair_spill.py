@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from synack.ingest.conn_ingest import ingest_paths
-from synack.inventory import Inventory, client_ports, pair_spill
+from synack.inventory import Inventory, client_ports, pair_spill, server_ordered_pairs
 from synack.inventory.pair_spill import PairSpill, distinct_counts
 from tests.conftest import conn_header, conn_line, peer_of
 from tests.test_address_bands import _store
@@ -85,9 +85,8 @@ def test_clients_counted_on_disk_answer_like_in_memory(tmp_path: Path, seed: int
         real(self)
 
     monkeypatch.setattr(PairSpill, "__init__", counted)
-    monkeypatch.setattr(client_ports, "PAIR_ROWS", 7)
     monkeypatch.setattr(client_ports, "STREAM_ROWS", 9)
-    monkeypatch.setattr(client_ports, "LIST_ENTRIES", 5)
+    monkeypatch.setattr(server_ordered_pairs, "HELD_BYTES", 20)
     for store, expected in zip(stores, want):
         inv = Inventory(store, nets="all")
         for (q, kw), answer in zip(questions, expected):
