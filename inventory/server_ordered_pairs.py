@@ -129,16 +129,18 @@ class ServerOrderedPairs:
                 self._spill(run)
 
     def _spill(self, run: _Run) -> None:
-        """Write a run's entries to the spill as (client << 32 | port code, server) pairs."""
+        """Write a run's entries to the spill as (client << 32 | port code,
+        server) pairs, about BAND_ENTRIES at a time."""
         assert self.spill is not None
-        lengths = np.diff(run.ends, prepend=0)
-        for start in range(0, len(run.codes), 1 << 16):
-            rows = slice(start, start + (1 << 16))
-            first, last = run.entries_before(start), int(run.ends[rows][-1])
-            codes = np.repeat(run.codes[rows], lengths[rows])
-            clients = run.clients[first:last].astype(np.uint64)
+        start = 0
+        while start < len(run.codes):
+            first = run.entries_before(start)
+            stop = max(start + 1, int(np.searchsorted(run.ends, first + BAND_ENTRIES, side="right")))
+            codes = np.repeat(run.codes[start:stop], np.diff(run.ends[start:stop], prepend=first))
+            clients = run.clients[first : int(run.ends[stop - 1])].astype(np.uint64)
             self.spill.write(pa.table({"code": (clients << _32) | (codes & _LOW),
                                        "value": (codes >> _32).astype(np.uint32)}))  # fmt: skip
+            start = stop
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """(each client port's code, client << 32 | port code, ascending; its
