@@ -160,6 +160,8 @@ def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end:
     options = {"schema": schema, "columns": columns, "filters": where}
     if narrow is not None:
         options["narrow"] = narrow
+        if kind == CLIENTS:
+            chosen = chosen.without(quiet_client_days(current, narrow))
     for _, table in _selected_tables(current.snapshot, kind, chosen, start, end, options):
         yield table
 
@@ -182,6 +184,7 @@ def pair_tables_in_range(
     clients = {"schema": DAILY_CLIENTS_SCHEMA, "columns": client_columns, "filters": client_where}
     if narrow is not None:
         clients["narrow"] = narrow
+        chosen = chosen.without(quiet_client_days(current, narrow))
 
     def year_of_servers(year: Rollup) -> tuple[str, pa.Table]:
         return SERVERS, snap.read_rollup(SERVERS, year, schema=DAILY_SERVERS_SCHEMA, columns=server_columns,
@@ -235,12 +238,49 @@ class Selection:
     straddling: list[tuple[str, Partial]] = field(default_factory=list)  # (day, partial)
     legacy_days: list[str] = field(default_factory=list)
 
+    def without(self, days: set[str]) -> Selection:
+        """This selection less the files that hold only rows of `days`
+        (the years' sightings kept: they are not read by day)."""
+        if not days:
+            return self
+        return Selection(
+            rollups=[r for r in self.rollups if r.is_sightings or not set(r.days) <= days],
+            partials=[p for p in self.partials if p.day not in days],
+            straddling=[(day, p) for day, p in self.straddling if day not in days],
+            legacy_days=self.legacy_days,
+        )
+
     def rows(self, kind: str) -> int | None:
         """An upper bound of the `kind` rows read, or None when unknown (an older store's days)."""
         if self.legacy_days:
             return None
         return (sum(r.kind_rows(kind) for r in self.rollups) + sum(p.kind_rows(kind) for p in self.partials)
                 + sum(p.kind_rows(kind) for _, p in self.straddling))  # fmt: skip
+
+
+def quiet_client_days(catalog: Catalog, narrow: pc.Expression) -> set[str]:
+    """The days whose client rows hold no client that passes `narrow` (a
+    test of few clients, see tables_in_range), known from the years'
+    client sightings without reading the days: of the days a year's
+    sightings hold as they are now (same generation), those before the
+    first sighting of such a client that year or after its last (a day's
+    rows are first and last seen within the day). A host that is never a
+    client skips every such day; a client's question, its quiet months."""
+    quiet: set[str] = set()
+    generations = catalog.generations
+    for year in catalog.sightings.values():
+        held = sorted(day for day, g in year.days.items() if generations.get(day) == g)
+        if not held:
+            continue
+        seen = catalog.snapshot.read_rollup(CLIENTS, year, schema=DAILY_CLIENTS_SCHEMA, filters=narrow,
+                                            columns=["first_seen", "last_seen"], narrow=narrow)  # fmt: skip
+        if len(seen):
+            first = pc.min(seen.column("first_seen")).as_py().date().isoformat()
+            last = pc.max(seen.column("last_seen")).as_py().date().isoformat()
+            quiet.update(day for day in held if day < first or day > last)
+        else:
+            quiet.update(held)
+    return quiet
 
 
 def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None, kind: str = SERVERS, *,
