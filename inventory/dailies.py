@@ -239,12 +239,11 @@ class Selection:
     legacy_days: list[str] = field(default_factory=list)
 
     def without(self, days: set[str]) -> Selection:
-        """This selection less the files that hold only rows of `days`
-        (the years' sightings kept: they are not read by day)."""
+        """This selection less the files (roll-ups, years' sightings, partials) that hold only rows of `days`."""
         if not days:
             return self
         return Selection(
-            rollups=[r for r in self.rollups if r.is_sightings or not set(r.days) <= days],
+            rollups=[r for r in self.rollups if not set(r.days) <= days],
             partials=[p for p in self.partials if p.day not in days],
             straddling=[(day, p) for day, p in self.straddling if day not in days],
             legacy_days=self.legacy_days,

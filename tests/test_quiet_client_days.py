@@ -20,7 +20,7 @@ import pytest
 from synack.ingest import sightings
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.rollups import SETTLE_DAYS
-from synack.ingest.snapshot import Snapshot
+from synack.ingest.snapshot import Rollup, Snapshot
 from synack.inventory import Inventory
 from synack.inventory.dailies import CLIENTS, quiet_client_days, read_catalog
 from synack.inventory.query_rows import in_range_of, resolve_nets
@@ -80,6 +80,20 @@ def test_a_server_that_is_never_a_client_reads_no_day_its_year_holds(
     held = {day for year in catalog.sightings.values() for day in year.days}
     assert len(held) > 10
     days = _read_client_days(monkeypatch)
+    years: list[tuple[str, str, object]] = []
+    real = Snapshot.read_rollup
+
+    def read_rollup(self: Snapshot, kind: str, rollup: Rollup, **options: object) -> object:
+        if rollup.is_sightings:
+            years.append((kind, rollup.month, options.get("columns")))
+        return real(self, kind, rollup, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Snapshot, "read_rollup", read_rollup)
+    inv = Inventory(store, nets="10.1.0.1", as_of="newest")
+    pd.testing.assert_frame_equal(inv.clients(), expected[1])
+    # Its years' client rows and their servers' client lists hold nothing of it: only their sightings' spans are read.
+    assert {y for _, y, _ in years} == {"2025", "2026"}
+    assert all(kind == CLIENTS and columns == ["first_seen", "last_seen"] for kind, _, columns in years)
     got = _answers(store, "10.1.0.1")
     for a, b in zip(got, expected):
         pd.testing.assert_frame_equal(a, b)
