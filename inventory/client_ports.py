@@ -59,7 +59,8 @@ _AGGREGATES = [("first_seen", "min"), ("last_seen", "max"), ("connections", "sum
 
 def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: Sensors, nets: Nets,
                    columns: list[str], strict: bool, with_server: bool = True, servers: list[Network] | None = None,
-                   before: dt.datetime | None = None) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
+                   first_seen: tuple[dt.datetime | None, dt.datetime | None] | None = None,
+                   ) -> list[tuple[Iterator[pa.Table], str, str]]:  # fmt: skip
     """Two streams of the client dailies in the range, one file at a time,
     each with its client and server columns: the rows of IPv4 clients with
     the hosts' numbers (client_v4, server_v4), cheap to read and to hash,
@@ -69,31 +70,42 @@ def _client_tables(store: StoreLike, since: DateLike, until: DateLike, sensors: 
     (the years' client sightings then stand in for the days they cover).
     With `servers`, rows of other servers are mostly left unread (the files
     are in server order: a superset, tested exactly by the caller). With
-    `before`, only rows first seen before it (row groups of later days are
-    left unread by their statistics)."""
+    `first_seen` (lo, hi), only rows first seen in [lo, hi) (None: no
+    bound), the years' sightings standing in for any of the range's days
+    (dailies.select's `firsts`): a question of first uses."""
     store = snapshot_of(store)  # one state of the store for both reads
     start, end = day_range(since, until)
     names, net_list = sensor_list(sensors), resolve_nets(nets)
     v4 = pc.field("client_v4") < uint32(NOT_V4)
-    if before is not None:
-        v4 = v4 & (pc.field("first_seen") < pa.scalar(before, TIMESTAMP))
+    first = _first_in(*first_seen) if first_seen is not None else None
+    firsts = first_seen is not None
+    if first is not None:
+        v4 = v4 & first
     numbers = where(serving(strict), names, net_list, "client_h") & v4
     if servers is not None:
         numbers = numbers & in_range_of(servers, "server_v4")
     numeric_columns = ["client_v4", *(["server_v4"] if with_server else []), *columns]
     text_columns = ["client_h", *(["server_h"] if with_server else []), *columns]
     narrow = _few_hosts(net_list)
-    numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=numeric_columns, narrow=narrow)
+    numeric = tables_in_range(store, CLIENTS, start, end, where=numbers, columns=numeric_columns, narrow=narrow,
+                              firsts=firsts)  # fmt: skip
     text_extra = ~(pc.field("client_v4") < uint32(NOT_V4))
     if servers is not None:
         text_extra = text_extra & in_range_of(servers, "server_v4")
-    if before is not None:
-        text_extra = text_extra & (pc.field("first_seen") < pa.scalar(before, TIMESTAMP))
+    if first is not None:
+        text_extra = text_extra & first
     text = state_tables(store, CLIENTS, start, end, serving(strict), names, net_list, host="client_h",
-                        columns=text_columns, extra=text_extra, narrow=narrow)  # fmt: skip
+                        columns=text_columns, extra=text_extra, narrow=narrow, firsts=firsts)  # fmt: skip
     v4_clients, other_clients = _families(net_list)
     return [stream for stream, wanted in (((numeric, "client_v4", "server_v4"), v4_clients),
                                           ((text, "client_h", "server_h"), other_clients)) if wanted]  # fmt: skip
+
+
+def _first_in(start: dt.datetime | None, end: dt.datetime | None) -> pc.Expression | None:
+    """The test of rows first seen in [start, end) (None: every row)."""
+    tests = [pc.field("first_seen") >= pa.scalar(start, TIMESTAMP)] if start is not None else []
+    tests += [pc.field("first_seen") < pa.scalar(end, TIMESTAMP)] if end is not None else []
+    return tests[0] & tests[1] if len(tests) == 2 else (tests[0] if tests else None)
 
 
 def _families(nets: list[Network] | None) -> tuple[bool, bool]:
@@ -596,25 +608,33 @@ def _earliest(codes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def new_ports(store: StoreLike, start: dt.datetime | None, end: dt.datetime | None, sensors: Sensors, nets: Nets,
               strict: bool) -> NewPorts:  # fmt: skip
-    """Per stream of clients (client_v4, client_h), the client ports of
-    [start, end) with their first use, those with a row first seen before
-    `start` in the whole history (the years' sightings, with the days after
-    them) marked not new: IPv4 client ports as one 64-bit number and a
-    time each (_PackedUses), so a day of millions of them costs tens of
-    bytes each."""
+    """Per stream of clients (client_v4, client_h), the client ports first
+    seen in [start, end) with their first use (the range's rows first seen
+    in it, a year's sightings standing in for the range's days it holds),
+    those with a row first seen before `start` in the whole history (the
+    years' sightings, with the days after them) marked not new: IPv4
+    client ports as one 64-bit number and a time each (_PackedUses), so a
+    day of millions of them costs tens of bytes each."""
     columns = ["proto", "server_p", "first_seen"]
     uses: dict[str, _PackedUses | _TextUses] = {}
-    for tables, client, _ in _client_tables(store, start, end, sensors, nets, columns, strict, with_server=False):
+    for tables, client, _ in _client_tables(store, start, end, sensors, nets, columns, strict, with_server=False,
+                                            first_seen=(start, end)):  # fmt: skip
         uses[client] = _PackedUses() if client == "client_v4" else _TextUses()
         for rows in tables:
             uses[client].add(rows)
-    if start is not None:
-        for tables, client, _ in _client_tables(store, None, None, sensors, nets, columns, strict,
-                                                with_server=False, before=start):  # fmt: skip
+    if start is not None:  # whole days up to start's: its day's rows are not re-aggregated to cut it
+        for tables, client, _ in _client_tables(store, None, _midnight_after(start), sensors, nets, columns, strict,
+                                                with_server=False, first_seen=(None, start)):  # fmt: skip
             for rows in tables:
                 if client in uses:
                     uses[client].seen_before(rows)
     return uses
+
+
+def _midnight_after(when: dt.datetime) -> dt.datetime:
+    """The first midnight (UTC) at or after `when`."""
+    midnight = dt.datetime.combine(when.astimezone(dt.UTC).date(), dt.time(), dt.UTC)
+    return midnight if midnight == when else midnight + dt.timedelta(days=1)
 
 
 @dataclass

@@ -146,17 +146,18 @@ def rows_in_range(
 
 def tables_in_range(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None, *,
                     where: pc.Expression | None = None, columns: list[str] | None = None,
-                    catalog: Catalog | None = None,
-                    narrow: pc.Expression | None = None) -> Iterator[pa.Table]:  # fmt: skip
+                    catalog: Catalog | None = None, narrow: pc.Expression | None = None,
+                    firsts: bool = False) -> Iterator[pa.Table]:  # fmt: skip
     """rows_in_range's rows one file (or one re-aggregated partial) at a
     time, for a caller that merges as it reads: its memory then follows
     what it keeps, not the range. `narrow`: a test of few rows on a column
     the files are not sorted by (one host's client rows) that every row
     `where` keeps passes: only the row groups holding such rows are decoded
-    (store_files.narrowed_read)."""
+    (store_files.narrowed_read). `firsts`: see select (`where` must then
+    keep only rows first seen in the range)."""
     current = catalog if catalog is not None else read_catalog(store)
     schema = schema_of(kind)
-    chosen = select(current, start, end, kind, sightings=sightings_answer(kind, columns))
+    chosen = select(current, start, end, kind, sightings=sightings_answer(kind, columns), firsts=firsts)
     options = {"schema": schema, "columns": columns, "filters": where}
     if narrow is not None:
         options["narrow"] = narrow
@@ -283,9 +284,13 @@ def quiet_client_days(catalog: Catalog, narrow: pc.Expression) -> set[str]:
 
 
 def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None, kind: str = SERVERS, *,
-           sightings: bool = False) -> Selection:  # fmt: skip
+           sightings: bool = False, firsts: bool = False) -> Selection:  # fmt: skip
     """The files and partials that hold the `kind` aggregates of [start, end);
-    with `sightings`, the years' sightings first (see rows_in_range)."""
+    with `sightings`, the years' sightings first (see rows_in_range). With
+    `firsts` (a question of first uses, whose rows the caller filters by
+    first_seen in [start, end)) a year's sightings stand in for whichever
+    of its days the range holds: a key's first sighting of the year falls
+    in the range exactly when the key is first seen that year in it."""
     lo = _micros(start) if start is not None else None
     hi = _micros(end) if end is not None else None
     chosen = Selection()
@@ -294,7 +299,11 @@ def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None,
     generations = catalog.generations
     rolled_up: set[str] = set()
     for year in catalog.sightings.values() if sightings else ():
-        if all(day in whole_days and generations.get(day) == g for day, g in year.days.items()):
+        if firsts:
+            usable = not set(days).isdisjoint(year.days) and all(generations.get(d) == g for d, g in year.days.items())
+        else:
+            usable = all(day in whole_days and generations.get(day) == g for day, g in year.days.items())
+        if usable:
             chosen.rollups.append(year)
             rolled_up.update(year.days)
     for rollup in catalog.rollups.values():

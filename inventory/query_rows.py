@@ -127,12 +127,12 @@ def state_rows(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.d
 def state_tables(store: StoreLike, kind: str, start: dt.datetime | None, end: dt.datetime | None,
                  state: str | tuple[str, ...], sensors: list[str] | None, nets: list[Network] | None,
                  host: str = "server_h", columns: list[str] | None = None,
-                 extra: pc.Expression | None = None,
-                 narrow: pc.Expression | None = None) -> Iterator[pa.Table]:  # fmt: skip
-    """state_rows one file at a time (dailies.tables_in_range, `narrow` too)."""
+                 extra: pc.Expression | None = None, narrow: pc.Expression | None = None,
+                 firsts: bool = False) -> Iterator[pa.Table]:  # fmt: skip
+    """state_rows one file at a time (dailies.tables_in_range, `narrow` and `firsts` too)."""
     expr = where(state, sensors, nets, host)
     for found in tables_in_range(store, kind, start, end, where=expr if extra is None else expr & extra,
-                                 columns=columns, narrow=narrow):  # fmt: skip
+                                 columns=columns, narrow=narrow, firsts=firsts):  # fmt: skip
         if nets is not None and len(found):
             found = found.filter(pa.array(in_networks(found.column(host).combine_chunks(), nets)))
         yield found

@@ -9,7 +9,9 @@ import random
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -349,3 +351,44 @@ def test_a_damaged_rollup_met_when_an_ingest_starts_is_set_aside_and_redone(
         assert not check_store(opened).problems
     plain = without_rollups(store, tmp_path / "plain")
     _same(_history_answers(store, "2026-11-02"), _history_answers(plain, "2026-11-02"))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_new_client_ports_of_a_range_inside_a_year_s_sightings_read_them_not_its_days(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range that cuts a year's sightings (a few days of a year, a day
+    cut at noon) tells its client ports new from the year's sightings (a
+    key first seen that year in the range), not from the days it covers:
+    the same answer as a plain merge of the days, none of the covered days
+    read to tell them (only to merge the new ones' rows)."""
+    from synack.ingest.snapshot import Snapshot
+    from synack.inventory.store_reader import day_range
+
+    rng = random.Random(seed)
+    logs = [_random_log(tmp_path / "logs" / f"conn.{n}.log", rng, 12, 300, YEAR_END + n * 3 * DAY)
+            for n in range(2)]  # fmt: skip
+    late = _random_log(tmp_path / "logs" / "late.log", rng, 2, 40, YEAR_END + 9 * DAY)
+    late.write_text(late.read_text().replace("10.0.", "10.7."))  # clients first seen late in 2025
+    store = tmp_path / "store"
+    ingest_paths([*logs, late], store)
+    held = set(_sightings(store)["2025"])
+    plain = without_rollups(store, tmp_path / "plain")
+    days: list[str] = []
+    real = Snapshot.read_partial
+
+    def read(self: Snapshot, kind: str, partial: Any, **options: Any) -> Any:
+        days.append(partial.day) if kind == "clients" else None
+        return real(self, kind, partial, **options)
+
+    monkeypatch.setattr(Snapshot, "read_partial", read)
+    windows = [("2025-12-29", "2025-12-31"), ("2025-12-29T12:00:00", "2026-01-01"), ("2025-12-24", None)]
+    for since, until in windows:
+        want = inventory.Inventory(plain, nets="all").new_clients(since, until)
+        pd.testing.assert_frame_equal(inventory.Inventory(store, nets="all").new_clients(since, until), want)
+        times = [inventory.Inventory(s, nets="all").new_client_times(since, until) for s in (store, plain)]
+        np.testing.assert_array_equal(*times)
+        days.clear()
+        client_ports.new_ports(store, *day_range(since, until), None, "all", False)
+        assert not set(days) & held, (since, until)  # the days after the year's sightings only
+    assert len(inventory.Inventory(plain, nets="all").new_clients("2025-12-29", "2025-12-31")) > 0
