@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -208,6 +209,19 @@ def _as_text(table: pa.Table) -> pa.Table:
 #: Merged rows a streaming merge holds before merging them again: its
 #: memory follows the distinct keys of the answer, not the rows of the range.
 STREAM_ROWS = 1 << 21
+#: While set, a merge of more distinct keys stops with TooManyKeys: an
+#: answer tried as one band before its bands are weighed (Inventory).
+KEY_BUDGET: ContextVar[int | None] = ContextVar("KEY_BUDGET", default=None)
+
+
+class TooManyKeys(Exception):
+    """A merge met KEY_BUDGET: the question is answered in bands instead."""
+
+
+def _within_budget(keys: int) -> None:
+    budget = KEY_BUDGET.get()
+    if budget is not None and keys > budget:
+        raise TooManyKeys(f"more than {budget:,} keys")
 
 
 @dataclass
@@ -287,6 +301,7 @@ class _Merging:
             self.times = [self._times(pa.concat_tables(self.times))]
             self.services = [pa.concat_tables(self.services).group_by([*self.by, "services"]).aggregate([])]
             self.sensors = [self._sensors(pa.concat_tables(self.sensors))] if self.sensors else []
+            _within_budget(len(self.times[0]))
             self.held = sum(len(t[0]) for t in (self.times, self.services, self.sensors) if t)
             self.limit = max(self.limit, 2 * self.held)
 
@@ -355,7 +370,9 @@ class _Merging:
         if not self.times:
             return None
         by = self.by
-        merged = _with_services(self._times(pa.concat_tables(self.times)), pa.concat_tables(self.services), by)
+        times = self._times(pa.concat_tables(self.times))
+        _within_budget(len(times))
+        merged = _with_services(times, pa.concat_tables(self.services), by)
         if self.distinct is not None:
             merged = merged.join(self._counts(), by)
         if self.sensors:
@@ -389,8 +406,7 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
     # A range holding a year's sightings counts its servers apart (from the year's server rows); any other
     # reads each file once, with its servers.
     apart = any(r.is_sightings for r in select(read_catalog(store), start, end, CLIENTS, sightings=True).rollups)
-    servers = _distinct_servers(store, since, until, sensors, nets, strict) if apart else {}
-    parts = []
+    streams = []  # the rows merged first: a key budget (KEY_BUDGET) is met before the servers are counted
     for tables, client, server in _client_tables(store, since, until, sensors, nets, columns, strict,
                                                  with_server=not apart):  # fmt: skip
         key = [client, "proto", "server_p"]
@@ -400,7 +416,10 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
             if only is not None:
                 rows = rows.filter(pa.array(only[client].among(rows))) if client in only else rows.slice(0, 0)
             merging.add(rows)
-        merged = merging.result()
+        streams.append((merging.result(), key, client, server))
+    servers = _distinct_servers(store, since, until, sensors, nets, strict) if apart else {}
+    parts = []
+    for merged, key, client, server in streams:
         if merged is not None:
             if apart:
                 counted = servers[client].cast(pa.schema([*(merged.schema.field(k) for k in key),

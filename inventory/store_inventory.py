@@ -332,7 +332,18 @@ class Inventory:
                                           ["client_h", "proto", "server_p"])  # fmt: skip
             return self._answer(self._marked(found, "client_h"), since, until, wanted, ("client_h",))
 
-        return self._banded(CLIENTS, since, until, filters, answer, None)
+        if self._only_bands is None:  # tried as one band first: weighing the bands reads the range once more
+            budget = client_ports.KEY_BUDGET.set(band_sizes.ANSWER_ROWS)
+            try:
+                whole = answer(None, filters)
+            except client_ports.TooManyKeys:
+                whole = None
+            finally:
+                client_ports.KEY_BUDGET.reset(budget)
+            if whole is not None:
+                yield whole
+                return
+        yield from self._banded(CLIENTS, since, until, filters, answer, None)
 
     def client_pairs(self, since: DateLike = None, until: DateLike = None,
                      **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip

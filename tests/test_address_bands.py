@@ -19,7 +19,7 @@ import pytest
 
 from synack.ingest.conn_ingest import ingest_paths
 from synack.ingest.errors import SynackError
-from synack.inventory import Inventory, address_bands, answer_stream, band_split, export
+from synack.inventory import Inventory, address_bands, answer_stream, band_split, client_ports, export, store_inventory
 from synack.inventory.query_rows import sort_by_address
 from synack.inventory.store_reader import InventoryError
 from tests.conftest import conn_header, conn_line, peer_of, run_synack
@@ -389,3 +389,29 @@ def client_ports_new(store: Path, sightings: pd.DataFrame) -> pd.DataFrame:
     from synack.inventory import client_ports
 
     return client_ports.new_clients(store, "2026-11-19", None, nets="all", sightings=sightings)
+
+
+def test_clients_that_fit_one_band_are_answered_without_weighing_bands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clients` is tried as one band under a budget of ANSWER_ROWS keys
+    (client_ports.KEY_BUDGET): an answer that fits never weighs bands (a
+    read of the whole range); one that does not stops at the budget and is
+    answered in bands, the same rows either way."""
+    store = _store(tmp_path, 8)
+    want = Inventory(store, nets="all", as_of="2026-11-30").clients()
+    weighed: list[str] = []
+    real = store_inventory.address_bands
+    monkeypatch.setattr(store_inventory, "address_bands", lambda *a, **kw: weighed.append(a[1]) or real(*a, **kw))
+    frames = list(Inventory(store, nets="all", as_of="2026-11-30").frames("clients"))
+    assert len(frames) == 1 and not weighed
+    pd.testing.assert_frame_equal(frames[0], want)
+    monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
+    monkeypatch.setattr(client_ports, "STREAM_ROWS", 30)  # merged again every 30 rows: the budget is met mid-range
+    stopped: list[int] = []
+    real_check = client_ports._within_budget
+    monkeypatch.setattr(client_ports, "_within_budget", lambda keys: stopped.append(keys) or real_check(keys))
+    frames = list(Inventory(store, nets="all", as_of="2026-11-30").frames("clients"))
+    assert weighed == ["clients"] and len(frames) > 1 and len(want) > 40
+    assert any(keys > 40 for keys in stopped)
+    pd.testing.assert_frame_equal(answer_stream.joined(frames), want)
