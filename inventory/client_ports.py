@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synack.ingest import heap
 from synack.ingest.addresses import ipv4_numbers
 from synack.ingest.aggregates import NOT_V4, found_in
 from synack.ingest.snapshot import TIMESTAMP
@@ -417,6 +418,7 @@ def _merge_clients(store: StoreLike, since: DateLike, until: DateLike, sensors: 
                 rows = rows.filter(pa.array(only[client].among(rows))) if client in only else rows.slice(0, 0)
             merging.add(rows)
         streams.append((merging.result(), key, client, server))
+    heap.give_back()  # the merges' rows are gone: their pages go back before the servers' lists are read
     servers = _distinct_servers(store, since, until, sensors, nets, strict) if apart else {}
     parts = []
     for merged, key, client, server in streams:
