@@ -86,10 +86,13 @@ LENT_BYTES = 64 << 20
 class _ReadCache:
     """The aggregate tables a snapshot read last, up to READ_CACHE_BYTES, and
     the verified bytes of the files it read last, up to VERIFIED_CACHE_BYTES
-    (least recently used out first)."""
+    (least recently used out first). A table is kept from its second read
+    on: a question that streams through files once (a year's `clients`)
+    keeps none, whose tables would hold the heap's pages, not save a read."""
 
     def __init__(self) -> None:
         self.tables: OrderedDict[tuple[str, ...], pa.Table] = OrderedDict()
+        self.asked: set[tuple[str, ...]] = set()  # the reads made once
         self.bytes = 0
         self.hits = 0
         self.verified: OrderedDict[str, pa.Buffer] = OrderedDict()  # file -> its verified bytes
@@ -135,6 +138,9 @@ class _ReadCache:
     def put(self, key: tuple[str, ...], table: pa.Table) -> None:
         size = table.nbytes
         if size * 4 > READ_CACHE_BYTES:
+            return
+        if key not in self.asked:
+            self.asked.add(key)
             return
         self.tables[key] = table
         self.bytes += size
