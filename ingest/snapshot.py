@@ -99,6 +99,7 @@ class _ReadCache:
         self.verified_bytes = 0
         self.footers: dict[str, pq.FileMetaData] = {}  # file -> its footer (a few kB each)
         self.lent: dict[str, pa.Buffer] = {}  # file too large to keep -> its bytes, verified for a footer
+        self.derived: dict[tuple[str, ...], pa.Table] = {}  # small tables made from files (a reader's own keys)
 
     def kept_bytes(self, rel: str) -> pa.Buffer | None:
         """The verified bytes of file `rel` when kept (see VERIFIED_CACHE_BYTES)."""

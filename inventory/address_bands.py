@@ -80,6 +80,7 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
             return [None]
     # The hosts' numbers alone: a row of another address (NOT_V4) counts in the last band, whatever the networks.
     numbers, keys, weights = [], [], []
+    rows_of = _Histogram()  # pairs: rows per host, held as counts (a year's rows would be 82 M numbers)
     extra = ["clients_v4", "clients_text"] if lists else []
     for found in tables_in_range(store, kind, start, end, where=where(states, sensors, nets, host),
                                  columns=[*columns, *extra]):  # fmt: skip
@@ -88,22 +89,21 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
             keys.append(pc.unique(pa.array((v4 << 16) | found.column("server_p").to_numpy().astype(np.int64)))
                         .to_numpy())  # fmt: skip
         else:
-            keys.append(v4)
+            rows_of.add(v4)
         if lists:
             entries = sum(pc.fill_null(pc.list_value_length(found.column(c)), 0).to_numpy() for c in extra)
             numbers.append(v4)
             weights.append(1 / ROW_SHARE + entries / LIST_SHARE)
-    v4 = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
     if by_port:  # each host's distinct ports
-        v4 = sorted_distinct(v4) >> 16
+        v4 = sorted_distinct(np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)) >> 16
+        starts = np.flatnonzero(np.r_[True, v4[1:] != v4[:-1]]) if len(v4) else np.zeros(0, dtype=np.int64)
+        values, counts = v4[starts], np.diff(np.r_[starts, len(v4)]).astype(np.float64)
     else:
-        v4.sort()
-    del keys
+        values, counts = rows_of.counts()
+    del keys, rows_of
     heap.give_back()  # the range's host numbers are gone: their pages go back before the answer is read
-    if not len(v4):
+    if not len(values):
         return [None]
-    starts = np.flatnonzero(np.r_[True, v4[1:] != v4[:-1]])  # by sorting: numpy's hashed unique is slower here
-    values, counts = v4[starts], np.diff(np.r_[starts, len(v4)]).astype(np.float64)
     if lists:
         counts += np.bincount(np.searchsorted(values, np.concatenate(numbers)), weights=np.concatenate(weights),
                               minlength=len(values))  # fmt: skip
@@ -115,6 +115,42 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
     bands: list[Band] = [_ipv4_interval(lo, hi) for lo, hi in zip([0, *bounds], bounds)]
     bands.append(_ipv4_interval(bounds[-1], NOT_V4 + 1) + _NOT_IPV4 if bounds else None)
     return bands
+
+
+class _Histogram:
+    """How many times each number was added, held as (number, count) pairs
+    once the numbers added exceed HISTOGRAM_ROWS: memory follows the
+    distinct numbers (a range's clients), not the rows (its client pairs)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+        self.held = 0
+        self.values = np.zeros(0, dtype=np.int64)
+        self.weights = np.zeros(0, dtype=np.float64)
+
+    def add(self, numbers: np.ndarray) -> None:
+        self.parts.append(numbers)
+        self.held += len(numbers)
+        if self.held > HISTOGRAM_ROWS:
+            self._collapse()
+
+    def _collapse(self) -> None:
+        numbers = np.concatenate([self.values, *self.parts])
+        weights = np.concatenate([self.weights, np.ones(len(numbers) - len(self.values))])
+        order = np.argsort(numbers, kind="stable")
+        numbers = numbers[order]
+        starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if len(numbers) else np.zeros(0, np.int64)
+        self.values, self.weights = numbers[starts], np.add.reduceat(weights[order], starts) if len(starts) else weights
+        self.parts, self.held = [], 0
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the distinct numbers added, ascending; how many times each was added)."""
+        self._collapse()
+        return self.values, self.weights
+
+
+#: Host numbers held one per row before they are counted (8 bytes each).
+HISTOGRAM_ROWS = 1 << 22
 
 
 def _ipv4_interval(lo: int, hi: int) -> list[Network]:

@@ -272,8 +272,7 @@ def quiet_client_days(catalog: Catalog, narrow: pc.Expression) -> set[str]:
         held = sorted(day for day, g in year.days.items() if generations.get(day) == g)
         if not held:
             continue
-        seen = catalog.snapshot.read_rollup(CLIENTS, year, schema=DAILY_CLIENTS_SCHEMA, filters=narrow,
-                                            columns=["first_seen", "last_seen"], narrow=narrow)  # fmt: skip
+        seen = _client_spans(catalog.snapshot, year).filter(narrow)
         if len(seen):
             first = pc.min(seen.column("first_seen")).as_py().date().isoformat()
             last = pc.max(seen.column("last_seen")).as_py().date().isoformat()
@@ -281,6 +280,21 @@ def quiet_client_days(catalog: Catalog, narrow: pc.Expression) -> set[str]:
         else:
             quiet.update(held)
     return quiet
+
+
+def _client_spans(snap: Snapshot, year: Rollup) -> pa.Table:
+    """Per client number (client_v4; NOT_V4 for every other address) of a
+    year's client sightings, its first and last sighting: read once per
+    snapshot (the bands of an answer each ask)."""
+    key = ("client spans", snap.rollup_file(CLIENTS, year))
+    spans = snap.cache.derived.get(key)
+    if spans is None:
+        rows = snap.read_rollup(CLIENTS, year, schema=DAILY_CLIENTS_SCHEMA,
+                                columns=["client_v4", "first_seen", "last_seen"])  # fmt: skip
+        spans = rows.group_by("client_v4").aggregate([("first_seen", "min"), ("last_seen", "max")])
+        spans = spans.rename_columns(["client_v4", "first_seen", "last_seen"])
+        snap.cache.derived[key] = spans
+    return spans
 
 
 def select(catalog: Catalog, start: dt.datetime | None, end: dt.datetime | None, kind: str = SERVERS, *,

@@ -93,7 +93,7 @@ def test_a_server_that_is_never_a_client_reads_no_day_its_year_holds(
     pd.testing.assert_frame_equal(inv.clients(), expected[1])
     # Its years' client rows and their servers' client lists hold nothing of it: only their sightings' spans are read.
     assert {y for _, y, _ in years} == {"2025", "2026"}
-    assert all(kind == CLIENTS and columns == ["first_seen", "last_seen"] for kind, _, columns in years)
+    assert all(kind == CLIENTS and columns == ["client_v4", "first_seen", "last_seen"] for kind, _, columns in years)
     got = _answers(store, "10.1.0.1")
     for a, b in zip(got, expected):
         pd.testing.assert_frame_equal(a, b)
