@@ -32,6 +32,8 @@ from synack.inventory.answer_stream import temporary_directory, temporary_writes
 
 #: The column client bands are cut by.
 COLUMN = "client_v4"
+#: Rows of a file split at once (its row groups gathered): one batch per band each.
+SPLIT_ROWS = 1 << 18
 _WHAT = "client rows split by band"
 
 
@@ -93,23 +95,37 @@ class BandSplit:
         return table.select(columns) if columns is not None else table
 
     def _split(self, rel: str, stamp: FileStamp | None, rows: int | None, schema: pa.Schema | None) -> None:
+        """Split the file `rel` into a temporary file of one batch per band
+        for every SPLIT_ROWS rows (its row groups gathered: a band reads a
+        few batches of a file, not one per row group)."""
         path = Path(self.directory.name) / f"{len(self.pieces)}.arrow"
         groups = 0
         writer: pa.ipc.RecordBatchFileWriter | None = None
+        gathered: list[pa.Table] = []
+
+        def flush() -> None:
+            nonlocal writer, groups
+            table = pa.concat_tables(gathered)
+            gathered.clear()
+            if writer is None:
+                writer = pa.ipc.new_file(str(path), table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
+            band = np.searchsorted(self.starts, table.column(COLUMN).to_numpy(), side="right")
+            order = np.argsort(band, kind="stable")
+            batch = table.take(pa.array(order)).combine_chunks().to_batches()
+            whole = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)
+            ends = np.cumsum(np.bincount(band, minlength=self.bands))
+            for lo, hi in zip(np.r_[0, ends[:-1]], ends):
+                writer.write_batch(whole.slice(int(lo), int(hi - lo)))
+            groups += 1
+
         with temporary_writes(_WHAT):
             try:
                 for table in self.snapshot.row_groups(rel, stamp, rows, schema):
-                    if writer is None:
-                        options = pa.ipc.IpcWriteOptions(compression="lz4")
-                        writer = pa.ipc.new_file(str(path), table.schema, options=options)
-                    band = np.searchsorted(self.starts, table.column(COLUMN).to_numpy(), side="right")
-                    order = np.argsort(band, kind="stable")
-                    batch = table.take(pa.array(order)).combine_chunks().to_batches()
-                    whole = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)
-                    ends = np.cumsum(np.bincount(band, minlength=self.bands))
-                    for lo, hi in zip(np.r_[0, ends[:-1]], ends):
-                        writer.write_batch(whole.slice(int(lo), int(hi - lo)))
-                    groups += 1
+                    gathered.append(table)
+                    if sum(len(t) for t in gathered) >= SPLIT_ROWS:
+                        flush()
+                if gathered:
+                    flush()
             finally:
                 if writer is not None:
                     writer.close()

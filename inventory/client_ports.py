@@ -210,6 +210,8 @@ def _as_text(table: pa.Table) -> pa.Table:
 #: Merged rows a streaming merge holds before merging them again: its
 #: memory follows the distinct keys of the answer, not the rows of the range.
 STREAM_ROWS = 1 << 21
+#: Rows a streaming merge gathers before it merges them.
+MERGE_ROWS = 1 << 16
 #: While set, a merge of more distinct keys stops with TooManyKeys: an
 #: answer tried as one band before its bands are weighed (Inventory).
 KEY_BUDGET: ContextVar[int | None] = ContextVar("KEY_BUDGET", default=None)
@@ -248,6 +250,8 @@ class _Merging:
     sensors: list[pa.Table] = field(default_factory=list)
     pairs: list[pa.Table] = field(default_factory=list)  # text (key, distinct) pairs
     ordered: ServerOrderedPairs | None = None  # packed (client port, server) pairs
+    pending: list[pa.Table] = field(default_factory=list)  # rows added, not merged yet
+    pending_rows: int = 0
     held: int = 0
     held_pairs: int = 0
     limit: int = 0  # rows held before they are merged again (0: STREAM_ROWS)
@@ -287,11 +291,24 @@ class _Merging:
         return pa.table({**{k: values[k] for k in self.key}, **{c: table.column(c) for c in rest}})
 
     def add(self, rows: pa.Table) -> None:
+        """Merge `rows` in (their pairs at once, the rest with the rows held
+        until MERGE_ROWS: a band's piece of each file is a few hundred rows,
+        each merged alone cost a group-by's overhead)."""
         if not len(rows):
             return
         rows = plain(rows)
         if self.distinct is not None:
             self._add_pairs(rows)
+        self.pending.append(rows)
+        self.pending_rows += len(rows)
+        if self.pending_rows >= MERGE_ROWS:
+            self._merge_pending()
+
+    def _merge_pending(self) -> None:
+        if not self.pending:
+            return
+        rows = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
+        self.pending, self.pending_rows = [], 0
         rows = self._pack(rows) if self.packed else rows
         self.times.append(self._times(rows))
         self.services.append(_service_rows(rows, self.by))
@@ -368,6 +385,7 @@ class _Merging:
         services (comma-joined), with `distinct` its count (named after the
         column), sensors (comma-joined; with rows of a sensor column) and
         with `first_sensor` first_sensor; None when nothing was added."""
+        self._merge_pending()
         if not self.times:
             return None
         by = self.by

@@ -408,6 +408,7 @@ def test_clients_that_fit_one_band_are_answered_without_weighing_bands(
     pd.testing.assert_frame_equal(frames[0], want)
     monkeypatch.setattr(address_bands, "ANSWER_ROWS", 40)
     monkeypatch.setattr(client_ports, "STREAM_ROWS", 30)  # merged again every 30 rows: the budget is met mid-range
+    monkeypatch.setattr(client_ports, "MERGE_ROWS", 10)
     stopped: list[int] = []
     real_check = client_ports._within_budget
     monkeypatch.setattr(client_ports, "_within_budget", lambda keys: stopped.append(keys) or real_check(keys))

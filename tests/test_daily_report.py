@@ -448,6 +448,7 @@ def test_new_client_times_are_the_first_uses_of_new_clients(tmp_path: Path, sett
     from tests.conftest import conn_header, conn_line, peer_of
 
     monkeypatch.setattr(client_ports, "STREAM_ROWS", 7 if settings else client_ports.STREAM_ROWS)
+    monkeypatch.setattr(client_ports, "MERGE_ROWS", 3 if settings else client_ports.MERGE_ROWS)
 
     rng = random.Random(len(settings))
     start = 1795046400.0  # 2026-11-19 00:00 UTC

@@ -86,6 +86,7 @@ def test_clients_counted_on_disk_answer_like_in_memory(tmp_path: Path, seed: int
 
     monkeypatch.setattr(PairSpill, "__init__", counted)
     monkeypatch.setattr(client_ports, "STREAM_ROWS", 9)
+    monkeypatch.setattr(client_ports, "MERGE_ROWS", 5)
     monkeypatch.setattr(server_ordered_pairs, "HELD_BYTES", 20)
     for store, expected in zip(stores, want):
         inv = Inventory(store, nets="all")
