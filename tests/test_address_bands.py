@@ -80,9 +80,15 @@ def test_banded_answers_are_the_answers_merged_at_once(tmp_path: Path, seed: int
         assert got.attrs["nets"] == want.attrs["nets"]
 
 
-def test_client_bands_read_each_client_file_once_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("split_rows", [band_split.SPLIT_ROWS, 40])
+def test_client_bands_read_each_client_file_once_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       split_rows: int) -> None:  # fmt: skip
     """Client questions in many bands read each client file once (band_split), answer from the
-    split in every band, and give the answers merged at once."""
+    split in every band, and give the answers merged at once; files of many row groups split a few
+    of them at a time (SPLIT_ROWS: several batches per band) too."""
+    monkeypatch.setattr(band_split, "SPLIT_ROWS", split_rows)
+    if split_rows < band_split.SPLIT_ROWS:
+        monkeypatch.setattr("synack.ingest.partials.ROW_GROUP", {"servers": 16, "clients": 16})
     store = _store(tmp_path, 5)
     whole = Inventory(store, nets="all", as_of="2026-11-30")
     asked = {q: kw for q, kw in QUESTIONS if q in ("clients", "client_pairs", "new_clients")}  # the last of each
@@ -92,8 +98,9 @@ def test_client_bands_read_each_client_file_once_split(tmp_path: Path, monkeypat
     splits: list[str] = []
     served: list[int] = []
     real_split, real_read = band_split.BandSplit._split, band_split.BandSplit.read
-    monkeypatch.setattr(band_split.BandSplit, "_split", lambda self, rel, *a: splits.append(rel) or real_split(
-        self, rel, *a))  # fmt: skip
+    pieces: list[dict[str, tuple[Path, int]]] = []
+    monkeypatch.setattr(band_split.BandSplit, "_split", lambda self, rel, *a: splits.append(rel) or pieces.append(
+        self.pieces) or real_split(self, rel, *a))  # fmt: skip
     monkeypatch.setattr(band_split.BandSplit, "read", lambda self, rel, stamp, rows, band, options: served.append(
         band) or real_read(self, rel, stamp, rows, band, options))  # fmt: skip
     banded = Inventory(store, nets="all", as_of="2026-11-30")
@@ -104,6 +111,8 @@ def test_client_bands_read_each_client_file_once_split(tmp_path: Path, monkeypat
         pd.testing.assert_frame_equal(answer_stream.joined(frames), want.reset_index(drop=True), obj=question)
         assert splits and len(splits) == len(set(splits)), f"{question}: each client file split once"
         assert len(set(served)) > 2, f"{question}: the bands answered from the split"
+        if split_rows < band_split.SPLIT_ROWS:
+            assert max(groups for _, groups in pieces[-1].values()) > 2, "a file split in several batches per band"
 
 
 def test_a_damaged_client_file_is_found_by_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
