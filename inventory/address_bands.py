@@ -135,18 +135,27 @@ class _Histogram:
             self._collapse()
 
     def _collapse(self) -> None:
-        numbers = np.concatenate([self.values, *self.parts])
-        weights = np.concatenate([self.weights, np.ones(len(numbers) - len(self.values))])
-        order = np.argsort(numbers, kind="stable")
-        numbers = numbers[order]
-        starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if len(numbers) else np.zeros(0, np.int64)
-        self.values, self.weights = numbers[starts], np.add.reduceat(weights[order], starts) if len(starts) else weights
+        added = np.sort(np.concatenate(self.parts)) if self.parts else np.zeros(0, dtype=np.int64)
+        values, weights = _runs(added, np.ones(len(added)))
+        if len(self.values):  # the counts so far and the new ones: few (the distinct numbers)
+            numbers = np.concatenate([self.values, values])
+            order = np.argsort(numbers, kind="stable")
+            values, weights = _runs(numbers[order], np.concatenate([self.weights, weights])[order])
+        self.values, self.weights = values, weights
         self.parts, self.held = [], 0
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """(the distinct numbers added, ascending; how many times each was added)."""
         self._collapse()
         return self.values, self.weights
+
+
+def _runs(numbers: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each distinct number of `numbers`, ascending; the sum of its `weights`)."""
+    if not len(numbers):
+        return numbers, weights
+    starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
+    return numbers[starts], np.add.reduceat(weights, starts)
 
 
 #: Host numbers held one per row before they are counted (8 bytes each).

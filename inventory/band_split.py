@@ -110,6 +110,8 @@ class BandSplit:
             if writer is None:
                 writer = pa.ipc.new_file(str(path), table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
             band = np.searchsorted(self.starts, table.column(COLUMN).to_numpy(), side="right")
+            if self.bands <= 1 << 16:
+                band = band.astype(np.uint16)  # numpy's stable sort of 16-bit numbers is a radix sort
             order = np.argsort(band, kind="stable")
             batch = table.take(pa.array(order)).combine_chunks().to_batches()
             whole = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)

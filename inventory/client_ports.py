@@ -250,6 +250,7 @@ class _Merging:
     sensors: list[pa.Table] = field(default_factory=list)
     pairs: list[pa.Table] = field(default_factory=list)  # text (key, distinct) pairs
     ordered: ServerOrderedPairs | None = None  # packed (client port, server) pairs
+    unsensored: bool = False  # rows without a sensor column were merged
     pending: list[pa.Table] = field(default_factory=list)  # rows added, not merged yet
     pending_rows: int = 0
     held: int = 0
@@ -299,6 +300,8 @@ class _Merging:
         rows = plain(rows)
         if self.distinct is not None:
             self._add_pairs(rows)
+        if self.pending and not rows.schema.equals(self.pending[0].schema):
+            self._merge_pending()  # rows held together have one schema
         self.pending.append(rows)
         self.pending_rows += len(rows)
         if self.pending_rows >= MERGE_ROWS:
@@ -314,6 +317,8 @@ class _Merging:
         self.services.append(_service_rows(rows, self.by))
         if "sensor" in rows.column_names:
             self.sensors.append(self._sensors(rows))
+        else:
+            self.unsensored = True
         self.held += sum(len(t[-1]) for t in (self.times, self.services, self.sensors) if t)
         if self.held > self.limit:
             self.times = [self._times(pa.concat_tables(self.times))]
@@ -398,7 +403,12 @@ class _Merging:
             sensor_rows = pa.concat_tables(self.sensors)
             if self.first_sensor:
                 merged = merged.join(_first_sensors(sensor_rows, by), by)
-            merged = merged.append_column("sensors", joined_per_key(merged.select(by), sensor_rows, "sensor"))
+            names = pc.unique(sensor_rows.column("sensor"))
+            if not self.unsensored and len(names) == 1 and names.null_count == 0:  # every key's rows had the one
+                joined = pa.array(np.full(len(merged), names[0].as_py(), dtype=object), pa.string())
+            else:
+                joined = joined_per_key(merged.select(by), sensor_rows, "sensor")
+            merged = merged.append_column("sensors", joined)
         return self._unpack(merged)
 
 

@@ -95,3 +95,32 @@ def test_clients_counted_on_disk_answer_like_in_memory(tmp_path: Path, seed: int
             assert q != "clients" or kw or answer["servers"].max() > 1
         assert len(spills) >= 2, store  # the pairs went to disk
         spills.clear()
+
+
+def test_a_merge_of_one_sensor_names_it_for_every_key_and_none_for_keys_seen_without_one() -> None:
+    """The sensors of a merge whose rows all name one sensor are that sensor
+    for every key (without a join per key); keys whose rows had no sensor
+    column get none, and two sensors are joined per key."""
+    import datetime as dt
+
+    when = pa.array([dt.datetime(2026, 11, 1, tzinfo=dt.UTC)] * 3, pa.timestamp("us", tz="UTC"))
+
+    def rows(clients: list[str], sensors: list[str] | None) -> pa.Table:
+        table = pa.table({"client_h": clients, "proto": ["tcp"] * 3, "server_p": pa.array([22, 22, 80], pa.uint16()),
+                          "first_seen": when, "last_seen": when, "connections": [1, 2, 3],
+                          "services": pa.array([["ssh"], None, ["http"]], pa.list_(pa.string()))})  # fmt: skip
+        return table.append_column("sensor", pa.array(sensors)) if sensors is not None else table
+
+    key = ["client_h", "proto", "server_p"]
+    one = client_ports._Merging(key)
+    one.add(rows(["a", "b", "a"], ["edge-1"] * 3))
+    assert one.result().column("sensors").to_pylist() == ["edge-1", "edge-1", "edge-1"]
+    partly = client_ports._Merging(key)
+    partly.add(rows(["a", "b", "a"], ["edge-1"] * 3))
+    partly.add(rows(["c", "c", "c"], None))
+    merged = dict(zip(zip(*(partly.result().column(k).to_pylist() for k in key)),
+                      partly.result().column("sensors").to_pylist()))  # fmt: skip
+    assert merged[("c", "tcp", 22)] == "" and merged[("a", "tcp", 80)] == "edge-1"
+    two = client_ports._Merging(key)
+    two.add(rows(["a", "b", "a"], ["edge-2", "edge-1", "edge-1"]))
+    assert sorted(two.result().column("sensors").to_pylist()) == ["edge-1", "edge-1", "edge-2"]
