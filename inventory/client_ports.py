@@ -645,11 +645,18 @@ def new_within(new: NewPorts, start: dt.datetime | None, end: dt.datetime | None
     return {client: kept.within(start, end) for client, kept in new.items()}
 
 
-def _earliest(codes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(each distinct code of `codes`, ascending; its earliest time of `times`)."""
+def _earliest(codes: np.ndarray, times: np.ndarray, hashed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(each distinct code of `codes`, ascending; its earliest time of
+    `times`): by one sort, or `hashed` by Arrow's hash group-by and a sort
+    of the distinct codes, much faster when codes repeat (2 M rows of 50,000
+    ports: 21 ms against 283) and slower when they do not (2 M distinct: 466
+    against 341)."""
+    if hashed and len(codes):
+        found = pa.table({"code": codes, "time": times}).group_by("code").aggregate([("time", "min")])
+        codes, times = found.column("code").to_numpy(), found.column("time_min").to_numpy()
     order = np.argsort(codes)
     codes, times = codes[order], times[order]
-    if not len(codes):
+    if not len(codes) or hashed:
         return codes, times
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     return codes[starts], np.minimum.reduceat(times, starts)
@@ -698,6 +705,7 @@ class _PackedUses:
     held: int = 0
     limit: int = 0  # rows held before they are reduced again (0: STREAM_ROWS)
     old: np.ndarray | None = None  # per distinct code (once reduced): seen before the range
+    hashed: bool = False  # the last table's ports repeated: the next is made distinct by hashing (_earliest)
 
     def __post_init__(self) -> None:
         self.limit = self.limit or STREAM_ROWS
@@ -710,7 +718,9 @@ class _PackedUses:
         if not len(rows):
             return
         rows = plain(rows)
-        codes, times = _earliest(self._pack(rows), rows.column("first_seen").cast(pa.int64()).to_numpy())
+        packed = self._pack(rows)
+        codes, times = _earliest(packed, rows.column("first_seen").cast(pa.int64()).to_numpy(), self.hashed)
+        self.hashed = len(codes) * 2 < len(packed)  # the next table alike: hashed while its ports repeat
         self.codes.append(codes)
         self.times.append(times)
         self.held += len(codes)
@@ -722,7 +732,7 @@ class _PackedUses:
         """One row per code, its earliest time, codes ascending."""
         codes = np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.uint64)
         times = np.concatenate(self.times) if self.times else np.zeros(0, dtype=np.int64)
-        codes, times = _earliest(codes, times)
+        codes, times = _earliest(codes, times, self.hashed)
         self.codes, self.times = [codes], [times]
         self.held = len(codes)
 

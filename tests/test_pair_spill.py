@@ -124,3 +124,38 @@ def test_a_merge_of_one_sensor_names_it_for_every_key_and_none_for_keys_seen_wit
     two = client_ports._Merging(key)
     two.add(rows(["a", "b", "a"], ["edge-2", "edge-1", "edge-1"]))
     assert sorted(two.result().column("sensors").to_pylist()) == ["edge-1", "edge-1", "edge-2"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_first_uses_by_hash_or_by_sort_are_each_port_s_earliest(seed: int) -> None:
+    """_earliest gives each distinct code ascending with its earliest time,
+    hashed or sorted, whether codes repeat (a file's client ports, one row
+    per server) or not (a day of millions of new ports); a stream of
+    tables switches to hashing while its ports repeat."""
+    rng = np.random.default_rng(seed)
+    for n, distinct in [(5000, 50), (5000, 5000), (1, 1), (0, 1)]:
+        codes = (
+            (rng.integers(0, distinct, n).astype(np.uint64) * np.uint64(2654435761)) if n else np.zeros(0, np.uint64)
+        )
+        times = rng.integers(0, 10**12, n)
+        want: dict[int, int] = {}
+        for c, t in zip(codes.tolist(), times.tolist()):
+            want[c] = min(t, want.get(c, t))
+        for hashed in (False, True):
+            got_codes, got_times = client_ports._earliest(codes, times, hashed)
+            assert got_codes.tolist() == sorted(want) and got_times.tolist() == [want[c] for c in sorted(want)]
+    uses = client_ports._PackedUses()
+    clients = pa.array(rng.integers(1, 20, 3000).astype(np.uint32))
+    ports = pa.array(rng.choice([22, 80, 443], 3000).astype(np.uint16))
+    first = pa.array(rng.integers(0, 10**12, 3000), pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    table = pa.table({"client_v4": clients, "proto": ["tcp"] * 3000, "server_p": ports, "first_seen": first})
+    for start in range(0, 3000, 500):
+        uses.add(table.slice(start, 500))
+    assert uses.hashed  # 60 ports in 500 rows
+    got = uses.new().to_pylist()
+    rows = table.to_pylist()
+    want_first = {}
+    for r in rows:
+        key = (r["client_v4"], r["server_p"])
+        want_first[key] = min(r["first_seen"], want_first.get(key, r["first_seen"]))
+    assert {(r["client_v4"], r["server_p"]): r["first_seen"] for r in got} == want_first
