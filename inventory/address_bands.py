@@ -96,8 +96,7 @@ def address_bands(store: StoreLike, kind: str, start: dt.datetime | None, end: d
             weights.append(1 / ROW_SHARE + entries / LIST_SHARE)
     if by_port:  # each host's distinct ports
         v4 = sorted_distinct(np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)) >> 16
-        starts = np.flatnonzero(np.r_[True, v4[1:] != v4[:-1]]) if len(v4) else np.zeros(0, dtype=np.int64)
-        values, counts = v4[starts], np.diff(np.r_[starts, len(v4)]).astype(np.float64)
+        values, counts = _runs(v4, np.ones(len(v4)))
     else:
         values, counts = rows_of.counts()
     del keys, rows_of

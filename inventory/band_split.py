@@ -122,10 +122,13 @@ class BandSplit:
 
         with temporary_writes(_WHAT):
             try:
+                held = 0
                 for table in self.snapshot.row_groups(rel, stamp, rows, schema):
                     gathered.append(table)
-                    if sum(len(t) for t in gathered) >= SPLIT_ROWS:
+                    held += len(table)
+                    if held >= SPLIT_ROWS:
                         flush()
+                        held = 0
                 if gathered:
                     flush()
             finally:

@@ -134,8 +134,7 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
     clients_where = where(serving(strict), names, net_list, "client_h")
     servers_where = where(serving(strict), names, None, "server_h")
     narrow = _few_hosts(net_list)
-    protos: list[str | None] = []
-    numeric = ServerOrderedPairs(protos)
+    numeric = _Merging(["client_v4", "proto", "server_p"], distinct="server_v4", packed=True)
     text = _Merging(["client_h", "proto", "server_p"], distinct="server_h")
     v4_clients, other_clients = _families(net_list)
     for kind, rows in pair_tables_in_range(
@@ -145,9 +144,9 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
         narrow=narrow,
     ) if v4_clients else ():  # fmt: skip
         if kind == CLIENTS:
-            numeric.add_rows(plain(rows))
+            numeric.add_pairs(rows)
         else:
-            numeric.add_lists(plain(rows), net_list)
+            numeric.add_lists(rows, net_list)
     for kind, rows in pair_tables_in_range(
         store, start, end, client_where=clients_where & ~v4_client,
         client_columns=["client_h", "server_h", "proto", "server_p"],
@@ -159,19 +158,7 @@ def _distinct_servers(store: StoreLike, since: DateLike, until: DateLike, sensor
         if net_list is not None and len(rows):
             rows = rows.filter(pa.array(in_networks(plain(rows).column("client_h").combine_chunks(), net_list)))
         text.add_pairs(rows)
-    return {"client_v4": _counted(*numeric.counts(), protos), "client_h": text.counts()}
-
-
-def _counted(codes: np.ndarray, counts: np.ndarray, protos: list[str | None]) -> pa.Table:
-    """Client ports coded client << 32 | port code (port_codes) and their counts as
-    a table: client_v4, proto, server_p, servers."""
-    proto = ((codes >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
-    return pa.table({
-        "client_v4": pa.array((codes >> np.uint64(32)).astype(np.uint32)),
-        "proto": pc.take(pa.array(protos, pa.string()), pa.array(proto)),
-        "server_p": pa.array((codes & np.uint64(0xFFFF)).astype(np.uint16)),
-        "servers": pa.array(counts.astype(np.int64)),
-    })  # fmt: skip
+    return {"client_v4": numeric.counts(), "client_h": text.counts()}
 
 
 #: Client networks of at most this many IPv4 addresses (a host, a small
@@ -334,6 +321,18 @@ class _Merging:
         if len(rows):
             self._add_pairs(plain(rows))
 
+    def add_lists(self, rows: pa.Table, nets: list[Network] | None) -> None:
+        """Packed only: keep the (client port, server) pairs of server rows
+        (server_v4, proto, server_p, clients_v4) of the clients in `nets`
+        (all when None), for counts() alone (ServerOrderedPairs.add_lists)."""
+        assert self.packed and self.distinct == "server_v4"
+        self._ordered().add_lists(plain(rows), nets)
+
+    def _ordered(self) -> ServerOrderedPairs:
+        if self.ordered is None:
+            self.ordered = ServerOrderedPairs(self.protos)
+        return self.ordered
+
     def _add_pairs(self, rows: pa.Table) -> None:
         """Keep the (key, distinct) pairs of `rows`: packed ones (a client
         and its servers' numbers) in server order (server_ordered_pairs),
@@ -341,9 +340,7 @@ class _Merging:
         assert self.distinct is not None
         if self.packed:
             assert self.key[0] == "client_v4" and self.distinct == "server_v4"
-            if self.ordered is None:
-                self.ordered = ServerOrderedPairs(self.protos)
-            self.ordered.add_rows(rows.select(["client_v4", "server_v4", "proto", "server_p"]))
+            self._ordered().add_rows(rows.select(["client_v4", "server_v4", "proto", "server_p"]))
             return
         self.pairs.append(rows.select([*self.key, self.distinct]))
         self.held_pairs += len(self.pairs[-1])
